@@ -1,0 +1,124 @@
+"""Bring your own network: load a pandapower net and attach a campus and a battery at a bus.
+
+Sources: a pandapower JSON file, a ``pandapower.networks`` case name (``case30``,
+``mv_oberrhein``, ...) or a SimBench code (``1-MV-rural--0-sw``; needs the ``simbench`` package).
+The net's ``ext_grid`` stays a stiff source in the power flow; its ``s_sc_max_mva`` /
+``s_sc_min_mva`` / ``rx_max`` / ``rx_min`` (if present) are used for the short circuit.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pandapower as pp
+
+from grid.build import add_battery, add_campus
+from grid.errors import Problem, SiteError
+from grid.megapack import MEGAPACK_MODELS
+from grid.site import Site
+from grid.topology import validate_topology
+
+__all__ = ["load_network", "resolve_bus", "attach"]
+
+
+def load_network(ref: str):
+    """Load a net from ``path.json``, ``case:NAME`` / a ``pandapower.networks`` name, or ``simbench:CODE``."""
+    if ref.startswith("simbench:"):
+        try:
+            sb = importlib.import_module("simbench")
+        except ImportError:
+            raise SiteError([Problem("network", "SimBench codes need the 'simbench' package (pip install simbench)", ref)]) from None
+        code = ref.split(":", 1)[1]
+        try:
+            return sb.get_simbench_net(code)
+        except Exception as exc:  # simbench raises bare errors for unknown codes
+            raise SiteError([Problem("network", f"unknown SimBench code ({exc})", code)]) from None
+    name = ref.split(":", 1)[1] if ref.startswith("case:") else ref
+    path = Path(ref)
+    if path.suffix == ".json":
+        if not path.exists():
+            raise SiteError([Problem("network", "file not found", ref)])
+        try:
+            return pp.from_json(str(path))
+        except Exception as exc:
+            raise SiteError([Problem("network", f"not a pandapower JSON file ({exc})", ref)]) from None
+    import pandapower.networks as pn
+
+    fn = getattr(pn, name, None)
+    if not callable(fn):
+        raise SiteError([Problem("network", "not a JSON file, a pandapower.networks case or simbench:CODE", ref)])
+    return fn()
+
+
+def resolve_bus(net, bus: int | str, path: str = "bus") -> int:
+    """A bus index from an index or a unique name."""
+    if isinstance(bus, str) and not bus.lstrip("-").isdigit():
+        hits = net.bus.index[net.bus.name.astype(str) == bus]
+        if len(hits) != 1:
+            raise SiteError([Problem(path, "no bus of that name" if len(hits) == 0 else "bus name is not unique", bus)])
+        return int(hits[0])
+    idx = int(bus)
+    if idx not in net.bus.index:
+        raise SiteError([Problem(path, "bus does not exist", idx)])
+    return idx
+
+
+def attach(net, poi: int | str, campus_p_mw: float, campus_pf: float = 0.98,
+           battery_model: str | None = None, battery_units: int = 0, soc_percent: float = 50.0,
+           name: str | None = None, halls: int = 1) -> Site:
+    """Attach a campus (``halls`` equal halls, total ``campus_p_mw``) and a battery at ``poi``.
+
+    Parameters
+    ----------
+    net : pandapowerNet
+        The network; modified in place.
+    poi : int or str
+        POI bus index or name.
+    campus_p_mw : float
+        Peak grid draw of the campus. [MW]
+    campus_pf : float
+        Lagging power factor of the campus. [-]
+    battery_model, battery_units
+        Megapack preset and number of units; no battery when ``battery_units`` is 0.
+    soc_percent : float
+        Initial state of charge. [%]
+    """
+    problems = []
+    if not campus_p_mw > 0:
+        problems.append(Problem("campus_p_mw", "must be > 0", campus_p_mw))
+    if not 0 < campus_pf <= 1:
+        problems.append(Problem("campus_pf", "must be in (0, 1]", campus_pf))
+    if battery_units < 0:
+        problems.append(Problem("battery.units", "must be >= 0", battery_units))
+    if battery_units and battery_model not in MEGAPACK_MODELS:
+        problems.append(Problem("battery.model", f"unknown Megapack model; known: {', '.join(MEGAPACK_MODELS)}", battery_model))
+    if len(net.ext_grid) == 0:
+        problems.append(Problem("ext_grid", "the net must have an ext_grid (slack source)", 0))
+    try:
+        poi_bus = resolve_bus(net, poi, "poi")
+    except SiteError as exc:
+        problems += exc.problems
+        poi_bus = None
+    if problems:
+        raise SiteError(problems, source=name)
+    validate_topology(net, poi_bus, source=name)
+    campus = add_campus(net, [(f"Data hall {k + 1}", poi_bus, campus_p_mw / halls, campus_pf) for k in range(halls)])
+    storages, plant = [], None
+    if battery_units:
+        s, plant = add_battery(net, poi_bus, battery_model, battery_units, soc_percent)
+        storages.append(s)
+    eg = int(net.ext_grid.index[0])
+    regulating = []
+    if len(net.trafo) and "oltc" in net.trafo:
+        regulating = [int(i) for i in net.trafo.index[net.trafo.oltc.fillna(False).astype(bool).to_numpy()]]
+        for col, default in (("vm_set_pu", 1.0), ("deadband_pu", 0.01), ("delay_s", 30.0)):
+            if col not in net.trafo:
+                net.trafo[col] = default
+            net.trafo[col] = net.trafo[col].fillna(default)
+    return Site(
+        name=name or str(net.name or "network"), net=net, poi_bus=poi_bus,
+        source_bus=int(net.ext_grid.at[eg, "bus"]), ext_grid=eg, source_impedance=None,
+        campus_loads=campus, storages=storages, regulating_trafos=regulating,
+        campus_p_mw=campus_p_mw, battery=plant,
+    )

@@ -1,0 +1,313 @@
+"""Site description: the validated schema of a site TOML file.
+
+A site names its buses and connects them with lines and transformers; the utility source sits on
+one bus, the point of interconnection (POI) on another; the data-center campus (one or more halls)
+and the battery plant attach to named buses. Every problem of a file is reported at once, each
+with its field path and value (:class:`grid.errors.SiteError`).
+
+Sign conventions are pandapower's: loads consume positive ``p_mw``/``q_mvar``; a shunt with
+positive ``q_mvar`` absorbs reactive power (reactor) and a negative one injects it (capacitor).
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from grid.errors import Problem, SiteError, problems_from_pydantic
+from grid.megapack import MEGAPACK_MODELS, megapack
+
+__all__ = [
+    "SourceSpec", "BusSpec", "LineSpec", "TransformerSpec", "LoadSpec", "ShuntSpec", "HallSpec",
+    "CampusSpec", "BatteryTransformerSpec", "BatterySpec", "SiteSpec", "load_site_spec",
+    "parse_site_spec",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(_Model):
+    """The utility source: a Thevenin equivalent behind the source bus.
+
+    The power flow sees the source impedance of the *minimum* fault level (the weak, conservative
+    case for voltage); short-circuit calculations use both ``s_sc_max_mva`` and ``s_sc_min_mva``.
+    """
+
+    bus: str
+    vm_pu: float = Field(1.0, gt=0.8, lt=1.2, description="voltage set point behind the source impedance [pu]")
+    s_sc_max_mva: float = Field(gt=0, description="maximum fault level at the source bus [MVA]")
+    s_sc_min_mva: float = Field(gt=0, description="minimum fault level at the source bus [MVA]")
+    rx_max: float = Field(0.1, ge=0, description="R/X of the source impedance, max case [-]")
+    rx_min: float = Field(0.1, ge=0, description="R/X of the source impedance, min case [-]")
+
+    @model_validator(mode="after")
+    def _min_below_max(self):
+        if self.s_sc_min_mva > self.s_sc_max_mva:
+            raise ValueError(
+                f"s_sc_min_mva ({self.s_sc_min_mva}) must not exceed s_sc_max_mva ({self.s_sc_max_mva})"
+            )
+        return self
+
+    @property
+    def x_over_r(self) -> float:
+        """X/R of the min-case source impedance. [-]"""
+        return math.inf if self.rx_min == 0 else 1.0 / self.rx_min
+
+
+class BusSpec(_Model):
+    name: str = Field(min_length=1)
+    vn_kv: float = Field(gt=0, description="nominal voltage [kV]")
+    zone: str | None = None
+
+
+class LineSpec(_Model):
+    """A line (or cable) section: a pandapower standard type or per-km parameters.
+
+    ``circuits`` > 1 creates that many separate, identical pandapower lines so that each circuit
+    can be taken out on its own in N-1.
+    """
+
+    name: str = Field(min_length=1)
+    from_bus: str
+    to_bus: str
+    length_km: float = Field(gt=0, description="[km]")
+    circuits: int = Field(1, ge=1, description="identical parallel circuits, each its own element [-]")
+    std_type: str | None = None
+    r_ohm_per_km: float | None = Field(None, ge=0)
+    x_ohm_per_km: float | None = Field(None, gt=0)
+    c_nf_per_km: float | None = Field(None, ge=0)
+    max_i_ka: float | None = Field(None, gt=0, description="normal (continuous) rating [kA]")
+    emergency_factor: float = Field(1.0, ge=1.0, description="emergency / normal rating [-]")
+
+    @model_validator(mode="after")
+    def _type_or_parameters(self):
+        params = (self.r_ohm_per_km, self.x_ohm_per_km, self.c_nf_per_km, self.max_i_ka)
+        if self.std_type is None and any(p is None for p in params):
+            raise ValueError(
+                "give std_type or all of r_ohm_per_km, x_ohm_per_km, c_nf_per_km, max_i_ka"
+            )
+        if self.std_type is not None and any(p is not None for p in params):
+            raise ValueError("give std_type or per-km parameters, not both")
+        return self
+
+
+class TransformerSpec(_Model):
+    """A two-winding substation transformer, optionally with an on-load tap changer (OLTC).
+
+    ``parallel`` > 1 creates that many identical units, each its own element (N-1 takes one out).
+    Tap convention is pandapower's: ``tap_pos`` above ``tap_neutral`` raises the ratio on
+    ``tap_side``. With the tap on the HV side, a lower position raises the LV voltage.
+    """
+
+    name: str = Field(min_length=1)
+    hv_bus: str
+    lv_bus: str
+    sn_mva: float = Field(gt=0, description="[MVA]")
+    vn_hv_kv: float = Field(gt=0, description="[kV]")
+    vn_lv_kv: float = Field(gt=0, description="[kV]")
+    vk_percent: float = Field(gt=0, lt=50, description="short-circuit voltage [%]")
+    vkr_percent: float = Field(ge=0, lt=50, description="resistive part of vk [%]")
+    pfe_kw: float = Field(0.0, ge=0, description="iron losses [kW]")
+    i0_percent: float = Field(0.0, ge=0, description="no-load current [%]")
+    parallel: int = Field(1, ge=1, description="identical units, each its own element [-]")
+    emergency_factor: float = Field(1.0, ge=1.0, description="emergency / normal rating [-]")
+    oltc: bool = Field(False, description="has an on-load tap changer that regulates")
+    tap_side: Literal["hv", "lv"] = "hv"
+    tap_min: int = -16
+    tap_max: int = 16
+    tap_neutral: int = 0
+    tap_pos: int = 0
+    tap_step_percent: float = Field(0.625, gt=0, description="[%] (IEEE C57.12.10 practice)")
+    vm_set_pu: float = Field(1.0, gt=0.8, lt=1.2, description="OLTC voltage set point at lv_bus [pu]")
+    deadband_pu: float = Field(0.01, gt=0, description="OLTC half bandwidth [pu]")
+    delay_s: float = Field(30.0, ge=0, description="OLTC time delay before a tap move [s]")
+
+    @model_validator(mode="after")
+    def _taps(self):
+        if self.vn_lv_kv >= self.vn_hv_kv:
+            raise ValueError(f"vn_lv_kv ({self.vn_lv_kv}) must be below vn_hv_kv ({self.vn_hv_kv})")
+        if self.vkr_percent >= self.vk_percent:
+            raise ValueError(f"vkr_percent ({self.vkr_percent}) must be below vk_percent ({self.vk_percent})")
+        if not (self.tap_min <= self.tap_neutral <= self.tap_max):
+            raise ValueError(f"tap_neutral ({self.tap_neutral}) must lie in [tap_min, tap_max] = [{self.tap_min}, {self.tap_max}]")
+        if not (self.tap_min <= self.tap_pos <= self.tap_max):
+            raise ValueError(f"tap_pos ({self.tap_pos}) must lie in [tap_min, tap_max] = [{self.tap_min}, {self.tap_max}]")
+        return self
+
+
+class LoadSpec(_Model):
+    """Another customer's load on a feeder (constant power)."""
+
+    name: str = Field(min_length=1)
+    bus: str
+    p_mw: float = Field(ge=0, description="[MW]")
+    pf: float = Field(0.95, gt=0, le=1, description="lagging power factor [-]")
+
+    @property
+    def q_mvar(self) -> float:
+        return self.p_mw * math.tan(math.acos(self.pf))
+
+
+class ShuntSpec(_Model):
+    """A fixed shunt: negative ``q_mvar`` is a capacitor, positive a reactor (pandapower sign)."""
+
+    name: str = Field(min_length=1)
+    bus: str
+    q_mvar: float = Field(description="reactive power at 1 pu, consumption positive [Mvar]")
+
+
+class HallSpec(_Model):
+    """One data hall of the campus: its peak grid draw and power factor."""
+
+    name: str = Field(min_length=1)
+    bus: str
+    p_mw: float = Field(gt=0, description="peak grid draw of the hall [MW]")
+    pf: float = Field(0.98, gt=0, le=1, description="lagging power factor [-]")
+
+    @property
+    def q_mvar(self) -> float:
+        return self.p_mw * math.tan(math.acos(self.pf))
+
+
+class CampusSpec(_Model):
+    name: str = "AI training campus"
+    halls: list[HallSpec] = Field(min_length=1)
+
+    @property
+    def p_mw(self) -> float:
+        """Peak grid draw of all halls. [MW]"""
+        return sum(h.p_mw for h in self.halls)
+
+
+class BatteryTransformerSpec(_Model):
+    """The battery plant's own step-up transformer (plant bus -> ``battery.bus``)."""
+
+    vn_lv_kv: float = Field(gt=0, description="plant collector voltage [kV]")
+    sn_mva: float | None = Field(None, gt=0, description="default: the plant's inverter MVA [MVA]")
+    vk_percent: float = Field(8.0, gt=0, lt=50)
+    vkr_percent: float = Field(0.5, ge=0, lt=50)
+
+
+class BatterySpec(_Model):
+    """A battery plant of ``units`` Megapacks of one model (see :mod:`grid.megapack`)."""
+
+    name: str = "Megapack plant"
+    model: str
+    units: int = Field(gt=0, description="number of Megapack units [-]")
+    bus: str
+    soc_percent: float = Field(50.0, ge=0, le=100, description="initial state of charge [%]")
+    transformer: BatteryTransformerSpec | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        if v not in MEGAPACK_MODELS:
+            raise ValueError(f"unknown Megapack model; known: {', '.join(MEGAPACK_MODELS)}")
+        return v
+
+    @property
+    def p_mw(self) -> float:
+        return self.units * megapack(self.model).p_mw
+
+    @property
+    def e_mwh(self) -> float:
+        return self.units * megapack(self.model).e_mwh
+
+    @property
+    def s_mva(self) -> float:
+        return self.units * megapack(self.model).inverter_mva
+
+
+class SiteSpec(_Model):
+    """A whole site: source, network, POI, campus and (optionally) battery plant."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    strength: Literal["weak", "strong", "moderate"] | None = Field(
+        None, description="documented grid strength; checked against the computed SCR in tests"
+    )
+    f_hz: float = Field(60.0, gt=0)
+    source: SourceSpec
+    poi: str = Field(description="name of the point-of-interconnection bus")
+    buses: list[BusSpec] = Field(min_length=1)
+    lines: list[LineSpec] = Field(default_factory=list)
+    transformers: list[TransformerSpec] = Field(default_factory=list)
+    loads: list[LoadSpec] = Field(default_factory=list)
+    shunts: list[ShuntSpec] = Field(default_factory=list)
+    campus: CampusSpec
+    battery: BatterySpec | None = None
+
+
+def _reference_problems(raw: dict[str, Any]) -> list[Problem]:
+    """Cross-field checks on the raw mapping, tolerant of bad types (run beside pydantic)."""
+    problems: list[Problem] = []
+    buses = raw.get("buses")
+    names: set[str] = set()
+    if isinstance(buses, list):
+        for i, b in enumerate(buses):
+            if isinstance(b, dict) and isinstance(b.get("name"), str):
+                if b["name"] in names:
+                    problems.append(Problem(f"buses[{i}].name", "duplicate bus name", b["name"]))
+                names.add(b["name"])
+
+    def check(path: str, value: Any) -> None:
+        if isinstance(value, str) and value not in names:
+            problems.append(Problem(path, "no bus of that name in buses", value))
+
+    src = raw.get("source")
+    if isinstance(src, dict):
+        check("source.bus", src.get("bus"))
+    check("poi", raw.get("poi"))
+    for table, fields in (
+        ("lines", ("from_bus", "to_bus")),
+        ("transformers", ("hv_bus", "lv_bus")),
+        ("loads", ("bus",)),
+        ("shunts", ("bus",)),
+    ):
+        rows = raw.get(table)
+        if isinstance(rows, list):
+            for i, row in enumerate(rows):
+                if isinstance(row, dict):
+                    for f in fields:
+                        check(f"{table}[{i}].{f}", row.get(f))
+    campus = raw.get("campus")
+    if isinstance(campus, dict) and isinstance(campus.get("halls"), list):
+        for i, h in enumerate(campus["halls"]):
+            if isinstance(h, dict):
+                check(f"campus.halls[{i}].bus", h.get("bus"))
+    bat = raw.get("battery")
+    if isinstance(bat, dict):
+        check("battery.bus", bat.get("bus"))
+    return problems
+
+
+def parse_site_spec(raw: dict[str, Any], source: str | None = None) -> SiteSpec:
+    """Validate a mapping (parsed TOML) into a :class:`SiteSpec`, listing every problem at once."""
+    problems = _reference_problems(raw)
+    spec = None
+    try:
+        spec = SiteSpec.model_validate(raw)
+    except ValidationError as exc:
+        problems = problems_from_pydantic(exc) + problems
+    if problems:
+        raise SiteError(problems, source=source)
+    assert spec is not None
+    return spec
+
+
+def load_site_spec(path: str | Path) -> SiteSpec:
+    """Read and validate a site TOML file."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SiteError([Problem("site", "file not found", str(path))]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SiteError([Problem("site", f"not valid TOML ({exc})", str(path))]) from None
+    return parse_site_spec(raw, source=str(path))

@@ -1,0 +1,157 @@
+"""The ``gridstudy`` command line.
+
+Exit codes: 0 success; 1 a power flow did not converge (a finding, reported plainly); 2 bad
+input (every problem listed, one per line, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+
+from grid.errors import InputError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK, EXIT_NONCONVERGED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _cmd_sites(args) -> int:
+    from grid.reference import reference_sites
+    from grid.spec import load_site_spec
+
+    sites = reference_sites()
+    if args.names:
+        print("\n".join(sites))
+        return EXIT_OK
+    rows = []
+    for name, path in sites.items():
+        spec = load_site_spec(path)
+        bat = spec.battery
+        rows.append((name, _poi_kv(spec), f"{spec.campus.p_mw:g}",
+                     f"{bat.units} x {bat.model}" if bat else "-", spec.strength or "", spec.description))
+    head = ("site", "POI", "campus MW", "battery", "strength", "description")
+    _print_table(head, rows)
+    return EXIT_OK
+
+
+def _poi_kv(spec) -> str:
+    for b in spec.buses:
+        if b.name == spec.poi:
+            return f"{b.vn_kv:g} kV"
+    return "?"
+
+
+def _print_table(head, rows) -> None:
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    print(line.format(*head))
+    print(line.format(*("-" * w for w in widths)))
+    for r in rows:
+        print(line.format(*map(str, r)))
+
+
+def _fmt(v, spec=".4f") -> str:
+    if isinstance(v, float):
+        return "n/a" if not math.isfinite(v) else format(v, spec)
+    return str(v)
+
+
+def _cmd_check(args) -> int:
+    from grid.basecase import check_site
+    from grid.reference import load_site
+    from studies.io import write_json
+
+    site = load_site(args.site, poi=args.poi, campus_p_mw=args.campus_mw,
+                     battery_model=args.battery_model, battery_units=args.battery_units or 0) \
+        if _is_network(args.site) else load_site(args.site)
+    res = check_site(site)
+    rows = [
+        ("site", res["site"], ""),
+        ("POI bus", f"{res['poi_bus']} ({res['poi_vn_kv']:g} kV)", ""),
+        ("campus peak", _fmt(res["campus_p_mw"], ".1f"), "MW"),
+        ("battery", f"{_fmt(res['battery_p_mw'], '.1f')} MW / {_fmt(res['battery_e_mwh'], '.0f')} MWh", ""),
+        ("power flow converged", res["converged"], ""),
+        ("POI voltage", _fmt(res["poi_vm_pu"]), "pu"),
+        ("min bus voltage", f"{_fmt(res['min_vm_pu'])} ({res['min_vm_bus']})", "pu"),
+        ("max bus voltage", f"{_fmt(res['max_vm_pu'])} ({res['max_vm_bus']})", "pu"),
+        ("max branch loading", f"{_fmt(res['max_loading_percent'], '.1f')} ({res['max_loading_element']})", "%"),
+        ("slack import", f"{_fmt(res['slack_p_mw'], '.2f')} MW, {_fmt(res['slack_q_mvar'], '.2f')} Mvar", ""),
+        ("losses", _fmt(res["losses_mw"], ".3f"), "MW"),
+        ("fault level at POI (max/min)", f"{_fmt(res['skss_max_mva'], '.0f')} / {_fmt(res['skss_min_mva'], '.0f')}", "MVA"),
+        ("X/R at POI", _fmt(res["xr"], ".2f"), ""),
+        ("SCR (min fault MVA / campus MW)", f"{_fmt(res['scr'], '.2f')} ({res['strength']})", ""),
+    ]
+    for name, pos in res.get("tap_pos", {}).items():
+        rows.append((f"tap {name}", pos, "step"))
+    _print_table(("quantity", "value", "unit"), rows)
+    if res.get("sc_message"):
+        print(f"short circuit not computed: {res['sc_message']}")
+    if args.json:
+        write_json(args.json, res)
+    if not res["converged"]:
+        print(f"error: {res['message']}", file=sys.stderr)
+        return EXIT_NONCONVERGED
+    return EXIT_OK
+
+
+def _is_network(s: str) -> bool:
+    return s.endswith(".json") or s.startswith(("case:", "simbench:"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gridstudy", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("sites", help="list the built-in reference sites")
+    s.add_argument("--names", action="store_true", help="print only the names")
+    s.set_defaults(func=_cmd_sites)
+
+    c = sub.add_parser("check", help="base-case power flow and short circuit of a site")
+    c.add_argument("site", help="reference site name, site TOML, pandapower JSON, case:NAME or simbench:CODE")
+    c.add_argument("--json", help="write the summary to this JSON file")
+    c.add_argument("--poi", help="POI bus (index or name) when SITE is a network")
+    c.add_argument("--campus-mw", type=float, help="campus peak MW when SITE is a network")
+    c.add_argument("--battery-model", default="megapack2xl-2h", help="Megapack preset when SITE is a network")
+    c.add_argument("--battery-units", type=int, default=0, help="Megapack units when SITE is a network")
+    c.set_defaults(func=_cmd_check)
+
+    for register in _extra_commands():
+        register(sub)
+    return p
+
+
+def _extra_commands():
+    """Sub-commands defined by other modules of the study layer (each has ``register(sub)``)."""
+    import importlib
+
+    out = []
+    for mod in ("studies.cli_profile", "studies.cli_qsts", "studies.cli_run", "studies.cli_scale"):
+        try:
+            m = importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise
+            continue
+        out.append(m.register)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # pandapower/pandas internals
+            return args.func(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

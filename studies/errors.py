@@ -1,0 +1,13 @@
+"""Errors of the study layer."""
+
+from __future__ import annotations
+
+from grid.errors import InputError
+
+__all__ = ["StudyError"]
+
+
+class StudyError(InputError):
+    """A study file (or its combination with a site) is invalid."""
+
+    kind = "study"
