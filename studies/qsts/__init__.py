@@ -1,0 +1,1 @@
+"""Quasi-static time-series (QSTS) engines: pandapower reference and the batched fast engine."""

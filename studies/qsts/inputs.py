@@ -1,0 +1,139 @@
+"""The one interface both QSTS engines take: a site, time series, controls, and what to record.
+
+Time series live on one fixed-step ``DatetimeIndex``; integer steps exist only inside engines.
+Signs are pandapower's consumer view: load and battery *charging* positive.
+
+Columns of :attr:`QSTSInputs.profiles` (all optional except ``campus_p_mw``):
+
+``campus_p_mw``, ``campus_q_mvar``
+    Campus grid draw, split over the site's halls in proportion to their rated ``p_mw``. [MW, Mvar]
+    Without ``campus_q_mvar`` the halls keep their power factor from the site.
+``battery_p_mw``, ``battery_q_mvar``
+    Battery plant set points (charging positive), split over the storages in proportion to their
+    ``max_e_mwh``. Ignored when :attr:`Controls.battery_controller` is given. [MW, Mvar]
+``other_load_scale``
+    Multiplier on every non-campus load's base ``p_mw``/``q_mvar``. [-]
+``source_vm_pu``
+    Source voltage set point (``ext_grid.vm_pu``): sags are scripted here. [pu]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from grid.site import Site
+from studies.errors import StudyError
+from grid.errors import Problem
+
+__all__ = ["KNOWN_COLUMNS", "TapControl", "VoltVarCurve", "Controls", "RecordSpec", "QSTSInputs",
+           "check_index"]
+
+KNOWN_COLUMNS = ("campus_p_mw", "campus_q_mvar", "battery_p_mw", "battery_q_mvar",
+                 "other_load_scale", "source_vm_pu")
+
+
+@dataclass(frozen=True)
+class TapControl:
+    """OLTC of the site's regulating transformers: band ``vm_set_pu ± deadband_pu`` at the LV bus,
+    one step per move after the voltage has stayed outside the band for ``delay_s``.
+
+    Per-transformer ``vm_set_pu``, ``deadband_pu`` and ``delay_s`` come from the trafo table
+    (written by :func:`grid.build.build_site`); the fields here override them when not ``None``.
+    """
+
+    enabled: bool = True
+    vm_set_pu: float | None = None
+    deadband_pu: float | None = None
+    delay_s: float | None = None
+
+
+@dataclass(frozen=True)
+class VoltVarCurve:
+    """Battery reactive power as a piecewise-linear function of its bus voltage.
+
+    ``q_pu`` is in per unit of the plant's inverter MVA, consumer sign (positive absorbs):
+    above nominal voltage the plant absorbs, below it injects (negative). The default is an IEEE
+    1547-style curve: full injection at 0.92 pu, dead band 0.98-1.02, full absorption at 1.08.
+    """
+
+    v_pu: tuple[float, ...] = (0.92, 0.98, 1.02, 1.08)
+    q_pu: tuple[float, ...] = (-0.44, 0.0, 0.0, 0.44)
+
+    def __call__(self, vm_pu):
+        return np.interp(vm_pu, self.v_pu, self.q_pu)
+
+
+@dataclass(frozen=True)
+class Controls:
+    """The controls in force during a QSTS run."""
+
+    taps: TapControl = field(default_factory=TapControl)
+    volt_var: VoltVarCurve | None = None
+    #: a battery dispatch strategy applied step by step inside the engine (see
+    #: ``studies.qsts.controller.BatteryController``); ``None``: battery follows the profile.
+    battery_controller: Any = None
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    """What to record besides the per-bus/branch streaming aggregates.
+
+    ``series``: full-resolution series of the chosen quantities (POI voltage, campus and battery
+    P/Q, grid import, tap positions); ``envelope_freq``: when set (e.g. ``"1min"``), those series
+    are kept as min/max envelopes at that frequency instead; ``bands``: voltage bands for the
+    time-outside counts; ``worst_windows``: number of full-resolution windows kept around the
+    worst POI voltage events, each ``window_s`` long.
+    """
+
+    series: bool = True
+    envelope_freq: str | None = None
+    bands: dict[str, tuple[float, float]] = field(default_factory=lambda: {"n0": (0.95, 1.05), "range_b": (0.917, 1.058)})
+    histogram_edges_pu: tuple[float, ...] = tuple(np.round(np.arange(0.80, 1.2001, 0.005), 3))
+    worst_windows: int = 3
+    window_s: float = 60.0
+
+
+@dataclass
+class QSTSInputs:
+    site: Site
+    profiles: pd.DataFrame
+    controls: Controls = field(default_factory=Controls)
+    record: RecordSpec = field(default_factory=RecordSpec)
+
+    def __post_init__(self):
+        check_index(self.profiles.index, "profiles.index")
+        problems = []
+        for col in self.profiles.columns:
+            if col not in KNOWN_COLUMNS:
+                problems.append(Problem(f"profiles.{col}", f"unknown column; known: {', '.join(KNOWN_COLUMNS)}", col))
+            elif not np.isfinite(self.profiles[col].to_numpy(dtype=float)).all():
+                problems.append(Problem(f"profiles.{col}", "contains NaN or inf", int((~np.isfinite(self.profiles[col].to_numpy(dtype=float))).sum())))
+        if "campus_p_mw" not in self.profiles:
+            problems.append(Problem("profiles.campus_p_mw", "required column is missing", None, has_value=False))
+        if problems:
+            raise StudyError(problems)
+
+    @property
+    def step_s(self) -> float:
+        return float(pd.Timedelta(self.profiles.index.freq).total_seconds())
+
+
+def check_index(index: pd.Index, path: str) -> None:
+    """A fixed-step ``DatetimeIndex`` (step from ``index.freq``, or inferred and uniform)."""
+    if not isinstance(index, pd.DatetimeIndex):
+        raise StudyError([Problem(path, "must be a DatetimeIndex", type(index).__name__)])
+    if len(index) < 1:
+        raise StudyError([Problem(path, "is empty", 0)])
+    if index.freq is None:
+        if len(index) > 2:
+            d = np.diff(index.asi8)
+            if not (d == d[0]).all():
+                raise StudyError([Problem(path, "steps are not uniform", f"{pd.Timedelta(int(d.min()))} .. {pd.Timedelta(int(d.max()))}")])
+        freq = pd.infer_freq(index) if len(index) > 2 else None
+        if freq is None:
+            raise StudyError([Problem(path, "has no fixed frequency", None)])
+        index.freq = freq
