@@ -1,0 +1,452 @@
+"""The AI training campus: grid draw of synchronous GPU training plus its facility load.
+
+What the model reproduces (sources in ``domain.md`` §2):
+
+- Synchronous training iterations: a compute phase near GPU TDP and a communication phase near idle,
+  repeating every 1-2 s, so that the swing sits at 0.2-3 Hz; the gap between low and high can exceed
+  100 % of the low value (Choukse et al., "Power Stabilization for AI Training Datacenters",
+  arXiv:2508.14318; Uptime Institute, "Electrical considerations with large AI compute").
+- Checkpoints pull power down to near idle for a while (Meta Llama 3, 24k H100: swings of tens of
+  MW at checkpoints, collectives and job start/stop).
+- Job start and stop ramp between idle (about 10 % of nominal, Vertiv) and full; a training site can
+  change its loading by 35-70 MW or more within a minute, and a 50 MW block ramped at 1.9 pu/s for
+  about 250 ms (NERC Large Loads Task Force white paper, July 2025).
+- Job interruptions: Llama 3 logged 466 interruptions in a 54-day snapshot (about 8.6 a day).
+- Hardware: H100 and H200 SXM 700 W TDP; an 8-GPU DGX node is rated 10.2 kW and measured at about
+  8.4 kW, i.e. about 0.5 W of node overhead per W of GPU (arXiv:2412.08602, arXiv:2506.14551).
+- Facility overhead: PUE 1.55-1.59 industry average, 1.3 or better on new large sites; cooling
+  follows the heat with a time constant of minutes *(check)*.
+- A scripted trip: the campus transfers to backup and its grid draw falls to zero, then returns
+  (Virginia, 10 July 2024; a data center fell from about 450 MW to 40 MW in 36 s and ramped back
+  over a few minutes, NERC).
+
+Every value is a parameter of :class:`CampusLoadParams` with the figure above as its default.
+
+Energy-correct averaging: the grid draw is a piecewise-linear function of time between
+breakpoints (iteration phase edges, ramp corners, step boundaries); the model integrates it exactly
+on those segments (the facility load by the exact response of a first-order lag to a linear input)
+and returns the average over each step. A 1-h series therefore carries the energy of the 1-s series
+it summarises. The only approximation is at the rare segment where two overlapping envelope ramps
+cross (checkpoint, interruption, job start/stop, trip recovery), a second-order error on a
+sub-second segment.
+
+Sign: pandapower's consumer view, the campus draw is positive.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import numba
+import numpy as np
+import pandas as pd
+
+from models.errors import ModelError, Problem
+from models.timeindex import step_seconds
+
+__all__ = ["GpuModel", "GPU_MODELS", "CampusLoadParams", "campus_load", "expected_mean_p_mw",
+           "nominal_peak_p_mw", "gpus_for_peak"]
+
+
+@dataclass(frozen=True)
+class GpuModel:
+    """A GPU preset.
+
+    Parameters
+    ----------
+    key : str
+        Preset name used in study files.
+    tdp_w : float
+        Thermal design power of one GPU. [W]
+    description : str
+        Readable name.
+    uncertain : bool
+        True where the TDP is an unconfirmed default *(check)*.
+    """
+
+    key: str
+    tdp_w: float
+    description: str
+    uncertain: bool = False
+
+
+#: GPU presets: H100/H200 SXM 700 W (domain.md §2); GB200 per-GPU 1200 W is not in the domain
+#: facts and is a default to check *(check)*.
+GPU_MODELS: dict[str, GpuModel] = {
+    g.key: g
+    for g in (
+        GpuModel("h100", 700.0, "NVIDIA H100 SXM"),
+        GpuModel("h200", 700.0, "NVIDIA H200 SXM"),
+        GpuModel("gb200", 1200.0, "NVIDIA GB200 (per B200 GPU)", uncertain=True),
+    )
+}
+
+
+@dataclass(frozen=True)
+class CampusLoadParams:
+    """Parameters of the AI training campus load.
+
+    Parameters
+    ----------
+    gpus : int
+        Number of GPUs. [-]
+    gpu_model : str
+        Key of :data:`GPU_MODELS`.
+    gpu_tdp_w : float or None
+        Override of the preset's TDP. [W]
+    compute_fraction : float
+        GPU draw in the compute phase as a fraction of TDP ("near TDP"). [-]
+    swing_depth : float
+        Drop from the compute to the communication phase as a fraction of the compute level;
+        0.6 makes the high level 2.5 x the low, a gap of 150 % of the low value (Choukse et al.). [-]
+    idle_fraction : float
+        GPU draw at idle (no job, checkpoint, restart) as a fraction of TDP, about 10 % (Vertiv). [-]
+    node_overhead : float
+        Non-GPU server power per unit of GPU power; 0.5 from 8.4 kW measured per 8 x 700 W node. [-]
+    pue : float
+        Power usage effectiveness: facility load = (pue - 1) x IT load in steady state. [-]
+    pf : float
+        Lagging power factor of the campus grid draw. [-]
+    period_s : float
+        Mean training iteration period, 1-2 s. [s]
+    duty : float
+        Fraction of each iteration in the compute phase. [-]
+    jitter : float
+        Relative standard deviation of the iteration period. [-]
+    checkpoint_interval_s : float or None
+        Time between checkpoints (first at one interval after the series start); ``None`` or 0:
+        no checkpoints *(check)*. [s]
+    checkpoint_duration_s : float
+        Time spent at idle for each checkpoint. [s]
+    transition_pu_per_s : float
+        Rate of the fast transitions (checkpoint dips and returns, interruptions), in per unit of
+        the idle-to-full swing per second; 1.9 pu/s measured by NERC. [1/s]
+    job_start_s : float or None
+        Time after the series start at which the job starts from idle; ``None``: running from the
+        start. [s]
+    job_stop_s : float or None
+        Time after the series start at which the job stops to idle; ``None``: never. [s]
+    start_ramp_s : float
+        Duration of the ramp from idle to full at job start and after a restart. [s]
+    stop_ramp_s : float
+        Duration of the ramp from full to idle at job stop. [s]
+    interruptions_per_day : float
+        Mean rate of random job interruptions (Poisson); Llama 3 saw about 8.6 a day. [1/day]
+    restart_s : float
+        Time at idle after an interruption before the restart ramp. [s]
+    cooling_tau_s : float
+        Time constant of the facility (cooling) load following the IT heat *(check)*. [s]
+    trip_at_s : float or None
+        Time after the series start at which the campus transfers to backup; ``None``: no trip. [s]
+    trip_duration_s : float
+        Time on backup (grid draw zero). [s]
+    trip_drop_s : float
+        Duration of the fall to zero; 0 is a sudden transfer. [s]
+    trip_recovery_s : float
+        Duration of the ramp back to the pre-trip draw ("a few minutes", NERC). [s]
+    seed : int
+        Seed of the random parts (iteration jitter, interruptions). [-]
+    """
+
+    gpus: int = 100_000
+    gpu_model: str = "h100"
+    gpu_tdp_w: float | None = None
+    compute_fraction: float = 1.0
+    swing_depth: float = 0.6
+    idle_fraction: float = 0.10
+    node_overhead: float = 0.5
+    pue: float = 1.3
+    pf: float = 0.98
+    period_s: float = 1.5
+    duty: float = 0.7
+    jitter: float = 0.05
+    checkpoint_interval_s: float | None = 1800.0
+    checkpoint_duration_s: float = 20.0
+    transition_pu_per_s: float = 1.9
+    job_start_s: float | None = None
+    job_stop_s: float | None = None
+    start_ramp_s: float = 60.0
+    stop_ramp_s: float = 10.0
+    interruptions_per_day: float = 0.0
+    restart_s: float = 300.0
+    cooling_tau_s: float = 300.0
+    trip_at_s: float | None = None
+    trip_duration_s: float = 60.0
+    trip_drop_s: float = 0.0
+    trip_recovery_s: float = 180.0
+    seed: int = 0
+
+    def __post_init__(self):
+        problems = self.problems()
+        if problems:
+            raise ModelError(problems)
+
+    def problems(self, prefix: str = "campus") -> list[Problem]:
+        """Every problem of the parameter set, each with its field path."""
+        p: list[Problem] = []
+
+        def need(name: str, ok: bool, msg: str) -> None:
+            if not ok:
+                p.append(Problem(f"{prefix}.{name}", msg, getattr(self, name)))
+
+        need("gpus", isinstance(self.gpus, (int, np.integer)) and self.gpus > 0, "must be an integer > 0")
+        need("gpu_model", self.gpu_model in GPU_MODELS, f"unknown GPU model; known: {', '.join(GPU_MODELS)}")
+        need("gpu_tdp_w", self.gpu_tdp_w is None or self.gpu_tdp_w > 0, "must be > 0")
+        need("compute_fraction", 0 < self.compute_fraction <= 1.5, "must lie in (0, 1.5]")
+        need("swing_depth", 0 <= self.swing_depth <= 1, "must lie in [0, 1]")
+        need("idle_fraction", 0 <= self.idle_fraction <= self.compute_fraction, "must lie in [0, compute_fraction]")
+        need("node_overhead", self.node_overhead >= 0, "must be >= 0")
+        need("pue", 1 <= self.pue <= 3, "must lie in [1, 3]")
+        need("pf", 0 < self.pf <= 1, "must lie in (0, 1]")
+        need("period_s", self.period_s > 0, "must be > 0")
+        need("duty", 0 < self.duty < 1, "must lie in (0, 1)")
+        need("jitter", 0 <= self.jitter <= 0.5, "must lie in [0, 0.5]")
+        need("checkpoint_interval_s", self.checkpoint_interval_s is None or self.checkpoint_interval_s >= 0, "must be >= 0")
+        ckpt_on = bool(self.checkpoint_interval_s)
+        need("checkpoint_duration_s", self.checkpoint_duration_s >= 0 and (
+            not ckpt_on or self.checkpoint_duration_s + 2 / max(self.transition_pu_per_s, 1e-9) < self.checkpoint_interval_s),
+            "must be >= 0 and leave room in checkpoint_interval_s")
+        need("transition_pu_per_s", self.transition_pu_per_s > 0, "must be > 0")
+        need("job_start_s", self.job_start_s is None or self.job_start_s >= 0, "must be >= 0")
+        need("job_stop_s", self.job_stop_s is None or self.job_stop_s >= (self.job_start_s or 0) + self.start_ramp_s,
+             "must be >= job_start_s + start_ramp_s")
+        need("start_ramp_s", self.start_ramp_s > 0, "must be > 0")
+        need("stop_ramp_s", self.stop_ramp_s > 0, "must be > 0")
+        need("interruptions_per_day", self.interruptions_per_day >= 0, "must be >= 0")
+        need("restart_s", self.restart_s >= 0, "must be >= 0")
+        need("cooling_tau_s", self.cooling_tau_s > 0, "must be > 0")
+        need("trip_at_s", self.trip_at_s is None or self.trip_at_s >= 0, "must be >= 0")
+        need("trip_duration_s", self.trip_duration_s >= 0, "must be >= 0")
+        need("trip_drop_s", self.trip_drop_s >= 0, "must be >= 0")
+        need("trip_recovery_s", self.trip_recovery_s > 0, "must be > 0")
+        return p
+
+    @property
+    def tdp_w(self) -> float:
+        """TDP of one GPU. [W]"""
+        return self.gpu_tdp_w if self.gpu_tdp_w is not None else GPU_MODELS[self.gpu_model].tdp_w
+
+    @property
+    def it_scale_mw(self) -> float:
+        """IT power of the campus per unit of GPU TDP fraction: gpus x TDP x (1 + overhead). [MW]"""
+        return self.gpus * self.tdp_w * (1.0 + self.node_overhead) / 1e6
+
+    def replace(self, **changes) -> "CampusLoadParams":
+        """A copy with ``changes`` applied (validated again)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d.update(changes)
+        return CampusLoadParams(**d)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def expected_mean_p_mw(params: CampusLoadParams) -> float:
+    """Mean grid draw while training steadily: GPUs x mean GPU power x (1 + overhead) x PUE. [MW]"""
+    hi = params.compute_fraction
+    lo = hi * (1.0 - params.swing_depth)
+    return params.it_scale_mw * (params.duty * hi + (1 - params.duty) * lo) * params.pue
+
+
+def nominal_peak_p_mw(params: CampusLoadParams) -> float:
+    """Grid draw with every GPU in the compute phase and cooling at the same level. [MW]"""
+    return params.it_scale_mw * params.compute_fraction * params.pue
+
+
+def gpus_for_peak(peak_p_mw: float, params: CampusLoadParams) -> int:
+    """Number of GPUs whose :func:`nominal_peak_p_mw` is ``peak_p_mw`` (rounded). [-]"""
+    one = params.replace(gpus=1)
+    return max(1, int(round(peak_p_mw / nominal_peak_p_mw(one))))
+
+
+# ---------------------------------------------------------------------------------------------
+# the time-domain pieces, all in seconds after the series start
+
+
+def _iteration_edges(params: CampusLoadParams, horizon_s: float, rng: np.random.Generator) -> np.ndarray:
+    """Phase edges [s]: even entries start a compute phase, odd entries start a communication phase."""
+    n = int(horizon_s / params.period_s * 1.3) + 16
+    periods = params.period_s * np.clip(1.0 + params.jitter * rng.standard_normal(n), 0.2, None)
+    while periods.sum() < horizon_s + 2 * params.period_s:  # extremely unlikely with the margin
+        periods = np.concatenate([periods, params.period_s * np.clip(1.0 + params.jitter * rng.standard_normal(n), 0.2, None)])
+    starts = np.concatenate([[0.0], np.cumsum(periods)[:-1]])
+    edges = np.empty(2 * len(starts))
+    edges[0::2] = starts
+    edges[1::2] = starts + params.duty * periods
+    return edges[edges < horizon_s + params.period_s]
+
+
+def _interruptions(params: CampusLoadParams, horizon_s: float, rng: np.random.Generator) -> np.ndarray:
+    """Start times of non-overlapping interruptions [s] (a failure during a restart is folded in)."""
+    if params.interruptions_per_day <= 0:
+        return np.empty(0)
+    rate_per_s = params.interruptions_per_day / 86400.0
+    n = rng.poisson(rate_per_s * horizon_s)
+    times = np.sort(rng.uniform(0.0, horizon_s, n))
+    window = 1.0 / params.transition_pu_per_s + params.restart_s + params.start_ramp_s
+    kept, last_end = [], -np.inf
+    for t in times:
+        if t >= last_end:
+            kept.append(t)
+            last_end = t + window
+    return np.asarray(kept, dtype=float)
+
+
+class _Envelope:
+    """Training activity a(t) in [0, 1] (0 idle, 1 training) and trip factor g(t) in [0, 1]."""
+
+    def __init__(self, params: CampusLoadParams, horizon_s: float, intr: np.ndarray):
+        self.p = params
+        self.horizon_s = horizon_s
+        self.intr = intr
+        self.tr = 1.0 / params.transition_pu_per_s
+        self.ckpt = params.checkpoint_interval_s or 0.0
+
+    # -- breakpoints in [a, b)
+    def breakpoints(self, a: float, b: float) -> np.ndarray:
+        p, pts = self.p, []
+        if p.job_start_s is not None:
+            pts += [p.job_start_s, p.job_start_s + p.start_ramp_s]
+        if p.job_stop_s is not None:
+            pts += [p.job_stop_s, p.job_stop_s + p.stop_ramp_s]
+        if self.ckpt > 0:
+            k0, k1 = max(1, int(math.floor(a / self.ckpt))), int(math.ceil(b / self.ckpt)) + 1
+            k = np.arange(k0, k1 + 1, dtype=float) * self.ckpt
+            d = p.checkpoint_duration_s
+            pts.append(np.concatenate([k, k + self.tr, k + self.tr + d, k + 2 * self.tr + d]))
+        i0, i1 = np.searchsorted(self.intr, [a - 1e9, b])
+        t = self.intr[i0:i1]
+        if len(t):
+            pts.append(np.concatenate([t, t + self.tr, t + self.tr + p.restart_s, t + self.tr + p.restart_s + p.start_ramp_s]))
+        if p.trip_at_s is not None:
+            t0 = p.trip_at_s
+            pts += [t0, t0 + p.trip_drop_s, t0 + p.trip_drop_s + p.trip_duration_s,
+                    t0 + p.trip_drop_s + p.trip_duration_s + p.trip_recovery_s]
+        if not pts:
+            return np.empty(0)
+        arr = np.concatenate([np.atleast_1d(np.asarray(x, dtype=float)) for x in pts])
+        return arr[(arr > a) & (arr < b)]
+
+    def activity(self, t: np.ndarray) -> np.ndarray:
+        p = self.p
+        a = np.ones_like(t)
+        if p.job_start_s is not None:
+            a = np.minimum(a, np.clip((t - p.job_start_s) / p.start_ramp_s, 0.0, 1.0))
+        if p.job_stop_s is not None:
+            a = np.minimum(a, np.clip(1.0 - (t - p.job_stop_s) / p.stop_ramp_s, 0.0, 1.0))
+        if self.ckpt > 0:
+            # phase inside the current checkpoint cycle; the first checkpoint is at one interval
+            ph = np.where(t >= self.ckpt, np.mod(t, self.ckpt), np.inf)
+            d = p.checkpoint_duration_s
+            down = np.clip(1.0 - ph / self.tr, 0.0, 1.0)
+            up = np.clip((ph - self.tr - d) / self.tr, 0.0, 1.0)
+            a = np.minimum(a, np.where(ph < self.tr + d, down, up))
+        if len(self.intr):
+            j = np.searchsorted(self.intr, t, side="right") - 1
+            has = j >= 0
+            s = np.where(has, t - self.intr[np.clip(j, 0, None)], np.inf)
+            down = np.clip(1.0 - s / self.tr, 0.0, 1.0)
+            up = np.clip((s - self.tr - p.restart_s) / p.start_ramp_s, 0.0, 1.0)
+            a = np.minimum(a, np.where(s < self.tr + p.restart_s, down, up))
+        return a
+
+    def trip_factor(self, t: np.ndarray) -> np.ndarray:
+        p = self.p
+        if p.trip_at_s is None:
+            return np.ones_like(t)
+        s = t - p.trip_at_s
+        if p.trip_drop_s > 0:
+            down = np.clip(1.0 - s / p.trip_drop_s, 0.0, 1.0)
+        else:
+            down = np.where(s < 0, 1.0, 0.0)
+        t_back = p.trip_drop_s + p.trip_duration_s
+        up = np.clip((s - t_back) / p.trip_recovery_s, 0.0, 1.0)
+        return np.where(s < t_back, down, up)
+
+
+@numba.njit(cache=True)
+def _lag_segments(h, u0, u1, tau, y0, out_avg):
+    """Exact first-order lag ``tau y' = u - y`` for an input linear on each segment.
+
+    Writes the average of ``y`` over each segment into ``out_avg`` and returns the final ``y``.
+    """
+    y = y0
+    for k in range(h.shape[0]):
+        hk = h[k]
+        m = (u1[k] - u0[k]) / hk
+        e = math.exp(-hk / tau)
+        c = y - u0[k] + m * tau
+        # integral of y over the segment: (u0 - m tau) h + m h^2 / 2 + c tau (1 - e)
+        out_avg[k] = (u0[k] - m * tau) + 0.5 * m * hk + c * tau * (1.0 - e) / hk
+        y = u0[k] + m * hk - m * tau + c * e
+    return y
+
+
+def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_steps: int = 1 << 18) -> pd.DataFrame:
+    """Grid draw of the AI training campus on ``index``, averaged over each step.
+
+    Parameters
+    ----------
+    index : pandas.DatetimeIndex
+        Fixed-step time axis, 10 ms .. 1 h; each label starts its step.
+    params : CampusLoadParams
+        Model parameters (seed included).
+    chunk_steps : int
+        Steps generated at a time (bounds memory for a year at 1 s). [-]
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``campus_p_mw`` [MW] and ``campus_q_mvar`` [Mvar] (consumer sign, the grid draw: zero while
+        tripped to backup), ``it_p_mw`` and ``facility_p_mw`` [MW] (IT and cooling/facility load,
+        whatever supplies it). Same seed and parameters give the same bytes.
+    """
+    step_s = step_seconds(index)
+    n = len(index)
+    horizon_s = n * step_s
+    ss = np.random.SeedSequence(int(params.seed))
+    rng_iter, rng_intr = (np.random.default_rng(s) for s in ss.spawn(2))
+    edges = _iteration_edges(params, horizon_s, rng_iter)
+    env = _Envelope(params, horizon_s, _interruptions(params, horizon_s, rng_intr))
+    hi = params.compute_fraction
+    lo = hi * (1.0 - params.swing_depth)
+    idle = params.idle_fraction
+    scale = params.it_scale_mw
+    fac = params.pue - 1.0
+    # cooling starts in steady state with the IT level at the series start (mean over an iteration)
+    a_start = float(env.activity(np.array([0.0]))[0])
+    y = fac * scale * (idle + a_start * (params.duty * hi + (1 - params.duty) * lo - idle))
+
+    it = np.empty(n)
+    fc = np.empty(n)
+    grid = np.empty(n)
+    for c0 in range(0, n, chunk_steps):
+        c1 = min(n, c0 + chunk_steps)
+        a_s, b_s = c0 * step_s, c1 * step_s
+        bins = np.arange(c0, c1 + 1, dtype=float) * step_s
+        i0, i1 = np.searchsorted(edges, [a_s, b_s], side="right")
+        pts = np.concatenate([bins, edges[i0:i1], env.breakpoints(a_s, b_s)])
+        pts = np.unique(pts[(pts >= a_s) & (pts <= b_s)])
+        h = np.diff(pts)
+        keep = h > 0
+        t0, h = pts[:-1][keep], h[keep]
+        t1 = t0 + h
+        mid = t0 + 0.5 * h
+        phase = np.searchsorted(edges, mid, side="right") - 1
+        wave = np.where(phase % 2 == 0, hi, lo)
+        gpu0 = idle + env.activity(t0) * (wave - idle)
+        gpu1 = idle + env.activity(t1) * (wave - idle)
+        it_seg = scale * 0.5 * (gpu0 + gpu1)            # exact average of a linear segment
+        fc_seg = np.empty_like(h)
+        y = _lag_segments(h, fac * scale * gpu0, fac * scale * gpu1, float(params.cooling_tau_s), y, fc_seg)
+        g = env.trip_factor(mid)
+        starts = np.searchsorted(t0, bins[:-1], side="left")
+        it[c0:c1] = np.add.reduceat(it_seg * h, starts) / step_s
+        fc[c0:c1] = np.add.reduceat(fc_seg * h, starts) / step_s
+        grid[c0:c1] = np.add.reduceat(g * (it_seg + fc_seg) * h, starts) / step_s
+    tan_phi = math.tan(math.acos(params.pf))
+    return pd.DataFrame(
+        {"campus_p_mw": grid, "campus_q_mvar": grid * tan_phi, "it_p_mw": it, "facility_p_mw": fc},
+        index=index,
+    )
