@@ -163,6 +163,11 @@ def short_circuit(site: Site) -> ShortCircuitSummary:
     missing = [c for c in cols if c not in egs or not np.isfinite(egs[c].astype(float)).all()]
     if missing:
         raise ValueError(f"ext_grid lacks fault-level data: {', '.join(missing)}")
+    gens = site.net.gen[site.net.gen.in_service] if len(site.net.gen) else site.net.gen
+    gen_cols = ("vn_kv", "xdss_pu", "rdss_ohm", "cos_phi", "sn_mva")
+    gen_missing = [c for c in gen_cols if len(gens) and (c not in gens or not np.isfinite(gens[c].astype(float)).all())]
+    if gen_missing:
+        raise ValueError(f"generators lack short-circuit data: {', '.join(gen_missing)}")
     res = {}
     for case in ("max", "min"):
         net = _sc_net(site)

@@ -111,7 +111,7 @@ def attach(net, poi: int | str, campus_p_mw: float, campus_pf: float = 0.98,
     eg = int(net.ext_grid.index[0])
     regulating = []
     if len(net.trafo) and "oltc" in net.trafo:
-        regulating = [int(i) for i in net.trafo.index[net.trafo.oltc.fillna(False).astype(bool).to_numpy()]]
+        regulating = [int(i) for i in net.trafo.index[net.trafo.oltc.eq(True).to_numpy()]]
         for col, default in (("vm_set_pu", 1.0), ("deadband_pu", 0.01), ("delay_s", 30.0)):
             if col not in net.trafo:
                 net.trafo[col] = default
