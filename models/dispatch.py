@@ -1,0 +1,708 @@
+"""Battery dispatch strategies, seen from the grid: what the utility sees is campus + battery.
+
+Each strategy is a small stateful object that a power-flow controller can drive one step at a time
+(:meth:`Strategy.reset`, :meth:`Strategy.step`); :func:`dispatch` runs the same compiled step
+over a whole series and gives byte-identical results. Signs are pandapower's: campus draw and
+battery *charging* positive; grid import ``grid_p_mw = campus_p_mw + battery_p_mw``.
+
+Strategies (limits from ``domain.md`` §4, "Grid-side power variation of large loads"):
+
+``none``
+    Battery idle (its auxiliary load still drawn).
+``ramp_limit``
+    Grid import follows a low-pass of the campus load but changes by at most ``ramp_mw_per_min``
+    per minute and by at most ``window_mw`` peak to peak in any ``window_s`` window (ERCOT proposed
+    10 MW in 5 s; IESO, CAISO, Southern Company 20 MW/min).
+``smoothing``
+    Grid import is a first-order low-pass of the campus load with time constant ``tau_s``.
+``import_cap``
+    Peak shaving: grid import never above ``cap_mw``.
+``load_loss_absorption``
+    When the campus suddenly loses most of its load (a trip to backup), the battery charges to take
+    the lost load and hands it back to the grid as a ramp of ``release_mw_per_min``.
+
+State-of-charge recovery (:class:`SocRecovery`) adds a small grid-side offset toward a target
+SOC; it is added before the grid-side limits, so it never breaks them. Reactive power
+(:class:`ReactiveControl`): none, a fixed power factor (of the battery's own output or of the grid
+import), or a volt-var curve whose voltage the engine supplies per step.
+
+When SOC, power or apparent-power limits make the strategy's wish impossible, the battery delivers
+what it can, the step is flagged ``saturated`` and the grid-side limit is broken honestly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+import numba
+import numpy as np
+import pandas as pd
+
+from models.battery import MegapackPlant, energy_step
+from models.errors import ModelError, Problem
+from models.timeindex import step_seconds
+
+__all__ = ["VoltVarCurve", "ReactiveControl", "SocRecovery", "StepResult", "Strategy", "NoDispatch",
+           "RampLimit", "Smoothing", "ImportCap", "LoadLossAbsorption", "STRATEGIES", "make_strategy",
+           "dispatch", "summarize", "max_ramp_mw", "OUTPUT_COLUMNS"]
+
+OUTPUT_COLUMNS = ("campus_p_mw", "campus_q_mvar", "battery_p_mw", "battery_q_mvar", "soc_percent", "e_mwh",
+                  "grid_p_mw", "grid_q_mvar", "saturated")
+
+# strategy kinds inside the compiled kernel
+_NONE, _RAMP, _SMOOTH, _CAP, _LOSS = 0, 1, 2, 3, 4
+# reactive modes
+_Q_NONE, _Q_PF_BATTERY, _Q_PF_GRID, _Q_VOLTVAR = 0, 1, 2, 3
+# parameter vector slots
+(_PMAX, _SMAX, _ETAC, _ETAD, _ELO, _EHI, _AUX, _QPRIO, _QMODE, _TANPHI, _ETGT, _RECT, _RECMAX,
+ _RAMPR, _WINMW, _WINS, _TAU, _CAPMW, _TRIG, _REL, _NPAR) = range(21)
+# state vector slots
+_E, _Y, _GPREV, _INIT, _ENG, _HPOS, _HCNT, _NSTATE = range(8)
+#: Ring buffer of past grid values for the window limit: enough for 5 s at 10 ms, and more.
+_HIST = 4096
+
+
+@dataclass(frozen=True)
+class VoltVarCurve:
+    """Battery reactive power as a piecewise-linear function of its bus voltage.
+
+    Parameters
+    ----------
+    v_pu : tuple of float
+        Voltage points, increasing. [pu]
+    q_pu : tuple of float
+        Reactive power at those points, per unit of the plant's inverter MVA, consumer sign
+        (positive absorbs): above nominal voltage the plant absorbs. Default: IEEE 1547-style,
+        full injection at 0.92 pu, dead band 0.98-1.02, full absorption at 1.08. [pu]
+    """
+
+    v_pu: tuple[float, ...] = (0.92, 0.98, 1.02, 1.08)
+    q_pu: tuple[float, ...] = (-0.44, 0.0, 0.0, 0.44)
+
+    def problems(self, prefix: str = "battery.reactive.curve") -> list[Problem]:
+        p = []
+        if len(self.v_pu) != len(self.q_pu) or len(self.v_pu) < 2:
+            p.append(Problem(f"{prefix}", "v_pu and q_pu need the same length, at least 2", (len(self.v_pu), len(self.q_pu))))
+        elif any(b <= a for a, b in zip(self.v_pu, self.v_pu[1:])):
+            p.append(Problem(f"{prefix}.v_pu", "must increase strictly", list(self.v_pu)))
+        if any(abs(q) > 1 for q in self.q_pu):
+            p.append(Problem(f"{prefix}.q_pu", "must lie in [-1, 1]", list(self.q_pu)))
+        return p
+
+    def __call__(self, vm_pu):
+        return np.interp(vm_pu, self.v_pu, self.q_pu)
+
+
+@dataclass(frozen=True)
+class ReactiveControl:
+    """Reactive-power mode of the battery plant.
+
+    Parameters
+    ----------
+    mode : {"none", "fixed_pf", "volt_var"}
+        No reactive power; a fixed power factor; or a volt-var curve (voltage from the engine).
+    pf : float
+        Target power factor for ``fixed_pf``; the pro-forma agreement asks 0.95 lagging to 0.95
+        leading at the POI. [-]
+    pf_reference : {"grid", "battery"}
+        ``grid``: the battery holds the grid import (campus + battery) at ``pf``;
+        ``battery``: the battery's own output runs at ``pf``.
+    absorbing : bool
+        True: lagging in the consumer view (Q has the sign of P, absorbing when importing).
+    curve : VoltVarCurve
+        Curve for ``volt_var``.
+    """
+
+    mode: Literal["none", "fixed_pf", "volt_var"] = "none"
+    pf: float = 1.0
+    pf_reference: Literal["grid", "battery"] = "grid"
+    absorbing: bool = True
+    curve: VoltVarCurve = field(default_factory=VoltVarCurve)
+
+    def problems(self, prefix: str = "battery.reactive") -> list[Problem]:
+        p = []
+        if self.mode not in ("none", "fixed_pf", "volt_var"):
+            p.append(Problem(f"{prefix}.mode", "must be none, fixed_pf or volt_var", self.mode))
+        if not (0 < self.pf <= 1):
+            p.append(Problem(f"{prefix}.pf", "must lie in (0, 1]", self.pf))
+        if self.pf_reference not in ("grid", "battery"):
+            p.append(Problem(f"{prefix}.pf_reference", "must be grid or battery", self.pf_reference))
+        return p + self.curve.problems(f"{prefix}.curve")
+
+
+@dataclass(frozen=True)
+class SocRecovery:
+    """Steer the state of charge back toward a target where the strategy leaves room.
+
+    The grid-side offset is ``(e_target - e) / time_s`` (charging positive), cut to ``max_mw``.
+
+    Parameters
+    ----------
+    target_percent : float
+        Target state of charge. [%]
+    time_s : float
+        Time constant of the recovery; 0 switches recovery off. [s]
+    max_mw : float or None
+        Largest recovery power; ``None``: 5 % of the plant rating. [MW]
+    """
+
+    target_percent: float = 50.0
+    time_s: float = 3600.0
+    max_mw: float | None = None
+
+    def problems(self, prefix: str = "battery.recovery") -> list[Problem]:
+        p = []
+        if not (0 <= self.target_percent <= 100):
+            p.append(Problem(f"{prefix}.target_percent", "must lie in [0, 100]", self.target_percent))
+        if self.time_s < 0:
+            p.append(Problem(f"{prefix}.time_s", "must be >= 0", self.time_s))
+        if self.max_mw is not None and self.max_mw < 0:
+            p.append(Problem(f"{prefix}.max_mw", "must be >= 0", self.max_mw))
+        return p
+
+
+class StepResult(NamedTuple):
+    """What one :meth:`Strategy.step` returns."""
+
+    battery_p_mw: float  #: plant draw at its terminal, charging positive [MW]
+    battery_q_mvar: float  #: reactive power, absorbing positive [Mvar]
+    saturated: bool  #: the strategy's active-power wish could not be met
+
+
+@numba.njit(cache=True)
+def _run(kind, P, S, hist, vv_v, vv_q, campus_p, campus_q, vm, dt,
+         out_p, out_q, out_e, out_sat):
+    """The dispatch kernel: ``len(campus_p)`` steps from state ``S`` (updated in place)."""
+    n = campus_p.shape[0]
+    pmax, smax, eta_c, eta_d = P[_PMAX], P[_SMAX], P[_ETAC], P[_ETAD]
+    e_lo, e_hi, aux = P[_ELO], P[_EHI], P[_AUX]
+    alpha = 1.0 - math.exp(-dt / P[_TAU]) if P[_TAU] > 0.0 else 1.0
+    nwin = int(round(P[_WINS] / dt)) if P[_WINS] > 0.0 else 0
+    if nwin < 2 and P[_WINS] > 0.0:
+        nwin = 2
+    if nwin > hist.shape[0]:
+        nwin = hist.shape[0]
+    tol = 1e-9 * max(1.0, pmax)
+    for i in range(n):
+        c = campus_p[i]
+        e = S[_E]
+        if S[_INIT] == 0.0:
+            S[_Y] = c
+            S[_GPREV] = c
+            S[_INIT] = 1.0
+            S[_ENG] = 0.0
+            S[_HPOS] = 0.0
+            S[_HCNT] = 0.0
+        y_prev = S[_Y]
+        y = y_prev + alpha * (c - y_prev)
+        S[_Y] = y
+        g_prev = S[_GPREV]
+        rec = 0.0
+        if P[_RECT] > 0.0:
+            rec = (P[_ETGT] - e) * 3600.0 / P[_RECT]
+            if rec > P[_RECMAX]:
+                rec = P[_RECMAX]
+            if rec < -P[_RECMAX]:
+                rec = -P[_RECMAX]
+        # -- the strategy's wish: battery terminal power, charging positive
+        if kind == _RAMP:
+            g = y + rec
+            lo = g_prev - P[_RAMPR] * dt
+            hi = g_prev + P[_RAMPR] * dt
+            cnt = int(S[_HCNT])
+            if nwin >= 2 and cnt > 0:
+                m = min(cnt, nwin - 1)
+                pos = int(S[_HPOS])
+                hmax = -1e300
+                hmin = 1e300
+                for k in range(m):
+                    v = hist[(pos - 1 - k) % hist.shape[0]]
+                    if v > hmax:
+                        hmax = v
+                    if v < hmin:
+                        hmin = v
+                if hmax - P[_WINMW] > lo:
+                    lo = hmax - P[_WINMW]
+                if hmin + P[_WINMW] < hi:
+                    hi = hmin + P[_WINMW]
+            if lo > hi:  # only after a saturated step: stay as close to the previous value as allowed
+                lo = hi = min(max(g_prev, hi), lo)
+            if g < lo:
+                g = lo
+            if g > hi:
+                g = hi
+            p_des = g - c
+        elif kind == _SMOOTH:
+            p_des = y + rec - c
+        elif kind == _CAP:
+            if c > P[_CAPMW]:
+                p_des = P[_CAPMW] - c
+            else:
+                p_des = min(rec, P[_CAPMW] - c)
+        elif kind == _LOSS:
+            if S[_ENG] == 0.0 and c < (1.0 - P[_TRIG]) * y_prev:
+                S[_ENG] = 1.0
+            if S[_ENG] == 1.0:
+                g = g_prev - P[_REL] * dt
+                if g <= c:
+                    g = c
+                    S[_ENG] = 0.0
+                p_des = g - c
+            else:
+                p_des = rec
+        else:
+            p_des = aux
+        p_conv_des = p_des - aux
+        # -- reactive wish
+        qmode = int(P[_QMODE])
+        q_des = 0.0
+        if qmode == _Q_PF_BATTERY:
+            q_des = P[_TANPHI] * abs(p_conv_des)
+        elif qmode == _Q_PF_GRID:
+            q_des = P[_TANPHI] * abs(c + p_des) - campus_q[i]
+        elif qmode == _Q_VOLTVAR:
+            v = vm[i]
+            if v == v:  # not NaN
+                q_des = np.interp(v, vv_v, vv_q) * smax
+        # -- capability: circle of radius smax, P or Q first, then the energy headroom
+        if P[_QPRIO] == 1.0:
+            q = min(max(q_des, -smax), smax)
+            plim = min(pmax, math.sqrt(max(smax * smax - q * q, 0.0)))
+        else:
+            plim = min(pmax, smax)
+        p_ch = min(plim, max((e_hi - e) * 3600.0 / (eta_c * dt), 0.0))
+        p_dis = min(plim, max((e - e_lo) * eta_d * 3600.0 / dt, 0.0))
+        p_conv = min(max(p_conv_des, -p_dis), p_ch)
+        sat = abs(p_conv - p_conv_des) > tol
+        if P[_QPRIO] != 1.0:
+            if qmode == _Q_PF_BATTERY:
+                q_des = P[_TANPHI] * abs(p_conv)
+            elif qmode == _Q_PF_GRID:
+                q_des = P[_TANPHI] * abs(c + p_conv + aux) - campus_q[i]
+            qlim = math.sqrt(max(smax * smax - p_conv * p_conv, 0.0))
+            q = min(max(q_des, -qlim), qlim)
+        S[_E] = energy_step(e, p_conv, dt, eta_c, eta_d, e_lo, e_hi)
+        p_bat = p_conv + aux
+        g_act = c + p_bat
+        S[_GPREV] = g_act
+        pos = int(S[_HPOS])
+        hist[pos] = g_act
+        S[_HPOS] = float((pos + 1) % hist.shape[0])
+        S[_HCNT] = min(S[_HCNT] + 1.0, float(hist.shape[0]))
+        out_p[i] = p_bat
+        out_q[i] = q
+        out_e[i] = S[_E]
+        out_sat[i] = sat
+
+
+class Strategy:
+    """A dispatch strategy with a small stateful step API (base class).
+
+    Call :meth:`reset` once, then :meth:`step` once per time step in order. The state (stored
+    energy, low-pass, previous grid import, window history) lives in the object.
+
+    Parameters
+    ----------
+    plant : MegapackPlant
+        The battery plant.
+    recovery : SocRecovery or None
+        State-of-charge recovery; ``None`` switches it off.
+    reactive : ReactiveControl or None
+        Reactive-power mode; ``None``: no reactive power.
+    """
+
+    name = "base"
+    _kind = _NONE
+
+    def __init__(self, plant: MegapackPlant, *, recovery: SocRecovery | None = None,
+                 reactive: ReactiveControl | None = None):
+        self.plant = plant
+        self.recovery = recovery
+        self.reactive = reactive or ReactiveControl()
+        problems = self.problems()
+        if problems:
+            raise ModelError(problems)
+        self._P = self._params()
+        curve = self.reactive.curve
+        self._vv_v = np.asarray(curve.v_pu, dtype=float)
+        self._vv_q = np.asarray(curve.q_pu, dtype=float)
+        self._S = np.zeros(_NSTATE)
+        self._hist = np.zeros(_HIST)
+        self.reset()
+
+    # -- parameters
+    def problems(self, prefix: str = "battery") -> list[Problem]:
+        """Every problem of the strategy's parameters."""
+        p = self.reactive.problems(f"{prefix}.reactive")
+        if self.recovery is not None:
+            p += self.recovery.problems(f"{prefix}.recovery")
+        return p
+
+    def _params(self) -> np.ndarray:
+        pl, P = self.plant, np.zeros(_NPAR)
+        P[_PMAX], P[_SMAX] = pl.p_max_mw, pl.s_max_mva
+        P[_ETAC], P[_ETAD] = pl.eta_charge, pl.eta_discharge
+        P[_ELO], P[_EHI], P[_AUX] = pl.e_min_mwh, pl.e_high_mwh, pl.aux_mw
+        P[_QPRIO] = 1.0 if pl.priority == "q" else 0.0
+        r = self.reactive
+        if r.mode == "fixed_pf":
+            P[_QMODE] = _Q_PF_GRID if r.pf_reference == "grid" else _Q_PF_BATTERY
+            P[_TANPHI] = math.tan(math.acos(r.pf)) * (1.0 if r.absorbing else -1.0)
+        elif r.mode == "volt_var":
+            P[_QMODE] = _Q_VOLTVAR
+        rec = self.recovery
+        if rec is not None and rec.time_s > 0:
+            P[_ETGT] = pl.e_max_mwh * rec.target_percent / 100.0
+            P[_RECT] = rec.time_s
+            P[_RECMAX] = rec.max_mw if rec.max_mw is not None else 0.05 * pl.p_max_mw
+        self._fill(P)
+        return P
+
+    def _fill(self, P: np.ndarray) -> None:
+        """Strategy-specific slots of the parameter vector."""
+
+    # -- the step API
+    def reset(self, e_mwh: float | None = None, *, soc_percent: float | None = None) -> None:
+        """Start again from stored energy ``e_mwh`` [MWh] or ``soc_percent`` [%] (default: the
+        plant's initial SOC); the first following step starts the filters at its campus load."""
+        if e_mwh is None:
+            e_mwh = self.plant.e_max_mwh * soc_percent / 100.0 if soc_percent is not None else self.plant.e_init_mwh
+        self._S[:] = 0.0
+        self._S[_E] = float(e_mwh)
+        self._hist[:] = 0.0
+
+    def step(self, campus_p_mw: float, dt_s: float, *, campus_q_mvar: float = 0.0,
+             vm_pu: float = float("nan")) -> StepResult:
+        """Advance one step.
+
+        Parameters
+        ----------
+        campus_p_mw : float
+            Campus grid draw over this step. [MW]
+        dt_s : float
+            Step length. [s]
+        campus_q_mvar : float
+            Campus reactive draw (for ``fixed_pf`` at the grid). [Mvar]
+        vm_pu : float
+            Battery bus voltage for ``volt_var`` (NaN: no reactive power this step). [pu]
+
+        Returns
+        -------
+        StepResult
+            ``(battery_p_mw, battery_q_mvar, saturated)``, charging/absorbing positive.
+        """
+        out_p, out_q, out_e = np.empty(1), np.empty(1), np.empty(1)
+        out_s = np.empty(1, dtype=np.bool_)
+        _run(self._kind, self._P, self._S, self._hist, self._vv_v, self._vv_q,
+             np.array([campus_p_mw], dtype=float), np.array([campus_q_mvar], dtype=float),
+             np.array([vm_pu], dtype=float), float(dt_s), out_p, out_q, out_e, out_s)
+        return StepResult(float(out_p[0]), float(out_q[0]), bool(out_s[0]))
+
+    def run(self, campus_p_mw: np.ndarray, dt_s: float, campus_q_mvar: np.ndarray | None = None,
+            vm_pu: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Advance ``len(campus_p_mw)`` steps at once (same arithmetic as :meth:`step`).
+
+        Returns ``(battery_p_mw, battery_q_mvar, e_mwh, saturated)`` arrays.
+        """
+        c = np.ascontiguousarray(campus_p_mw, dtype=float)
+        n = len(c)
+        cq = np.zeros(n) if campus_q_mvar is None else np.ascontiguousarray(campus_q_mvar, dtype=float)
+        v = np.full(n, np.nan) if vm_pu is None else np.ascontiguousarray(vm_pu, dtype=float)
+        out_p, out_q, out_e = np.empty(n), np.empty(n), np.empty(n)
+        out_s = np.empty(n, dtype=np.bool_)
+        _run(self._kind, self._P, self._S, self._hist, self._vv_v, self._vv_q, c, cq, v, float(dt_s),
+             out_p, out_q, out_e, out_s)
+        return out_p, out_q, out_e, out_s
+
+    @property
+    def e_mwh(self) -> float:
+        """Stored energy now. [MWh]"""
+        return float(self._S[_E])
+
+    @property
+    def soc_percent(self) -> float:
+        """State of charge now. [%]"""
+        return 100.0 * self.e_mwh / self.plant.e_max_mwh
+
+    def describe(self) -> dict:
+        """Name and parameters, for summaries."""
+        return {"strategy": self.name}
+
+
+class NoDispatch(Strategy):
+    """Battery idle: it draws only its auxiliary load."""
+
+    name = "none"
+    _kind = _NONE
+
+
+class RampLimit(Strategy):
+    """Grid import limited in ramp rate and in swing over a short window.
+
+    Parameters
+    ----------
+    plant : MegapackPlant
+        The battery plant.
+    ramp_mw_per_min : float
+        Largest change of grid import per minute (IESO, CAISO, Southern Company: 20 MW/min). [MW/min]
+    window_mw : float
+        Largest peak-to-peak grid import within any ``window_s`` (ERCOT proposed: 10 MW in 5 s). [MW]
+    window_s : float
+        Window length; 0 switches the window limit off. [s]
+    target_tau_s : float
+        Time constant of the low-pass of the campus load that grid import follows inside the
+        limits. [s]
+    """
+
+    name = "ramp_limit"
+    _kind = _RAMP
+
+    def __init__(self, plant: MegapackPlant, *, ramp_mw_per_min: float = 20.0, window_mw: float = 10.0,
+                 window_s: float = 5.0, target_tau_s: float = 60.0, **kw):
+        self.ramp_mw_per_min, self.window_mw, self.window_s = ramp_mw_per_min, window_mw, window_s
+        self.target_tau_s = target_tau_s
+        super().__init__(plant, **kw)
+
+    def problems(self, prefix: str = "battery") -> list[Problem]:
+        p = super().problems(prefix)
+        if not self.ramp_mw_per_min > 0:
+            p.append(Problem(f"{prefix}.ramp_mw_per_min", "must be > 0", self.ramp_mw_per_min))
+        if not self.window_mw > 0:
+            p.append(Problem(f"{prefix}.window_mw", "must be > 0", self.window_mw))
+        if not (0 <= self.window_s <= 40.0):
+            p.append(Problem(f"{prefix}.window_s", "must lie in [0, 40]", self.window_s))
+        if not self.target_tau_s >= 0:
+            p.append(Problem(f"{prefix}.target_tau_s", "must be >= 0", self.target_tau_s))
+        return p
+
+    def _fill(self, P):
+        P[_RAMPR] = self.ramp_mw_per_min / 60.0
+        P[_WINMW], P[_WINS], P[_TAU] = self.window_mw, self.window_s, self.target_tau_s
+
+    def describe(self):
+        return {"strategy": self.name, "ramp_mw_per_min": self.ramp_mw_per_min, "window_mw": self.window_mw,
+                "window_s": self.window_s}
+
+
+class Smoothing(Strategy):
+    """Grid import is a first-order low-pass of the campus load.
+
+    Parameters
+    ----------
+    plant : MegapackPlant
+        The battery plant.
+    tau_s : float
+        Time constant of the low-pass. [s]
+    """
+
+    name = "smoothing"
+    _kind = _SMOOTH
+
+    def __init__(self, plant: MegapackPlant, *, tau_s: float = 60.0, **kw):
+        self.tau_s = tau_s
+        super().__init__(plant, **kw)
+
+    def problems(self, prefix: str = "battery") -> list[Problem]:
+        p = super().problems(prefix)
+        if not self.tau_s > 0:
+            p.append(Problem(f"{prefix}.tau_s", "must be > 0", self.tau_s))
+        return p
+
+    def _fill(self, P):
+        P[_TAU] = self.tau_s
+
+    def describe(self):
+        return {"strategy": self.name, "tau_s": self.tau_s}
+
+
+class ImportCap(Strategy):
+    """Peak shaving: the battery discharges so that grid import stays at or below ``cap_mw``.
+
+    Parameters
+    ----------
+    plant : MegapackPlant
+        The battery plant.
+    cap_mw : float
+        Largest grid import. [MW]
+    """
+
+    name = "import_cap"
+    _kind = _CAP
+
+    def __init__(self, plant: MegapackPlant, *, cap_mw: float, **kw):
+        self.cap_mw = cap_mw
+        super().__init__(plant, **kw)
+
+    def problems(self, prefix: str = "battery") -> list[Problem]:
+        p = super().problems(prefix)
+        if not self.cap_mw >= 0:
+            p.append(Problem(f"{prefix}.cap_mw", "must be >= 0", self.cap_mw))
+        return p
+
+    def _fill(self, P):
+        P[_CAPMW] = self.cap_mw
+
+    def describe(self):
+        return {"strategy": self.name, "cap_mw": self.cap_mw}
+
+
+class LoadLossAbsorption(Strategy):
+    """Take a sudden loss of campus load into the battery and release it to the grid slowly.
+
+    Engaged when the campus draw falls below ``(1 - trigger_fraction)`` of its recent level (a
+    low-pass with ``detect_tau_s``); grid import then falls at ``release_mw_per_min`` until it meets
+    the campus draw again, the battery charging the difference (what Tesla described to NERC).
+
+    Parameters
+    ----------
+    plant : MegapackPlant
+        The battery plant.
+    release_mw_per_min : float
+        Ramp at which the lost load is handed back to the grid. [MW/min]
+    trigger_fraction : float
+        Fraction of the recent load that must be lost in one step to engage. [-]
+    detect_tau_s : float
+        Time constant of the recent-load low-pass. [s]
+    """
+
+    name = "load_loss_absorption"
+    _kind = _LOSS
+
+    def __init__(self, plant: MegapackPlant, *, release_mw_per_min: float = 20.0, trigger_fraction: float = 0.8,
+                 detect_tau_s: float = 10.0, **kw):
+        self.release_mw_per_min, self.trigger_fraction = release_mw_per_min, trigger_fraction
+        self.detect_tau_s = detect_tau_s
+        super().__init__(plant, **kw)
+
+    def problems(self, prefix: str = "battery") -> list[Problem]:
+        p = super().problems(prefix)
+        if not self.release_mw_per_min > 0:
+            p.append(Problem(f"{prefix}.release_mw_per_min", "must be > 0", self.release_mw_per_min))
+        if not (0 < self.trigger_fraction < 1):
+            p.append(Problem(f"{prefix}.trigger_fraction", "must lie in (0, 1)", self.trigger_fraction))
+        if not self.detect_tau_s > 0:
+            p.append(Problem(f"{prefix}.detect_tau_s", "must be > 0", self.detect_tau_s))
+        return p
+
+    def _fill(self, P):
+        P[_REL], P[_TRIG], P[_TAU] = self.release_mw_per_min / 60.0, self.trigger_fraction, self.detect_tau_s
+
+    def describe(self):
+        return {"strategy": self.name, "release_mw_per_min": self.release_mw_per_min,
+                "trigger_fraction": self.trigger_fraction}
+
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    c.name: c for c in (NoDispatch, RampLimit, Smoothing, ImportCap, LoadLossAbsorption)
+}
+
+
+def make_strategy(name: str, plant: MegapackPlant, **params) -> Strategy:
+    """The strategy called ``name`` (a key of :data:`STRATEGIES`) with ``params``."""
+    if name not in STRATEGIES:
+        raise ModelError([Problem("battery.strategy", f"unknown strategy; known: {', '.join(STRATEGIES)}", name)])
+    return STRATEGIES[name](plant, **params)
+
+
+def dispatch(campus: pd.DataFrame | pd.Series, plant: MegapackPlant | None = None,
+             strategy: Strategy | None = None, *, vm_pu: pd.Series | None = None,
+             reset: bool = True) -> pd.DataFrame:
+    """Run ``strategy`` over the campus series.
+
+    Parameters
+    ----------
+    campus : pandas.DataFrame or pandas.Series
+        ``campus_p_mw`` [MW] (and optionally ``campus_q_mvar`` [Mvar]) on a fixed-step
+        DatetimeIndex; a Series is the active power.
+    plant : MegapackPlant or None
+        The plant; ``None`` takes ``strategy.plant``.
+    strategy : Strategy or None
+        The strategy; ``None``: :class:`NoDispatch`.
+    vm_pu : pandas.Series or None
+        Battery bus voltage for ``volt_var``. [pu]
+    reset : bool
+        Start from the plant's initial SOC (True), or continue from the strategy's state (False):
+        a long horizon can be run in consecutive chunks that give the same result as one call.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`OUTPUT_COLUMNS` (battery charging positive, ``grid = campus + battery``);
+        ``attrs``: ``step_s``, ``e0_mwh`` (stored energy before the first step), ``saturated_steps``,
+        ``strategy``.
+    """
+    if isinstance(campus, pd.Series):
+        campus = campus.rename("campus_p_mw").to_frame()
+    if "campus_p_mw" not in campus:
+        raise ModelError([Problem("campus.campus_p_mw", "required column is missing", None, has_value=False)])
+    dt = step_seconds(campus.index, "campus.index")
+    if strategy is None:
+        if plant is None:
+            raise ModelError([Problem("battery", "a plant or a strategy is required", None)])
+        strategy = NoDispatch(plant)
+    elif plant is not None and plant is not strategy.plant:
+        raise ModelError([Problem("battery", "plant differs from the strategy's plant", None)])
+    plant = strategy.plant
+    cp = campus["campus_p_mw"].to_numpy(dtype=float)
+    cq = campus["campus_q_mvar"].to_numpy(dtype=float) if "campus_q_mvar" in campus else np.zeros(len(cp))
+    bad = ~np.isfinite(cp)
+    if bad.any():
+        raise ModelError([Problem("campus.campus_p_mw", "contains NaN or inf", int(bad.sum()))])
+    if reset:
+        strategy.reset()
+    e0 = strategy.e_mwh
+    v = None if vm_pu is None else pd.Series(vm_pu).reindex(campus.index).to_numpy(dtype=float)
+    p, q, e, sat = strategy.run(cp, dt, cq, v)
+    out = pd.DataFrame({
+        "campus_p_mw": cp, "campus_q_mvar": cq, "battery_p_mw": p, "battery_q_mvar": q,
+        "soc_percent": 100.0 * e / plant.e_max_mwh, "e_mwh": e,
+        "grid_p_mw": cp + p, "grid_q_mvar": cq + q, "saturated": sat,
+    }, index=campus.index)
+    out.attrs.update({"step_s": dt, "e0_mwh": e0, "saturated_steps": int(sat.sum()), **strategy.describe()})
+    return out
+
+
+def max_ramp_mw(p_mw: pd.Series, window_s: float) -> float:
+    """Largest peak-to-peak change of ``p_mw`` within any window of ``window_s`` (at least two
+    consecutive steps; samples are step averages, ``round(window_s / step)`` of them per window). [MW]"""
+    dt = step_seconds(p_mw.index)
+    n = max(2, int(round(window_s / dt)))
+    x = p_mw.to_numpy(dtype=float)
+    if len(x) < 2:
+        return 0.0
+    n = min(n, len(x))
+    w = np.lib.stride_tricks.sliding_window_view(x, n)
+    return float((w.max(axis=1) - w.min(axis=1)).max())
+
+
+def summarize(result: pd.DataFrame) -> dict:
+    """Energy, peaks, grid-side ramps and saturation of a :func:`dispatch` result.
+
+    Returns
+    -------
+    dict
+        ``campus_energy_mwh``, ``grid_energy_mwh``, ``battery_charge_mwh``, ``battery_discharge_mwh``,
+        ``campus_peak_mw``, ``grid_peak_mw``, ``grid_ramp_max_mw_per_min`` (largest swing within any
+        60 s), ``grid_ramp_max_mw_per_5s`` (largest swing within any 5 s), the same for the campus,
+        ``soc_min_percent``, ``soc_max_percent``, ``saturated_steps``, ``steps``, ``step_s``.
+    """
+    dt_h = float(result.attrs.get("step_s", step_seconds(result.index))) / 3600.0
+    bp = result["battery_p_mw"].to_numpy()
+    return {
+        "steps": len(result), "step_s": dt_h * 3600.0,
+        "campus_energy_mwh": float(result["campus_p_mw"].sum() * dt_h),
+        "grid_energy_mwh": float(result["grid_p_mw"].sum() * dt_h),
+        "battery_charge_mwh": float(bp[bp > 0].sum() * dt_h),
+        "battery_discharge_mwh": float(-bp[bp < 0].sum() * dt_h),
+        "campus_peak_mw": float(result["campus_p_mw"].max()),
+        "grid_peak_mw": float(result["grid_p_mw"].max()),
+        "campus_ramp_max_mw_per_min": max_ramp_mw(result["campus_p_mw"], 60.0),
+        "campus_ramp_max_mw_per_5s": max_ramp_mw(result["campus_p_mw"], 5.0),
+        "grid_ramp_max_mw_per_min": max_ramp_mw(result["grid_p_mw"], 60.0),
+        "grid_ramp_max_mw_per_5s": max_ramp_mw(result["grid_p_mw"], 5.0),
+        "soc_min_percent": float(result["soc_percent"].min()),
+        "soc_max_percent": float(result["soc_percent"].max()),
+        "saturated_steps": int(result["saturated"].sum()),
+    }
