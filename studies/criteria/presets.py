@@ -1,0 +1,144 @@
+"""Bundles of limits, each with its source: ``generic-utility``, ``ercot``, ``ieso``,
+``southern``, and custom ones derived from them.
+
+==================  ==========================================================================
+preset              contents
+==================  ==========================================================================
+generic-utility     NERC TPL-001 practice bands at HV (0.95-1.05 N-0, 0.90-1.10 N-1), ANSI
+                    C84.1 Range A / Range B at MV; IEEE 1453 / IEC 61000-3-7 RVC and flicker
+                    levels; 100 % normal / emergency rating; LGIA 0.95 pf band; 20 MW/min
+                    (the common IESO / Southern / CAISO rate) and ERCOT's 10 MW in 5 s; NOGRR282
+                    ride-through as the reference envelope
+ercot               as generic, ramps ``ercot-proposed``, ride-through ERCOT NOGRR282
+ieso                as generic, ramps ``ieso``
+southern            as generic, ramps ``southern``
+==================  ==========================================================================
+
+Values marked *(check)* in domain.md carry ``check=True`` in their :class:`Limit` records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from grid.errors import Problem
+from studies.criteria._base import CriteriaError
+from studies.criteria.flicker import FLICKER_HV, FLICKER_MV, FlickerLevels
+from studies.criteria.power_factor import PF_LGIA, PowerFactorBand
+from studies.criteria.ramp import RAMP_PRESETS, RampLimit
+from studies.criteria.ride_through import NOGRR282, RideThroughEnvelope
+from studies.criteria.rvc import RVC_HV, RVC_MV, RVCLimits
+from studies.criteria.thermal import THERMAL_DEFAULT, ThermalLimits
+from studies.criteria.voltage import (ANSI_RANGE_A, ANSI_RANGE_B, PLANNING_N0, PLANNING_N1,
+                                      VoltageBand)
+
+__all__ = ["CriteriaPreset", "PRESETS", "get_preset", "custom_preset"]
+
+_GENERIC_RAMPS = (
+    RampLimit("20 MW/min", 60.0, 20.0, "delta",
+              source="IESO, Southern Company, CAISO (20 MW/min)"),
+    *RAMP_PRESETS["ercot-proposed"],
+)
+
+
+@dataclass(frozen=True)
+class CriteriaPreset:
+    """Every limit a study judges, by voltage class and contingency case.
+
+    Parameters
+    ----------
+    name : str
+    voltage_bands : Mapping
+        ``(voltage_class, case) -> VoltageBand`` with classes ``"MV"``, ``"HV"`` and cases
+        ``"n-0"``, ``"n-1"``.
+    rvc : Mapping
+        ``voltage_class -> RVCLimits``.
+    flicker : Mapping
+        ``voltage_class -> FlickerLevels``.
+    thermal : ThermalLimits
+    power_factor : PowerFactorBand
+    ramps : tuple of RampLimit
+    ride_through : RideThroughEnvelope
+    """
+
+    name: str
+    voltage_bands: Mapping[tuple[str, str], VoltageBand] = field(default_factory=lambda: {
+        ("HV", "n-0"): PLANNING_N0, ("HV", "n-1"): PLANNING_N1,
+        ("MV", "n-0"): ANSI_RANGE_A, ("MV", "n-1"): ANSI_RANGE_B})
+    rvc: Mapping[str, RVCLimits] = field(default_factory=lambda: {"MV": RVC_MV, "HV": RVC_HV})
+    flicker: Mapping[str, FlickerLevels] = field(
+        default_factory=lambda: {"MV": FLICKER_MV, "HV": FLICKER_HV})
+    thermal: ThermalLimits = THERMAL_DEFAULT
+    power_factor: PowerFactorBand = PF_LGIA
+    ramps: tuple[RampLimit, ...] = _GENERIC_RAMPS
+    ride_through: RideThroughEnvelope = NOGRR282
+
+    def band(self, voltage_class: str, case: str = "n-0") -> VoltageBand:
+        """The steady-state band of a voltage class (``"LV"`` is judged as ``"MV"``)."""
+        key = ("MV" if voltage_class == "LV" else voltage_class, case.lower())
+        if key not in self.voltage_bands:
+            raise CriteriaError([Problem("voltage_bands", "has no band for", key)])
+        return self.voltage_bands[key]
+
+    def rvc_limits(self, voltage_class: str) -> RVCLimits:
+        """RVC levels of a voltage class (``"LV"`` as ``"MV"``)."""
+        return self.rvc["MV" if voltage_class == "LV" else voltage_class]
+
+    def flicker_levels(self, voltage_class: str) -> FlickerLevels:
+        """Flicker planning levels of a voltage class (``"LV"`` as ``"MV"``)."""
+        return self.flicker["MV" if voltage_class == "LV" else voltage_class]
+
+
+PRESETS: dict[str, CriteriaPreset] = {
+    "generic-utility": CriteriaPreset("generic-utility"),
+    "ercot": CriteriaPreset("ercot", ramps=RAMP_PRESETS["ercot-proposed"]),
+    "ieso": CriteriaPreset("ieso", ramps=RAMP_PRESETS["ieso"]),
+    "southern": CriteriaPreset("southern", ramps=RAMP_PRESETS["southern"]),
+}
+
+
+def get_preset(name: str) -> CriteriaPreset:
+    """The preset of that name.
+
+    Raises
+    ------
+    CriteriaError
+        Unknown name (the known ones are listed).
+    """
+    if name not in PRESETS:
+        raise CriteriaError([Problem("criteria.preset", "unknown; known: " + ", ".join(PRESETS),
+                                     name)])
+    return PRESETS[name]
+
+
+def custom_preset(name: str, base: str | CriteriaPreset = "generic-utility",
+                  **overrides: Any) -> CriteriaPreset:
+    """A preset derived from another with some parts replaced.
+
+    Parameters
+    ----------
+    name : str
+        Name of the new preset.
+    base : str or CriteriaPreset
+        Preset to start from.
+    **overrides
+        Fields of :class:`CriteriaPreset` to replace (``ramps=...``, ``power_factor=...``);
+        ``voltage_bands``, ``rvc`` and ``flicker`` mappings are merged into the base's.
+
+    Raises
+    ------
+    CriteriaError
+        Unknown base or field names (all listed).
+    """
+    base_p = get_preset(base) if isinstance(base, str) else base
+    known = {f.name for f in dataclasses.fields(CriteriaPreset)} - {"name"}
+    bad = [k for k in overrides if k not in known]
+    if bad:
+        raise CriteriaError([Problem(f"criteria.{k}", "unknown field; known: "
+                                     + ", ".join(sorted(known)), overrides[k]) for k in bad])
+    for k in ("voltage_bands", "rvc", "flicker"):
+        if k in overrides:
+            overrides[k] = {**getattr(base_p, k), **overrides[k]}
+    return dataclasses.replace(base_p, name=name, **overrides)
