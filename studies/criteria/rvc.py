@@ -17,8 +17,8 @@ after the last steady window of the old state. Its measures, in % of nominal vol
 - ``dv_max_pct``: the largest deviation from the old steady mean during the passage (samples
   between the two states and the first window of the new one), at least ``dv_ss_pct``.
 
-An event whose passage crosses the dip or swell threshold (0.90 / 1.10 pu) is a dip or swell,
-not an RVC, and is listed with that kind but not judged here. A series that ends before a new
+An event whose passage, or the steady state before or after it, goes beyond the dip or swell
+threshold (0.90 / 1.10 pu) is a dip or swell (its start or its recovery), not an RVC, and is listed with that kind but not judged here. A series that ends before a new
 steady state is reached leaves the last passage uncounted.
 
 Limits: IEEE 1453-2022 / IEC 61000-3-7 indicative planning levels *(check the table)*:
@@ -164,6 +164,9 @@ def rvc_events(vm_pu: pd.Series, *, tol_pct: float = 0.5, min_steady_s: float = 
     np.maximum.at(vhigh, seg, vs)
     dv_ss = np.abs(m_after - m_before) * 100.0
     dv_max = np.maximum(dv_max, dv_ss)
+    # a passage from or to a steady state outside the dip/swell thresholds belongs to that dip
+    vlow = np.minimum(vlow, np.minimum(m_before, m_after))
+    vhigh = np.maximum(vhigh, np.maximum(m_before, m_after))
     kind = np.where(vlow < dip_pu, "dip", np.where(vhigh > swell_pu, "swell", "rvc"))
     end_pos = np.maximum(next_start - w + 1, a)
     return pd.DataFrame({
