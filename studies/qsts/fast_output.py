@@ -1,0 +1,135 @@
+"""Turn a block of fast-engine solutions (internal complex voltages) into what the recorder takes:
+bus voltages in ``net.bus`` order, branch loadings as pandapower defines them, and the per-step
+series (POI voltage, campus/battery/grid P and Q, tap positions)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["BlockOutput"]
+
+SQRT3 = np.sqrt(3.0)
+
+
+class BlockOutput:
+    """Per-run constants for :meth:`emit`; built by :func:`studies.qsts.fast.solve_series`."""
+
+    def __init__(self, model, inputs, es, el_scale, col_load, col_st, vv_storages):
+        from pandapower.pypower.idx_brch import F_BUS, T_BUS
+        from studies.qsts.results import tap_series_name
+
+        site, net = inputs.site, model.net
+        self.model, self.site = model, site
+        bus_idx = net.bus.index.to_numpy()
+        lk = model.lookup[bus_idx]
+        self.bus_ok = lk < model.nb
+        self.bus_pos = np.where(self.bus_ok, lk, 0)
+        self.poi = int(model.lookup[site.poi_bus])
+        self.poi_ok = self.poi < model.nb
+        self.el_scale = el_scale
+        self.campus_cols = np.array([col_load[int(c)] for c in site.campus_loads], dtype=np.int64)
+        ne = len(el_scale)
+        self.p0 = np.zeros(ne)
+        self.q0 = np.zeros(ne)
+        for i, e in col_load.items():
+            self.p0[e], self.q0[e] = float(net.load.at[i, "p_mw"]), float(net.load.at[i, "q_mvar"])
+        for i, e in col_st.items():
+            self.p0[e], self.q0[e] = float(net.storage.at[i, "p_mw"]), float(net.storage.at[i, "q_mvar"])
+        self.vv_cols = np.array([col_st[s] for s in vv_storages], dtype=np.int64)
+        st = [int(s) for s in site.storages]
+        self.st_cols = np.array([col_st[s] for s in st if s in col_st], dtype=np.int64)
+        static = [s for s in st if s not in col_st]
+        sc = net.storage.loc[static, "scaling"].to_numpy(dtype=float) * net.storage.loc[static, "in_service"].to_numpy(dtype=float) if static else np.zeros(0)
+        self.st_static_p = float((net.storage.loc[static, "p_mw"].to_numpy(dtype=float) * sc).sum()) if static else 0.0
+        self.st_static_q = float((net.storage.loc[static, "q_mvar"].to_numpy(dtype=float) * sc).sum()) if static else 0.0
+        # incidence elements -> internal buses, weights scaling / baseMVA (delta injections)
+        el_bus = np.zeros(ne, dtype=np.int64)
+        for i, e in col_load.items():
+            el_bus[e] = model.lookup[int(net.load.at[i, "bus"])]
+        for i, e in col_st.items():
+            el_bus[e] = model.lookup[int(net.storage.at[i, "bus"])]
+        live = el_bus < model.nb
+        self.C = sp.csr_matrix((el_scale[live] / model.baseMVA, (np.flatnonzero(live), el_bus[live])),
+                               shape=(ne, model.nb))
+        self.ref = np.unique(model.ref)
+        # branches: ppc rows of lines and trafos -> internal rows
+        ppci_of_ppc = np.full(len(model.branch_is), -1, dtype=np.int64)
+        ppci_of_ppc[model.branch_is] = np.arange(int(model.branch_is.sum()))
+        f, t = model.branch_lookup.get("line", (0, 0))
+        self.line_rows = ppci_of_ppc[f:t]
+        f, t = model.branch_lookup.get("trafo", (0, 0))
+        self.trafo_rows = ppci_of_ppc[f:t]
+        ln = net.line
+        self.line_imax = (ln.max_i_ka * ln.df * ln.parallel).to_numpy(dtype=float)
+        tr = net.trafo
+        self.tr_vn = np.c_[tr.vn_hv_kv.to_numpy(dtype=float), tr.vn_lv_kv.to_numpy(dtype=float)]
+        self.tr_den = (tr.sn_mva * tr.parallel * tr.df).to_numpy(dtype=float)
+        branch = model.ybus(model.tap_pos0)[3]
+        self.fbus = branch[:, F_BUS].real.astype(np.int64)
+        self.tbus = branch[:, T_BUS].real.astype(np.int64)
+        self.tap_names = [tap_series_name(site.net, int(t)) for t in site.regulating_trafos]
+
+    def emit(self, sink, start, V, conv, iters, mis_mva, vvq, el_p, el_q, taps, seg_starts, seg_keys):
+        """Compute the block's outputs from internal voltages ``V`` [pu] and hand them to ``sink``."""
+        m = self.model
+        k = V.shape[0]
+        Vabs = np.abs(V)
+        vm = np.where(self.bus_ok[None, :], Vabs[:, self.bus_pos], np.nan)
+        base = m.baseMVA
+        # consumer power of the changing elements, volt-var Q substituted [MW, Mvar] (delta form)
+        dq = el_q.copy()
+        if len(self.vv_cols):
+            dq[:, self.vv_cols] = vvq
+        D = el_p + 1j * dq
+        nl, nt = len(self.line_rows), len(self.trafo_rows)
+        loading = np.zeros((k, nl + nt))
+        grid = np.zeros(k, dtype=np.complex128)
+        bounds = list(seg_starts) + [k]
+        for s in range(len(seg_starts)):
+            a, b = bounds[s], bounds[s + 1]
+            if b <= a:
+                continue
+            Ybus, Yf, Yt, _ = m.ybus(seg_keys[s])
+            Vs = V[a:b]
+            If = np.abs((Yf @ Vs.T).T) * base / SQRT3  # [kA·kV]
+            It = np.abs((Yt @ Vs.T).T) * base / SQRT3
+            i_f = If / m.base_kv[self.fbus][None, :]
+            i_t = It / m.base_kv[self.tbus][None, :]
+            if nl:
+                r = self.line_rows
+                ok = r >= 0
+                rr = np.where(ok, r, 0)
+                i = np.maximum(i_f[:, rr], i_t[:, rr])
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    loading[a:b, :nl] = np.where(ok[None, :], i / self.line_imax[None, :] * 100.0, 0.0)
+            if nt:
+                r = self.trafo_rows
+                ok = r >= 0
+                rr = np.where(ok, r, 0)
+                ld = np.maximum(i_f[:, rr] * self.tr_vn[None, :, 0], i_t[:, rr] * self.tr_vn[None, :, 1])
+                loading[a:b, nl:] = np.where(ok[None, :], ld * SQRT3 / self.tr_den[None, :] * 100.0, 0.0)
+            # ext_grid import: computed injection minus scheduled injection at the slack buses
+            Iref = (Ybus[self.ref] @ Vs.T).T
+            Scalc = Vs[:, self.ref] * np.conj(Iref)
+            Ssched = m.Sbus0[self.ref][None, :] - (D[a:b] @ self.C[:, self.ref]).reshape(b - a, -1)
+            grid[a:b] = ((Scalc - Ssched + m.Sg_eg[self.ref][None, :]) * base).sum(axis=1)
+        bad = ~np.asarray(conv, dtype=bool)
+        loading[bad] = np.nan
+        grid[bad] = np.nan
+        P = (self.p0[None, :] + el_p) * self.el_scale[None, :]
+        Q = (self.q0[None, :] + dq) * self.el_scale[None, :]
+        cc, sc = self.campus_cols, self.st_cols
+        series = {
+            "poi_vm_pu": Vabs[:, self.poi] if self.poi_ok else np.full(k, np.nan),
+            "campus_p_mw": P[:, cc].sum(axis=1),
+            "campus_q_mvar": Q[:, cc].sum(axis=1),
+            "battery_p_mw": P[:, sc].sum(axis=1) + self.st_static_p,
+            "battery_q_mvar": Q[:, sc].sum(axis=1) + self.st_static_q,
+            "grid_p_mw": grid.real.copy(),
+            "grid_q_mvar": grid.imag.copy(),
+        }
+        for c, name in enumerate(self.tap_names):
+            series[name] = taps[:, c].astype(float)
+        sink(start, vm, loading, series, np.asarray(conv, dtype=bool), np.asarray(iters, dtype=np.int64),
+             np.asarray(mis_mva, dtype=float))
