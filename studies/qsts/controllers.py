@@ -1,0 +1,411 @@
+"""pandapower controllers of this package: on-load tap changer with time delay, volt-var, battery.
+
+All three work in the QSTS reference engine and in any pandapower user's ``run_timeseries``. They
+sit in controller level ``-1``, with pandapower's ``ConstControl`` (level -1, order -1), and
+after it in order, so that one time step costs exactly one power flow when nothing iterates, and
+they declare what pandapower may *recycle* (``net.controller.recycle``) so that its time-series
+fast path stays on: a controller without a recycle dict turns recycling off for the whole run and
+pandapower falls back to a full ``runpp`` per step.
+
+Tap rule (the fast engine implements exactly the same)
+------------------------------------------------------
+One :class:`TapController` per regulating transformer. Band ``vm_set_pu ± deadband_pu`` at the
+transformer's LV bus; ``delay_s`` the time delay; ``dt`` the step length [s]. After each time
+step's power flow, with ``v`` the LV bus ``vm_pu`` of that step:
+
+1. if ``v > vm_set + db``: ``t_up += dt``, ``t_down = 0``;
+   elif ``v < vm_set - db``: ``t_down += dt``, ``t_up = 0``;
+   else (inside the band, **or the step did not converge**, ``v = NaN``): ``t_up = t_down = 0``.
+2. if ``t_up >= delay_s - 1e-9``: if the tap can still move one step in the direction that
+   *lowers* the LV voltage, schedule that move and set ``t_up = 0``; otherwise no move and
+   ``t_up = min(t_up, delay_s)`` (capped). Likewise ``t_down`` with the direction that raises it.
+3. A scheduled move takes effect from the NEXT time step (the current step is not re-solved).
+
+Direction: with ``tap_side == 'hv'`` and ``tap_step_percent > 0``, ``tap_pos + 1`` lowers the LV
+voltage; with ``'lv'`` it raises it; a negative ``tap_step_percent`` flips both. Positions stay
+within ``[tap_min, tap_max]``. Parameters come from the ``net.trafo`` columns ``vm_set_pu``,
+``deadband_pu``, ``delay_s`` (written by :func:`grid.build.build_site`), overridden by the
+arguments when not ``None``. pandapower's ``DiscreteTapControl`` has no time delay and moves within
+the step; it is not used here.
+
+Volt-var fixed point
+--------------------
+``q_mvar = curve(vm_pu at the storage bus) · sn_mva`` (consumer sign: positive absorbs), limited to
+``|q| <= sqrt(sn_mva² - p_mw²)`` (active power has priority). Within a step the controller iterates
+power flow ↔ Q: the first pass sets Q from the latest voltage available (the previous step's
+solution), then each power flow is followed by ``Q_new = f(V(Q))``; the step is done when
+``|Q_new - Q| < 1e-9`` Mvar for every storage, and the recorded solution is the last power flow
+(the one with ``Q``).
+
+Battery bookkeeping
+-------------------
+Charging positive (pandapower's consumer view). Energy over a step of ``dt_h`` hours with the
+plant at ``p`` [MW]: ``e += p · eta_c · dt_h`` when charging, ``e += p / eta_d · dt_h`` when
+discharging, ``eta_c = eta_d = sqrt(round_trip_efficiency)``. The request of the dispatch strategy
+is clipped to the plant's ``±p_mw`` rating and to what the energy between ``min_e_mwh`` and
+``max_e_mwh`` allows over the step; the clipped amount is recorded as saturation.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from pandapower.control.basic_controller import Controller
+
+__all__ = ["TapController", "VoltVarController", "BatteryController", "add_tap_controllers",
+           "tap_direction_lowering", "DELAY_EPS_S", "Q_TOL_MVAR"]
+
+#: Tolerance on the tap delay comparison. [s]
+DELAY_EPS_S = 1e-9
+#: Convergence tolerance of the volt-var fixed point. [Mvar]
+Q_TOL_MVAR = 1e-9
+
+_RECYCLE_TRAFO = {"trafo": True, "gen": False, "bus_pq": False}
+_RECYCLE_PQ = {"trafo": False, "gen": False, "bus_pq": True}
+
+
+def tap_direction_lowering(tap_side: str, tap_step_percent: float) -> int:
+    """The change of ``tap_pos`` (+1 or -1) that lowers the LV-side voltage. [-]"""
+    d = 1 if str(tap_side).lower() == "hv" else -1
+    return d if tap_step_percent >= 0 else -d
+
+
+def _trafo_param(net, trafo: int, col: str, override: float | None, default: float) -> float:
+    if override is not None:
+        return float(override)
+    if col in net.trafo and pd.notna(net.trafo.at[trafo, col]):
+        return float(net.trafo.at[trafo, col])
+    return default
+
+
+class TapController(Controller):
+    """On-load tap changer with a time delay (the tap rule of the module docstring).
+
+    Parameters
+    ----------
+    net : pandapowerNet
+        The network; the controller adds itself to ``net.controller``.
+    trafo_index : int
+        Index in ``net.trafo``.
+    step_s : float
+        Length of one time step of the time series. [s]
+    vm_set_pu, deadband_pu : float, optional
+        Set point and half bandwidth at the LV bus; default from ``net.trafo``. [pu]
+    delay_s : float, optional
+        Time outside the band before a move; default from ``net.trafo``. [s]
+    order, level : int
+        pandapower controller order and level (default: after ``ConstControl`` in level -1).
+
+    Attributes
+    ----------
+    operations : int
+        Tap moves applied so far. [-]
+    """
+
+    def __init__(self, net, trafo_index: int, step_s: float = 1.0, vm_set_pu: float | None = None,
+                 deadband_pu: float | None = None, delay_s: float | None = None, in_service: bool = True,
+                 order: int = 0, level: int = -1, **kwargs):
+        super().__init__(net, in_service=in_service, order=order, level=level, initial_run=False,
+                         recycle=dict(_RECYCLE_TRAFO), **kwargs)
+        t = int(trafo_index)
+        self.trafo_index = t
+        self.lv_bus = int(net.trafo.at[t, "lv_bus"])
+        self.step_s = float(step_s)
+        self.vm_set_pu = _trafo_param(net, t, "vm_set_pu", vm_set_pu, 1.0)
+        self.deadband_pu = _trafo_param(net, t, "deadband_pu", deadband_pu, 0.01)
+        self.delay_s = _trafo_param(net, t, "delay_s", delay_s, 30.0)
+        self.lower = tap_direction_lowering(net.trafo.at[t, "tap_side"], float(net.trafo.at[t, "tap_step_percent"]))
+        self.tap_min = float(net.trafo.at[t, "tap_min"])
+        self.tap_max = float(net.trafo.at[t, "tap_max"])
+        self.t_up_s = 0.0
+        self.t_down_s = 0.0
+        self.pending = 0
+        self.operations = 0
+        self.applied = True
+        self.set_recycle(net)
+
+    def set_recycle(self, net):
+        # a tap move changes the admittance matrix: pandapower must rebuild the trafo branches
+        net.controller.at[self.index, "recycle"] = dict(_RECYCLE_TRAFO)
+
+    def initialize_control(self, net):
+        self.applied = False
+
+    def time_step(self, net, time):
+        """Apply the move scheduled after the previous step."""
+        if self.pending:
+            net.trafo.at[self.trafo_index, "tap_pos"] = float(net.trafo.at[self.trafo_index, "tap_pos"]) + self.pending
+            self.operations += 1
+            self.pending = 0
+
+    def is_converged(self, net):
+        return self.applied
+
+    def control_step(self, net):
+        self.applied = True
+
+    def finalize_step(self, net, time):
+        """Update the timers from this step's LV voltage and schedule a move for the next step."""
+        v = float(net.res_bus.vm_pu.at[self.lv_bus]) if net.get("converged", False) else math.nan
+        self.update(v, float(net.trafo.at[self.trafo_index, "tap_pos"]))
+
+    def update(self, v_pu: float, tap_pos: float) -> int:
+        """Advance the timers by one step at LV voltage ``v_pu`` [pu]; return the scheduled move."""
+        dt = self.step_s
+        if v_pu > self.vm_set_pu + self.deadband_pu:
+            self.t_up_s += dt
+            self.t_down_s = 0.0
+        elif v_pu < self.vm_set_pu - self.deadband_pu:
+            self.t_down_s += dt
+            self.t_up_s = 0.0
+        else:
+            self.t_up_s = self.t_down_s = 0.0
+        self.pending = 0
+        for attr, move in (("t_up_s", self.lower), ("t_down_s", -self.lower)):
+            t = getattr(self, attr)
+            if t >= self.delay_s - DELAY_EPS_S:
+                if self.tap_min <= tap_pos + move <= self.tap_max:
+                    self.pending = move
+                    setattr(self, attr, 0.0)
+                else:
+                    setattr(self, attr, min(t, self.delay_s))
+        return self.pending
+
+    def __str__(self):
+        return f"TapController [trafo {self.trafo_index}]"
+
+
+def add_tap_controllers(net, trafos: Sequence[int], step_s: float, vm_set_pu=None, deadband_pu=None,
+                        delay_s=None) -> list[TapController]:
+    """One :class:`TapController` per transformer of ``trafos``."""
+    return [TapController(net, t, step_s=step_s, vm_set_pu=vm_set_pu, deadband_pu=deadband_pu,
+                          delay_s=delay_s) for t in trafos]
+
+
+class _VoltVarMixin:
+    """Fixed-point volt-var on ``self.storage_index`` (needs ``self.curve``, ``self.s_mva``)."""
+
+    def _vv_init(self, net, curve, tol_mvar):
+        self.curve = curve
+        self.q_tol_mvar = float(tol_mvar)
+        self.s_mva = net.storage.loc[self.storage_index, "sn_mva"].to_numpy(dtype=float)
+        self.bus = net.storage.loc[self.storage_index, "bus"].to_numpy(dtype=np.int64)
+        self.first = True
+        self.vv_iterations = 0
+
+    def volt_var_q(self, net) -> np.ndarray:
+        """Q of each storage from the voltages now in ``net.res_bus`` (P priority). [Mvar]"""
+        q_now = net.storage.loc[self.storage_index, "q_mvar"].to_numpy(dtype=float)
+        if not net.get("converged", False) or "vm_pu" not in net.res_bus:
+            return q_now
+        v = net.res_bus.vm_pu.reindex(self.bus).to_numpy(dtype=float)
+        p = net.storage.loc[self.storage_index, "p_mw"].to_numpy(dtype=float)
+        q = np.asarray(self.curve(v), dtype=float) * self.s_mva
+        qlim = np.sqrt(np.maximum(self.s_mva ** 2 - p ** 2, 0.0))
+        q = np.clip(q, -qlim, qlim)
+        return np.where(np.isfinite(q), q, q_now)
+
+    def _vv_is_converged(self, net) -> bool:
+        if self.first:
+            return False
+        q = self.volt_var_q(net)
+        q_now = net.storage.loc[self.storage_index, "q_mvar"].to_numpy(dtype=float)
+        return bool(np.all(np.abs(q - q_now) < self.q_tol_mvar))
+
+    def _vv_control_step(self, net) -> None:
+        self.first = False
+        self.vv_iterations += 1
+        net.storage.loc[self.storage_index, "q_mvar"] = self.volt_var_q(net)
+
+
+class VoltVarController(_VoltVarMixin, Controller):
+    """Volt-var on storages: ``q_mvar = curve(vm_pu) · sn_mva``, solved as a fixed point per step.
+
+    Parameters
+    ----------
+    net : pandapowerNet
+        The network.
+    storage_index : sequence of int
+        Indices in ``net.storage``.
+    curve : callable
+        ``q_pu = curve(vm_pu)``, per unit of the storage's ``sn_mva``, consumer sign (e.g.
+        :class:`studies.qsts.inputs.VoltVarCurve`). [pu -> pu]
+    tol_mvar : float
+        Fixed-point tolerance on Q. [Mvar]
+    """
+
+    def __init__(self, net, storage_index, curve, tol_mvar: float = Q_TOL_MVAR, in_service=True,
+                 order: int = 2, level: int = -1, **kwargs):
+        super().__init__(net, in_service=in_service, order=order, level=level, initial_run=False,
+                         recycle=dict(_RECYCLE_PQ), **kwargs)
+        self.storage_index = np.atleast_1d(np.asarray(storage_index, dtype=np.int64))
+        self._vv_init(net, curve, tol_mvar)
+        net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
+
+    def set_recycle(self, net):
+        net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
+
+    def initialize_control(self, net):
+        self.first = True
+
+    def is_converged(self, net):
+        return self._vv_is_converged(net)
+
+    def control_step(self, net):
+        self._vv_control_step(net)
+
+
+def _strategy_fn(strategy) -> Callable[[int, float, float, float], float]:
+    """Normalise a dispatch strategy to ``f(step, campus_p_mw, soc_percent, step_s) -> p_mw``."""
+    if strategy is None:
+        return lambda step, load, soc, dt: 0.0
+    if hasattr(strategy, "step") and callable(strategy.step):
+        return lambda step, load, soc, dt: float(strategy.step(load, soc, dt))
+    if callable(strategy):
+        return lambda step, load, soc, dt: float(strategy(load, soc, dt))
+    raise TypeError(f"a dispatch strategy must be callable or have .step(); got {type(strategy).__name__}")
+
+
+class BatteryController(_VoltVarMixin, Controller):
+    """A battery plant in a pandapower time series: dispatch strategy, SOC tracking, volt-var.
+
+    Each time step the controller reads the campus load, asks the strategy for the plant's
+    active power, clips it to the power rating and to the energy in store, writes ``p_mw`` and
+    ``soc_percent`` of the storages (split in proportion to ``max_e_mwh``), and after the power
+    flow integrates the energy (module docstring: *Battery bookkeeping*). With ``volt_var`` it
+    also sets ``q_mvar`` by the volt-var fixed point.
+
+    Parameters
+    ----------
+    net : pandapowerNet
+        The network.
+    storage_index : int or sequence of int
+        The storages that form the plant (indices in ``net.storage``).
+    strategy : callable or object with ``step``, optional
+        ``strategy(campus_p_mw, soc_percent, step_s) -> battery_p_mw`` (charging positive), or an
+        object whose ``step`` method has that signature. ``None``: the plant stays idle.
+        [MW, %, s -> MW]
+    step_s : float
+        Length of one time step. [s]
+    load_index : sequence of int, optional
+        ``net.load`` rows whose ``p_mw`` sum is the campus load (read after ``ConstControl`` has
+        written the step's values).
+    data_source : pandapower DataSource, optional
+        Alternative source of the campus load, with ``profile_name``. [MW]
+    profile_name : str, optional
+        Column of ``data_source`` with the campus load.
+    round_trip_efficiency : float, optional
+        AC round-trip efficiency; default 0.92 (Megapack 2 XL). [-]
+    soc_percent : float, optional
+        Initial state of charge; default from ``net.storage.soc_percent``. [%]
+    volt_var : callable, optional
+        ``q_pu = volt_var(vm_pu)`` (see :class:`VoltVarController`).
+
+    Attributes
+    ----------
+    soc_percent : float
+        State of charge now. [%]
+    """
+
+    def __init__(self, net, storage_index, strategy=None, step_s: float = 1.0, load_index=None,
+                 data_source=None, profile_name=None, round_trip_efficiency: float = 0.92,
+                 soc_percent: float | None = None, volt_var=None, tol_mvar: float = Q_TOL_MVAR,
+                 in_service=True, order: int = 1, level: int = -1, **kwargs):
+        super().__init__(net, in_service=in_service, order=order, level=level, initial_run=False,
+                         recycle=dict(_RECYCLE_PQ), **kwargs)
+        self.storage_index = np.atleast_1d(np.asarray(storage_index, dtype=np.int64))
+        st = net.storage.loc[self.storage_index]
+        if data_source is None and load_index is None:
+            raise ValueError("BatteryController needs load_index or data_source + profile_name for the campus load")
+        self.strategy = strategy
+        self._fn = _strategy_fn(strategy)
+        self.step_s = float(step_s)
+        self.load_index = None if load_index is None else np.atleast_1d(np.asarray(load_index, dtype=np.int64))
+        self.data_source, self.profile_name = data_source, profile_name
+        self.eta_charge = self.eta_discharge = math.sqrt(float(round_trip_efficiency))
+        e = st.max_e_mwh.to_numpy(dtype=float)
+        self.weights = e / e.sum()
+        self.e_max_mwh = float(e.sum())
+        self.e_min_mwh = float(st.min_e_mwh.fillna(0.0).sum()) if "min_e_mwh" in st else 0.0
+        pmax = st.max_p_mw.to_numpy(dtype=float) if "max_p_mw" in st else np.full(len(st), np.nan)
+        self.p_max_mw = float(np.where(np.isfinite(pmax), pmax, st.sn_mva.to_numpy(dtype=float)).sum())
+        soc0 = float((st.soc_percent.fillna(50.0).to_numpy(dtype=float) * self.weights).sum()) if soc_percent is None else float(soc_percent)
+        self.e_mwh = soc0 / 100.0 * self.e_max_mwh
+        self.volt_var = volt_var
+        self._vv_init(net, volt_var, tol_mvar)
+        self.applied = True
+        self.p_mw = 0.0
+        self._log: dict[str, list] = {k: [] for k in ("time_step", "campus_p_mw", "request_p_mw", "p_mw",
+                                                     "q_mvar", "saturation_p_mw", "soc_percent")}
+        net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
+
+    def set_recycle(self, net):
+        net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
+
+    @property
+    def soc_percent(self) -> float:
+        """State of charge now. [%]"""
+        return 100.0 * self.e_mwh / self.e_max_mwh
+
+    def limits_mw(self) -> tuple[float, float]:
+        """``(max discharge, max charge)`` over the next step from rating and stored energy. [MW]"""
+        dt_h = self.step_s / 3600.0
+        charge = min(self.p_max_mw, max(self.e_max_mwh - self.e_mwh, 0.0) / (self.eta_charge * dt_h))
+        discharge = min(self.p_max_mw, max(self.e_mwh - self.e_min_mwh, 0.0) * self.eta_discharge / dt_h)
+        return discharge, charge
+
+    def campus_p_mw(self, net, time) -> float:
+        """The campus load at this step. [MW]"""
+        if self.data_source is not None:
+            return float(self.data_source.get_time_step_value(time_step=time, profile_name=self.profile_name))
+        return float(net.load.loc[self.load_index, "p_mw"].sum())
+
+    def time_step(self, net, time):
+        """Dispatch: strategy request, clipped, written to the storages with the SOC at step start."""
+        load = self.campus_p_mw(net, time)
+        request = self._fn(time, load, self.soc_percent, self.step_s)
+        dis, ch = self.limits_mw()
+        self.p_mw = float(min(max(request, -dis), ch))
+        net.storage.loc[self.storage_index, "p_mw"] = self.p_mw * self.weights
+        net.storage.loc[self.storage_index, "soc_percent"] = self.soc_percent
+        self._log["time_step"].append(time)
+        self._log["campus_p_mw"].append(load)
+        self._log["request_p_mw"].append(float(request))
+        self._log["saturation_p_mw"].append(float(request) - self.p_mw)
+
+    def initialize_control(self, net):
+        self.applied = False
+        self.first = True
+
+    def is_converged(self, net):
+        if self.volt_var is not None:
+            return self._vv_is_converged(net)
+        return self.applied
+
+    def control_step(self, net):
+        if self.volt_var is not None:
+            self._vv_control_step(net)
+        self.applied = True
+
+    def finalize_step(self, net, time):
+        """Integrate the energy of the step."""
+        dt_h = self.step_s / 3600.0
+        p = self.p_mw
+        self.e_mwh += (p * self.eta_charge if p > 0 else p / self.eta_discharge) * dt_h
+        self.e_mwh = min(max(self.e_mwh, self.e_min_mwh), self.e_max_mwh)  # rounding only
+        self._log["p_mw"].append(p)
+        self._log["q_mvar"].append(float(net.storage.loc[self.storage_index, "q_mvar"].sum()))
+        self._log["soc_percent"].append(self.soc_percent)
+
+    @property
+    def results(self) -> pd.DataFrame:
+        """Per step: campus load, request, applied P and Q, saturation, SOC at step end. [MW, Mvar, %]"""
+        n = len(self._log["soc_percent"])
+        return pd.DataFrame({k: v[:n] for k, v in self._log.items() if k != "time_step"},
+                            index=pd.Index(self._log["time_step"][:n], name="time_step"))
+
+    def __str__(self):
+        return f"BatteryController [storage {list(self.storage_index)}]"

@@ -1,0 +1,244 @@
+"""The reference QSTS engine: pandapower's own ``run_timeseries`` with pandapower controllers.
+
+Slow (one full Newton-Raphson per step in Python, about a thousand power flows a second), and the
+oracle the fast engine is checked against. The run is set up the way a pandapower user would:
+
+- a deep copy of the site's net (the site is never modified);
+- ``ConstControl`` + ``DFData`` for every element that changes, with the values of
+  :func:`studies.qsts.apply.element_series` (the same values the fast engine applies);
+- one :class:`~studies.qsts.controllers.TapController` per regulating transformer (time delay,
+  move from the next step: the tap rule in :mod:`studies.qsts.controllers`);
+- a :class:`~studies.qsts.controllers.BatteryController` when ``Controls.battery_controller`` is
+  a dispatch strategy, or a :class:`~studies.qsts.controllers.VoltVarController` when only
+  ``Controls.volt_var`` is given;
+- an ``OutputWriter`` that logs only ``res_ext_grid.p_mw`` (so pandapower allocates nothing per
+  bus and step), and this module's hook in its place that streams each step into a
+  :class:`~studies.qsts.results.ResultRecorder`.
+
+Power-flow options: ``runpp(algorithm='nr', calculate_voltage_angles=True, tolerance_mva=1e-10,
+init='results', lightsim2grid=False)``. ``lightsim2grid=False`` is explicit on purpose: pandapower's
+``runpp`` defaults to ``lightsim2grid='auto'`` and silently hands the Newton-Raphson to
+lightsim2grid's C++ solver whenever that package is installed, which changes iteration counts and
+the last digits of the result. pandapower's own solver is the reference.
+
+Every controller of this package declares its recycle flags, so pandapower's time-series fast
+path (``_recycled_powerflow``: reuse of the internal ``ppc``, warm start) stays on; the tap
+changers require the transformer branches to be rebuilt (``recycle['trafo']``), which pandapower
+does in place.
+
+A step whose power flow does not converge (``continue_on_divergence=True``) is recorded with
+``converged=False`` and NaN voltages and loadings, and the run continues; pandapower then starts
+the next step from a full ``runpp``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time as _time
+
+import numpy as np
+import pandas as pd
+import pandapower as pp
+from pandapower.control import ConstControl
+from pandapower.timeseries import DFData, OutputWriter, run_timeseries
+
+from studies.qsts.apply import element_series
+from studies.qsts.controllers import BatteryController, TapController, VoltVarController
+from studies.qsts.inputs import QSTSInputs
+from studies.qsts.results import QSTSResult, ResultRecorder, tap_series_name
+
+__all__ = ["run_reference", "RUNPP_OPTIONS", "max_mismatch_mva"]
+
+#: Options of every power flow of the reference engine (see module docstring).
+RUNPP_OPTIONS = dict(algorithm="nr", calculate_voltage_angles=True, tolerance_mva=1e-10,
+                     lightsim2grid=False)
+
+
+def max_mismatch_mva(net) -> float:
+    """Largest nodal power mismatch of the last power flow of ``net``. [MVA]
+
+    ``max |V · conj(Ybus · V) - Sbus|`` over the PV and PQ buses of pandapower's internal case
+    (real and imaginary parts together), times ``baseMVA``.
+    """
+    ppc = net.get("_ppc", None)
+    if not ppc or "internal" not in ppc:
+        return float("nan")
+    i = ppc["internal"]
+    V, Y, S = i.get("V"), i.get("Ybus"), i.get("Sbus")
+    if V is None or Y is None or S is None:
+        return float("nan")
+    mis = V * np.conj(Y @ V) - S
+    rows = np.r_[i["pv"], i["pq"]].astype(np.int64)
+    if rows.size == 0:
+        return 0.0
+    return float(np.abs(mis[rows]).max() * i["baseMVA"])
+
+
+def _series_frame(es) -> tuple[pd.DataFrame, list[tuple[str, str, np.ndarray, list[str]]]]:
+    cols, specs = {}, []
+    for element, variable, idx, values in (
+        ("load", "p_mw", es.load_index, es.load_p_mw), ("load", "q_mvar", es.load_index, es.load_q_mvar),
+        ("storage", "p_mw", es.storage_index, es.storage_p_mw),
+        ("storage", "q_mvar", es.storage_index, es.storage_q_mvar),
+        ("ext_grid", "vm_pu", es.ext_grid_index, es.ext_grid_vm_pu),
+    ):
+        if len(idx) == 0:
+            continue
+        names = [f"{element}.{variable}.{i}" for i in idx]
+        for j, n in enumerate(names):
+            cols[n] = values[:, j]
+        specs.append((element, variable, np.asarray(idx, dtype=np.int64), names))
+    return pd.DataFrame(cols, index=pd.RangeIndex(es.load_p_mw.shape[0])), specs
+
+
+class _Hook:
+    """Collects each step into block buffers and streams full blocks into the recorder."""
+
+    def __init__(self, site, net, recorder: ResultRecorder, block_steps: int, bar):
+        self.site, self.rec, self.bar = site, recorder, bar
+        self.k = max(1, int(block_steps))
+        nb, nl, nt = len(net.bus), len(net.line), len(net.trafo)
+        self.bus_order = net.bus.index
+        self.vm = np.full((self.k, nb), np.nan)
+        self.ld = np.full((self.k, nl + nt), np.nan)
+        self.names = recorder.series_names
+        self.ser = {s: np.full(self.k, np.nan) for s in self.names}
+        self.conv = np.zeros(self.k, dtype=bool)
+        self.it = np.zeros(self.k, dtype=np.int64)
+        self.mis = np.full(self.k, np.nan)
+        self.start, self.fill = 0, 0
+        self.campus = np.asarray(site.campus_loads, dtype=np.int64)
+        self.storages = np.asarray(site.storages, dtype=np.int64)
+        self.taps = [(tap_series_name(net, t), int(t)) for t in site.regulating_trafos]
+        self.poi = site.poi_bus
+
+    def __call__(self, net, time_step, pf_converged, ctrl_converged, ts_variables):
+        j = self.fill
+        ok = bool(pf_converged)
+        self.conv[j] = ok and bool(ctrl_converged)
+        s = self.ser
+        s["campus_p_mw"][j] = net.load.p_mw.loc[self.campus].sum()
+        s["campus_q_mvar"][j] = net.load.q_mvar.loc[self.campus].sum()
+        s["battery_p_mw"][j] = net.storage.p_mw.loc[self.storages].sum() if self.storages.size else 0.0
+        s["battery_q_mvar"][j] = net.storage.q_mvar.loc[self.storages].sum() if self.storages.size else 0.0
+        for name, t in self.taps:
+            s[name][j] = net.trafo.tap_pos.at[t]
+        if ok:
+            self.vm[j] = net.res_bus.vm_pu.reindex(self.bus_order).to_numpy()
+            self.ld[j] = np.r_[net.res_line.loading_percent.to_numpy(), net.res_trafo.loading_percent.to_numpy()]
+            s["poi_vm_pu"][j] = net.res_bus.vm_pu.at[self.poi]
+            s["grid_p_mw"][j] = net.res_ext_grid.p_mw.sum()
+            s["grid_q_mvar"][j] = net.res_ext_grid.q_mvar.sum()
+            self.it[j] = int(net._ppc.get("iterations", 0) or 0)
+            self.mis[j] = max_mismatch_mva(net)
+        else:
+            self.vm[j] = self.ld[j] = np.nan
+            for name in ("poi_vm_pu", "grid_p_mw", "grid_q_mvar"):
+                s[name][j] = np.nan
+            self.it[j] = 0
+            self.mis[j] = np.nan
+        self.fill += 1
+        if self.fill == self.k:
+            self.flush()
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def flush(self):
+        k = self.fill
+        if k == 0:
+            return
+        self.rec.add_block(self.start, self.vm[:k], self.ld[:k], {n: a[:k] for n, a in self.ser.items()},
+                           self.conv[:k], self.it[:k], self.mis[:k])
+        self.start += k
+        self.fill = 0
+
+
+def build_reference_net(inputs: QSTSInputs):
+    """The deep-copied net with every controller of the reference run; returns ``(net, battery)``.
+
+    ``battery`` is the :class:`BatteryController` (or ``None``).
+    """
+    site, controls = inputs.site, inputs.controls
+    net = copy.deepcopy(site.net)
+    if "controller" in net and len(net.controller):
+        net.controller = net.controller.iloc[0:0]
+    es = element_series(inputs)
+    frame, specs = _series_frame(es)
+    ds = DFData(frame)
+    for element, variable, idx, names in specs:
+        ConstControl(net, element, variable, element_index=idx, data_source=ds, profile_name=names)
+    step_s = inputs.step_s
+    if controls.taps.enabled:
+        for t in site.regulating_trafos:
+            TapController(net, t, step_s=step_s, vm_set_pu=controls.taps.vm_set_pu,
+                          deadband_pu=controls.taps.deadband_pu, delay_s=controls.taps.delay_s)
+    battery = None
+    storages = list(site.storages)
+    if controls.battery_controller is not None:
+        if not storages:
+            raise ValueError("Controls.battery_controller is set but the site has no storage")
+        rte = site.battery.round_trip_efficiency if site.battery is not None else 0.92
+        battery = BatteryController(net, storages, strategy=controls.battery_controller, step_s=step_s,
+                                    load_index=site.campus_loads, round_trip_efficiency=rte,
+                                    volt_var=controls.volt_var)
+    elif controls.volt_var is not None and storages:
+        VoltVarController(net, storages, controls.volt_var)
+    return net, battery
+
+
+def run_reference(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 3600) -> QSTSResult:
+    """Run the QSTS of ``inputs`` with pandapower ``run_timeseries``.
+
+    Parameters
+    ----------
+    inputs : QSTSInputs
+        Site, profiles, controls and what to record.
+    quiet : bool
+        No progress bar.
+    block_steps : int
+        Steps buffered before they are streamed into the result recorder. [-]
+
+    Returns
+    -------
+    QSTSResult
+        Streamed aggregates and per-step ``converged``/``iterations``/``max_mismatch_mva``;
+        ``summary['pf_per_s']`` is the measured power flows a second (wall clock, whole loop).
+    """
+    site = inputs.site
+    index = inputs.profiles.index
+    n = len(index)
+    net, battery = build_reference_net(inputs)
+    recorder = ResultRecorder(site, index, inputs.record, engine="reference")
+    OutputWriter(net, time_steps=range(n), output_path=None, log_variables=[("res_ext_grid", "p_mw")])
+    try:  # results to start from (init='results'); a base case that diverges starts flat
+        pp.runpp(net, init="auto", run_control=False, **RUNPP_OPTIONS)
+    except pp.LoadflowNotConverged:
+        pass
+    bar = None
+    if not quiet:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n, desc=f"reference {site.name}", unit="step", delay=2.0)
+    hook = _Hook(site, net, recorder, block_steps, bar)
+    loggers = [logging.getLogger(m) for m in ("pandapower.timeseries.run_time_series",
+                                              "pandapower.control.run_control", "pandapower.powerflow")]
+    levels = [lg.level for lg in loggers]
+    t0 = _time.perf_counter()
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.CRITICAL)  # a diverged step is recorded, not logged as an error
+        run_timeseries(net, time_steps=range(n), continue_on_divergence=True, verbose=False,
+                       check_controllers=False, output_writer_fct=hook, init="results", **RUNPP_OPTIONS)
+    finally:
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)
+        if bar is not None:
+            bar.close()
+    wall = _time.perf_counter() - t0
+    hook.flush()
+    meta = {"wall_s": wall, "pf_per_s": n / wall if wall > 0 else None}
+    result = recorder.finish(meta)
+    if battery is not None:
+        result.battery = battery.results.set_index(index[: len(battery.results)])
+    return result
