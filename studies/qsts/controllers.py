@@ -258,12 +258,17 @@ class VoltVarController(_VoltVarMixin, Controller):
         self._vv_control_step(net)
 
 
+def _is_model_strategy(strategy) -> bool:
+    """A :class:`models.dispatch.Strategy` (own SOC: ``step(campus_p_mw, dt_s, ...)``, ``reset``)."""
+    return all(hasattr(strategy, a) for a in ("step", "reset", "soc_percent", "plant"))
+
+
 def _strategy_fn(strategy) -> Callable[[int, float, float, float], float]:
-    """Normalise a dispatch strategy to ``f(step, campus_p_mw, soc_percent, step_s) -> p_mw``."""
+    """Normalise a plain dispatch rule to ``f(step, campus_p_mw, soc_percent, step_s) -> p_mw``."""
     if strategy is None:
         return lambda step, load, soc, dt: 0.0
-    if hasattr(strategy, "step") and callable(strategy.step):
-        return lambda step, load, soc, dt: float(strategy.step(load, soc, dt))
+    if _is_model_strategy(strategy):
+        return None
     if callable(strategy):
         return lambda step, load, soc, dt: float(strategy(load, soc, dt))
     raise TypeError(f"a dispatch strategy must be callable or have .step(); got {type(strategy).__name__}")
@@ -284,9 +289,12 @@ class BatteryController(_VoltVarMixin, Controller):
         The network.
     storage_index : int or sequence of int
         The storages that form the plant (indices in ``net.storage``).
-    strategy : callable or object with ``step``, optional
-        ``strategy(campus_p_mw, soc_percent, step_s) -> battery_p_mw`` (charging positive), or an
-        object whose ``step`` method has that signature. ``None``: the plant stays idle.
+    strategy : models.dispatch.Strategy or callable, optional
+        A :class:`models.dispatch.Strategy` (it keeps its own SOC, limits and reactive mode; the
+        controller calls ``strategy.step(campus_p_mw, step_s, campus_q_mvar=...)`` once per time
+        step after ``strategy.reset()``), or a plain rule
+        ``strategy(campus_p_mw, soc_percent, step_s) -> battery_p_mw`` (charging positive) whose
+        request the controller clips and books itself. ``None``: the plant stays idle.
         [MW, %, s -> MW]
     step_s : float
         Length of one time step. [s]
@@ -334,12 +342,15 @@ class BatteryController(_VoltVarMixin, Controller):
         self.p_max_mw = float(np.where(np.isfinite(pmax), pmax, st.sn_mva.to_numpy(dtype=float)).sum())
         soc0 = float((st.soc_percent.fillna(50.0).to_numpy(dtype=float) * self.weights).sum()) if soc_percent is None else float(soc_percent)
         self.e_mwh = soc0 / 100.0 * self.e_max_mwh
+        self.model_strategy = _is_model_strategy(strategy)
+        if self.model_strategy:
+            strategy.reset()
         self.volt_var = volt_var
         self._vv_init(net, volt_var, tol_mvar)
         self.applied = True
         self.p_mw = 0.0
         self._log: dict[str, list] = {k: [] for k in ("time_step", "campus_p_mw", "request_p_mw", "p_mw",
-                                                     "q_mvar", "saturation_p_mw", "soc_percent")}
+                                                     "q_mvar", "saturation_p_mw", "saturated", "soc_percent")}
         net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
 
     def set_recycle(self, net):
@@ -348,6 +359,8 @@ class BatteryController(_VoltVarMixin, Controller):
     @property
     def soc_percent(self) -> float:
         """State of charge now. [%]"""
+        if self.model_strategy:
+            return float(self.strategy.soc_percent)
         return 100.0 * self.e_mwh / self.e_max_mwh
 
     def limits_mw(self) -> tuple[float, float]:
@@ -366,15 +379,25 @@ class BatteryController(_VoltVarMixin, Controller):
     def time_step(self, net, time):
         """Dispatch: strategy request, clipped, written to the storages with the SOC at step start."""
         load = self.campus_p_mw(net, time)
-        request = self._fn(time, load, self.soc_percent, self.step_s)
-        dis, ch = self.limits_mw()
-        self.p_mw = float(min(max(request, -dis), ch))
+        soc0 = self.soc_percent
+        if self.model_strategy:
+            q_load = 0.0 if self.load_index is None else float(net.load.loc[self.load_index, "q_mvar"].sum())
+            r = self.strategy.step(load, self.step_s, campus_q_mvar=q_load)
+            self.p_mw = float(r.battery_p_mw)
+            request = self.p_mw + (np.nan if r.saturated else 0.0)
+            if self.volt_var is None:
+                net.storage.loc[self.storage_index, "q_mvar"] = float(r.battery_q_mvar) * self.weights
+        else:
+            request = self._fn(time, load, soc0, self.step_s)
+            dis, ch = self.limits_mw()
+            self.p_mw = float(min(max(request, -dis), ch))
         net.storage.loc[self.storage_index, "p_mw"] = self.p_mw * self.weights
-        net.storage.loc[self.storage_index, "soc_percent"] = self.soc_percent
+        net.storage.loc[self.storage_index, "soc_percent"] = soc0
         self._log["time_step"].append(time)
         self._log["campus_p_mw"].append(load)
         self._log["request_p_mw"].append(float(request))
         self._log["saturation_p_mw"].append(float(request) - self.p_mw)
+        self._log["saturated"].append(bool(not (abs(float(request) - self.p_mw) <= 1e-12)))
 
     def initialize_control(self, net):
         self.applied = False
@@ -394,15 +417,22 @@ class BatteryController(_VoltVarMixin, Controller):
         """Integrate the energy of the step."""
         dt_h = self.step_s / 3600.0
         p = self.p_mw
-        self.e_mwh += (p * self.eta_charge if p > 0 else p / self.eta_discharge) * dt_h
-        self.e_mwh = min(max(self.e_mwh, self.e_min_mwh), self.e_max_mwh)  # rounding only
+        if self.model_strategy:
+            self.e_mwh = float(self.strategy.e_mwh)
+        else:
+            self.e_mwh += (p * self.eta_charge if p > 0 else p / self.eta_discharge) * dt_h
+            self.e_mwh = min(max(self.e_mwh, self.e_min_mwh), self.e_max_mwh)  # rounding only
         self._log["p_mw"].append(p)
         self._log["q_mvar"].append(float(net.storage.loc[self.storage_index, "q_mvar"].sum()))
         self._log["soc_percent"].append(self.soc_percent)
 
     @property
     def results(self) -> pd.DataFrame:
-        """Per step: campus load, request, applied P and Q, saturation, SOC at step end. [MW, Mvar, %]"""
+        """Per step: campus load, request, applied P and Q, saturation, SOC at step end. [MW, Mvar, %]
+
+        With a :class:`models.dispatch.Strategy` the request is known only where it was met
+        (``request_p_mw``/``saturation_p_mw`` NaN on saturated steps; ``saturated`` is exact).
+        """
         n = len(self._log["soc_percent"])
         return pd.DataFrame({k: v[:n] for k, v in self._log.items() if k != "time_step"},
                             index=pd.Index(self._log["time_step"][:n], name="time_step"))

@@ -335,6 +335,9 @@ class QSTSResult:
         Tap moves per regulating transformer over the run. [-]
     summary : dict
         Counts and metadata (JSON-able).
+    battery : pandas.DataFrame or None
+        Per-step log of the :class:`~studies.qsts.controllers.BatteryController` when the
+        reference engine ran a dispatch strategy (saved as ``battery.parquet``).
     """
 
     index: pd.DatetimeIndex
@@ -348,6 +351,8 @@ class QSTSResult:
     windows: dict = field(default_factory=dict)
     tap_operations: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
     summary: dict = field(default_factory=dict)
+    #: per-step log of the battery controller (reference engine with a dispatch strategy)
+    battery: pd.DataFrame | None = None
 
     @property
     def nonconverged_steps(self) -> int:
@@ -374,6 +379,8 @@ class QSTSResult:
                 f.attrs = {}
                 frames.append(f)
             write_parquet(d / "windows.parquet", pd.concat(frames).rename_axis("time"))
+        if self.battery is not None:
+            write_parquet(d / "battery.parquet", self.battery)
         summary = dict(self.summary)
         summary["tap_operations"] = {str(k): int(v) for k, v in self.tap_operations.items()}
         summary["freq"] = self.index.freqstr
@@ -406,6 +413,7 @@ class QSTSResult:
             max_mismatch_mva=steps["max_mismatch_mva"], windows=windows,
             tap_operations=pd.Series(summary.get("tap_operations", {}), dtype="int64", name="tap_operations"),
             summary=summary,
+            battery=pd.read_parquet(d / "battery.parquet") if (d / "battery.parquet").exists() else None,
         )
 
 
