@@ -115,8 +115,10 @@ class _Hook:
 
     def __call__(self, net, time_step, pf_converged, ctrl_converged, ts_variables):
         j = self.fill
-        ok = bool(pf_converged)
-        self.conv[j] = ok and bool(ctrl_converged)
+        # a step whose controllers did not settle (e.g. a volt-var loop that oscillates) is not a
+        # solution either: both count as not converged, with NaN voltages, like the fast engine
+        ok = bool(pf_converged) and bool(ctrl_converged)
+        self.conv[j] = ok
         s = self.ser
         s["campus_p_mw"][j] = net.load.p_mw.loc[self.campus].sum()
         s["campus_q_mvar"][j] = net.load.q_mvar.loc[self.campus].sum()
