@@ -1,0 +1,43 @@
+"""``gridstudy run STUDY.toml --out DIR`` and ``gridstudy report DIR``."""
+
+from __future__ import annotations
+
+__all__ = ["register"]
+
+
+def _cmd_run(args) -> int:
+    from studies.interconnection import run_study, summary_line
+
+    summary = run_study(args.study, args.out, engine=args.engine, contingencies=not args.no_contingencies,
+                        sag=not args.no_sag, quiet=args.quiet, report=not args.no_report)
+    print(f"{summary['study']} on {summary['site']}: written to {args.out}")
+    print(summary_line(summary))
+    nonconv = any(s["nonconverged_steps"] for s in summary["scenarios"].values())
+    if nonconv:
+        print("note: some power flows did not converge (voltage collapse); see summary.json")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from studies.report.render import render_report
+
+    html, pdf = render_report(args.dir, pdf=not args.no_pdf)
+    print(f"wrote {html}" + (f" and {pdf}" if pdf else ""))
+    return 0
+
+
+def register(sub) -> None:
+    r = sub.add_parser("run", help="run the whole interconnection study and write results and report")
+    r.add_argument("study", help="study TOML file")
+    r.add_argument("--out", required=True, help="output folder")
+    r.add_argument("--engine", choices=("fast", "reference"), default="fast")
+    r.add_argument("--no-contingencies", action="store_true", help="skip N-1 over time")
+    r.add_argument("--no-sag", action="store_true", help="skip the sag-mitigation events")
+    r.add_argument("--no-report", action="store_true", help="do not render the HTML/PDF report")
+    r.add_argument("--quiet", action="store_true", help="no progress output")
+    r.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("report", help="re-render report.html and report.pdf from saved results")
+    p.add_argument("dir", help="output folder of a previous `gridstudy run`")
+    p.add_argument("--no-pdf", action="store_true")
+    p.set_defaults(func=_cmd_report)

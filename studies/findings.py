@@ -1,0 +1,189 @@
+"""Judge one QSTS result against a criteria preset: the findings of one scenario.
+
+The utility's point of view is the POI: voltage criteria (band, rapid voltage change, flicker,
+ride-through) are judged on the POI voltage series; the N-0 band is also checked on every bus of
+the site from the streamed per-bus extremes (each bus against the band of its own voltage class).
+Grid-side variation and the POI power factor are judged on what the utility sees of the facility:
+campus + battery P and Q (consumer view; the facility's transformer losses are not included).
+A step whose power flow did not converge fails the study (voltage collapse) and is counted.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from grid.site import Site
+from studies.criteria import (Finding, Limit, flicker_finding, power_factor_finding, ramp_findings,
+                              ride_through_finding, rvc_finding, voltage_band_finding, voltage_class)
+from studies.criteria.presets import CriteriaPreset
+from studies.qsts.results import QSTSResult
+
+__all__ = ["scenario_findings", "scenario_summary", "bus_band_finding", "thermal_from_summary",
+           "convergence_finding"]
+
+
+def _real_buses(site: Site) -> pd.Index:
+    from grid.basecase import internal_buses
+
+    return site.net.bus.index.difference(internal_buses(site))
+
+
+def bus_band_finding(site: Site, result: QSTSResult, preset: CriteriaPreset, case: str = "n-0") -> Finding:
+    """Every bus's min/max voltage against the band of its voltage class (``case`` N-0 or N-1)."""
+    bs = result.bus_summary.loc[result.bus_summary.index.intersection(_real_buses(site))]
+    worst_margin, worst = -math.inf, None
+    failing = []
+    for b, row in bs.iterrows():
+        vn = float(site.net.bus.at[b, "vn_kv"])
+        band = preset.band(voltage_class(vn), case)
+        for side, v, t in (("low", row.vm_min_pu, row.get("vm_min_time")), ("high", row.vm_max_pu, row.get("vm_max_time"))):
+            if not np.isfinite(v):
+                continue
+            margin = band.vmin_pu - v if side == "low" else v - band.vmax_pu
+            if margin > worst_margin:
+                worst_margin, worst = margin, (b, side, v, t, band)
+            if margin > 0:
+                failing.append(str(site.net.bus.at[b, "name"]))
+    if worst is None:
+        return Finding(f"bus voltages {case.upper()} (all buses)", False, math.nan, "pu", None, 0.0, 0, (),
+                       note="no converged step")
+    b, side, v, t, band = worst
+    return Finding(
+        criterion=f"bus voltages {case.upper()} (all buses)", passed=not failing, worst_value=float(v),
+        worst_unit="pu", when=pd.Timestamp(t) if t is not None and not pd.isna(t) else None,
+        seconds_outside=math.nan, events=len(failing), limits=(band.limit(),),
+        note=f"worst bus {site.net.bus.at[b, 'name']} ({side}); each bus judged against its class band",
+        details={"buses_outside": sorted(set(failing)), "element": str(site.net.bus.at[b, "name"])},
+    )
+
+
+def thermal_from_summary(site: Site, result: QSTSResult, preset: CriteriaPreset, case: str = "n-0") -> Finding:
+    """Branch loading maxima against the normal (N-0) or emergency (N-1) rating.
+
+    Emergency ratings are ``emergency_factor`` × normal per branch (site file), else the preset's
+    factor.
+    """
+    br = result.branch_summary
+    lim = preset.thermal
+    net = site.net
+    rows = []
+    for key, row in br.iterrows():
+        table, idx = _branch_key(key, row)
+        name = str(net[table].at[idx, "name"]) if table else str(key)
+        factor = 1.0
+        if case == "n-1":
+            f = net[table].at[idx, "emergency_factor"] if table and "emergency_factor" in net[table] else np.nan
+            factor = float(f) if np.isfinite(f) else float(lim.emergency_rating_factor)
+        rows.append((float(row.loading_max_percent) / factor, name, row.get("loading_max_time"), factor))
+    rows = [r for r in rows if np.isfinite(r[0])]
+    limit_pct = lim.normal_percent if case == "n-0" else lim.emergency_percent
+    if not rows:
+        return Finding(f"thermal {case.upper()}", False, math.nan, "%", None, 0.0, 0, (), note="no converged step")
+    worst = max(rows)
+    over = [r[1] for r in rows if r[0] > limit_pct]
+    source = lim.source if hasattr(lim, "source") else ""
+    return Finding(
+        criterion=f"thermal {case.upper()}", passed=not over, worst_value=worst[0], worst_unit="% of rating",
+        when=pd.Timestamp(worst[2]) if worst[2] is not None and not pd.isna(worst[2]) else None,
+        seconds_outside=math.nan, events=len(over),
+        limits=(Limit(f"{'normal' if case == 'n-0' else 'emergency'} rating", limit_pct, "%", source),),
+        note=f"worst branch {worst[1]}" + (f" (emergency = {worst[3]:g} x normal)" if case == "n-1" else ""),
+        details={"element": worst[1], "overloaded_elements": over},
+    )
+
+
+def _branch_key(key, row):
+    """Map a branch_summary row to (table, index)."""
+    if "element" in row and "element_index" in row:
+        return str(row["element"]), int(row["element_index"])
+    if isinstance(key, tuple) and len(key) == 2:
+        return str(key[0]), int(key[1])
+    return None, key
+
+
+def convergence_finding(result: QSTSResult) -> Finding:
+    n = result.nonconverged_steps
+    first = result.converged.index[~result.converged.to_numpy()][0] if n else None
+    return Finding(
+        criterion="power flow convergence", passed=n == 0, worst_value=float(n), worst_unit="steps",
+        when=first, seconds_outside=n * _step_s(result.index), events=n,
+        limits=(Limit("non-converged steps", 0.0, "steps", "a step that does not converge is voltage collapse"),),
+        note="steps whose power flow did not converge (voltage collapse); their voltages are excluded elsewhere",
+    )
+
+
+def _step_s(index: pd.DatetimeIndex) -> float:
+    return float(pd.Timedelta(index.freq).total_seconds()) if index.freq is not None else float(
+        (index[1] - index[0]).total_seconds())
+
+
+def _poi_series(result: QSTSResult) -> pd.Series:
+    s = result.series["poi_vm_pu"]
+    if isinstance(s, pd.DataFrame):
+        raise ValueError("the POI voltage must be recorded in full (RecordSpec.envelope_freq=None) to judge it")
+    return s
+
+
+def scenario_findings(site: Site, result: QSTSResult, preset: CriteriaPreset, profiles: pd.DataFrame,
+                      case: str = "n-0") -> list[Finding]:
+    """All findings of one scenario run (see the module docstring for what is judged where)."""
+    cls = voltage_class(site.poi_vn_kv)
+    poi = _poi_series(result)
+    poi_conv = poi[result.converged.to_numpy()]
+    findings = [convergence_finding(result)]
+    if len(poi_conv) >= 2:
+        poi_conv = poi_conv.asfreq(poi.index.freq) if poi_conv.index.freq is None and len(poi_conv) == len(poi) else poi_conv
+        if len(poi_conv) == len(poi):
+            findings.append(voltage_band_finding(poi, preset.band(cls, case), criterion=f"POI voltage {case.upper()}"))
+            if case == "n-0":
+                findings.append(rvc_finding(poi, preset.rvc_limits(cls)))
+                findings.append(flicker_finding(poi, preset.flicker_levels(cls)))
+    findings.append(bus_band_finding(site, result, preset, case))
+    findings.append(thermal_from_summary(site, result, preset, case))
+    findings.append(ride_through_finding(poi.where(result.converged.to_numpy()), preset.ride_through))
+    if case == "n-0":
+        gp = profiles["campus_p_mw"] + profiles["battery_p_mw"]
+        gq = profiles["campus_q_mvar"] + profiles["battery_q_mvar"]
+        if "battery_q_mvar" in result.series:  # volt-var: Q decided inside the engine
+            gq = result.series["campus_q_mvar"] + result.series["battery_q_mvar"]
+        findings.append(power_factor_finding(gp, gq, preset.power_factor))
+        findings.extend(ramp_findings(gp.rename("grid_p_mw"), list(preset.ramps)))
+    return findings
+
+
+def scenario_summary(site: Site, result: QSTSResult, findings: list[Finding], profiles: pd.DataFrame,
+                     preset: CriteriaPreset) -> dict:
+    """The per-scenario keys of ``summary.json``."""
+    from studies.criteria import max_p2p_mw, max_ramp_mw_per_min, rvc_events
+
+    poi = _poi_series(result)
+    conv = result.converged.to_numpy()
+    by = {f.criterion: f for f in findings}
+    band = preset.band(voltage_class(site.poi_vn_kv), "n-0")
+    gp = (profiles["campus_p_mw"] + profiles["battery_p_mw"]).rename("grid_p_mw")
+    poi_ok = poi[conv]
+    flick = next((f for f in findings if f.criterion.lower().startswith("flicker")), None)
+    rvc = next((f for f in findings if f.criterion.lower().startswith("rapid")), None)
+    rt = next((f for f in findings if "ride" in f.criterion.lower()), None)
+    outside = int(((poi_ok < band.vmin_pu) | (poi_ok > band.vmax_pu)).sum()) * _step_s(poi.index)
+    return {
+        "pass": all(f.passed for f in findings),
+        "poi_vm_pu_min": float(poi_ok.min()) if len(poi_ok) else math.nan,
+        "poi_vm_pu_max": float(poi_ok.max()) if len(poi_ok) else math.nan,
+        "seconds_outside_n0_band": float(outside),
+        "n0_band_pu": [band.vmin_pu, band.vmax_pu],
+        "rvc_events": int(rvc.events) if rvc is not None else 0,
+        "pst_max": float(flick.details.get("pst_max", flick.worst_value)) if flick is not None else math.nan,
+        "plt_max": float(flick.details.get("plt_max", math.nan)) if flick is not None else math.nan,
+        "max_ramp_mw_per_min": float(max_ramp_mw_per_min(gp)) if len(gp) > 1 else 0.0,
+        "max_p2p_mw_5s": float(max_p2p_mw(gp, 5.0)) if len(gp) > 1 else 0.0,
+        "nonconverged_steps": result.nonconverged_steps,
+        "ride_through_trips": int(rt.events) if rt is not None else 0,
+        "tap_operations": int(result.tap_operations.sum()) if len(result.tap_operations) else 0,
+        "battery_saturated_steps": int(profiles["saturated"].sum()) if "saturated" in profiles else 0,
+        "criteria": [f.to_dict() for f in findings],
+        "failed": [f.criterion for f in findings if not f.passed],
+    }

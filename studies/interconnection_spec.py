@@ -1,0 +1,194 @@
+"""Study-file sections of the interconnection study: criteria, scenarios, contingencies, sag events.
+
+They sit beside the ``[study]``, ``[campus]`` and ``[battery]`` sections of :mod:`studies.spec`;
+:func:`parse_interconnection` validates the whole file and lists every problem of every section
+at once.
+
+Sections::
+
+    [criteria]       preset (generic-utility | ercot | ieso | southern), ramp (a ramp preset that
+                     replaces the preset's grid-side limits), flicker_percentile
+    [[scenarios]]    further named alternatives: name + a [battery] table merged over the file's
+    [contingencies]  enabled, window (worst-window length, e.g. "1h"; "all" = the whole horizon),
+                     workers (parallel processes), scenarios (which scenarios run N-1)
+    [sag]            enabled, step_s, duration_s, and [[sag.events]] (kind = job_start |
+                     campus_trip | source_sag; vm_pu, duration_s, shots, interval_s, at_s)
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from grid.errors import InputError, Problem, problems_from_pydantic
+from studies.errors import StudyError
+from studies.spec import StudySpec, parse_study
+
+__all__ = ["CriteriaSection", "ScenarioSection", "ContingencySection", "SagEvent", "SagSection",
+           "InterconnectionSpec", "parse_interconnection", "load_interconnection", "DEFAULT_SAG_EVENTS"]
+
+_OWN = ("criteria", "scenarios", "contingencies", "sag")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CriteriaSection(_Section):
+    preset: str = "generic-utility"
+    ramp: str | None = Field(None, description="ramp-limit preset replacing the preset's (ercot-proposed, ieso, ...)")
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, v):
+        from studies.criteria import PRESETS
+
+        if v not in PRESETS:
+            raise ValueError(f"unknown criteria preset; known: {', '.join(PRESETS)}")
+        return v
+
+    @field_validator("ramp")
+    @classmethod
+    def _known_ramp(cls, v):
+        from studies.criteria import RAMP_PRESETS
+
+        if v is not None and v not in RAMP_PRESETS:
+            raise ValueError(f"unknown ramp preset; known: {', '.join(RAMP_PRESETS)}")
+        return v
+
+
+class ScenarioSection(_Section):
+    """A further named alternative: the file's ``[battery]`` with these keys replaced."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
+    battery: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _not_default(cls, v):
+        if v in ("without_battery", "with_battery"):
+            raise ValueError("names without_battery and with_battery are the default scenarios")
+        return v
+
+
+class ContingencySection(_Section):
+    enabled: bool = True
+    window: str = Field("1h", description="worst-window length ('all' = the whole horizon)")
+    workers: int = Field(2, ge=1, le=64, description="parallel processes [-]")
+    scenarios: list[str] = Field(default_factory=lambda: ["without_battery", "with_battery"])
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v):
+        if v != "all":
+            try:
+                if pd.Timedelta(v).total_seconds() <= 0:
+                    raise ValueError
+            except (ValueError, TypeError):
+                raise ValueError("not a positive duration such as '1h', or 'all'") from None
+        return v
+
+
+class SagEvent(_Section):
+    """One scripted event of the sag-mitigation set.
+
+    ``job_start``: the campus jumps from ``idle_fraction`` of its peak to full at the block ramp
+    rate (1.9 pu/s, NERC LLTF white paper); ``campus_trip``: the campus transfers to backup (grid
+    draw to zero) at ``at_s``; ``source_sag``: the utility source voltage drops to ``vm_pu`` of its
+    set point for ``duration_s``, ``shots`` times, ``interval_s`` apart (recloser shots of
+    50-70 ms: Dominion; 0.25-0.40 pu sags of 42-66 ms: Virginia 2024).
+    """
+
+    name: str = Field(min_length=1)
+    kind: Literal["job_start", "campus_trip", "source_sag"]
+    at_s: float = Field(1.0, ge=0, description="[s]")
+    vm_pu: float = Field(0.7, gt=0, le=1, description="retained source voltage, fraction of set point [pu]")
+    duration_s: float = Field(0.06, gt=0, description="[s]")
+    shots: int = Field(1, ge=1, le=10)
+    interval_s: float = Field(1.0, gt=0, description="[s]")
+    idle_fraction: float = Field(0.1, ge=0, lt=1)
+    ramp_pu_per_s: float = Field(1.9, gt=0, description="[pu/s]")
+
+
+DEFAULT_SAG_EVENTS = (
+    {"name": "job start (idle to full at 1.9 pu/s)", "kind": "job_start"},
+    {"name": "campus trip to backup", "kind": "campus_trip"},
+    {"name": "3 recloser shots, 60 ms at 0.65 pu", "kind": "source_sag", "vm_pu": 0.65, "duration_s": 0.06,
+     "shots": 3, "interval_s": 1.0},
+    {"name": "sag to 0.75 pu for 600 ms", "kind": "source_sag", "vm_pu": 0.75, "duration_s": 0.6},
+    {"name": "sag to 0.85 pu for 2.5 s", "kind": "source_sag", "vm_pu": 0.85, "duration_s": 2.5},
+)
+
+
+class SagSection(_Section):
+    enabled: bool = True
+    step_s: float = Field(0.02, ge=0.01, le=1.0, description="[s]")
+    duration_s: float = Field(8.0, gt=0, le=600, description="horizon of each event run [s]")
+    events: list[SagEvent] = Field(default_factory=lambda: [SagEvent(**e) for e in DEFAULT_SAG_EVENTS])
+
+
+class InterconnectionSpec(_Section):
+    """The sections of this module (the rest of the file is a :class:`studies.spec.StudySpec`)."""
+
+    criteria: CriteriaSection = Field(default_factory=CriteriaSection)
+    scenarios: list[ScenarioSection] = Field(default_factory=list)
+    contingencies: ContingencySection = Field(default_factory=ContingencySection)
+    sag: SagSection = Field(default_factory=SagSection)
+
+
+def parse_interconnection(raw: dict[str, Any], source: str | None = None) -> tuple[StudySpec, InterconnectionSpec]:
+    """Validate a whole study file: every problem of every section at once."""
+    problems: list[Problem] = []
+    base = {k: v for k, v in raw.items() if k not in _OWN}
+    own = {k: v for k, v in raw.items() if k in _OWN}
+    study = ic = None
+    try:
+        study = parse_study(base, source=source)
+    except InputError as exc:
+        problems += exc.problems
+    base_problems = {(p.path, p.message, repr(p.value)) for p in problems}
+    try:
+        ic = InterconnectionSpec.model_validate(own)
+    except ValidationError as exc:
+        problems += problems_from_pydantic(exc)
+    raw_scen = raw.get("scenarios") if isinstance(raw.get("scenarios"), list) else []
+    names = [s.get("name") for s in raw_scen if isinstance(s, dict)]
+    for k, s in enumerate(raw_scen):
+        if not isinstance(s, dict) or not isinstance(s.get("battery", {}), dict):
+            continue
+        if names.index(s.get("name")) != k:
+            problems.append(Problem(f"scenarios[{k}].name", "duplicate scenario name", s.get("name")))
+        merged = copy.deepcopy(base)
+        merged["battery"] = {**(base.get("battery") or {}), **s.get("battery", {})}
+        try:
+            parse_study(merged)
+        except InputError as exc:
+            problems += [Problem(f"scenarios[{k}].{p.path}", p.message, p.value, p.has_value)
+                         for p in exc.problems if p.path.startswith("battery")
+                         and (p.path, p.message, repr(p.value)) not in base_problems]
+    if ic is not None:
+        known = {"without_battery", "with_battery", *[n for n in names if isinstance(n, str)]}
+        for k, n in enumerate(ic.contingencies.scenarios):
+            if n not in known:
+                problems.append(Problem(f"contingencies.scenarios[{k}]", f"unknown scenario; known: {', '.join(sorted(known))}", n))
+    if problems:
+        raise StudyError(problems, source=source)
+    return study, ic
+
+
+def load_interconnection(path: str | Path) -> tuple[dict, StudySpec, InterconnectionSpec]:
+    """Read a study file; return ``(raw mapping, study spec, interconnection spec)``."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise StudyError([Problem("study", "file not found", str(path))]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise StudyError([Problem("study", f"not valid TOML ({exc})", str(path))]) from None
+    study, ic = parse_interconnection(raw, source=str(path))
+    return raw, study, ic

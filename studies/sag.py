@@ -1,0 +1,129 @@
+"""Sag mitigation: scripted events at sub-second step, without and with the battery.
+
+Each event (job-start step, campus trip to backup, utility-side sags: the source voltage dropped
+to a retained fraction of its set point for set durations) runs twice: without the battery, and
+with it (volt-var reactive support and load-loss absorption). If the POI voltage leaves the load
+ride-through envelope (ERCOT NOGRR282), the campus is taken to transfer to backup at that moment —
+its grid draw drops to zero for the rest of the event (the Virginia 2024 failure mode) — and the
+event is re-run with that trip, so that the battery's load-loss absorption sees it.
+
+This is a quasi-static analysis: one phasor power flow per step (constant-power loads, an ideal
+voltage source behind the Thevenin impedance); it is not an electromagnetic-transient or dynamic
+(RMS) simulation: inverter control bandwidth, PLL behaviour, motor dynamics and protection timing
+are outside its scope.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from grid.site import Site
+from studies.interconnection_spec import SagEvent, SagSection
+
+__all__ = ["event_profiles", "run_event", "run_sag_events"]
+
+
+def event_profiles(site: Site, event: SagEvent, sec: SagSection, start="2025-07-01") -> pd.DataFrame:
+    """Campus P/Q and source voltage of one event, on a ``sec.step_s`` index."""
+    n = int(round(sec.duration_s / sec.step_s))
+    idx = pd.date_range(start, periods=n, freq=pd.Timedelta(seconds=sec.step_s))
+    t = np.arange(n) * sec.step_s
+    peak = site.campus_p_mw
+    net = site.net
+    base_p = net.load.loc[site.campus_loads, "p_mw"].sum()
+    q_ratio = net.load.loc[site.campus_loads, "q_mvar"].sum() / base_p
+    vm0 = float(net.ext_grid.loc[net.ext_grid.in_service, "vm_pu"].iloc[0])
+    p = np.full(n, peak)
+    vm = np.full(n, vm0)
+    if event.kind == "job_start":
+        frac = event.idle_fraction + np.clip((t - event.at_s) * event.ramp_pu_per_s, 0, 1 - event.idle_fraction)
+        p = peak * frac
+    elif event.kind == "campus_trip":
+        p = np.where(t >= event.at_s, 0.0, peak)
+    else:
+        for k in range(event.shots):
+            t0 = event.at_s + k * (event.interval_s + event.duration_s)
+            vm = np.where((t >= t0 - 1e-9) & (t < t0 + event.duration_s - 1e-9), vm0 * event.vm_pu, vm)
+    return pd.DataFrame({"campus_p_mw": p, "campus_q_mvar": p * q_ratio, "source_vm_pu": vm}, index=idx)
+
+
+def _run(site, prof, with_battery, plant, strategy_kw, curve, engine):
+    from models.dispatch import dispatch, make_strategy
+    from studies.qsts.inputs import Controls, QSTSInputs, RecordSpec
+    from studies.qsts.run import run_qsts
+
+    prof = prof.copy()
+    if with_battery:
+        strat = make_strategy("load_loss_absorption", plant, **strategy_kw)
+        d = dispatch(prof[["campus_p_mw", "campus_q_mvar"]], strategy=strat)
+        prof["battery_p_mw"] = d["battery_p_mw"].to_numpy()
+        controls = Controls(volt_var=curve)
+    else:
+        prof["battery_p_mw"] = 0.0
+        controls = Controls()
+    prof["battery_q_mvar"] = 0.0
+    res = run_qsts(QSTSInputs(site, prof, controls, RecordSpec(worst_windows=0)), engine=engine, quiet=True)
+    return prof, res
+
+
+def run_event(site: Site, event: SagEvent, sec: SagSection, plant, preset, engine: str = "fast",
+              strategy_kw: dict | None = None, curve=None) -> dict:
+    """Run one event without and with the battery; return its row and the series for plots."""
+    from studies.criteria import ride_through_trips
+    from studies.qsts.inputs import VoltVarCurve
+
+    curve = curve or VoltVarCurve()
+    base = event_profiles(site, event, sec)
+    row: dict = {"event": event.name, "kind": event.kind}
+    series = {}
+    for scen, with_bat in (("without_battery", False), ("with_battery", True)):
+        if with_bat and plant is None:
+            continue
+        prof, res = _run(site, base, with_bat, plant, strategy_kw or {}, curve, engine)
+        poi = res.series["poi_vm_pu"].where(res.converged.to_numpy())
+        trips = ride_through_trips(poi, preset.ride_through)
+        trip_time = None
+        if len(trips):
+            trip_time = pd.Timestamp(trips["trip_time"].iloc[0])
+            tripped = base.copy()
+            after = tripped.index >= trip_time
+            tripped.loc[after, ["campus_p_mw", "campus_q_mvar"]] = 0.0
+            prof, res = _run(site, tripped, with_bat, plant, strategy_kw or {}, curve, engine)
+            poi = res.series["poi_vm_pu"].where(res.converged.to_numpy())
+        grid = prof["campus_p_mw"] + prof["battery_p_mw"]
+        t0 = base.index[0]
+        below = poi < 0.9
+        row[scen] = {
+            "min_poi_vm_pu": float(poi.min()) if poi.notna().any() else math.nan,
+            "pre_event_poi_vm_pu": float(poi.iloc[0]),
+            "dip_depth_pu": float(poi.iloc[0] - poi.min()) if poi.notna().any() else math.nan,
+            "seconds_below_0p9": float(below.sum() * sec.step_s),
+            "trip": trip_time is not None,
+            "trip_time_s": (trip_time - t0).total_seconds() if trip_time is not None else None,
+            "grid_step_mw": float((grid - grid.iloc[0]).abs().max()),
+            "nonconverged_steps": res.nonconverged_steps,
+        }
+        series[scen] = pd.DataFrame({"poi_vm_pu": poi, "grid_p_mw": grid, "campus_p_mw": prof["campus_p_mw"],
+                                     "battery_p_mw": prof["battery_p_mw"],
+                                     "battery_q_mvar": res.series.get("battery_q_mvar", pd.Series(0.0, index=poi.index)),
+                                     "source_vm_pu": base["source_vm_pu"]})
+    return {"row": row, "series": series}
+
+
+def run_sag_events(site: Site, sec: SagSection, plant, preset, engine: str = "fast", strategy_kw: dict | None = None,
+                   curve=None) -> tuple[list[dict], pd.DataFrame]:
+    """All events of ``sec``; returns the ``sag_events`` rows and one long table of their series."""
+    rows, frames = [], []
+    for ev in sec.events:
+        out = run_event(site, ev, sec, plant, preset, engine, strategy_kw, curve)
+        rows.append(out["row"])
+        for scen, df in out["series"].items():
+            f = df.copy()
+            f.insert(0, "t_s", (f.index - f.index[0]).total_seconds())
+            f.insert(0, "scenario", scen)
+            f.insert(0, "event", ev.name)
+            frames.append(f.reset_index(drop=True))
+    return rows, (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
