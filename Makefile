@@ -16,10 +16,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/gridstudy sites
-	@for s in $$($(VENV)/bin/gridstudy sites --names); do \
-		echo "== gridstudy check $$s"; \
-		$(VENV)/bin/gridstudy check $$s --json out/demo/check-$$s.json || exit $$?; \
-	done
+	$(VENV)/bin/gridstudy run examples/demo.toml --out out/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q
