@@ -50,6 +50,11 @@ __all__ = ["run_fast", "FastModel", "build_model", "unsupported_features"]
 
 #: Largest Jacobian order solved with a dense inverse; above it, sparse LU factors. [-]
 DENSE_MAX = 48
+#: Dense Jacobian inverses kept per run (nearest operating point first). [-]
+JAC_CACHE = 8
+#: A dense chord iteration that shrinks the mismatch by less than this factor triggers a fresh
+#: Jacobian at the current point. [-]
+REFRESH_RATIO = 0.1
 
 
 def unsupported_features(inputs: QSTSInputs) -> list[Problem]:
@@ -108,8 +113,9 @@ class _Factor:
     perm_r: np.ndarray
     perm_c: np.ndarray
 
-    def args(self):
-        return (self.dense, self.Jinv, self.Lp, self.Li, self.Lx, self.Up, self.Ui, self.Ux, self.Ud,
+    def args(self, cache):
+        """Kernel arguments; ``cache`` holds the dense Jacobian-inverse cache of the run."""
+        return (self.dense, *cache, self.Lp, self.Li, self.Lx, self.Up, self.Ui, self.Ux, self.Ud,
                 self.perm_r, self.perm_c)
 
 
@@ -217,12 +223,12 @@ class FastModel:
         """Factorise the power-flow Jacobian at ``V`` (dense inverse or sparse LU)."""
         from pandapower.pypower.dSbus_dV import dSbus_dV
 
-        J = self.jacobian(Ybus, V)
-        m = J.shape[0]
+        m = len(self.pvpq) + len(self.pq)
+        if m > DENSE_MAX:
+            J = self.jacobian(Ybus, V)
         e_i, e_f = np.zeros(0, np.int64), np.zeros(0)
-        if m <= DENSE_MAX:
-            Jinv = np.linalg.inv(J.toarray())
-            return _Factor(True, Jinv, e_i, e_i, e_f, e_i, e_i, e_f, e_f, e_i, e_i)
+        if m <= DENSE_MAX:  # the kernel inverts the Jacobian itself, on demand
+            return _Factor(True, np.zeros((0, 0)), e_i, e_i, e_f, e_i, e_i, e_f, e_f, e_i, e_i)
         lu = splu(sp.csc_matrix(J), permc_spec="COLAMD")
         L = sp.csc_matrix(lu.L)
         U = sp.csc_matrix(lu.U)
@@ -414,6 +420,16 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     V = model.V_init.copy()
     Vm, Va = np.abs(V), np.angle(V)
     fac = model.factor(Ybus, V)
+    m = len(model.pvpq) + len(model.pq)
+    md = m if fac.dense else 0
+    Jc = np.zeros((JAC_CACHE, md, md))
+    Jkey = np.zeros(JAC_CACHE)
+    Jstate = np.zeros(3, dtype=np.int64)  # used slots, next slot to replace, inversions
+    pos_a = np.full(model.nb, -1, dtype=np.int64)
+    pos_a[model.pvpq] = np.arange(len(model.pvpq))
+    pos_m = np.full(model.nb, -1, dtype=np.int64)
+    pos_m[model.pq] = len(model.pvpq) + np.arange(len(model.pq))
+    cache = (Jc, Jkey, Jstate, pos_a, pos_m)
     n_factor, n_tap_moves, n_retry, n_failed = 1, 0, 0, 0
     out = BlockOutput(model, inputs, es, el_scale, col_load, col_st, vv_storages)
 
@@ -455,9 +471,9 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
             status, j = K.solve_block(
                 i, k, Yp, Yj, Yx, model.Sbus0, el_bus, el_w, el_p, el_q,
                 ref_bus, ref_vm, model.pv, model.pv_vm, model.pvpq, model.pq,
-                *fac.args(), Vm, Va,
+                *fac.args(cache), Vm, Va,
                 vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, 1e-9, 100,
-                *tap_args(), tol, 40, 8,
+                *tap_args(), tol, 40, 8, REFRESH_RATIO,
                 out_V, out_conv, out_iter, out_mis, out_vvq,
             )
             if status == K.DONE:
@@ -479,8 +495,11 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
                 Ybus, Yf, Yt, branch = model.ybus(tap_pos)
                 seg_starts.append(j + 1)
                 seg_keys.append(tuple(tap_pos.tolist()))
-            fac = model.factor(Ybus, Vm * np.exp(1j * Va))
-            n_factor += 1
+            if status == K.TAP:
+                Jstate[:2] = 0  # new Ybus: the cached Jacobians are stale
+            if not fac.dense:
+                fac = model.factor(Ybus, Vm * np.exp(1j * Va))
+                n_factor += 1
             i = j + 1
         out.emit(sink, b0, out_V, out_conv, out_iter, out_mis * base, out_vvq, el_p, el_q, taps_block,
                  seg_starts, seg_keys)
@@ -488,7 +507,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
             bar.update(k)
     if bar is not None:
         bar.close()
-    return {"steps": n, "factorisations": n_factor, "tap_moves": n_tap_moves, "retried_steps": n_retry,
+    return {"steps": n, "factorisations": n_factor + int(Jstate[2]), "tap_moves": n_tap_moves, "retried_steps": n_retry,
             "failed_steps": n_failed}
 
 

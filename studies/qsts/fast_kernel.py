@@ -22,13 +22,18 @@ The kernel stops and hands control back to Python when the caller must act:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
 DONE, REFRESH, FAILED, TAP = 0, 1, 2, 3
 
+#: fast-math without the no-NaN/no-inf assumptions (the kernel tests for NaN)
+_FM = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
-@njit(cache=True)
+
+@njit(cache=True, fastmath=_FM, error_model="numpy")
 def _mismatch(Yp, Yj, Yx, V, Sbus, pvpq, pq, F):
     """Fill ``F`` with ``[Re(mis)[pvpq], Im(mis)[pq]]``; return ``max|F|`` [pu]."""
     npvpq = pvpq.shape[0]
@@ -54,7 +59,7 @@ def _mismatch(Yp, Yj, Yx, V, Sbus, pvpq, pq, F):
     return worst
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_FM, error_model="numpy")
 def _solve(dense, Jinv, Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work):
     """``dx = J⁻¹ F`` from a dense inverse or from sparse LU factors (``Pr J Pc = L U``)."""
     m = F.shape[0]
@@ -83,28 +88,95 @@ def _solve(dense, Jinv, Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work)
 
 
 @njit(cache=True)
-def _chord(Yp, Yj, Yx, Vm, Va, V, Sbus, pvpq, pq, dense, Jinv, Lp, Li, Lx, Up, Ui, Ux, Ud,
-           perm_r, perm_c, F, dx, work, tol, max_iter):
-    """Chord iterations from ``Vm, Va`` in place; return ``(iterations, max|F|)``."""
+def _jacobian_inverse(Yp, Yj, Yx, V, pvpq, pq, pos_a, pos_m, out):
+    """Dense inverse of the power-flow Jacobian at ``V`` into ``out`` (m x m).
+
+    ``dS/dVa[b, c] = -j V_b conj(Y_bc V_c) + δ_bc j V_b conj(I_b)``,
+    ``dS/dVm[b, c] = V_b conj(Y_bc V_c / |V_c|) + δ_bc conj(I_b) V_b / |V_b|``; rows and columns
+    ``[Va(pv+pq), Vm(pq)]`` (``pos_a``/``pos_m``: position of a bus, -1 if none)."""
+    m = out.shape[0]
+    J = np.zeros((m, m))
+    nb = V.shape[0]
+    for b in range(nb):
+        ra, rm = pos_a[b], pos_m[b]
+        if ra < 0 and rm < 0:
+            continue
+        Ib = 0j
+        for k in range(Yp[b], Yp[b + 1]):
+            Ib += Yx[k] * V[Yj[k]]
+        for k in range(Yp[b], Yp[b + 1]):
+            c = Yj[k]
+            yv = Yx[k] * V[c]
+            dva = -1j * V[b] * np.conj(yv)
+            dvm = V[b] * np.conj(yv / abs(V[c]))
+            if c == b:
+                dva += 1j * V[b] * np.conj(Ib)
+                dvm += np.conj(Ib) * V[b] / abs(V[b])
+            ca, cm = pos_a[c], pos_m[c]
+            if ra >= 0:
+                if ca >= 0:
+                    J[ra, ca] += dva.real
+                if cm >= 0:
+                    J[ra, cm] += dvm.real
+            if rm >= 0:
+                if ca >= 0:
+                    J[rm, ca] += dva.imag
+                if cm >= 0:
+                    J[rm, cm] += dvm.imag
+    out[:, :] = np.linalg.inv(J)
+
+
+@njit(cache=True, fastmath=_FM, error_model="numpy")
+def _chord(Yp, Yj, Yx, Vm, Va, V, Sbus, pvpq, pq, dense, Jc, Jkey, Jstate, key, pos_a, pos_m,
+           Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work, tol, max_iter, ratio):
+    """Chord iterations from ``Vm, Va`` in place; return ``(iterations, max|F|)``.
+
+    Dense mode keeps a small cache of Jacobian inverses ``Jc`` keyed by the operating point
+    ``key`` (scheduled consumer P of the changing elements) [pu]; ``Jstate = [used, next slot,
+    inversions]``. It starts from the nearest cached inverse and, when an iteration contracts the
+    mismatch by less than ``1 / ratio``, inverts the Jacobian at the current voltages (Newton step) into the
+    cache. Sparse mode uses the caller's LU factors throughout.
+    """
     npvpq = pvpq.shape[0]
     nb = Vm.shape[0]
     for b in range(nb):
-        V[b] = Vm[b] * np.exp(1j * Va[b])
+        V[b] = complex(Vm[b] * math.cos(Va[b]), Vm[b] * math.sin(Va[b]))
     worst = _mismatch(Yp, Yj, Yx, V, Sbus, pvpq, pq, F)
+    slot = -1
+    if dense and worst > tol:
+        best = 1e300
+        for c in range(Jstate[0]):
+            d = abs(Jkey[c] - key)
+            if d < best:
+                best = d
+                slot = c
     it = 0
     while worst > tol and it < max_iter:
         if not np.isfinite(worst):
             break
-        _solve(dense, Jinv, Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work)
+        if dense and slot < 0:
+            if Jstate[0] < Jc.shape[0]:
+                slot = Jstate[0]
+                Jstate[0] += 1
+            else:
+                slot = Jstate[1]
+                Jstate[1] = (Jstate[1] + 1) % Jc.shape[0]
+            _jacobian_inverse(Yp, Yj, Yx, V, pvpq, pq, pos_a, pos_m, Jc[slot])
+            Jkey[slot] = key
+            Jstate[2] += 1
+        _solve(dense, Jc[max(slot, 0)], Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work)
         for a in range(npvpq):
             Va[pvpq[a]] -= dx[a]
         for a in range(pq.shape[0]):
             Vm[pq[a]] -= dx[npvpq + a]
         for a in range(npvpq):
             b = pvpq[a]
-            V[b] = Vm[b] * np.exp(1j * Va[b])
+            V[b] = complex(Vm[b] * math.cos(Va[b]), Vm[b] * math.sin(Va[b]))
+        prev = worst
         worst = _mismatch(Yp, Yj, Yx, V, Sbus, pvpq, pq, F)
         it += 1
+        if dense and worst > tol and worst > ratio * prev:
+            slot = -1  # slow: a fresh Jacobian at the current point next iteration
     return it, worst
 
 
@@ -157,11 +229,11 @@ def solve_block(
     start, stop,
     Yp, Yj, Yx, Sbus0, el_bus, el_w, el_p, el_q,
     ref_bus, ref_vm, pv_bus, pv_vm, pvpq, pq,
-    dense, Jinv, Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c,
+    dense, Jc, Jkey, Jstate, pos_a, pos_m, Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c,
     Vm, Va,
     vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, vv_tol, vv_max,
     tap_on, tap_lv, tap_vset, tap_db, tap_delay, tap_dir, tap_min, tap_max, tap_pos, t_up, t_down, dt,
-    tol, max_iter, slow_iter,
+    tol, max_iter, slow_iter, ratio,
     out_V, out_conv, out_iter, out_mis, out_vvq,
 ):
     """Solve steps ``start .. stop-1`` of the block; return ``(status, step)``.
@@ -188,8 +260,10 @@ def solve_block(
             Sbus[b] = Sbus0[b]
             Vm_prev[b] = Vm[b]
             Va_prev[b] = Va[b]
+        key = 0.0
         for e in range(n_el):
             Sbus[el_bus[e]] -= el_w[e] * (el_p[i, e] + 1j * el_q[i, e])
+            key += el_w[e] * el_p[i, e]
         for r in range(ref_bus.shape[0]):
             Vm[ref_bus[r]] = ref_vm[i, r]
         for r in range(pv_bus.shape[0]):
@@ -202,8 +276,9 @@ def solve_block(
         ok = False
         worst = 0.0
         for fp in range(vv_max):
-            it, worst = _chord(Yp, Yj, Yx, Vm, Va, V, Sbus, pvpq, pq, dense, Jinv, Lp, Li, Lx,
-                               Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work, tol, max_iter)
+            it, worst = _chord(Yp, Yj, Yx, Vm, Va, V, Sbus, pvpq, pq, dense, Jc, Jkey, Jstate, key,
+                               pos_a, pos_m, Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work,
+                               tol, max_iter, ratio)
             iters += it
             if not worst <= tol:
                 break
@@ -239,6 +314,6 @@ def solve_block(
                            tap_pos, t_up, t_down, dt)
         if moved:
             return TAP, i
-        if iters > slow_iter:
+        if iters > slow_iter and not dense:
             return REFRESH, i
     return DONE, stop

@@ -1,0 +1,228 @@
+"""Power flows per second of the fast QSTS engine against pandapower and lightsim2grid.
+
+Usage::
+
+    python benchmarks/qsts_speed.py --site feeder-34.5kv --steps 1000000
+
+One process runs the same campus-load profile (``models.campus.campus_load`` at 1 s, scaled to
+the site's campus peak, seeded) through
+
+- pandapower ``run_timeseries`` (``ConstControl`` + ``DFData`` on the campus loads, recycle on,
+  only ``res_bus.vm_pu`` logged: its fast path), on the first ``--pp-steps`` steps;
+- lightsim2grid's C++ time-series solver (``TimeSeriesCPP``, Newton-Raphson with KLU, warm start
+  from the previous step) on the same steps as the fast engine;
+- the fast engine (:func:`studies.qsts.fast.solve_series`, taps frozen so all three solve the same
+  power flows; the recorder is a no-op sink, so this is solver throughput);
+
+and prints one final JSON line. Rates are medians over ``--repeats`` runs (compilation excluded:
+a warm-up run first). ``max_dv_pu`` is the largest |V_fast - V_pandapower| over the pandapower steps
+(pandapower ``runpp`` per step, ``tolerance_mva=1e-10``). Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def campus_profile(site, n: int, seed: int = 7) -> pd.DataFrame:
+    """A noisy training-like campus draw at 1 s, peak near the site's campus rating. [MW, Mvar]"""
+    idx = pd.date_range("2025-01-01", periods=n, freq="1s")
+    try:
+        from models.campus import CampusLoadParams, campus_load, gpus_for_peak
+
+        base = CampusLoadParams(seed=seed)
+        params = base.replace(gpus=gpus_for_peak(site.campus_p_mw, base))
+        df = campus_load(idx, params)
+        return pd.DataFrame({"campus_p_mw": df["campus_p_mw"].to_numpy()}, index=idx)
+    except ImportError:  # square wave + noise, seeded
+        rng = np.random.default_rng(seed)
+        k = np.arange(n)
+        p = site.campus_p_mw * (0.55 + 0.4 * ((k // 2) % 2) + 0.03 * rng.standard_normal(n))
+        return pd.DataFrame({"campus_p_mw": p}, index=idx)
+
+
+def run_pandapower(inputs, steps: int):
+    """pandapower run_timeseries over the first ``steps`` steps; returns ``(pf_per_s, vm[steps, bus])``."""
+    import copy
+
+    import pandapower as pp
+    from pandapower.control import ConstControl
+    from pandapower.timeseries import DFData, OutputWriter, run_timeseries
+
+    from studies.qsts.apply import element_series
+
+    net = copy.deepcopy(inputs.site.net)
+    es = element_series(inputs)
+    cols = [f"p{i}" for i in es.load_index] + [f"q{i}" for i in es.load_index]
+    df = pd.DataFrame(np.hstack([es.load_p_mw[:steps], es.load_q_mvar[:steps]]), columns=cols)
+    ds = DFData(df)
+    ConstControl(net, "load", "p_mw", element_index=es.load_index, data_source=ds,
+                 profile_name=cols[:len(es.load_index)])
+    ConstControl(net, "load", "q_mvar", element_index=es.load_index, data_source=ds,
+                 profile_name=cols[len(es.load_index):])
+    ow = OutputWriter(net, time_steps=range(steps), output_path=None, log_variables=[("res_bus", "vm_pu")])
+    pp.runpp(net, lightsim2grid=False)
+    logging.getLogger("pandapower").setLevel(logging.CRITICAL)
+    t0 = time.perf_counter()
+    run_timeseries(net, time_steps=range(steps), verbose=False, lightsim2grid=False, numba=True)
+    wall = time.perf_counter() - t0
+    # accuracy oracle: runpp per step at tolerance 1e-10 MVA
+    net2 = copy.deepcopy(inputs.site.net)
+    vm = np.zeros((steps, len(net2.bus)))
+    for i in range(steps):
+        net2.load.loc[es.load_index, "p_mw"] = es.load_p_mw[i]
+        net2.load.loc[es.load_index, "q_mvar"] = es.load_q_mvar[i]
+        pp.runpp(net2, tolerance_mva=1e-10, lightsim2grid=False, init="results" if i else "auto")
+        vm[i] = net2.res_bus.vm_pu.reindex(net2.bus.index).to_numpy()
+    del ow
+    return steps / wall, vm
+
+
+def _impedances_to_lines(net) -> str:
+    """Replace symmetric series ``impedance`` elements (lightsim2grid has none) by the same
+    impedance as a line without charging: ``r_ohm = rft_pu · vn_kv² / sn_mva``. [ohm]"""
+    import pandapower as pp
+
+    imp = net.impedance
+    if not len(imp):
+        return ""
+    for i, row in imp.iterrows():
+        if not (row.rft_pu == row.rtf_pu and row.xft_pu == row.xtf_pu):
+            raise RuntimeError("asymmetric impedance: no lightsim2grid equivalent")
+        vn = float(net.bus.at[row.from_bus, "vn_kv"])
+        zb = vn * vn / float(row.sn_mva)
+        pp.create_line_from_parameters(net, int(row.from_bus), int(row.to_bus), 1.0, row.rft_pu * zb,
+                                       row.xft_pu * zb, 0.0, 1e6, name=f"{row['name']} (as line)",
+                                       in_service=bool(row.in_service))
+    net.impedance = net.impedance.iloc[0:0]
+    return " (source impedance as an equivalent line)"
+
+
+def run_lightsim2grid(inputs, repeats: int):
+    """lightsim2grid TimeSeriesCPP over all steps; returns the median pf/s (None if unavailable)."""
+    try:
+        from lightsim2grid.network import init_from_pandapower
+        from lightsim2grid.algorithm import AlgorithmType
+        from lightsim2grid.timeSerie import TimeSeriesCPP
+    except ImportError:
+        return None, "lightsim2grid not installed"
+    import copy
+
+    import pandapower as pp
+
+    from studies.qsts.apply import element_series
+
+    net = copy.deepcopy(inputs.site.net)
+    note = _impedances_to_lines(net)
+    pp.runpp(net, lightsim2grid=False)
+    model = init_from_pandapower(net)
+    es = element_series(inputs)
+    n = len(inputs.profiles)
+    # lightsim2grid's loads are net.load in order; the storages are separate elements (idle here)
+    load_p = np.tile(net.load.p_mw.to_numpy(dtype=float), (n, 1))
+    load_q = np.tile(net.load.q_mvar.to_numpy(dtype=float), (n, 1))
+    pos = {int(i): k for k, i in enumerate(net.load.index)}
+    for j, li in enumerate(es.load_index):
+        load_p[:, pos[int(li)]] = es.load_p_mw[:, j]
+        load_q[:, pos[int(li)]] = es.load_q_mvar[:, j]
+    gen_p = np.tile(np.array([g.target_p_mw for g in model.get_generators()], dtype=float), (n, 1))
+    sgen_p = np.tile(np.array([g.target_p_mw for g in model.get_static_generators()], dtype=float), (n, 1))
+    ts = TimeSeriesCPP(model)
+    algo = "NR_KLU"
+    if AlgorithmType.NR_KLU in ts.available_default_algorithms():
+        ts.change_algorithm(AlgorithmType.NR_KLU)
+    else:
+        algo = "NR_SparseLU"
+    # start from pandapower's solution of the base case (lightsim2grid's bus order is net.bus order)
+    Vinit = np.ones(model.total_bus(), dtype=np.complex128)
+    res = net.res_bus.reindex(net.bus.index)
+    Vinit[: len(net.bus)] = (res.vm_pu.fillna(1.0) * np.exp(1j * np.deg2rad(res.va_degree.fillna(0.0)))).to_numpy()
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        status = ts.compute_Vs(gen_p, sgen_p, load_p, load_q, Vinit, 30, 1e-8)
+        wall = time.perf_counter() - t0
+        if status != 1:
+            return None, f"lightsim2grid diverged after {ts.nb_solved()} steps"
+        rates.append(n / wall)
+    return statistics.median(rates), algo + note
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--site", default="feeder-34.5kv", help="reference site name or network (case:NAME)")
+    ap.add_argument("--steps", type=int, default=200_000)
+    ap.add_argument("--pp-steps", type=int, default=1000, help="steps run through pandapower (fewer: it is slow)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--block-steps", type=int, default=8192)
+    ap.add_argument("--poi", default=None, help="POI bus for a network (case:/simbench:)")
+    ap.add_argument("--campus-mw", type=float, default=None)
+    args = ap.parse_args(argv)
+
+    from grid.reference import load_site
+    from studies.qsts.fast import build_model, solve_series
+    from studies.qsts.inputs import Controls, QSTSInputs, TapControl
+
+    kw = {} if args.poi is None else {"poi": args.poi, "campus_p_mw": args.campus_mw}
+    site = load_site(args.site, **kw)
+    prof = campus_profile(site, args.steps)
+    inputs = QSTSInputs(site, prof, Controls(taps=TapControl(enabled=False)))
+    pp_steps = min(args.pp_steps, args.steps)
+
+    # fast engine: warm-up (numba compile, Ybus), then timed repeats
+    model = build_model(inputs)
+    first = {}
+
+    def keep(start, vm, *rest):
+        if start < pp_steps:
+            first[start] = vm
+
+    solve_series(model, inputs, keep, block_steps=args.block_steps)
+    vm_fast = np.vstack([first[s] for s in sorted(first)])[:pp_steps]
+    rates, stats = [], {}
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        stats = solve_series(model, inputs, lambda *a: None, block_steps=args.block_steps)
+        rates.append(args.steps / (time.perf_counter() - t0))
+    fast = statistics.median(rates)
+
+    pp_rate, vm_pp = run_pandapower(inputs, pp_steps)
+    ls_rate, ls_note = run_lightsim2grid(inputs, args.repeats)
+    out = {
+        "site": site.name,
+        "buses": int(len(site.net.bus)),
+        "steps": args.steps,
+        "pandapower_steps": pp_steps,
+        "fast_pf_per_s": round(fast),
+        "pandapower_pf_per_s": round(pp_rate, 1),
+        "lightsim2grid_pf_per_s": None if ls_rate is None else round(ls_rate),
+        "lightsim2grid_solver": ls_note,
+        "speedup_vs_pandapower": round(fast / pp_rate, 1),
+        "speedup_vs_lightsim2grid": None if ls_rate is None else round(fast / ls_rate, 2),
+        "max_dv_pu": float(np.nanmax(np.abs(vm_fast - vm_pp))),
+        "fast_factorisations": stats.get("factorisations"),
+        "fast_failed_steps": stats.get("failed_steps"),
+        "repeats": args.repeats,
+        "note": f"pandapower run_timeseries on the first {pp_steps} steps (rate per step); "
+                "fast and lightsim2grid on all steps; taps frozen; medians over repeats",
+    }
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
