@@ -1,0 +1,196 @@
+"""Findings in plain words: the executive-summary sentences, generated from the numbers only.
+
+Every sentence is built from ``summary.json`` (verdicts, worst values, limits, counts), so it cannot
+disagree with the tables next to it; where a fact is missing the sentence is left out rather than
+guessed.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["scenario_label", "verdict_word", "fmt_value", "fmt_limits", "executive_sentences",
+           "n1_verdicts", "sag_verdicts"]
+
+
+def scenario_label(name: str) -> str:
+    """Readable name of a scenario (``with_battery`` -> ``with battery``)."""
+    return name.replace("_", " ")
+
+
+def verdict_word(passed: bool | None) -> str:
+    """``PASS`` / ``FAIL`` / ``n/a``."""
+    return "n/a" if passed is None else ("PASS" if passed else "FAIL")
+
+
+def fmt_num(v, digits: int = 4) -> str:
+    """A number with ``digits`` significant digits, or an en dash when missing."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:d}"
+    if isinstance(v, float):
+        if v == 0:
+            return "0"
+        if abs(v) >= 10 ** digits:
+            return f"{v:,.0f}"
+        return f"{v:.{digits}g}" if abs(v) < 1 else f"{v:.{max(digits - 1 - int(math.floor(math.log10(abs(v)))), 0)}f}"
+    return str(v)
+
+
+def fmt_value(value, unit: str | None) -> str:
+    """A worst value with its unit (``1.013 pu``)."""
+    if isinstance(value, (list, tuple)):
+        return "–".join(fmt_num(v) for v in value) + (f" {unit}" if unit and unit != "-" else "")
+    s = fmt_num(value)
+    if s == "–" or not unit or unit == "-":
+        return s
+    return f"{s} {unit}"
+
+
+def fmt_limits(limits: list[dict]) -> str:
+    """The limits of a finding as one line (``N-0: 0.95–1.05 pu``)."""
+    return "; ".join(f"{lim['name']}: {fmt_value(lim['value'], lim.get('unit'))}" for lim in limits or [])
+
+
+def _crit(scen: dict, name: str) -> dict | None:
+    return next((c for c in scen.get("criteria", []) if c["criterion"] == name), None)
+
+
+def _list(items: list[str]) -> str:
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def n1_verdicts(summary: dict) -> dict[str, dict]:
+    """Per scenario: ``{"n": cases, "passed": count, "failed": [outages], "nonconverged": [outages]}``."""
+    out: dict[str, dict] = {}
+    for r in summary.get("contingencies") or []:
+        d = out.setdefault(r["scenario"], {"n": 0, "passed": 0, "failed": [], "nonconverged": []})
+        d["n"] += 1
+        if r.get("pass"):
+            d["passed"] += 1
+        else:
+            d["failed"].append(r["outage"])
+        if (r.get("nonconverged_steps") or 0) > 0:
+            d["nonconverged"].append(r["outage"])
+    return out
+
+
+def sag_verdicts(summary: dict) -> dict[str, dict]:
+    """Per scenario: ``{"n": events, "trips": [event names], "nonconverged": [event names]}``."""
+    out: dict[str, dict] = {}
+    for ev in summary.get("sag_events") or []:
+        for scen, v in ev.items():
+            if not isinstance(v, dict):
+                continue
+            d = out.setdefault(scen, {"n": 0, "trips": [], "nonconverged": []})
+            d["n"] += 1
+            if v.get("trip"):
+                d["trips"].append(ev["event"])
+            if (v.get("nonconverged_steps") or 0) > 0:
+                d["nonconverged"].append(ev["event"])
+    return out
+
+
+def _scenario_sentence(name: str, scen: dict) -> str:
+    crits = scen.get("criteria", [])
+    failed = [c["criterion"] for c in crits if not c["pass"]]
+    n = len(crits)
+    who = f"The campus {scenario_label(name)}"
+    if name not in ("without_battery", "with_battery"):
+        who = f"The alternative “{scenario_label(name)}”"
+    if not failed:
+        return f"{who} meets all {n} N-0 criteria judged."
+    return f"{who} fails {len(failed)} of {n} N-0 criteria: {_list(failed)}."
+
+
+def _ramp_sentence(summary: dict) -> str:
+    sc = summary["scenarios"]
+    if "without_battery" not in sc or "with_battery" not in sc:
+        return ""
+    parts = []
+    for key, what in (("max_p2p_mw_5s", "largest 5-s peak-to-peak change of grid-side power"),
+                      ("max_ramp_mw_per_min", "largest change over one minute")):
+        a, b = sc["without_battery"].get(key), sc["with_battery"].get(key)
+        if a is None or b is None:
+            continue
+        parts.append(f"the {what} goes from {fmt_num(a, 3)} MW without the battery to {fmt_num(b, 3)} MW with it")
+    lims = []
+    for c in sc["with_battery"].get("criteria", []):
+        if c["criterion"].startswith("grid-side variation"):
+            lims += [f"{fmt_value(lim['value'], lim.get('unit'))} ({lim['name']})" for lim in c.get("limits", [])]
+    if not parts:
+        return ""
+    s = "At the POI, " + "; ".join(parts)
+    if lims:
+        s += f", against limits of {_list(lims)}"
+    return s + "."
+
+
+def _voltage_sentence(summary: dict) -> str:
+    sc = summary["scenarios"]
+    bits = []
+    for name in ("without_battery", "with_battery"):
+        s = sc.get(name)
+        if not s or s.get("poi_vm_pu_min") is None:
+            continue
+        bits.append(f"{fmt_num(s['poi_vm_pu_min'])}–{fmt_num(s['poi_vm_pu_max'])} pu {scenario_label(name)}")
+        if s.get("pst_max") is not None:
+            bits[-1] += f" (Pst max {fmt_num(s['pst_max'], 2)})"
+    if not bits:
+        return ""
+    band = next(iter(sc.values())).get("n0_band_pu")
+    out = "The POI voltage stays within " + _list(bits)
+    if band:
+        out += f"; the N-0 band is {fmt_num(band[0])}–{fmt_num(band[1])} pu"
+    return out + "."
+
+
+def _n1_sentence(summary: dict) -> str:
+    v = n1_verdicts(summary)
+    loss = summary.get("loss_of_supply") or []
+    if not v and not loss:
+        return ""
+    bits = []
+    for scen, d in v.items():
+        b = f"{d['passed']} of {d['n']} outage cases pass {scenario_label(scen)}"
+        if d["nonconverged"]:
+            b += f" ({len(d['nonconverged'])} did not converge: voltage collapse)"
+        bits.append(b)
+    s = "After a single credible outage (N-1), " + _list(bits) if bits else "No credible single outage was run"
+    if loss:
+        s += f"; {len(loss)} outage(s) island the POI (loss of supply, not run)"
+    return s + "."
+
+
+def _sag_sentence(summary: dict) -> str:
+    v = sag_verdicts(summary)
+    if not v:
+        return ""
+    bits = []
+    for scen, d in v.items():
+        t = len(d["trips"])
+        bits.append(f"{scenario_label(scen)} the campus leaves the ride-through envelope in {t} of {d['n']} events"
+                    if t else f"{scenario_label(scen)} it rides through all {d['n']} events")
+    return "In the sag-mitigation events, " + _list(bits) + "."
+
+
+def executive_sentences(summary: dict) -> list[str]:
+    """Two to five sentences in plain words, each computed from ``summary``."""
+    sc = summary["scenarios"]
+    out = [_scenario_sentence(n, s) for n, s in sc.items()]
+    if len(out) > 2:  # keep the summary short: without/with first, alternatives folded into one sentence
+        alt = [n for n in sc if n not in ("without_battery", "with_battery")]
+        ok = [n for n in alt if sc[n]["pass"]]
+        out = out[:2] + ([f"Of {len(alt)} alternative battery scenario(s), {len(ok)} meet(s) all N-0 criteria"
+                          + (f" ({_list([scenario_label(n) for n in ok])})" if ok else "") + "."])
+    for f in (_ramp_sentence, _voltage_sentence, _n1_sentence, _sag_sentence):
+        s = f(summary)
+        if s:
+            out.append(s)
+    return out
