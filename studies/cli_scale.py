@@ -1,0 +1,56 @@
+"""``gridstudy size STUDY.toml --out DIR`` and ``gridstudy sweep STUDY.toml --out DIR``.
+
+Exit codes: 0 done (``size``: a passing design was found); 1 ``size`` found no passing design in
+the range; 2 bad input (every problem listed, nothing written).
+"""
+
+from __future__ import annotations
+
+__all__ = ["register"]
+
+
+def _cmd_size(args) -> int:
+    from studies.sizing import size_battery
+
+    res = size_battery(args.study, args.out, quiet=args.quiet)
+    ch = res["chosen"]
+    print(f"{res['study']} on {res['site']}: {res['evaluations']} designs evaluated; written to {args.out}")
+    for v in res["monotonicity"]["violations"]:
+        print(f"warning: monotonicity violated: {v['combination']}: {v['criterion']} passes at "
+              f"{v['passes_at_units']} units, fails at {v['fails_at_units']}")
+    if ch is None:
+        print("no design in the search range passes every criterion")
+        return 1
+    params = "".join(f", {k} = {v:g}" for k, v in ch["strategy_parameters"].items())
+    print(f"chosen: {ch['units']} x {ch['model']} = {ch['p_mw']:.1f} MW / {ch['e_mwh']:.1f} MWh, "
+          f"${ch['cost_usd'] / 1e6:.2f} M ({ch['strategy']}{params})")
+    return 0
+
+
+def _cmd_sweep(args) -> int:
+    from studies.sweep import run_sweep
+
+    res = run_sweep(args.study, args.out, workers=args.workers, scheduler=args.scheduler,
+                    dask_local=args.dask_local, retry_failed=args.retry_failed, quiet=args.quiet)
+    print(f"{res['scenarios']} scenarios: {res['evaluated']} run, {res['reused']} reused from {args.out}/scenarios; "
+          f"{res['passed']} pass, {res['failed']} with errors; {res['runtime_s']:.1f} s")
+    return 0
+
+
+def register(sub) -> None:
+    s = sub.add_parser("size", help="least-cost battery (units, model, strategy settings) that passes the study")
+    s.add_argument("study", help="study TOML (optional [sizing] section)")
+    s.add_argument("--out", required=True, help="output folder (sizing.json, sizing.parquet, sizing.png)")
+    s.add_argument("--quiet", action="store_true", help="no progress output")
+    s.set_defaults(func=_cmd_size)
+
+    w = sub.add_parser("sweep", help="run the scenarios of the study's [sweep] (local pool or Dask)")
+    w.add_argument("study", help="study TOML with a [sweep] section")
+    w.add_argument("--out", required=True, help="output folder (sweep.parquet, sweep.png, scenarios/)")
+    where = w.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask scheduler (tcp://host:8786)")
+    where.add_argument("--dask-local", type=int, metavar="N", help="run on a Dask LocalCluster of N workers")
+    w.add_argument("--workers", type=int, help="processes of the local pool (default: [sweep] workers)")
+    w.add_argument("--retry-failed", action="store_true", help="re-run stored scenarios that ended in an error")
+    w.add_argument("--quiet", action="store_true", help="no progress output")
+    w.set_defaults(func=_cmd_sweep)

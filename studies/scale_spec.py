@@ -1,0 +1,375 @@
+"""Study-file sections of battery sizing and scenario sweeps: ``[sizing]`` and ``[sweep]``.
+
+They sit beside the sections of :mod:`studies.spec` and :mod:`studies.interconnection_spec`;
+:func:`load_scale_study` strips them from the file, validates the rest with
+:func:`studies.interconnection_spec.parse_interconnection`, validates them with the models below,
+and raises one :class:`studies.errors.StudyError` that lists every problem of every section.
+
+Sections::
+
+    [sizing]            units_min, units_max, models (Megapack presets to compare), n1,
+                        cost_per_mw_usd, cost_per_mwh_usd, verify_above, engine
+    [sizing.strategy]   grids of the strategy's parameters: ramp_mw_per_min, window_mw, window_s,
+                        target_tau_s (ramp_limit); tau_s (smoothing); cap_mw (import_cap)
+    [sweep]             workers, scenarios (run per point), metric (plotted), engine
+    [sweep.parameters]  "dotted.path" = [values...]; the Cartesian product is the scenario set.
+                        Paths that start with ``study``/``campus``/``battery`` set keys of the
+                        study file; ``site.<path>`` or a top-level site key (``source.*``,
+                        ``lines``...) set keys of the site description; ``site.campus.p_mw``
+                        scales the site's halls to a campus peak. [MW]
+
+Cost defaults (domain.md §1 and §3): the seed's estimate for xAI Colossus 2 is about $585 M for
+about 600 Megapacks = 2.31 GWh, i.e. about $250 k/MWh at Tesla list prices; Lazard's LCOS 2024
+puts a 100 MW plant at $38-80 M for 2 h (200 MWh) and $76-157 M for 4 h (400 MWh): the
+difference of the midpoints, $57.5 M per 200 MWh, gives about $290 k/MWh, and what is left of
+the 2-h midpoint, $1.5 M per 100 MW, about $15 k/MW. Defaults: $250 k/MWh (the seed's figure)
+and $15 k/MW (Lazard's split, *(check)*); both are parameters.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from grid.errors import InputError, Problem, problems_from_pydantic
+from grid.megapack import MEGAPACK_MODELS
+from studies.errors import StudyError
+
+__all__ = ["SizingSection", "StrategyGrid", "SweepSection", "ScaleStudy", "load_scale_study",
+           "parse_scale_study", "site_raw_of", "STRATEGY_PARAMETERS", "COST_PER_MW_USD",
+           "COST_PER_MWH_USD", "OWN_SECTIONS", "STUDY_SECTIONS"]
+
+#: Cost of the plant's power rating (inverters, transformers): Lazard LCOS 2024 split of a 100 MW
+#: plant, 2 h $38-80 M vs 4 h $76-157 M (domain.md §3) *(check)*. [USD/MW]
+COST_PER_MW_USD = 15_000.0
+#: Cost of the plant's energy: about $585 M for about 2.31 GWh of Megapacks (Colossus 2 estimate at
+#: Tesla list prices, domain.md §1/§3). [USD/MWh]
+COST_PER_MWH_USD = 250_000.0
+
+OWN_SECTIONS = ("sizing", "sweep")
+STUDY_SECTIONS = ("study", "campus", "battery")
+
+#: Strategy parameters a sizing may search: parameter -> (strategy, table of ``[battery]``).
+STRATEGY_PARAMETERS = {
+    "ramp_mw_per_min": ("ramp_limit", "ramp_limit"),
+    "window_mw": ("ramp_limit", "ramp_limit"),
+    "window_s": ("ramp_limit", "ramp_limit"),
+    "target_tau_s": ("ramp_limit", "ramp_limit"),
+    "tau_s": ("smoothing", "smoothing"),
+    "cap_mw": ("import_cap", "import_cap"),
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _positive_list(v: list[float] | None) -> list[float] | None:
+    if v is not None:
+        if not v:
+            raise ValueError("give at least one value")
+        if any(x <= 0 for x in v):
+            raise ValueError("every value must be > 0")
+        if len(set(v)) != len(v):
+            raise ValueError("values must be distinct")
+    return v
+
+
+class StrategyGrid(_Section):
+    """``[sizing.strategy]``: values of the dispatch strategy's parameters to search.
+
+    Each key is a list; the sizing searches the units for every combination.
+    """
+
+    ramp_mw_per_min: list[float] | None = Field(None, description="grid-side ramp limit [MW/min]")
+    window_mw: list[float] | None = Field(None, description="peak-to-peak limit in the window [MW]")
+    window_s: list[float] | None = Field(None, description="peak-to-peak window [s]")
+    target_tau_s: list[float] | None = Field(None, description="target tracking time constant [s]")
+    tau_s: list[float] | None = Field(None, description="smoothing time constant [s]")
+    cap_mw: list[float] | None = Field(None, description="grid import cap [MW]")
+
+    @field_validator("*")
+    @classmethod
+    def _check(cls, v):
+        return _positive_list(v)
+
+    def given(self) -> dict[str, list[float]]:
+        """The parameters given, in declaration order."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+    def combinations(self) -> list[dict[str, float]]:
+        """Every combination of the given values (one empty combination when none is given)."""
+        g = self.given()
+        return [dict(zip(g, vals)) for vals in itertools.product(*g.values())] if g else [{}]
+
+
+class SizingSection(_Section):
+    """``[sizing]``: the search range, what must pass, and the cost model.
+
+    Parameters
+    ----------
+    units_min, units_max : int
+        Range of Megapack units searched. [-]
+    models : list of str or None
+        Megapack presets compared (default: the study's model). [-]
+    n1 : bool
+        Also require every credible single outage to pass over the worst window.
+    cost_per_mw_usd : float
+        Cost of the power rating. [USD/MW]
+    cost_per_mwh_usd : float
+        Cost of the energy rating. [USD/MWh]
+    verify_above : int
+        Further designs evaluated above the chosen one to check monotonicity. [-]
+    engine : {'fast', 'reference'}
+        QSTS engine of each evaluation.
+    """
+
+    units_min: int = Field(1, ge=1, description="[-]")
+    units_max: int = Field(64, ge=1, le=100_000, description="[-]")
+    models: list[str] | None = None
+    n1: bool = False
+    cost_per_mw_usd: float = Field(COST_PER_MW_USD, ge=0, description="[USD/MW]")
+    cost_per_mwh_usd: float = Field(COST_PER_MWH_USD, ge=0, description="[USD/MWh]")
+    verify_above: int = Field(1, ge=0, le=10, description="[-]")
+    engine: Literal["fast", "reference"] = "fast"
+    strategy: StrategyGrid = Field(default_factory=StrategyGrid)
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, v):
+        if v is not None:
+            if not v:
+                raise ValueError("give at least one Megapack model")
+            bad = [m for m in v if m not in MEGAPACK_MODELS]
+            if bad:
+                raise ValueError(f"unknown Megapack model(s) {', '.join(bad)}; known: {', '.join(MEGAPACK_MODELS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.units_min > self.units_max:
+            raise ValueError(f"units_min ({self.units_min}) must not exceed units_max ({self.units_max})")
+        return self
+
+
+class SweepSection(_Section):
+    """``[sweep]``: the swept parameters and how each point is run.
+
+    Parameters
+    ----------
+    parameters : dict
+        ``dotted.path -> list of values``; the Cartesian product is the scenario set.
+    workers : int
+        Processes of the local pool (the CLI's ``--workers`` overrides it). [-]
+    scenarios : list of str
+        Scenarios run per point; ``pass`` of a row is that of ``with_battery`` when run, else of
+        the first listed.
+    metric : str
+        Column plotted in the summary figure.
+    engine : {'fast', 'reference'}
+        QSTS engine.
+    max_scenarios : int
+        Refuse larger products (a guard against a typo that explodes the set). [-]
+    """
+
+    parameters: dict[str, list[Any]]
+    workers: int = Field(2, ge=1, le=256, description="[-]")
+    scenarios: list[Literal["with_battery", "without_battery"]] = Field(default_factory=lambda: ["with_battery"])
+    metric: str = "pst_max"
+    engine: Literal["fast", "reference"] = "fast"
+    max_scenarios: int = Field(10_000, ge=1)
+
+    @field_validator("parameters")
+    @classmethod
+    def _params(cls, v):
+        if not v:
+            raise ValueError("declare at least one swept parameter")
+        for k, vals in v.items():
+            if not vals:
+                raise ValueError(f"{k}: give at least one value")
+            if any(isinstance(x, (dict, list)) for x in vals):
+                raise ValueError(f"{k}: values must be scalars (number, string, boolean)")
+            if len({repr(x) for x in vals}) != len(vals):
+                raise ValueError(f"{k}: values must be distinct")
+        return v
+
+    @field_validator("scenarios")
+    @classmethod
+    def _scen(cls, v):
+        if not v:
+            raise ValueError("give at least one scenario")
+        return list(dict.fromkeys(v))
+
+    def size(self) -> int:
+        """Number of scenarios of the product. [-]"""
+        n = 1
+        for vals in self.parameters.values():
+            n *= len(vals)
+        return n
+
+
+@dataclass
+class ScaleStudy:
+    """A validated study file with its sizing and sweep sections.
+
+    ``study_raw`` is the file's mapping without ``[sizing]``/``[sweep]`` (what
+    :func:`studies.interconnection_spec.parse_interconnection` accepts); ``site_raw`` is the
+    site description the study names, as a mapping.
+    """
+
+    path: Path
+    text: str
+    study_raw: dict[str, Any]
+    site_raw: dict[str, Any] | None
+    sizing: SizingSection | None
+    sweep: SweepSection | None
+
+
+def site_raw_of(study_raw: dict[str, Any], base_dir: Path) -> tuple[dict[str, Any] | None, Path | None]:
+    """The site description named by ``study.site`` as a mapping, and its file (or ``None``)."""
+    from grid.reference import reference_site_path, reference_sites
+
+    site = (study_raw.get("study") or {}).get("site")
+    if not isinstance(site, str):
+        return None, None
+    if site in reference_sites():
+        p = reference_site_path(site)
+    else:
+        p = Path(site)
+        p = p if p.is_absolute() else base_dir / p
+    try:
+        return tomllib.loads(p.read_text()), p
+    except (OSError, tomllib.TOMLDecodeError):
+        return None, None
+
+
+def _get(d: Any, parts: list[str]) -> tuple[bool, Any]:
+    for part in parts:
+        if isinstance(d, dict) and part in d:
+            d = d[part]
+        else:
+            return False, None
+    return True, d
+
+
+def _study_path_ok(parts: list[str]) -> bool:
+    """Whether ``parts`` names a field of the study schema (:class:`studies.spec.StudySpec`)."""
+    from studies.spec import StudySpec
+
+    model: Any = StudySpec
+    for part in parts:
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            return False
+        ann = fields[part].annotation
+        args = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type)]
+        model = ann if isinstance(ann, type) else next((a for a in args if hasattr(a, "model_fields")), None)
+    return True
+
+
+def sweep_target(path: str, site_raw: dict[str, Any] | None) -> tuple[str, list[str]] | str:
+    """Where a swept parameter goes: ``('study'|'site'|'site_campus_p_mw', parts)`` or a problem text."""
+    parts = path.split(".")
+    if parts[0] == "site":
+        rest = parts[1:]
+        if rest == ["campus", "p_mw"]:
+            return "site_campus_p_mw", rest
+        if not rest:
+            return "name a key of the site description after 'site.'"
+        found, _ = _get(site_raw, rest)
+        return ("site", rest) if found else f"no key {'.'.join(rest)} in the site description"
+    if parts[0] in STUDY_SECTIONS:
+        return ("study", parts) if _study_path_ok(parts) else "not a field of the study file"
+    found, _ = _get(site_raw, parts)
+    if found:
+        return "site", parts
+    return ("unknown parameter: neither a study field (study./campus./battery.) nor a key of the "
+            "site description (site.<key>, e.g. source.s_sc_min_mva)")
+
+
+def parse_scale_study(raw: dict[str, Any], path: Path, text: str = "") -> ScaleStudy:
+    """Validate a whole study file with its ``[sizing]``/``[sweep]``; every problem at once."""
+    from studies.interconnection_spec import parse_interconnection
+
+    problems: list[Problem] = []
+    study_raw = {k: copy.deepcopy(v) for k, v in raw.items() if k not in OWN_SECTIONS}
+    study_spec = None
+    try:
+        study_spec, _ = parse_interconnection(study_raw, source=str(path))
+    except InputError as exc:
+        problems += exc.problems
+    sizing = sweep = None
+    if "sizing" in raw:
+        try:
+            sizing = SizingSection.model_validate(raw["sizing"])
+        except ValidationError as exc:
+            problems += problems_from_pydantic(exc, prefix="sizing")
+    if "sweep" in raw:
+        try:
+            sweep = SweepSection.model_validate(raw["sweep"])
+        except ValidationError as exc:
+            problems += problems_from_pydantic(exc, prefix="sweep")
+    site_raw, _ = site_raw_of(study_raw, path.parent)
+    if sizing is not None and study_spec is not None:
+        strategy = study_spec.battery.strategy
+        for k in sizing.strategy.given():
+            if STRATEGY_PARAMETERS[k][0] != strategy:
+                problems.append(Problem(f"sizing.strategy.{k}", f"applies to strategy {STRATEGY_PARAMETERS[k][0]}, "
+                                                                f"the study's battery.strategy is {strategy!r}", k))
+        if strategy == "none":
+            problems.append(Problem("battery.strategy", "sizing needs a battery strategy (the battery is idle with 'none')",
+                                    strategy))
+    if sweep is not None:
+        for k in sweep.parameters:
+            t = sweep_target(k, site_raw)
+            if isinstance(t, str):
+                problems.append(Problem(f"sweep.parameters.{k}", t, k))
+        if sweep.size() > sweep.max_scenarios:
+            problems.append(Problem("sweep.parameters", f"the product has {sweep.size()} scenarios, more than "
+                                                       f"max_scenarios ({sweep.max_scenarios})", sweep.size()))
+    if problems:
+        raise StudyError(problems, source=str(path))
+    return ScaleStudy(path=path, text=text, study_raw=study_raw, site_raw=site_raw, sizing=sizing, sweep=sweep)
+
+
+def load_scale_study(path: str | Path, need: str | None = None) -> ScaleStudy:
+    """Read and validate a study file for ``gridstudy size``/``sweep``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Study TOML file.
+    need : {'sizing', 'sweep'} or None
+        Section that must be present (``[sizing]`` may be absent: its defaults apply).
+
+    Raises
+    ------
+    StudyError
+        Every problem of every section, each with its field path.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+        raw = tomllib.loads(text)
+    except FileNotFoundError:
+        raise StudyError([Problem("study", "file not found", str(path))]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise StudyError([Problem("study", f"not valid TOML ({exc})", str(path))]) from None
+    problems = []
+    if need == "sweep" and "sweep" not in raw:
+        problems.append(Problem("sweep", "required: a [sweep] section with [sweep.parameters]", None, has_value=False))
+    try:
+        out = parse_scale_study(raw, path, text)
+    except StudyError as exc:
+        raise StudyError(problems + exc.problems, source=str(path)) from None
+    if problems:
+        raise StudyError(problems, source=str(path))
+    if need == "sizing" and out.sizing is None:
+        out.sizing = SizingSection()
+    return out

@@ -1,0 +1,405 @@
+"""Scenario sweeps: the Cartesian product of ``[sweep.parameters]``, run locally or on Dask.
+
+``run_sweep(path, out_dir)`` expands the study file's ``[sweep]`` (:mod:`studies.scale_spec`)
+into independent scenarios. Each scenario is a *task description*: the site description (a
+mapping, as in a site TOML) and the study file (a mapping) with the swept values applied, plus
+the engine and the scenarios to run; never a pickled network. :func:`run_scenario` turns one into
+a compact result row (pass, key metrics, ``error``) wherever it runs:
+
+- a local process pool (:mod:`concurrent.futures`, the default; ``workers = 1`` runs in this
+  process),
+- an existing Dask ``distributed`` cluster (``scheduler = "tcp://host:8786"``), or
+- a Dask ``LocalCluster`` of ``dask_local`` worker processes started for the sweep.
+
+Dask does the scheduling, retries (``retries`` per task, for lost workers) and data movement;
+this module only builds the task list and stores what comes back. The workers need this package
+installed and, for studies that read files (a trace, a site TOML given by path), the same paths.
+
+A scenario that fails (bad parameter values, solver trouble) is a row with its ``error``; the
+others finish. Each result is written as ``DIR/scenarios/<sha256>.json`` (atomically) as soon as
+it arrives, where the hash is that of the task description (site, study, engine, scenarios, the
+evaluation version): a re-run skips every scenario whose file exists with the same hash, so an
+interrupted sweep resumes where it stopped. ``DIR/sweep.parquet`` (one row per scenario, in
+product order), ``DIR/sweep.json`` (counts, backend, timing) and ``DIR/sweep.png`` follow.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from studies.scale_spec import ScaleStudy, load_scale_study, sweep_target
+
+__all__ = ["scenario_tasks", "run_scenario", "run_sweep", "scenario_hash", "dumps_toml", "METRICS",
+           "EVALUATION_VERSION"]
+
+#: Bumped when what a scenario evaluates changes, so that stored results are not reused.
+EVALUATION_VERSION = 1
+
+#: Key metrics of a scenario kept in each row (see :func:`studies.findings.scenario_summary`).
+METRICS = ("poi_vm_pu_min", "poi_vm_pu_max", "seconds_outside_n0_band", "rvc_events", "pst_max", "plt_max",
+           "max_ramp_mw_per_min", "max_p2p_mw_5s", "nonconverged_steps", "ride_through_trips",
+           "tap_operations", "battery_saturated_steps")
+
+
+# -- task descriptions -------------------------------------------------------------------------
+
+def _set(d: dict, parts: list[str], value: Any) -> None:
+    for p in parts[:-1]:
+        d = d.setdefault(p, {})
+    d[parts[-1]] = value
+
+
+def _apply(study: dict, site: dict | None, path: str, value: Any) -> None:
+    kind, parts = sweep_target(path, site)
+    if kind == "study":
+        _set(study, parts, value)
+    elif kind == "site":
+        _set(site, parts, value)
+    else:  # site_campus_p_mw: scale every hall to the campus peak
+        halls = site["campus"]["halls"]
+        total = sum(float(h["p_mw"]) for h in halls)
+        for h in halls:
+            h["p_mw"] = float(h["p_mw"]) * float(value) / total if total > 0 else float(value) / len(halls)
+
+
+def scenario_hash(task: dict) -> str:
+    """SHA-256 of a task's content (site, study, engine, scenarios, evaluation version)."""
+    content = {k: task[k] for k in ("site", "study", "engine", "scenarios")}
+    content["version"] = EVALUATION_VERSION
+    trace = ((task["study"].get("campus") or {}).get("trace"))
+    if trace:  # a measured trace: its content is part of the scenario
+        p = Path(trace if isinstance(trace, str) else trace.get("path", ""))
+        p = p if p.is_absolute() else Path(task["base_dir"]) / p
+        content["trace_sha256"] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
+    text = json.dumps(content, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def scenario_tasks(scale: ScaleStudy) -> list[dict]:
+    """One task description per point of the sweep's product, in product order.
+
+    Parameters
+    ----------
+    scale : ScaleStudy
+        A validated study file with a ``[sweep]`` section.
+
+    Returns
+    -------
+    list of dict
+        ``params`` (path -> value), ``site`` and ``study`` mappings with the values applied,
+        ``base_dir``, ``engine``, ``scenarios`` and ``hash``.
+    """
+    sw = scale.sweep
+    names = list(sw.parameters)
+    tasks = []
+    for values in itertools.product(*sw.parameters.values()):
+        study = copy.deepcopy(scale.study_raw)
+        site = copy.deepcopy(scale.site_raw)
+        params = dict(zip(names, values))
+        for path, value in params.items():
+            _apply(study, site, path, value)
+        task = {"params": params, "site": site, "study": study, "base_dir": str(scale.path.parent.resolve()),
+                "engine": sw.engine, "scenarios": list(sw.scenarios)}
+        task["hash"] = scenario_hash(task)
+        tasks.append(task)
+    return tasks
+
+
+# -- one scenario, wherever it runs -------------------------------------------------------------
+
+def _toml_key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        if isinstance(v, float) and not math.isfinite(v):
+            return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def dumps_toml(d: dict, prefix: str = "") -> str:
+    """Write a mapping of TOML types (tables, arrays of tables, scalars, arrays) as TOML text."""
+    scalars, tables, arrays = [], [], []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            tables.append((k, v))
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            arrays.append((k, v))
+        else:
+            scalars.append(f"{_toml_key(k)} = {_toml_value(v)}")
+    out = "\n".join(scalars) + ("\n" if scalars else "")
+    for k, v in tables:
+        name = f"{prefix}{_toml_key(k)}"
+        out += f"\n[{name}]\n" + dumps_toml(v, name + ".")
+    for k, items in arrays:
+        name = f"{prefix}{_toml_key(k)}"
+        for item in items:
+            out += f"\n[[{name}]]\n" + dumps_toml(item, name + ".")
+    return out
+
+
+def _evaluate(task: dict) -> dict:
+    from studies.sizing import StudyEvaluator
+
+    row: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="gridstudy-scenario-") as td:
+        study = copy.deepcopy(task["study"])
+        site_raw = task["site"]
+        if site_raw is not None:
+            site_path = Path(td) / "site.toml"
+            site_path.write_text(dumps_toml(site_raw))
+            study.setdefault("study", {})["site"] = str(site_path)
+        scale = ScaleStudy(path=Path(task["base_dir"]) / "scenario.toml", text="", study_raw=study,
+                           site_raw=site_raw, sizing=None, sweep=None)
+        ev = StudyEvaluator(scale, engine=task["engine"])
+        primary = "with_battery" if "with_battery" in task["scenarios"] else task["scenarios"][0]
+        row["campus_peak_mw"] = float(ev.campus["campus_p_mw"].max())
+        plant = ev.base.plant
+        row["battery_p_mw"] = float(plant.p_max_mw) if plant is not None else 0.0
+        row["battery_e_mwh"] = float(plant.e_max_mwh) if plant is not None else 0.0
+        for name in task["scenarios"]:
+            summ = ev.scenario(name)
+            pre = "" if name == primary else f"{name}|"
+            row[f"{pre}pass"] = bool(summ["pass"])
+            row.update({f"{pre}{m}": summ[m] for m in METRICS})
+            row[f"{pre}failed"] = "; ".join(summ["failed"])
+    return row
+
+
+def run_scenario(task: dict) -> dict:
+    """Run one scenario description; never raises on bad parameters or solver trouble.
+
+    Parameters
+    ----------
+    task : dict
+        A description from :func:`scenario_tasks`.
+
+    Returns
+    -------
+    dict
+        ``hash``, the parameters, ``pass``, the key metrics (:data:`METRICS`), ``failed``
+        criteria, ``error`` (empty when the run completed) and ``runtime_s``. [s]
+    """
+    t0 = time.perf_counter()
+    row: dict[str, Any] = {"hash": task["hash"], **task["params"]}
+    try:
+        row.update(_evaluate(task))
+        row["error"] = ""
+    except Exception as exc:  # a failed scenario is a row of the table, not a crash of the sweep
+        row["pass"] = False
+        row["error"] = f"{type(exc).__name__}: " + " | ".join(str(exc).splitlines())
+    row["runtime_s"] = time.perf_counter() - t0
+    return row
+
+
+# -- execution backends ---------------------------------------------------------------------------
+
+def _local(tasks: list[dict], workers: int) -> Iterable[tuple[dict, dict]]:
+    if workers <= 1 or len(tasks) <= 1:
+        for t in tasks:
+            yield t, run_scenario(t)
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+        futs = {pool.submit(run_scenario, t): t for t in tasks}
+        for f in as_completed(futs):
+            t = futs[f]
+            try:
+                yield t, f.result()
+            except Exception as exc:  # a worker process died: reported, not stored
+                yield t, _lost(t, exc)
+
+
+def _lost(task: dict, exc: BaseException) -> dict:
+    return {"hash": task["hash"], **task["params"], "pass": False,
+            "error": f"task lost: {type(exc).__name__}: {exc}", "runtime_s": math.nan, "_lost": True}
+
+
+def _dask(tasks: list[dict], client, retries: int) -> Iterable[tuple[dict, dict]]:
+    from distributed import as_completed
+
+    keys = [f"gridstudy-scenario-{t['hash'][:20]}" for t in tasks]
+    futs = client.map(run_scenario, tasks, key=keys, retries=retries, pure=False)
+    by_key = {f.key: t for f, t in zip(futs, tasks)}
+    for f in as_completed(futs):
+        t = by_key[f.key]
+        try:
+            yield t, f.result()
+        except Exception as exc:
+            yield t, _lost(t, exc)
+
+
+# -- the sweep ---------------------------------------------------------------------------------
+
+def _stored(path: Path, h: str) -> dict | None:
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) and d.get("hash") == h and "row" in d else None
+
+
+def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = None, scheduler: str | None = None,
+              dask_local: int | None = None, client=None, retries: int = 1, retry_failed: bool = False,
+              quiet: bool = False) -> dict:
+    """Run every scenario of a study file's ``[sweep]`` and write the table and figure.
+
+    Parameters
+    ----------
+    path : str or Path
+        Study TOML with a ``[sweep]`` section.
+    out_dir : str or Path
+        Output folder (``sweep.parquet``, ``sweep.json``, ``sweep.png``, ``scenarios/``).
+    workers : int, optional
+        Processes of the local pool (default: ``[sweep] workers``); 1 runs in this process. [-]
+    scheduler : str, optional
+        Address of an existing Dask scheduler.
+    dask_local : int, optional
+        Start a Dask ``LocalCluster`` of this many worker processes. [-]
+    client : distributed.Client, optional
+        An existing Dask client (takes precedence over ``scheduler``/``dask_local``).
+    retries : int
+        Dask retries of a task whose worker was lost. [-]
+    retry_failed : bool
+        Re-run stored scenarios whose row has an error.
+    quiet : bool
+        No progress lines.
+
+    Returns
+    -------
+    dict
+        ``scenarios``, ``evaluated``, ``reused``, ``failed`` (rows with an error), ``passed``,
+        ``backend``, ``runtime_s`` [s] and ``table`` (the rows).
+
+    Raises
+    ------
+    StudyError
+        Bad input, every problem listed; nothing is written.
+    """
+    from studies.io import to_jsonable, write_json, write_parquet
+
+    t0 = time.perf_counter()
+    scale = load_scale_study(path, need="sweep")
+    sw = scale.sweep
+    tasks = scenario_tasks(scale)
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    out = Path(out_dir)
+    store = out / "scenarios"
+    rows: dict[str, dict] = {}
+    pending = []
+    for t in tasks:
+        d = _stored(store / f"{t['hash']}.json", t["hash"])
+        if d is not None and not (retry_failed and d["row"].get("error")):
+            rows[t["hash"]] = d["row"]
+        else:
+            pending.append(t)
+    reused = len(rows)
+    own_client = cluster = None
+    if client is not None:
+        backend = f"dask ({getattr(client, 'scheduler', None) and client.scheduler.address})"
+    elif scheduler or dask_local:
+        from distributed import Client, LocalCluster
+
+        if scheduler:
+            own_client = client = Client(scheduler)
+            backend = f"dask scheduler {scheduler}"
+        else:
+            cluster = LocalCluster(n_workers=int(dask_local), threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            own_client = client = Client(cluster)
+            backend = f"dask LocalCluster ({dask_local} workers)"
+    else:
+        n = workers if workers is not None else sw.workers
+        backend = f"local pool ({n} workers)" if n > 1 else "in process"
+    say(f"sweep: {len(tasks)} scenarios ({reused} stored, {len(pending)} to run) on {backend}")
+    evaluated = 0
+    t_run = time.perf_counter()
+    try:
+        it = _dask(pending, client, retries) if client is not None else _local(
+            pending, workers if workers is not None else sw.workers)
+        for t, row in it:
+            evaluated += 1
+            lost = row.pop("_lost", False)
+            rows[t["hash"]] = row
+            if not lost:
+                write_json(store / f"{t['hash']}.json", {"hash": t["hash"], "params": t["params"], "row": row})
+            say(f"  [{evaluated}/{len(pending)}] " + ", ".join(f"{k}={v}" for k, v in t["params"].items())
+                + (": PASS" if row.get("pass") else ": FAIL") + (f" (error: {row['error']})" if row.get("error") else ""))
+    finally:
+        if own_client is not None:
+            own_client.close()
+        if cluster is not None:
+            cluster.close()
+    run_s = time.perf_counter() - t_run
+    table = pd.DataFrame([{**{k: rows[t["hash"]].get(k, t["params"][k]) for k in t["params"]},
+                           **{k: v for k, v in rows[t["hash"]].items() if k not in t["params"]}} for t in tasks])
+    cols = list(sw.parameters) + ["pass", "error"] + [c for c in table.columns
+                                                      if c not in sw.parameters and c not in ("pass", "error")]
+    table = table[[c for c in cols if c in table.columns]]
+    table["error"] = table["error"].fillna("").astype(str)
+    table["pass"] = table["pass"].fillna(False).astype(bool)
+    summary = {
+        "study": scale.study_raw.get("study", {}).get("name"), "input_sha256": hashlib.sha256(scale.text.encode()).hexdigest(),
+        "parameters": sw.parameters, "scenarios": len(tasks), "evaluated": evaluated, "reused": reused,
+        "failed": int((table["error"] != "").sum()), "passed": int(table["pass"].sum()), "backend": backend,
+        "run_s": run_s, "runtime_s": time.perf_counter() - t0,
+    }
+    write_parquet(out / "sweep.parquet", table)
+    _figure(out / "sweep.png", table, list(sw.parameters), sw.metric)
+    write_json(out / "sweep.json", summary)
+    say(f"sweep: {summary['passed']}/{len(tasks)} pass, {summary['failed']} errors; written to {out}")
+    return {**to_jsonable(summary), "table": table}
+
+
+def _figure(path: Path, table: pd.DataFrame, params: list[str], metric: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ModuleNotFoundError:  # the report extra is optional
+        return
+    from studies.io import atomic_write
+
+    y = pd.to_numeric(table[metric], errors="coerce") if metric in table else pd.Series(math.nan, index=table.index)
+    fig, axes = plt.subplots(1, len(params), figsize=(3.6 * len(params) + 0.6, 3.6), squeeze=False, sharey=True)
+    for ax, p in zip(axes[0], params):
+        cats = list(dict.fromkeys(table[p].tolist()))
+        x = table[p].map({c: k for k, c in enumerate(cats)}).astype(float)
+        err = table["error"] != ""
+        ok = table["pass"] & ~err
+        for mask, color, label in ((ok, "tab:green", "pass"), (~ok & ~err, "tab:red", "fail")):
+            ax.scatter(x[mask], y[mask], c=color, label=label, zorder=3)
+        if err.any():
+            lo = float(y.min()) if y.notna().any() else 0.0
+            ax.scatter(x[err], [lo] * int(err.sum()), c="grey", marker="x", label="error", zorder=3)
+        ax.set_xticks(range(len(cats)), [f"{c:g}" if isinstance(c, float) else str(c) for c in cats], rotation=30)
+        ax.set_xlabel(p)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(metric)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"Sweep: {metric} per scenario (with battery)", fontsize=10)
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
+    plt.close(fig)
