@@ -52,7 +52,7 @@ def to_svg(fig) -> str:
     # let CSS size the figure: keep the viewBox, drop the fixed width/height of the root element
     head, rest = s.split(">", 1)
     head = re.sub(r'\s(width|height)="[^"]*"', "", head, count=2)
-    return head + ' preserveAspectRatio="xMidYMid meet">' + rest
+    return head + ' width="100%" preserveAspectRatio="xMidYMid meet">' + rest
 
 
 def envelope(s: pd.Series, max_points: int = MAX_POINTS) -> pd.Series:
@@ -274,7 +274,7 @@ def grid_variation(metrics: dict[str, pd.Series], limit_mw: float, limit_name: s
     for k, (scen, s) in enumerate(metrics.items()):
         e = envelope(s.dropna()) if s.notna().any() else s
         ax.plot(e.index, e.to_numpy(), **style(scen, k))
-    _hline(ax, limit_mw, f"limit {limit_mw:g} MW ({limit_name})", color="#b00020")
+    _hline(ax, limit_mw, f"limit {limit_mw:g} MW", color="#b00020")
     if signed:
         _hline(ax, -limit_mw, f"limit -{limit_mw:g} MW", color="#b00020")
     ax.set_ylabel(ylabel)
@@ -365,12 +365,13 @@ def flicker_pst(pst: dict[str, pd.Series], level: float | None, title: str) -> s
         ax.bar(x + (k - (m - 1) / 2) * w, s.reindex(idx).to_numpy(float), width=w, color=st["color"], label=st["label"])
     if level is not None:
         _hline(ax, level, f"Pst planning level {level:g}", color="#b00020")
+    ax.set_xlim(-0.6, max(len(idx), 6) - 0.4)
     step = max(1, len(idx) // 12)
     ax.set_xticks(x[::step], [f"{t:%H:%M}" for t in idx[::step]])
     ax.set_xlabel(f"start of the 10-minute window ({idx[0]:%Y-%m-%d})" if len(idx) else "10-minute window")
     ax.set_ylabel("Pst [-]")
     ax.set_title(title)
-    ax.legend(loc="upper left", ncol=3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return to_svg(fig)
 
 

@@ -268,7 +268,7 @@ def _strength(ss: dict, summary: dict) -> str:
     if ss.get("tap_pos"):
         rows.append(("base-case tap positions", ", ".join(f"{k}: {v}" for k, v in ss["tap_pos"].items()), ""))
     df = pd.DataFrame([(a, "–" if b is None else b, c) for a, b, c in rows], columns=["quantity", "value", "unit"])
-    return _table(df, num={"value"})
+    return _table(df, cls="kv", num={"value"})
 
 
 def _criteria_table(summary: dict) -> tuple[str, pd.DataFrame]:
