@@ -391,7 +391,8 @@ def size_battery(path: str | Path, out_dir: str | Path, *, quiet: bool = False,
     t0 = time.perf_counter()
     scale = load_scale_study(path, need="sizing")
     sz: SizingSection = scale.sizing
-    ev = evaluator or StudyEvaluator(scale, sz.engine, sz.n1, sz.cost_per_mw_usd, sz.cost_per_mwh_usd)
+    ev = evaluator or StudyEvaluator(scale, sz.engine, sz.n1)
+    ev.cost_per_mw_usd, ev.cost_per_mwh_usd = sz.cost_per_mw_usd, sz.cost_per_mwh_usd
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     models = sz.models or [ev.base.plant.model]
     combos = [(m, p) for m in models for p in sz.strategy.combinations()]
@@ -455,7 +456,8 @@ def size_battery(path: str | Path, out_dir: str | Path, *, quiet: bool = False,
                                        "battery_saturated_steps")}
         chosen["strategy"] = ev.spec.battery.strategy
         chosen["strategy_parameters"] = {k: best[k] for k in sz.strategy.given()}
-        chosen["min_margin"] = min((m for m in best["margins"].values() if m is not None), default=None)
+        chosen["min_margin"] = min((m for c, m in best["margins"].items()
+                                    if m is not None and c != "power flow convergence"), default=None)
     result = {
         "study": ev.spec.study.name, "site": ev.site.name, "input_sha256": _sha(scale.text),
         "criteria_preset": ev.preset.name, "n1": sz.n1, "engine": sz.engine,
