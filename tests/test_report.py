@@ -38,7 +38,10 @@ preset = "generic-utility"
 
 [contingencies]
 window = "1min"
+workers = 1
 """
+
+pytestmark = pytest.mark.slow  # one short study with N-1 (about a minute) and three PDF renderings
 
 SECTIONS = ["Executive summary", "Facility description", "Assumptions and method",
             "Results without and with the battery (N-0)", "Contingencies (N-1)", "Sag mitigation",

@@ -72,12 +72,26 @@ def _fake_study(d: Path) -> None:
                                 crit("grid-side variation: 5-s peak", ok, 5.0 if ok else 120.0, "MW",
                                      ("5-s peak-to-peak", 10.0, "MW")),
                                 crit("flicker (HV)", True, 0.3, "-", ("Pst planning level HV", 0.8, "-"))]}
+    ts = np.arange(0, 3, 0.02)
+    dip = np.where((ts > 1.0) & (ts < 1.06), 0.65, 1.0)
+    frames = []
+    for s, depth in (("without_battery", 0.38), ("with_battery", 0.33)):
+        frames.append(pd.DataFrame({"event": "recloser shot, 60 ms at 0.65 pu", "scenario": s, "t_s": ts,
+                                    "poi_vm_pu": 1 - depth * (dip < 1), "grid_p_mw": 300 - 50 * (dip < 1),
+                                    "campus_p_mw": 300.0, "battery_p_mw": 0.0, "battery_q_mvar": 0.0,
+                                    "source_vm_pu": dip}))
+    pd.concat(frames, ignore_index=True).to_parquet(d / "sag_events.parquet")
+    sag_row = {"event": "recloser shot, 60 ms at 0.65 pu", "kind": "source_sag"}
+    for s, depth in (("without_battery", 0.38), ("with_battery", 0.33)):
+        sag_row[s] = {"min_poi_vm_pu": 1 - depth, "pre_event_poi_vm_pu": 1.0, "dip_depth_pu": depth,
+                      "seconds_below_0p9": 0.06, "trip": False, "trip_time_s": None, "grid_step_mw": 50.0,
+                      "nonconverged_steps": 0}
     write_json(d / "summary.json", {
         "study": "browser test", "site": "no-such-site", "site_description": "hand-made output", "steps": 1200,
         "step_s": 1.0, "start": str(idx[0]), "end": str(idx[-1]), "engine": "fast", "criteria_preset": "generic-utility",
         "input_sha256": "0" * 64, "site_summary": {"poi_bus": "POI", "skss_max_mva": 4000.0}, "battery": None,
         "campus_model": {"gpus": 1000}, "scenarios": scen, "contingency_window": "", "contingencies": [],
-        "loss_of_supply": [], "sag_events": [], "pass": False, "quasi_static_note": "quasi-static"})
+        "loss_of_supply": [], "sag_events": [sag_row], "pass": False, "quasi_static_note": "quasi-static"})
     (d / "study.toml").write_text('[study]\nname = "browser test"\nsite = "no-such-site"\n')
 
 
