@@ -19,6 +19,7 @@ demo: $(STAMP)
 	$(VENV)/bin/gridstudy run examples/demo.toml --out out/demo
 
 test: $(STAMP)
+	sh scripts/ensure_browser.sh
 	$(PY) -m pytest -n 2 -q
 
 clean:
