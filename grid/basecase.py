@@ -24,7 +24,7 @@ import pandapower.shortcircuit as sc
 from grid.site import Site
 
 __all__ = ["PowerFlowSummary", "ShortCircuitSummary", "base_case", "short_circuit", "check_site",
-           "strength_class", "internal_buses", "add_tap_controllers", "LINE_ENDTEMP_DEGREE"]
+           "strength_class", "internal_buses", "add_tap_controllers", "settle_taps", "LINE_ENDTEMP_DEGREE"]
 
 #: Conductor temperature at the end of a fault for the IEC 60909 min case, where unset. [degC]
 LINE_ENDTEMP_DEGREE = 80.0
@@ -93,6 +93,30 @@ def add_tap_controllers(site: Site, net=None) -> list:
         vm_set = float(net.trafo.at[t, "vm_set_pu"]) if "vm_set_pu" in net.trafo else 1.0
         band = float(net.trafo.at[t, "deadband_pu"]) if "deadband_pu" in net.trafo else 0.01
         out.append(DiscreteTapControl(net, t, vm_lower_pu=vm_set - band, vm_upper_pu=vm_set + band, side="lv"))
+    return out
+
+
+def settle_taps(site: Site) -> dict[int, int]:
+    """Move the regulating transformers' taps to their steady-state positions at the site's
+    loading (campus at peak, battery idle), in place; return ``{trafo: tap_pos}``.
+
+    Time series start from here, as a real network would after its OLTCs have acted; a run that
+    started from the neutral tap would begin with an unregulated voltage the OLTC never sees.
+    Leaves the taps unchanged when the power flow does not converge.
+    """
+    if not site.regulating_trafos:
+        return {}
+    net = copy.deepcopy(site.net)
+    net.storage.loc[site.storages, ["p_mw", "q_mvar"]] = 0.0
+    add_tap_controllers(site, net)
+    try:
+        pp.runpp(net, calculate_voltage_angles=True, run_control=True)
+    except Exception:  # divergence: keep the given taps; base_case reports it
+        return {t: int(site.net.trafo.at[t, "tap_pos"]) for t in site.regulating_trafos}
+    out = {}
+    for t in site.regulating_trafos:
+        site.net.trafo.at[t, "tap_pos"] = net.trafo.at[t, "tap_pos"]
+        out[t] = int(net.trafo.at[t, "tap_pos"])
     return out
 
 

@@ -69,11 +69,15 @@ def prepare_study(path: str | Path) -> PreparedStudy:
 
 
 def study_site(resolved: ResolvedStudy) -> Site:
-    """The site of a resolved study with its storage element sized to the study's plant."""
+    """The site of a resolved study: its OLTC taps settled at the campus peak (the steady state a
+    time series starts from; :func:`grid.basecase.settle_taps`) and its storage element sized to
+    the study's plant."""
+    from grid.basecase import settle_taps
     from grid.build import add_battery
     from grid.reference import site_from_spec
 
     site = site_from_spec(resolved.site_spec)
+    settle_taps(site)
     plant = resolved.plant
     if plant is None:
         return site

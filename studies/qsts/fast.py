@@ -43,7 +43,7 @@ from grid.errors import Problem
 from studies.errors import StudyError
 from studies.qsts import fast_kernel as K
 from studies.qsts.apply import element_series
-from studies.qsts.controllers import tap_direction_lowering
+from studies.qsts.controllers import tap_direction_lowering, volt_var_update
 from studies.qsts.inputs import QSTSInputs
 
 __all__ = ["run_fast", "FastModel", "build_model", "unsupported_features"]
@@ -531,20 +531,26 @@ def _retry_step(model, Ybus, j, el_bus, el_w, el_p, el_q, ref_bus, ref_vm, Vm, V
         V0 = Vm0 * np.exp(1j * np.angle(V0))
         S = Sbus.copy()
         q = qv.copy()
+        prev = None
         for _ in range(100):
             V, ok, it, worst = model.newton(Ybus, S, V0, tol)
             total += it
             if not ok:
                 break
-            change = 0.0
+            f = np.empty(len(vv_el))
             for a, e in enumerate(vv_el):
                 sn = vv_sn[a]
                 p = vv_p0[a] + el_p[j, e]
                 qlim = math.sqrt(max(sn * sn - p * p, 0.0))
-                qa = min(max(float(np.interp(abs(V[vv_bus[a]]), vv_cv, vv_cq)) * sn, -qlim), qlim) - vv_q0[a]
-                change = max(change, abs(qa - q[a]))
-                S[el_bus[e]] -= el_w[e] * 1j * (qa - q[a])
-                q[a] = qa
+                f[a] = min(max(float(np.interp(abs(V[vv_bus[a]]), vv_cv, vv_cq)) * sn, -qlim), qlim) - vv_q0[a]
+            change = float(np.max(np.abs(f - q))) if len(vv_el) else 0.0
+            if change >= 1e-9:
+                # the same secant-damped update as the kernel and the reference controller
+                q_new = volt_var_update(q, f, prev)
+                prev = (q.copy(), f)
+                for a, e in enumerate(vv_el):
+                    S[el_bus[e]] -= el_w[e] * 1j * (q_new[a] - q[a])
+                q = q_new
             if change < 1e-9:
                 out_V[j] = V
                 out_conv[j] = True

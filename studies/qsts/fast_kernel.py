@@ -255,6 +255,8 @@ def solve_block(
     Va_prev = np.empty(nb)
     n_el = el_bus.shape[0]
     n_vv = vv_el.shape[0]
+    vv_qp = np.empty(n_vv)
+    vv_fp = np.empty(n_vv)
     for i in range(start, stop):
         for b in range(nb):
             Sbus[b] = Sbus0[b]
@@ -275,6 +277,11 @@ def solve_block(
         iters = 0
         ok = False
         worst = 0.0
+        # volt-var: secant-damped fixed point on h(q) = f(V(q)) - q, the same update as
+        # studies.qsts.controllers.volt_var_update (Newton on h with a secant slope; a plain
+        # fixed point diverges when the loop gain exceeds 1)
+        for a in range(n_vv):
+            vv_qp[a] = np.nan
         for fp in range(vv_max):
             it, worst = _chord(Yp, Yj, Yx, Vm, Va, V, Sbus, pvpq, pq, dense, Jc, Jkey, Jstate, key,
                                pos_a, pos_m, Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work,
@@ -290,11 +297,22 @@ def solve_block(
                 qlim = np.sqrt(max(sn * sn - p * p, 0.0))
                 q = np.interp(Vm[vv_bus[a]], vv_cv, vv_cq) * sn
                 qd = min(max(q, -qlim), qlim) - vv_q0[a]
-                dq = qd - vv_q[a]
-                if abs(dq) > change:
-                    change = abs(dq)
+                r = qd - vv_q[a]
+                if abs(r) > change:
+                    change = abs(r)
+                dq = r
+                if not np.isnan(vv_qp[a]):
+                    dqq = vv_q[a] - vv_qp[a]
+                    g = -(qd - vv_fp[a]) / dqq if abs(dqq) > 1e-12 else 0.0
+                    if not g > 0.0:
+                        g = 0.0
+                    dq = r / (1.0 + g)
+                vv_qp[a] = vv_q[a]
+                vv_fp[a] = qd
+                if abs(r) < vv_tol:
+                    dq = 0.0  # settled: keep the Q the voltages were solved with
                 Sbus[el_bus[e]] -= el_w[e] * 1j * dq
-                vv_q[a] = qd
+                vv_q[a] = vv_q[a] + dq
             if change < vv_tol:
                 ok = True
                 break
