@@ -164,10 +164,22 @@ class FastModel:
         self.V_init = V0.copy()
         if self.base_converged:  # runpp's solution as the first warm start
             V = np.full(self.nb, np.nan, dtype=np.complex128)
-            res = net.res_bus
-            ok = self.lookup[net.bus.index.to_numpy()] < self.nb
+            res = net.res_bus.reindex(net.bus.index)
+            ok = (self.lookup[net.bus.index.to_numpy()] < self.nb) & res.vm_pu.notna().to_numpy()
             idx = self.lookup[net.bus.index.to_numpy()[ok]]
             V[idx] = res.vm_pu.to_numpy()[ok] * np.exp(1j * np.deg2rad(res.va_degree.to_numpy()[ok]))
+            # auxiliary buses of pandapower (open switches, 3-winding star points, ...) have no
+            # result: take a branch neighbour's voltage (trafo phase shifts make a flat start far)
+            from pandapower.pypower.idx_brch import F_BUS, T_BUS
+            br = ppci["branch"]
+            fb, tb = br[:, F_BUS].real.astype(np.int64), br[:, T_BUS].real.astype(np.int64)
+            for _ in range(4):
+                miss = ~np.isfinite(V)
+                if not miss.any():
+                    break
+                for x, y in ((fb, tb), (tb, fb)):
+                    sel = miss[x] & np.isfinite(V[y])
+                    V[x[sel]] = V[y[sel]]
             self.V_init = np.where(np.isfinite(V), V, V0)
         self.pv_vm = np.abs(V0[self.pv])
         self.eg_gen_rows = self._ext_grid_gen_rows()
