@@ -96,9 +96,9 @@ def add_tap_controllers(site: Site, net=None) -> list:
     return out
 
 
-def settle_taps(site: Site) -> dict[int, int]:
-    """Move the regulating transformers' taps to their steady-state positions at the site's
-    loading (campus at peak, battery idle), in place; return ``{trafo: tap_pos}``.
+def settle_taps(site: Site, campus_p_mw: float | None = None) -> dict[int, int]:
+    """Move the regulating transformers' taps to their steady-state positions at a campus load
+    (default its peak; battery idle), in place; return ``{trafo: tap_pos}``.
 
     Time series start from here, as a real network would after its OLTCs have acted; a run that
     started from the neutral tap would begin with an unregulated voltage the OLTC never sees.
@@ -108,6 +108,8 @@ def settle_taps(site: Site) -> dict[int, int]:
         return {}
     net = copy.deepcopy(site.net)
     net.storage.loc[site.storages, ["p_mw", "q_mvar"]] = 0.0
+    if campus_p_mw is not None and site.campus_p_mw > 0:
+        net.load.loc[site.campus_loads, ["p_mw", "q_mvar"]] *= campus_p_mw / site.campus_p_mw
     add_tap_controllers(site, net)
     try:
         pp.runpp(net, calculate_voltage_angles=True, run_control=True)

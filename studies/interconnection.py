@@ -69,15 +69,15 @@ def prepare_study(path: str | Path) -> PreparedStudy:
 
 
 def study_site(resolved: ResolvedStudy) -> Site:
-    """The site of a resolved study: its OLTC taps settled at the campus peak (the steady state a
-    time series starts from; :func:`grid.basecase.settle_taps`) and its storage element sized to
-    the study's plant."""
+    """The site of a resolved study: its OLTC taps settled at the campus load of the first step
+    (the steady state the time series starts from; :func:`grid.basecase.settle_taps`) and its
+    storage element sized to the study's plant."""
     from grid.basecase import settle_taps
     from grid.build import add_battery
     from grid.reference import site_from_spec
 
     site = site_from_spec(resolved.site_spec)
-    settle_taps(site)
+    settle_taps(site, _first_campus_p_mw(resolved))
     plant = resolved.plant
     if plant is None:
         return site
@@ -93,6 +93,15 @@ def study_site(resolved: ResolvedStudy) -> Site:
         net.storage.at[s, "max_q_mvar"] = plant.s_max_mva / len(site.storages)
         net.storage.at[s, "min_q_mvar"] = -plant.s_max_mva / len(site.storages)
     return site
+
+
+def _first_campus_p_mw(resolved: ResolvedStudy) -> float:
+    """Campus draw over the first step (the trace's, or the model's on a two-step index). [MW]"""
+    from models.campus import campus_load
+
+    if resolved.trace is not None:
+        return float(resolved.trace["campus_p_mw"].iloc[0])
+    return float(campus_load(resolved.index[:2], resolved.campus_params)["campus_p_mw"].iloc[0])
 
 
 def _campus(resolved: ResolvedStudy) -> pd.DataFrame:
