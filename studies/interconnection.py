@@ -142,6 +142,17 @@ def scenario_cases(prep: PreparedStudy, campus: pd.DataFrame | None = None) -> d
     return cases
 
 
+def _event_strategy(resolved: ResolvedStudy) -> tuple[str, dict]:
+    """The battery strategy of the sag events: the study's own (its parameters from the file),
+    or load-loss absorption when the study's battery is idle."""
+    bs = resolved.spec.battery
+    name = bs.strategy if bs.strategy != "none" else "load_loss_absorption"
+    if name == "import_cap":
+        cap = bs.import_cap.cap_mw
+        return name, {"cap_mw": cap if cap is not None else 0.9 * resolved.site_spec.campus.p_mw}
+    return name, getattr(bs, name).model_dump()
+
+
 def _scenario_table(findings_by_scen: dict) -> pd.DataFrame:
     rows = []
     for scen, fs in findings_by_scen.items():
@@ -212,8 +223,9 @@ def run_study(path: str | Path, out_dir: str | Path, engine: str = "fast", conti
     sag_rows, sag_series = [], pd.DataFrame()
     if sag and prep.ic.sag.enabled:
         say(f"sag events: {len(prep.ic.sag.events)} at {prep.ic.sag.step_s:g} s step")
-        ll = res_st.spec.battery.load_loss_absorption.model_dump()
-        sag_rows, sag_series = run_sag_events(site, prep.ic.sag, res_st.plant, prep.preset, engine, ll)
+        name, kw = _event_strategy(res_st)
+        sag_rows, sag_series = run_sag_events(site, prep.ic.sag, res_st.plant, prep.preset, engine, kw,
+                                              strategy=name)
 
     st = res_st.spec.study
     summary = {

@@ -2,7 +2,8 @@
 
 Each event (job-start step, campus trip to backup, utility-side sags: the source voltage dropped
 to a retained fraction of its set point for set durations) runs twice: without the battery, and
-with it (volt-var reactive support and load-loss absorption). If the POI voltage leaves the load
+with it (volt-var reactive support plus the study's dispatch strategy; load-loss absorption when
+the study's battery is otherwise idle). If the POI voltage leaves the load
 ride-through envelope (ERCOT NOGRR282), the campus is taken to transfer to backup at that moment —
 its grid draw drops to zero for the rest of the event (the Virginia 2024 failure mode) — and the
 event is re-run with that trip, so that the battery's load-loss absorption sees it.
@@ -50,14 +51,14 @@ def event_profiles(site: Site, event: SagEvent, sec: SagSection, start="2025-07-
     return pd.DataFrame({"campus_p_mw": p, "campus_q_mvar": p * q_ratio, "source_vm_pu": vm}, index=idx)
 
 
-def _run(site, prof, with_battery, plant, strategy_kw, curve, engine):
+def _run(site, prof, with_battery, plant, strategy_kw, curve, engine, strategy="load_loss_absorption"):
     from models.dispatch import dispatch, make_strategy
     from studies.qsts.inputs import Controls, QSTSInputs, RecordSpec
     from studies.qsts.run import run_qsts
 
     prof = prof.copy()
     if with_battery:
-        strat = make_strategy("load_loss_absorption", plant, **strategy_kw)
+        strat = make_strategy(strategy, plant, **strategy_kw)
         d = dispatch(prof[["campus_p_mw", "campus_q_mvar"]], strategy=strat)
         prof["battery_p_mw"] = d["battery_p_mw"].to_numpy()
         controls = Controls(volt_var=curve)
@@ -70,7 +71,7 @@ def _run(site, prof, with_battery, plant, strategy_kw, curve, engine):
 
 
 def run_event(site: Site, event: SagEvent, sec: SagSection, plant, preset, engine: str = "fast",
-              strategy_kw: dict | None = None, curve=None) -> dict:
+              strategy_kw: dict | None = None, curve=None, strategy: str = "load_loss_absorption") -> dict:
     """Run one event without and with the battery; return its row and the series for plots."""
     from studies.criteria import ride_through_trips
     from studies.qsts.inputs import VoltVarCurve
@@ -82,7 +83,7 @@ def run_event(site: Site, event: SagEvent, sec: SagSection, plant, preset, engin
     for scen, with_bat in (("without_battery", False), ("with_battery", True)):
         if with_bat and plant is None:
             continue
-        prof, res = _run(site, base, with_bat, plant, strategy_kw or {}, curve, engine)
+        prof, res = _run(site, base, with_bat, plant, strategy_kw or {}, curve, engine, strategy)
         poi = res.series["poi_vm_pu"].where(res.converged.to_numpy())
         trips = ride_through_trips(poi, preset.ride_through)
         trip_time = None
@@ -91,7 +92,7 @@ def run_event(site: Site, event: SagEvent, sec: SagSection, plant, preset, engin
             tripped = base.copy()
             after = tripped.index >= trip_time
             tripped.loc[after, ["campus_p_mw", "campus_q_mvar"]] = 0.0
-            prof, res = _run(site, tripped, with_bat, plant, strategy_kw or {}, curve, engine)
+            prof, res = _run(site, tripped, with_bat, plant, strategy_kw or {}, curve, engine, strategy)
             poi = res.series["poi_vm_pu"].where(res.converged.to_numpy())
         grid = prof["campus_p_mw"] + prof["battery_p_mw"]
         t0 = base.index[0]
@@ -114,11 +115,11 @@ def run_event(site: Site, event: SagEvent, sec: SagSection, plant, preset, engin
 
 
 def run_sag_events(site: Site, sec: SagSection, plant, preset, engine: str = "fast", strategy_kw: dict | None = None,
-                   curve=None) -> tuple[list[dict], pd.DataFrame]:
+                   curve=None, strategy: str = "load_loss_absorption") -> tuple[list[dict], pd.DataFrame]:
     """All events of ``sec``; returns the ``sag_events`` rows and one long table of their series."""
     rows, frames = [], []
     for ev in sec.events:
-        out = run_event(site, ev, sec, plant, preset, engine, strategy_kw, curve)
+        out = run_event(site, ev, sec, plant, preset, engine, strategy_kw, curve, strategy)
         rows.append(out["row"])
         for scen, df in out["series"].items():
             f = df.copy()
