@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-__all__ = ["Problem", "InputError", "SiteError", "problems_from_pydantic"]
+__all__ = ["Problem", "InputError", "SiteError", "problems_from_pydantic", "read_toml"]
 
 
 @dataclass(frozen=True)
@@ -79,3 +79,17 @@ def problems_from_pydantic(exc: Any, prefix: str = "") -> list[Problem]:
         else:
             problems.append(Problem(path, msg, err.get("input")))
     return problems
+
+
+def read_toml(path, error: type[InputError] = SiteError, field: str = "site") -> dict:
+    """Parse a TOML file; a missing file or bad TOML raises ``error`` naming ``field`` and the path."""
+    import tomllib
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise error([Problem(field, "file not found", str(path))]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error([Problem(field, f"not valid TOML ({exc})", str(path))]) from None

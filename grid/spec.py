@@ -12,13 +12,12 @@ positive ``q_mvar`` absorbs reactive power (reactor) and a negative one injects 
 from __future__ import annotations
 
 import math
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from grid.errors import Problem, SiteError, problems_from_pydantic
+from grid.errors import Problem, SiteError, problems_from_pydantic, read_toml
 from grid.megapack import MEGAPACK_MODELS, megapack
 
 __all__ = [
@@ -304,10 +303,5 @@ def parse_site_spec(raw: dict[str, Any], source: str | None = None) -> SiteSpec:
 def load_site_spec(path: str | Path) -> SiteSpec:
     """Read and validate a site TOML file."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise SiteError([Problem("site", "file not found", str(path))]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SiteError([Problem("site", f"not valid TOML ({exc})", str(path))]) from None
+    raw = read_toml(path, SiteError, "site")
     return parse_site_spec(raw, source=str(path))

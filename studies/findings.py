@@ -157,11 +157,10 @@ def scenario_findings(site: Site, result: QSTSResult, preset: CriteriaPreset, pr
 def scenario_summary(site: Site, result: QSTSResult, findings: list[Finding], profiles: pd.DataFrame,
                      preset: CriteriaPreset) -> dict:
     """The per-scenario keys of ``summary.json``."""
-    from studies.criteria import max_p2p_mw, max_ramp_mw_per_min, rvc_events
+    from studies.criteria import max_p2p_mw, max_ramp_mw_per_min
 
     poi = _poi_series(result)
     conv = result.converged.to_numpy()
-    by = {f.criterion: f for f in findings}
     band = preset.band(voltage_class(site.poi_vn_kv), "n-0")
     gp = (profiles["campus_p_mw"] + profiles["battery_p_mw"]).rename("grid_p_mw")
     poi_ok = poi[conv]

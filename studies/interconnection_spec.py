@@ -18,14 +18,13 @@ Sections::
 from __future__ import annotations
 
 import copy
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from grid.errors import InputError, Problem, problems_from_pydantic
+from grid.errors import InputError, Problem, problems_from_pydantic, read_toml
 from studies.errors import StudyError
 from studies.spec import StudySpec, parse_study
 
@@ -184,11 +183,6 @@ def parse_interconnection(raw: dict[str, Any], source: str | None = None) -> tup
 def load_interconnection(path: str | Path) -> tuple[dict, StudySpec, InterconnectionSpec]:
     """Read a study file; return ``(raw mapping, study spec, interconnection spec)``."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise StudyError([Problem("study", "file not found", str(path))]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise StudyError([Problem("study", f"not valid TOML ({exc})", str(path))]) from None
+    raw = read_toml(path, StudyError, "study")
     study, ic = parse_interconnection(raw, source=str(path))
     return raw, study, ic

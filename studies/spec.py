@@ -22,7 +22,6 @@ Relative paths (site TOML, trace) are taken from the study file's folder.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +29,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from grid.errors import InputError, Problem, problems_from_pydantic
+from grid.errors import InputError, Problem, problems_from_pydantic, read_toml
 from grid.megapack import MEGAPACK_MODELS
 from studies.errors import StudyError
 
@@ -299,12 +298,7 @@ def parse_study(raw: dict[str, Any], source: str | None = None) -> StudySpec:
 def load_study(path: str | Path) -> StudySpec:
     """Read and validate a study TOML file (schema only; see :func:`resolve_study`)."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise StudyError([Problem("study", "file not found", str(path))]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise StudyError([Problem("study", f"not valid TOML ({exc})", str(path))]) from None
+    raw = read_toml(path, StudyError, "study")
     return parse_study(raw, source=str(path))
 
 
