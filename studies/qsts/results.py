@@ -283,9 +283,9 @@ class ResultRecorder:
         for rank, item in enumerate(sorted(self.heap, key=lambda it: (-it[0], it[2]))):
             sev, _, _, w0, ser, vm = item
             n = vm.shape[0]
-            df = pd.DataFrame(ser, index=idx[w0:w0 + n])
-            for j, b in enumerate(self.bus_index):
-                df[f"vm_pu_bus_{b}"] = vm[:, j]
+            cols = dict(ser)
+            cols.update({f"vm_pu_bus_{b}": vm[:, j] for j, b in enumerate(self.bus_index)})
+            df = pd.DataFrame(cols, index=idx[w0:w0 + n])
             df.attrs["severity_pu"] = sev
             windows[rank] = df
         conv = pd.Series(self.converged, index=idx, name="converged")
