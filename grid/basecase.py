@@ -96,6 +96,24 @@ def add_tap_controllers(site: Site, net=None) -> list:
     return out
 
 
+def _is_divergence(exc: Exception) -> bool:
+    """pandapower's own divergence error, or its controller loop's (which raises its own)."""
+    return isinstance(exc, pp.LoadflowNotConverged) or "converge" in str(exc).lower()
+
+
+def _solve_idle_battery(site: Site, regulate: bool, campus_p_mw: float | None = None, **runpp_kwargs):
+    """A solved copy of the net with the battery idle, the campus at ``campus_p_mw`` (default its
+    peak) and, with ``regulate``, the OLTCs moved into their bands. Raises on divergence."""
+    net = copy.deepcopy(site.net)
+    net.storage.loc[site.storages, ["p_mw", "q_mvar"]] = 0.0
+    if campus_p_mw is not None and site.campus_p_mw > 0:
+        net.load.loc[site.campus_loads, ["p_mw", "q_mvar"]] *= campus_p_mw / site.campus_p_mw
+    if regulate:
+        add_tap_controllers(site, net)
+    pp.runpp(net, calculate_voltage_angles=True, run_control=regulate and bool(site.regulating_trafos), **runpp_kwargs)
+    return net
+
+
 def settle_taps(site: Site, campus_p_mw: float | None = None) -> dict[int, int]:
     """Move the regulating transformers' taps to their steady-state positions at a campus load
     (default its peak; battery idle), in place; return ``{trafo: tap_pos}``.
@@ -106,14 +124,11 @@ def settle_taps(site: Site, campus_p_mw: float | None = None) -> dict[int, int]:
     """
     if not site.regulating_trafos:
         return {}
-    net = copy.deepcopy(site.net)
-    net.storage.loc[site.storages, ["p_mw", "q_mvar"]] = 0.0
-    if campus_p_mw is not None and site.campus_p_mw > 0:
-        net.load.loc[site.campus_loads, ["p_mw", "q_mvar"]] *= campus_p_mw / site.campus_p_mw
-    add_tap_controllers(site, net)
     try:
-        pp.runpp(net, calculate_voltage_angles=True, run_control=True)
-    except Exception:  # divergence: keep the given taps; base_case reports it
+        net = _solve_idle_battery(site, regulate=True, campus_p_mw=campus_p_mw)
+    except Exception as exc:
+        if not _is_divergence(exc):
+            raise
         return {t: int(site.net.trafo.at[t, "tap_pos"]) for t in site.regulating_trafos}
     out = {}
     for t in site.regulating_trafos:
@@ -128,16 +143,12 @@ def base_case(site: Site, regulate: bool = True, **runpp_kwargs) -> PowerFlowSum
     With ``regulate`` the on-load tap changers move (pandapower ``DiscreteTapControl``) until
     their bus is inside its band, as they would in steady state.
     """
-    net = copy.deepcopy(site.net)
-    net.storage.loc[site.storages, ["p_mw", "q_mvar"]] = 0.0
-    if regulate:
-        add_tap_controllers(site, net)
     try:
-        pp.runpp(net, calculate_voltage_angles=True, run_control=regulate and bool(site.regulating_trafos), **runpp_kwargs)
+        net = _solve_idle_battery(site, regulate=regulate, **runpp_kwargs)
     except pp.LoadflowNotConverged:
         return _nan_summary("power flow did not converge at peak campus load (voltage collapse?)")
-    except Exception as exc:  # pandapower's controller loop raises its own error on divergence
-        if "converge" not in str(exc).lower():
+    except Exception as exc:
+        if not _is_divergence(exc):
             raise
         return _nan_summary(f"power flow did not converge at peak campus load ({exc})")
     real = net.bus.index.difference(internal_buses(site))

@@ -50,6 +50,7 @@ def _outage_site(site: Site, outage: Outage) -> Site:
 def run_outage(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame, controls, preset: CriteriaPreset,
                engine: str) -> dict:
     """Run one outage for one scenario; return its table row (never raises on divergence)."""
+    from grid.basecase import internal_buses
     from studies.findings import scenario_findings
     from studies.qsts.inputs import QSTSInputs, RecordSpec
     from studies.qsts.run import run_qsts
@@ -65,7 +66,7 @@ def run_outage(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame
                 "nonconverged_steps": len(profiles), "violations": [f"run failed: {exc}"], "error": str(exc)}
     findings = scenario_findings(s, res, preset, profiles, case="n-1")
     bus = res.bus_summary
-    real = [b for b in bus.index if not str(s.net.bus.at[b, "name"]).endswith("(Thevenin source)")]
+    real = bus.index.difference(internal_buses(s))
     br = res.branch_summary
     worst_load = br.loading_max_percent.max() if len(br) else math.nan
     worst_elem = str(br.loc[br.loading_max_percent.idxmax(), "name"]) if len(br) and br.loading_max_percent.notna().any() else ""

@@ -17,7 +17,7 @@ import pandas as pd
 
 from grid.site import Site
 from studies.criteria import (Finding, Limit, flicker_finding, power_factor_finding, ramp_findings,
-                              ride_through_finding, rvc_finding, voltage_band_finding, voltage_class)
+                              ride_through_finding, step_seconds, rvc_finding, voltage_band_finding, voltage_class)
 from studies.criteria.presets import CriteriaPreset
 from studies.qsts.results import QSTSResult
 
@@ -109,15 +109,10 @@ def convergence_finding(result: QSTSResult) -> Finding:
     first = result.converged.index[~result.converged.to_numpy()][0] if n else None
     return Finding(
         criterion="power flow convergence", passed=n == 0, worst_value=float(n), worst_unit="steps",
-        when=first, seconds_outside=n * _step_s(result.index), events=n,
+        when=first, seconds_outside=n * step_seconds(result.index), events=n,
         limits=(Limit("non-converged steps", 0.0, "steps", "a step that does not converge is voltage collapse"),),
         note="steps whose power flow did not converge (voltage collapse); their voltages are excluded elsewhere",
     )
-
-
-def _step_s(index: pd.DatetimeIndex) -> float:
-    return float(pd.Timedelta(index.freq).total_seconds()) if index.freq is not None else float(
-        (index[1] - index[0]).total_seconds())
 
 
 def _poi_series(result: QSTSResult) -> pd.Series:
@@ -132,15 +127,13 @@ def scenario_findings(site: Site, result: QSTSResult, preset: CriteriaPreset, pr
     """All findings of one scenario run (see the module docstring for what is judged where)."""
     cls = voltage_class(site.poi_vn_kv)
     poi = _poi_series(result)
-    poi_conv = poi[result.converged.to_numpy()]
     findings = [convergence_finding(result)]
-    if len(poi_conv) >= 2:
-        poi_conv = poi_conv.asfreq(poi.index.freq) if poi_conv.index.freq is None and len(poi_conv) == len(poi) else poi_conv
-        if len(poi_conv) == len(poi):
-            findings.append(voltage_band_finding(poi, preset.band(cls, case), criterion=f"POI voltage {case.upper()}"))
-            if case == "n-0":
-                findings.append(rvc_finding(poi, preset.rvc_limits(cls)))
-                findings.append(flicker_finding(poi, preset.flicker_levels(cls)))
+    # the series criteria need every step: with a non-converged step the convergence finding fails
+    if len(poi) >= 2 and bool(result.converged.all()):
+        findings.append(voltage_band_finding(poi, preset.band(cls, case), criterion=f"POI voltage {case.upper()}"))
+        if case == "n-0":
+            findings.append(rvc_finding(poi, preset.rvc_limits(cls)))
+            findings.append(flicker_finding(poi, preset.flicker_levels(cls)))
     findings.append(bus_band_finding(site, result, preset, case))
     findings.append(thermal_from_summary(site, result, preset, case))
     findings.append(ride_through_finding(poi.where(result.converged.to_numpy()), preset.ride_through))
@@ -167,7 +160,7 @@ def scenario_summary(site: Site, result: QSTSResult, findings: list[Finding], pr
     flick = next((f for f in findings if f.criterion.lower().startswith("flicker")), None)
     rvc = next((f for f in findings if f.criterion.lower().startswith("rapid")), None)
     rt = next((f for f in findings if "ride" in f.criterion.lower()), None)
-    outside = int(((poi_ok < band.vmin_pu) | (poi_ok > band.vmax_pu)).sum()) * _step_s(poi.index)
+    outside = int(((poi_ok < band.vmin_pu) | (poi_ok > band.vmax_pu)).sum()) * step_seconds(poi.index)
     return {
         "pass": all(f.passed for f in findings),
         "poi_vm_pu_min": float(poi_ok.min()) if len(poi_ok) else math.nan,
