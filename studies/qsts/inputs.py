@@ -20,7 +20,7 @@ Columns of :attr:`QSTSInputs.profiles` (all optional except ``campus_p_mw``):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ import pandas as pd
 from grid.site import Site
 from studies.errors import StudyError
 from grid.errors import Problem
+from models.dispatch import VoltVarCurve  # the one curve of the models layer, re-exported here
 
 __all__ = ["KNOWN_COLUMNS", "TapControl", "VoltVarCurve", "Controls", "RecordSpec", "QSTSInputs",
            "check_index"]
@@ -49,22 +50,6 @@ class TapControl:
     vm_set_pu: float | None = None
     deadband_pu: float | None = None
     delay_s: float | None = None
-
-
-@dataclass(frozen=True)
-class VoltVarCurve:
-    """Battery reactive power as a piecewise-linear function of its bus voltage.
-
-    ``q_pu`` is in per unit of the plant's inverter MVA, consumer sign (positive absorbs):
-    above nominal voltage the plant absorbs, below it injects (negative). The default is an IEEE
-    1547-style curve: full injection at 0.92 pu, dead band 0.98-1.02, full absorption at 1.08.
-    """
-
-    v_pu: tuple[float, ...] = (0.92, 0.98, 1.02, 1.08)
-    q_pu: tuple[float, ...] = (-0.44, 0.0, 0.0, 0.44)
-
-    def __call__(self, vm_pu):
-        return np.interp(vm_pu, self.v_pu, self.q_pu)
 
 
 @dataclass(frozen=True)
