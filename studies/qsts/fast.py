@@ -50,8 +50,11 @@ __all__ = ["run_fast", "FastModel", "build_model", "unsupported_features"]
 
 #: Largest Jacobian order solved with a dense inverse; above it, sparse LU factors. [-]
 DENSE_MAX = 48
-#: Dense Jacobian inverses kept per run (nearest operating point first). [-]
-JAC_CACHE = 8
+#: Operating points (voltages and Jacobian inverse) cached per run in dense mode. [-]
+JAC_CACHE = 32
+#: A step that needs this many chord iterations or more adds its solution and Jacobian to the
+#: cache. [-]
+INSERT_ITER = 4
 #: A dense chord iteration that shrinks the mismatch by less than this factor triggers a fresh
 #: Jacobian at the current point. [-]
 REFRESH_RATIO = 0.1
@@ -435,13 +438,20 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     m = len(model.pvpq) + len(model.pq)
     md = m if fac.dense else 0
     Jc = np.zeros((JAC_CACHE, md, md))
-    Jkey = np.zeros(JAC_CACHE)
-    Jstate = np.zeros(3, dtype=np.int64)  # used slots, next slot to replace, inversions
+    kd = 2 * ne + len(ref_bus)
+    Ckey = np.zeros((JAC_CACHE, kd))
+    CVm = np.zeros((JAC_CACHE, model.nb))
+    CVa = np.zeros((JAC_CACHE, model.nb))
+    Jstate = np.zeros(4, dtype=np.int64)  # used slots, next slot to replace, inversions, key_prev set
+    key_prev = np.zeros(kd)
+    # slack voltages enter the cache key as power: weighted by |Y_ref,ref| [pu power / pu voltage]
+    ydiag = np.abs(Ybus.diagonal())
+    ref_w = ydiag[ref_bus].astype(float) if len(ref_bus) else np.zeros(0)
     pos_a = np.full(model.nb, -1, dtype=np.int64)
     pos_a[model.pvpq] = np.arange(len(model.pvpq))
     pos_m = np.full(model.nb, -1, dtype=np.int64)
     pos_m[model.pq] = len(model.pvpq) + np.arange(len(model.pq))
-    cache = (Jc, Jkey, Jstate, pos_a, pos_m)
+    cache = (Jc, Ckey, CVm, CVa, Jstate, key_prev, np.vstack([pos_a, pos_m]))
     n_factor, n_tap_moves, n_retry, n_failed = 1, 0, 0, 0
     out = BlockOutput(model, inputs, es, el_scale, col_load, col_st, vv_storages)
 
@@ -482,10 +492,10 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
             pos_before = tap_pos.copy()
             status, j = K.solve_block(
                 i, k, Yp, Yj, Yx, model.Sbus0, el_bus, el_w, el_p, el_q,
-                ref_bus, ref_vm, model.pv, model.pv_vm, model.pvpq, model.pq,
+                ref_bus, ref_vm, ref_w, model.pv, model.pv_vm, model.pvpq, model.pq,
                 *fac.args(cache), Vm, Va,
                 vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, 1e-9, 100,
-                *tap_args(), tol, 40, 8, REFRESH_RATIO,
+                *tap_args(), tol, 40, 8, REFRESH_RATIO, INSERT_ITER,
                 out_V, out_conv, out_iter, out_mis, out_vvq,
             )
             if status == K.DONE:
@@ -499,6 +509,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
                                  out_V, out_conv, out_iter, out_mis, out_vvq)
                 if not ok:
                     n_failed += 1
+                Jstate[3] = 0  # the retried voltages are not those of the last key
                 moved = K.tap_update(np.abs(out_V[j]) if ok else np.full(model.nb, np.nan), *tap_args())
                 status = K.TAP if moved else K.REFRESH
             if status == K.TAP:

@@ -2,17 +2,23 @@
 
 One power flow per step in polar coordinates, unknowns ``[Va(pv+pq), Vm(pq)]``, mismatch
 ``V·conj(Ybus·V) - Sbus`` (per unit on the net's ``sn_mva``). The Jacobian is fixed (chord
-method): its factorisation comes from the caller, either as a dense inverse (small nets) or as the
-sparse LU factors of :func:`scipy.sparse.linalg.splu`. Each step starts from the previous step's
-solution (warm start). Between steps the on-load tap changer timers run; volt-var is a fixed point
-of solve ↔ battery Q inside each step.
+method). Small nets (dense mode) keep a cache of operating points, each a Jacobian inverse with the
+voltages where it was taken; a step starts from the nearest of the cached points and the previous
+step's solution, and iterates with the nearest point's Jacobian. Larger nets (sparse mode) use the
+sparse LU factors that the caller computes (:func:`scipy.sparse.linalg.splu`) and start from the
+previous step. Between steps the on-load tap changer timers run; volt-var is a fixed point of
+solve ↔ battery Q inside each step.
+
+The per-step loop is written out in :func:`solve_block` rather than split into helpers: on these
+small systems a call with array arguments (reference counting of each array) costs more than a
+chord iteration.
 
 The kernel stops and hands control back to Python when the caller must act:
 
 ``DONE``
     every step of the block is solved.
 ``REFRESH``
-    step ``i`` converged but slowly: refactorise the Jacobian at the current voltages.
+    (sparse mode) step ``i`` converged but slowly: refactorise the Jacobian at the current voltages.
 ``FAILED``
     step ``i`` did not converge with the chord Jacobian (not recorded): retry with full
     Newton-Raphson.
@@ -34,50 +40,18 @@ _FM = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
 @njit(cache=True, fastmath=_FM, error_model="numpy")
-def _mismatch(Yp, Yj, Yx, V, Sbus, pvpq, pq, F):
-    """Fill ``F`` with ``[Re(mis)[pvpq], Im(mis)[pq]]``; return ``max|F|`` [pu]."""
-    npvpq = pvpq.shape[0]
-    worst = 0.0
-    for a in range(npvpq):
-        b = pvpq[a]
-        acc = 0j
-        for k in range(Yp[b], Yp[b + 1]):
-            acc += Yx[k] * V[Yj[k]]
-        mis = V[b] * np.conj(acc) - Sbus[b]
-        F[a] = mis.real
-        if abs(mis.real) > worst:
-            worst = abs(mis.real)
-    for a in range(pq.shape[0]):
-        b = pq[a]
-        acc = 0j
-        for k in range(Yp[b], Yp[b + 1]):
-            acc += Yx[k] * V[Yj[k]]
-        mis = V[b] * np.conj(acc) - Sbus[b]
-        F[npvpq + a] = mis.imag
-        if abs(mis.imag) > worst:
-            worst = abs(mis.imag)
-    return worst
-
-
-@njit(cache=True, fastmath=_FM, error_model="numpy")
-def _solve(dense, Jinv, Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work):
-    """``dx = J⁻¹ F`` from a dense inverse or from sparse LU factors (``Pr J Pc = L U``)."""
+def _lu_solve(Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work):
+    """``dx = J⁻¹ F`` from sparse LU factors (``Pr J Pc = L U``; ``L`` unit lower triangular
+    without its diagonal, ``U`` strictly upper with its diagonal ``Ud`` apart)."""
     m = F.shape[0]
-    if dense:
-        for r in range(m):
-            acc = 0.0
-            for c in range(m):
-                acc += Jinv[r, c] * F[c]
-            dx[r] = acc
-        return
     for i in range(m):
         work[perm_r[i]] = F[i]
-    for j in range(m):  # L is unit lower triangular (off-diagonal part only)
+    for j in range(m):
         yj = work[j]
         if yj != 0.0:
             for k in range(Lp[j], Lp[j + 1]):
                 work[Li[k]] -= Lx[k] * yj
-    for j in range(m - 1, -1, -1):  # U upper triangular: diagonal Ud, strictly upper part
+    for j in range(m - 1, -1, -1):
         work[j] /= Ud[j]
         yj = work[j]
         if yj != 0.0:
@@ -123,61 +97,60 @@ def _jacobian_inverse(Yp, Yj, Yx, V, pvpq, pq, pos_a, pos_m, out):
                     J[rm, ca] += dva.imag
                 if cm >= 0:
                     J[rm, cm] += dvm.imag
-    out[:, :] = np.linalg.inv(J)
+    _invert(J, out)
 
 
-@njit(cache=True, fastmath=_FM, error_model="numpy")
-def _chord(Yp, Yj, Yx, Vm, Va, V, Sbus, pvpq, pq, dense, Jc, Jkey, Jstate, key, pos_a, pos_m,
-           Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work, tol, max_iter, ratio):
-    """Chord iterations from ``Vm, Va`` in place; return ``(iterations, max|F|)``.
+@njit(cache=True)
+def _invert(A, out):
+    """``out = A⁻¹`` by Gauss-Jordan elimination with partial pivoting, ``A`` overwritten (no
+    allocation: the Jacobians here are small). A singular ``A`` gives a NaN ``out``."""
+    m = A.shape[0]
+    for r in range(m):
+        for c in range(m):
+            out[r, c] = 1.0 if r == c else 0.0
+    for col in range(m):
+        p = col
+        big = abs(A[col, col])
+        for r in range(col + 1, m):
+            if abs(A[r, col]) > big:
+                big = abs(A[r, col])
+                p = r
+        if not big > 0.0:
+            out[:, :] = np.nan
+            return
+        if p != col:
+            for c in range(m):
+                A[p, c], A[col, c] = A[col, c], A[p, c]
+                out[p, c], out[col, c] = out[col, c], out[p, c]
+        inv = 1.0 / A[col, col]
+        for c in range(m):
+            A[col, c] *= inv
+            out[col, c] *= inv
+        for r in range(m):
+            if r != col:
+                f = A[r, col]
+                if f != 0.0:
+                    for c in range(m):
+                        A[r, c] -= f * A[col, c]
+                        out[r, c] -= f * out[col, c]
 
-    Dense mode keeps a small cache of Jacobian inverses ``Jc`` keyed by the operating point
-    ``key`` (scheduled consumer P of the changing elements) [pu]; ``Jstate = [used, next slot,
-    inversions]``. It starts from the nearest cached inverse and, when an iteration contracts the
-    mismatch by less than ``1 / ratio``, inverts the Jacobian at the current voltages (Newton step) into the
-    cache. Sparse mode uses the caller's LU factors throughout.
-    """
-    npvpq = pvpq.shape[0]
-    nb = Vm.shape[0]
-    for b in range(nb):
-        V[b] = complex(Vm[b] * math.cos(Va[b]), Vm[b] * math.sin(Va[b]))
-    worst = _mismatch(Yp, Yj, Yx, V, Sbus, pvpq, pq, F)
-    slot = -1
-    if dense and worst > tol:
-        best = 1e300
-        for c in range(Jstate[0]):
-            d = abs(Jkey[c] - key)
-            if d < best:
-                best = d
-                slot = c
-    it = 0
-    while worst > tol and it < max_iter:
-        if not np.isfinite(worst):
-            break
-        if dense and slot < 0:
-            if Jstate[0] < Jc.shape[0]:
-                slot = Jstate[0]
-                Jstate[0] += 1
-            else:
-                slot = Jstate[1]
-                Jstate[1] = (Jstate[1] + 1) % Jc.shape[0]
-            _jacobian_inverse(Yp, Yj, Yx, V, pvpq, pq, pos_a, pos_m, Jc[slot])
-            Jkey[slot] = key
-            Jstate[2] += 1
-        _solve(dense, Jc[max(slot, 0)], Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work)
-        for a in range(npvpq):
-            Va[pvpq[a]] -= dx[a]
-        for a in range(pq.shape[0]):
-            Vm[pq[a]] -= dx[npvpq + a]
-        for a in range(npvpq):
-            b = pvpq[a]
-            V[b] = complex(Vm[b] * math.cos(Va[b]), Vm[b] * math.sin(Va[b]))
-        prev = worst
-        worst = _mismatch(Yp, Yj, Yx, V, Sbus, pvpq, pq, F)
-        it += 1
-        if dense and worst > tol and worst > ratio * prev:
-            slot = -1  # slow: a fresh Jacobian at the current point next iteration
-    return it, worst
+
+@njit(cache=True)
+def _insert(Yp, Yj, Yx, V, Vm, Va, pvpq, pq, pos, key, Jc, Ckey, CVm, CVa, Jstate):
+    """Invert the Jacobian at ``V`` into a free (or the oldest) cache slot keyed by ``key``, with
+    ``Vm, Va`` as the slot's voltages; return the slot."""
+    if Jstate[0] < Jc.shape[0]:
+        slot = Jstate[0]
+        Jstate[0] += 1
+    else:
+        slot = Jstate[1]
+        Jstate[1] = (Jstate[1] + 1) % Jc.shape[0]
+    _jacobian_inverse(Yp, Yj, Yx, V, pvpq, pq, pos[0], pos[1], Jc[slot])
+    Ckey[slot, :] = key
+    CVm[slot, :] = Vm
+    CVa[slot, :] = Va
+    Jstate[2] += 1
+    return slot
 
 
 @njit(cache=True)
@@ -228,12 +201,12 @@ def tap_update(Vm, tap_on, tap_lv, tap_vset, tap_db, tap_delay, tap_dir, tap_min
 def solve_block(
     start, stop,
     Yp, Yj, Yx, Sbus0, el_bus, el_w, el_p, el_q,
-    ref_bus, ref_vm, pv_bus, pv_vm, pvpq, pq,
-    dense, Jc, Jkey, Jstate, pos_a, pos_m, Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c,
+    ref_bus, ref_vm, ref_w, pv_bus, pv_vm, pvpq, pq,
+    dense, Jc, Ckey, CVm, CVa, Jstate, key_prev, pos, Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c,
     Vm, Va,
     vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, vv_tol, vv_max,
     tap_on, tap_lv, tap_vset, tap_db, tap_delay, tap_dir, tap_min, tap_max, tap_pos, t_up, t_down, dt,
-    tol, max_iter, slow_iter, ratio,
+    tol, max_iter, slow_iter, ratio, insert_iter,
     out_V, out_conv, out_iter, out_mis, out_vvq,
 ):
     """Solve steps ``start .. stop-1`` of the block; return ``(status, step)``.
@@ -243,6 +216,14 @@ def solve_block(
     Volt-var elements (``vv_el``, indices into the element columns) get ``Q = curve(vm) · sn``
     limited to ``sqrt(sn² - P²)`` [Mvar]; ``vv_q`` holds each one's last Q (state, delta form).
     Tap timers ``t_up``/``t_down`` [s] and ``tap_pos`` are state, updated in place.
+
+    Dense mode keeps a cache of operating points: slot ``c`` holds a Jacobian inverse ``Jc[c]``,
+    the voltages ``CVm[c], CVa[c]`` where it was taken and their key ``Ckey[c]`` (the changing
+    injections ``el_w·(P, Q)`` [pu] and the slack voltages weighted by ``ref_w`` [pu]);
+    ``Jstate = [used, next slot, inversions, have key_prev]``. A step starts from the nearest
+    cached point when it is nearer than the previous step (``key_prev``) — training load swings
+    between two levels, so the previous step is often the far one — and iterates with that slot's
+    Jacobian. A step that needed ``insert_iter`` iterations or more adds its solution to the cache.
     """
     nb = Vm.shape[0]
     m = pvpq.shape[0] + pq.shape[0]
@@ -255,39 +236,119 @@ def solve_block(
     Va_prev = np.empty(nb)
     n_el = el_bus.shape[0]
     n_vv = vv_el.shape[0]
+    n_ref = ref_bus.shape[0]
     vv_qp = np.empty(n_vv)
     vv_fp = np.empty(n_vv)
+    vv_q_prev = np.empty(n_vv)
+    kd = 2 * n_el + n_ref
+    key = np.empty(kd)
+    vv_of = np.full(n_el, -1, dtype=np.int64)
+    for a in range(n_vv):
+        vv_of[vv_el[a]] = a
+    npvpq = pvpq.shape[0]
+    npq = pq.shape[0]
     for i in range(start, stop):
         for b in range(nb):
             Sbus[b] = Sbus0[b]
             Vm_prev[b] = Vm[b]
             Va_prev[b] = Va[b]
-        key = 0.0
         for e in range(n_el):
-            Sbus[el_bus[e]] -= el_w[e] * (el_p[i, e] + 1j * el_q[i, e])
-            key += el_w[e] * el_p[i, e]
-        for r in range(ref_bus.shape[0]):
+            a = vv_of[e]
+            q = el_q[i, e] if a < 0 else vv_q[a]  # volt-var: the element's Q is the state vv_q
+            Sbus[el_bus[e]] -= el_w[e] * (el_p[i, e] + 1j * q)
+            key[e] = el_w[e] * el_p[i, e]
+            key[n_el + e] = el_w[e] * q
+        for r in range(n_ref):
+            key[2 * n_el + r] = ref_w[r] * ref_vm[i, r]
+        slot = -1
+        if dense:
+            best = 1e300
+            for c in range(Jstate[0]):
+                d = 0.0
+                for x in range(kd):
+                    d += abs(Ckey[c, x] - key[x])
+                if d < best:
+                    best = d
+                    slot = c
+            if slot >= 0 and Jstate[3] == 1:
+                d = 0.0
+                for x in range(kd):
+                    d += abs(key_prev[x] - key[x])
+                if best < d:  # the cached point is nearer than the previous step
+                    for b in range(nb):
+                        Vm[b] = CVm[slot, b]
+                        Va[b] = CVa[slot, b]
+        for r in range(n_ref):
             Vm[ref_bus[r]] = ref_vm[i, r]
         for r in range(pv_bus.shape[0]):
             Vm[pv_bus[r]] = pv_vm[r]
-        # volt-var fixed point: the element's delta Q is replaced by vv_q (absolute minus base)
-        for a in range(n_vv):
-            e = vv_el[a]
-            Sbus[el_bus[e]] -= el_w[e] * 1j * (vv_q[a] - el_q[i, e])
+        # one loop does the chord iterations and the volt-var fixed point; ``fresh``: the
+        # voltages changed, recompute V and the mismatch F at the top
         iters = 0
         ok = False
+        refreshed = False
+        fresh = True
+        stepped = False
+        prev = 0.0
         worst = 0.0
+        fp = 0
+        pass_iters = 0  # chord iterations of this volt-var pass (limit: max_iter)
+        # after a volt-var update one iteration is forced even when the mismatch is already within
+        # tolerance: a Q change below the tolerance would otherwise never move the voltages and the
+        # fixed point would stall
+        force = False
         # volt-var: secant-damped fixed point on h(q) = f(V(q)) - q, the same update as
         # studies.qsts.controllers.volt_var_update (Newton on h with a secant slope; a plain
         # fixed point diverges when the loop gain exceeds 1)
         for a in range(n_vv):
             vv_qp[a] = np.nan
-        for fp in range(vv_max):
-            it, worst = _chord(Yp, Yj, Yx, Vm, Va, V, Sbus, pvpq, pq, dense, Jc, Jkey, Jstate, key,
-                               pos_a, pos_m, Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work,
-                               tol, max_iter, ratio)
-            iters += it
+            vv_q_prev[a] = vv_q[a]
+        while True:
+            if fresh:
+                for b in range(nb):
+                    V[b] = complex(Vm[b] * math.cos(Va[b]), Vm[b] * math.sin(Va[b]))
+                worst = 0.0
+                for a in range(npvpq + npq):
+                    b = pvpq[a] if a < npvpq else pq[a - npvpq]
+                    acc = 0j
+                    for k in range(Yp[b], Yp[b + 1]):
+                        acc += Yx[k] * V[Yj[k]]
+                    mis = V[b] * np.conj(acc) - Sbus[b]
+                    f = mis.real if a < npvpq else mis.imag
+                    F[a] = f
+                    if abs(f) > worst:
+                        worst = abs(f)
+                fresh = False
+                if stepped and dense and worst > tol and worst > ratio * prev:
+                    slot = -1  # slow contraction: a fresh Jacobian at the current point
+                stepped = False
+            if (worst > tol or force) and pass_iters < max_iter and np.isfinite(worst):
+                force = False
+                if dense:
+                    if slot < 0:
+                        slot = _insert(Yp, Yj, Yx, V, Vm, Va, pvpq, pq, pos, key, Jc, Ckey, CVm, CVa, Jstate)
+                        refreshed = True
+                    for r in range(m):
+                        acc_r = 0.0
+                        for c in range(m):
+                            acc_r += Jc[slot, r, c] * F[c]
+                        dx[r] = acc_r
+                else:
+                    _lu_solve(Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work)
+                for a in range(npvpq):
+                    Va[pvpq[a]] -= dx[a]
+                for a in range(npq):
+                    Vm[pq[a]] -= dx[npvpq + a]
+                prev = worst
+                iters += 1
+                pass_iters += 1
+                fresh = True
+                stepped = True
+                continue
             if not worst <= tol:
+                break  # not converged (iteration limit or NaN)
+            if n_vv == 0:
+                ok = True
                 break
             change = 0.0
             for a in range(n_vv):
@@ -316,18 +377,36 @@ def solve_block(
             if change < vv_tol:
                 ok = True
                 break
-        if not ok:
+            fp += 1
+            if fp >= vv_max:
+                break
+            fresh = True
+            force = True
+            pass_iters = 0
+        if not ok:  # back to the last good state for the caller's retry
             for b in range(nb):
                 Vm[b] = Vm_prev[b]
                 Va[b] = Va_prev[b]
+            for a in range(n_vv):
+                vv_q[a] = vv_q_prev[a]
+            Jstate[3] = 0
             return FAILED, i
         for b in range(nb):
-            out_V[i, b] = Vm[b] * np.exp(1j * Va[b])
+            out_V[i, b] = V[b]
         out_conv[i] = True
         out_iter[i] = iters
         out_mis[i] = worst
         for a in range(n_vv):
             out_vvq[i, a] = vv_q[a]
+        if dense:
+            for x in range(kd):
+                key_prev[x] = key[x]
+            Jstate[3] = 1
+            if refreshed:  # the slot's Jacobian was taken on the way: keep the solution with it
+                CVm[slot, :] = Vm
+                CVa[slot, :] = Va
+            elif iters >= insert_iter:
+                _insert(Yp, Yj, Yx, V, Vm, Va, pvpq, pq, pos, key, Jc, Ckey, CVm, CVa, Jstate)
         moved = tap_update(Vm, tap_on, tap_lv, tap_vset, tap_db, tap_delay, tap_dir, tap_min, tap_max,
                            tap_pos, t_up, t_down, dt)
         if moved:
