@@ -427,9 +427,10 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     # ---- taps
     tap_on, tap_lv, tap_vset, tap_db, tap_delay, tap_dir, tap_min, tap_max = _tap_params(inputs, model)
     tap_pos = model.tap_pos0.copy()
-    t_up = np.zeros(len(tap_pos))
-    t_down = np.zeros(len(tap_pos))
-    tap_args = lambda: (tap_on, tap_lv, tap_vset, tap_db, tap_delay, tap_dir, tap_min, tap_max, tap_pos, t_up, t_down, dt)
+    tap_i = np.vstack([tap_on.astype(np.int64), tap_lv, tap_dir, tap_min, tap_max]).astype(np.int64)
+    tap_f = np.vstack([tap_vset, tap_db, tap_delay]).astype(float)
+    timers = np.zeros((2, len(tap_pos)))  # up, down [s]
+    tap_args = lambda: (tap_i, tap_f, tap_pos, timers, dt)
 
     Ybus, Yf, Yt, branch = model.ybus(tap_pos)
     V = model.V_init.copy()

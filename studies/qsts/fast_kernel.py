@@ -154,46 +154,43 @@ def _insert(Yp, Yj, Yx, V, Vm, Va, pvpq, pq, pos, key, Jc, Ckey, CVm, CVa, Jstat
 
 
 @njit(cache=True)
-def tap_update(Vm, tap_on, tap_lv, tap_vset, tap_db, tap_delay, tap_dir, tap_min, tap_max,
-               tap_pos, t_up, t_down, dt):
+def tap_update(Vm, tap_i, tap_f, tap_pos, timers, dt):
     """Advance the tap timers by one step ``dt`` [s] at LV voltages ``Vm`` [pu]; return whether a
     tap moved.
 
+    Per regulating transformer ``t``: ``tap_i[:, t] = (enabled, LV bus, direction, tap_min,
+    tap_max)`` (direction: the tap_pos change that lowers the LV voltage), ``tap_f[:, t] =
+    (vm_set [pu], deadband [pu], delay [s])``, ``timers[:, t] = (up, down)`` [s] (state).
     Above ``vm_set + db`` the up-timer runs (down-timer reset), below ``vm_set - db`` the
     down-timer, inside the band (or NaN) both reset. A timer that reaches ``delay - 1e-9`` moves the
-    tap one step (``tap_dir``: the tap_pos change that lowers the LV voltage) unless at its limit,
-    and resets (at the limit: no move, the timer is capped at ``delay``). ``tap_pos``, ``t_up``, ``t_down`` are updated in place.
+    tap one step unless at its limit, and resets (at the limit: no move, the timer is capped at
+    ``delay``). ``tap_pos`` and ``timers`` are updated in place. (Few array arguments: each costs
+    reference counting per call, and this runs every step.)
     """
     moved = False
-    for t in range(tap_lv.shape[0]):
-        if not tap_on[t]:
+    for t in range(tap_pos.shape[0]):
+        if not tap_i[0, t]:
             continue
-        v = Vm[tap_lv[t]]
-        if v > tap_vset[t] + tap_db[t]:
-            t_up[t] += dt
-            t_down[t] = 0.0
-        elif v < tap_vset[t] - tap_db[t]:
-            t_down[t] += dt
-            t_up[t] = 0.0
+        v = Vm[tap_i[1, t]]
+        vset, db, delay = tap_f[0, t], tap_f[1, t], tap_f[2, t]
+        if v > vset + db:
+            timers[0, t] += dt
+            timers[1, t] = 0.0
+        elif v < vset - db:
+            timers[1, t] += dt
+            timers[0, t] = 0.0
         else:
-            t_up[t] = 0.0
-            t_down[t] = 0.0
-        if t_up[t] >= tap_delay[t] - 1e-9:
-            new = tap_pos[t] + tap_dir[t]
-            if tap_min[t] <= new <= tap_max[t]:
-                tap_pos[t] = new
-                t_up[t] = 0.0
-                moved = True
-            else:
-                t_up[t] = min(t_up[t], tap_delay[t])
-        if t_down[t] >= tap_delay[t] - 1e-9:
-            new = tap_pos[t] - tap_dir[t]
-            if tap_min[t] <= new <= tap_max[t]:
-                tap_pos[t] = new
-                t_down[t] = 0.0
-                moved = True
-            else:
-                t_down[t] = min(t_down[t], tap_delay[t])
+            timers[0, t] = 0.0
+            timers[1, t] = 0.0
+        for d in range(2):  # 0: up-timer lowers the voltage (+direction), 1: down-timer raises it
+            if timers[d, t] >= delay - 1e-9:
+                new = tap_pos[t] + (tap_i[2, t] if d == 0 else -tap_i[2, t])
+                if tap_i[3, t] <= new <= tap_i[4, t]:
+                    tap_pos[t] = new
+                    timers[d, t] = 0.0
+                    moved = True
+                else:
+                    timers[d, t] = min(timers[d, t], delay)
     return moved
 
 
@@ -205,7 +202,7 @@ def solve_block(
     dense, Jc, Ckey, CVm, CVa, Jstate, key_prev, pos, Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c,
     Vm, Va,
     vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, vv_tol, vv_max,
-    tap_on, tap_lv, tap_vset, tap_db, tap_delay, tap_dir, tap_min, tap_max, tap_pos, t_up, t_down, dt,
+    tap_i, tap_f, tap_pos, timers, dt,
     tol, max_iter, slow_iter, ratio, insert_iter,
     out_V, out_conv, out_iter, out_mis, out_vvq,
 ):
@@ -215,7 +212,7 @@ def solve_block(
     values built into ``Sbus0`` [MW, Mvar]; ``el_w`` their ``scaling / sn_mva`` weights [1/MVA].
     Volt-var elements (``vv_el``, indices into the element columns) get ``Q = curve(vm) · sn``
     limited to ``sqrt(sn² - P²)`` [Mvar]; ``vv_q`` holds each one's last Q (state, delta form).
-    Tap timers ``t_up``/``t_down`` [s] and ``tap_pos`` are state, updated in place.
+    Taps: see :func:`tap_update`; ``timers`` [s] and ``tap_pos`` are state, updated in place.
 
     Dense mode keeps a cache of operating points: slot ``c`` holds a Jacobian inverse ``Jc[c]``,
     the voltages ``CVm[c], CVa[c]`` where it was taken and their key ``Ckey[c]`` (the changing
@@ -407,8 +404,7 @@ def solve_block(
                 CVa[slot, :] = Va
             elif iters >= insert_iter:
                 _insert(Yp, Yj, Yx, V, Vm, Va, pvpq, pq, pos, key, Jc, Ckey, CVm, CVa, Jstate)
-        moved = tap_update(Vm, tap_on, tap_lv, tap_vset, tap_db, tap_delay, tap_dir, tap_min, tap_max,
-                           tap_pos, t_up, t_down, dt)
+        moved = tap_update(Vm, tap_i, tap_f, tap_pos, timers, dt)
         if moved:
             return TAP, i
         if iters > slow_iter and not dense:
