@@ -39,8 +39,11 @@ def _split(total: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.asarray(total, dtype=float)[:, None] * w[None, :]
 
 
-def element_series(inputs: QSTSInputs) -> ElementSeries:
-    site, prof = inputs.site, inputs.profiles
+def element_series(inputs: QSTSInputs, start: int = 0, stop: int | None = None) -> ElementSeries:
+    """The element values of steps ``start .. stop-1`` (default: all steps); the index lists do
+    not depend on the steps, so a long horizon can be mapped block by block."""
+    site = inputs.site
+    prof = inputs.profiles.iloc[start:stop]
     net = site.net
     n = len(prof)
     campus = np.asarray(site.campus_loads, dtype=np.int64)

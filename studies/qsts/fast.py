@@ -137,9 +137,12 @@ class FastModel:
         self.site = site
         net = copy.deepcopy(site.net)
         self.net = net
-        try:  # sets net._options exactly as runpp does; the solution (if any) is the first warm start
+        # sets net._options exactly as runpp does; the solution (if any) is the first warm start.
+        # numba=False: one power flow does not repay pandapower's own numba compilation (seconds
+        # in every fresh process); the engine's kernel is compiled and cached separately
+        try:
             pp.runpp(net, tolerance_mva=min(tolerance_mva, 1e-8), calculate_voltage_angles=True,
-                     numba=True, lightsim2grid=False)
+                     numba=False, lightsim2grid=False)
             self.base_converged = True
         except Exception:  # non-converging base case: start from pandapower's flat/dc start instead
             self.base_converged = False
@@ -377,7 +380,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     from studies.qsts.fast_output import BlockOutput
 
     site, net = inputs.site, model.net
-    es = element_series(inputs)
+    es = element_series(inputs, 0, 0)  # the index lists; values are mapped block by block
     n = len(inputs.profiles)
     dt = inputs.step_s
     base = model.baseMVA
@@ -467,17 +470,18 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     for b0 in range(0, n, block_steps):
         b1 = min(n, b0 + block_steps)
         k = b1 - b0
+        eb = element_series(inputs, b0, b1)
         el_p = np.zeros((k, ne))
         el_q = np.zeros((k, ne))
         for j, li in enumerate(es.load_index):
             e = col_load[int(li)]
-            el_p[:, e] = es.load_p_mw[b0:b1, j] - el_p0[e]
-            el_q[:, e] = es.load_q_mvar[b0:b1, j] - el_q0[e]
+            el_p[:, e] = eb.load_p_mw[:, j] - el_p0[e]
+            el_q[:, e] = eb.load_q_mvar[:, j] - el_q0[e]
         for j, si in enumerate(es.storage_index):
             e = col_st[int(si)]
-            el_p[:, e] = es.storage_p_mw[b0:b1, j] - el_p0[e]
-            el_q[:, e] = es.storage_q_mvar[b0:b1, j] - el_q0[e]
-        ref_vm = np.ascontiguousarray(es.ext_grid_vm_pu[b0:b1])
+            el_p[:, e] = eb.storage_p_mw[:, j] - el_p0[e]
+            el_q[:, e] = eb.storage_q_mvar[:, j] - el_q0[e]
+        ref_vm = np.ascontiguousarray(eb.ext_grid_vm_pu)
         out_V = np.full((k, model.nb), np.nan + 0j, dtype=np.complex128)
         out_conv = np.zeros(k, dtype=np.bool_)
         out_iter = np.zeros(k, dtype=np.int64)

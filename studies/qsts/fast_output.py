@@ -6,10 +6,39 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
 __all__ = ["BlockOutput"]
 
 SQRT3 = np.sqrt(3.0)
+
+
+@njit(cache=True)
+def _branch_block(V, a, b, Yfp, Yfj, Yfx, Ytp, Ytj, Ytx, rows, scale_f, scale_t, Yp, Yj, Yx, ref, out, s_ref):
+    """Steps ``a .. b-1`` of ``V`` (internal voltages [pu]): ``out[i, c] = max(|If|·scale_f[c],
+    |It|·scale_t[c])`` of internal branch ``rows[c]`` (0 where ``rows[c] < 0``), and
+    ``s_ref[i] = Σ V_r·conj((Ybus·V)_r)`` over the slack buses ``ref`` [pu]."""
+    for i in range(a, b):
+        for c in range(rows.shape[0]):
+            r = rows[c]
+            if r < 0:
+                out[i, c] = 0.0
+                continue
+            acc_f = 0j
+            for k in range(Yfp[r], Yfp[r + 1]):
+                acc_f += Yfx[k] * V[i, Yfj[k]]
+            acc_t = 0j
+            for k in range(Ytp[r], Ytp[r + 1]):
+                acc_t += Ytx[k] * V[i, Ytj[k]]
+            out[i, c] = max(abs(acc_f) * scale_f[c], abs(acc_t) * scale_t[c])
+        s = 0j
+        for x in range(ref.shape[0]):
+            g = ref[x]
+            acc = 0j
+            for k in range(Yp[g], Yp[g + 1]):
+                acc += Yx[k] * V[i, Yj[k]]
+            s += V[i, g] * np.conj(acc)
+        s_ref[i] = s
 
 
 class BlockOutput:
@@ -69,6 +98,22 @@ class BlockOutput:
         self.fbus = branch[:, F_BUS].real.astype(np.int64)
         self.tbus = branch[:, T_BUS].real.astype(np.int64)
         self.tap_names = [tap_series_name(site.net, int(t)) for t in site.regulating_trafos]
+        # per reported branch (lines, then trafos): internal row and the factors from |If|, |It|
+        # [pu] to loading [%], as pandapower defines it: lines max(i_from, i_to) / (max_i_ka · df ·
+        # parallel), trafos max(i_hv · vn_hv, i_lv · vn_lv) · √3 / (sn_mva · parallel · df)
+        base = model.baseMVA
+        rows = np.r_[self.line_rows, self.trafo_rows].astype(np.int64)
+        rr = np.where(rows >= 0, rows, 0)
+        kv_f, kv_t = model.base_kv[self.fbus][rr], model.base_kv[self.tbus][rr]
+        nl = len(self.line_rows)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sf = base / SQRT3 / kv_f
+            st_ = base / SQRT3 / kv_t
+            sf[:nl] *= 100.0 / self.line_imax
+            st_[:nl] *= 100.0 / self.line_imax
+            sf[nl:] *= self.tr_vn[:, 0] * SQRT3 / self.tr_den * 100.0
+            st_[nl:] *= self.tr_vn[:, 1] * SQRT3 / self.tr_den * 100.0
+        self.rows, self.scale_f, self.scale_t = rows, sf, st_
 
     def emit(self, sink, start, V, conv, iters, mis_mva, vvq, el_p, el_q, taps, seg_starts, seg_keys):
         """Compute the block's outputs from internal voltages ``V`` [pu] and hand them to ``sink``."""
@@ -82,38 +127,21 @@ class BlockOutput:
         if len(self.vv_cols):
             dq[:, self.vv_cols] = vvq
         D = el_p + 1j * dq
-        nl, nt = len(self.line_rows), len(self.trafo_rows)
-        loading = np.zeros((k, nl + nt))
-        grid = np.zeros(k, dtype=np.complex128)
+        loading = np.zeros((k, self.rows.shape[0]))
+        s_ref = np.zeros(k, dtype=np.complex128)
         bounds = list(seg_starts) + [k]
+        Vc = np.ascontiguousarray(V)
         for s in range(len(seg_starts)):
             a, b = bounds[s], bounds[s + 1]
             if b <= a:
                 continue
             Ybus, Yf, Yt, _ = m.ybus(seg_keys[s])
-            Vs = V[a:b]
-            If = np.abs((Yf @ Vs.T).T) * base / SQRT3  # [kA·kV]
-            It = np.abs((Yt @ Vs.T).T) * base / SQRT3
-            i_f = If / m.base_kv[self.fbus][None, :]
-            i_t = It / m.base_kv[self.tbus][None, :]
-            if nl:
-                r = self.line_rows
-                ok = r >= 0
-                rr = np.where(ok, r, 0)
-                i = np.maximum(i_f[:, rr], i_t[:, rr])
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    loading[a:b, :nl] = np.where(ok[None, :], i / self.line_imax[None, :] * 100.0, 0.0)
-            if nt:
-                r = self.trafo_rows
-                ok = r >= 0
-                rr = np.where(ok, r, 0)
-                ld = np.maximum(i_f[:, rr] * self.tr_vn[None, :, 0], i_t[:, rr] * self.tr_vn[None, :, 1])
-                loading[a:b, nl:] = np.where(ok[None, :], ld * SQRT3 / self.tr_den[None, :] * 100.0, 0.0)
-            # ext_grid import: computed injection minus scheduled injection at the slack buses
-            Iref = (Ybus[self.ref] @ Vs.T).T
-            Scalc = Vs[:, self.ref] * np.conj(Iref)
-            Ssched = m.Sbus0[self.ref][None, :] - (D[a:b] @ self.C[:, self.ref]).reshape(b - a, -1)
-            grid[a:b] = ((Scalc - Ssched + m.Sg_eg[self.ref][None, :]) * base).sum(axis=1)
+            _branch_block(Vc, a, b, Yf.indptr, Yf.indices, Yf.data, Yt.indptr, Yt.indices, Yt.data,
+                          self.rows, self.scale_f, self.scale_t, Ybus.indptr, Ybus.indices, Ybus.data,
+                          self.ref, loading, s_ref)
+        # ext_grid import: computed injection minus scheduled injection at the slack buses
+        Ssched = m.Sbus0[self.ref].sum() - (D @ self.C[:, self.ref]).sum(axis=1)
+        grid = (s_ref - np.asarray(Ssched).reshape(k) + m.Sg_eg[self.ref].sum()) * base
         bad = ~np.asarray(conv, dtype=bool)
         loading[bad] = np.nan
         grid[bad] = np.nan

@@ -204,29 +204,41 @@ class ResultRecorder:
         mx[better], mx_at[better] = vhi[better], start + ihi[better]
 
     def _windows(self, start, vm, ser):
+        """Track the worst aligned windows. Severities of all windows in the block come from one
+        reduction; only a window that can enter the heap (or the one still open at the block's
+        end) has its data copied."""
         if self.record.worst_windows <= 0:
             return
         k = vm.shape[0]
-        pos = start
-        while pos < start + k:
-            wno = pos // self.window_steps
-            end = min(start + k, (wno + 1) * self.window_steps)
-            if wno != self.win_no:
+        wid = np.arange(start, start + k) // self.window_steps
+        cuts = np.flatnonzero(np.diff(wid)) + 1
+        seg0 = np.r_[0, cuts]
+        seg1 = np.r_[cuts, k]
+        dev = np.abs(np.asarray(ser["poi_vm_pu"], dtype=float) - 1.0)
+        sev = np.maximum.reduceat(np.where(np.isfinite(dev), dev, -np.inf), seg0)
+        last = len(seg0) - 1
+        # windows complete inside the block that cannot beat the heap's weakest entry are skipped
+        # (ties go to the earlier window, already in the heap)
+        full = len(self.heap) >= self.record.worst_windows
+        floor = self.heap[0][0] if full else -np.inf
+        keep = np.zeros(len(seg0), dtype=bool)
+        keep[0] = keep[last] = True
+        keep |= sev > floor if full else True
+        for j in np.flatnonzero(keep):
+            a, b, w = int(seg0[j]), int(seg1[j]), int(wid[seg0[j]])
+            if w != self.win_no:
                 self._close_window()
-                self.win_no, self.win_start = wno, pos
-                self.win_buf = {s: [] for s in self.series_names}
-                self.win_bus, self.win_sev = [], -np.inf
-            a, b = pos - start, end - start
-            for s in self.series_names:
-                self.win_buf[s].append(ser[s][a:b].copy())
+                self.win_no, self.win_start, self.win_sev = w, start + a, -np.inf
+            for name in self.series_names:
+                self.win_buf.setdefault(name, []).append(ser[name][a:b].copy())
             self.win_bus.append(vm[a:b].copy())
-            dev = np.abs(ser["poi_vm_pu"][a:b] - 1.0)
-            if np.isfinite(dev).any():
-                self.win_sev = max(self.win_sev, float(np.nanmax(dev)))
-            pos = end
+            self.win_sev = max(self.win_sev, float(sev[j]))
+            if j != last:
+                self._close_window()
 
     def _close_window(self):
         if self.win_no < 0 or not self.win_buf:
+            self.win_no = -1
             return
         item = (self.win_sev, -self.win_no, self.win_no, self.win_start,
                 {s: np.concatenate(v) for s, v in self.win_buf.items()}, np.concatenate(self.win_bus))
@@ -235,6 +247,7 @@ class ResultRecorder:
         elif item[:2] > self.heap[0][:2]:
             heapq.heapreplace(self.heap, item)
         self.win_buf, self.win_bus = {}, []
+        self.win_no = -1
 
     # ------------------------------------------------------------------ result
     def finish(self, meta: dict | None = None) -> "QSTSResult":
