@@ -119,6 +119,25 @@ def test_volt_var_and_battery_profile_agree(monkeypatch):
     assert np.ptp(fast[2]["battery_q_mvar"]) > 1.0  # volt-var is active
 
 
+def test_volt_var_steps_retried_with_full_newton_agree(monkeypatch):
+    """With one chord iteration allowed, (nearly) every step fails in the compiled kernel and is
+    solved by the Python retry (full Newton-Raphson inside the volt-var fixed point): it must give
+    the reference engine's answer too."""
+    import studies.qsts.fast as fast_mod
+
+    site = load_site("feeder-34.5kv")
+    prof = _profiles(site, 40, seed=5)
+    prof["battery_p_mw"] = np.linspace(-15.0, 15.0, len(prof))
+    inputs = QSTSInputs(site, prof, Controls(taps=TapControl(delay_s=10.0), volt_var=VoltVarCurve()))
+    ref = _capture_reference(inputs, monkeypatch)
+    monkeypatch.setattr(fast_mod, "CHORD_MAX_ITER", 1)
+    rec = CaptureRecorder(inputs.site, inputs.profiles.index, inputs.record, engine="fast")
+    res = run_fast(inputs, quiet=True, block_steps=16, recorder=rec)
+    assert res.summary["retried_steps"] >= len(prof) // 2  # the retry path did the work
+    assert res.summary["failed_steps"] == 0
+    _compare(rec.captured(), ref)
+
+
 def test_taps_disabled_agree_and_stay(monkeypatch):
     site = load_site("memphis-161kv")
     inputs = QSTSInputs(site, _profiles(site, 60), Controls(taps=TapControl(enabled=False)))

@@ -52,6 +52,9 @@ __all__ = ["run_fast", "FastModel", "build_model", "unsupported_features"]
 DENSE_MAX = 48
 #: Operating points (voltages and Jacobian inverse) cached per run in dense mode. [-]
 JAC_CACHE = 32
+#: Chord iterations allowed per step (per volt-var pass) before the step is handed to the full
+#: Newton-Raphson retry. [-]
+CHORD_MAX_ITER = 40
 #: A step that needs this many chord iterations or more adds its solution and Jacobian to the
 #: cache. [-]
 INSERT_ITER = 4
@@ -500,7 +503,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
                 ref_bus, ref_vm, ref_w, model.pv, model.pv_vm, model.pvpq, model.pq,
                 *fac.args(cache), Vm, Va,
                 vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, 1e-9, 100,
-                *tap_args(), tol, 40, 8, REFRESH_RATIO, INSERT_ITER,
+                *tap_args(), tol, CHORD_MAX_ITER, 8, REFRESH_RATIO, INSERT_ITER,
                 out_V, out_conv, out_iter, out_mis, out_vvq,
             )
             if status == K.DONE:
