@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from dataclasses import dataclass
 
@@ -339,7 +340,7 @@ def _tap_params(inputs: QSTSInputs, model: FastModel):
 
 
 def run_fast(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 4096, *,
-             tolerance_mva: float = 1e-8, recorder=None):
+             tolerance_mva: float = 1e-8, recorder=None, pipeline: bool | None = None):
     """Run the QSTS time series with the fast engine.
 
     Parameters
@@ -354,6 +355,9 @@ def run_fast(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 4096, *
         Largest nodal power mismatch of a converged step. [MVA]
     recorder : ResultRecorder, optional
         Where the blocks go; by default a :class:`studies.qsts.results.ResultRecorder`.
+    pipeline : bool, optional
+        Solve block ``b + 1`` in a second thread while block ``b`` is turned into outputs and
+        streamed (same results). Default: when the machine has more than one CPU.
 
     Returns
     -------
@@ -366,8 +370,10 @@ def run_fast(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 4096, *
 
         recorder = ResultRecorder(inputs.site, inputs.profiles.index, inputs.record, engine="fast")
     t0 = time.perf_counter()
+    if pipeline is None:
+        pipeline = (os.cpu_count() or 1) > 1
     stats = solve_series(model, inputs, recorder.add_block, quiet=quiet, block_steps=block_steps,
-                         tolerance_mva=tolerance_mva)
+                         tolerance_mva=tolerance_mva, pipeline=pipeline)
     stats["wall_s"] = time.perf_counter() - t0
     try:
         return recorder.finish(meta={"engine": "fast", **stats})
@@ -376,10 +382,13 @@ def run_fast(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 4096, *
 
 
 def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True, block_steps: int = 4096,
-                 tolerance_mva: float = 1e-8) -> dict:
+                 tolerance_mva: float = 1e-8, pipeline: bool = False) -> dict:
     """Solve every step of ``inputs`` on ``model`` and call ``sink(start, vm_pu, loading_percent,
     series, converged, iterations, max_mismatch_mva)`` per block (see
-    :meth:`studies.qsts.results.ResultRecorder.add_block`). Returns run statistics."""
+    :meth:`studies.qsts.results.ResultRecorder.add_block`). Returns run statistics.
+
+    ``pipeline``: solve the next block in a second thread while this one turns the current block
+    into outputs and calls ``sink`` (the results are the same; the kernel releases the GIL)."""
     from studies.qsts.fast_output import BlockOutput
 
     site, net = inputs.site, model.net
@@ -470,7 +479,9 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
         except ImportError:
             bar = None
 
-    for b0 in range(0, n, block_steps):
+    def solve(b0):
+        """Solve the block starting at step ``b0``; return the arguments of ``out.emit``."""
+        nonlocal Ybus, Yf, Yt, branch, fac, n_factor, n_tap_moves, n_retry, n_failed
         b1 = min(n, b0 + block_steps)
         k = b1 - b0
         eb = element_series(inputs, b0, b1)
@@ -532,10 +543,30 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
                 fac = model.factor(Ybus, Vm * np.exp(1j * Va))
                 n_factor += 1
             i = j + 1
-        out.emit(sink, b0, out_V, out_conv, out_iter, out_mis * base, out_vvq, el_p, el_q, taps_block,
-                 seg_starts, seg_keys)
+        return (out_V, out_conv, out_iter, out_mis * base, out_vvq, el_p, el_q, taps_block, seg_starts,
+                seg_keys)
+
+    def emit(b0, solved):
+        out.emit(sink, b0, *solved)
         if bar is not None:
-            bar.update(k)
+            bar.update(len(solved[1]))
+
+    starts = list(range(0, n, block_steps))
+    if pipeline and len(starts) > 1:
+        # two threads: the compiled kernel (which releases the GIL) solves block b + 1 while this
+        # thread turns block b into outputs and streams it; the blocks stay in order
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qsts-solve") as pool:
+            pending = pool.submit(solve, starts[0])
+            for j, b0 in enumerate(starts):
+                solved = pending.result()
+                if j + 1 < len(starts):
+                    pending = pool.submit(solve, starts[j + 1])
+                emit(b0, solved)
+    else:
+        for b0 in starts:
+            emit(b0, solve(b0))
     if bar is not None:
         bar.close()
     return {"steps": n, "factorisations": n_factor + int(Jstate[2]), "tap_moves": n_tap_moves, "retried_steps": n_retry,

@@ -194,7 +194,7 @@ def tap_update(Vm, tap_i, tap_f, tap_pos, timers, dt):
     return moved
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def solve_block(
     start, stop,
     Yp, Yj, Yx, Sbus0, el_bus, el_w, el_p, el_q,

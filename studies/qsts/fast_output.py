@@ -13,7 +13,7 @@ __all__ = ["BlockOutput"]
 SQRT3 = np.sqrt(3.0)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _branch_block(V, a, b, Yfp, Yfj, Yfx, Ytp, Ytj, Ytx, rows, scale_f, scale_t, Yp, Yj, Yx, ref, out, s_ref):
     """Steps ``a .. b-1`` of ``V`` (internal voltages [pu]): ``out[i, c] = max(|If|·scale_f[c],
     |It|·scale_t[c])`` of internal branch ``rows[c]`` (0 where ``rows[c] < 0``), and
