@@ -8,11 +8,13 @@ One process runs the same campus-load profile (``models.campus.campus_load`` at 
 the site's campus peak, seeded) through
 
 - pandapower ``run_timeseries`` (``ConstControl`` + ``DFData`` on the campus loads, recycle on,
-  only ``res_bus.vm_pu`` logged: its fast path), on the first ``--pp-steps`` steps;
+  only ``res_bus.vm_pu`` logged: its fast path, checked after the run), on the first
+  ``--pp-steps`` steps;
 - lightsim2grid's C++ time-series solver (``TimeSeriesCPP``, Newton-Raphson with KLU, warm start
   from the previous step) on the same steps as the fast engine;
 - the fast engine (:func:`studies.qsts.fast.solve_series`, taps frozen so all three solve the same
-  power flows; the recorder is a no-op sink, so this is solver throughput);
+  power flows; one thread, like the other two; block outputs are computed, the recorder is a
+  no-op sink);
 
 and prints one final JSON line. Rates are medians over ``--repeats`` runs (compilation excluded:
 a warm-up run first). ``max_dv_pu`` is the largest |V_fast - V_pandapower| over the pandapower steps

@@ -14,7 +14,8 @@ of the per-step series (what ``gridstudy qsts`` keeps for horizons over a day).
 
 Prints one JSON line: the time to build the profiles (campus model and dispatch), the QSTS time
 (power flows, tap changers, output and streaming), power flows per second, peak resident memory of
-the process, and what the run found (non-converged steps, tap operations, POI voltage range).
+the process and how much the QSTS run added to what the profiles already held (sampled every
+0.2 s), and what the run found (non-converged steps, tap operations, POI voltage range).
 Not a test.
 """
 
@@ -22,9 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -57,6 +60,24 @@ def study_file(template: Path, site: str, days: float, folder: Path) -> Path:
     return path
 
 
+def rss_mb() -> float:
+    """Resident memory of this process now (Linux ``/proc/self/statm``). [MB]"""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class RssSampler(threading.Thread):
+    """Largest resident memory seen while running (sampled every ``dt`` seconds). [MB]"""
+
+    def __init__(self, dt: float = 0.2):
+        super().__init__(daemon=True)
+        self.dt, self.peak, self.stop = dt, rss_mb(), threading.Event()
+
+    def run(self):
+        while not self.stop.wait(self.dt):
+            self.peak = max(self.peak, rss_mb())
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--site", default="memphis-161kv", help="reference site name")
@@ -76,9 +97,14 @@ def main(argv=None) -> int:
     inputs = scenarios["with_battery"]
     del scenarios["without_battery"]
     n = len(inputs.profiles)
+    before = rss_mb()
+    sampler = RssSampler()
+    sampler.start()
     t0 = time.perf_counter()
     res = run_fast(inputs, quiet=True, block_steps=args.block_steps)
     t_qsts = time.perf_counter() - t0
+    sampler.stop.set()
+    sampler.join()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kB
     bs = res.bus_summary
     poi = inputs.site.poi_bus
@@ -92,6 +118,8 @@ def main(argv=None) -> int:
         "total_s": round(t_profiles + t_qsts, 1),
         "qsts_pf_per_s": round(n / t_qsts),
         "peak_rss_mb": round(peak_mb),
+        "rss_before_qsts_mb": round(before),
+        "qsts_added_rss_mb": round(max(sampler.peak, rss_mb()) - before),
         "nonconverged_steps": int(res.nonconverged_steps),
         "tap_operations": {str(k): int(v) for k, v in res.tap_operations.items()},
         "poi_vm_min_pu": float(bs.at[poi, "vm_min_pu"]),

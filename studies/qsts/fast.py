@@ -10,12 +10,20 @@ How it works
 - Per step, the changing loads and storages (:func:`studies.qsts.apply.element_series`, the same
   values the reference engine writes into the net) update ``Sbus``; the ``ext_grid`` voltage set
   point updates the slack voltage. Loads are constant power (``const_z``/``const_i`` = 0).
-- The compiled kernel (:mod:`studies.qsts.fast_kernel`) solves step after step from the previous
-  solution with a fixed (chord) Jacobian; Python refactorises it when convergence slows, switches
-  ``Ybus`` when a tap moves (event-driven: the kernel stops at the step after which a tap moves,
-  the move takes effect from the next step), and retries a step that fails with a full
-  Newton-Raphson, first from the last good voltages, then from the initial ones. A step that still
-  fails is reported ``converged=False`` with NaN voltages (voltage collapse), never dropped.
+- The compiled kernel (:mod:`studies.qsts.fast_kernel`) solves step after step with a fixed
+  (chord) Jacobian. Small nets (Jacobian order ≤ :data:`DENSE_MAX`) keep a cache of
+  :data:`JAC_CACHE` operating points — a Jacobian inverse with the voltages where it was taken —
+  keyed by the changing injections: a step starts from the nearest cached point or from the
+  previous step, whichever is nearer (training load swings between two levels, so the previous
+  step is often the far one), and a step that needed :data:`INSERT_ITER` iterations adds its
+  solution to the cache. Larger nets use sparse LU factors, refactorised when convergence slows.
+  When a tap moves, ``Ybus`` is switched (event-driven: the kernel stops at the step after which
+  a tap moves, the move takes effect from the next step). A step that fails is retried with a
+  full Newton-Raphson, first from the last good voltages, then from the initial ones. A step that
+  still fails is reported ``converged=False`` with NaN voltages (voltage collapse), never dropped.
+- Blocks of steps are turned into outputs (bus voltages, branch loadings, slack import) by a
+  second compiled pass and streamed into the recorder; with ``pipeline`` the next block is solved
+  in a second thread meanwhile.
 - ``Ybus`` for a new tap position is rebuilt by pandapower (``net.trafo.tap_pos`` changed,
   ``_pd2ppc`` again) and cached per tap combination.
 - Volt-var: per step, solve ↔ battery Q is iterated to a fixed point (``|ΔQ| < 1e-9`` Mvar).
