@@ -66,7 +66,7 @@ JAC_CACHE = 32
 CHORD_MAX_ITER = 40
 #: A step that needs this many chord iterations or more adds its solution and Jacobian to the
 #: cache. [-]
-INSERT_ITER = 4
+INSERT_ITER = 5
 #: A dense chord iteration that shrinks the mismatch by less than this factor triggers a fresh
 #: Jacobian at the current point. [-]
 REFRESH_RATIO = 0.1
