@@ -56,7 +56,7 @@ import pandas as pd
 from pandapower.control.basic_controller import Controller
 
 __all__ = ["TapController", "VoltVarController", "BatteryController", "add_tap_controllers",
-           "tap_direction_lowering", "DELAY_EPS_S", "Q_TOL_MVAR"]
+           "tap_direction_lowering", "tap_settings", "DELAY_EPS_S", "Q_TOL_MVAR"]
 
 #: Tolerance on the tap delay comparison. [s]
 DELAY_EPS_S = 1e-9
@@ -79,6 +79,15 @@ def _trafo_param(net, trafo: int, col: str, override: float | None, default: flo
     if col in net.trafo and pd.notna(net.trafo.at[trafo, col]):
         return float(net.trafo.at[trafo, col])
     return default
+
+
+def tap_settings(net, trafo: int, vm_set_pu: float | None = None, deadband_pu: float | None = None,
+                 delay_s: float | None = None) -> tuple[float, float, float]:
+    """``(vm_set [pu], deadband [pu], delay [s])`` of a regulating transformer: the override when
+    given, else its ``net.trafo`` column, else 1.0 pu, 0.01 pu and 30 s. Both engines use it."""
+    return (_trafo_param(net, trafo, "vm_set_pu", vm_set_pu, 1.0),
+            _trafo_param(net, trafo, "deadband_pu", deadband_pu, 0.01),
+            _trafo_param(net, trafo, "delay_s", delay_s, 30.0))
 
 
 class TapController(Controller):
@@ -114,9 +123,7 @@ class TapController(Controller):
         self.trafo_index = t
         self.lv_bus = int(net.trafo.at[t, "lv_bus"])
         self.step_s = float(step_s)
-        self.vm_set_pu = _trafo_param(net, t, "vm_set_pu", vm_set_pu, 1.0)
-        self.deadband_pu = _trafo_param(net, t, "deadband_pu", deadband_pu, 0.01)
-        self.delay_s = _trafo_param(net, t, "delay_s", delay_s, 30.0)
+        self.vm_set_pu, self.deadband_pu, self.delay_s = tap_settings(net, t, vm_set_pu, deadband_pu, delay_s)
         self.lower = tap_direction_lowering(net.trafo.at[t, "tap_side"], float(net.trafo.at[t, "tap_step_percent"]))
         self.tap_min = float(net.trafo.at[t, "tap_min"])
         self.tap_max = float(net.trafo.at[t, "tap_max"])

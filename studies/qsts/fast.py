@@ -26,7 +26,7 @@ How it works
   in a second thread meanwhile.
 - ``Ybus`` for a new tap position is rebuilt by pandapower (``net.trafo.tap_pos`` changed,
   ``_pd2ppc`` again) and cached per tap combination.
-- Volt-var: per step, solve ↔ battery Q is iterated to a fixed point (``|ΔQ| < 1e-9`` Mvar).
+- Volt-var: per step, solve ↔ battery Q is iterated to a fixed point (``|ΔQ| <`` :data:`studies.qsts.controllers.Q_TOL_MVAR`).
 
 Supported nets: ``ext_grid`` slack bus(es), PV generators (``gen``, no Q limits, as ``runpp``'s
 default), loads (constant power), static generators, storages, shunts, wards and extended wards,
@@ -52,7 +52,7 @@ from grid.errors import Problem
 from studies.errors import StudyError
 from studies.qsts import fast_kernel as K
 from studies.qsts.apply import element_series
-from studies.qsts.controllers import tap_direction_lowering, volt_var_update
+from studies.qsts.controllers import Q_TOL_MVAR, tap_direction_lowering, tap_settings, volt_var_update
 from studies.qsts.inputs import QSTSInputs
 
 __all__ = ["run_fast", "FastModel", "build_model", "unsupported_features"]
@@ -319,32 +319,20 @@ def build_model(inputs: QSTSInputs, tolerance_mva: float = 1e-8) -> FastModel:
 
 
 def _tap_params(inputs: QSTSInputs, model: FastModel):
-    """Per regulating trafo: enabled, LV bus (internal), vm_set [pu], deadband [pu], delay [s],
-    the tap_pos change that lowers the LV voltage, tap limits."""
+    """The regulating trafos packed for :func:`studies.qsts.fast_kernel.tap_update`: ``tap_i``
+    rows (enabled, LV bus (internal), the tap_pos change that lowers the LV voltage, tap_min,
+    tap_max) and ``tap_f`` rows (vm_set [pu], deadband [pu], delay [s]); the same settings as
+    :class:`studies.qsts.controllers.TapController` (:func:`~studies.qsts.controllers.tap_settings`)."""
     net, taps, tc = model.net, model.taps, inputs.controls.taps
-    n = len(taps)
-    on = np.full(n, bool(tc.enabled))
-    lv = np.zeros(n, np.int64)
-    vset, db, delay = np.zeros(n), np.zeros(n), np.zeros(n)
-    direc = np.zeros(n, np.int64)
-    tmin, tmax = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    tap_i = np.zeros((5, len(taps)), dtype=np.int64)
+    tap_f = np.zeros((3, len(taps)))
     for k, t in enumerate(taps):
         row = net.trafo.loc[t]
-        lv[k] = model.lookup[int(row.lv_bus)]
-
-        def par(name, override, default):
-            if override is not None:
-                return float(override)
-            v = row.get(name, np.nan)
-            return float(v) if v is not None and pd.notna(v) else default
-
-        # the same parameters and defaults as studies.qsts.controllers.TapController
-        vset[k] = par("vm_set_pu", tc.vm_set_pu, 1.0)
-        db[k] = par("deadband_pu", tc.deadband_pu, 0.01)
-        delay[k] = par("delay_s", tc.delay_s, 30.0)
-        direc[k] = tap_direction_lowering(row.tap_side, float(row.tap_step_percent))
-        tmin[k], tmax[k] = int(row.tap_min), int(row.tap_max)
-    return on, lv, vset, db, delay, direc, tmin, tmax
+        tap_i[:, k] = (bool(tc.enabled), model.lookup[int(row.lv_bus)],
+                       tap_direction_lowering(row.tap_side, float(row.tap_step_percent)),
+                       int(row.tap_min), int(row.tap_max))
+        tap_f[:, k] = tap_settings(net, int(t), tc.vm_set_pu, tc.deadband_pu, tc.delay_s)
+    return tap_i, tap_f
 
 
 def run_fast(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 4096, *,
@@ -448,10 +436,8 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     ref_bus = np.asarray(eg_bus, dtype=np.int64)
 
     # ---- taps
-    tap_on, tap_lv, tap_vset, tap_db, tap_delay, tap_dir, tap_min, tap_max = _tap_params(inputs, model)
+    tap_i, tap_f = _tap_params(inputs, model)
     tap_pos = model.tap_pos0.copy()
-    tap_i = np.vstack([tap_on.astype(np.int64), tap_lv, tap_dir, tap_min, tap_max]).astype(np.int64)
-    tap_f = np.vstack([tap_vset, tap_db, tap_delay]).astype(float)
     timers = np.zeros((2, len(tap_pos)))  # up, down [s]
     tap_args = lambda: (tap_i, tap_f, tap_pos, timers, dt)
 
@@ -477,7 +463,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     pos_m[model.pq] = len(model.pvpq) + np.arange(len(model.pq))
     cache = (Jc, Ckey, CVm, CVa, Jstate, key_prev, np.vstack([pos_a, pos_m]))
     n_factor, n_tap_moves, n_retry, n_failed = 1, 0, 0, 0
-    out = BlockOutput(model, inputs, es, el_scale, col_load, col_st, vv_storages)
+    out = BlockOutput(model, inputs, el_bus, el_w, el_p0, el_q0, el_scale, col_load, col_st, vv_storages)
 
     bar = None
     if not quiet and n > 20000:
@@ -521,7 +507,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
                 i, k, Yp, Yj, Yx, model.Sbus0, el_bus, el_w, el_p, el_q,
                 ref_bus, ref_vm, ref_w, model.pv, model.pv_vm, model.pvpq, model.pq,
                 *fac.args(cache), Vm, Va,
-                vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, 1e-9, 100,
+                vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, Q_TOL_MVAR, 100,
                 *tap_args(), tol, CHORD_MAX_ITER, 8, REFRESH_RATIO, INSERT_ITER,
                 out_V, out_conv, out_iter, out_mis, out_vvq,
             )
@@ -614,14 +600,14 @@ def _retry_step(model, Ybus, j, el_bus, el_w, el_p, el_q, ref_bus, ref_vm, Vm, V
                 qlim = math.sqrt(max(sn * sn - p * p, 0.0))
                 f[a] = min(max(float(np.interp(abs(V[vv_bus[a]]), vv_cv, vv_cq)) * sn, -qlim), qlim) - vv_q0[a]
             change = float(np.max(np.abs(f - q))) if len(vv_el) else 0.0
-            if change >= 1e-9:
+            if change >= Q_TOL_MVAR:
                 # the same secant-damped update as the kernel and the reference controller
                 q_new = volt_var_update(q, f, prev)
                 prev = (q.copy(), f)
                 for a, e in enumerate(vv_el):
                     S[el_bus[e]] -= el_w[e] * 1j * (q_new[a] - q[a])
                 q = q_new
-            if change < 1e-9:
+            if change < Q_TOL_MVAR:
                 out_V[j] = V
                 out_conv[j] = True
                 out_iter[j] = total

@@ -33,6 +33,8 @@ import math
 import numpy as np
 from numba import njit
 
+from studies.qsts.controllers import DELAY_EPS_S
+
 DONE, REFRESH, FAILED, TAP = 0, 1, 2, 3
 
 #: fast-math without the no-NaN/no-inf assumptions (the kernel tests for NaN)
@@ -162,9 +164,9 @@ def tap_update(Vm, tap_i, tap_f, tap_pos, timers, dt):
     tap_max)`` (direction: the tap_pos change that lowers the LV voltage), ``tap_f[:, t] =
     (vm_set [pu], deadband [pu], delay [s])``, ``timers[:, t] = (up, down)`` [s] (state).
     Above ``vm_set + db`` the up-timer runs (down-timer reset), below ``vm_set - db`` the
-    down-timer, inside the band (or NaN) both reset. A timer that reaches ``delay - 1e-9`` moves the
-    tap one step unless at its limit, and resets (at the limit: no move, the timer is capped at
-    ``delay``). ``tap_pos`` and ``timers`` are updated in place. (Few array arguments: each costs
+    down-timer, inside the band (or NaN) both reset. A timer that reaches ``delay - DELAY_EPS_S``
+    (:data:`studies.qsts.controllers.DELAY_EPS_S`) moves the tap one step unless at its limit, and
+    resets (at the limit: no move, the timer is capped at ``delay``). ``tap_pos`` and ``timers`` are updated in place. (Few array arguments: each costs
     reference counting per call, and this runs every step.)
     """
     moved = False
@@ -183,7 +185,7 @@ def tap_update(Vm, tap_i, tap_f, tap_pos, timers, dt):
             timers[0, t] = 0.0
             timers[1, t] = 0.0
         for d in range(2):  # 0: up-timer lowers the voltage (+direction), 1: down-timer raises it
-            if timers[d, t] >= delay - 1e-9:
+            if timers[d, t] >= delay - DELAY_EPS_S:
                 new = tap_pos[t] + (tap_i[2, t] if d == 0 else -tap_i[2, t])
                 if tap_i[3, t] <= new <= tap_i[4, t]:
                     tap_pos[t] = new

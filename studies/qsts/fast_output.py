@@ -44,7 +44,10 @@ def _branch_block(V, a, b, Yfp, Yfj, Yfx, Ytp, Ytj, Ytx, rows, scale_f, scale_t,
 class BlockOutput:
     """Per-run constants for :meth:`emit`; built by :func:`studies.qsts.fast.solve_series`."""
 
-    def __init__(self, model, inputs, es, el_scale, col_load, col_st, vv_storages):
+    def __init__(self, model, inputs, el_bus, el_w, el_p0, el_q0, el_scale, col_load, col_st, vv_storages):
+        """``el_*``: the changing elements as :func:`studies.qsts.fast.solve_series` lays them out
+        (internal bus, ``scaling / sn_mva`` weight [1/MVA] (0 when out of service), base P [MW] and
+        Q [Mvar], scaling); ``col_load``/``col_st``: table index -> element column."""
         from pandapower.pypower.idx_brch import F_BUS, T_BUS
         from studies.qsts.results import tap_series_name
 
@@ -59,12 +62,7 @@ class BlockOutput:
         self.el_scale = el_scale
         self.campus_cols = np.array([col_load[int(c)] for c in site.campus_loads], dtype=np.int64)
         ne = len(el_scale)
-        self.p0 = np.zeros(ne)
-        self.q0 = np.zeros(ne)
-        for i, e in col_load.items():
-            self.p0[e], self.q0[e] = float(net.load.at[i, "p_mw"]), float(net.load.at[i, "q_mvar"])
-        for i, e in col_st.items():
-            self.p0[e], self.q0[e] = float(net.storage.at[i, "p_mw"]), float(net.storage.at[i, "q_mvar"])
+        self.p0, self.q0 = el_p0, el_q0
         self.vv_cols = np.array([col_st[s] for s in vv_storages], dtype=np.int64)
         st = [int(s) for s in site.storages]
         self.st_cols = np.array([col_st[s] for s in st if s in col_st], dtype=np.int64)
@@ -72,47 +70,37 @@ class BlockOutput:
         sc = net.storage.loc[static, "scaling"].to_numpy(dtype=float) * net.storage.loc[static, "in_service"].to_numpy(dtype=float) if static else np.zeros(0)
         self.st_static_p = float((net.storage.loc[static, "p_mw"].to_numpy(dtype=float) * sc).sum()) if static else 0.0
         self.st_static_q = float((net.storage.loc[static, "q_mvar"].to_numpy(dtype=float) * sc).sum()) if static else 0.0
-        # incidence elements -> internal buses, weights scaling / baseMVA (delta injections)
-        el_bus = np.zeros(ne, dtype=np.int64)
-        for i, e in col_load.items():
-            el_bus[e] = model.lookup[int(net.load.at[i, "bus"])]
-        for i, e in col_st.items():
-            el_bus[e] = model.lookup[int(net.storage.at[i, "bus"])]
-        live = el_bus < model.nb
-        self.C = sp.csr_matrix((el_scale[live] / model.baseMVA, (np.flatnonzero(live), el_bus[live])),
-                               shape=(ne, model.nb))
+        # incidence elements -> internal buses with the weights of the delta injections
+        self.C = sp.csr_matrix((el_w, (np.arange(ne), el_bus)), shape=(ne, model.nb))
         self.ref = np.unique(model.ref)
-        # branches: ppc rows of lines and trafos -> internal rows
+        self.tap_names = [tap_series_name(site.net, int(t)) for t in site.regulating_trafos]
+        # per reported branch (lines, then trafos): internal row (-1 when pandapower dropped it)
+        # and the factors from |If|, |It| [pu] to loading [%], as pandapower defines it: lines
+        # max(i_from, i_to) / (max_i_ka · df · parallel), trafos max(i_hv · vn_hv, i_lv · vn_lv) ·
+        # √3 / (sn_mva · parallel · df)
         ppci_of_ppc = np.full(len(model.branch_is), -1, dtype=np.int64)
         ppci_of_ppc[model.branch_is] = np.arange(int(model.branch_is.sum()))
         f, t = model.branch_lookup.get("line", (0, 0))
-        self.line_rows = ppci_of_ppc[f:t]
+        line_rows = ppci_of_ppc[f:t]
         f, t = model.branch_lookup.get("trafo", (0, 0))
-        self.trafo_rows = ppci_of_ppc[f:t]
-        ln = net.line
-        self.line_imax = (ln.max_i_ka * ln.df * ln.parallel).to_numpy(dtype=float)
-        tr = net.trafo
-        self.tr_vn = np.c_[tr.vn_hv_kv.to_numpy(dtype=float), tr.vn_lv_kv.to_numpy(dtype=float)]
-        self.tr_den = (tr.sn_mva * tr.parallel * tr.df).to_numpy(dtype=float)
+        trafo_rows = ppci_of_ppc[f:t]
+        ln, tr = net.line, net.trafo
+        line_imax = (ln.max_i_ka * ln.df * ln.parallel).to_numpy(dtype=float)
+        tr_den = (tr.sn_mva * tr.parallel * tr.df).to_numpy(dtype=float)
         branch = model.ybus(model.tap_pos0)[3]
-        self.fbus = branch[:, F_BUS].real.astype(np.int64)
-        self.tbus = branch[:, T_BUS].real.astype(np.int64)
-        self.tap_names = [tap_series_name(site.net, int(t)) for t in site.regulating_trafos]
-        # per reported branch (lines, then trafos): internal row and the factors from |If|, |It|
-        # [pu] to loading [%], as pandapower defines it: lines max(i_from, i_to) / (max_i_ka · df ·
-        # parallel), trafos max(i_hv · vn_hv, i_lv · vn_lv) · √3 / (sn_mva · parallel · df)
-        base = model.baseMVA
-        rows = np.r_[self.line_rows, self.trafo_rows].astype(np.int64)
+        rows = np.r_[line_rows, trafo_rows].astype(np.int64)
         rr = np.where(rows >= 0, rows, 0)
-        kv_f, kv_t = model.base_kv[self.fbus][rr], model.base_kv[self.tbus][rr]
-        nl = len(self.line_rows)
+        kv_f = model.base_kv[branch[:, F_BUS].real.astype(np.int64)][rr]
+        kv_t = model.base_kv[branch[:, T_BUS].real.astype(np.int64)][rr]
+        nl = len(line_rows)
+        base = model.baseMVA
         with np.errstate(divide="ignore", invalid="ignore"):
             sf = base / SQRT3 / kv_f
             st_ = base / SQRT3 / kv_t
-            sf[:nl] *= 100.0 / self.line_imax
-            st_[:nl] *= 100.0 / self.line_imax
-            sf[nl:] *= self.tr_vn[:, 0] * SQRT3 / self.tr_den * 100.0
-            st_[nl:] *= self.tr_vn[:, 1] * SQRT3 / self.tr_den * 100.0
+            sf[:nl] *= 100.0 / line_imax
+            st_[:nl] *= 100.0 / line_imax
+            sf[nl:] *= tr.vn_hv_kv.to_numpy(dtype=float) * SQRT3 / tr_den * 100.0
+            st_[nl:] *= tr.vn_lv_kv.to_numpy(dtype=float) * SQRT3 / tr_den * 100.0
         self.rows, self.scale_f, self.scale_t = rows, sf, st_
 
     def emit(self, sink, start, V, conv, iters, mis_mva, vvq, el_p, el_q, taps, seg_starts, seg_keys):
