@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import studies.qsts.fast as fast
+import studies.qsts.fast_model as fast_model
 from grid.reference import load_site
 from studies.errors import StudyError
 from studies.qsts.fast import run_fast
@@ -73,7 +73,7 @@ def test_sparse_lu_path_equals_dense_path(monkeypatch):
     inputs = _inputs(site, p, taps=TapControl(delay_s=4.0))
     dense = Sink()
     run_fast(inputs, quiet=True, block_steps=64, recorder=dense)
-    monkeypatch.setattr(fast, "DENSE_MAX", 0)
+    monkeypatch.setattr(fast_model, "DENSE_MAX", 0)
     sparse = Sink()
     run_fast(inputs, quiet=True, block_steps=64, recorder=sparse)
     # both stop at a mismatch of 1e-8 MVA: on this feeder (S_sc >= 100 MVA) the solutions lie

@@ -49,7 +49,7 @@ is clipped to the plant's ``±p_mw`` rating and to what the energy between ``min
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd

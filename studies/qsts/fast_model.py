@@ -1,0 +1,278 @@
+"""The net as the fast QSTS engine sees it: pandapower's own internal model of it.
+
+pandapower converts the net once (``_pd2ppc``): the internal bus order, ``Ybus``/``Yf``/``Yt``
+(:func:`pandapower.pypower.makeYbus.makeYbus`), the bus types and ``Sbus`` of everything that does
+not change. Lines, transformers (with their tap ratio), impedances, shunts and switches are
+therefore modelled exactly as in ``runpp``. ``Ybus`` for a new tap position is rebuilt by
+pandapower (``net.trafo.tap_pos`` changed, ``_pd2ppc`` again) and cached per tap combination.
+:class:`FastModel` also gives the Jacobian (dense mode: the kernel inverts it itself; sparse mode:
+LU factors) and a full Newton-Raphson for the steps the chord iterations cannot solve.
+
+Supported nets: ``ext_grid`` slack bus(es), PV generators (``gen``, no Q limits, as ``runpp``'s
+default), loads (constant power), static generators, storages, shunts, wards and extended wards,
+lines, 2- and 3-winding transformers, impedances, switches. Anything else is named by
+:func:`unsupported_features`, and :func:`build_model` raises :class:`studies.errors.StudyError`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import pandapower as pp
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu, spsolve
+
+from grid.errors import Problem
+from studies.errors import StudyError
+from studies.qsts.inputs import QSTSInputs
+
+__all__ = ["FastModel", "build_model", "unsupported_features", "DENSE_MAX"]
+
+#: Largest Jacobian order solved with a dense inverse; above it, sparse LU factors. [-]
+DENSE_MAX = 48
+
+
+def unsupported_features(inputs: QSTSInputs) -> list[Problem]:
+    """Every feature of ``inputs`` the fast engine cannot model, as problems naming them."""
+    net = inputs.site.net
+    out = []
+
+    def in_service(tab):
+        t = net[tab] if tab in net else None
+        return t[t.in_service.astype(bool)] if t is not None and len(t) and "in_service" in t else (t if t is not None else [])
+
+    if inputs.controls.battery_controller is not None:
+        out.append(Problem("controls.battery_controller", "not supported by the fast engine (use engine='reference', "
+                           "or pre-compute battery_p_mw/battery_q_mvar profiles)",
+                           type(inputs.controls.battery_controller).__name__))
+    loads = in_service("load")
+    if len(loads):
+        for col in ("const_z_p_percent", "const_i_p_percent", "const_z_q_percent", "const_i_q_percent",
+                    "const_z_percent", "const_i_percent"):
+            if col in loads and (loads[col].fillna(0.0).to_numpy(dtype=float) != 0).any():
+                bad = loads.index[loads[col].fillna(0.0).to_numpy(dtype=float) != 0].tolist()
+                out.append(Problem(f"net.load.{col}", "voltage-dependent loads are not supported by the fast engine (loads "
+                                   "must be constant power)", bad[:10]))
+    for tab in ("svc", "ssc", "tcsc", "vsc", "dcline", "motor", "asymmetric_load", "asymmetric_sgen", "bus_dc",
+                "line_dc", "source_dc", "load_dc"):
+        t = in_service(tab)
+        if len(t):
+            out.append(Problem(f"net.{tab}", "element type not supported by the fast engine", t.index.tolist()[:10]))
+    if "controller" in net and len(net.controller):
+        active = net.controller[net.controller.in_service.astype(bool)] if "in_service" in net.controller else net.controller
+        if len(active):
+            out.append(Problem("net.controller", "pandapower controllers in the net are not run by the fast engine",
+                               [type(c).__name__ for c in active.object][:10]))
+    gens = in_service("gen")
+    if len(gens) and "slack" in gens and gens.slack.fillna(False).astype(bool).any():
+        out.append(Problem("net.gen.slack", "slack generators are not supported by the fast engine (use an ext_grid)",
+                           gens.index[gens.slack.fillna(False).astype(bool)].tolist()))
+    eg = in_service("ext_grid")
+    if len(eg) and "slack_weight" in eg and (eg.slack_weight.fillna(1.0) != 1.0).any():
+        out.append(Problem("net.ext_grid.slack_weight", "distributed slack is not supported by the fast engine",
+                           eg.slack_weight.tolist()))
+    return out
+
+
+@dataclass
+class _Factor:
+    dense: bool
+    Jinv: np.ndarray
+    Lp: np.ndarray
+    Li: np.ndarray
+    Lx: np.ndarray
+    Up: np.ndarray
+    Ui: np.ndarray
+    Ux: np.ndarray
+    Ud: np.ndarray
+    perm_r: np.ndarray
+    perm_c: np.ndarray
+
+    def args(self, cache):
+        """Kernel arguments; ``cache`` holds the dense Jacobian-inverse cache of the run."""
+        return (self.dense, *cache, self.Lp, self.Li, self.Lx, self.Up, self.Ui, self.Ux, self.Ud,
+                self.perm_r, self.perm_c)
+
+
+class FastModel:
+    """The net as the fast engine sees it: pandapower's internal arrays plus lookups.
+
+    Built by :func:`build_model`. Works on a private deep copy of the site's net.
+    """
+
+    def __init__(self, inputs: QSTSInputs, tolerance_mva: float = 1e-8):
+        from pandapower.pypower.bustypes import bustypes
+        from pandapower.pypower.idx_bus import BASE_KV, VA, VM
+        from pandapower.pypower.makeSbus import makeSbus
+
+        site = inputs.site
+        self.site = site
+        net = copy.deepcopy(site.net)
+        self.net = net
+        # sets net._options exactly as runpp does; the solution (if any) is the first warm start.
+        # numba=False: one power flow does not repay pandapower's own numba compilation (seconds
+        # in every fresh process); the engine's kernel is compiled and cached separately
+        try:
+            pp.runpp(net, tolerance_mva=min(tolerance_mva, 1e-8), calculate_voltage_angles=True,
+                     numba=False, lightsim2grid=False)
+            self.base_converged = True
+        except Exception:  # non-converging base case: start from pandapower's flat/dc start instead
+            self.base_converged = False
+        self.taps = np.asarray(site.regulating_trafos, dtype=np.int64)
+        self.tap_pos0 = net.trafo.loc[self.taps, "tap_pos"].to_numpy(dtype=float).astype(np.int64) if len(self.taps) else np.zeros(0, np.int64)
+        ppc, ppci = self._convert(self.tap_pos0)
+        self.baseMVA = float(ppci["baseMVA"])
+        self.bus = ppci["bus"]
+        self.gen = ppci["gen"]
+        self.branch_is = np.asarray(ppci["internal"]["branch_is"], dtype=bool)
+        self.nb = self.bus.shape[0]
+        ref, pv, pq = bustypes(self.bus, self.gen)
+        self.ref, self.pv, self.pq = (np.asarray(x, dtype=np.int64) for x in (ref, pv, pq))
+        self.pvpq = np.r_[self.pv, self.pq].astype(np.int64)
+        self.lookup = np.asarray(net._pd2ppc_lookups["bus"], dtype=np.int64)
+        self.branch_lookup = dict(net._pd2ppc_lookups["branch"])
+        self.base_kv = self.bus[:, BASE_KV].real.astype(float)
+        self.Sbus0 = makeSbus(self.baseMVA, self.bus, self.gen).astype(np.complex128)
+        # ext_grid injection at the slack buses (PG of their gen rows) to recover the import
+        from pandapower.pypower.idx_gen import GEN_BUS, PG, QG, VG
+        self.gen_bus = self.gen[:, GEN_BUS].real.astype(np.int64)
+        V0 = self.bus[:, VM].real * np.exp(1j * np.deg2rad(self.bus[:, VA].real))
+        on = self.gen_bus
+        V0[on] = self.gen[:, VG].real / np.abs(V0[on]) * V0[on]
+        self.V_init = V0.copy()
+        if self.base_converged:  # runpp's solution as the first warm start
+            V = np.full(self.nb, np.nan, dtype=np.complex128)
+            res = net.res_bus.reindex(net.bus.index)
+            ok = (self.lookup[net.bus.index.to_numpy()] < self.nb) & res.vm_pu.notna().to_numpy()
+            idx = self.lookup[net.bus.index.to_numpy()[ok]]
+            V[idx] = res.vm_pu.to_numpy()[ok] * np.exp(1j * np.deg2rad(res.va_degree.to_numpy()[ok]))
+            # auxiliary buses of pandapower (open switches, 3-winding star points, ...) have no
+            # result: take a branch neighbour's voltage (trafo phase shifts make a flat start far)
+            from pandapower.pypower.idx_brch import F_BUS, T_BUS
+            br = ppci["branch"]
+            fb, tb = br[:, F_BUS].real.astype(np.int64), br[:, T_BUS].real.astype(np.int64)
+            for _ in range(4):
+                miss = ~np.isfinite(V)
+                if not miss.any():
+                    break
+                for x, y in ((fb, tb), (tb, fb)):
+                    sel = miss[x] & np.isfinite(V[y])
+                    V[x[sel]] = V[y[sel]]
+            self.V_init = np.where(np.isfinite(V), V, V0)
+        self.pv_vm = np.abs(V0[self.pv])
+        self.eg_gen_rows = self._ext_grid_gen_rows()
+        self.Sg_eg = np.zeros(self.nb, dtype=np.complex128)
+        np.add.at(self.Sg_eg, self.gen_bus[self.eg_gen_rows],
+                  (self.gen[self.eg_gen_rows, PG].real + 1j * self.gen[self.eg_gen_rows, QG].real) / self.baseMVA)
+        self._ybus_cache: dict[tuple, tuple] = {}
+        self._ybus_cache[tuple(self.tap_pos0.tolist())] = self._ybus_from_branch(ppci["branch"])
+
+    # -------------------------------------------------------------- pandapower conversion
+    def _convert(self, tap_pos):
+        from pandapower.pd2ppc import _pd2ppc
+
+        net = self.net
+        if len(self.taps):
+            net.trafo.loc[self.taps, "tap_pos"] = np.asarray(tap_pos, dtype=float)
+        net._pd2ppc_lookups = {"bus": np.array([], dtype=np.int64), "bus_dc": np.array([], dtype=np.int64),
+                               "ext_grid": np.array([], dtype=np.int64), "gen": np.array([], dtype=np.int64),
+                               "branch": np.array([], dtype=np.int64), "branch_dc": np.array([], dtype=np.int64)}
+        return _pd2ppc(net)
+
+    def _ext_grid_gen_rows(self):
+        lk = self.net._pd2ppc_lookups.get("ext_grid")
+        eg = self.net.ext_grid
+        eg = eg[eg.in_service.astype(bool)]
+        if lk is None or not len(eg):
+            return np.zeros(0, dtype=np.int64)
+        rows = np.asarray(lk)[eg.index.to_numpy()]
+        gen_is = np.asarray(self.net._ppc["internal"]["gen_is"]) if "internal" in self.net._ppc and "gen_is" in self.net._ppc["internal"] else None
+        rows = rows[rows >= 0]
+        return rows[rows < self.gen.shape[0]].astype(np.int64) if gen_is is None else rows.astype(np.int64)
+
+    def _ybus_from_branch(self, branch):
+        from pandapower.pypower.makeYbus import makeYbus
+
+        Ybus, Yf, Yt = makeYbus(self.baseMVA, self.bus, branch)
+        Ybus = sp.csr_matrix(Ybus)
+        Ybus.sort_indices()
+        return Ybus, sp.csr_matrix(Yf), sp.csr_matrix(Yt), branch.copy()
+
+    def ybus(self, tap_pos) -> tuple:
+        """``(Ybus, Yf, Yt, branch)`` for these tap positions (pandapower's model, cached)."""
+        key = tuple(int(t) for t in tap_pos)
+        if key not in self._ybus_cache:
+            _, ppci = self._convert(np.asarray(key))
+            if ppci["bus"].shape[0] != self.nb:
+                raise RuntimeError("pandapower changed the bus set on a tap change")
+            self._ybus_cache[key] = self._ybus_from_branch(ppci["branch"])
+        return self._ybus_cache[key]
+
+    # -------------------------------------------------------------- Jacobian
+    def factor(self, Ybus, V) -> _Factor:
+        """Factorise the power-flow Jacobian at ``V`` (dense inverse or sparse LU)."""
+        m = len(self.pvpq) + len(self.pq)
+        if m > DENSE_MAX:
+            J = self.jacobian(Ybus, V)
+        e_i, e_f = np.zeros(0, np.int64), np.zeros(0)
+        if m <= DENSE_MAX:  # the kernel inverts the Jacobian itself, on demand
+            return _Factor(True, np.zeros((0, 0)), e_i, e_i, e_f, e_i, e_i, e_f, e_f, e_i, e_i)
+        lu = splu(sp.csc_matrix(J), permc_spec="COLAMD")
+        L = sp.csc_matrix(lu.L)
+        U = sp.csc_matrix(lu.U)
+        Lo = sp.csc_matrix(sp.tril(L, k=-1))
+        Uo = sp.csc_matrix(sp.triu(U, k=1))
+        return _Factor(False, np.zeros((0, 0)), Lo.indptr.astype(np.int64), Lo.indices.astype(np.int64), Lo.data.astype(float),
+                       Uo.indptr.astype(np.int64), Uo.indices.astype(np.int64), Uo.data.astype(float),
+                       U.diagonal().astype(float), np.asarray(lu.perm_r, dtype=np.int64),
+                       np.asarray(lu.perm_c, dtype=np.int64))
+
+    def jacobian(self, Ybus, V):
+        from pandapower.pypower.dSbus_dV import dSbus_dV
+
+        dVm, dVa = dSbus_dV(Ybus, V)
+        pvpq, pq = self.pvpq, self.pq
+        dVm, dVa = sp.csr_matrix(dVm), sp.csr_matrix(dVa)
+        J11 = dVa[pvpq][:, pvpq].real
+        J12 = dVm[pvpq][:, pq].real
+        J21 = dVa[pq][:, pvpq].imag
+        J22 = dVm[pq][:, pq].imag
+        return sp.csc_matrix(sp.vstack([sp.hstack([J11, J12]), sp.hstack([J21, J22])]))
+
+    def newton(self, Ybus, Sbus, V0, tol, max_iter=30):
+        """Full Newton-Raphson from ``V0``; return ``(V, converged, iterations, max|F| [pu])``."""
+        V = V0.copy()
+        Vm, Va = np.abs(V), np.angle(V)
+        pvpq, pq = self.pvpq, self.pq
+        npvpq = len(pvpq)
+        for it in range(max_iter + 1):
+            mis = V * np.conj(Ybus @ V) - Sbus
+            F = np.r_[mis[pvpq].real, mis[pq].imag]
+            worst = float(np.max(np.abs(F))) if len(F) else 0.0
+            if not np.isfinite(worst):
+                return V, False, it, worst
+            if worst <= tol:
+                return V, True, it, worst
+            if it == max_iter:
+                break
+            J = self.jacobian(Ybus, V)
+            try:
+                dx = spsolve(J, F)
+            except Exception:
+                return V, False, it, worst
+            if not np.all(np.isfinite(dx)):
+                return V, False, it, worst
+            Va[pvpq] -= dx[:npvpq]
+            Vm[pq] -= dx[npvpq:]
+            V = Vm * np.exp(1j * Va)
+        return V, False, max_iter, worst
+
+
+def build_model(inputs: QSTSInputs, tolerance_mva: float = 1e-8) -> FastModel:
+    """Check ``inputs`` for unsupported features, then build the :class:`FastModel`."""
+    problems = unsupported_features(inputs)
+    if problems:
+        raise StudyError(problems, source="fast engine")
+    return FastModel(inputs, tolerance_mva=tolerance_mva)
