@@ -175,17 +175,26 @@ def poi_voltage_zoom(series: dict[str, pd.Series], band: tuple[float, float] | N
     return to_svg(fig)
 
 
-def bus_envelopes(bus: dict[str, pd.DataFrame], bands: dict[str, tuple[float, float]], title: str) -> str:
-    """Per-bus min-max voltage ranges per scenario (horizontal bars), with each bus's band."""
-    names = list(next(iter(bus.values()))["name"])
-    n, m = len(names), len(bus)
-    fig, ax = plt.subplots(figsize=(7.2, 0.9 + 0.42 * n * max(1, m) / 1.4))
+def _range_bars(frames: dict[str, pd.DataFrame], lo_col: str, hi_col: str, row_in: float):
+    """A figure of horizontal min-to-max bars: one row per entry of the frames' ``name`` column,
+    one bar per scenario in each row; ``row_in``: figure height per row [in]. Returns
+    ``(fig, ax, names)``."""
+    names = list(next(iter(frames.values()))["name"])
+    n, m = len(names), len(frames)
+    fig, ax = plt.subplots(figsize=(7.2, 0.9 + row_in * n * max(1, m) / 1.4))
     h = 0.8 / max(m, 1)
-    for k, (scen, df) in enumerate(bus.items()):
+    for k, (scen, df) in enumerate(frames.items()):
         st = style(scen, k)
         y = np.arange(n) + (k - (m - 1) / 2) * h
-        lo, hi = df["vm_min_pu"].to_numpy(float), df["vm_max_pu"].to_numpy(float)
+        lo, hi = df[lo_col].to_numpy(float), df[hi_col].to_numpy(float)
         ax.barh(y, hi - lo, left=lo, height=h * 0.85, color=st["color"], alpha=0.85, label=st["label"])
+    return fig, ax, names
+
+
+def bus_envelopes(bus: dict[str, pd.DataFrame], bands: dict[str, tuple[float, float]], title: str) -> str:
+    """Per-bus min-max voltage ranges per scenario (horizontal bars), with each bus's band."""
+    fig, ax, names = _range_bars(bus, "vm_min_pu", "vm_max_pu", row_in=0.42)
+    n = len(names)
     for i, nm in enumerate(names):
         b = bands.get(nm)
         if b:
@@ -331,15 +340,8 @@ def taps(tap: dict[str, dict[str, pd.Series]], title: str) -> str:
 
 def loading_ranges(branch: dict[str, pd.DataFrame], limit_percent: float, title: str) -> str:
     """Loading range (min to max over the horizon) of each branch per scenario, against the rating."""
-    names = list(next(iter(branch.values()))["name"])
-    n, m = len(names), len(branch)
-    fig, ax = plt.subplots(figsize=(7.2, 0.9 + 0.36 * n * max(1, m) / 1.4))
-    h = 0.8 / max(m, 1)
-    for k, (scen, df) in enumerate(branch.items()):
-        st = style(scen, k)
-        y = np.arange(n) + (k - (m - 1) / 2) * h
-        lo, hi = df["loading_min_percent"].to_numpy(float), df["loading_max_percent"].to_numpy(float)
-        ax.barh(y, hi - lo, left=lo, height=h * 0.85, color=st["color"], alpha=0.85, label=st["label"])
+    fig, ax, names = _range_bars(branch, "loading_min_percent", "loading_max_percent", row_in=0.36)
+    n = len(names)
     ax.axvline(limit_percent, color="#b00020", ls="--", lw=0.9)
     ax.annotate(f"normal rating {limit_percent:g} %", xy=(limit_percent, 1.0), xycoords=("data", "axes fraction"),
                 ha="right", va="bottom", fontsize=7, color="#b00020")
