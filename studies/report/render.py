@@ -163,6 +163,27 @@ class _Figs:
         return f
 
 
+def _verdict_cell(criterion: str, scenario: str, ok: bool, inner: str) -> str:
+    """One scenario's verdict cell of the executive table (the data attributes tests and readers
+    of the HTML rely on)."""
+    return (f"<td data-criterion=\"{_esc(criterion)}\" data-scenario=\"{_esc(scenario)}\" "
+            f"data-verdict=\"{verdict_word(ok).lower()}\">{inner}</td>")
+
+
+def _verdict_row(label: str, criterion: str, names: list[str], results: dict, judge, missing: str) -> str:
+    """A row of the executive table: per scenario ``judge(result) -> (ok, text)``, or a ``missing``
+    cell where the scenario has no result."""
+    cells = []
+    for n in names:
+        r = results.get(n)
+        if r is None:
+            cells.append(f"<td class=\"na\">{missing}</td>")
+            continue
+        ok, text = judge(r)
+        cells.append(_verdict_cell(criterion, n, ok, _verdict_html(ok, text)))
+    return f"<tr><td>{label}</td>{''.join(cells)}</tr>"
+
+
 def _exec_table(summary: dict) -> str:
     sc = summary["scenarios"]
     names = list(sc)
@@ -174,45 +195,28 @@ def _exec_table(summary: dict) -> str:
     head = "<th>criterion (case)</th>" + "".join(f"<th>{_esc(scenario_label(n))}</th>" for n in names)
     rows = []
     for cname in crit_order:
-        cells = []
+        found = {}
         for n in names:
             c = next((c for c in sc[n].get("criteria", []) if c["criterion"] == cname), None)
-            if c is None:
-                cells.append("<td class=\"na\">not judged</td>")
-                continue
-            w = verdict_word(c["pass"]).lower()
-            cells.append(f"<td data-criterion=\"{_esc(cname)}\" data-scenario=\"{_esc(n)}\" data-verdict=\"{w}\">"
-                         f"{_verdict_html(c['pass'], fmt_value(c.get('worst_value'), c.get('worst_unit')))}</td>")
-        rows.append(f"<tr><td>{_esc(cname)} (N-0)</td>{''.join(cells)}</tr>")
+            if c is not None:
+                found[n] = c
+        rows.append(_verdict_row(f"{_esc(cname)} (N-0)", cname, names, found,
+                                 lambda c: (c["pass"], fmt_value(c.get("worst_value"), c.get("worst_unit"))),
+                                 "not judged"))
     n1 = n1_verdicts(summary)
     if summary.get("contingencies") is not None and (n1 or summary.get("loss_of_supply")):
-        cells = []
-        for n in names:
-            d = n1.get(n)
-            if d is None:
-                cells.append("<td class=\"na\">not run</td>")
-                continue
-            ok = d["passed"] == d["n"]
-            extra = f"{d['passed']}/{d['n']} outages pass" + (f", {len(d['nonconverged'])} not converged" if d["nonconverged"] else "")
-            cells.append(f"<td data-criterion=\"N-1\" data-scenario=\"{_esc(n)}\" data-verdict=\"{verdict_word(ok).lower()}\">"
-                         f"{_verdict_html(ok, extra)}</td>")
-        rows.append(f"<tr><td>all criteria after each credible single outage (N-1)</td>{''.join(cells)}</tr>")
+        def n1_text(d):
+            extra = f", {len(d['nonconverged'])} not converged" if d["nonconverged"] else ""
+            return d["passed"] == d["n"], f"{d['passed']}/{d['n']} outages pass" + extra
+
+        rows.append(_verdict_row("all criteria after each credible single outage (N-1)", "N-1", names, n1,
+                                 n1_text, "not run"))
     sg = sag_verdicts(summary)
     if sg:
-        cells = []
-        for n in names:
-            d = sg.get(n)
-            if d is None:
-                cells.append("<td class=\"na\">not run</td>")
-                continue
-            ok = not d["trips"]
-            trip_txt = f"{len(d['trips'])} of {d['n']} events trip"
-            cells.append(f"<td data-criterion=\"sag ride-through\" data-scenario=\"{_esc(n)}\" "
-                         f"data-verdict=\"{verdict_word(ok).lower()}\">"
-                         f"{_verdict_html(ok, trip_txt)}</td>")
-        rows.append(f"<tr><td>load ride-through in the sag events</td>{''.join(cells)}</tr>")
-    overall = "".join(f"<td data-criterion=\"all N-0\" data-scenario=\"{_esc(n)}\" "
-                      f"data-verdict=\"{verdict_word(sc[n]['pass']).lower()}\"><b>{_verdict_html(sc[n]['pass'])}</b></td>"
+        rows.append(_verdict_row("load ride-through in the sag events", "sag ride-through", names, sg,
+                                 lambda d: (not d["trips"], f"{len(d['trips'])} of {d['n']} events trip"),
+                                 "not run"))
+    overall = "".join(_verdict_cell("all N-0", n, sc[n]["pass"], f"<b>{_verdict_html(sc[n]['pass'])}</b>")
                       for n in names)
     rows.append(f"<tr class=\"overall\"><td><b>all N-0 criteria</b></td>{overall}</tr>")
     return f"<table class=\"exec\"><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
