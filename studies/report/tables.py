@@ -1,0 +1,264 @@
+"""HTML tables of the interconnection report: the executive verdict table, site ratings, criteria,
+findings, contingency and sag-event tables, built from ``summary.json`` and the saved frames.
+
+:mod:`studies.report.render` assembles them with the figures into the report.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import math
+
+import pandas as pd
+
+from studies.report.text import (fmt_limits, fmt_num, fmt_value, n1_verdicts, sag_verdicts, scenario_label,
+                                 verdict_word)
+
+__all__ = ["html_table", "fmt_when", "exec_table", "ratings_table", "strength_table", "criteria_table", "params_table",
+           "metrics_table", "findings_detail", "cont_table", "sag_table"]
+
+
+def _esc(x) -> str:
+    return _html.escape(str(x))
+
+
+def html_table(df: pd.DataFrame, cls: str = "", num: set[str] | None = None, raw: set[str] | None = None) -> str:
+    """An HTML table from a frame of already formatted strings (columns in ``raw`` are not escaped)."""
+    num = num or set()
+    raw = raw or set()
+    head = "".join(f"<th>{_esc(c)}</th>" for c in df.columns)
+    rows = []
+    for _, r in df.iterrows():
+        cells = []
+        for c in df.columns:
+            v = r[c]
+            s = v if c in raw else _esc("" if v is None else v)
+            cells.append(f"<td class=\"num\">{s}</td>" if c in num else f"<td>{s}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table class=\"{cls}\"><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _verdict_html(passed: bool | None, extra: str = "") -> str:
+    w = verdict_word(passed)
+    cls = {"PASS": "pass", "FAIL": "fail"}.get(w, "na")
+    return f"<span class=\"{cls}\">{w}</span>" + (f"<br><span class=\"small\">{_esc(extra)}</span>" if extra else "")
+
+
+def fmt_when(x) -> str:
+    if not x:
+        return "–"
+    try:
+        return f"{pd.Timestamp(x):%Y-%m-%d %H:%M:%S}"
+    except Exception:
+        return str(x)
+
+
+def _verdict_cell(criterion: str, scenario: str, ok: bool, inner: str) -> str:
+    """One scenario's verdict cell of the executive table (the data attributes tests and readers
+    of the HTML rely on)."""
+    return (f"<td data-criterion=\"{_esc(criterion)}\" data-scenario=\"{_esc(scenario)}\" "
+            f"data-verdict=\"{verdict_word(ok).lower()}\">{inner}</td>")
+
+
+def _verdict_row(label: str, criterion: str, names: list[str], results: dict, judge, missing: str) -> str:
+    """A row of the executive table: per scenario ``judge(result) -> (ok, text)``, or a ``missing``
+    cell where the scenario has no result."""
+    cells = []
+    for n in names:
+        r = results.get(n)
+        if r is None:
+            cells.append(f"<td class=\"na\">{missing}</td>")
+            continue
+        ok, text = judge(r)
+        cells.append(_verdict_cell(criterion, n, ok, _verdict_html(ok, text)))
+    return f"<tr><td>{label}</td>{''.join(cells)}</tr>"
+
+
+def exec_table(summary: dict) -> str:
+    sc = summary["scenarios"]
+    names = list(sc)
+    crit_order: list[str] = []
+    for s in sc.values():
+        for c in s.get("criteria", []):
+            if c["criterion"] not in crit_order:
+                crit_order.append(c["criterion"])
+    head = "<th>criterion (case)</th>" + "".join(f"<th>{_esc(scenario_label(n))}</th>" for n in names)
+    rows = []
+    for cname in crit_order:
+        found = {}
+        for n in names:
+            c = next((c for c in sc[n].get("criteria", []) if c["criterion"] == cname), None)
+            if c is not None:
+                found[n] = c
+        rows.append(_verdict_row(f"{_esc(cname)} (N-0)", cname, names, found,
+                                 lambda c: (c["pass"], fmt_value(c.get("worst_value"), c.get("worst_unit"))),
+                                 "not judged"))
+    n1 = n1_verdicts(summary)
+    if summary.get("contingencies") is not None and (n1 or summary.get("loss_of_supply")):
+        def n1_text(d):
+            extra = f", {len(d['nonconverged'])} not converged" if d["nonconverged"] else ""
+            return d["passed"] == d["n"], f"{d['passed']}/{d['n']} outages pass" + extra
+
+        rows.append(_verdict_row("all criteria after each credible single outage (N-1)", "N-1", names, n1,
+                                 n1_text, "not run"))
+    sg = sag_verdicts(summary)
+    if sg:
+        rows.append(_verdict_row("load ride-through in the sag events", "sag ride-through", names, sg,
+                                 lambda d: (not d["trips"], f"{len(d['trips'])} of {d['n']} events trip"),
+                                 "not run"))
+    overall = "".join(_verdict_cell("all N-0", n, sc[n]["pass"], f"<b>{_verdict_html(sc[n]['pass'])}</b>")
+                      for n in names)
+    rows.append(f"<tr class=\"overall\"><td><b>all N-0 criteria</b></td>{overall}</tr>")
+    return f"<table class=\"exec\"><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def ratings_table(site) -> str:
+    if site is None:
+        return ""
+    net = site.net
+    rows = []
+    for _, r in net.ext_grid[net.ext_grid.in_service].iterrows():
+        vn = net.bus.at[r.bus, "vn_kv"]
+        rows.append(["utility source", str(r["name"] or "ext_grid"), f"{vn:g} kV",
+                     f"fault level {r.get('s_sc_min_mva', float('nan')):g}–{r.get('s_sc_max_mva', float('nan')):g} MVA, "
+                     f"R/X {r.get('rx_max', float('nan')):g}"])
+    for _, r in net.line[net.line.in_service].iterrows():
+        vn = net.bus.at[r.from_bus, "vn_kv"]
+        mva = math.sqrt(3) * vn * r.max_i_ka * r.get("parallel", 1)
+        rows.append(["line", str(r["name"]), f"{vn:g} kV", f"{r.length_km:g} km, {r.max_i_ka * 1000:.0f} A ≈ {mva:.0f} MVA, "
+                     f"r {r.r_ohm_per_km:g} / x {r.x_ohm_per_km:g} Ω/km"])
+    for i, r in net.trafo[net.trafo.in_service].iterrows():
+        tap = ""
+        if pd.notna(r.get("tap_step_percent")) and pd.notna(r.get("tap_max")):
+            tap = f", taps {r.tap_min:g}…{r.tap_max:g} × {r.tap_step_percent:g} %" + (" (OLTC)" if i in site.regulating_trafos else "")
+        rows.append(["transformer", str(r["name"]), f"{r.vn_hv_kv:g}/{r.vn_lv_kv:g} kV",
+                     f"{r.sn_mva:g} MVA, vk {r.vk_percent:g} %, vkr {r.vkr_percent:g} %{tap}"])
+    for i, r in net.load[net.load.in_service].iterrows():
+        what = "campus load" if i in site.campus_loads else "other load"
+        rows.append([what, str(r["name"]), f"{net.bus.at[r.bus, 'vn_kv']:g} kV", f"{r.p_mw:g} MW, {r.q_mvar:g} Mvar (base case)"])
+    for _, r in net.storage[net.storage.in_service].iterrows():
+        rows.append(["battery plant", str(r["name"]), f"{net.bus.at[r.bus, 'vn_kv']:g} kV",
+                     f"{r.max_p_mw:.1f} MW, {r.max_e_mwh:.0f} MWh, {r.sn_mva:.1f} MVA"])
+    for _, r in net.shunt[net.shunt.in_service].iterrows():
+        rows.append(["shunt", str(r["name"]), f"{net.bus.at[r.bus, 'vn_kv']:g} kV", f"{r.q_mvar:g} Mvar"])
+    return html_table(pd.DataFrame(rows, columns=["element", "name", "voltage", "rating and parameters"]))
+
+
+def strength_table(ss: dict, summary: dict) -> str:
+    rows = [
+        ("POI bus", ss.get("poi_bus"), ""),
+        ("POI nominal voltage", fmt_num(ss.get("poi_vn_kv")), "kV"),
+        ("three-phase fault level at the POI, maximum", fmt_num(ss.get("skss_max_mva")), "MVA"),
+        ("three-phase fault level at the POI, minimum", fmt_num(ss.get("skss_min_mva")), "MVA"),
+        ("X/R at the POI", fmt_num(ss.get("xr"), 3), "-"),
+        ("campus peak demand", fmt_num(ss.get("campus_p_mw")), "MW"),
+        ("short-circuit ratio SCR (minimum fault level / campus MW)", fmt_num(ss.get("scr"), 3), "-"),
+        ("grid strength (SCR < 3 is weak)", ss.get("strength"), ""),
+        ("base-case POI voltage", fmt_num(ss.get("poi_vm_pu")), "pu"),
+        ("base-case highest branch loading", f"{fmt_num(ss.get('max_loading_percent'), 3)} % ({ss.get('max_loading_element', '')})", ""),
+        ("base-case losses", fmt_num(ss.get("losses_mw"), 3), "MW"),
+    ]
+    if ss.get("tap_pos"):
+        rows.append(("base-case tap positions", ", ".join(f"{k}: {v}" for k, v in ss["tap_pos"].items()), ""))
+    df = pd.DataFrame([(a, "–" if b is None else b, c) for a, b, c in rows], columns=["quantity", "value", "unit"])
+    return html_table(df, cls="kv", num={"value"})
+
+
+def criteria_table(summary: dict) -> tuple[str, pd.DataFrame]:
+    seen, rows = set(), []
+    for s in summary["scenarios"].values():
+        for c in s.get("criteria", []):
+            for lim in c.get("limits", []):
+                key = (c["criterion"], lim["name"])
+                if key in seen:
+                    continue
+                seen.add(key)
+                rows.append({"criterion": c["criterion"], "limit": lim["name"],
+                             "value": fmt_value(lim["value"], lim.get("unit")), "source": lim.get("source", ""),
+                             "to confirm with the utility": "yes" if lim.get("check") else ""})
+    df = pd.DataFrame(rows)
+    return html_table(df, cls="small"), df
+
+
+def params_table(d: dict) -> str:
+    rows = [(k, fmt_num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else ("–" if v is None else str(v)))
+            for k, v in d.items()]
+    return html_table(pd.DataFrame(rows, columns=["parameter", "value"]), cls="small", num={"value"})
+
+
+def metrics_table(summary: dict) -> str:
+    keys = [("poi_vm_pu_min", "lowest POI voltage", "pu"), ("poi_vm_pu_max", "highest POI voltage", "pu"),
+            ("seconds_outside_n0_band", "time outside the N-0 band at the POI", "s"),
+            ("rvc_events", "rapid voltage changes (≥ 1 %)", "events"), ("pst_max", "highest Pst (10 min)", "-"),
+            ("plt_max", "highest Plt (2 h)", "-"), ("max_ramp_mw_per_min", "largest grid-side change over 1 min", "MW"),
+            ("max_p2p_mw_5s", "largest grid-side 5-s peak-to-peak", "MW"),
+            ("tap_operations", "tap operations (all regulating transformers)", "operations"),
+            ("nonconverged_steps", "non-converged steps", "steps"), ("ride_through_trips", "ride-through trips", "trips"),
+            ("battery_saturated_steps", "steps with the battery at a power or SOC limit", "steps")]
+    sc = summary["scenarios"]
+    rows = []
+    for k, label, unit in keys:
+        rows.append([label, unit] + [fmt_num(sc[n].get(k)) for n in sc])
+    return html_table(pd.DataFrame(rows, columns=["metric", "unit"] + [scenario_label(n) for n in sc]),
+                  num={scenario_label(n) for n in sc})
+
+
+def findings_detail(summary: dict) -> pd.DataFrame:
+    rows = []
+    for n, s in summary["scenarios"].items():
+        for c in s.get("criteria", []):
+            rows.append({"scenario": scenario_label(n), "criterion": c["criterion"], "verdict": verdict_word(c["pass"]),
+                         "worst": fmt_value(c.get("worst_value"), c.get("worst_unit")), "when": fmt_when(c.get("when")),
+                         "seconds outside": fmt_num(c.get("seconds_outside")), "events": fmt_num(c.get("events")),
+                         "limits": fmt_limits(c.get("limits")), "note": c.get("note", "")})
+    return pd.DataFrame(rows)
+
+
+def cont_table(summary: dict) -> tuple[str, pd.DataFrame]:
+    rows = []
+    for r in summary.get("contingencies") or []:
+        nc = r.get("nonconverged_steps") or 0
+        if r.get("error"):
+            res = "RUN FAILED"
+        elif nc:
+            res = "NOT CONVERGED"
+        else:
+            res = verdict_word(r.get("pass"))
+        viol = r.get("violations") or []
+        rows.append({"outage": r["outage"], "scenario": scenario_label(r["scenario"]), "result": res,
+                     "lowest V [pu]": fmt_num(r.get("worst_vm_pu")), "at bus": r.get("worst_vm_bus", ""),
+                     "highest V [pu]": fmt_num(r.get("max_vm_pu")),
+                     "max loading [%]": fmt_num(r.get("max_loading_percent"), 3),
+                     "on branch": r.get("max_loading_element", ""), "non-conv. steps": fmt_num(nc),
+                     "violations": ", ".join(viol) if isinstance(viol, list) else str(viol or "")})
+    df = pd.DataFrame(rows)
+    if not len(df):
+        return "", df
+    body = []
+    for _, r in df.iterrows():
+        cls = {"PASS": "pass", "FAIL": "fail"}.get(r["result"], "fail")
+        rowcls = " class=\"nonconv\"" if r["result"] in ("NOT CONVERGED", "RUN FAILED") else ""
+        cells = "".join(f"<td class=\"num\">{_esc(r[c])}</td>" if "[" in c or c == "non-conv. steps" else
+                        (f"<td><span class=\"{cls}\">{_esc(r[c])}</span></td>" if c == "result" else f"<td>{_esc(r[c])}</td>")
+                        for c in df.columns)
+        body.append(f"<tr{rowcls}>{cells}</tr>")
+    head = "".join(f"<th>{_esc(c)}</th>" for c in df.columns)
+    return f"<table class=\"small cont\"><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>", df
+
+
+def sag_table(summary: dict) -> tuple[str, pd.DataFrame]:
+    rows = []
+    for ev in summary.get("sag_events") or []:
+        for scen, v in ev.items():
+            if not isinstance(v, dict):
+                continue
+            rows.append({"event": ev["event"], "kind": ev.get("kind", ""), "scenario": scenario_label(scen),
+                         "pre-event V [pu]": fmt_num(v.get("pre_event_poi_vm_pu")),
+                         "lowest V [pu]": fmt_num(v.get("min_poi_vm_pu")), "dip depth [pu]": fmt_num(v.get("dip_depth_pu"), 3),
+                         "time below 0.9 pu [s]": fmt_num(v.get("seconds_below_0p9"), 3),
+                         "ride-through": "TRIP" if v.get("trip") else "rides through",
+                         "trip at [s]": fmt_num(v.get("trip_time_s"), 3),
+                         "largest grid-side change [MW]": fmt_num(v.get("grid_step_mw"), 3),
+                         "non-conv. steps": fmt_num(v.get("nonconverged_steps"))})
+    df = pd.DataFrame(rows)
+    return (html_table(df, cls="small", num={c for c in df.columns if "[" in c or c == "non-conv. steps"}) if len(df) else ""), df
