@@ -12,7 +12,7 @@ the site's campus peak, seeded) through
   ``--pp-steps`` steps;
 - lightsim2grid's C++ time-series solver (``TimeSeriesCPP``, Newton-Raphson with KLU, warm start
   from the previous step) on the same steps as the fast engine;
-- the fast engine (:func:`studies.qsts.fast.solve_series`, taps frozen so all three solve the same
+- the fast engine (:func:`gridstudy.studies.qsts.fast.solve_series`, taps frozen so all three solve the same
   power flows; one thread, like the other two; block outputs are computed, the recorder is a
   no-op sink);
 
@@ -44,7 +44,7 @@ def campus_profile(site, n: int, seed: int = 7) -> pd.DataFrame:
     """A noisy training-like campus draw at 1 s, peak near the site's campus rating. [MW, Mvar]"""
     idx = pd.date_range("2025-01-01", periods=n, freq="1s")
     try:
-        from models.campus import CampusLoadParams, campus_load, gpus_for_peak
+        from gridstudy.models.campus import CampusLoadParams, campus_load, gpus_for_peak
 
         base = CampusLoadParams(seed=seed)
         params = base.replace(gpus=gpus_for_peak(site.campus_p_mw, base))
@@ -65,7 +65,7 @@ def run_pandapower(inputs, steps: int):
     from pandapower.control import ConstControl
     from pandapower.timeseries import DFData, OutputWriter, run_timeseries
 
-    from studies.qsts.apply import element_series
+    from gridstudy.studies.qsts.apply import element_series
 
     es = element_series(inputs)
     cols = [f"p{i}" for i in es.load_index] + [f"q{i}" for i in es.load_index]
@@ -136,7 +136,7 @@ def run_lightsim2grid(inputs, repeats: int):
 
     import pandapower as pp
 
-    from studies.qsts.apply import element_series
+    from gridstudy.studies.qsts.apply import element_series
 
     net = copy.deepcopy(inputs.site.net)
     note = _impedances_to_lines(net)
@@ -185,9 +185,9 @@ def main(argv=None) -> int:
     ap.add_argument("--campus-mw", type=float, default=None)
     args = ap.parse_args(argv)
 
-    from grid.reference import load_site
-    from studies.qsts.fast import build_model, solve_series
-    from studies.qsts.inputs import Controls, QSTSInputs, TapControl
+    from gridstudy.grid.reference import load_site
+    from gridstudy.studies.qsts.fast import build_model, solve_series
+    from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, TapControl
 
     kw = {} if args.poi is None else {"poi": args.poi, "campus_p_mw": args.campus_mw}
     site = load_site(args.site, **kw)

@@ -86,8 +86,8 @@ def main(argv=None) -> int:
     ap.add_argument("--block-steps", type=int, default=16384)
     args = ap.parse_args(argv)
 
-    from studies.cli_qsts import build_scenarios
-    from studies.qsts.fast import run_fast
+    from gridstudy.studies.cli_qsts import build_scenarios
+    from gridstudy.studies.qsts.fast import run_fast
 
     with tempfile.TemporaryDirectory() as tmp:
         path = study_file(Path(args.study), args.site, args.days, Path(tmp))

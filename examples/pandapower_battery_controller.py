@@ -1,7 +1,7 @@
 """A battery with SOC tracking and a dispatch strategy inside a plain pandapower ``run_timeseries``.
 
 pandapower ships no storage controller (its issues #61, #486, #2398); this package's
-:class:`studies.qsts.controllers.BatteryController` is one. Here a 10 MW / 20 MWh battery on
+:class:`gridstudy.studies.qsts.controllers.BatteryController` is one. Here a 10 MW / 20 MWh battery on
 pandapower's ``mv_oberrhein`` shaves the feeder's afternoon peak from a day of 15-minute load
 values, with an on-load tap changer that waits 60 s before each move.
 
@@ -15,7 +15,7 @@ import pandapower.networks as pn
 from pandapower.control import ConstControl
 from pandapower.timeseries import DFData, OutputWriter, run_timeseries
 
-from studies.qsts.controllers import BatteryController, TapController
+from gridstudy.studies.qsts.controllers import BatteryController, TapController
 
 net = pn.mv_oberrhein()
 bus = int(net.bus.index[net.bus.vn_kv == 20.0][10])

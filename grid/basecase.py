@@ -21,7 +21,7 @@ import numpy as np
 import pandapower as pp
 import pandapower.shortcircuit as sc
 
-from grid.site import Site
+from gridstudy.grid.site import Site
 
 __all__ = ["PowerFlowSummary", "ShortCircuitSummary", "base_case", "short_circuit", "check_site",
            "strength_class", "internal_buses", "add_tap_controllers", "settle_taps", "LINE_ENDTEMP_DEGREE"]
@@ -83,7 +83,7 @@ def add_tap_controllers(site: Site, net=None) -> list:
     """pandapower ``DiscreteTapControl`` for each regulating transformer of ``site``.
 
     The band is ``vm_set_pu ± deadband_pu`` at the LV bus, from the trafo table columns written
-    by :func:`grid.build.build_site`.
+    by :func:`gridstudy.grid.build.build_site`.
     """
     from pandapower.control import DiscreteTapControl
 

@@ -1,11 +1,11 @@
-"""Build a pandapower net from a :class:`grid.spec.SiteSpec`.
+"""Build a pandapower net from a :class:`gridstudy.grid.spec.SiteSpec`.
 
 The utility source is modelled as a stiff voltage (``ext_grid``) on an internal bus behind a
 series impedance sized for the *minimum* fault level, so the power flow sees the voltage drop
 across the grid's Thevenin impedance: ``Z = c_min · U_n² / S_sc,min`` with ``c_min = 1.0``
 (IEC 60909), split into R and X by the given R/X. The ``ext_grid`` also carries the fault-level
 data (``s_sc_max_mva``, ``s_sc_min_mva``, ``rx_max``, ``rx_min``) that pandapower's ``calc_sc``
-uses; :func:`grid.basecase.short_circuit` moves it onto the source bus for that calculation.
+uses; :func:`gridstudy.grid.basecase.short_circuit` moves it onto the source bus for that calculation.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import math
 
 import pandapower as pp
 
-from grid.megapack import megapack
-from grid.site import BatteryPlant, Site
-from grid.spec import SiteSpec
+from gridstudy.grid.megapack import megapack
+from gridstudy.grid.site import BatteryPlant, Site
+from gridstudy.grid.spec import SiteSpec
 
 __all__ = ["build_site", "thevenin_impedance_pu", "add_source", "add_campus", "add_battery"]
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pandapower as pp
 
-from grid.build import add_battery, add_campus
-from grid.errors import Problem, SiteError
-from grid.megapack import MEGAPACK_MODELS
-from grid.site import Site
-from grid.topology import validate_topology
+from gridstudy.grid.build import add_battery, add_campus
+from gridstudy.grid.errors import Problem, SiteError
+from gridstudy.grid.megapack import MEGAPACK_MODELS
+from gridstudy.grid.site import Site
+from gridstudy.grid.topology import validate_topology
 
 __all__ = ["load_network", "resolve_bus", "attach"]
 

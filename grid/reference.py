@@ -5,18 +5,18 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from grid.build import build_site
-from grid.errors import Problem, SiteError
-from grid.site import Site
-from grid.spec import SiteSpec, load_site_spec, parse_site_spec
-from grid.topology import validate_topology
+from gridstudy.grid.build import build_site
+from gridstudy.grid.errors import Problem, SiteError
+from gridstudy.grid.site import Site
+from gridstudy.grid.spec import SiteSpec, load_site_spec, parse_site_spec
+from gridstudy.grid.topology import validate_topology
 
 __all__ = ["reference_sites", "reference_site_path", "load_site", "site_from_spec"]
 
 
 def reference_sites() -> dict[str, Path]:
     """Names of the built-in reference sites and their TOML files."""
-    folder = resources.files("grid") / "sites"
+    folder = resources.files("gridstudy.grid") / "sites"
     return {Path(p.name).stem: Path(str(p)) for p in sorted(folder.iterdir(), key=lambda p: p.name) if p.name.endswith(".toml")}
 
 
@@ -38,7 +38,7 @@ def load_site(ref: str | Path | dict, **attach_kwargs) -> Site:
     """Resolve a site argument: a reference name, a site TOML path, a mapping, or a network.
 
     A network (``*.json``, ``case:NAME``, ``simbench:CODE``) needs ``poi`` and ``campus_p_mw`` in
-    ``attach_kwargs`` (see :func:`grid.importers.attach`).
+    ``attach_kwargs`` (see :func:`gridstudy.grid.importers.attach`).
     """
     if isinstance(ref, dict):
         return site_from_spec(parse_site_spec(ref))
@@ -48,7 +48,7 @@ def load_site(ref: str | Path | dict, **attach_kwargs) -> Site:
     if s.endswith(".toml"):
         return site_from_spec(load_site_spec(s), source=s)
     if s.endswith(".json") or s.startswith(("case:", "simbench:")):
-        from grid.importers import attach, load_network
+        from gridstudy.grid.importers import attach, load_network
 
         missing = [k for k in ("poi", "campus_p_mw") if attach_kwargs.get(k) is None]
         if missing:

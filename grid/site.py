@@ -16,7 +16,7 @@ class BatteryPlant:
     Parameters
     ----------
     model : str
-        Megapack preset key (:data:`grid.megapack.MEGAPACK_MODELS`).
+        Megapack preset key (:data:`gridstudy.grid.megapack.MEGAPACK_MODELS`).
     units : int
         Number of units. [-]
     p_mw, e_mwh, s_mva : float

@@ -3,7 +3,7 @@
 A site names its buses and connects them with lines and transformers; the utility source sits on
 one bus, the point of interconnection (POI) on another; the data-center campus (one or more halls)
 and the battery plant attach to named buses. Every problem of a file is reported at once, each
-with its field path and value (:class:`grid.errors.SiteError`).
+with its field path and value (:class:`gridstudy.grid.errors.SiteError`).
 
 Sign conventions are pandapower's: loads consume positive ``p_mw``/``q_mvar``; a shunt with
 positive ``q_mvar`` absorbs reactive power (reactor) and a negative one injects it (capacitor).
@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from grid.errors import Problem, SiteError, problems_from_pydantic, read_toml
-from grid.megapack import MEGAPACK_MODELS, megapack
+from gridstudy.grid.errors import Problem, SiteError, problems_from_pydantic, read_toml
+from gridstudy.grid.megapack import MEGAPACK_MODELS, megapack
 
 __all__ = [
     "SourceSpec", "BusSpec", "LineSpec", "TransformerSpec", "LoadSpec", "ShuntSpec", "HallSpec",
@@ -194,7 +194,7 @@ class BatteryTransformerSpec(_Model):
 
 
 class BatterySpec(_Model):
-    """A battery plant of ``units`` Megapacks of one model (see :mod:`grid.megapack`)."""
+    """A battery plant of ``units`` Megapacks of one model (see :mod:`gridstudy.grid.megapack`)."""
 
     name: str = "Megapack plant"
     model: str

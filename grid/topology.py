@@ -1,6 +1,6 @@
 """Topology checks and N-1 outage lists on the pandapower net, with networkx.
 
-- :func:`validate_topology` rejects, in one :class:`grid.errors.SiteError`, elements on missing
+- :func:`validate_topology` rejects, in one :class:`gridstudy.grid.errors.SiteError`, elements on missing
   buses, islands without a source, and a POI that is not connected to the source.
 - :func:`source_paths` lists the paths from the source to the POI.
 - :func:`single_outages` splits the in-service lines and transformers into credible single
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import networkx as nx
 import pandapower.topology as top
 
-from grid.errors import Problem, SiteError
+from gridstudy.grid.errors import Problem, SiteError
 
 __all__ = [
     "Outage", "missing_bus_problems", "validate_topology", "source_buses", "source_paths",

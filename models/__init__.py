@@ -4,14 +4,18 @@ Pure time-series models: pandas in, pandas out, on one fixed-step ``DatetimeInde
 no power flow. Signs are pandapower's consumer view: load and battery charging positive.
 """
 
-from models.battery import MegapackPlant, energy_balance
-from models.campus import GPU_MODELS, CampusLoadParams, campus_load, expected_mean_p_mw, gpus_for_peak, nominal_peak_p_mw
-from models.dispatch import (STRATEGIES, ImportCap, LoadLossAbsorption, NoDispatch, RampLimit, ReactiveControl,
+if __name__ != "gridstudy.models":  # a checkout's ``models/`` folder imported under its bare name
+    raise ImportError(f"this is the package gridstudy.models; import it as gridstudy.models, not {__name__}")
+
+
+from gridstudy.models.battery import MegapackPlant, energy_balance
+from gridstudy.models.campus import GPU_MODELS, CampusLoadParams, campus_load, expected_mean_p_mw, gpus_for_peak, nominal_peak_p_mw
+from gridstudy.models.dispatch import (STRATEGIES, ImportCap, LoadLossAbsorption, NoDispatch, RampLimit, ReactiveControl,
                              Smoothing, SocRecovery, StepResult, Strategy, VoltVarCurve, dispatch, make_strategy,
                              max_ramp_mw, summarize)
-from models.errors import ModelError
-from models.timeindex import make_index, step_seconds
-from models.traces import load_trace, resample_trace, scale_trace, validate_trace
+from gridstudy.models.errors import ModelError
+from gridstudy.models.timeindex import make_index, step_seconds
+from gridstudy.models.traces import load_trace, resample_trace, scale_trace, validate_trace
 
 __all__ = [
     "MegapackPlant", "energy_balance", "GPU_MODELS", "CampusLoadParams", "campus_load", "expected_mean_p_mw",

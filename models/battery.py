@@ -1,6 +1,6 @@
 """The Megapack battery plant: ratings, P/Q capability and exact state-of-charge bookkeeping.
 
-A plant is ``units`` x one Megapack preset of :mod:`grid.megapack` (Megapack 2 XL 2-hour
+A plant is ``units`` x one Megapack preset of :mod:`gridstudy.grid.megapack` (Megapack 2 XL 2-hour
 1.927 MW / 3.854 MWh, 4-hour 0.979 MW / 3.916 MWh, Megapack (2019) 1.5 MW / 3.0 MWh, Megapack 3
 about 5 MWh at 91 % round trip; Megapack 2 XL round trip about 92 % *(check)*; ``domain.md`` §3).
 Every rating can be overridden per unit.
@@ -29,8 +29,8 @@ import numba
 import numpy as np
 import pandas as pd
 
-from grid.megapack import MEGAPACK_MODELS, megapack
-from models.errors import ModelError, Problem
+from gridstudy.grid.megapack import MEGAPACK_MODELS, megapack
+from gridstudy.models.errors import ModelError, Problem
 
 __all__ = ["MegapackPlant", "energy_step", "energy_balance"]
 
@@ -44,7 +44,7 @@ class MegapackPlant:
     units : int
         Number of Megapack units. [-]
     model : str
-        Preset key of :data:`grid.megapack.MEGAPACK_MODELS`.
+        Preset key of :data:`gridstudy.grid.megapack.MEGAPACK_MODELS`.
     unit_p_mw, unit_e_mwh, unit_s_mva : float or None
         Overrides of one unit's active-power rating [MW], usable energy [MWh] and inverter
         apparent-power limit [MVA]; ``None`` keeps the preset.
@@ -107,7 +107,7 @@ class MegapackPlant:
 
     @classmethod
     def from_site(cls, battery, **overrides) -> "MegapackPlant":
-        """The plant of a site's battery (:class:`grid.site.BatteryPlant` or ``grid.spec.BatterySpec``)."""
+        """The plant of a site's battery (:class:`gridstudy.grid.site.BatteryPlant` or ``grid.spec.BatterySpec``)."""
         kw = {"units": int(battery.units), "model": battery.model,
               "soc_init_percent": float(battery.soc_percent)}
         kw.update(overrides)
@@ -196,7 +196,7 @@ def energy_balance(result: pd.DataFrame, plant: MegapackPlant) -> dict[str, floa
     Parameters
     ----------
     result : pandas.DataFrame
-        Output of :func:`models.dispatch.dispatch` (``battery_p_mw``, ``e_mwh``, ``attrs["e0_mwh"]``,
+        Output of :func:`gridstudy.models.dispatch.dispatch` (``battery_p_mw``, ``e_mwh``, ``attrs["e0_mwh"]``,
         ``attrs["step_s"]``).
     plant : MegapackPlant
         The plant that produced it.

@@ -42,8 +42,8 @@ import numba
 import numpy as np
 import pandas as pd
 
-from models.errors import ModelError, Problem
-from models.timeindex import step_seconds
+from gridstudy.models.errors import ModelError, Problem
+from gridstudy.models.timeindex import step_seconds
 
 __all__ = ["GpuModel", "GPU_MODELS", "CampusLoadParams", "campus_load", "expected_mean_p_mw",
            "nominal_peak_p_mw", "gpus_for_peak"]

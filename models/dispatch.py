@@ -39,13 +39,13 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
-from models.battery import MegapackPlant
-from models.dispatch_kernel import (_AUX, _CAP, _CAPMW, _E, _EHI, _ELO, _ETAC, _ETAD, _ETGT, _HIST, _LOSS, _NONE,
+from gridstudy.models.battery import MegapackPlant
+from gridstudy.models.dispatch_kernel import (_AUX, _CAP, _CAPMW, _E, _EHI, _ELO, _ETAC, _ETAD, _ETGT, _HIST, _LOSS, _NONE,
                                     _NPAR, _NSTATE, _PMAX, _Q_PF_BATTERY, _Q_PF_GRID, _Q_VOLTVAR, _QMODE, _QPRIO,
                                     _RAMP, _RAMPR, _RECMAX, _RECT, _REL, _SMAX, _SMOOTH, _TANPHI, _TAU, _TRIG,
                                     _WINMW, _WINS, _run)
-from models.errors import ModelError, Problem
-from models.timeindex import step_seconds
+from gridstudy.models.errors import ModelError, Problem
+from gridstudy.models.timeindex import step_seconds
 
 __all__ = ["VoltVarCurve", "ReactiveControl", "SocRecovery", "StepResult", "Strategy", "NoDispatch",
            "RampLimit", "Smoothing", "ImportCap", "LoadLossAbsorption", "STRATEGIES", "make_strategy",

@@ -1,9 +1,9 @@
-"""The compiled dispatch kernel behind :mod:`models.dispatch`: every strategy's step, vectorised
+"""The compiled dispatch kernel behind :mod:`gridstudy.models.dispatch`: every strategy's step, vectorised
 over a series, on a parameter vector ``P`` and a state vector ``S`` whose slots are named here.
 
-:class:`models.dispatch.Strategy` fills ``P`` from its parameters and the plant, keeps ``S`` between
+:class:`gridstudy.models.dispatch.Strategy` fills ``P`` from its parameters and the plant, keeps ``S`` between
 calls, and calls :func:`_run` for one step (the step API) or for a whole series
-(:func:`models.dispatch.dispatch`): the same compiled code, so both give the same bytes.
+(:func:`gridstudy.models.dispatch.dispatch`): the same compiled code, so both give the same bytes.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 import numba
 import numpy as np
 
-from models.battery import energy_step
+from gridstudy.models.battery import energy_step
 
 # strategy kinds inside the compiled kernel
 _NONE, _RAMP, _SMOOTH, _CAP, _LOSS = 0, 1, 2, 3, 4

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grid.errors import InputError, Problem
+from gridstudy.grid.errors import InputError, Problem
 
 __all__ = ["ModelError", "Problem"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.errors import ModelError, Problem
+from gridstudy.models.errors import ModelError, Problem
 
 __all__ = ["MIN_STEP_S", "MAX_STEP_S", "step_seconds", "make_index", "parse_duration_s"]
 

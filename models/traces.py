@@ -14,8 +14,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from models.errors import ModelError, Problem
-from models.timeindex import step_seconds
+from gridstudy.models.errors import ModelError, Problem
+from gridstudy.models.timeindex import step_seconds
 
 __all__ = ["load_trace", "validate_trace", "resample_trace", "scale_trace"]
 

@@ -11,7 +11,7 @@ import math
 import sys
 import warnings
 
-from grid.errors import InputError
+from gridstudy.grid.errors import InputError
 
 __all__ = ["main", "build_parser"]
 
@@ -19,8 +19,8 @@ EXIT_OK, EXIT_NONCONVERGED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def _cmd_sites(args) -> int:
-    from grid.reference import reference_sites
-    from grid.spec import load_site_spec
+    from gridstudy.grid.reference import reference_sites
+    from gridstudy.grid.spec import load_site_spec
 
     sites = reference_sites()
     if args.names:
@@ -60,9 +60,9 @@ def _fmt(v, spec=".4f") -> str:
 
 
 def _cmd_check(args) -> int:
-    from grid.basecase import check_site
-    from grid.reference import load_site
-    from studies.io import write_json
+    from gridstudy.grid.basecase import check_site
+    from gridstudy.grid.reference import load_site
+    from gridstudy.studies.io import write_json
 
     site = load_site(args.site, poi=args.poi, campus_p_mw=args.campus_mw,
                      battery_model=args.battery_model, battery_units=args.battery_units or 0) \
@@ -128,7 +128,7 @@ def _extra_commands():
     import importlib
 
     out = []
-    for mod in ("studies.cli_profile", "studies.cli_qsts", "studies.cli_run", "studies.cli_scale"):
+    for mod in ("gridstudy.studies.cli_profile", "gridstudy.studies.cli_qsts", "gridstudy.studies.cli_run", "gridstudy.studies.cli_scale"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as exc:

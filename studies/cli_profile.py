@@ -1,6 +1,6 @@
 """``gridstudy profile STUDY.toml --out DIR``: the campus and battery series of a study.
 
-Writes ``DIR/profiles.parquet`` (columns of :data:`models.dispatch.OUTPUT_COLUMNS` on the study's
+Writes ``DIR/profiles.parquet`` (columns of :data:`gridstudy.models.dispatch.OUTPUT_COLUMNS` on the study's
 time index) and ``DIR/profiles.json`` (energy, peaks, largest grid-side swing per minute and per
 5 s, saturated steps), each atomically, and only after the whole study has validated and run.
 """
@@ -21,16 +21,16 @@ def make_profiles(resolved) -> pd.DataFrame:
     Parameters
     ----------
     resolved : studies.spec.ResolvedStudy
-        Output of :func:`studies.spec.resolve_study`.
+        Output of :func:`gridstudy.studies.spec.resolve_study`.
 
     Returns
     -------
     pandas.DataFrame
-        :data:`models.dispatch.OUTPUT_COLUMNS` on ``resolved.index`` (battery columns zero and SOC
+        :data:`gridstudy.models.dispatch.OUTPUT_COLUMNS` on ``resolved.index`` (battery columns zero and SOC
         NaN without a plant).
     """
-    from models.campus import campus_load
-    from models.dispatch import OUTPUT_COLUMNS, dispatch
+    from gridstudy.models.campus import campus_load
+    from gridstudy.models.dispatch import OUTPUT_COLUMNS, dispatch
 
     if resolved.trace is not None:
         campus = resolved.trace[["campus_p_mw", "campus_q_mvar"]]
@@ -52,7 +52,7 @@ def make_profiles(resolved) -> pd.DataFrame:
 
 def profile_summary(resolved, profiles: pd.DataFrame) -> dict:
     """The JSON summary of a profile run."""
-    from models.dispatch import summarize
+    from gridstudy.models.dispatch import summarize
 
     st = resolved.spec.study
     plant = resolved.plant
@@ -69,8 +69,8 @@ def profile_summary(resolved, profiles: pd.DataFrame) -> dict:
 
 
 def _cmd_profile(args) -> int:
-    from studies.io import write_json, write_parquet
-    from studies.spec import load_study, resolve_study
+    from gridstudy.studies.io import write_json, write_parquet
+    from gridstudy.studies.spec import load_study, resolve_study
 
     path = Path(args.study)
     spec = load_study(path)

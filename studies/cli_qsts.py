@@ -6,10 +6,10 @@ Runs the study's quasi-static time series twice, on one engine:
     the campus profile with the battery idle;
 ``with_battery``
     the campus profile with the battery dispatched by the study's strategy
-    (:func:`models.dispatch.dispatch`, battery P and Q as profiles); a ``volt_var`` reactive mode
+    (:func:`gridstudy.models.dispatch.dispatch`, battery P and Q as profiles); a ``volt_var`` reactive mode
     is resolved inside the engine (``Controls.volt_var``) because it depends on the voltage.
 
-Writes ``DIR/<scenario>/`` (:meth:`studies.qsts.results.QSTSResult.save`) and ``DIR/qsts.json``,
+Writes ``DIR/<scenario>/`` (:meth:`gridstudy.studies.qsts.results.QSTSResult.save`) and ``DIR/qsts.json``,
 only after every scenario has run. Horizons longer than a day keep 1-minute min/max envelopes of
 the per-step series instead of the full series. Exit 0; 1 when a step did not converge (a finding,
 the results are written); 2 on bad input (every problem listed, nothing written).
@@ -41,12 +41,12 @@ def build_scenarios(path: str | Path):
     StudyError
         Every problem of the study file, its site and the combination, at once.
     """
-    from grid.errors import Problem
-    from grid.reference import site_from_spec
-    from studies.cli_profile import make_profiles
-    from studies.errors import StudyError
-    from studies.qsts.inputs import Controls, QSTSInputs, RecordSpec, VoltVarCurve
-    from studies.spec import load_study, resolve_study
+    from gridstudy.grid.errors import Problem
+    from gridstudy.grid.reference import site_from_spec
+    from gridstudy.studies.cli_profile import make_profiles
+    from gridstudy.studies.errors import StudyError
+    from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, RecordSpec, VoltVarCurve
+    from gridstudy.studies.spec import load_study, resolve_study
 
     path = Path(path)
     spec = load_study(path)
@@ -84,16 +84,16 @@ def build_scenarios(path: str | Path):
 
 
 def _cmd_qsts(args) -> int:
-    from studies.io import write_json
-    from studies.qsts.run import run_qsts
+    from gridstudy.studies.io import write_json
+    from gridstudy.studies.qsts.run import run_qsts
 
     scenarios = build_scenarios(args.study)
     if args.engine == "fast":
-        from grid.errors import Problem
-        from studies.errors import StudyError
+        from gridstudy.grid.errors import Problem
+        from gridstudy.studies.errors import StudyError
 
         try:
-            from studies.qsts.fast import unsupported_features
+            from gridstudy.studies.qsts.fast import unsupported_features
         except ImportError:
             unsupported_features = None
         if unsupported_features is not None:

@@ -6,7 +6,7 @@ __all__ = ["register"]
 
 
 def _cmd_run(args) -> int:
-    from studies.interconnection import run_study, summary_line
+    from gridstudy.studies.interconnection import run_study, summary_line
 
     summary = run_study(args.study, args.out, engine=args.engine, contingencies=not args.no_contingencies,
                         sag=not args.no_sag, quiet=args.quiet, report=not args.no_report)
@@ -19,7 +19,7 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from studies.report.render import render_report
+    from gridstudy.studies.report.render import render_report
 
     html, pdf = render_report(args.dir, pdf=not args.no_pdf)
     print(f"wrote {html}" + (f" and {pdf}" if pdf else ""))

@@ -17,9 +17,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
 
-from grid.site import Site
-from grid.topology import Outage
-from studies.criteria.presets import CriteriaPreset
+from gridstudy.grid.site import Site
+from gridstudy.grid.topology import Outage
+from gridstudy.studies.criteria.presets import CriteriaPreset
 
 __all__ = ["worst_window", "run_outage", "run_contingencies"]
 
@@ -50,10 +50,10 @@ def _outage_site(site: Site, outage: Outage) -> Site:
 def run_outage(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame, controls, preset: CriteriaPreset,
                engine: str) -> dict:
     """Run one outage for one scenario; return its table row (never raises on divergence)."""
-    from grid.basecase import internal_buses
-    from studies.findings import scenario_findings
-    from studies.qsts.inputs import QSTSInputs, RecordSpec
-    from studies.qsts.run import run_qsts
+    from gridstudy.grid.basecase import internal_buses
+    from gridstudy.studies.findings import scenario_findings
+    from gridstudy.studies.qsts.inputs import QSTSInputs, RecordSpec
+    from gridstudy.studies.qsts.run import run_qsts
 
     s = _outage_site(site, outage)
     cols = [c for c in ("campus_p_mw", "campus_q_mvar", "battery_p_mw", "battery_q_mvar") if c in profiles]

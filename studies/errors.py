@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grid.errors import InputError
+from gridstudy.grid.errors import InputError
 
 __all__ = ["StudyError"]
 

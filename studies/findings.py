@@ -15,18 +15,18 @@ import math
 import numpy as np
 import pandas as pd
 
-from grid.site import Site
-from studies.criteria import (Finding, Limit, flicker_finding, power_factor_finding, ramp_findings,
+from gridstudy.grid.site import Site
+from gridstudy.studies.criteria import (Finding, Limit, flicker_finding, power_factor_finding, ramp_findings,
                               ride_through_finding, step_seconds, rvc_finding, voltage_band_finding, voltage_class)
-from studies.criteria.presets import CriteriaPreset
-from studies.qsts.results import QSTSResult
+from gridstudy.studies.criteria.presets import CriteriaPreset
+from gridstudy.studies.qsts.results import QSTSResult
 
 __all__ = ["scenario_findings", "scenario_summary", "bus_band_finding", "thermal_from_summary",
            "convergence_finding"]
 
 
 def _real_buses(site: Site) -> pd.Index:
-    from grid.basecase import internal_buses
+    from gridstudy.grid.basecase import internal_buses
 
     return site.net.bus.index.difference(internal_buses(site))
 
@@ -150,7 +150,7 @@ def scenario_findings(site: Site, result: QSTSResult, preset: CriteriaPreset, pr
 def scenario_summary(site: Site, result: QSTSResult, findings: list[Finding], profiles: pd.DataFrame,
                      preset: CriteriaPreset) -> dict:
     """The per-scenario keys of ``summary.json``."""
-    from studies.criteria import max_p2p_mw, max_ramp_mw_per_min
+    from gridstudy.studies.criteria import max_p2p_mw, max_ramp_mw_per_min
 
     poi = _poi_series(result)
     conv = result.converged.to_numpy()

@@ -7,9 +7,9 @@ written on bad input), then:
 2. generates the campus load once (model or trace) and dispatches the battery per scenario:
    ``without_battery`` (battery idle), ``with_battery`` (the file's ``[battery]`` strategy) and any
    further ``[[scenarios]]``;
-3. runs the QSTS of each scenario on the chosen engine and judges it (:mod:`studies.findings`);
-4. runs N-1 over the worst window (:mod:`studies.contingency`) and the sag events
-   (:mod:`studies.sag`);
+3. runs the QSTS of each scenario on the chosen engine and judges it (:mod:`gridstudy.studies.findings`);
+4. runs N-1 over the worst window (:mod:`gridstudy.studies.contingency`) and the sag events
+   (:mod:`gridstudy.studies.sag`);
 5. writes ``summary.json``, Parquet tables of findings, key series, contingencies and sag events,
    and each scenario's QSTS results, every file atomically.
 """
@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from grid.site import Site
-from studies.criteria import RAMP_PRESETS, custom_preset, get_preset
-from studies.interconnection_spec import InterconnectionSpec, load_interconnection
-from studies.io import atomic_write, to_jsonable, write_json, write_parquet
-from studies.spec import ResolvedStudy, StudySpec, parse_study, resolve_study
+from gridstudy.grid.site import Site
+from gridstudy.studies.criteria import RAMP_PRESETS, custom_preset, get_preset
+from gridstudy.studies.interconnection_spec import InterconnectionSpec, load_interconnection
+from gridstudy.studies.io import atomic_write, to_jsonable, write_json, write_parquet
+from gridstudy.studies.spec import ResolvedStudy, StudySpec, parse_study, resolve_study
 
 __all__ = ["PreparedStudy", "prepare_study", "study_site", "scenario_cases", "run_study", "ENGINE_COLUMNS"]
 
@@ -70,11 +70,11 @@ def prepare_study(path: str | Path) -> PreparedStudy:
 
 def study_site(resolved: ResolvedStudy) -> Site:
     """The site of a resolved study: its OLTC taps settled at the campus load of the first step
-    (the steady state the time series starts from; :func:`grid.basecase.settle_taps`) and its
+    (the steady state the time series starts from; :func:`gridstudy.grid.basecase.settle_taps`) and its
     storage element sized to the study's plant."""
-    from grid.basecase import settle_taps
-    from grid.build import add_battery
-    from grid.reference import site_from_spec
+    from gridstudy.grid.basecase import settle_taps
+    from gridstudy.grid.build import add_battery
+    from gridstudy.grid.reference import site_from_spec
 
     site = site_from_spec(resolved.site_spec)
     settle_taps(site, _first_campus_p_mw(resolved))
@@ -97,7 +97,7 @@ def study_site(resolved: ResolvedStudy) -> Site:
 
 def _first_campus_p_mw(resolved: ResolvedStudy) -> float:
     """Campus draw over the first step (the trace's, or the model's on a two-step index). [MW]"""
-    from models.campus import campus_load
+    from gridstudy.models.campus import campus_load
 
     if resolved.trace is not None:
         return float(resolved.trace["campus_p_mw"].iloc[0])
@@ -105,7 +105,7 @@ def _first_campus_p_mw(resolved: ResolvedStudy) -> float:
 
 
 def _campus(resolved: ResolvedStudy) -> pd.DataFrame:
-    from models.campus import campus_load
+    from gridstudy.models.campus import campus_load
 
     if resolved.trace is not None:
         return resolved.trace[["campus_p_mw", "campus_q_mvar"]]
@@ -113,7 +113,7 @@ def _campus(resolved: ResolvedStudy) -> pd.DataFrame:
 
 
 def _controls(resolved: ResolvedStudy, with_battery: bool):
-    from studies.qsts.inputs import Controls, VoltVarCurve
+    from gridstudy.studies.qsts.inputs import Controls, VoltVarCurve
 
     rq = resolved.spec.battery.reactive
     if with_battery and rq.mode == "volt_var":
@@ -123,7 +123,7 @@ def _controls(resolved: ResolvedStudy, with_battery: bool):
 
 def scenario_cases(prep: PreparedStudy, campus: pd.DataFrame | None = None) -> dict[str, tuple[pd.DataFrame, object]]:
     """``name -> (profiles, controls)`` of every scenario (dispatch done, Q of volt-var left to the engine)."""
-    from models.dispatch import dispatch
+    from gridstudy.models.dispatch import dispatch
 
     campus = _campus(prep.resolved) if campus is None else campus
     n = len(campus)
@@ -177,13 +177,13 @@ def _scenario_table(findings_by_scen: dict) -> pd.DataFrame:
 def run_study(path: str | Path, out_dir: str | Path, engine: str = "fast", contingencies: bool = True,
               sag: bool = True, quiet: bool = False, report: bool = True) -> dict:
     """Run the whole study of ``path`` into ``out_dir``; return the summary (also ``summary.json``)."""
-    from grid.basecase import check_site
-    from grid.topology import single_outages
-    from studies.contingency import run_contingencies, worst_window
-    from studies.findings import scenario_findings, scenario_summary
-    from studies.qsts.inputs import QSTSInputs, RecordSpec
-    from studies.qsts.run import run_qsts
-    from studies.sag import run_sag_events
+    from gridstudy.grid.basecase import check_site
+    from gridstudy.grid.topology import single_outages
+    from gridstudy.studies.contingency import run_contingencies, worst_window
+    from gridstudy.studies.findings import scenario_findings, scenario_summary
+    from gridstudy.studies.qsts.inputs import QSTSInputs, RecordSpec
+    from gridstudy.studies.qsts.run import run_qsts
+    from gridstudy.studies.sag import run_sag_events
 
     t_start = time.perf_counter()
     prep = prepare_study(path)  # raises StudyError before anything is written
@@ -277,7 +277,7 @@ def run_study(path: str | Path, out_dir: str | Path, engine: str = "fast", conti
     write_json(out / "summary.json", summary)
     if report:
         try:
-            from studies.report.render import render_report
+            from gridstudy.studies.report.render import render_report
         except ModuleNotFoundError:
             render_report = None
         if render_report is not None:

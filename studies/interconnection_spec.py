@@ -1,6 +1,6 @@
 """Study-file sections of the interconnection study: criteria, scenarios, contingencies, sag events.
 
-They sit beside the ``[study]``, ``[campus]`` and ``[battery]`` sections of :mod:`studies.spec`;
+They sit beside the ``[study]``, ``[campus]`` and ``[battery]`` sections of :mod:`gridstudy.studies.spec`;
 :func:`parse_interconnection` validates the whole file and lists every problem of every section
 at once.
 
@@ -24,9 +24,9 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from grid.errors import InputError, Problem, problems_from_pydantic, read_toml
-from studies.errors import StudyError
-from studies.spec import StudySpec, parse_study
+from gridstudy.grid.errors import InputError, Problem, problems_from_pydantic, read_toml
+from gridstudy.studies.errors import StudyError
+from gridstudy.studies.spec import StudySpec, parse_study
 
 __all__ = ["CriteriaSection", "ScenarioSection", "ContingencySection", "SagEvent", "SagSection",
            "InterconnectionSpec", "parse_interconnection", "load_interconnection", "DEFAULT_SAG_EVENTS"]
@@ -45,7 +45,7 @@ class CriteriaSection(_Section):
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, v):
-        from studies.criteria import PRESETS
+        from gridstudy.studies.criteria import PRESETS
 
         if v not in PRESETS:
             raise ValueError(f"unknown criteria preset; known: {', '.join(PRESETS)}")
@@ -54,7 +54,7 @@ class CriteriaSection(_Section):
     @field_validator("ramp")
     @classmethod
     def _known_ramp(cls, v):
-        from studies.criteria import RAMP_PRESETS
+        from gridstudy.studies.criteria import RAMP_PRESETS
 
         if v is not None and v not in RAMP_PRESETS:
             raise ValueError(f"unknown ramp preset; known: {', '.join(RAMP_PRESETS)}")
@@ -132,7 +132,7 @@ class SagSection(_Section):
 
 
 class InterconnectionSpec(_Section):
-    """The sections of this module (the rest of the file is a :class:`studies.spec.StudySpec`)."""
+    """The sections of this module (the rest of the file is a :class:`gridstudy.studies.spec.StudySpec`)."""
 
     criteria: CriteriaSection = Field(default_factory=CriteriaSection)
     scenarios: list[ScenarioSection] = Field(default_factory=list)

@@ -21,8 +21,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from grid.site import Site
-from studies.interconnection_spec import SagEvent, SagSection
+from gridstudy.grid.site import Site
+from gridstudy.studies.interconnection_spec import SagEvent, SagSection
 
 __all__ = ["event_profiles", "run_event", "run_sag_events"]
 
@@ -52,9 +52,9 @@ def event_profiles(site: Site, event: SagEvent, sec: SagSection, start="2025-07-
 
 
 def _run(site, prof, with_battery, plant, strategy_kw, curve, engine, strategy="load_loss_absorption"):
-    from models.dispatch import dispatch, make_strategy
-    from studies.qsts.inputs import Controls, QSTSInputs, RecordSpec
-    from studies.qsts.run import run_qsts
+    from gridstudy.models.dispatch import dispatch, make_strategy
+    from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, RecordSpec
+    from gridstudy.studies.qsts.run import run_qsts
 
     prof = prof.copy()
     if with_battery:
@@ -73,8 +73,8 @@ def _run(site, prof, with_battery, plant, strategy_kw, curve, engine, strategy="
 def run_event(site: Site, event: SagEvent, sec: SagSection, plant, preset, engine: str = "fast",
               strategy_kw: dict | None = None, curve=None, strategy: str = "load_loss_absorption") -> dict:
     """Run one event without and with the battery; return its row and the series for plots."""
-    from studies.criteria import ride_through_trips
-    from studies.qsts.inputs import VoltVarCurve
+    from gridstudy.studies.criteria import ride_through_trips
+    from gridstudy.studies.qsts.inputs import VoltVarCurve
 
     curve = curve or VoltVarCurve()
     base = event_profiles(site, event, sec)

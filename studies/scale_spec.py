@@ -1,9 +1,9 @@
 """Study-file sections of battery sizing and scenario sweeps: ``[sizing]`` and ``[sweep]``.
 
-They sit beside the sections of :mod:`studies.spec` and :mod:`studies.interconnection_spec`;
+They sit beside the sections of :mod:`gridstudy.studies.spec` and :mod:`gridstudy.studies.interconnection_spec`;
 :func:`load_scale_study` strips them from the file, validates the rest with
-:func:`studies.interconnection_spec.parse_interconnection`, validates them with the models below,
-and raises one :class:`studies.errors.StudyError` that lists every problem of every section.
+:func:`gridstudy.studies.interconnection_spec.parse_interconnection`, validates them with the models below,
+and raises one :class:`gridstudy.studies.errors.StudyError` that lists every problem of every section.
 
 Sections::
 
@@ -37,9 +37,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from grid.errors import InputError, Problem, problems_from_pydantic
-from grid.megapack import MEGAPACK_MODELS
-from studies.errors import StudyError
+from gridstudy.grid.errors import InputError, Problem, problems_from_pydantic
+from gridstudy.grid.megapack import MEGAPACK_MODELS
+from gridstudy.studies.errors import StudyError
 
 __all__ = ["SizingSection", "StrategyGrid", "SweepSection", "ScaleStudy", "load_scale_study",
            "parse_scale_study", "site_raw_of", "STRATEGY_PARAMETERS", "COST_PER_MW_USD",
@@ -219,7 +219,7 @@ class ScaleStudy:
     """A validated study file with its sizing and sweep sections.
 
     ``study_raw`` is the file's mapping without ``[sizing]``/``[sweep]`` (what
-    :func:`studies.interconnection_spec.parse_interconnection` accepts); ``site_raw`` is the
+    :func:`gridstudy.studies.interconnection_spec.parse_interconnection` accepts); ``site_raw`` is the
     site description the study names, as a mapping.
     """
 
@@ -233,7 +233,7 @@ class ScaleStudy:
 
 def site_raw_of(study_raw: dict[str, Any], base_dir: Path) -> tuple[dict[str, Any] | None, Path | None]:
     """The site description named by ``study.site`` as a mapping, and its file (or ``None``)."""
-    from grid.reference import reference_site_path, reference_sites
+    from gridstudy.grid.reference import reference_site_path, reference_sites
 
     site = (study_raw.get("study") or {}).get("site")
     if not isinstance(site, str):
@@ -259,8 +259,8 @@ def _get(d: Any, parts: list[str]) -> tuple[bool, Any]:
 
 
 def _study_path_ok(parts: list[str]) -> bool:
-    """Whether ``parts`` names a field of the study schema (:class:`studies.spec.StudySpec`)."""
-    from studies.spec import StudySpec
+    """Whether ``parts`` names a field of the study schema (:class:`gridstudy.studies.spec.StudySpec`)."""
+    from gridstudy.studies.spec import StudySpec
 
     model: Any = StudySpec
     for part in parts:
@@ -295,7 +295,7 @@ def sweep_target(path: str, site_raw: dict[str, Any] | None) -> tuple[str, list[
 
 def parse_scale_study(raw: dict[str, Any], path: Path, text: str = "") -> ScaleStudy:
     """Validate a whole study file with its ``[sizing]``/``[sweep]``; every problem at once."""
-    from studies.interconnection_spec import parse_interconnection
+    from gridstudy.studies.interconnection_spec import parse_interconnection
 
     problems: list[Problem] = []
     study_raw = {k: copy.deepcopy(v) for k, v in raw.items() if k not in OWN_SECTIONS}

@@ -1,12 +1,12 @@
 """Battery sizing: the least-cost Megapack plant (units, model, strategy settings) that passes.
 
 ``size_battery(path, out_dir)`` reads a study file with an optional ``[sizing]`` section
-(:mod:`studies.scale_spec`) and searches, for every Megapack model and every combination of the
+(:mod:`gridstudy.studies.scale_spec`) and searches, for every Megapack model and every combination of the
 strategy parameters listed, the least number of units whose ``with_battery`` scenario passes every
 criterion of the study (N-0; and N-1 over the worst window when ``n1 = true``).
 
 Search. The cost of a design is ``p_mw · cost_per_mw_usd + e_mwh · cost_per_mwh_usd`` (defaults
-and their sources in :mod:`studies.scale_spec`), increasing in the units. More units never make a
+and their sources in :mod:`gridstudy.studies.scale_spec`), increasing in the units. More units never make a
 criterion worse — a larger plant saturates less often and holds the same dispatch target — so the
 pass/fail of a criterion is assumed monotone in the units: the search gallops from ``units_min``
 (doubling) to the first passing size, then bisects between the last failing and the first passing
@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from studies.scale_spec import STRATEGY_PARAMETERS, ScaleStudy, SizingSection, load_scale_study
+from gridstudy.studies.scale_spec import STRATEGY_PARAMETERS, ScaleStudy, SizingSection, load_scale_study
 
 __all__ = ["StudyEvaluator", "finding_margin", "least_passing_units", "SearchTrace", "size_battery",
            "design_cost_usd", "monotonicity_violations"]
@@ -73,7 +73,7 @@ def finding_margin(finding: dict) -> float | None:
     Parameters
     ----------
     finding : dict
-        A finding as :meth:`studies.criteria.Finding.to_dict` returns it.
+        A finding as :meth:`gridstudy.studies.criteria.Finding.to_dict` returns it.
 
     Returns
     -------
@@ -112,8 +112,8 @@ class StudyEvaluator:
 
     def __init__(self, scale: ScaleStudy, engine: str = "fast", n1: bool = False,
                  cost_per_mw_usd: float = 0.0, cost_per_mwh_usd: float = 0.0):
-        from studies.interconnection import _campus, study_site
-        from studies.interconnection_spec import parse_interconnection
+        from gridstudy.studies.interconnection import _campus, study_site
+        from gridstudy.studies.interconnection_spec import parse_interconnection
 
         self.scale = scale
         self.engine = engine
@@ -132,7 +132,7 @@ class StudyEvaluator:
             self._prepare_n1()
 
     def _preset(self):
-        from studies.criteria import RAMP_PRESETS, custom_preset, get_preset
+        from gridstudy.studies.criteria import RAMP_PRESETS, custom_preset, get_preset
 
         preset = get_preset(self.ic.criteria.preset)
         if self.ic.criteria.ramp is not None:
@@ -141,7 +141,7 @@ class StudyEvaluator:
         return preset
 
     def _resolve(self, battery: dict[str, Any]):
-        from studies.spec import parse_study, resolve_study
+        from gridstudy.studies.spec import parse_study, resolve_study
 
         raw = {k: copy.deepcopy(v) for k, v in self.scale.study_raw.items() if k in ("study", "campus", "battery")}
         bat = raw.setdefault("battery", {})
@@ -154,15 +154,15 @@ class StudyEvaluator:
                              source=str(self.scale.path))
 
     def _prepared(self, resolved):
-        from studies.interconnection import PreparedStudy
+        from gridstudy.studies.interconnection import PreparedStudy
 
         return PreparedStudy(self.scale.path, self.scale.study_raw, self.scale.text, resolved.spec, self.ic,
                              resolved, {}, self.preset)
 
     def _run(self, name: str, resolved):
-        from studies.interconnection import ENGINE_COLUMNS, scenario_cases
-        from studies.qsts.inputs import QSTSInputs, RecordSpec
-        from studies.qsts.run import run_qsts
+        from gridstudy.studies.interconnection import ENGINE_COLUMNS, scenario_cases
+        from gridstudy.studies.qsts.inputs import QSTSInputs, RecordSpec
+        from gridstudy.studies.qsts.run import run_qsts
 
         cases = scenario_cases(self._prepared(resolved), self.campus)
         prof, ctrl = cases[name]
@@ -171,8 +171,8 @@ class StudyEvaluator:
         return res, prof, ctrl
 
     def _prepare_n1(self) -> None:
-        from grid.topology import single_outages
-        from studies.contingency import worst_window
+        from gridstudy.grid.topology import single_outages
+        from gridstudy.studies.contingency import worst_window
 
         res, _, _ = self._run("without_battery", self.base)
         self._window = worst_window(res.series["poi_vm_pu"], self.ic.contingencies.window)
@@ -195,9 +195,9 @@ class StudyEvaluator:
         Returns
         -------
         dict
-            :func:`studies.findings.scenario_summary` of the run.
+            :func:`gridstudy.studies.findings.scenario_summary` of the run.
         """
-        from studies.findings import scenario_findings, scenario_summary
+        from gridstudy.studies.findings import scenario_findings, scenario_summary
 
         if self.base.plant is not None:
             self._size_storage(self.base.plant)
@@ -224,8 +224,8 @@ class StudyEvaluator:
             [USD], ``pass``, ``failed`` (criteria), ``margins`` (criterion -> margin [-]), key
             metrics and ``runtime_s`` [s].
         """
-        from studies.contingency import run_contingencies
-        from studies.findings import scenario_findings, scenario_summary
+        from gridstudy.studies.contingency import run_contingencies
+        from gridstudy.studies.findings import scenario_findings, scenario_summary
 
         t0 = time.perf_counter()
         self.calls += 1
@@ -386,7 +386,7 @@ def size_battery(path: str | Path, out_dir: str | Path, *, quiet: bool = False,
     StudyError
         Bad input, every problem listed; nothing is written.
     """
-    from studies.io import to_jsonable, write_json, write_parquet
+    from gridstudy.studies.io import to_jsonable, write_json, write_parquet
 
     t0 = time.perf_counter()
     scale = load_scale_study(path, need="sizing")
@@ -413,7 +413,7 @@ def size_battery(path: str | Path, out_dir: str | Path, *, quiet: bool = False,
     best: dict | None = None
     comb_rows = []
     for model, params in combos:
-        from grid.megapack import megapack
+        from gridstudy.grid.megapack import megapack
 
         unit = megapack(model)
         unit_cost = design_cost_usd(unit.p_mw, unit.e_mwh, sz.cost_per_mw_usd, sz.cost_per_mwh_usd)
@@ -505,7 +505,7 @@ def _figure(path: Path, frontier: list[dict], chosen: dict | None) -> None:
         import matplotlib.pyplot as plt
     except ModuleNotFoundError:  # the report extra is optional
         return
-    from studies.io import atomic_write
+    from gridstudy.studies.io import atomic_write
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     combs = list(dict.fromkeys(d["combination"] for d in frontier))

@@ -2,7 +2,7 @@
 
 One pydantic model per section, each ``extra="forbid"``; later issues add sections (scenarios,
 criteria, engine settings) beside these. Every problem of a file is reported at once with its
-field path (``battery.units: must be > 0, got -3``) in one :class:`studies.errors.StudyError`.
+field path (``battery.units: must be > 0, got -3``) in one :class:`gridstudy.studies.errors.StudyError`.
 
 Sections::
 
@@ -29,9 +29,9 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from grid.errors import InputError, Problem, problems_from_pydantic, read_toml
-from grid.megapack import MEGAPACK_MODELS
-from studies.errors import StudyError
+from gridstudy.grid.errors import InputError, Problem, problems_from_pydantic, read_toml
+from gridstudy.grid.megapack import MEGAPACK_MODELS
+from gridstudy.studies.errors import StudyError
 
 __all__ = ["StudySection", "CampusSection", "TraceSection", "BatterySection", "RampLimitSection",
            "SmoothingSection", "ImportCapSection", "LoadLossSection", "RecoverySection", "ReactiveSection",
@@ -111,7 +111,7 @@ class TraceSection(_Section):
 
 
 class CampusSection(_Section):
-    """``[campus]``: parameters of :class:`models.campus.CampusLoadParams` (all optional)."""
+    """``[campus]``: parameters of :class:`gridstudy.models.campus.CampusLoadParams` (all optional)."""
 
     gpus: int | None = Field(None, gt=0, description="default: sized to the site's campus peak [-]")
     gpu_model: str = "h100"
@@ -152,7 +152,7 @@ class CampusSection(_Section):
 
 
 class RampLimitSection(_Section):
-    """``[battery.ramp_limit]`` (see :class:`models.dispatch.RampLimit`)."""
+    """``[battery.ramp_limit]`` (see :class:`gridstudy.models.dispatch.RampLimit`)."""
 
     ramp_mw_per_min: float = Field(20.0, gt=0, description="[MW/min]")
     window_mw: float = Field(10.0, gt=0, description="[MW]")
@@ -161,20 +161,20 @@ class RampLimitSection(_Section):
 
 
 class SmoothingSection(_Section):
-    """``[battery.smoothing]`` (see :class:`models.dispatch.Smoothing`)."""
+    """``[battery.smoothing]`` (see :class:`gridstudy.models.dispatch.Smoothing`)."""
 
     tau_s: float = Field(60.0, gt=0, description="[s]")
 
 
 class ImportCapSection(_Section):
-    """``[battery.import_cap]`` (see :class:`models.dispatch.ImportCap`); default cap: 90 % of the
+    """``[battery.import_cap]`` (see :class:`gridstudy.models.dispatch.ImportCap`); default cap: 90 % of the
     campus peak."""
 
     cap_mw: float | None = Field(None, ge=0, description="[MW]")
 
 
 class LoadLossSection(_Section):
-    """``[battery.load_loss_absorption]`` (see :class:`models.dispatch.LoadLossAbsorption`)."""
+    """``[battery.load_loss_absorption]`` (see :class:`gridstudy.models.dispatch.LoadLossAbsorption`)."""
 
     release_mw_per_min: float = Field(20.0, gt=0, description="[MW/min]")
     trigger_fraction: float = Field(0.8, gt=0, lt=1, description="[-]")
@@ -182,7 +182,7 @@ class LoadLossSection(_Section):
 
 
 class RecoverySection(_Section):
-    """``[battery.recovery]``: SOC recovery (see :class:`models.dispatch.SocRecovery`)."""
+    """``[battery.recovery]``: SOC recovery (see :class:`gridstudy.models.dispatch.SocRecovery`)."""
 
     enabled: bool = True
     target_percent: float = Field(50.0, ge=0, le=100, description="[%]")
@@ -191,7 +191,7 @@ class RecoverySection(_Section):
 
 
 class ReactiveSection(_Section):
-    """``[battery.reactive]`` (see :class:`models.dispatch.ReactiveControl`)."""
+    """``[battery.reactive]`` (see :class:`gridstudy.models.dispatch.ReactiveControl`)."""
 
     mode: Literal["none", "fixed_pf", "volt_var"] = "none"
     pf: float = Field(1.0, gt=0, le=1, description="[-]")
@@ -341,13 +341,13 @@ def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | Non
     StudyError
         With every problem of the site reference, the model parameters and the trace.
     """
-    from grid.reference import reference_site_path, reference_sites
-    from grid.spec import load_site_spec
-    from models.battery import MegapackPlant
-    from models.campus import CampusLoadParams, gpus_for_peak
-    from models.dispatch import ReactiveControl, SocRecovery, VoltVarCurve, make_strategy
-    from models.timeindex import make_index
-    from models.traces import load_trace, resample_trace, scale_trace
+    from gridstudy.grid.reference import reference_site_path, reference_sites
+    from gridstudy.grid.spec import load_site_spec
+    from gridstudy.models.battery import MegapackPlant
+    from gridstudy.models.campus import CampusLoadParams, gpus_for_peak
+    from gridstudy.models.dispatch import ReactiveControl, SocRecovery, VoltVarCurve, make_strategy
+    from gridstudy.models.timeindex import make_index
+    from gridstudy.models.traces import load_trace, resample_trace, scale_trace
 
     base_dir = Path(base_dir)
     problems: list[Problem] = []

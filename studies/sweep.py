@@ -1,6 +1,6 @@
 """Scenario sweeps: the Cartesian product of ``[sweep.parameters]``, run locally or on Dask.
 
-``run_sweep(path, out_dir)`` expands the study file's ``[sweep]`` (:mod:`studies.scale_spec`)
+``run_sweep(path, out_dir)`` expands the study file's ``[sweep]`` (:mod:`gridstudy.studies.scale_spec`)
 into independent scenarios. Each scenario is a *task description*: the site description (a
 mapping, as in a site TOML) and the study file (a mapping) with the swept values applied, plus
 the engine and the scenarios to run; never a pickled network. :func:`run_scenario` turns one into
@@ -37,7 +37,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from studies.scale_spec import ScaleStudy, load_scale_study, sweep_target
+from gridstudy.studies.scale_spec import ScaleStudy, load_scale_study, sweep_target
 
 __all__ = ["scenario_tasks", "run_scenario", "run_sweep", "scenario_hash", "dumps_toml", "METRICS",
            "EVALUATION_VERSION"]
@@ -45,7 +45,7 @@ __all__ = ["scenario_tasks", "run_scenario", "run_sweep", "scenario_hash", "dump
 #: Bumped when what a scenario evaluates changes, so that stored results are not reused.
 EVALUATION_VERSION = 1
 
-#: Key metrics of a scenario kept in each row (see :func:`studies.findings.scenario_summary`).
+#: Key metrics of a scenario kept in each row (see :func:`gridstudy.studies.findings.scenario_summary`).
 METRICS = ("poi_vm_pu_min", "poi_vm_pu_max", "seconds_outside_n0_band", "rvc_events", "pst_max", "plt_max",
            "max_ramp_mw_per_min", "max_p2p_mw_5s", "nonconverged_steps", "ride_through_trips",
            "tap_operations", "battery_saturated_steps")
@@ -159,7 +159,7 @@ def dumps_toml(d: dict, prefix: str = "") -> str:
 
 
 def _evaluate(task: dict) -> dict:
-    from studies.sizing import StudyEvaluator
+    from gridstudy.studies.sizing import StudyEvaluator
 
     row: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="gridstudy-scenario-") as td:
@@ -297,7 +297,7 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
     StudyError
         Bad input, every problem listed; nothing is written.
     """
-    from studies.io import to_jsonable, write_json, write_parquet
+    from gridstudy.studies.io import to_jsonable, write_json, write_parquet
 
     t0 = time.perf_counter()
     scale = load_scale_study(path, need="sweep")
@@ -380,7 +380,7 @@ def _figure(path: Path, table: pd.DataFrame, params: list[str], metric: str) -> 
         import matplotlib.pyplot as plt
     except ModuleNotFoundError:  # the report extra is optional
         return
-    from studies.io import atomic_write
+    from gridstudy.studies.io import atomic_write
 
     y = pd.to_numeric(table[metric], errors="coerce") if metric in table else pd.Series(math.nan, index=table.index)
     fig, axes = plt.subplots(1, len(params), figsize=(3.6 * len(params) + 0.6, 3.6), squeeze=False, sharey=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from studies.criteria import FLICKER_HV, FLICKER_MV, flicker_finding, plt, pst, voltage_changes
+from gridstudy.studies.criteria import FLICKER_HV, FLICKER_MV, flicker_finding, plt, pst, voltage_changes
 
 # step size giving Pst = 1 at 10 changes per 600 s: 10 * 2.3 * d**3.2 = 600 (hand calculation)
 D1 = (600 / 23) ** (1 / 3.2)  # 2.7709 %

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from studies.criteria import (PRESETS, CriteriaError, Finding, custom_preset, flicker_finding,
+from gridstudy.studies.criteria import (PRESETS, CriteriaError, Finding, custom_preset, flicker_finding,
                               get_preset, power_factor_finding, ramp_findings, ramp_limits,
                               ride_through_finding, rvc_finding, step_seconds, thermal_finding,
                               voltage_band_finding)
-from studies.errors import StudyError
+from gridstudy.studies.errors import StudyError
 
 
 def test_presets_carry_sources_and_differ_in_ramps():

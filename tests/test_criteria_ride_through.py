@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from studies.criteria import NOGRR282, RideThroughEnvelope, ride_through_finding, ride_through_trips
+from gridstudy.studies.criteria import NOGRR282, RideThroughEnvelope, ride_through_finding, ride_through_trips
 
 T0 = pd.Timestamp("2026-07-10 12:00")
 

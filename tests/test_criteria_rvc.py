@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from studies.criteria import RVC_HV, RVC_MV, rvc_events, rvc_finding
+from gridstudy.studies.criteria import RVC_HV, RVC_MV, rvc_events, rvc_finding
 
 
 def _rectangles(n_pulses, depth_pu, *, period_s=600, width_s=60, hours=2, freq="1s"):

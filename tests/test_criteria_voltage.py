@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from studies.criteria import (ANSI_RANGE_B, PLANNING_N0, CriteriaError, VoltageBand,
+from gridstudy.studies.criteria import (ANSI_RANGE_B, PLANNING_N0, CriteriaError, VoltageBand,
                               band_excursions, voltage_band_finding, voltage_class)
 
 

@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from grid import load_site
-from grid.basecase import LINE_ENDTEMP_DEGREE, base_case, short_circuit
+from gridstudy.grid import load_site
+from gridstudy.grid.basecase import LINE_ENDTEMP_DEGREE, base_case, short_circuit
 
 VN_KV = 34.5
 S_SC_MAX, S_SC_MIN, RX = 400.0, 300.0, 0.1

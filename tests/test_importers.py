@@ -4,9 +4,9 @@ import pandapower as pp
 import pandapower.networks as pn
 import pytest
 
-from grid import SiteError, load_site
-from grid.basecase import base_case, check_site
-from grid.importers import attach
+from gridstudy.grid import SiteError, load_site
+from gridstudy.grid.basecase import base_case, check_site
+from gridstudy.grid.importers import attach
 
 
 def test_attach_to_pandapower_case_gives_handles():

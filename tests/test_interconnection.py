@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from studies.interconnection import run_study
+from gridstudy.studies.interconnection import run_study
 
 MESHED_SITE = """
 name = "small-meshed"

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.campus import CampusLoadParams, campus_load, expected_mean_p_mw, gpus_for_peak, nominal_peak_p_mw
-from models.errors import ModelError
-from models.timeindex import make_index, step_seconds
+from gridstudy.models.campus import CampusLoadParams, campus_load, expected_mean_p_mw, gpus_for_peak, nominal_peak_p_mw
+from gridstudy.models.errors import ModelError
+from gridstudy.models.timeindex import make_index, step_seconds
 
 
 def _steady(**kw) -> CampusLoadParams:

@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.battery import MegapackPlant, energy_balance
-from models.campus import CampusLoadParams, campus_load
-from models.dispatch import (STRATEGIES, ImportCap, LoadLossAbsorption, NoDispatch, RampLimit, ReactiveControl,
+from gridstudy.models.battery import MegapackPlant, energy_balance
+from gridstudy.models.campus import CampusLoadParams, campus_load
+from gridstudy.models.dispatch import (STRATEGIES, ImportCap, LoadLossAbsorption, NoDispatch, RampLimit, ReactiveControl,
                              Smoothing, SocRecovery, dispatch, make_strategy, max_ramp_mw)
-from models.errors import ModelError
-from models.timeindex import make_index
+from gridstudy.models.errors import ModelError
+from gridstudy.models.timeindex import make_index
 
 
 def _campus(seconds=3600, step=1.0, gpus=40_000, seed=1, **kw) -> pd.DataFrame:

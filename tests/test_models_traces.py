@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.errors import ModelError
-from models.timeindex import make_index
-from models.traces import load_trace, resample_trace, scale_trace
+from gridstudy.models.errors import ModelError
+from gridstudy.models.timeindex import make_index
+from gridstudy.models.traces import load_trace, resample_trace, scale_trace
 
 
 def _write(tmp_path, t, p, name="trace.csv", col="p_mw"):

@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grid.reference import load_site, reference_sites
-from studies.qsts import reference as reference_mod
-from studies.qsts.fast import run_fast
-from studies.qsts.inputs import Controls, QSTSInputs, TapControl, VoltVarCurve
-from studies.qsts.results import ResultRecorder
+from gridstudy.grid.reference import load_site, reference_sites
+from gridstudy.studies.qsts import reference as reference_mod
+from gridstudy.studies.qsts.fast import run_fast
+from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, TapControl, VoltVarCurve
+from gridstudy.studies.qsts.results import ResultRecorder
 
 TOL_PU = 1e-8
 
@@ -123,7 +123,7 @@ def test_volt_var_steps_retried_with_full_newton_agree(monkeypatch):
     """With one chord iteration allowed, (nearly) every step fails in the compiled kernel and is
     solved by the Python retry (full Newton-Raphson inside the volt-var fixed point): it must give
     the reference engine's answer too."""
-    import studies.qsts.fast as fast_mod
+    import gridstudy.studies.qsts.fast as fast_mod
 
     site = load_site("feeder-34.5kv")
     prof = _profiles(site, 40, seed=5)
@@ -155,7 +155,7 @@ def test_taps_disabled_agree_and_stay(monkeypatch):
 ])
 def test_pandapower_networks_agree(ref, poi, p_mw, monkeypatch):
     pytest.importorskip("simbench") if ref.startswith("simbench") else None
-    from grid.importers import load_network
+    from gridstudy.grid.importers import load_network
 
     net = load_network(ref)
     if poi is None:  # a bus far from the source: the highest-index MV bus

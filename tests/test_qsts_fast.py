@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import studies.qsts.fast_model as fast_model
-from grid.reference import load_site
-from studies.errors import StudyError
-from studies.qsts.fast import run_fast
-from studies.qsts.inputs import Controls, QSTSInputs, TapControl
+import gridstudy.studies.qsts.fast_model as fast_model
+from gridstudy.grid.reference import load_site
+from gridstudy.studies.errors import StudyError
+from gridstudy.studies.qsts.fast import run_fast
+from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, TapControl
 
 
 class Sink:

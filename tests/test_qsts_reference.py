@@ -15,11 +15,11 @@ import pytest
 from pandapower.control import ConstControl
 from pandapower.timeseries import DFData, OutputWriter, run_timeseries
 
-from grid.reference import load_site
-from studies.qsts.apply import element_series
-from studies.qsts.controllers import BatteryController, TapController, VoltVarController, tap_direction_lowering
-from studies.qsts.inputs import Controls, QSTSInputs, RecordSpec, TapControl, VoltVarCurve
-from studies.qsts.reference import RUNPP_OPTIONS, run_reference
+from gridstudy.grid.reference import load_site
+from gridstudy.studies.qsts.apply import element_series
+from gridstudy.studies.qsts.controllers import BatteryController, TapController, VoltVarController, tap_direction_lowering
+from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, RecordSpec, TapControl, VoltVarCurve
+from gridstudy.studies.qsts.reference import RUNPP_OPTIONS, run_reference
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
@@ -165,8 +165,8 @@ def test_volt_var_is_a_fixed_point_each_step():
 
 
 def test_reference_with_dispatch_strategy_matches_profile_dispatch():
-    from models.battery import MegapackPlant
-    from models.dispatch import Smoothing, dispatch
+    from gridstudy.models.battery import MegapackPlant
+    from gridstudy.models.dispatch import Smoothing, dispatch
 
     site = load_site("feeder-34.5kv")
     n = 60

@@ -7,9 +7,9 @@ import pandas as pd
 import pandapower as pp
 import pytest
 
-from grid.site import Site
-from studies.qsts.inputs import RecordSpec
-from studies.qsts.results import BASE_SERIES, QSTSResult, ResultRecorder
+from gridstudy.grid.site import Site
+from gridstudy.studies.qsts.inputs import RecordSpec
+from gridstudy.studies.qsts.results import BASE_SERIES, QSTSResult, ResultRecorder
 
 
 def _site(n_bus=6, with_trafo=True):

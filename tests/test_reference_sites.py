@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from grid import load_site, load_site_spec, reference_sites
-from grid.basecase import base_case, check_site
-from grid.megapack import megapack
+from gridstudy.grid import load_site, load_site_spec, reference_sites
+from gridstudy.grid.basecase import base_case, check_site
+from gridstudy.grid.megapack import megapack
 
 SITES = sorted(reference_sites())
 

@@ -50,7 +50,7 @@ SECTIONS = ["Executive summary", "Facility description", "Assumptions and method
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Path:
-    from studies.interconnection import run_study
+    from gridstudy.studies.interconnection import run_study
 
     d = tmp_path_factory.mktemp("report")
     (d / "study.toml").write_text(STUDY)
@@ -110,7 +110,7 @@ def test_every_criterion_has_the_verdict_of_the_summary(study):
 
 
 def test_sentences_agree_with_the_numbers(study):
-    from studies.report.text import executive_sentences
+    from gridstudy.studies.report.text import executive_sentences
 
     summary = json.loads((study / "summary.json").read_text())
     text = " ".join(executive_sentences(summary))
@@ -183,7 +183,7 @@ def test_pdf_sections_toc_and_page_numbers(study):
 
 
 def test_report_rerenders_without_rerunning(study, cli, monkeypatch):
-    import studies.interconnection as ic
+    import gridstudy.studies.interconnection as ic
 
     monkeypatch.setattr(ic, "run_study", lambda *a, **k: pytest.fail("report must not re-run the study"))
     before = (study / "summary.json").stat().st_mtime_ns
@@ -198,7 +198,7 @@ def test_report_rerenders_without_rerunning(study, cli, monkeypatch):
 def test_sizing_section_when_sizing_json_exists(study, tmp_path):
     import shutil
 
-    from studies.report.render import render_report
+    from gridstudy.studies.report.render import render_report
 
     d = tmp_path / "copy"
     shutil.copytree(study, d)
@@ -212,7 +212,7 @@ def test_sizing_section_when_sizing_json_exists(study, tmp_path):
 
 
 def test_envelope_keeps_peaks_and_bounds_size():
-    from studies.report import figures as F
+    from gridstudy.studies.report import figures as F
 
     idx = pd.date_range("2025-01-01", periods=86_400, freq="1s")
     v = pd.Series(1.0 + 0.001 * np.sin(np.arange(86_400) / 50.0), index=idx)

@@ -42,7 +42,7 @@ window.addEventListener('load', () => {
 
 def _fake_study(d: Path) -> None:
     """A minimal output folder in the layout of ``run_study`` (two scenarios, 20 minutes at 1 s)."""
-    from studies.io import write_json
+    from gridstudy.studies.io import write_json
 
     idx = pd.date_range("2025-07-01", periods=1200, freq="1s")
     t = np.arange(len(idx))
@@ -102,7 +102,7 @@ def _chromium(args: list[str], tmp: Path, timeout: float = 90) -> subprocess.Com
 
 @pytest.fixture
 def report(tmp_path) -> Path:
-    from studies.report.render import render_report
+    from gridstudy.studies.report.render import render_report
 
     d = tmp_path / "out"
     d.mkdir()

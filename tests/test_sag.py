@@ -2,9 +2,9 @@
 
 import pytest
 
-from studies.interconnection import prepare_study, study_site
-from studies.interconnection_spec import SagEvent, SagSection
-from studies.sag import event_profiles, run_event
+from gridstudy.studies.interconnection import prepare_study, study_site
+from gridstudy.studies.interconnection_spec import SagEvent, SagSection
+from gridstudy.studies.sag import event_profiles, run_event
 
 
 def feeder(tmp_path):

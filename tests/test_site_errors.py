@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from grid import SiteError, load_site, parse_site_spec, reference_sites
+from gridstudy.grid import SiteError, load_site, parse_site_spec, reference_sites
 
 
 def feeder_raw():

@@ -6,8 +6,8 @@ import tomllib
 import pandas as pd
 import pytest
 
-import studies.sweep as sweep_mod
-from studies.sweep import dumps_toml, run_sweep
+import gridstudy.studies.sweep as sweep_mod
+from gridstudy.studies.sweep import dumps_toml, run_sweep
 
 # 4 scenarios of 5 minutes on the feeder site; swing_depth 1.5 is out of range (<= 1): those two
 # scenarios fail with a parameter error while the others finish.
@@ -44,7 +44,7 @@ def _study(tmp_path, text=STUDY):
 
 
 def test_site_toml_round_trip():
-    from grid.reference import reference_sites
+    from gridstudy.grid.reference import reference_sites
 
     for name, path in reference_sites().items():
         raw = tomllib.loads(path.read_text())

@@ -3,8 +3,8 @@
 import pandapower as pp
 import pytest
 
-from grid import SiteError, load_site, single_outages, source_paths, validate_topology
-from grid.topology import missing_bus_problems
+from gridstudy.grid import SiteError, load_site, single_outages, source_paths, validate_topology
+from gridstudy.grid.topology import missing_bus_problems
 
 
 def meshed_net():

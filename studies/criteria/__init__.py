@@ -6,20 +6,20 @@ evidence (worst value, when, how long, how often) and the limits used, each with
 Presets bundle the limits (:func:`get_preset`).
 """
 
-from studies.criteria._base import CriteriaError, Finding, Limit, step_seconds
-from studies.criteria.flicker import (FLICKER_HV, FLICKER_MV, FlickerLevels, flicker_finding,
+from gridstudy.studies.criteria._base import CriteriaError, Finding, Limit, step_seconds
+from gridstudy.studies.criteria.flicker import (FLICKER_HV, FLICKER_MV, FlickerLevels, flicker_finding,
                                       plt, pst, voltage_changes)
-from studies.criteria.power_factor import (PF_CAISO, PF_LGIA, PowerFactorBand, power_factor,
+from gridstudy.studies.criteria.power_factor import (PF_CAISO, PF_LGIA, PowerFactorBand, power_factor,
                                            power_factor_finding)
-from studies.criteria.presets import PRESETS, CriteriaPreset, custom_preset, get_preset
-from studies.criteria.ramp import (RAMP_PRESETS, RampLimit, delta_mw, max_p2p_mw,
+from gridstudy.studies.criteria.presets import PRESETS, CriteriaPreset, custom_preset, get_preset
+from gridstudy.studies.criteria.ramp import (RAMP_PRESETS, RampLimit, delta_mw, max_p2p_mw,
                                    max_ramp_mw_per_min, nprr1191_limits, ramp_finding,
                                    ramp_findings, ramp_limits, rolling_range_mw)
-from studies.criteria.ride_through import (NOGRR282, RideThroughEnvelope, ride_through_finding,
+from gridstudy.studies.criteria.ride_through import (NOGRR282, RideThroughEnvelope, ride_through_finding,
                                            ride_through_trips)
-from studies.criteria.rvc import RVC_HV, RVC_MV, RVCLimits, max_rolling_count, rvc_events, rvc_finding
-from studies.criteria.thermal import THERMAL_DEFAULT, ThermalLimits, thermal_finding
-from studies.criteria.voltage import (ANSI_MV_SERVICE_RANGE_A, ANSI_RANGE_A, ANSI_RANGE_B,
+from gridstudy.studies.criteria.rvc import RVC_HV, RVC_MV, RVCLimits, max_rolling_count, rvc_events, rvc_finding
+from gridstudy.studies.criteria.thermal import THERMAL_DEFAULT, ThermalLimits, thermal_finding
+from gridstudy.studies.criteria.voltage import (ANSI_MV_SERVICE_RANGE_A, ANSI_RANGE_A, ANSI_RANGE_B,
                                       PLANNING_N0, PLANNING_N1, VoltageBand, band_excursions,
                                       voltage_band_finding, voltage_class)
 

@@ -16,8 +16,8 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from grid.errors import Problem
-from studies.errors import StudyError
+from gridstudy.grid.errors import Problem
+from gridstudy.studies.errors import StudyError
 
 __all__ = ["CriteriaError", "Limit", "Finding", "step_seconds", "as_values", "runs"]
 

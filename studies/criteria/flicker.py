@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from grid.errors import Problem
-from studies.criteria._base import CriteriaError, Finding, Limit, as_values, positive
+from gridstudy.grid.errors import Problem
+from gridstudy.studies.criteria._base import CriteriaError, Finding, Limit, as_values, positive
 
 __all__ = ["FlickerLevels", "FLICKER_MV", "FLICKER_HV", "voltage_changes", "pst", "plt",
            "flicker_finding"]

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from grid.errors import Problem
-from studies.criteria._base import CriteriaError, Finding, Limit, as_values, positive, runs
+from gridstudy.grid.errors import Problem
+from gridstudy.studies.criteria._base import CriteriaError, Finding, Limit, as_values, positive, runs
 
 __all__ = ["PowerFactorBand", "PF_LGIA", "PF_CAISO", "power_factor", "power_factor_finding"]
 

@@ -23,15 +23,15 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from grid.errors import Problem
-from studies.criteria._base import CriteriaError
-from studies.criteria.flicker import FLICKER_HV, FLICKER_MV, FlickerLevels
-from studies.criteria.power_factor import PF_LGIA, PowerFactorBand
-from studies.criteria.ramp import RAMP_PRESETS, RampLimit
-from studies.criteria.ride_through import NOGRR282, RideThroughEnvelope
-from studies.criteria.rvc import RVC_HV, RVC_MV, RVCLimits
-from studies.criteria.thermal import THERMAL_DEFAULT, ThermalLimits
-from studies.criteria.voltage import (ANSI_RANGE_A, ANSI_RANGE_B, PLANNING_N0, PLANNING_N1,
+from gridstudy.grid.errors import Problem
+from gridstudy.studies.criteria._base import CriteriaError
+from gridstudy.studies.criteria.flicker import FLICKER_HV, FLICKER_MV, FlickerLevels
+from gridstudy.studies.criteria.power_factor import PF_LGIA, PowerFactorBand
+from gridstudy.studies.criteria.ramp import RAMP_PRESETS, RampLimit
+from gridstudy.studies.criteria.ride_through import NOGRR282, RideThroughEnvelope
+from gridstudy.studies.criteria.rvc import RVC_HV, RVC_MV, RVCLimits
+from gridstudy.studies.criteria.thermal import THERMAL_DEFAULT, ThermalLimits
+from gridstudy.studies.criteria.voltage import (ANSI_RANGE_A, ANSI_RANGE_B, PLANNING_N0, PLANNING_N1,
                                       VoltageBand)
 
 __all__ = ["CriteriaPreset", "PRESETS", "get_preset", "custom_preset"]

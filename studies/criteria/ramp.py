@@ -42,8 +42,8 @@ from typing import Literal, Sequence
 import numpy as np
 import pandas as pd
 
-from grid.errors import Problem
-from studies.criteria._base import CriteriaError, Finding, Limit, as_values, positive, runs
+from gridstudy.grid.errors import Problem
+from gridstudy.studies.criteria._base import CriteriaError, Finding, Limit, as_values, positive, runs
 
 __all__ = ["RampLimit", "RAMP_PRESETS", "ramp_limits", "nprr1191_limits", "delta_mw",
            "rolling_range_mw", "max_ramp_mw_per_min", "max_p2p_mw", "ramp_finding",

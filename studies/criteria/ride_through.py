@@ -34,8 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from grid.errors import Problem
-from studies.criteria._base import CriteriaError, Finding, Limit, as_values, runs
+from gridstudy.grid.errors import Problem
+from gridstudy.studies.criteria._base import CriteriaError, Finding, Limit, as_values, runs
 
 __all__ = ["RideThroughEnvelope", "NOGRR282", "ride_through_trips", "ride_through_finding"]
 

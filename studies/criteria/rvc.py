@@ -47,8 +47,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from grid.errors import Problem
-from studies.criteria._base import CriteriaError, Finding, Limit, as_values, positive, runs
+from gridstudy.grid.errors import Problem
+from gridstudy.studies.criteria._base import CriteriaError, Finding, Limit, as_values, positive, runs
 
 __all__ = ["RVCLimits", "RVC_MV", "RVC_HV", "rvc_events", "rvc_finding", "max_rolling_count"]
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from grid.errors import Problem
-from studies.criteria._base import CriteriaError, Finding, Limit, as_values, runs
+from gridstudy.grid.errors import Problem
+from gridstudy.studies.criteria._base import CriteriaError, Finding, Limit, as_values, runs
 
 __all__ = ["VoltageBand", "ANSI_RANGE_A", "ANSI_RANGE_B", "ANSI_MV_SERVICE_RANGE_A",
            "PLANNING_N0", "PLANNING_N1", "voltage_class", "band_excursions",

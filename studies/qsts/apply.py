@@ -1,4 +1,4 @@
-"""Map the profiles of :class:`studies.qsts.inputs.QSTSInputs` onto pandapower element values.
+"""Map the profiles of :class:`gridstudy.studies.qsts.inputs.QSTSInputs` onto pandapower element values.
 
 Both engines call :func:`element_series` so that they drive exactly the same element values:
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from studies.qsts.inputs import QSTSInputs
+from gridstudy.studies.qsts.inputs import QSTSInputs
 
 __all__ = ["ElementSeries", "element_series"]
 

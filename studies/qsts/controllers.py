@@ -24,7 +24,7 @@ step's power flow, with ``v`` the LV bus ``vm_pu`` of that step:
 Direction: with ``tap_side == 'hv'`` and ``tap_step_percent > 0``, ``tap_pos + 1`` lowers the LV
 voltage; with ``'lv'`` it raises it; a negative ``tap_step_percent`` flips both. Positions stay
 within ``[tap_min, tap_max]``. Parameters come from the ``net.trafo`` columns ``vm_set_pu``,
-``deadband_pu``, ``delay_s`` (written by :func:`grid.build.build_site`), overridden by the
+``deadband_pu``, ``delay_s`` (written by :func:`gridstudy.grid.build.build_site`), overridden by the
 arguments when not ``None``. pandapower's ``DiscreteTapControl`` has no time delay and moves within
 the step; it is not used here.
 
@@ -268,7 +268,7 @@ class VoltVarController(_VoltVarMixin, Controller):
         Indices in ``net.storage``.
     curve : callable
         ``q_pu = curve(vm_pu)``, per unit of the storage's ``sn_mva``, consumer sign (e.g.
-        :class:`studies.qsts.inputs.VoltVarCurve`). [pu -> pu]
+        :class:`gridstudy.studies.qsts.inputs.VoltVarCurve`). [pu -> pu]
     tol_mvar : float
         Fixed-point tolerance on Q. [Mvar]
     """
@@ -296,7 +296,7 @@ class VoltVarController(_VoltVarMixin, Controller):
 
 
 def _is_model_strategy(strategy) -> bool:
-    """A :class:`models.dispatch.Strategy` (own SOC: ``step(campus_p_mw, dt_s, ...)``, ``reset``)."""
+    """A :class:`gridstudy.models.dispatch.Strategy` (own SOC: ``step(campus_p_mw, dt_s, ...)``, ``reset``)."""
     return all(hasattr(strategy, a) for a in ("step", "reset", "soc_percent", "plant"))
 
 
@@ -327,7 +327,7 @@ class BatteryController(_VoltVarMixin, Controller):
     storage_index : int or sequence of int
         The storages that form the plant (indices in ``net.storage``).
     strategy : models.dispatch.Strategy or callable, optional
-        A :class:`models.dispatch.Strategy` (it keeps its own SOC, limits and reactive mode; the
+        A :class:`gridstudy.models.dispatch.Strategy` (it keeps its own SOC, limits and reactive mode; the
         controller calls ``strategy.step(campus_p_mw, step_s, campus_q_mvar=...)`` once per time
         step after ``strategy.reset()``), or a plain rule
         ``strategy(campus_p_mw, soc_percent, step_s) -> battery_p_mw`` (charging positive) whose
@@ -468,7 +468,7 @@ class BatteryController(_VoltVarMixin, Controller):
     def results(self) -> pd.DataFrame:
         """Per step: campus load, request, applied P and Q, saturation, SOC at step end. [MW, Mvar, %]
 
-        With a :class:`models.dispatch.Strategy` the request is known only where it was met
+        With a :class:`gridstudy.models.dispatch.Strategy` the request is known only where it was met
         (``request_p_mw``/``saturation_p_mw`` NaN on saturated steps; ``saturated`` is exact).
         """
         n = len(self._log["soc_percent"])

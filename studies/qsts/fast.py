@@ -3,13 +3,13 @@ numba, on the admittance matrix pandapower itself builds for the net.
 
 How it works
 ------------
-- The net is pandapower's own internal model of it (:mod:`studies.qsts.fast_model`): ``Ybus``,
+- The net is pandapower's own internal model of it (:mod:`gridstudy.studies.qsts.fast_model`): ``Ybus``,
   bus types and the constant part of ``Sbus`` as ``runpp`` builds them, ``Ybus`` per tap position.
-- Per step, the changing loads and storages (:func:`studies.qsts.apply.element_series`, the same
+- Per step, the changing loads and storages (:func:`gridstudy.studies.qsts.apply.element_series`, the same
   values the reference engine writes into the net) update ``Sbus``; the ``ext_grid`` voltage set
   point updates the slack voltage. Loads are constant power (``const_z``/``const_i`` = 0).
-- The compiled kernel (:mod:`studies.qsts.fast_kernel`) solves step after step with a fixed
-  (chord) Jacobian. Small nets (Jacobian order ≤ :data:`studies.qsts.fast_model.DENSE_MAX`) keep a cache of
+- The compiled kernel (:mod:`gridstudy.studies.qsts.fast_kernel`) solves step after step with a fixed
+  (chord) Jacobian. Small nets (Jacobian order ≤ :data:`gridstudy.studies.qsts.fast_model.DENSE_MAX`) keep a cache of
   :data:`JAC_CACHE` operating points — a Jacobian inverse with the voltages where it was taken —
   keyed by the changing injections: a step starts from the nearest cached point or from the
   previous step, whichever is nearer (training load swings between two levels, so the previous
@@ -23,10 +23,10 @@ How it works
   second compiled pass and streamed into the recorder; with ``pipeline`` the next block is solved
   in a second thread meanwhile.
 - Volt-var: per step, solve ↔ battery Q is iterated to a fixed point (``|ΔQ| <``
-  :data:`studies.qsts.controllers.Q_TOL_MVAR`).
+  :data:`gridstudy.studies.qsts.controllers.Q_TOL_MVAR`).
 
-Supported nets: see :mod:`studies.qsts.fast_model`; anything else raises
-:class:`studies.errors.StudyError` naming it.
+Supported nets: see :mod:`gridstudy.studies.qsts.fast_model`; anything else raises
+:class:`gridstudy.studies.errors.StudyError` naming it.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ import time
 
 import numpy as np
 
-from studies.qsts import fast_kernel as K
-from studies.qsts.apply import element_series
-from studies.qsts.controllers import Q_TOL_MVAR, tap_direction_lowering, tap_settings, volt_var_update
-from studies.qsts.fast_model import FastModel, build_model, unsupported_features
-from studies.qsts.inputs import QSTSInputs
+from gridstudy.studies.qsts import fast_kernel as K
+from gridstudy.studies.qsts.apply import element_series
+from gridstudy.studies.qsts.controllers import Q_TOL_MVAR, tap_direction_lowering, tap_settings, volt_var_update
+from gridstudy.studies.qsts.fast_model import FastModel, build_model, unsupported_features
+from gridstudy.studies.qsts.inputs import QSTSInputs
 
 __all__ = ["run_fast", "FastModel", "build_model", "unsupported_features"]
 
@@ -59,10 +59,10 @@ REFRESH_RATIO = 0.1
 
 
 def _tap_params(inputs: QSTSInputs, model: FastModel):
-    """The regulating trafos packed for :func:`studies.qsts.fast_kernel.tap_update`: ``tap_i``
+    """The regulating trafos packed for :func:`gridstudy.studies.qsts.fast_kernel.tap_update`: ``tap_i``
     rows (enabled, LV bus (internal), the tap_pos change that lowers the LV voltage, tap_min,
     tap_max) and ``tap_f`` rows (vm_set [pu], deadband [pu], delay [s]); the same settings as
-    :class:`studies.qsts.controllers.TapController` (:func:`~studies.qsts.controllers.tap_settings`)."""
+    :class:`gridstudy.studies.qsts.controllers.TapController` (:func:`~gridstudy.studies.qsts.controllers.tap_settings`)."""
     net, taps, tc = model.net, model.taps, inputs.controls.taps
     tap_i = np.zeros((5, len(taps)), dtype=np.int64)
     tap_f = np.zeros((3, len(taps)))
@@ -90,7 +90,7 @@ def run_fast(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 4096, *
     tolerance_mva : float
         Largest nodal power mismatch of a converged step. [MVA]
     recorder : ResultRecorder, optional
-        Where the blocks go; by default a :class:`studies.qsts.results.ResultRecorder`.
+        Where the blocks go; by default a :class:`gridstudy.studies.qsts.results.ResultRecorder`.
     pipeline : bool, optional
         Solve block ``b + 1`` in a second thread while block ``b`` is turned into outputs and
         streamed (same results). Default: when the machine has more than one CPU.
@@ -102,7 +102,7 @@ def run_fast(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 4096, *
     """
     model = build_model(inputs, tolerance_mva=tolerance_mva)
     if recorder is None:
-        from studies.qsts.results import ResultRecorder
+        from gridstudy.studies.qsts.results import ResultRecorder
 
         recorder = ResultRecorder(inputs.site, inputs.profiles.index, inputs.record, engine="fast")
     t0 = time.perf_counter()
@@ -121,11 +121,11 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
                  tolerance_mva: float = 1e-8, pipeline: bool = False) -> dict:
     """Solve every step of ``inputs`` on ``model`` and call ``sink(start, vm_pu, loading_percent,
     series, converged, iterations, max_mismatch_mva)`` per block (see
-    :meth:`studies.qsts.results.ResultRecorder.add_block`). Returns run statistics.
+    :meth:`gridstudy.studies.qsts.results.ResultRecorder.add_block`). Returns run statistics.
 
     ``pipeline``: solve the next block in a second thread while this one turns the current block
     into outputs and calls ``sink`` (the results are the same; the kernel releases the GIL)."""
-    from studies.qsts.fast_output import BlockOutput
+    from gridstudy.studies.qsts.fast_output import BlockOutput
 
     site, net = inputs.site, model.net
     es = element_series(inputs, 0, 0)  # the index lists; values are mapped block by block

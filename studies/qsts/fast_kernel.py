@@ -33,7 +33,7 @@ import math
 import numpy as np
 from numba import njit
 
-from studies.qsts.controllers import DELAY_EPS_S
+from gridstudy.studies.qsts.controllers import DELAY_EPS_S
 
 DONE, REFRESH, FAILED, TAP = 0, 1, 2, 3
 
@@ -165,7 +165,7 @@ def tap_update(Vm, tap_i, tap_f, tap_pos, timers, dt):
     (vm_set [pu], deadband [pu], delay [s])``, ``timers[:, t] = (up, down)`` [s] (state).
     Above ``vm_set + db`` the up-timer runs (down-timer reset), below ``vm_set - db`` the
     down-timer, inside the band (or NaN) both reset. A timer that reaches ``delay - DELAY_EPS_S``
-    (:data:`studies.qsts.controllers.DELAY_EPS_S`) moves the tap one step unless at its limit, and
+    (:data:`gridstudy.studies.qsts.controllers.DELAY_EPS_S`) moves the tap one step unless at its limit, and
     resets (at the limit: no move, the timer is capped at ``delay``). ``tap_pos`` and ``timers`` are updated in place. (Few array arguments: each costs
     reference counting per call, and this runs every step.)
     """

@@ -11,7 +11,7 @@ LU factors) and a full Newton-Raphson for the steps the chord iterations cannot 
 Supported nets: ``ext_grid`` slack bus(es), PV generators (``gen``, no Q limits, as ``runpp``'s
 default), loads (constant power), static generators, storages, shunts, wards and extended wards,
 lines, 2- and 3-winding transformers, impedances, switches. Anything else is named by
-:func:`unsupported_features`, and :func:`build_model` raises :class:`studies.errors.StudyError`.
+:func:`unsupported_features`, and :func:`build_model` raises :class:`gridstudy.studies.errors.StudyError`.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import pandapower as pp
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu, spsolve
 
-from grid.errors import Problem
-from studies.errors import StudyError
-from studies.qsts.inputs import QSTSInputs
+from gridstudy.grid.errors import Problem
+from gridstudy.studies.errors import StudyError
+from gridstudy.studies.qsts.inputs import QSTSInputs
 
 __all__ = ["FastModel", "build_model", "unsupported_features", "DENSE_MAX"]
 

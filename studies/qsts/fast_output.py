@@ -42,14 +42,14 @@ def _branch_block(V, a, b, Yfp, Yfj, Yfx, Ytp, Ytj, Ytx, rows, scale_f, scale_t,
 
 
 class BlockOutput:
-    """Per-run constants for :meth:`emit`; built by :func:`studies.qsts.fast.solve_series`."""
+    """Per-run constants for :meth:`emit`; built by :func:`gridstudy.studies.qsts.fast.solve_series`."""
 
     def __init__(self, model, inputs, el_bus, el_w, el_p0, el_q0, el_scale, col_load, col_st, vv_storages):
-        """``el_*``: the changing elements as :func:`studies.qsts.fast.solve_series` lays them out
+        """``el_*``: the changing elements as :func:`gridstudy.studies.qsts.fast.solve_series` lays them out
         (internal bus, ``scaling / sn_mva`` weight [1/MVA] (0 when out of service), base P [MW] and
         Q [Mvar], scaling); ``col_load``/``col_st``: table index -> element column."""
         from pandapower.pypower.idx_brch import F_BUS, T_BUS
-        from studies.qsts.results import tap_series_name
+        from gridstudy.studies.qsts.results import tap_series_name
 
         site, net = inputs.site, model.net
         self.model, self.site = model, site

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from grid.site import Site
-from studies.errors import StudyError
-from grid.errors import Problem
-from models.dispatch import VoltVarCurve  # the one curve of the models layer, re-exported here
+from gridstudy.grid.site import Site
+from gridstudy.studies.errors import StudyError
+from gridstudy.grid.errors import Problem
+from gridstudy.models.dispatch import VoltVarCurve  # the one curve of the models layer, re-exported here
 
 __all__ = ["KNOWN_COLUMNS", "TapControl", "VoltVarCurve", "Controls", "RecordSpec", "QSTSInputs",
            "check_index"]
@@ -43,7 +43,7 @@ class TapControl:
     one step per move after the voltage has stayed outside the band for ``delay_s``.
 
     Per-transformer ``vm_set_pu``, ``deadband_pu`` and ``delay_s`` come from the trafo table
-    (written by :func:`grid.build.build_site`); the fields here override them when not ``None``.
+    (written by :func:`gridstudy.grid.build.build_site`); the fields here override them when not ``None``.
     """
 
     enabled: bool = True

@@ -5,15 +5,15 @@ oracle the fast engine is checked against. The run is set up the way a pandapowe
 
 - a deep copy of the site's net (the site is never modified);
 - ``ConstControl`` + ``DFData`` for every element that changes, with the values of
-  :func:`studies.qsts.apply.element_series` (the same values the fast engine applies);
-- one :class:`~studies.qsts.controllers.TapController` per regulating transformer (time delay,
-  move from the next step: the tap rule in :mod:`studies.qsts.controllers`);
-- a :class:`~studies.qsts.controllers.BatteryController` when ``Controls.battery_controller`` is
-  a dispatch strategy, or a :class:`~studies.qsts.controllers.VoltVarController` when only
+  :func:`gridstudy.studies.qsts.apply.element_series` (the same values the fast engine applies);
+- one :class:`~gridstudy.studies.qsts.controllers.TapController` per regulating transformer (time delay,
+  move from the next step: the tap rule in :mod:`gridstudy.studies.qsts.controllers`);
+- a :class:`~gridstudy.studies.qsts.controllers.BatteryController` when ``Controls.battery_controller`` is
+  a dispatch strategy, or a :class:`~gridstudy.studies.qsts.controllers.VoltVarController` when only
   ``Controls.volt_var`` is given;
 - an ``OutputWriter`` that logs only ``res_ext_grid.p_mw`` (so pandapower allocates nothing per
   bus and step), and this module's hook in its place that streams each step into a
-  :class:`~studies.qsts.results.ResultRecorder`.
+  :class:`~gridstudy.studies.qsts.results.ResultRecorder`.
 
 Power-flow options: ``runpp(algorithm='nr', calculate_voltage_angles=True, tolerance_mva=1e-10,
 init='results', lightsim2grid=False)``. ``lightsim2grid=False`` is explicit on purpose: pandapower's
@@ -43,10 +43,10 @@ import pandapower as pp
 from pandapower.control import ConstControl
 from pandapower.timeseries import DFData, OutputWriter, run_timeseries
 
-from studies.qsts.apply import element_series
-from studies.qsts.controllers import BatteryController, TapController, VoltVarController
-from studies.qsts.inputs import QSTSInputs
-from studies.qsts.results import QSTSResult, ResultRecorder, tap_series_name
+from gridstudy.studies.qsts.apply import element_series
+from gridstudy.studies.qsts.controllers import BatteryController, TapController, VoltVarController
+from gridstudy.studies.qsts.inputs import QSTSInputs
+from gridstudy.studies.qsts.results import QSTSResult, ResultRecorder, tap_series_name
 
 __all__ = ["run_reference", "RUNPP_OPTIONS", "max_mismatch_mva"]
 

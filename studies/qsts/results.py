@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from grid.site import Site
-from studies.io import write_json, write_parquet
-from studies.qsts.inputs import RecordSpec
+from gridstudy.grid.site import Site
+from gridstudy.studies.io import write_json, write_parquet
+from gridstudy.studies.qsts.inputs import RecordSpec
 
 __all__ = ["ResultRecorder", "QSTSResult", "BASE_SERIES", "tap_series_name"]
 
@@ -349,7 +349,7 @@ class QSTSResult:
     summary : dict
         Counts and metadata (JSON-able).
     battery : pandas.DataFrame or None
-        Per-step log of the :class:`~studies.qsts.controllers.BatteryController` when the
+        Per-step log of the :class:`~gridstudy.studies.qsts.controllers.BatteryController` when the
         reference engine ran a dispatch strategy (saved as ``battery.parquet``).
     """
 

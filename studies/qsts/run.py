@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from studies.qsts.inputs import QSTSInputs
-from studies.qsts.results import QSTSResult
+from gridstudy.studies.qsts.inputs import QSTSInputs
+from gridstudy.studies.qsts.results import QSTSResult
 
 __all__ = ["run_qsts", "ENGINES"]
 
@@ -19,8 +19,8 @@ def run_qsts(inputs: QSTSInputs, engine: str = "fast", quiet: bool = False,
     inputs : QSTSInputs
         Site, profiles, controls and what to record.
     engine : {'fast', 'reference'}
-        ``fast``: the batched engine (:func:`studies.qsts.fast.run_fast`); ``reference``:
-        pandapower ``run_timeseries`` (:func:`studies.qsts.reference.run_reference`).
+        ``fast``: the batched engine (:func:`gridstudy.studies.qsts.fast.run_fast`); ``reference``:
+        pandapower ``run_timeseries`` (:func:`gridstudy.studies.qsts.reference.run_reference`).
     quiet : bool
         No progress bar (a tqdm bar appears only on runs longer than about two seconds).
     block_steps : int
@@ -31,14 +31,14 @@ def run_qsts(inputs: QSTSInputs, engine: str = "fast", quiet: bool = False,
     QSTSResult
     """
     if engine == "reference":
-        from studies.qsts.reference import run_reference
+        from gridstudy.studies.qsts.reference import run_reference
 
         return run_reference(inputs, quiet=quiet, block_steps=block_steps)
     if engine == "fast":
         try:
-            from studies.qsts.fast import run_fast
+            from gridstudy.studies.qsts.fast import run_fast
         except ImportError as exc:
-            if getattr(exc, "name", None) in ("studies.qsts.fast", None) or "run_fast" in str(exc):
+            if getattr(exc, "name", None) in ("gridstudy.studies.qsts.fast", None) or "run_fast" in str(exc):
                 raise RuntimeError("the fast QSTS engine (studies.qsts.fast.run_fast) is not available; "
                                    "use engine='reference'") from exc
             raise

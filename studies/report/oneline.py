@@ -18,8 +18,8 @@ import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
 import pandapower.topology as top  # noqa: E402
 
-from grid.site import Site  # noqa: E402
-from grid.topology import source_buses  # noqa: E402
+from gridstudy.grid.site import Site  # noqa: E402
+from gridstudy.grid.topology import source_buses  # noqa: E402
 
 __all__ = ["draw_oneline"]
 

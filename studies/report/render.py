@@ -1,6 +1,6 @@
 """The utility-facing report of an interconnection study: one self-contained HTML file and its PDF.
 
-``render_report(DIR)`` reads what :func:`studies.interconnection.run_study` saved in ``DIR``
+``render_report(DIR)`` reads what :func:`gridstudy.studies.interconnection.run_study` saved in ``DIR``
 (``summary.json``, the Parquet tables, each scenario's QSTS aggregates, ``study.toml`` and, when
 present, ``sizing.json``) and writes, each file atomically:
 
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from studies.io import atomic_write
-from studies.report import figures as F
-from studies.report.tables import (cont_table, criteria_table, exec_table, findings_detail, fmt_when, html_table,
+from gridstudy.studies.io import atomic_write
+from gridstudy.studies.report import figures as F
+from gridstudy.studies.report.tables import (cont_table, criteria_table, exec_table, findings_detail, fmt_when, html_table,
                                    metrics_table, params_table, ratings_table, sag_table, strength_table)
-from studies.report.text import executive_sentences, fmt_num, fmt_value, scenario_label
+from gridstudy.studies.report.text import executive_sentences, fmt_num, fmt_value, scenario_label
 
 __all__ = ["render_report", "build_report", "Report"]
 
@@ -68,13 +68,13 @@ def _read_parquet(path: Path) -> pd.DataFrame | None:
 def _site(d: Path, summary: dict):
     """The site as studied (battery sized to the plant), or the reference site, or ``None``."""
     try:
-        from studies.interconnection import prepare_study, study_site
+        from gridstudy.studies.interconnection import prepare_study, study_site
 
         return study_site(prepare_study(d / "study.toml").resolved), None
     except Exception as exc:  # relative paths of the original study file may not resolve from DIR
         first = exc
     try:
-        from grid.reference import load_site
+        from gridstudy.grid.reference import load_site
 
         return load_site(summary["site"]), None
     except Exception:
@@ -83,7 +83,7 @@ def _site(d: Path, summary: dict):
 
 def _plant_soc_limits(d: Path) -> tuple[float, float] | None:
     try:
-        from studies.interconnection import prepare_study
+        from gridstudy.studies.interconnection import prepare_study
 
         p = prepare_study(d / "study.toml").resolved.plant
         return (float(p.soc_min_percent), float(p.soc_max_percent)) if p is not None else None
@@ -92,7 +92,7 @@ def _plant_soc_limits(d: Path) -> tuple[float, float] | None:
 
 
 def _preset(name: str):
-    from studies.criteria.presets import CriteriaPreset, get_preset
+    from gridstudy.studies.criteria.presets import CriteriaPreset, get_preset
 
     try:
         return get_preset(str(name).split("+")[0])
@@ -167,7 +167,7 @@ def build_report(out_dir: str | Path) -> Report:
     site, site_note = _site(d, summary)
     ctx["site_note"] = site_note
     if site is not None:
-        from studies.report.oneline import draw_oneline
+        from gridstudy.studies.report.oneline import draw_oneline
 
         ctx["oneline"] = figs.add("oneline", F.to_svg(draw_oneline(site)),
                                   "One-line diagram of the site as studied, drawn from the network model; the POI bus in red.")
@@ -208,7 +208,7 @@ def build_report(out_dir: str | Path) -> Report:
         first = next(iter(bus.values()))
         real_bus = {int(b): str(r["name"]) for b, r in first.iterrows() if not str(r["name"]).endswith("(Thevenin source)")}
         bus = {n: b.loc[[i for i in b.index if int(i) in real_bus]] for n, b in bus.items()}
-        from studies.criteria.voltage import voltage_class
+        from gridstudy.studies.criteria.voltage import voltage_class
 
         bands = {}
         for _, r in first.iterrows():
@@ -234,7 +234,7 @@ def build_report(out_dir: str | Path) -> Report:
         if gp:
             rf.append(figs.add("grid-power", F.grid_power(gp, campus, "Grid-side active power at the POI"),
                                "Active power drawn from the grid (campus plus battery, import positive) and the campus demand."))
-            from studies.criteria.ramp import delta_mw, rolling_range_mw
+            from gridstudy.studies.criteria.ramp import delta_mw, rolling_range_mw
 
             crits = {}
             for s in sc.values():
@@ -286,7 +286,7 @@ def build_report(out_dir: str | Path) -> Report:
                            "drawn; the range shows how close each branch comes to its normal rating."))
         rep.tables.update({f"branch_summary_{n}": b.reset_index() for n, b in branch.items()})
     if series is not None and len(series):
-        from studies.criteria.flicker import pst
+        from gridstudy.studies.criteria.flicker import pst
 
         pstd = {}
         for n in sc:
@@ -384,7 +384,7 @@ def render_report(out_dir: str | Path, pdf: bool = True) -> tuple[Path, Path | N
     Parameters
     ----------
     out_dir : str or Path
-        Output folder of :func:`studies.interconnection.run_study`.
+        Output folder of :func:`gridstudy.studies.interconnection.run_study`.
     pdf : bool
         Also print the PDF with weasyprint.
 

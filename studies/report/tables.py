@@ -1,7 +1,7 @@
 """HTML tables of the interconnection report: the executive verdict table, site ratings, criteria,
 findings, contingency and sag-event tables, built from ``summary.json`` and the saved frames.
 
-:mod:`studies.report.render` assembles them with the figures into the report.
+:mod:`gridstudy.studies.report.render` assembles them with the figures into the report.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 
 import pandas as pd
 
-from studies.report.text import (fmt_limits, fmt_num, fmt_value, n1_verdicts, sag_verdicts, scenario_label,
+from gridstudy.studies.report.text import (fmt_limits, fmt_num, fmt_value, n1_verdicts, sag_verdicts, scenario_label,
                                  verdict_word)
 
 __all__ = ["html_table", "fmt_when", "exec_table", "ratings_table", "strength_table", "criteria_table", "params_table",
