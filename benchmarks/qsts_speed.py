@@ -112,7 +112,7 @@ def _impedances_to_lines(net) -> str:
     imp = net.impedance
     if not len(imp):
         return ""
-    for i, row in imp.iterrows():
+    for _, row in imp.iterrows():
         if not (row.rft_pu == row.rtf_pu and row.xft_pu == row.xtf_pu):
             raise RuntimeError("asymmetric impedance: no lightsim2grid equivalent")
         vn = float(net.bus.at[row.from_bus, "vn_kv"])
@@ -127,8 +127,8 @@ def _impedances_to_lines(net) -> str:
 def run_lightsim2grid(inputs, repeats: int):
     """lightsim2grid TimeSeriesCPP over all steps; returns the median pf/s (None if unavailable)."""
     try:
-        from lightsim2grid.network import init_from_pandapower
         from lightsim2grid.algorithm import AlgorithmType
+        from lightsim2grid.network import init_from_pandapower
         from lightsim2grid.timeSerie import TimeSeriesCPP
     except ImportError:
         return None, "lightsim2grid not installed"

@@ -86,16 +86,21 @@ def main(argv=None) -> int:
     ap.add_argument("--block-steps", type=int, default=16384)
     args = ap.parse_args(argv)
 
-    from gridstudy.studies.cli_qsts import build_scenarios
+    from gridstudy.studies.cli_qsts import FULL_SERIES_MAX_STEPS
     from gridstudy.studies.qsts.fast import run_fast
+    from gridstudy.studies.qsts.inputs import RecordSpec
+    from gridstudy.studies.study import Study
 
     with tempfile.TemporaryDirectory() as tmp:
         path = study_file(Path(args.study), args.site, args.days, Path(tmp))
         t0 = time.perf_counter()
-        scenarios = build_scenarios(path)
+        study = Study.from_file(path)
+        site = study.build_site()
+        prof = study.profiles(only="with_battery")["with_battery"]
+        record = RecordSpec(envelope_freq=None if len(prof) <= FULL_SERIES_MAX_STEPS else "1min")
+        inputs = study.qsts_inputs(site, "with_battery", prof, record)
+        del prof
         t_profiles = time.perf_counter() - t0
-    inputs = scenarios["with_battery"]
-    del scenarios["without_battery"]
     n = len(inputs.profiles)
     before = rss_mb()
     sampler = RssSampler()

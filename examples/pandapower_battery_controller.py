@@ -9,9 +9,9 @@ Run: ``python examples/pandapower_battery_controller.py``
 """
 
 import numpy as np
-import pandas as pd
 import pandapower as pp
 import pandapower.networks as pn
+import pandas as pd
 from pandapower.control import ConstControl
 from pandapower.timeseries import DFData, OutputWriter, run_timeseries
 
@@ -31,7 +31,10 @@ ConstControl(net, "load", "p_mw", element_index=loads, data_source=DFData(frame)
              profile_name=[str(i) for i in loads])
 
 
-def peak_shave(campus_p_mw, soc_percent, step_s, cap_mw=float(frame.sum(axis=1).mean())):
+CAP_MW = float(frame.sum(axis=1).mean())  # the day's mean feeder load [MW]
+
+
+def peak_shave(campus_p_mw, soc_percent, step_s, cap_mw=CAP_MW):
     """Discharge above ``cap_mw``, recharge slowly below it (charging positive). [MW]"""
     return -(campus_p_mw - cap_mw) if campus_p_mw > cap_mw else 0.5 * (cap_mw - campus_p_mw)
 

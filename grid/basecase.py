@@ -3,7 +3,7 @@ short-circuit strength at the POI (pandapower ``calc_sc``, IEC 60909, max and mi
 
 SCR (short-circuit ratio) = fault MVA at the POI / campus MW; this package uses the *minimum*
 fault level (the weak case a planner must pass), and calls a site weak below SCR 5 and strong
-above 10 (domain facts §6: below 3 is weak by the common definition; 3–5 is the range this
+above 10 (docs/sources/network.md §2: below 3 is weak by the common definition; 3–5 is the range this
 package's weak reference site sits in).
 
 The IEC 60909 minimum case raises line resistance to the conductor temperature at the end of the
@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandapower as pp
@@ -45,7 +46,7 @@ class PowerFlowSummary:
     load_p_mw: float
     losses_mw: float
     message: str = ""
-    tap_pos: dict = field(default_factory=dict)
+    tap_pos: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def _nan_summary(message: str) -> PowerFlowSummary:
     return PowerFlowSummary(False, n, n, n, "", "", n, "", n, n, n, n, message)
 
 
-def add_tap_controllers(site: Site, net=None) -> list:
+def add_tap_controllers(site: Site, net: pp.pandapowerNet | None = None) -> list[Any]:
     """pandapower ``DiscreteTapControl`` for each regulating transformer of ``site``.
 
     The band is ``vm_set_pu ± deadband_pu`` at the LV bus, from the trafo table columns written
@@ -101,7 +102,8 @@ def _is_divergence(exc: Exception) -> bool:
     return isinstance(exc, pp.LoadflowNotConverged) or "converge" in str(exc).lower()
 
 
-def _solve_idle_battery(site: Site, regulate: bool, campus_p_mw: float | None = None, **runpp_kwargs):
+def _solve_idle_battery(site: Site, regulate: bool, campus_p_mw: float | None = None,
+                        **runpp_kwargs: Any) -> pp.pandapowerNet:
     """A solved copy of the net with the battery idle, the campus at ``campus_p_mw`` (default its
     peak) and, with ``regulate``, the OLTCs moved into their bands. Raises on divergence."""
     net = copy.deepcopy(site.net)
@@ -137,7 +139,7 @@ def settle_taps(site: Site, campus_p_mw: float | None = None) -> dict[int, int]:
     return out
 
 
-def base_case(site: Site, regulate: bool = True, **runpp_kwargs) -> PowerFlowSummary:
+def base_case(site: Site, regulate: bool = True, **runpp_kwargs: Any) -> PowerFlowSummary:
     """Run the power flow at the campus's peak with the battery idle; never raises on divergence.
 
     With ``regulate`` the on-load tap changers move (pandapower ``DiscreteTapControl``) until
@@ -174,7 +176,7 @@ def base_case(site: Site, regulate: bool = True, **runpp_kwargs) -> PowerFlowSum
     )
 
 
-def _sc_net(site: Site):
+def _sc_net(site: Site) -> pp.pandapowerNet:
     """A copy of the net for ``calc_sc``: source data on the source bus, battery left out."""
     net = copy.deepcopy(site.net)
     if site.source_impedance is not None:
@@ -220,7 +222,7 @@ def short_circuit(site: Site) -> ShortCircuitSummary:
     )
 
 
-def check_site(site: Site) -> dict:
+def check_site(site: Site) -> dict[str, Any]:
     """The ``gridstudy check`` summary: base-case power flow plus short circuit at the POI."""
     pf = base_case(site)
     out = {
@@ -230,7 +232,7 @@ def check_site(site: Site) -> dict:
         "campus_p_mw": site.campus_p_mw,
         "battery_p_mw": site.battery.p_mw if site.battery else 0.0,
         "battery_e_mwh": site.battery.e_mwh if site.battery else 0.0,
-        **{k: v for k, v in asdict(pf).items()},
+        **asdict(pf),
     }
     try:
         s = short_circuit(site)

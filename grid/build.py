@@ -18,7 +18,7 @@ from gridstudy.grid.megapack import megapack
 from gridstudy.grid.site import BatteryPlant, Site
 from gridstudy.grid.spec import SiteSpec
 
-__all__ = ["build_site", "thevenin_impedance_pu", "add_source", "add_campus", "add_battery"]
+__all__ = ["build_site", "thevenin_impedance_pu", "add_source", "add_campus", "add_battery", "rate_storage"]
 
 #: System base used for the source impedance element. [MVA]
 SOURCE_SN_MVA = 100.0
@@ -34,7 +34,7 @@ def thevenin_impedance_pu(s_sc_mva: float, rx: float, sn_mva: float = SOURCE_SN_
     return rx * x, x
 
 
-def add_source(net, bus: int, vm_pu: float, s_sc_max_mva: float, s_sc_min_mva: float,
+def add_source(net: pp.pandapowerNet, bus: int, vm_pu: float, s_sc_max_mva: float, s_sc_min_mva: float,
                rx_max: float, rx_min: float, name: str) -> tuple[int, int]:
     """Add the utility Thevenin equivalent behind ``bus``; return ``(ext_grid, impedance)``."""
     vn = net.bus.at[bus, "vn_kv"]
@@ -51,7 +51,7 @@ def add_source(net, bus: int, vm_pu: float, s_sc_max_mva: float, s_sc_min_mva: f
     return eg, imp
 
 
-def add_campus(net, halls: list[tuple[str, int, float, float]]) -> list[int]:
+def add_campus(net: pp.pandapowerNet, halls: list[tuple[str, int, float, float]]) -> list[int]:
     """Add data halls ``(name, bus, p_mw, pf)`` as constant-power loads; return their indices."""
     out = []
     for name, bus, p_mw, pf in halls:
@@ -60,7 +60,7 @@ def add_campus(net, halls: list[tuple[str, int, float, float]]) -> list[int]:
     return out
 
 
-def add_battery(net, bus: int, model: str, units: int, soc_percent: float = 50.0,
+def add_battery(net: pp.pandapowerNet, bus: int, model: str, units: int, soc_percent: float = 50.0,
                 name: str = "Megapack plant") -> tuple[int, BatteryPlant]:
     """Add a Megapack plant as an idle pandapower ``storage`` (charging positive)."""
     m = megapack(model)
@@ -80,9 +80,9 @@ def add_battery(net, bus: int, model: str, units: int, soc_percent: float = 50.0
 def build_site(spec: SiteSpec) -> Site:
     """Build the pandapower net of ``spec`` and return it with its handles."""
     net = pp.create_empty_network(name=spec.name, f_hz=spec.f_hz)
-    bus = {}
-    for b in spec.buses:
-        bus[b.name] = pp.create_bus(net, vn_kv=b.vn_kv, name=b.name, zone=b.zone, type="b")
+    bus: dict[str, int] = {}
+    for bs in spec.buses:
+        bus[bs.name] = pp.create_bus(net, vn_kv=bs.vn_kv, name=bs.name, zone=bs.zone, type="b")
 
     src = spec.source
     eg, imp = add_source(
@@ -152,3 +152,45 @@ def build_site(spec: SiteSpec) -> Site:
         regulating_trafos=regulating, campus_p_mw=spec.campus.p_mw, battery=plant,
         description=spec.description, strength=spec.strength, meta={"spec": spec},
     )
+
+
+def rate_storage(site: Site, plant: BatteryPlant) -> Site:
+    """Rate the site's storage elements to ``plant``, in place; add one at the POI if it has none.
+
+    The plant's ratings are split over the storages in proportion to their present
+    ``max_e_mwh`` (equally where that is zero); ``site.battery`` becomes ``plant``, so the site's
+    own description stays true after a study re-rates it.
+
+    Parameters
+    ----------
+    site : Site
+        The site, changed in place.
+    plant : BatteryPlant
+        Ratings of the whole plant: ``p_mw`` [MW], ``e_mwh`` [MWh], ``s_mva`` [MVA] and the
+        initial ``soc_percent`` [%].
+
+    Returns
+    -------
+    Site
+        ``site``.
+    """
+    net = site.net
+    if not site.storages:
+        s, _ = add_battery(net, site.poi_bus, plant.model, plant.units, plant.soc_percent)
+        site.storages = [s]
+    st = list(site.storages)
+    e = net.storage.loc[st, "max_e_mwh"].to_numpy(dtype=float)
+    w = e / e.sum() if e.sum() > 0 else [1.0 / len(st)] * len(st)
+    for s, share in zip(st, w, strict=True):
+        net.storage.at[s, "sn_mva"] = plant.s_mva * share
+        net.storage.at[s, "max_e_mwh"] = plant.e_mwh * share
+        net.storage.at[s, "max_p_mw"] = plant.p_mw * share
+        net.storage.at[s, "min_p_mw"] = -plant.p_mw * share
+        net.storage.at[s, "max_q_mvar"] = plant.s_mva * share
+        net.storage.at[s, "min_q_mvar"] = -plant.s_mva * share
+        net.storage.at[s, "soc_percent"] = plant.soc_percent
+        if "units" in net.storage:
+            net.storage.at[s, "units"] = plant.units * share
+        net.storage.at[s, "type"] = plant.model
+    site.battery = plant
+    return site

@@ -7,8 +7,10 @@ one into a message of one line per problem and exit code 2.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 __all__ = ["Problem", "InputError", "SiteError", "problems_from_pydantic", "read_toml"]
 
@@ -53,7 +55,7 @@ class SiteError(InputError):
     kind = "site"
 
 
-def _loc_to_path(loc: tuple) -> str:
+def _loc_to_path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -81,7 +83,7 @@ def problems_from_pydantic(exc: Any, prefix: str = "") -> list[Problem]:
     return problems
 
 
-def read_toml(path, error: type[InputError] = SiteError, field: str = "site") -> dict:
+def read_toml(path: str | os.PathLike[str], error: type[InputError] = SiteError, field: str = "site") -> dict[str, Any]:
     """Parse a TOML file; a missing file or bad TOML raises ``error`` naming ``field`` and the path."""
     import tomllib
     from pathlib import Path

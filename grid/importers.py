@@ -16,13 +16,13 @@ import pandapower as pp
 from gridstudy.grid.build import add_battery, add_campus
 from gridstudy.grid.errors import Problem, SiteError
 from gridstudy.grid.megapack import MEGAPACK_MODELS
-from gridstudy.grid.site import Site
+from gridstudy.grid.site import BatteryPlant, Site
 from gridstudy.grid.topology import validate_topology
 
 __all__ = ["load_network", "resolve_bus", "attach"]
 
 
-def load_network(ref: str):
+def load_network(ref: str) -> pp.pandapowerNet:
     """Load a net from ``path.json``, ``case:NAME`` / a ``pandapower.networks`` name, or ``simbench:CODE``."""
     if ref.startswith("simbench:"):
         try:
@@ -51,7 +51,7 @@ def load_network(ref: str):
     return fn()
 
 
-def resolve_bus(net, bus: int | str, path: str = "bus") -> int:
+def resolve_bus(net: pp.pandapowerNet, bus: int | str, path: str = "bus") -> int:
     """A bus index from an index or a unique name."""
     if isinstance(bus, str) and not bus.lstrip("-").isdigit():
         hits = net.bus.index[net.bus.name.astype(str) == bus]
@@ -64,7 +64,7 @@ def resolve_bus(net, bus: int | str, path: str = "bus") -> int:
     return idx
 
 
-def attach(net, poi: int | str, campus_p_mw: float, campus_pf: float = 0.98,
+def attach(net: pp.pandapowerNet, poi: int | str, campus_p_mw: float, campus_pf: float = 0.98,
            battery_model: str | None = None, battery_units: int = 0, soc_percent: float = 50.0,
            name: str | None = None, halls: int = 1) -> Site:
     """Attach a campus (``halls`` equal halls, total ``campus_p_mw``) and a battery at ``poi``.
@@ -102,10 +102,13 @@ def attach(net, poi: int | str, campus_p_mw: float, campus_pf: float = 0.98,
         poi_bus = None
     if problems:
         raise SiteError(problems, source=name)
+    assert poi_bus is not None  # a bus that did not resolve is one of the problems above
     validate_topology(net, poi_bus, source=name)
     campus = add_campus(net, [(f"Data hall {k + 1}", poi_bus, campus_p_mw / halls, campus_pf) for k in range(halls)])
-    storages, plant = [], None
+    storages: list[int] = []
+    plant: BatteryPlant | None = None
     if battery_units:
+        assert battery_model is not None  # checked against MEGAPACK_MODELS above
         s, plant = add_battery(net, poi_bus, battery_model, battery_units, soc_percent)
         storages.append(s)
     eg = int(net.ext_grid.index[0])

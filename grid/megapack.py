@@ -1,15 +1,16 @@
-"""Tesla Megapack unit ratings (per unit), from the package's domain facts.
+"""Tesla Megapack unit ratings (per unit), from ``docs/sources/megapack.md``.
 
-Sources (see ``domain.md`` §3): Megapack 2 XL 2-hour 1.927 MW / 3.854 MWh (Tesla figures quoted by
+Sources (``docs/sources/megapack.md §1, §2``): Megapack 2 XL 2-hour 1.927 MW / 3.854 MWh (Tesla figures quoted by
 several catalogues; 68 units = 131 MW at Giga Texas, LCRA); Megapack 2 XL 4-hour 0.979 MW /
 3.916 MWh; Megapack (2019) 1.5 MW / 3.0 MWh; Megapack 3 about 5 MWh with 91 % round-trip
 efficiency at MV including auxiliaries (pv magazine). The Megapack 3 power rating and the 92 %
-round-trip efficiency of Megapack 2 XL are marked *(check)* in the domain facts: they are defaults
+round-trip efficiency of Megapack 2 XL are marked *(check)* in those sources: they are defaults
 here, exposed as parameters, never baked in.
 
 Inverter apparent power is not published per unit. The default sizes it so that rated active
 power can be delivered at 0.95 power factor, the range the pro-forma interconnection agreement
-asks of asynchronous plants at the POI: ``s_mva = p_mw / 0.95`` *(assumption)*.
+asks of asynchronous plants at the POI: ``s_mva = p_mw / 0.95`` *(assumption)*
+(``docs/sources/megapack.md §3``).
 """
 
 from __future__ import annotations

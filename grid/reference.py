@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from gridstudy.grid.build import build_site
 from gridstudy.grid.errors import Problem, SiteError
@@ -34,7 +35,7 @@ def site_from_spec(spec: SiteSpec, source: str | None = None) -> Site:
     return site
 
 
-def load_site(ref: str | Path | dict, **attach_kwargs) -> Site:
+def load_site(ref: str | Path | dict[str, Any], **attach_kwargs: Any) -> Site:
     """Resolve a site argument: a reference name, a site TOML path, a mapping, or a network.
 
     A network (``*.json``, ``case:NAME``, ``simbench:CODE``) needs ``poi`` and ``campus_p_mw`` in

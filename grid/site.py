@@ -3,10 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pandapower as pp
+import pandas as pd
 
-__all__ = ["Site", "BatteryPlant"]
+__all__ = ["Site", "BatteryPlant", "ProfileSource"]
+
+
+@dataclass(frozen=True)
+class ProfileSource:
+    """Where the per-element profiles of a network site come from (read by
+    :func:`gridstudy.models.element_profiles.element_profiles`).
+
+    Attributes
+    ----------
+    kind : {'file', 'simbench'}
+        A CSV/Parquet file of per-element columns, or the SimBench grid's own year profiles.
+    path : Path or None
+        The file (``kind == 'file'``).
+    frames : dict or None
+        SimBench: ``{(element, variable): DataFrame}`` of absolute values (``simbench.get_absolute_values``,
+        taken before any reduction), rows on the profiles' own 15-min ``DatetimeIndex``, columns the
+        element indices of ``net``; only the elements still in the net. [MW, Mvar]
+    field : str
+        The site-file field that named the source (for error messages).
+    """
+
+    kind: str
+    path: Path | None = None
+    frames: dict[tuple[str, str], pd.DataFrame] | None = None
+    field: str = "network.profiles"
 
 
 @dataclass(frozen=True)
@@ -65,6 +93,15 @@ class Site:
         Peak grid draw of the campus (the SCR denominator). [MW]
     battery : BatteryPlant or None
         Battery plant ratings.
+    contingencies : list of (str, int) or None
+        The branches (``("line", i)``, ``("trafo", i)``) a site file names as credible single
+        outages; ``None``: every line and transformer (see :func:`gridstudy.grid.topology.site_outages`).
+    monitored_buses : list of int or None
+        Buses the criteria judge; ``None``: all.
+    monitored_branches : list of (str, int) or None
+        Lines and transformers the criteria judge; ``None``: all.
+    profiles : ProfileSource or None
+        Where the per-element profiles of the rest of the network come from.
     """
 
     name: str
@@ -80,7 +117,11 @@ class Site:
     battery: BatteryPlant | None = None
     description: str = ""
     strength: str | None = None
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    contingencies: list[tuple[str, int]] | None = None
+    monitored_buses: list[int] | None = None
+    monitored_branches: list[tuple[str, int]] | None = None
+    profiles: ProfileSource | None = None
 
     @property
     def poi_name(self) -> str:

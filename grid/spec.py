@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gridstudy.grid.errors import Problem, SiteError, problems_from_pydantic, read_toml
 from gridstudy.grid.megapack import MEGAPACK_MODELS, megapack
+from gridstudy.grid.network_spec import NetworkSpec
 
 __all__ = [
     "SourceSpec", "BusSpec", "LineSpec", "TransformerSpec", "LoadSpec", "ShuntSpec", "HallSpec",
-    "CampusSpec", "BatteryTransformerSpec", "BatterySpec", "SiteSpec", "load_site_spec",
+    "CampusSpec", "BatteryTransformerSpec", "BatterySpec", "NetworkSpec", "SiteSpec", "load_site_spec",
     "parse_site_spec",
 ]
 
@@ -46,7 +47,7 @@ class SourceSpec(_Model):
     rx_min: float = Field(0.1, ge=0, description="R/X of the source impedance, min case [-]")
 
     @model_validator(mode="after")
-    def _min_below_max(self):
+    def _min_below_max(self) -> Self:
         if self.s_sc_min_mva > self.s_sc_max_mva:
             raise ValueError(
                 f"s_sc_min_mva ({self.s_sc_min_mva}) must not exceed s_sc_max_mva ({self.s_sc_max_mva})"
@@ -85,7 +86,7 @@ class LineSpec(_Model):
     emergency_factor: float = Field(1.0, ge=1.0, description="emergency / normal rating [-]")
 
     @model_validator(mode="after")
-    def _type_or_parameters(self):
+    def _type_or_parameters(self) -> Self:
         params = (self.r_ohm_per_km, self.x_ohm_per_km, self.c_nf_per_km, self.max_i_ka)
         if self.std_type is None and any(p is None for p in params):
             raise ValueError(
@@ -128,7 +129,7 @@ class TransformerSpec(_Model):
     delay_s: float = Field(30.0, ge=0, description="OLTC time delay before a tap move [s]")
 
     @model_validator(mode="after")
-    def _taps(self):
+    def _taps(self) -> Self:
         if self.vn_lv_kv >= self.vn_hv_kv:
             raise ValueError(f"vn_lv_kv ({self.vn_lv_kv}) must be below vn_hv_kv ({self.vn_hv_kv})")
         if self.vkr_percent >= self.vk_percent:
@@ -232,15 +233,29 @@ class SiteSpec(_Model):
         None, description="documented grid strength; checked against the computed SCR in tests"
     )
     f_hz: float = Field(60.0, gt=0)
-    source: SourceSpec
-    poi: str = Field(description="name of the point-of-interconnection bus")
-    buses: list[BusSpec] = Field(min_length=1)
+    source: SourceSpec | None = Field(
+        None, description="Thevenin source; required without a network, replaces its ext_grids with one"
+    )
+    network: NetworkSpec | None = None
+    poi: str | int = Field(description="point-of-interconnection bus: a name, or a network bus index")
+    buses: list[BusSpec] = Field(default_factory=list)
     lines: list[LineSpec] = Field(default_factory=list)
     transformers: list[TransformerSpec] = Field(default_factory=list)
     loads: list[LoadSpec] = Field(default_factory=list)
     shunts: list[ShuntSpec] = Field(default_factory=list)
     campus: CampusSpec
     battery: BatterySpec | None = None
+
+    @model_validator(mode="after")
+    def _source_or_network(self) -> SiteSpec:
+        if self.network is None:
+            if self.source is None:
+                raise ValueError("give a [source] (Thevenin equivalent) or a [network]")
+            if not self.buses:
+                raise ValueError("buses: at least one bus is needed without a [network]")
+            if not isinstance(self.poi, str):
+                raise ValueError("poi: a bus name is needed without a [network]")
+        return self
 
 
 def _reference_problems(raw: dict[str, Any]) -> list[Problem]:
@@ -255,8 +270,11 @@ def _reference_problems(raw: dict[str, Any]) -> list[Problem]:
                     problems.append(Problem(f"buses[{i}].name", "duplicate bus name", b["name"]))
                 names.add(b["name"])
 
+    # with a network, a name may be one of the network's buses: checked when the site is built
+    with_network = isinstance(raw.get("network"), dict)
+
     def check(path: str, value: Any) -> None:
-        if isinstance(value, str) and value not in names:
+        if not with_network and isinstance(value, str) and value not in names:
             problems.append(Problem(path, "no bus of that name in buses", value))
 
     src = raw.get("source")

@@ -11,15 +11,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import networkx as nx
+import pandapower as pp
 import pandapower.topology as top
 
 from gridstudy.grid.errors import Problem, SiteError
 
 __all__ = [
     "Outage", "missing_bus_problems", "validate_topology", "source_buses", "source_paths",
-    "single_outages", "unsupplied_buses",
+    "single_outages", "site_outages", "buses_within", "unsupplied_buses",
 ]
 
 #: Element tables and the columns that name a bus.
@@ -54,7 +56,7 @@ class Outage:
         return f"{kind} {self.name}"
 
 
-def missing_bus_problems(net) -> list[Problem]:
+def missing_bus_problems(net: pp.pandapowerNet) -> list[Problem]:
     """Elements whose bus columns name a bus that is not in ``net.bus``."""
     known = set(net.bus.index)
     out = []
@@ -70,17 +72,17 @@ def missing_bus_problems(net) -> list[Problem]:
     return out
 
 
-def source_buses(net) -> set[int]:
+def source_buses(net: pp.pandapowerNet) -> set[int]:
     """Buses of in-service slack sources (``ext_grid``, and ``gen`` marked slack)."""
     eg = net.ext_grid[net.ext_grid.in_service]
-    buses = set(int(b) for b in eg.bus)
+    buses = {int(b) for b in eg.bus}
     if len(net.gen) and "slack" in net.gen:
         g = net.gen[net.gen.in_service & net.gen.slack.astype(bool)]
-        buses |= set(int(b) for b in g.bus)
+        buses |= {int(b) for b in g.bus}
     return buses
 
 
-def _graph(net, outage: Outage | None = None) -> nx.MultiGraph:
+def _graph(net: pp.pandapowerNet, outage: Outage | None = None) -> nx.MultiGraph:
     g = top.create_nxgraph(net, respect_switches=True, include_impedances=True, multi=True)
     if outage is not None:
         for u, v, k in list(g.edges(keys=True)):
@@ -89,7 +91,7 @@ def _graph(net, outage: Outage | None = None) -> nx.MultiGraph:
     return g
 
 
-def unsupplied_buses(net, outage: Outage | None = None) -> set[int]:
+def unsupplied_buses(net: pp.pandapowerNet, outage: Outage | None = None) -> set[int]:
     """In-service buses with no path to a source (optionally with one element out)."""
     g = _graph(net, outage)
     src = source_buses(net)
@@ -97,11 +99,11 @@ def unsupplied_buses(net, outage: Outage | None = None) -> set[int]:
     for s in src:
         if s in g:
             supplied |= nx.node_connected_component(g, s)
-    in_service = set(int(b) for b in net.bus.index[net.bus.in_service])
+    in_service = {int(b) for b in net.bus.index[net.bus.in_service]}
     return in_service - supplied
 
 
-def validate_topology(net, poi_bus: int | None = None, source: str | None = None) -> None:
+def validate_topology(net: pp.pandapowerNet, poi_bus: int | None = None, source: str | None = None) -> None:
     """Raise :class:`SiteError` listing every topology problem of ``net``; return quietly if none."""
     problems = missing_bus_problems(net)
     if problems:
@@ -122,7 +124,7 @@ def validate_topology(net, poi_bus: int | None = None, source: str | None = None
         raise SiteError(problems, source=source)
 
 
-def source_paths(net, poi_bus: int, limit: int = 50) -> list[list[int]]:
+def source_paths(net: pp.pandapowerNet, poi_bus: int, limit: int = 50) -> list[list[int]]:
     """Simple bus paths from each source bus to the POI (at most ``limit``), shortest first."""
     g = nx.Graph(_graph(net))
     paths = []
@@ -135,16 +137,46 @@ def source_paths(net, poi_bus: int, limit: int = 50) -> list[list[int]]:
     return paths
 
 
-def single_outages(net, poi_bus: int) -> tuple[list[Outage], list[Outage]]:
+def single_outages(net: pp.pandapowerNet, poi_bus: int,
+                   candidates: list[tuple[str, int]] | None = None) -> tuple[list[Outage], list[Outage]]:
     """Split in-service lines and transformers into ``(credible, loss_of_supply)``.
 
     A credible outage leaves the POI connected to a source and is run in N-1; an outage that
     islands the POI is a loss of supply, reported as such and not run.
+
+    Parameters
+    ----------
+    net : pandapowerNet
+        The network.
+    poi_bus : int
+        The POI bus index.
+    candidates : list of (str, int), optional
+        Only these branches (``("line", i)`` / ``("trafo", i)``; a site's ``contingencies``);
+        default: every line and transformer.
     """
-    credible, lost = [], []
+    credible: list[Outage] = []
+    lost: list[Outage] = []
+    chosen = None if candidates is None else {(str(e), int(i)) for e, i in candidates}
     for element in ("line", "trafo"):
         df = net[element]
         for idx in df.index[df.in_service]:
+            if chosen is not None and (element, int(idx)) not in chosen:
+                continue
             o = Outage(element, int(idx), str(df.at[idx, "name"]))
             (lost if poi_bus in unsupplied_buses(net, o) else credible).append(o)
     return credible, lost
+
+
+def site_outages(site: Any) -> tuple[list[Outage], list[Outage]]:
+    """:func:`single_outages` of a :class:`gridstudy.grid.site.Site`, restricted to the credible
+    contingencies its site file names (``site.contingencies``; all branches where ``None``)."""
+    return single_outages(site.net, site.poi_bus, site.contingencies)
+
+
+def buses_within(net: pp.pandapowerNet, bus: int, hops: int) -> dict[int, int]:
+    """Buses at most ``hops`` branches from ``bus`` (closed switches, lines, transformers and
+    impedances count as branches), with their distance. [-]"""
+    g = nx.Graph(_graph(net))
+    if bus not in g:
+        return {bus: 0}
+    return {int(b): int(d) for b, d in nx.single_source_shortest_path_length(g, bus, cutoff=hops).items()}

@@ -9,10 +9,31 @@ if __name__ != "gridstudy.models":  # a checkout's ``models/`` folder imported u
 
 
 from gridstudy.models.battery import MegapackPlant, energy_balance
-from gridstudy.models.campus import GPU_MODELS, CampusLoadParams, campus_load, expected_mean_p_mw, gpus_for_peak, nominal_peak_p_mw
-from gridstudy.models.dispatch import (STRATEGIES, ImportCap, LoadLossAbsorption, NoDispatch, RampLimit, ReactiveControl,
-                             Smoothing, SocRecovery, StepResult, Strategy, VoltVarCurve, dispatch, make_strategy,
-                             max_ramp_mw, summarize)
+from gridstudy.models.campus import (
+    GPU_MODELS,
+    CampusLoadParams,
+    campus_load,
+    expected_mean_p_mw,
+    gpus_for_peak,
+    nominal_peak_p_mw,
+)
+from gridstudy.models.dispatch import (
+    STRATEGIES,
+    ImportCap,
+    LoadLossAbsorption,
+    NoDispatch,
+    RampLimit,
+    ReactiveControl,
+    Smoothing,
+    SocRecovery,
+    StepResult,
+    Strategy,
+    VoltVarCurve,
+    dispatch,
+    make_strategy,
+    max_ramp_mw,
+    summarize,
+)
 from gridstudy.models.errors import ModelError
 from gridstudy.models.timeindex import make_index, step_seconds
 from gridstudy.models.traces import load_trace, resample_trace, scale_trace, validate_trace

@@ -2,7 +2,7 @@
 
 A plant is ``units`` x one Megapack preset of :mod:`gridstudy.grid.megapack` (Megapack 2 XL 2-hour
 1.927 MW / 3.854 MWh, 4-hour 0.979 MW / 3.916 MWh, Megapack (2019) 1.5 MW / 3.0 MWh, Megapack 3
-about 5 MWh at 91 % round trip; Megapack 2 XL round trip about 92 % *(check)*; ``domain.md`` §3).
+about 5 MWh at 91 % round trip; Megapack 2 XL round trip about 92 % *(check)*; ``docs/sources/megapack.md §1, §2``).
 Every rating can be overridden per unit.
 
 Sign: pandapower's ``storage`` convention, charging positive. ``battery_p_mw`` is the plant's draw
@@ -23,16 +23,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import numba
 import numpy as np
 import pandas as pd
 
-from gridstudy.grid.megapack import MEGAPACK_MODELS, megapack
+from gridstudy.grid.megapack import MEGAPACK_MODELS, MegapackModel, megapack
 from gridstudy.models.errors import ModelError, Problem
 
 __all__ = ["MegapackPlant", "energy_step", "energy_balance"]
+
+
+class _SiteBattery(Protocol):
+    """What :meth:`MegapackPlant.from_site` reads of a site's battery (``BatteryPlant``, ``BatterySpec``)."""
+
+    @property
+    def units(self) -> int: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def soc_percent(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,7 @@ class MegapackPlant:
     aux_mw: float = 0.0
     priority: Literal["p", "q"] = "p"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         problems = self.problems()
         if problems:
             raise ModelError(problems)
@@ -106,20 +117,20 @@ class MegapackPlant:
         return p
 
     @classmethod
-    def from_site(cls, battery, **overrides) -> "MegapackPlant":
+    def from_site(cls, battery: _SiteBattery, **overrides: Any) -> MegapackPlant:
         """The plant of a site's battery (:class:`gridstudy.grid.site.BatteryPlant` or ``grid.spec.BatterySpec``)."""
-        kw = {"units": int(battery.units), "model": battery.model,
+        kw: dict[str, Any] = {"units": int(battery.units), "model": battery.model,
               "soc_init_percent": float(battery.soc_percent)}
         kw.update(overrides)
         return cls(**kw)
 
-    def replace(self, **changes) -> "MegapackPlant":
+    def replace(self, **changes: Any) -> MegapackPlant:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d.update(changes)
         return MegapackPlant(**d)
 
     @property
-    def unit(self):
+    def unit(self) -> MegapackModel:
         return megapack(self.model)
 
     @property
@@ -173,7 +184,8 @@ class MegapackPlant:
 
 
 @numba.njit(cache=True)
-def energy_step(e_mwh, p_conv_mw, dt_s, eta_charge, eta_discharge, e_lo_mwh, e_hi_mwh):
+def energy_step(e_mwh: float, p_conv_mw: float, dt_s: float, eta_charge: float, eta_discharge: float,
+                e_lo_mwh: float, e_hi_mwh: float) -> float:
     """Stored energy after ``dt_s`` at converter power ``p_conv_mw`` (charging positive).
 
     The caller has already cut ``p_conv_mw`` to the energy headroom; the final clamp only removes

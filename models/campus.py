@@ -1,6 +1,6 @@
 """The AI training campus: grid draw of synchronous GPU training plus its facility load.
 
-What the model reproduces (sources in ``domain.md`` §2):
+What the model reproduces (sources in ``docs/sources/load.md §1-§5``; defaults in §6):
 
 - Synchronous training iterations: a compute phase near GPU TDP and a communication phase near idle,
   repeating every 1-2 s, so that the swing sits at 0.2-3 Hz; the gap between low and high can exceed
@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import numba
 import numpy as np
@@ -71,8 +72,8 @@ class GpuModel:
     uncertain: bool = False
 
 
-#: GPU presets: H100/H200 SXM 700 W (domain.md §2); GB200 per-GPU 1200 W is not in the domain
-#: facts and is a default to check *(check)*.
+#: GPU presets: H100/H200 SXM 700 W (docs/sources/load.md §4); GB200 per-GPU 1200 W is not
+#: confirmed from a primary document and is a default to check *(check)*.
 GPU_MODELS: dict[str, GpuModel] = {
     g.key: g
     for g in (
@@ -177,7 +178,7 @@ class CampusLoadParams:
     trip_recovery_s: float = 180.0
     seed: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         problems = self.problems()
         if problems:
             raise ModelError(problems)
@@ -205,7 +206,7 @@ class CampusLoadParams:
         need("checkpoint_interval_s", self.checkpoint_interval_s is None or self.checkpoint_interval_s >= 0, "must be >= 0")
         ckpt_on = bool(self.checkpoint_interval_s)
         need("checkpoint_duration_s", self.checkpoint_duration_s >= 0 and (
-            not ckpt_on or self.checkpoint_duration_s + 2 / max(self.transition_pu_per_s, 1e-9) < self.checkpoint_interval_s),
+            not ckpt_on or self.checkpoint_duration_s + 2 / max(self.transition_pu_per_s, 1e-9) < (self.checkpoint_interval_s or 0.0)),
             "must be >= 0 and leave room in checkpoint_interval_s")
         need("transition_pu_per_s", self.transition_pu_per_s > 0, "must be > 0")
         need("job_start_s", self.job_start_s is None or self.job_start_s >= 0, "must be >= 0")
@@ -232,13 +233,13 @@ class CampusLoadParams:
         """IT power of the campus per unit of GPU TDP fraction: gpus x TDP x (1 + overhead). [MW]"""
         return self.gpus * self.tdp_w * (1.0 + self.node_overhead) / 1e6
 
-    def replace(self, **changes) -> "CampusLoadParams":
+    def replace(self, **changes: Any) -> CampusLoadParams:
         """A copy with ``changes`` applied (validated again)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d.update(changes)
         return CampusLoadParams(**d)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -305,7 +306,8 @@ class _Envelope:
 
     # -- breakpoints in [a, b)
     def breakpoints(self, a: float, b: float) -> np.ndarray:
-        p, pts = self.p, []
+        p = self.p
+        pts: list[float | np.ndarray] = []
         if p.job_start_s is not None:
             pts += [p.job_start_s, p.job_start_s + p.start_ramp_s]
         if p.job_stop_s is not None:
@@ -366,7 +368,8 @@ class _Envelope:
 
 
 @numba.njit(cache=True)
-def _lag_segments(h, u0, u1, tau, y0, out_avg):
+def _lag_segments(h: np.ndarray, u0: np.ndarray, u1: np.ndarray, tau: float, y0: float,
+                  out_avg: np.ndarray) -> float:
     """Exact first-order lag ``tau y' = u - y`` for an input linear on each segment.
 
     Writes the average of ``y`` over each segment into ``out_avg`` and returns the final ``y``.

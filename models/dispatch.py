@@ -5,7 +5,7 @@ Each strategy is a small stateful object that a power-flow controller can drive 
 over a whole series and gives byte-identical results. Signs are pandapower's: campus draw and
 battery *charging* positive; grid import ``grid_p_mw = campus_p_mw + battery_p_mw``.
 
-Strategies (limits from ``domain.md`` §4, "Grid-side power variation of large loads"):
+Strategies (limits from ``docs/sources/criteria.md §5``, "Grid-side power variation of large loads"):
 
 ``none``
     Battery idle (its auxiliary load still drawn).
@@ -34,18 +34,50 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from itertools import pairwise
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from gridstudy.models.battery import MegapackPlant
-from gridstudy.models.dispatch_kernel import (_AUX, _CAP, _CAPMW, _E, _EHI, _ELO, _ETAC, _ETAD, _ETGT, _HIST, _LOSS, _NONE,
-                                    _NPAR, _NSTATE, _PMAX, _Q_PF_BATTERY, _Q_PF_GRID, _Q_VOLTVAR, _QMODE, _QPRIO,
-                                    _RAMP, _RAMPR, _RECMAX, _RECT, _REL, _SMAX, _SMOOTH, _TANPHI, _TAU, _TRIG,
-                                    _WINMW, _WINS, _run)
+from gridstudy.models.dispatch_kernel import (
+    _AUX,
+    _CAP,
+    _CAPMW,
+    _E,
+    _EHI,
+    _ELO,
+    _ETAC,
+    _ETAD,
+    _ETGT,
+    _HIST,
+    _LOSS,
+    _NONE,
+    _NPAR,
+    _NSTATE,
+    _PMAX,
+    _Q_PF_BATTERY,
+    _Q_PF_GRID,
+    _Q_VOLTVAR,
+    _QMODE,
+    _QPRIO,
+    _RAMP,
+    _RAMPR,
+    _RECMAX,
+    _RECT,
+    _REL,
+    _SMAX,
+    _SMOOTH,
+    _TANPHI,
+    _TAU,
+    _TRIG,
+    _WINMW,
+    _WINS,
+    _run,
+)
 from gridstudy.models.errors import ModelError, Problem
-from gridstudy.models.timeindex import step_seconds
+from gridstudy.models.timeindex import step_seconds, window_samples
 
 __all__ = ["VoltVarCurve", "ReactiveControl", "SocRecovery", "StepResult", "Strategy", "NoDispatch",
            "RampLimit", "Smoothing", "ImportCap", "LoadLossAbsorption", "STRATEGIES", "make_strategy",
@@ -75,13 +107,13 @@ class VoltVarCurve:
         p = []
         if len(self.v_pu) != len(self.q_pu) or len(self.v_pu) < 2:
             p.append(Problem(f"{prefix}", "v_pu and q_pu need the same length, at least 2", (len(self.v_pu), len(self.q_pu))))
-        elif any(b <= a for a, b in zip(self.v_pu, self.v_pu[1:])):
+        elif any(b <= a for a, b in pairwise(self.v_pu)):
             p.append(Problem(f"{prefix}.v_pu", "must increase strictly", list(self.v_pu)))
         if any(abs(q) > 1 for q in self.q_pu):
             p.append(Problem(f"{prefix}.q_pu", "must lie in [-1, 1]", list(self.q_pu)))
         return p
 
-    def __call__(self, vm_pu):
+    def __call__(self, vm_pu: float | np.ndarray) -> np.float64 | np.ndarray:
         return np.interp(vm_pu, self.v_pu, self.q_pu)
 
 
@@ -261,7 +293,8 @@ class Strategy:
         out_s = np.empty(1, dtype=np.bool_)
         _run(self._kind, self._P, self._S, self._hist, self._vv_v, self._vv_q,
              np.array([campus_p_mw], dtype=float), np.array([campus_q_mvar], dtype=float),
-             np.array([vm_pu], dtype=float), float(dt_s), out_p, out_q, out_e, out_s)
+             np.array([vm_pu], dtype=float), float(dt_s), self._window_samples(dt_s), out_p, out_q, out_e,
+             out_s)
         return StepResult(float(out_p[0]), float(out_q[0]), bool(out_s[0]))
 
     def run(self, campus_p_mw: np.ndarray, dt_s: float, campus_q_mvar: np.ndarray | None = None,
@@ -277,8 +310,14 @@ class Strategy:
         out_p, out_q, out_e = np.empty(n), np.empty(n), np.empty(n)
         out_s = np.empty(n, dtype=np.bool_)
         _run(self._kind, self._P, self._S, self._hist, self._vv_v, self._vv_q, c, cq, v, float(dt_s),
-             out_p, out_q, out_e, out_s)
+             self._window_samples(dt_s), out_p, out_q, out_e, out_s)
         return out_p, out_q, out_e, out_s
+
+    def _window_samples(self, dt_s: float) -> int:
+        """Samples in the strategy's peak-to-peak window at step ``dt_s`` [s] (0: no window), by
+        :func:`~gridstudy.models.timeindex.window_samples`, the definition the criteria judge by."""
+        w = float(self._P[_WINS])
+        return window_samples(w, float(dt_s)) if w > 0.0 else 0
 
     @property
     def e_mwh(self) -> float:
@@ -290,7 +329,7 @@ class Strategy:
         """State of charge now. [%]"""
         return 100.0 * self.e_mwh / self.plant.e_max_mwh
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, str | float]:
         """Name and parameters, for summaries."""
         return {"strategy": self.name}
 
@@ -314,7 +353,11 @@ class RampLimit(Strategy):
     window_mw : float
         Largest peak-to-peak grid import within any ``window_s`` (ERCOT proposed: 10 MW in 5 s). [MW]
     window_s : float
-        Window length; 0 switches the window limit off. [s]
+        Window length; 0 switches the window limit off. The window holds the samples whose labels
+        lie within ``window_s`` of each other, ``floor(window_s / step) + 1`` of them
+        (:func:`~gridstudy.models.timeindex.window_samples`, the definition the grid-side criteria
+        judge by), so a strategy set to ``window_mw`` passes a criterion of ``window_mw`` in
+        ``window_s``; a window shorter than the step is left to the rate limit. [s]
     target_tau_s : float
         Time constant of the low-pass of the campus load that grid import follows inside the
         limits. [s]
@@ -324,7 +367,7 @@ class RampLimit(Strategy):
     _kind = _RAMP
 
     def __init__(self, plant: MegapackPlant, *, ramp_mw_per_min: float = 20.0, window_mw: float = 10.0,
-                 window_s: float = 5.0, target_tau_s: float = 60.0, **kw):
+                 window_s: float = 5.0, target_tau_s: float = 60.0, **kw: Any) -> None:
         self.ramp_mw_per_min, self.window_mw, self.window_s = ramp_mw_per_min, window_mw, window_s
         self.target_tau_s = target_tau_s
         super().__init__(plant, **kw)
@@ -341,11 +384,11 @@ class RampLimit(Strategy):
             p.append(Problem(f"{prefix}.target_tau_s", "must be >= 0", self.target_tau_s))
         return p
 
-    def _fill(self, P):
+    def _fill(self, P: np.ndarray) -> None:
         P[_RAMPR] = self.ramp_mw_per_min / 60.0
         P[_WINMW], P[_WINS], P[_TAU] = self.window_mw, self.window_s, self.target_tau_s
 
-    def describe(self):
+    def describe(self) -> dict[str, str | float]:
         return {"strategy": self.name, "ramp_mw_per_min": self.ramp_mw_per_min, "window_mw": self.window_mw,
                 "window_s": self.window_s}
 
@@ -364,7 +407,7 @@ class Smoothing(Strategy):
     name = "smoothing"
     _kind = _SMOOTH
 
-    def __init__(self, plant: MegapackPlant, *, tau_s: float = 60.0, **kw):
+    def __init__(self, plant: MegapackPlant, *, tau_s: float = 60.0, **kw: Any) -> None:
         self.tau_s = tau_s
         super().__init__(plant, **kw)
 
@@ -374,10 +417,10 @@ class Smoothing(Strategy):
             p.append(Problem(f"{prefix}.tau_s", "must be > 0", self.tau_s))
         return p
 
-    def _fill(self, P):
+    def _fill(self, P: np.ndarray) -> None:
         P[_TAU] = self.tau_s
 
-    def describe(self):
+    def describe(self) -> dict[str, str | float]:
         return {"strategy": self.name, "tau_s": self.tau_s}
 
 
@@ -395,7 +438,7 @@ class ImportCap(Strategy):
     name = "import_cap"
     _kind = _CAP
 
-    def __init__(self, plant: MegapackPlant, *, cap_mw: float, **kw):
+    def __init__(self, plant: MegapackPlant, *, cap_mw: float, **kw: Any) -> None:
         self.cap_mw = cap_mw
         super().__init__(plant, **kw)
 
@@ -405,10 +448,10 @@ class ImportCap(Strategy):
             p.append(Problem(f"{prefix}.cap_mw", "must be >= 0", self.cap_mw))
         return p
 
-    def _fill(self, P):
+    def _fill(self, P: np.ndarray) -> None:
         P[_CAPMW] = self.cap_mw
 
-    def describe(self):
+    def describe(self) -> dict[str, str | float]:
         return {"strategy": self.name, "cap_mw": self.cap_mw}
 
 
@@ -435,7 +478,7 @@ class LoadLossAbsorption(Strategy):
     _kind = _LOSS
 
     def __init__(self, plant: MegapackPlant, *, release_mw_per_min: float = 20.0, trigger_fraction: float = 0.8,
-                 detect_tau_s: float = 10.0, **kw):
+                 detect_tau_s: float = 10.0, **kw: Any) -> None:
         self.release_mw_per_min, self.trigger_fraction = release_mw_per_min, trigger_fraction
         self.detect_tau_s = detect_tau_s
         super().__init__(plant, **kw)
@@ -450,10 +493,10 @@ class LoadLossAbsorption(Strategy):
             p.append(Problem(f"{prefix}.detect_tau_s", "must be > 0", self.detect_tau_s))
         return p
 
-    def _fill(self, P):
+    def _fill(self, P: np.ndarray) -> None:
         P[_REL], P[_TRIG], P[_TAU] = self.release_mw_per_min / 60.0, self.trigger_fraction, self.detect_tau_s
 
-    def describe(self):
+    def describe(self) -> dict[str, str | float]:
         return {"strategy": self.name, "release_mw_per_min": self.release_mw_per_min,
                 "trigger_fraction": self.trigger_fraction}
 
@@ -463,7 +506,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
 }
 
 
-def make_strategy(name: str, plant: MegapackPlant, **params) -> Strategy:
+def make_strategy(name: str, plant: MegapackPlant, **params: Any) -> Strategy:
     """The strategy called ``name`` (a key of :data:`STRATEGIES`) with ``params``."""
     if name not in STRATEGIES:
         raise ModelError([Problem("battery.strategy", f"unknown strategy; known: {', '.join(STRATEGIES)}", name)])
@@ -529,10 +572,12 @@ def dispatch(campus: pd.DataFrame | pd.Series, plant: MegapackPlant | None = Non
 
 
 def max_ramp_mw(p_mw: pd.Series, window_s: float) -> float:
-    """Largest peak-to-peak change of ``p_mw`` within any window of ``window_s`` (at least two
-    consecutive steps; samples are step averages, ``round(window_s / step)`` of them per window). [MW]"""
+    """Largest peak-to-peak change of ``p_mw`` within any window of ``window_s``: max - min over
+    :func:`~gridstudy.models.timeindex.window_samples` consecutive samples (``floor(window_s / step)
+    + 1``, the samples whose labels lie within ``window_s`` of each other; at least two, so that a
+    window shorter than the step still compares consecutive samples). [MW]"""
     dt = step_seconds(p_mw.index)
-    n = max(2, int(round(window_s / dt)))
+    n = max(2, window_samples(window_s, dt))
     x = p_mw.to_numpy(dtype=float)
     if len(x) < 2:
         return 0.0
@@ -541,7 +586,7 @@ def max_ramp_mw(p_mw: pd.Series, window_s: float) -> float:
     return float((w.max(axis=1) - w.min(axis=1)).max())
 
 
-def summarize(result: pd.DataFrame) -> dict:
+def summarize(result: pd.DataFrame) -> dict[str, float]:
     """Energy, peaks, grid-side ramps and saturation of a :func:`dispatch` result.
 
     Returns

@@ -30,16 +30,19 @@ _HIST = 4096
 
 
 @numba.njit(cache=True)
-def _run(kind, P, S, hist, vv_v, vv_q, campus_p, campus_q, vm, dt,
-         out_p, out_q, out_e, out_sat):
-    """The dispatch kernel: ``len(campus_p)`` steps from state ``S`` (updated in place)."""
+def _run(kind: int, P: np.ndarray, S: np.ndarray, hist: np.ndarray, vv_v: np.ndarray, vv_q: np.ndarray,
+         campus_p: np.ndarray, campus_q: np.ndarray, vm: np.ndarray, dt: float, nwin: int,
+         out_p: np.ndarray, out_q: np.ndarray, out_e: np.ndarray, out_sat: np.ndarray) -> None:
+    """The dispatch kernel: ``len(campus_p)`` steps from state ``S`` (updated in place).
+
+    ``nwin`` is the number of samples in the peak-to-peak window of ``ramp_limit``, this step
+    included, from :func:`gridstudy.models.timeindex.window_samples` (the criteria's definition);
+    below 2 the window limit is off.
+    """
     n = campus_p.shape[0]
     pmax, smax, eta_c, eta_d = P[_PMAX], P[_SMAX], P[_ETAC], P[_ETAD]
     e_lo, e_hi, aux = P[_ELO], P[_EHI], P[_AUX]
     alpha = 1.0 - math.exp(-dt / P[_TAU]) if P[_TAU] > 0.0 else 1.0
-    nwin = int(round(P[_WINS] / dt)) if P[_WINS] > 0.0 else 0
-    if nwin < 2 and P[_WINS] > 0.0:
-        nwin = 2
     if nwin > hist.shape[0]:
         nwin = hist.shape[0]
     tol = 1e-9 * max(1.0, pmax)

@@ -9,7 +9,7 @@ and SCADA report interval data. The units must be stated: by the column name (``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -104,7 +104,7 @@ def validate_trace(raw: pd.DataFrame, *, time_column: str = "timestamp", p_colum
     if len(t) < 2:
         raise ModelError([Problem(f"{field}", "needs at least two rows", len(t))])
     if t.hasnans:
-        problems.append(Problem(f"{field}.{time_column}", "missing timestamps", int(t.isna().sum())))
+        problems.append(Problem(f"{field}.{time_column}", "missing timestamps", int(np.count_nonzero(t.isna()))))
     d = np.diff(t.asi8)
     back = np.flatnonzero(d <= 0)
     if len(back):
@@ -140,7 +140,8 @@ def validate_trace(raw: pd.DataFrame, *, time_column: str = "timestamp", p_colum
         df = df.ffill().bfill()
     elif fill == "zero":
         df = df.fillna(0.0)
-    df.index.freq = pd.Timedelta(int(np.min(d)))
+    # freq can be set on a DatetimeIndex (pandas checks it against the labels); the stubs call it read-only.
+    cast(pd.DatetimeIndex, df.index).freq = pd.Timedelta(int(np.min(d)))  # type: ignore[misc,assignment]
     step_seconds(df.index, f"{field}.{time_column}")
     return df
 
@@ -190,4 +191,5 @@ def scale_trace(trace: pd.DataFrame, *, peak_mw: float | None = None, factor: fl
         if not peak > 0:
             raise ModelError([Problem("campus.trace.peak_mw", "trace has no positive peak to scale", peak)])
         factor = peak_mw / peak
+    assert factor is not None  # exactly one of the two is given, checked above
     return trace * float(factor)

@@ -1,5 +1,7 @@
 """``gridstudy profile STUDY.toml --out DIR``: the campus and battery series of a study.
 
+A thin client of :class:`gridstudy.studies.study.Study` (:meth:`~gridstudy.studies.study.Study.profiles`).
+
 Writes ``DIR/profiles.parquet`` (columns of :data:`gridstudy.models.dispatch.OUTPUT_COLUMNS` on the study's
 time index) and ``DIR/profiles.json`` (energy, peaks, largest grid-side swing per minute and per
 5 s, saturated steps), each atomically, and only after the whole study has validated and run.
@@ -9,58 +11,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-__all__ = ["register", "make_profiles", "profile_summary"]
+__all__ = ["register", "study_profile", "profile_summary"]
 
 
-def make_profiles(resolved) -> pd.DataFrame:
-    """Campus load (model or trace) and battery dispatch of a resolved study.
+def profile_summary(study, profiles: pd.DataFrame) -> dict:
+    """The JSON summary of a profile run.
 
     Parameters
     ----------
-    resolved : studies.spec.ResolvedStudy
-        Output of :func:`gridstudy.studies.spec.resolve_study`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        :data:`gridstudy.models.dispatch.OUTPUT_COLUMNS` on ``resolved.index`` (battery columns zero and SOC
-        NaN without a plant).
+    study : gridstudy.studies.study.Study
+        The study.
+    profiles : pandas.DataFrame
+        Its profile (:meth:`~gridstudy.studies.study.Study.profiles`).
     """
-    from gridstudy.models.campus import campus_load
-    from gridstudy.models.dispatch import OUTPUT_COLUMNS, dispatch
-
-    if resolved.trace is not None:
-        campus = resolved.trace[["campus_p_mw", "campus_q_mvar"]]
-    else:
-        campus = campus_load(resolved.index, resolved.campus_params)[["campus_p_mw", "campus_q_mvar"]]
-    if resolved.strategy is not None:
-        return dispatch(campus, strategy=resolved.strategy)
-    n = len(campus)
-    out = pd.DataFrame({
-        "campus_p_mw": campus["campus_p_mw"].to_numpy(), "campus_q_mvar": campus["campus_q_mvar"].to_numpy(),
-        "battery_p_mw": np.zeros(n), "battery_q_mvar": np.zeros(n), "soc_percent": np.full(n, np.nan),
-        "e_mwh": np.full(n, np.nan), "grid_p_mw": campus["campus_p_mw"].to_numpy(),
-        "grid_q_mvar": campus["campus_q_mvar"].to_numpy(), "saturated": np.zeros(n, dtype=bool),
-    }, index=campus.index)[list(OUTPUT_COLUMNS)]
-    out.attrs.update({"step_s": (campus.index[1] - campus.index[0]).total_seconds() if n > 1 else float("nan"),
-                      "e0_mwh": float("nan"), "saturated_steps": 0, "strategy": "no battery"})
-    return out
-
-
-def profile_summary(resolved, profiles: pd.DataFrame) -> dict:
-    """The JSON summary of a profile run."""
+    from gridstudy.models.campus import CampusLoadParams
     from gridstudy.models.dispatch import summarize
 
-    st = resolved.spec.study
-    plant = resolved.plant
+    plant = study.battery
+    model = isinstance(study.campus, CampusLoadParams)
     return {
-        "study": st.name, "site": st.site, "start": profiles.index[0], "step_s": st.step_s,
-        "horizon_s": st.horizon_s, "seed": st.seed,
-        "campus": {"source": "trace" if resolved.trace is not None else "model",
-                   "gpus": getattr(resolved.campus_params, "gpus", None)},
+        "study": study.name, "site": study.site_spec.name if study.site_spec is not None else str(study.site),
+        "start": profiles.index[0], "step_s": study.step_s,
+        "horizon_s": len(study.index) * study.step_s, "seed": study.campus.seed if model else None,
+        "campus": {"source": "model" if model else "trace", "gpus": study.campus.gpus if model else None},
         "battery": None if plant is None else {
             "model": plant.model, "units": plant.units, "p_mw": plant.p_max_mw, "e_mwh": plant.e_max_mwh,
             "s_mva": plant.s_max_mva, **{k: v for k, v in profiles.attrs.items() if k not in ("step_s",)}},
@@ -68,15 +43,23 @@ def profile_summary(resolved, profiles: pd.DataFrame) -> dict:
     }
 
 
+def study_profile(study) -> pd.DataFrame:
+    """The campus and battery series of a study: its ``with_battery`` scenario, or the campus alone
+    (battery columns zero, SOC NaN) when it has no plant."""
+    name = "with_battery" if "with_battery" in study.strategies() else "without_battery"
+    prof = study.profiles(only=name)[name]
+    if name == "without_battery":
+        prof.attrs["strategy"] = "no battery"
+    return prof
+
+
 def _cmd_profile(args) -> int:
     from gridstudy.studies.io import write_json, write_parquet
-    from gridstudy.studies.spec import load_study, resolve_study
+    from gridstudy.studies.study import Study
 
-    path = Path(args.study)
-    spec = load_study(path)
-    resolved = resolve_study(spec, base_dir=path.parent, source=str(path))
-    profiles = make_profiles(resolved)
-    summary = profile_summary(resolved, profiles)
+    study = Study.from_file(args.study)
+    profiles = study_profile(study)
+    summary = profile_summary(study, profiles)
     out = Path(args.out)
     table = profiles.copy()
     table.index.name = "timestamp"
@@ -84,7 +67,7 @@ def _cmd_profile(args) -> int:
     write_parquet(out / "profiles.parquet", table)
     write_json(out / "profiles.json", summary)
     s = summary["summary"]
-    print(f"{spec.study.name}: {s['steps']} steps of {s['step_s']:g} s; campus {s['campus_energy_mwh']:.1f} MWh, "
+    print(f"{study.name}: {s['steps']} steps of {s['step_s']:g} s; campus {s['campus_energy_mwh']:.1f} MWh, "
           f"peak {s['campus_peak_mw']:.1f} MW; grid peak {s['grid_peak_mw']:.1f} MW, "
           f"max swing {s['grid_ramp_max_mw_per_min']:.2f} MW/min, {s['grid_ramp_max_mw_per_5s']:.2f} MW/5 s; "
           f"saturated steps {s['saturated_steps']}")

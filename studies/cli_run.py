@@ -1,4 +1,9 @@
-"""``gridstudy run STUDY.toml --out DIR`` and ``gridstudy report DIR``."""
+"""``gridstudy run STUDY.toml --out DIR`` and ``gridstudy report DIR``.
+
+``run`` is a thin client of :class:`gridstudy.studies.study.Study`; ``report`` renders from the
+saved results alone. Exit codes as every command: 0 done, 1 a power flow did not converge (the
+results are written), 2 bad input.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,23 @@ __all__ = ["register"]
 
 
 def _cmd_run(args) -> int:
+    from gridstudy.studies.cli import EXIT_NONCONVERGED
     from gridstudy.studies.interconnection import run_study, summary_line
 
     summary = run_study(args.study, args.out, engine=args.engine, contingencies=not args.no_contingencies,
                         sag=not args.no_sag, quiet=args.quiet, report=not args.no_report)
     print(f"{summary['study']} on {summary['site']}: written to {args.out}")
     print(summary_line(summary))
-    nonconv = any(s["nonconverged_steps"] for s in summary["scenarios"].values())
-    if nonconv:
+    if any(s["nonconverged_steps"] for s in summary["scenarios"].values()):
         print("note: some power flows did not converge (voltage collapse); see summary.json")
+        return EXIT_NONCONVERGED
     return 0
 
 
 def _cmd_report(args) -> int:
-    from gridstudy.studies.report.render import render_report
+    from gridstudy.studies.report.render import report
 
-    html, pdf = render_report(args.dir, pdf=not args.no_pdf)
+    html, pdf = report(args.dir, pdf=not args.no_pdf)
     print(f"wrote {html}" + (f" and {pdf}" if pdf else ""))
     return 0
 

@@ -6,11 +6,19 @@ the site from the streamed per-bus extremes (each bus against the band of its ow
 Grid-side variation and the POI power factor are judged on what the utility sees of the facility:
 campus + battery P and Q (consumer view; the facility's transformer losses are not included).
 A step whose power flow did not converge fails the study (voltage collapse) and is counted.
+
+What is judged is the criteria registry (:data:`REGISTRY`): one :class:`Criterion` per family,
+each giving findings with stable ids (``poi_voltage.n-0``, ``flicker``,
+``grid_variation.<limit>``...), so that summaries, reports and tools find a finding by its id or
+group, never by its display name. A new criterion is one :func:`register` call.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -22,7 +30,7 @@ from gridstudy.studies.criteria.presets import CriteriaPreset
 from gridstudy.studies.qsts.results import QSTSResult
 
 __all__ = ["scenario_findings", "scenario_summary", "bus_band_finding", "thermal_from_summary",
-           "convergence_finding"]
+           "convergence_finding", "Criterion", "Evidence", "REGISTRY", "register", "finding_by_group"]
 
 
 def _real_buses(site: Site) -> pd.Index:
@@ -122,29 +130,127 @@ def _poi_series(result: QSTSResult) -> pd.Series:
     return s
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What a criterion judges: one scenario's QSTS result on its site, with its input profiles."""
+
+    site: Site
+    result: QSTSResult
+    profiles: pd.DataFrame
+    preset: CriteriaPreset
+    case: str = "n-0"
+
+    @property
+    def poi(self) -> pd.Series:
+        return _poi_series(self.result)
+
+    @property
+    def all_converged(self) -> bool:
+        return len(self.poi) >= 2 and bool(self.result.converged.all())
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """An entry of the criteria registry.
+
+    Parameters
+    ----------
+    id : str
+        Stable identifier; a finding's ``id`` is this, plus ``.n-0``/``.n-1`` for criteria judged in
+        both cases, or plus the limit's slug for criteria with several limits.
+    cases : tuple of str
+        The cases the criterion is judged in (``"n-0"``, ``"n-1"``).
+    judge : callable
+        ``Evidence -> list of Finding`` (an empty list: not applicable to this evidence).
+    needs_all_converged : bool
+        Judged only when every step converged (series criteria; with a non-converged step the
+        convergence finding fails instead).
+    """
+
+    id: str
+    cases: tuple[str, ...]
+    judge: Callable[[Evidence], list[Finding]]
+    needs_all_converged: bool = False
+
+
+#: The criteria a scenario is judged on, in report order; :func:`register` adds to it.
+REGISTRY: dict[str, Criterion] = {}
+
+
+def register(criterion: Criterion) -> Criterion:
+    """Add ``criterion`` to :data:`REGISTRY` (its id must be new)."""
+    if criterion.id in REGISTRY:
+        raise ValueError(f"criterion id {criterion.id!r} is already registered")
+    REGISTRY[criterion.id] = criterion
+    return criterion
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _grid_pq(ev: Evidence) -> tuple[pd.Series, pd.Series]:
+    prof = ev.profiles
+    gp = prof["campus_p_mw"] + prof["battery_p_mw"]
+    gq = prof["campus_q_mvar"] + prof["battery_q_mvar"]
+    if "battery_q_mvar" in ev.result.series:  # volt-var: Q decided inside the engine
+        gq = ev.result.series["campus_q_mvar"] + ev.result.series["battery_q_mvar"]
+    return gp.rename("grid_p_mw"), gq.rename("grid_q_mvar")
+
+
+def _poi_class(ev: Evidence) -> str:
+    return voltage_class(ev.site.poi_vn_kv)
+
+
+for _c in (
+    Criterion("convergence", ("n-0", "n-1"), lambda ev: [convergence_finding(ev.result)]),
+    Criterion("poi_voltage", ("n-0", "n-1"), lambda ev: [voltage_band_finding(
+        ev.poi, ev.preset.band(_poi_class(ev), ev.case), criterion=f"POI voltage {ev.case.upper()}")],
+        needs_all_converged=True),
+    Criterion("rapid_voltage_change", ("n-0",), lambda ev: [rvc_finding(ev.poi, ev.preset.rvc_limits(_poi_class(ev)))],
+              needs_all_converged=True),
+    Criterion("flicker", ("n-0",), lambda ev: [flicker_finding(ev.poi, ev.preset.flicker_levels(_poi_class(ev)))],
+              needs_all_converged=True),
+    Criterion("bus_voltages", ("n-0", "n-1"), lambda ev: [bus_band_finding(ev.site, ev.result, ev.preset, ev.case)]),
+    Criterion("thermal", ("n-0", "n-1"), lambda ev: [thermal_from_summary(ev.site, ev.result, ev.preset, ev.case)]),
+    Criterion("ride_through", ("n-0", "n-1"), lambda ev: [ride_through_finding(
+        ev.poi.where(ev.result.converged.to_numpy()), ev.preset.ride_through)]),
+    Criterion("poi_power_factor", ("n-0",), lambda ev: [power_factor_finding(*_grid_pq(ev), ev.preset.power_factor)]),
+    Criterion("grid_variation", ("n-0",), lambda ev: ramp_findings(_grid_pq(ev)[0], list(ev.preset.ramps))),
+):
+    register(_c)
+
+
+def _finding_id(criterion: Criterion, finding: Finding, case: str, several: bool) -> str:
+    if several:  # one finding per limit: the limit's name tells them apart
+        return f"{criterion.id}.{_slug(finding.criterion.split(': ', 1)[-1])}"
+    return f"{criterion.id}.{case}" if len(criterion.cases) > 1 else criterion.id
+
+
 def scenario_findings(site: Site, result: QSTSResult, preset: CriteriaPreset, profiles: pd.DataFrame,
                       case: str = "n-0") -> list[Finding]:
-    """All findings of one scenario run (see the module docstring for what is judged where)."""
-    cls = voltage_class(site.poi_vn_kv)
-    poi = _poi_series(result)
-    findings = [convergence_finding(result)]
-    # the series criteria need every step: with a non-converged step the convergence finding fails
-    if len(poi) >= 2 and bool(result.converged.all()):
-        findings.append(voltage_band_finding(poi, preset.band(cls, case), criterion=f"POI voltage {case.upper()}"))
-        if case == "n-0":
-            findings.append(rvc_finding(poi, preset.rvc_limits(cls)))
-            findings.append(flicker_finding(poi, preset.flicker_levels(cls)))
-    findings.append(bus_band_finding(site, result, preset, case))
-    findings.append(thermal_from_summary(site, result, preset, case))
-    findings.append(ride_through_finding(poi.where(result.converged.to_numpy()), preset.ride_through))
-    if case == "n-0":
-        gp = profiles["campus_p_mw"] + profiles["battery_p_mw"]
-        gq = profiles["campus_q_mvar"] + profiles["battery_q_mvar"]
-        if "battery_q_mvar" in result.series:  # volt-var: Q decided inside the engine
-            gq = result.series["campus_q_mvar"] + result.series["battery_q_mvar"]
-        findings.append(power_factor_finding(gp, gq, preset.power_factor))
-        findings.extend(ramp_findings(gp.rename("grid_p_mw"), list(preset.ramps)))
+    """All findings of one scenario run: every :data:`REGISTRY` entry judged in ``case``, in order.
+
+    Each finding carries a stable ``id`` and its registry ``group`` (see :class:`Criterion`).
+    """
+    ev = Evidence(site, result, preset=preset, profiles=profiles, case=case)
+    findings: list[Finding] = []
+    for c in REGISTRY.values():
+        if case not in c.cases or (c.needs_all_converged and not ev.all_converged):
+            continue
+        made = c.judge(ev)
+        for f in made:
+            fid = _finding_id(c, f, case, several=len(made) > 1 or c.id == "grid_variation")
+            findings.append(replace(f, id=fid, group=c.id))
+    ids = [f.id for f in findings]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"criteria registry gave duplicate finding ids: {ids}")
     return findings
+
+
+def finding_by_group(findings: list[Finding], group: str) -> Finding | None:
+    """The first finding of a registry entry (``None`` when it was not judged)."""
+    return next((f for f in findings if f.group == group), None)
 
 
 def scenario_summary(site: Site, result: QSTSResult, findings: list[Finding], profiles: pd.DataFrame,
@@ -157,9 +263,9 @@ def scenario_summary(site: Site, result: QSTSResult, findings: list[Finding], pr
     band = preset.band(voltage_class(site.poi_vn_kv), "n-0")
     gp = (profiles["campus_p_mw"] + profiles["battery_p_mw"]).rename("grid_p_mw")
     poi_ok = poi[conv]
-    flick = next((f for f in findings if f.criterion.lower().startswith("flicker")), None)
-    rvc = next((f for f in findings if f.criterion.lower().startswith("rapid")), None)
-    rt = next((f for f in findings if "ride" in f.criterion.lower()), None)
+    flick = finding_by_group(findings, "flicker")
+    rvc = finding_by_group(findings, "rapid_voltage_change")
+    rt = finding_by_group(findings, "ride_through")
     outside = int(((poi_ok < band.vmin_pu) | (poi_ok > band.vmax_pu)).sum()) * step_seconds(poi.index)
     return {
         "pass": all(f.passed for f in findings),

@@ -18,7 +18,7 @@ Sections::
                         ``lines``...) set keys of the site description; ``site.campus.p_mw``
                         scales the site's halls to a campus peak. [MW]
 
-Cost defaults (domain.md §1 and §3): the seed's estimate for xAI Colossus 2 is about $585 M for
+Cost defaults (``docs/sources/megapack.md §5, §6``): the seed's estimate for xAI Colossus 2 is about $585 M for
 about 600 Megapacks = 2.31 GWh, i.e. about $250 k/MWh at Tesla list prices; Lazard's LCOS 2024
 puts a 100 MW plant at $38-80 M for 2 h (200 MWh) and $76-157 M for 4 h (400 MWh): the
 difference of the midpoints, $57.5 M per 200 MWh, gives about $290 k/MWh, and what is left of
@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import copy
 import itertools
-from dataclasses import dataclass
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,10 +46,10 @@ __all__ = ["SizingSection", "StrategyGrid", "SweepSection", "ScaleStudy", "load_
            "COST_PER_MWH_USD", "OWN_SECTIONS", "STUDY_SECTIONS"]
 
 #: Cost of the plant's power rating (inverters, transformers): Lazard LCOS 2024 split of a 100 MW
-#: plant, 2 h $38-80 M vs 4 h $76-157 M (domain.md §3) *(check)*. [USD/MW]
+#: plant, 2 h $38-80 M vs 4 h $76-157 M (docs/sources/megapack.md §6) *(check)*. [USD/MW]
 COST_PER_MW_USD = 15_000.0
 #: Cost of the plant's energy: about $585 M for about 2.31 GWh of Megapacks (Colossus 2 estimate at
-#: Tesla list prices, domain.md §1/§3). [USD/MWh]
+#: Tesla list prices, docs/sources/megapack.md §5/§6). [USD/MWh]
 COST_PER_MWH_USD = 250_000.0
 
 OWN_SECTIONS = ("sizing", "sweep")
@@ -106,7 +106,7 @@ class StrategyGrid(_Section):
     def combinations(self) -> list[dict[str, float]]:
         """Every combination of the given values (one empty combination when none is given)."""
         g = self.given()
-        return [dict(zip(g, vals)) for vals in itertools.product(*g.values())] if g else [{}]
+        return [dict(zip(g, vals, strict=True)) for vals in itertools.product(*g.values())] if g else [{}]
 
 
 class SizingSection(_Section):

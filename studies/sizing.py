@@ -112,8 +112,7 @@ class StudyEvaluator:
 
     def __init__(self, scale: ScaleStudy, engine: str = "fast", n1: bool = False,
                  cost_per_mw_usd: float = 0.0, cost_per_mwh_usd: float = 0.0):
-        from gridstudy.studies.interconnection import _campus, study_site
-        from gridstudy.studies.interconnection_spec import parse_interconnection
+        from gridstudy.studies.study import Study
 
         self.scale = scale
         self.engine = engine
@@ -121,24 +120,17 @@ class StudyEvaluator:
         self.cost_per_mw_usd = cost_per_mw_usd
         self.cost_per_mwh_usd = cost_per_mwh_usd
         self.base_dir = scale.path.parent
-        self.spec, self.ic = parse_interconnection(scale.study_raw, source=str(scale.path))
-        self.preset = self._preset()
-        self.base = self._resolve({})
-        self.site = study_site(self.base)
-        self.campus = _campus(self.base)
+        self.study = Study.from_scale(scale)
+        self.spec = self._resolve({}).spec
+        self.ic = self.study.contingencies
+        self.preset = self.study.preset
+        self.plant = self.study.battery
+        self.site = self.study.build_site()
+        self.campus = self.study.campus_profile()
         self.calls = 0
         self._window = self._outages = None
         if n1:
             self._prepare_n1()
-
-    def _preset(self):
-        from gridstudy.studies.criteria import RAMP_PRESETS, custom_preset, get_preset
-
-        preset = get_preset(self.ic.criteria.preset)
-        if self.ic.criteria.ramp is not None:
-            preset = custom_preset(f"{preset.name}+{self.ic.criteria.ramp}", preset,
-                                   ramps=RAMP_PRESETS[self.ic.criteria.ramp])
-        return preset
 
     def _resolve(self, battery: dict[str, Any]):
         from gridstudy.studies.spec import parse_study, resolve_study
@@ -153,41 +145,27 @@ class StudyEvaluator:
         return resolve_study(parse_study(raw, source=str(self.scale.path)), base_dir=self.base_dir,
                              source=str(self.scale.path))
 
-    def _prepared(self, resolved):
-        from gridstudy.studies.interconnection import PreparedStudy
-
-        return PreparedStudy(self.scale.path, self.scale.study_raw, self.scale.text, resolved.spec, self.ic,
-                             resolved, {}, self.preset)
-
-    def _run(self, name: str, resolved):
-        from gridstudy.studies.interconnection import ENGINE_COLUMNS, scenario_cases
-        from gridstudy.studies.qsts.inputs import QSTSInputs, RecordSpec
+    def _run(self, name: str, study):
+        from gridstudy.studies.qsts.inputs import RecordSpec
         from gridstudy.studies.qsts.run import run_qsts
 
-        cases = scenario_cases(self._prepared(resolved), self.campus)
-        prof, ctrl = cases[name]
-        res = run_qsts(QSTSInputs(self.site, prof[list(ENGINE_COLUMNS)], ctrl, RecordSpec(worst_windows=0)),
-                       engine=self.engine, quiet=True)
-        return res, prof, ctrl
+        prof = study.profiles(self.campus, only=name)[name]
+        inputs = study.qsts_inputs(self.site, name, prof, RecordSpec(worst_windows=0))
+        res = run_qsts(inputs, engine=self.engine, quiet=True)
+        return res, prof, inputs.controls
 
     def _prepare_n1(self) -> None:
         from gridstudy.grid.topology import single_outages
         from gridstudy.studies.contingency import worst_window
 
-        res, _, _ = self._run("without_battery", self.base)
-        self._window = worst_window(res.series["poi_vm_pu"], self.ic.contingencies.window)
+        res, _, _ = self._run("without_battery", self.study)
+        self._window = worst_window(res.series["poi_vm_pu"], self.ic.window)
         self._outages, _ = single_outages(self.site.net, self.site.poi_bus)
 
     def _size_storage(self, plant) -> None:
-        net = self.site.net
-        n = len(self.site.storages)
-        for s in self.site.storages:
-            net.storage.at[s, "sn_mva"] = plant.s_max_mva / n
-            net.storage.at[s, "max_e_mwh"] = plant.e_max_mwh / n
-            net.storage.at[s, "max_p_mw"] = plant.p_max_mw / n
-            net.storage.at[s, "min_p_mw"] = -plant.p_max_mw / n
-            net.storage.at[s, "max_q_mvar"] = plant.s_max_mva / n
-            net.storage.at[s, "min_q_mvar"] = -plant.s_max_mva / n
+        from gridstudy.grid.build import rate_storage
+
+        rate_storage(self.site, self.study.plant_ratings(plant))
 
     def scenario(self, name: str) -> dict[str, Any]:
         """Run one scenario of the study as the file gives it (``without_battery``/``with_battery``).
@@ -199,9 +177,9 @@ class StudyEvaluator:
         """
         from gridstudy.studies.findings import scenario_findings, scenario_summary
 
-        if self.base.plant is not None:
-            self._size_storage(self.base.plant)
-        res, prof, _ = self._run(name, self.base)
+        if self.plant is not None:
+            self._size_storage(self.plant)
+        res, prof, _ = self._run(name, self.study)
         fs = scenario_findings(self.site, res, self.preset, prof)
         return scenario_summary(self.site, res, fs, prof, self.preset)
 
@@ -233,16 +211,16 @@ class StudyEvaluator:
         resolved = self._resolve({"units": int(units), "model": model, **params})
         plant = resolved.plant
         self._size_storage(plant)
-        res, prof, ctrl = self._run("with_battery", resolved)
+        res, prof, ctrl = self._run("with_battery", self.study.with_battery(plant, resolved.strategy))
         fs = scenario_findings(self.site, res, self.preset, prof)
         summ = scenario_summary(self.site, res, fs, prof, self.preset)
         crit = [f.to_dict() for f in fs]
         failed = [c["criterion"] for c in crit if not c["pass"]]
-        passed = {c["criterion"]: bool(c["pass"]) for c in crit}
+        passed = {c["id"]: bool(c["pass"]) for c in crit}
         if self.n1:
             sl = self._window
             rows = run_contingencies(self.site, self._outages, {"with_battery": (prof.iloc[sl], ctrl)}, self.preset,
-                                     self.engine, self.ic.contingencies.workers)
+                                     self.engine, self.ic.workers)
             for r in rows:
                 key = f"N-1 {r['outage']}"
                 passed[key] = bool(r["pass"])
@@ -253,7 +231,7 @@ class StudyEvaluator:
             "model": model, "units": int(units), **params,
             "p_mw": float(plant.p_max_mw), "e_mwh": float(plant.e_max_mwh), "cost_usd": float(cost),
             "pass": not failed, "failed": failed, "criteria_pass": passed,
-            "margins": {c["criterion"]: finding_margin(c) for c in crit},
+            "margins": {c["id"]: finding_margin(c) for c in crit},
             "poi_vm_pu_min": summ["poi_vm_pu_min"], "pst_max": summ["pst_max"],
             "max_ramp_mw_per_min": summ["max_ramp_mw_per_min"], "max_p2p_mw_5s": summ["max_p2p_mw_5s"],
             "battery_saturated_steps": summ["battery_saturated_steps"],
@@ -394,7 +372,7 @@ def size_battery(path: str | Path, out_dir: str | Path, *, quiet: bool = False,
     ev = evaluator or StudyEvaluator(scale, sz.engine, sz.n1)
     ev.cost_per_mw_usd, ev.cost_per_mwh_usd = sz.cost_per_mw_usd, sz.cost_per_mwh_usd
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
-    models = sz.models or [ev.base.plant.model]
+    models = sz.models or [ev.plant.model]
     combos = [(m, p) for m in models for p in sz.strategy.combinations()]
     designs: list[dict] = []
     seen: dict[tuple, dict] = {}
@@ -457,7 +435,7 @@ def size_battery(path: str | Path, out_dir: str | Path, *, quiet: bool = False,
         chosen["strategy"] = ev.spec.battery.strategy
         chosen["strategy_parameters"] = {k: best[k] for k in sz.strategy.given()}
         chosen["min_margin"] = min((m for c, m in best["margins"].items()
-                                    if m is not None and c != "power flow convergence"), default=None)
+                                    if m is not None and not c.startswith("convergence")), default=None)
     result = {
         "study": ev.spec.study.name, "site": ev.site.name, "input_sha256": _sha(scale.text),
         "criteria_preset": ev.preset.name, "n1": sz.n1, "engine": sz.engine,

@@ -23,6 +23,7 @@ Relative paths (site TOML, trace) are taken from the study file's folder.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -204,7 +205,7 @@ class ReactiveSection(_Section):
     def _curve(self):
         if len(self.v_pu) != len(self.q_pu) or len(self.v_pu) < 2:
             raise ValueError("v_pu and q_pu need the same length, at least 2")
-        if any(b <= a for a, b in zip(self.v_pu, self.v_pu[1:])):
+        if any(b <= a for a, b in pairwise(self.v_pu)):
             raise ValueError("v_pu must increase strictly")
         if any(abs(q) > 1 for q in self.q_pu):
             raise ValueError("q_pu must lie in [-1, 1]")
@@ -292,6 +293,7 @@ def parse_study(raw: dict[str, Any], source: str | None = None) -> StudySpec:
         problems = [_plain(p) for p in problems_from_pydantic(exc)] + problems
     if problems:
         raise StudyError(problems, source=source)
+    assert spec is not None  # validation failed only with problems, raised above
     return spec
 
 

@@ -174,7 +174,7 @@ def _evaluate(task: dict) -> dict:
         ev = StudyEvaluator(scale, engine=task["engine"])
         primary = "with_battery" if "with_battery" in task["scenarios"] else task["scenarios"][0]
         row["campus_peak_mw"] = float(ev.campus["campus_p_mw"].max())
-        plant = ev.base.plant
+        plant = ev.plant
         row["battery_p_mw"] = float(plant.p_max_mw) if plant is not None else 0.0
         row["battery_e_mwh"] = float(plant.e_max_mwh) if plant is not None else 0.0
         for name in task["scenarios"]:

@@ -7,10 +7,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridstudy.studies.criteria import (PRESETS, CriteriaError, Finding, custom_preset, flicker_finding,
-                              get_preset, power_factor_finding, ramp_findings, ramp_limits,
-                              ride_through_finding, rvc_finding, step_seconds, thermal_finding,
-                              voltage_band_finding)
+from gridstudy.studies.criteria import (
+    PRESETS,
+    CriteriaError,
+    Finding,
+    custom_preset,
+    flicker_finding,
+    get_preset,
+    power_factor_finding,
+    ramp_findings,
+    ramp_limits,
+    ride_through_finding,
+    rvc_finding,
+    step_seconds,
+    thermal_finding,
+    voltage_band_finding,
+)
 from gridstudy.studies.errors import StudyError
 
 
@@ -19,13 +31,15 @@ def test_presets_carry_sources_and_differ_in_ramps():
     ercot = get_preset("ercot")
     assert [r.window_s for r in ercot.ramps] == [5.0]
     assert {r.window_s for r in get_preset("southern").ramps} == {60.0, 6.0}
-    assert ercot.band("HV", "N-1").vmin_pu == 0.90 and ercot.band("MV", "n-0").vmin_pu == 0.95
+    # MV (34.5 kV) is judged by ANSI C84.1 medium-voltage service Range A, -2.5 % (Table 1:
+    # 33 640 V on 34 500 V), no longer by the 120-V-base Range A of low-voltage service (0.95)
+    assert ercot.band("HV", "N-1").vmin_pu == 0.90 and ercot.band("MV", "n-0").vmin_pu == 0.975
     assert ercot.rvc_limits("HV").hour10_pct == 2.5 and ercot.flicker_levels("MV").pst == 0.9
     assert "NOGRR282" in ercot.ride_through.source
     for p in PRESETS.values():
         for r in p.ramps:
             assert r.source != "custom"
-    # TPL-001 planning bands are marked (check) in domain.md
+    # TPL-001 planning bands are marked (check) in docs/sources/criteria.md §1
     assert ercot.band("HV").check
 
 

@@ -4,9 +4,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridstudy.studies.criteria import (CriteriaError, RampLimit, delta_mw, max_p2p_mw,
-                              max_ramp_mw_per_min, nprr1191_limits, ramp_finding,
-                              ramp_findings, rolling_range_mw)
+from gridstudy.studies.criteria import (
+    CriteriaError,
+    RampLimit,
+    delta_mw,
+    max_p2p_mw,
+    max_ramp_mw_per_min,
+    nprr1191_limits,
+    ramp_finding,
+    ramp_findings,
+    rolling_range_mw,
+)
 
 T0 = pd.Timestamp("2026-07-01")
 

@@ -6,8 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridstudy.studies.criteria import (PF_CAISO, PF_LGIA, ThermalLimits, power_factor,
-                              power_factor_finding, thermal_finding)
+from gridstudy.studies.criteria import (
+    PF_CAISO,
+    PF_LGIA,
+    ThermalLimits,
+    power_factor,
+    power_factor_finding,
+    thermal_finding,
+)
 
 IDX = pd.date_range("2026-07-01", periods=10, freq="1min")
 

@@ -6,8 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridstudy.studies.criteria import (ANSI_RANGE_B, PLANNING_N0, CriteriaError, VoltageBand,
-                              band_excursions, voltage_band_finding, voltage_class)
+from gridstudy.studies.criteria import (
+    ANSI_RANGE_B,
+    PLANNING_N0,
+    CriteriaError,
+    VoltageBand,
+    band_excursions,
+    voltage_band_finding,
+    voltage_class,
+)
 
 
 def _series(values, freq="1s"):

@@ -32,7 +32,7 @@ def test_json_roundtrip_site(tmp_path, cli):
     res = check_site(site)
     assert res["converged"] and res["skss_min_mva"] > 0
     assert res["scr"] == pytest.approx(res["skss_min_mva"] / 5.0)
-    code, out, err = cli("check", path, "--poi", 6, "--campus-mw", 5)
+    code, _out, err = cli("check", path, "--poi", 6, "--campus-mw", 5)
     assert code == 0, err
 
 

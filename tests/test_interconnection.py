@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from gridstudy.studies.interconnection import run_study
 
@@ -135,7 +134,7 @@ def test_n1_runs_credible_outages_and_lists_loss_of_supply(tmp_path):
     # with one of two identical transformers out, the other carries the whole hall: twice its
     # intact loading (window "all": the same steps); 5 % covers the lower voltage (more current)
     # and the changed losses
-    t = [c for c in s["contingencies"] if c["outage"] == "Transformer T 110/20 #1" and c["scenario"] == "without_battery"][0]
+    t = next(c for c in s["contingencies"] if c["outage"] == "Transformer T 110/20 #1" and c["scenario"] == "without_battery")
     br = pd.read_parquet(tmp_path / "out" / "scenarios" / "without_battery" / "branch_summary.parquet")
     n0 = br.loc[br.name == "T 110/20 #2", "loading_max_percent"].iloc[0]
     assert t["max_loading_element"] == "T 110/20 #2"
@@ -163,7 +162,7 @@ strategy = "ramp_limit"
 preset = "nerc-9000"
 """)
     out = tmp_path / "out"
-    code, stdout, err = cli("run", p, "--out", out)
+    code, _stdout, err = cli("run", p, "--out", out)
     assert code == 2
     for field in ("study.step_s", "battery.units", "battery.soc_min_percent", "criteria.preset"):
         assert field in err, err

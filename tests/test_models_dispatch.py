@@ -1,6 +1,5 @@
 """Megapack plant and dispatch strategies: energy balance, SOC limits, grid-side limits, step API."""
 
-import math
 import time
 
 import numpy as np
@@ -9,8 +8,19 @@ import pytest
 
 from gridstudy.models.battery import MegapackPlant, energy_balance
 from gridstudy.models.campus import CampusLoadParams, campus_load
-from gridstudy.models.dispatch import (STRATEGIES, ImportCap, LoadLossAbsorption, NoDispatch, RampLimit, ReactiveControl,
-                             Smoothing, SocRecovery, dispatch, make_strategy, max_ramp_mw)
+from gridstudy.models.dispatch import (
+    STRATEGIES,
+    ImportCap,
+    LoadLossAbsorption,
+    NoDispatch,
+    RampLimit,
+    ReactiveControl,
+    Smoothing,
+    SocRecovery,
+    dispatch,
+    make_strategy,
+    max_ramp_mw,
+)
 from gridstudy.models.errors import ModelError
 from gridstudy.models.timeindex import make_index
 
@@ -77,7 +87,7 @@ def test_step_api_is_byte_identical_to_dispatch():
         r = dispatch(campus, strategy=strat, vm_pu=vm)
         strat.reset()
         rows = [strat.step(c, 0.5, campus_q_mvar=q, vm_pu=v)
-                for c, q, v in zip(campus["campus_p_mw"], campus["campus_q_mvar"], vm)]
+                for c, q, v in zip(campus["campus_p_mw"], campus["campus_q_mvar"], vm, strict=True)]
         p = np.array([x.battery_p_mw for x in rows])
         q = np.array([x.battery_q_mvar for x in rows])
         sat = np.array([x.saturated for x in rows])
@@ -106,7 +116,8 @@ def test_ramp_limit_held_with_a_big_battery():
                                             recovery=SocRecovery()))
     assert r.attrs["saturated_steps"] == 0 and not r["saturated"].any()
     g = r["grid_p_mw"]
-    # at most 20/60 MW per 1-s step (1e-9 for rounding); over 60 samples at most 59 steps of it
+    # at most 20/60 MW per 1-s step (1e-9 for rounding); a 60-s window holds 61 samples
+    # (floor(60 / 1) + 1, timeindex.window_samples), so at most 60 steps of it: 20 MW
     assert np.abs(np.diff(g.to_numpy())).max() <= 20.0 / 60.0 + 1e-9
     assert max_ramp_mw(g, 60.0) <= 20.0 + 1e-9
     assert max_ramp_mw(g, 5.0) <= 10.0 + 1e-9

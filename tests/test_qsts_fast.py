@@ -54,7 +54,7 @@ def test_step_beyond_the_nose_is_reported_not_dropped():
 def test_battery_controller_is_refused_by_name():
     site = load_site("memphis-161kv")
     inputs = _inputs(site, np.full(5, 10.0), battery_controller=object())
-    with pytest.raises(StudyError, match="controls.battery_controller"):
+    with pytest.raises(StudyError, match=r"controls\.battery_controller"):
         run_fast(inputs, quiet=True)
 
 

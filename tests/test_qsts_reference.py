@@ -9,15 +9,20 @@ import math
 import warnings
 
 import numpy as np
-import pandas as pd
 import pandapower as pp
+import pandas as pd
 import pytest
 from pandapower.control import ConstControl
 from pandapower.timeseries import DFData, OutputWriter, run_timeseries
 
 from gridstudy.grid.reference import load_site
 from gridstudy.studies.qsts.apply import element_series
-from gridstudy.studies.qsts.controllers import BatteryController, TapController, VoltVarController, tap_direction_lowering
+from gridstudy.studies.qsts.controllers import (
+    BatteryController,
+    TapController,
+    VoltVarController,
+    tap_direction_lowering,
+)
 from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, RecordSpec, TapControl, VoltVarCurve
 from gridstudy.studies.qsts.reference import RUNPP_OPTIONS, run_reference
 
@@ -50,7 +55,7 @@ def test_reference_matches_plain_runpp_every_step():
     bus_cols = [f"vm_pu_bus_{b}" for b in site.net.bus.index]
     es = element_series(inputs)
     net = copy.deepcopy(site.net)
-    tap_col = [c for c in win.columns if c.startswith("tap_pos_")][0]
+    tap_col = next(c for c in win.columns if c.startswith("tap_pos_"))
     worst = 0.0
     for k in range(n):
         net.load.loc[es.load_index, "p_mw"] = es.load_p_mw[k]
@@ -74,7 +79,7 @@ def test_tap_controller_moves_exactly_after_the_delay():
     n = len(src)
     prof = pd.DataFrame({"campus_p_mw": np.full(n, 25.0), "source_vm_pu": src}, index=_index(n))
     res = run_reference(QSTSInputs(site, prof, Controls(taps=TapControl(delay_s=5.0))), quiet=True)
-    tap = res.series[[c for c in res.series if c.startswith("tap_pos_")][0]].to_numpy()
+    tap = res.series[next(c for c in res.series if c.startswith("tap_pos_"))].to_numpy()
     # delay 5 s at 1 s steps: below the band from step 10 -> timer reaches 5 s after step 14 ->
     # move applied at step 15, then every 5 steps (20, 25, 30) while below; tap_side 'hv':
     # tap_pos - 1 raises the LV voltage. Above the band from step 30 -> first lowering move at 35.

@@ -1,10 +1,11 @@
 """Streamed QSTS results equal the aggregates computed from the full series; memory stays bounded."""
 
 import tracemalloc
+from itertools import pairwise
 
 import numpy as np
-import pandas as pd
 import pandapower as pp
+import pandas as pd
 import pytest
 
 from gridstudy.grid.site import Site
@@ -16,7 +17,7 @@ def _site(n_bus=6, with_trafo=True):
     net = pp.create_empty_network()
     buses = [pp.create_bus(net, 20.0, name=f"b{i}") for i in range(n_bus)]
     pp.create_ext_grid(net, buses[0])
-    for a, b in zip(buses[:-1], buses[1:]):
+    for a, b in pairwise(buses):
         pp.create_line_from_parameters(net, a, b, 1.0, 0.1, 0.3, 10.0, 0.5, name=f"l{a}")
     trafos = []
     if with_trafo:
@@ -56,7 +57,7 @@ def test_streamed_aggregates_equal_full_series(block):
     n = 500
     idx = pd.date_range("2025-01-01", periods=n, freq="1s")
     data = _synthetic(site, n)
-    vm, ld, series, conv, it, mis = data
+    vm, ld, series, conv, _it, _mis = data
     spec = RecordSpec(worst_windows=3, window_s=20.0)
     res = _feed(ResultRecorder(site, idx, spec), data, block)
     full = pd.DataFrame(vm, index=idx, columns=site.net.bus.index)

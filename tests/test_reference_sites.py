@@ -24,7 +24,7 @@ def test_site_builds_with_documented_ratings(name):
     assert net.bus.at[site.poi_bus, "name"] == spec.poi
     assert sorted(net.load.loc[site.campus_loads, "name"]) == sorted(h.name for h in spec.campus.halls)
     assert net.load.loc[site.campus_loads, "p_mw"].sum() == pytest.approx(spec.campus.p_mw)
-    # battery: units x preset (domain facts §3)
+    # battery: units x preset (docs/sources/megapack.md §1)
     m = megapack(spec.battery.model)
     assert net.storage.loc[site.storages, "max_e_mwh"].sum() == pytest.approx(spec.battery.units * m.e_mwh)
     assert net.storage.loc[site.storages, "max_p_mw"].sum() == pytest.approx(spec.battery.units * m.p_mw)
@@ -37,7 +37,7 @@ def test_site_builds_with_documented_ratings(name):
 
 
 def test_memphis_battery_is_the_colossus_2_figure():
-    # 600 Megapack 2 XL 4-hour: 600 x 0.979 MW = 587.4 MW, 600 x 3.916 MWh = 2,349.6 MWh (domain §3)
+    # 600 Megapack 2 XL 4-hour: 600 x 0.979 MW = 587.4 MW, 600 x 3.916 MWh = 2,349.6 MWh (docs/sources/megapack.md §1)
     b = load_site("memphis-161kv").battery
     assert b.units == 600 and b.p_mw == pytest.approx(587.4) and b.e_mwh == pytest.approx(2349.6)
 

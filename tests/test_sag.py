@@ -2,17 +2,17 @@
 
 import pytest
 
-from gridstudy.studies.interconnection import prepare_study, study_site
 from gridstudy.studies.interconnection_spec import SagEvent, SagSection
 from gridstudy.studies.sag import event_profiles, run_event
+from gridstudy.studies.study import Study
 
 
 def feeder(tmp_path):
     p = tmp_path / "s.toml"
     p.write_text('[study]\nname = "sag"\nsite = "feeder-34.5kv"\nduration = "1min"\n'
                  '[battery]\nstrategy = "load_loss_absorption"\n')
-    prep = prepare_study(p)
-    return prep, study_site(prep.resolved)
+    study = Study.from_file(p)
+    return study, study.build_site()
 
 
 def test_event_profile_shapes(tmp_path):
@@ -34,10 +34,10 @@ def test_event_profile_shapes(tmp_path):
 
 
 def test_deep_sag_trips_without_support_and_volt_var_lifts_the_dip(tmp_path):
-    prep, site = feeder(tmp_path)
+    study, site = feeder(tmp_path)
     sec = SagSection(step_s=0.02, duration_s=3.0)
     ev = SagEvent(name="sag to 0.80 pu for 600 ms", kind="source_sag", vm_pu=0.80, duration_s=0.6, at_s=0.5)
-    out = run_event(site, ev, sec, prep.resolved.plant, prep.preset, "fast", {})
+    out = run_event(site, ev, sec, study.battery, study.preset, "fast", {})
     wo, w = out["row"]["without_battery"], out["row"]["with_battery"]
     # without support the POI falls below 0.80 pu for longer than the 0.5 s NOGRR282 allows
     assert wo["trip"] is True and wo["min_poi_vm_pu"] < 0.8

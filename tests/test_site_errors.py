@@ -63,7 +63,7 @@ def test_cli_bad_site_file_exits_2_without_traceback(cli, tmp_path):
 
 
 def test_cli_unknown_reference_lists_known(cli):
-    code, out, err = cli("check", "colossus-9")
+    code, _out, err = cli("check", "colossus-9")
     assert code == 2
     for name in reference_sites():
         assert name in err
@@ -73,7 +73,7 @@ def test_cli_nonconvergence_exits_1_with_message(cli, tmp_path):
     text = reference_sites()["feeder-34.5kv"].read_text()
     bad = tmp_path / "huge.toml"
     bad.write_text(text.replace("p_mw = 25.0", "p_mw = 2500.0"))  # far beyond the feeder's nose
-    code, out, err = cli("check", bad, "--json", tmp_path / "c.json")
+    code, _out, err = cli("check", bad, "--json", tmp_path / "c.json")
     assert code == 1
     assert "did not converge" in err
     assert json.loads((tmp_path / "c.json").read_text())["converged"] is False

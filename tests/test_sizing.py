@@ -71,7 +71,7 @@ class _FakeEvaluator:
 
     def __init__(self):
         self.calls = 0
-        self.base = SimpleNamespace(plant=SimpleNamespace(model="megapack2xl-2h"))
+        self.plant = SimpleNamespace(model="megapack2xl-2h")
         self.spec = SimpleNamespace(battery=SimpleNamespace(strategy="smoothing"), study=SimpleNamespace(name="fake"))
         self.site = SimpleNamespace(name="fake-site")
         self.preset = SimpleNamespace(name="generic-utility")

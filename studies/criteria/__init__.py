@@ -19,13 +19,14 @@ from gridstudy.studies.criteria.ride_through import (NOGRR282, RideThroughEnvelo
                                            ride_through_trips)
 from gridstudy.studies.criteria.rvc import RVC_HV, RVC_MV, RVCLimits, max_rolling_count, rvc_events, rvc_finding
 from gridstudy.studies.criteria.thermal import THERMAL_DEFAULT, ThermalLimits, thermal_finding
-from gridstudy.studies.criteria.voltage import (ANSI_MV_SERVICE_RANGE_A, ANSI_RANGE_A, ANSI_RANGE_B,
-                                      PLANNING_N0, PLANNING_N1, VoltageBand, band_excursions,
+from gridstudy.studies.criteria.voltage import (ANSI_MV_SERVICE_RANGE_A, ANSI_MV_SERVICE_RANGE_B, ANSI_RANGE_A,
+                                      ANSI_RANGE_B, PLANNING_N0, PLANNING_N1, VoltageBand, band_excursions,
                                       voltage_band_finding, voltage_class)
 
 __all__ = [
     "CriteriaError", "Finding", "Limit", "step_seconds",
-    "VoltageBand", "ANSI_RANGE_A", "ANSI_RANGE_B", "ANSI_MV_SERVICE_RANGE_A", "PLANNING_N0",
+    "VoltageBand", "ANSI_RANGE_A", "ANSI_RANGE_B", "ANSI_MV_SERVICE_RANGE_A",
+    "ANSI_MV_SERVICE_RANGE_B", "PLANNING_N0",
     "PLANNING_N1", "voltage_class", "band_excursions", "voltage_band_finding",
     "RVCLimits", "RVC_MV", "RVC_HV", "rvc_events", "rvc_finding", "max_rolling_count",
     "FlickerLevels", "FLICKER_MV", "FLICKER_HV", "voltage_changes", "pst", "plt",

@@ -9,9 +9,10 @@ flow), so ``n`` samples outside a limit are ``n * step_s`` seconds outside it.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,7 +45,7 @@ class Limit:
         The document the value rests on.
     check : bool
         ``True`` where the value could not be confirmed from a primary document and is a
-        default to be reviewed for each study (domain.md's *(check)* marks).
+        default to be reviewed for each study (the *(check)* marks of ``docs/README.md §2``).
     """
 
     name: str
@@ -86,6 +87,13 @@ class Finding:
         What the finding means and how it was obtained, in a sentence or two.
     details : Mapping
         Further evidence specific to the criterion (JSON-ready values).
+    id : str
+        Stable identifier of the finding within a scenario, e.g. ``"poi_voltage.n-0"`` or
+        ``"grid_variation.ercot-5s"``: set by the criteria registry
+        (:mod:`gridstudy.studies.findings`); reports and tools look findings up by it, never by
+        the display name.
+    group : str
+        The registry entry (criterion family) that made the finding, e.g. ``"grid_variation"``.
     """
 
     criterion: str
@@ -98,6 +106,8 @@ class Finding:
     limits: tuple[Limit, ...]
     note: str = ""
     details: Mapping[str, Any] = field(default_factory=dict)
+    id: str = ""
+    group: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "details", MappingProxyType(dict(self.details)))
@@ -114,6 +124,8 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: ``pass`` for :attr:`passed`, ISO timestamps, ``None`` for NaN."""
         return {
+            "id": self.id,
+            "group": self.group,
             "criterion": self.criterion,
             "pass": self.passed,
             "worst_value": _jsonable(self.worst_value),

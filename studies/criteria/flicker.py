@@ -4,7 +4,7 @@ This is an *estimate* of flicker from the voltage changes that a quasi-static (p
 per step) series shows, by the analytical method of IEC 61000-3-3 / IEC 61000-3-7; it is not a
 flickermeter (IEC 61000-4-15) measurement and sees nothing faster than the series' step.
 
-Method (domain.md section 4):
+Method (``docs/sources/criteria.md §4``):
 
 - a *voltage change* is a maximal run of consecutive sample-to-sample differences of one sign
   (differences within ``deadband_pct`` count as none and end a run); its size ``d`` is the net

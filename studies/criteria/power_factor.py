@@ -5,7 +5,7 @@ positive for import (the campus draws), ``q_mvar`` positive when the site absorb
 *Lagging* is the reactive power a load absorbs (``q_mvar > 0``), *leading* the reactive power it
 supplies (``q_mvar < 0``); during net export the same words follow the sign of ``q_mvar``.
 
-Bands (domain.md section 4): 0.95 lagging to 0.95 leading (pro-forma LGIA for asynchronous
+Bands (``docs/sources/criteria.md §6``): 0.95 lagging to 0.95 leading (pro-forma LGIA for asynchronous
 plants; Ameren); 0.97 lagging to 0.99 leading (CAISO).
 """
 

@@ -5,7 +5,8 @@
 preset              contents
 ==================  ==========================================================================
 generic-utility     NERC TPL-001 practice bands at HV (0.95-1.05 N-0, 0.90-1.10 N-1), ANSI
-                    C84.1 Range A / Range B at MV; IEEE 1453 / IEC 61000-3-7 RVC and flicker
+                    C84.1 medium-voltage service Range A / Range B at MV (0.975-1.05 N-0,
+                    0.95-1.058 N-1), low-voltage service Range A / B at LV; IEEE 1453 / IEC 61000-3-7 RVC and flicker
                     levels; 100 % normal / emergency rating; LGIA 0.95 pf band; 20 MW/min
                     (the common IESO / Southern / CAISO rate) and ERCOT's 10 MW in 5 s; NOGRR282
                     ride-through as the reference envelope
@@ -14,14 +15,15 @@ ieso                as generic, ramps ``ieso``
 southern            as generic, ramps ``southern``
 ==================  ==========================================================================
 
-Values marked *(check)* in domain.md carry ``check=True`` in their :class:`Limit` records.
+Values marked *(check)* in ``docs/sources/criteria.md`` carry ``check=True`` in their :class:`Limit` records.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from gridstudy.grid.errors import Problem
 from gridstudy.studies.criteria._base import CriteriaError
@@ -31,8 +33,15 @@ from gridstudy.studies.criteria.ramp import RAMP_PRESETS, RampLimit
 from gridstudy.studies.criteria.ride_through import NOGRR282, RideThroughEnvelope
 from gridstudy.studies.criteria.rvc import RVC_HV, RVC_MV, RVCLimits
 from gridstudy.studies.criteria.thermal import THERMAL_DEFAULT, ThermalLimits
-from gridstudy.studies.criteria.voltage import (ANSI_RANGE_A, ANSI_RANGE_B, PLANNING_N0, PLANNING_N1,
-                                      VoltageBand)
+from gridstudy.studies.criteria.voltage import (
+    ANSI_MV_SERVICE_RANGE_A,
+    ANSI_MV_SERVICE_RANGE_B,
+    ANSI_RANGE_A,
+    ANSI_RANGE_B,
+    PLANNING_N0,
+    PLANNING_N1,
+    VoltageBand,
+)
 
 __all__ = ["CriteriaPreset", "PRESETS", "get_preset", "custom_preset"]
 
@@ -51,8 +60,12 @@ class CriteriaPreset:
     ----------
     name : str
     voltage_bands : Mapping
-        ``(voltage_class, case) -> VoltageBand`` with classes ``"MV"``, ``"HV"`` and cases
-        ``"n-0"``, ``"n-1"``.
+        ``(voltage_class, case) -> VoltageBand`` with classes ``"LV"``, ``"MV"``, ``"HV"``
+        (:func:`~gridstudy.studies.criteria.voltage.voltage_class`) and cases ``"n-0"``,
+        ``"n-1"``. Default: ANSI C84.1 Table 1 service Range A (N-0) / Range B (N-1) of the class
+        (LV on the 120-V base, MV service -2.5/+5 % and -5/+5.8 %), NERC TPL-001 planning
+        practice at HV, where ANSI gives only a maximum (table in
+        :mod:`gridstudy.studies.criteria.voltage`).
     rvc : Mapping
         ``voltage_class -> RVCLimits``.
     flicker : Mapping
@@ -66,7 +79,8 @@ class CriteriaPreset:
     name: str
     voltage_bands: Mapping[tuple[str, str], VoltageBand] = field(default_factory=lambda: {
         ("HV", "n-0"): PLANNING_N0, ("HV", "n-1"): PLANNING_N1,
-        ("MV", "n-0"): ANSI_RANGE_A, ("MV", "n-1"): ANSI_RANGE_B})
+        ("MV", "n-0"): ANSI_MV_SERVICE_RANGE_A, ("MV", "n-1"): ANSI_MV_SERVICE_RANGE_B,
+        ("LV", "n-0"): ANSI_RANGE_A, ("LV", "n-1"): ANSI_RANGE_B})
     rvc: Mapping[str, RVCLimits] = field(default_factory=lambda: {"MV": RVC_MV, "HV": RVC_HV})
     flicker: Mapping[str, FlickerLevels] = field(
         default_factory=lambda: {"MV": FLICKER_MV, "HV": FLICKER_HV})
@@ -76,8 +90,12 @@ class CriteriaPreset:
     ride_through: RideThroughEnvelope = NOGRR282
 
     def band(self, voltage_class: str, case: str = "n-0") -> VoltageBand:
-        """The steady-state band of a voltage class (``"LV"`` is judged as ``"MV"``)."""
-        key = ("MV" if voltage_class == "LV" else voltage_class, case.lower())
+        """The steady-state band of a voltage class (``"LV"``, ``"MV"``, ``"HV"``) and case.
+
+        Each class has its own band: a 34.5 kV bus is judged against ANSI C84.1 medium-voltage
+        service Range A / B, not the low-voltage ranges of the 120-V base.
+        """
+        key = (voltage_class, case.lower())
         if key not in self.voltage_bands:
             raise CriteriaError([Problem("voltage_bands", "has no band for", key)])
         return self.voltage_bands[key]

@@ -13,7 +13,13 @@ more grid draw):
     start counts). This is what an *amount within a window* means ("10 MW peak-to-peak in any
     5 s", "at most 5 MW per 15 s", "<10 MW over 4-6 s": the 6-s window covers 4-6 s).
 
-Limits (domain.md section 4):
+Both count a window by :func:`gridstudy.models.timeindex.window_samples`, the definition the
+``ramp_limit`` dispatch strategy holds (see its docstring for why the end points ``t - window_s``
+and ``t`` both belong to the window): ``delta`` compares the first and the last of those samples,
+``range`` takes all of them, so ``range >= |delta|`` over the same window, and a strategy set to
+``X`` MW in ``W`` s passes a limit of ``X`` MW in ``W`` s.
+
+Limits (``docs/sources/criteria.md §5``):
 
 =========================  ==========================================================  =========
 preset                     limit                                                       measure
@@ -35,14 +41,15 @@ ATC's rule (changes above 50 MW at no more than 0.5 MW/s) is not a preset; a cus
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from gridstudy.grid.errors import Problem
+from gridstudy.models.timeindex import window_samples
 from gridstudy.studies.criteria._base import CriteriaError, Finding, Limit, as_values, positive, runs
 
 __all__ = ["RampLimit", "RAMP_PRESETS", "ramp_limits", "nprr1191_limits", "delta_mw",
@@ -168,11 +175,12 @@ def ramp_limits(name: str, *, peak_mw: float | None = None) -> tuple[RampLimit, 
 
 
 def _lag(window_s: float, step_s: float, path: str) -> int:
+    """Steps between the first and the last sample of the window (``window_samples - 1``)."""
     lag = window_s / step_s
     if lag < 1 - 1e-9 or abs(lag - round(lag)) > 1e-6:
         raise CriteriaError([Problem(path, f"must be a whole number (>= 1) of steps of {step_s:g} s",
                                      window_s)])
-    return int(round(lag))
+    return window_samples(window_s, step_s) - 1
 
 
 def delta_mw(p_mw: pd.Series, window_s: float) -> pd.Series:
@@ -218,7 +226,7 @@ def rolling_range_mw(p_mw: pd.Series, window_s: float) -> pd.Series:
     if window_s < step_s * (1 - 1e-9):
         raise CriteriaError([Problem("window_s", f"is shorter than the step of {step_s:g} s",
                                      window_s)])
-    n = int(math.floor(window_s / step_s + 1e-9)) + 1
+    n = window_samples(window_s, step_s)
     r = pd.Series(values[:, 0]).rolling(n, min_periods=1)
     return pd.Series((r.max() - r.min()).to_numpy(), index=idx, name="range_mw")
 

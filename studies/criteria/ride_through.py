@@ -1,6 +1,6 @@
 """Load ride-through: when does the POI voltage leave the ERCOT NOGRR282 envelope?
 
-Envelope (domain.md section 4, ERCOT NOGRR282): continuous operation 0.90-1.10 pu; ride through
+Envelope (``docs/sources/criteria.md §7``, ERCOT NOGRR282): continuous operation 0.90-1.10 pu; ride through
 2.0 s at 0.80-0.90 pu or 1.10-1.20 pu, 0.5 s at 0.50-0.80 pu, 0.25 s at 0.20-0.50 pu and 0.15 s
 below 0.20 pu. Above 1.20 pu the envelope asks nothing; it is taken here as an immediate trip
 (``high_bands`` parameter). A load that leaves the envelope is assumed to transfer to backup:
@@ -137,7 +137,7 @@ def _trips(v: np.ndarray, index: pd.DatetimeIndex, step_s: float,
     first = order[np.unique(g_all[order], return_index=True)[1]]
     out_pos = np.flatnonzero(~inband)
     g_out, i_first = np.unique(group[out_pos], return_index=True)
-    start_of = dict(zip(g_out.tolist(), out_pos[i_first].tolist()))
+    start_of = dict(zip(g_out.tolist(), out_pos[i_first].tolist(), strict=True))
     rows = []
     for j in first:
         g = int(g_all[j])

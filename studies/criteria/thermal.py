@@ -1,6 +1,6 @@
 """Thermal loading of branches against normal (N-0) and emergency (N-1) ratings.
 
-Defaults (domain.md section 4, *(check)*): at most 100 % of the normal rating at N-0 and at most
+Defaults (``docs/sources/criteria.md §2``, *(check)*): at most 100 % of the normal rating at N-0 and at most
 100 % of the emergency rating after a single contingency. Loadings come as pandapower's
 ``loading_percent`` (percent of the element's rating, ``max_i_ka`` or ``sn_mva``), taken as the
 normal rating; the emergency rating is given as a multiple of it (one factor, or one per branch).

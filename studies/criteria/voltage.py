@@ -1,14 +1,31 @@
 """Steady-state voltage bands: time outside, excursions, worst value and when.
 
-Bands (defaults from domain.md section 4):
+Bands (defaults from ``docs/sources/criteria.md §1``), by voltage class of the bus (:func:`voltage_class`):
 
-- ANSI C84.1 Range A 0.95-1.05 pu (114-126 V on 120 V) and Range B 0.917-1.058 pu (110-127 V);
-  medium-voltage service Range A 0.975-1.05 pu *(check)*.
-- NERC TPL-001 leaves the numbers to each planner; common practice 0.95-1.05 pu at N-0 and
-  0.90-1.10 pu after a single contingency *(check)*.
+=====  =========================================  ===============  ===============  ==============
+class  nominal voltage                            N-0              N-1              source
+=====  =========================================  ===============  ===============  ==============
+LV     up to 1 kV (low-voltage service)           Range A          Range B          ANSI C84.1
+                                                  0.95-1.05 pu     0.917-1.058 pu   Table 1, 120 V
+                                                                                    base: 114-126 V
+                                                                                    / 110-127 V
+MV     above 1 kV up to 35 kV (medium-voltage     Range A service  Range B service  ANSI C84.1
+       service: 2.4 kV .. 34.5 kV)                0.975-1.05 pu    0.95-1.058 pu    Table 1, e.g.
+                                                                                    34.5 kV: 33.64-
+                                                                                    36.23 kV / 32.78-
+                                                                                    36.51 kV *(check)*
+HV     above 35 kV (transmission: 46 kV and up)   0.95-1.05 pu     0.90-1.10 pu     NERC TPL-001
+                                                                                    planning
+                                                                                    practice *(check)*
+=====  =========================================  ===============  ===============  ==============
 
-Voltage classes follow IEC 61000-3-7: LV up to 1 kV, MV above 1 kV up to 35 kV, HV above 35 kV
-(HV and EHV are judged together here).
+Range A is the range a supply is designed to hold; Range B allows the infrequent, limited
+excursions outside A (ANSI C84.1 clause on Range B), hence Range A at N-0 and Range B after a
+contingency. ANSI C84.1 gives service Range A and B only for nominal voltages up to 34.5 kV; for 46
+and 69 kV (its upper medium-voltage rows) and for high voltage it gives only a maximum system
+voltage, since service at those levels is regulated on the user's side; there the planning bands
+of NERC TPL-001 practice (left to each planner; common practice 0.95-1.05 pu at N-0 and 0.90-1.10
+pu after a single contingency) apply.
 """
 
 from __future__ import annotations
@@ -22,7 +39,7 @@ from gridstudy.grid.errors import Problem
 from gridstudy.studies.criteria._base import CriteriaError, Finding, Limit, as_values, runs
 
 __all__ = ["VoltageBand", "ANSI_RANGE_A", "ANSI_RANGE_B", "ANSI_MV_SERVICE_RANGE_A",
-           "PLANNING_N0", "PLANNING_N1", "voltage_class", "band_excursions",
+           "ANSI_MV_SERVICE_RANGE_B", "PLANNING_N0", "PLANNING_N1", "voltage_class", "band_excursions",
            "voltage_band_finding"]
 
 
@@ -39,7 +56,7 @@ class VoltageBand:
     source : str
         Where the numbers come from.
     check : bool
-        The numbers are a default to be reviewed (domain.md *(check)*).
+        The numbers are a default to be reviewed (*(check)* in ``docs/sources/criteria.md``).
     """
 
     vmin_pu: float
@@ -58,18 +75,29 @@ class VoltageBand:
         return Limit(self.name, (self.vmin_pu, self.vmax_pu), "pu", self.source, self.check)
 
 
-ANSI_RANGE_A = VoltageBand(0.95, 1.05, "ANSI C84.1 Range A", "ANSI C84.1 Range A (114-126 V on 120 V)")
+#: Low-voltage service (up to 1 kV), ANSI C84.1 Table 1 on the 120-V base.
+ANSI_RANGE_A = VoltageBand(0.95, 1.05, "ANSI C84.1 Range A",
+                           "ANSI C84.1 Table 1, low-voltage service Range A (114-126 V on 120 V)")
 ANSI_RANGE_B = VoltageBand(110 / 120, 127 / 120, "ANSI C84.1 Range B",
-                           "ANSI C84.1 Range B (110-127 V on 120 V)")
+                           "ANSI C84.1 Table 1, low-voltage service Range B (110-127 V on 120 V)")
+#: Medium-voltage service (above 1 kV up to 34.5 kV), ANSI C84.1 Table 1 service voltage columns:
+#: Range A -2.5 %/+5 % (34.5 kV: 33 640-36 230 V), Range B -5 %/+5.8 % (34.5 kV: 32 780-36 510 V).
 ANSI_MV_SERVICE_RANGE_A = VoltageBand(0.975, 1.05, "ANSI C84.1 MV service Range A",
-                                      "ANSI C84.1 medium-voltage service Range A (-2.5 %/+5 %)",
-                                      check=True)
+                                      "ANSI C84.1 Table 1, medium-voltage service Range A (-2.5 %/+5 %; "
+                                      "34.5 kV: 33.64-36.23 kV)", check=True)
+ANSI_MV_SERVICE_RANGE_B = VoltageBand(0.95, 1.058, "ANSI C84.1 MV service Range B",
+                                      "ANSI C84.1 Table 1, medium-voltage service Range B (-5 %/+5.8 %; "
+                                      "34.5 kV: 32.78-36.51 kV)", check=True)
 PLANNING_N0 = VoltageBand(0.95, 1.05, "N-0", "NERC TPL-001 common planning practice, N-0", check=True)
 PLANNING_N1 = VoltageBand(0.90, 1.10, "N-1", "NERC TPL-001 common planning practice, N-1", check=True)
 
 
 def voltage_class(vn_kv: float) -> str:
     """Voltage class of a nominal voltage after IEC 61000-3-7.
+
+    The same boundaries choose the steady-state band (module table): up to 1 kV is ANSI C84.1's
+    low-voltage service, above 1 kV up to 35 kV covers every Table 1 row with service Range A and
+    B (2.4 .. 34.5 kV), and above 35 kV ANSI gives only a maximum, so the planning bands apply.
 
     Parameters
     ----------
@@ -126,7 +154,7 @@ def band_excursions(vm_pu: pd.Series | pd.DataFrame, band: VoltageBand) -> pd.Da
     margin_high = vmax - band.vmax_pu
     rows = []
     step = pd.Timedelta(seconds=step_s)
-    for s, e in zip(starts, ends):
+    for s, e in zip(starts, ends, strict=True):
         ml, mh = margin_low[s:e], margin_high[s:e]
         kl, kh = int(ml.argmax()), int(mh.argmax())
         if ml[kl] >= mh[kh]:

@@ -15,6 +15,11 @@ Columns of :attr:`QSTSInputs.profiles` (all optional except ``campus_p_mw``):
     Multiplier on every non-campus load's base ``p_mw``/``q_mvar``. [-]
 ``source_vm_pu``
     Source voltage set point (``ext_grid.vm_pu``): sags are scripted here. [pu]
+
+The further columns that :func:`gridstudy.models.dispatch.dispatch` returns
+(:data:`DISPATCH_ONLY_COLUMNS`: state of charge, stored energy, grid-side sums, saturation) are
+accepted, so its output can be handed over as it is, and set aside: the engine derives the grid
+side from its own power flow.
 """
 
 from __future__ import annotations
@@ -30,11 +35,13 @@ from gridstudy.studies.errors import StudyError
 from gridstudy.grid.errors import Problem
 from gridstudy.models.dispatch import VoltVarCurve  # the one curve of the models layer, re-exported here
 
-__all__ = ["KNOWN_COLUMNS", "TapControl", "VoltVarCurve", "Controls", "RecordSpec", "QSTSInputs",
+__all__ = ["KNOWN_COLUMNS", "DISPATCH_ONLY_COLUMNS", "TapControl", "VoltVarCurve", "Controls", "RecordSpec", "QSTSInputs",
            "check_index"]
 
 KNOWN_COLUMNS = ("campus_p_mw", "campus_q_mvar", "battery_p_mw", "battery_q_mvar",
                  "other_load_scale", "source_vm_pu")
+#: Columns of a dispatch result that the engines do not use (dropped from ``profiles``).
+DISPATCH_ONLY_COLUMNS = ("soc_percent", "e_mwh", "grid_p_mw", "grid_q_mvar", "saturated")
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,9 @@ class QSTSInputs:
 
     def __post_init__(self):
         check_index(self.profiles.index, "profiles.index")
+        drop = [c for c in self.profiles.columns if c in DISPATCH_ONLY_COLUMNS]
+        if drop:
+            self.profiles = self.profiles.drop(columns=drop)
         problems = []
         for col in self.profiles.columns:
             if col not in KNOWN_COLUMNS:

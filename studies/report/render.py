@@ -1,15 +1,18 @@
 """The utility-facing report of an interconnection study: one self-contained HTML file and its PDF.
 
-``render_report(DIR)`` reads what :func:`gridstudy.studies.interconnection.run_study` saved in ``DIR``
-(``summary.json``, the Parquet tables, each scenario's QSTS aggregates, ``study.toml`` and, when
-present, ``sizing.json``) and writes, each file atomically:
+``report(DIR)`` (also ``render_report``) reads what
+:meth:`gridstudy.studies.result.StudyResult.save` wrote in ``DIR`` (``summary.json``, the Parquet
+tables, each scenario's QSTS aggregates, ``site.json``, ``study.toml`` and, when present,
+``sizing.json``) and writes, each file atomically:
 
 - ``DIR/report.html``: System Impact Study-style report, figures as inline SVG, no external
   resources;
 - ``DIR/report.pdf``: the same HTML printed by weasyprint (page numbers, table of contents);
 - ``DIR/report_tables/*.csv``: the appendix tables.
 
-Nothing is re-run: the report is a view of the saved results.
+Nothing is re-run and no power flow is solved: the report is a view of the saved results, and
+this module imports nothing of the study pipeline (the study, its engines, findings, contingency
+and sag runs); it uses the grid layer's data model and the criteria's pure window functions.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from gridstudy.studies.report.tables import (cont_table, criteria_table, exec_ta
                                    metrics_table, params_table, ratings_table, sag_table, strength_table)
 from gridstudy.studies.report.text import executive_sentences, fmt_num, fmt_value, scenario_label
 
-__all__ = ["render_report", "build_report", "Report"]
+__all__ = ["report", "render_report", "build_report", "Report"]
 
 QSTS_LIMITS = [
     "Each step is a steady-state (phasor) power flow; electromechanical and electromagnetic dynamics "
@@ -65,39 +68,24 @@ def _read_parquet(path: Path) -> pd.DataFrame | None:
         return None
 
 
-def _site(d: Path, summary: dict):
-    """The site as studied (battery sized to the plant), or the reference site, or ``None``."""
+def _site(d: Path):
+    """The site as studied, from ``site.json`` (saved by the study; nothing is rebuilt or solved)."""
+    from gridstudy.grid.errors import InputError
+    from gridstudy.grid.site_io import read_site_json
+
+    path = d / "site.json"
+    if not path.exists():
+        return None, f"{path.name} is missing: the one-line diagram and ratings cannot be drawn"
     try:
-        from gridstudy.studies.interconnection import prepare_study, study_site
-
-        return study_site(prepare_study(d / "study.toml").resolved), None
-    except Exception as exc:  # relative paths of the original study file may not resolve from DIR
-        first = exc
-    try:
-        from gridstudy.grid.reference import load_site
-
-        return load_site(summary["site"]), None
-    except Exception:
-        return None, f"site could not be rebuilt from {d / 'study.toml'}: {first}"
+        return read_site_json(path), None
+    except InputError as exc:
+        return None, f"{path.name} could not be read: {exc}"
 
 
-def _plant_soc_limits(d: Path) -> tuple[float, float] | None:
-    try:
-        from gridstudy.studies.interconnection import prepare_study
-
-        p = prepare_study(d / "study.toml").resolved.plant
-        return (float(p.soc_min_percent), float(p.soc_max_percent)) if p is not None else None
-    except Exception:
-        return None
-
-
-def _preset(name: str):
-    from gridstudy.studies.criteria.presets import CriteriaPreset, get_preset
-
-    try:
-        return get_preset(str(name).split("+")[0])
-    except Exception:
-        return CriteriaPreset("default")
+def _plant_soc_limits(summary: dict) -> tuple[float, float] | None:
+    bat = summary.get("battery") or {}
+    lo, hi = bat.get("soc_min_percent"), bat.get("soc_max_percent")
+    return (float(lo), float(hi)) if lo is not None and hi is not None else None
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -136,7 +124,6 @@ def build_report(out_dir: str | Path) -> Report:
     rep = Report(d, summary)
     figs = _Figs()
     ctx: dict = {"summary": summary}
-    preset = _preset(summary.get("criteria_preset", ""))
     series = _read_parquet(d / "series.parquet")
     if series is not None:
         series.index = pd.DatetimeIndex(series.index)
@@ -164,7 +151,7 @@ def build_report(out_dir: str | Path) -> Report:
     ctx["exec_sentences"] = executive_sentences(summary)
 
     # 2 facility
-    site, site_note = _site(d, summary)
+    site, site_note = _site(d)
     ctx["site_note"] = site_note
     if site is not None:
         from gridstudy.studies.report.oneline import draw_oneline
@@ -208,15 +195,7 @@ def build_report(out_dir: str | Path) -> Report:
         first = next(iter(bus.values()))
         real_bus = {int(b): str(r["name"]) for b, r in first.iterrows() if not str(r["name"]).endswith("(Thevenin source)")}
         bus = {n: b.loc[[i for i in b.index if int(i) in real_bus]] for n, b in bus.items()}
-        from gridstudy.studies.criteria.voltage import voltage_class
-
-        bands = {}
-        for _, r in first.iterrows():
-            try:
-                vb = preset.band(voltage_class(float(r["vn_kv"])), "n-0")
-                bands[str(r["name"])] = (vb.vmin_pu, vb.vmax_pu)
-            except Exception:
-                pass
+        bands = {str(k): tuple(v) for k, v in (summary.get("bus_bands_n0") or {}).items()}
         rf.append(figs.add("bus-envelopes", F.bus_envelopes(bus, bands, "Voltage range of each bus (N-0)"),
                            "Lowest to highest voltage of each bus over the horizon; dashed: the N-0 band of the bus's "
                            "voltage class (HV: planning band, MV: ANSI C84.1 Range A)."))
@@ -239,7 +218,7 @@ def build_report(out_dir: str | Path) -> Report:
             crits = {}
             for s in sc.values():
                 for c in s.get("criteria", []):
-                    if c["criterion"].startswith("grid-side variation") and c["criterion"] not in crits:
+                    if c["group"] == "grid_variation" and c["criterion"] not in crits:
                         crits[c["criterion"]] = c
             for k, (cname, c) in enumerate(crits.items()):
                 det = c.get("details") or {}
@@ -263,7 +242,7 @@ def build_report(out_dir: str | Path) -> Report:
             bp = {n: series[f"{n}|battery_p_mw"] for n in sc if n != "without_battery" and f"{n}|battery_p_mw" in series}
             soc = {n: series[f"{n}|soc_percent"] for n in bp if f"{n}|soc_percent" in series}
             if bp:
-                rf.append(figs.add("battery", F.battery(bp, soc, (summary.get("battery") or {}).get("p_mw"), _plant_soc_limits(d),
+                rf.append(figs.add("battery", F.battery(bp, soc, (summary.get("battery") or {}).get("p_mw"), _plant_soc_limits(summary),
                                                        "Battery plant power and state of charge"),
                                    "Battery active power (pandapower consumer view: charging positive, discharging negative) "
                                    "and state of charge."))
@@ -299,9 +278,8 @@ def build_report(out_dir: str | Path) -> Report:
         level = None
         for s in sc.values():
             for c in s.get("criteria", []):
-                for lim in c.get("limits", []):
-                    if lim["name"].startswith("Pst planning level") and level is None:
-                        level = float(lim["value"])
+                if c["group"] == "flicker" and c.get("limits") and level is None:
+                    level = float(c["limits"][0]["value"])  # the Pst planning level comes first
         if pstd:
             rf.append(figs.add("flicker", F.flicker_pst(pstd, level, "Short-term flicker severity Pst at the POI"),
                                "Pst per clock-aligned 10-minute window, estimated from the POI voltage changes by the "
@@ -414,3 +392,8 @@ def render_report(out_dir: str | Path, pdf: bool = True) -> tuple[Path, Path | N
         logging.getLogger("fontTools").setLevel(logging.ERROR)
         pdf_path = atomic_write(d / "report.pdf", lambda p: HTML(string=html, base_url=str(d)).write_pdf(str(p)))
     return html_path, pdf_path
+
+
+def report(out_dir: str | Path, pdf: bool = True) -> tuple[Path, Path | None]:
+    """Render the report of a saved study result (``gridstudy.report``); see :func:`render_report`."""
+    return render_report(out_dir, pdf=pdf)

@@ -77,17 +77,16 @@ def _verdict_row(label: str, criterion: str, names: list[str], results: dict, ju
 def exec_table(summary: dict) -> str:
     sc = summary["scenarios"]
     names = list(sc)
-    crit_order: list[str] = []
+    crit_order: dict[str, str] = {}  # finding id -> display name
     for s in sc.values():
         for c in s.get("criteria", []):
-            if c["criterion"] not in crit_order:
-                crit_order.append(c["criterion"])
+            crit_order.setdefault(c["id"], c["criterion"])
     head = "<th>criterion (case)</th>" + "".join(f"<th>{_esc(scenario_label(n))}</th>" for n in names)
     rows = []
-    for cname in crit_order:
+    for cid, cname in crit_order.items():
         found = {}
         for n in names:
-            c = next((c for c in sc[n].get("criteria", []) if c["criterion"] == cname), None)
+            c = next((c for c in sc[n].get("criteria", []) if c["id"] == cid), None)
             if c is not None:
                 found[n] = c
         rows.append(_verdict_row(f"{_esc(cname)} (N-0)", cname, names, found,

@@ -55,10 +55,6 @@ def fmt_limits(limits: list[dict]) -> str:
     return "; ".join(f"{lim['name']}: {fmt_value(lim['value'], lim.get('unit'))}" for lim in limits or [])
 
 
-def _crit(scen: dict, name: str) -> dict | None:
-    return next((c for c in scen.get("criteria", []) if c["criterion"] == name), None)
-
-
 def _list(items: list[str]) -> str:
     items = list(items)
     if len(items) <= 1:
@@ -122,7 +118,7 @@ def _ramp_sentence(summary: dict) -> str:
         parts.append(f"the {what} goes from {fmt_num(a, 3)} MW without the battery to {fmt_num(b, 3)} MW with it")
     lims = []
     for c in sc["with_battery"].get("criteria", []):
-        if c["criterion"].startswith("grid-side variation"):
+        if c["group"] == "grid_variation":
             lims += [f"{fmt_value(lim['value'], lim.get('unit'))} ({lim['name']})" for lim in c.get("limits", [])]
     if not parts:
         return ""

@@ -1,0 +1,198 @@
+"""Read a utility's network model into a pandapower net, whatever format it comes in.
+
+Formats (``format`` of a site file's ``[network]`` table, or inferred from the file suffix):
+
+``pandapower`` (``.json``)
+    ``pandapower.from_json``.
+``matpower`` (``.m``, ``.mat``)
+    pandapower's converter ``pandapower.converter.matpower.from_mpc`` (``.m`` needs the
+    ``matpowercaseframes`` package, as pandapower itself requires).
+``cgmes`` (``.zip``, ``.xml``; a zip or a list of profile files)
+    pandapower's converter ``pandapower.converter.cim.cim2pp.from_cim`` (CGMES 2.4.15). A file
+    without a designated slack needs ``slack`` (the generator made the ``ext_grid``).
+``psse`` (``.raw``: PSS/E RAW v33 and v35), ``ucte`` (``.uct``)
+    read by pypowsybl (``pypowsybl.network.load``), written by pypowsybl as a MATPOWER case and
+    converted by pandapower's ``from_mpc``; bus names are the pypowsybl bus-view ids (for a RAW
+    file ``VL<number>_0``, from the PSS/E bus number).
+
+Why this route for PSS/E. pypowsybl (LF Energy, maintained by RTE and others, wheels on PyPI) is
+the maintained open reader of RAW v33 and v35 (and RAWX, UCTE, CGMES); pandapower has no RAW
+reader of its own. pandapower 3.5 ships ``pandapower.converter.pypowsybl.from_pypowsybl``, which
+reads pypowsybl's XIIDM, but it omits shunt compensators, makes the slack a ``gen`` (which the
+fast engine does not take) and writes a JSON file beside its input; on IEEE 14 its power flow
+is 0.053 pu away from pypowsybl's own load flow. pypowsybl's MATPOWER export keeps shunts,
+transformer ratios and the reference bus, and pandapower's ``from_mpc`` (the converter its own
+test suite validates) turns it into a net whose power flow agrees with pypowsybl's load flow to
+about 1e-8 pu (tests/test_network_formats.py). What MATPOWER cannot carry is lost: element
+names (loads and generators are named after their bus), switches (merged), ratings other than
+``RATE_A``.
+
+Every problem is raised as :class:`gridstudy.grid.errors.SiteError` naming the field and value.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandapower as pp
+
+from gridstudy.grid.errors import Problem, SiteError
+
+__all__ = ["FORMATS", "SUFFIX_FORMATS", "infer_format", "read_network", "network_from_ref"]
+
+#: Formats a network file may have. [-]
+FORMATS = ("pandapower", "matpower", "cgmes", "psse", "ucte")
+
+#: File suffix -> format, where ``format`` is not given. [-]
+SUFFIX_FORMATS = {".json": "pandapower", ".m": "matpower", ".mat": "matpower", ".zip": "cgmes",
+                  ".xml": "cgmes", ".raw": "psse", ".rawx": "psse", ".uct": "ucte"}
+
+_LOG = logging.getLogger(__name__)
+
+
+def infer_format(path: Path, fmt: str | None, field: str = "network.format") -> str:
+    """The format of ``path``: ``fmt`` when given, else from the suffix."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise SiteError([Problem(field, f"unknown network format; known: {', '.join(FORMATS)}", fmt)])
+        return fmt
+    got = SUFFIX_FORMATS.get(path.suffix.lower())
+    if got is None:
+        raise SiteError([Problem(field, "cannot tell the format from the file suffix "
+                                 f"({', '.join(SUFFIX_FORMATS)}); give network.format", str(path))])
+    return got
+
+
+def _quiet(fn, *args: Any, **kwargs: Any) -> Any:
+    """Call a converter with its logging and warnings held back (they are its own diagnostics)."""
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fn(*args, **kwargs)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _via_pypowsybl(path: Path, fmt: str, f_hz: float, field: str):
+    """Read ``path`` with pypowsybl, write it as MATPOWER, convert with pandapower (see module)."""
+    try:
+        pn = importlib.import_module("pypowsybl.network")
+    except ImportError:
+        raise SiteError([Problem(field, f"{fmt} files need the 'pypowsybl' package "
+                                 "(pip install 'gridstudy[networks]')", str(path))]) from None
+    from pandapower.converter.matpower.from_mpc import from_mpc
+
+    try:
+        pnet = _quiet(pn.load, str(path))
+    except Exception as exc:  # pypowsybl raises its own PyPowsyblError with the parser's message
+        raise SiteError([Problem(field, f"pypowsybl cannot read it as {fmt} ({str(exc).splitlines()[0]})", str(path))]) from None
+    buses = pnet.get_buses()
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "case"
+        _quiet(pnet.save, str(target), format="MATPOWER")
+        net = _quiet(from_mpc, str(target.with_suffix(".mat")), f_hz=f_hz)
+    # pypowsybl numbers the MATPOWER buses 1..N in the order of its bus view (get_buses); check
+    # that order on the nominal voltages before naming the buses after it
+    vl = pnet.get_voltage_levels()
+    vn = vl.nominal_v.reindex(buses.voltage_level_id).to_numpy(dtype=float)
+    if len(buses) != len(net.bus) or abs(net.bus.vn_kv.to_numpy(dtype=float) - vn).max(initial=0.0) > 1e-6:
+        raise SiteError([Problem(field, "the converted case's buses do not match pypowsybl's bus view "
+                                 "(cannot name them)", str(path))])
+    net.bus["name"] = [str(b) for b in buses.index]
+    for table in ("load", "gen", "sgen", "shunt", "ext_grid"):
+        df = net[table]
+        if len(df):
+            names = net.bus.name.reindex(df.bus).to_numpy()
+            df["name"] = [f"{table} at {b}" + (f" #{k}" if k else "") for b, k in
+                          zip(names, df.groupby("bus").cumcount().to_numpy())]
+    for table in ("line", "trafo"):
+        df = net[table]
+        if len(df):
+            fb, tb = ("from_bus", "to_bus") if table == "line" else ("hv_bus", "lv_bus")
+            a = net.bus.name.reindex(df[fb]).to_numpy()
+            b = net.bus.name.reindex(df[tb]).to_numpy()
+            df["name"] = [f"{x}-{y}" for x, y in zip(a, b)]
+            dup = df.groupby("name").cumcount().to_numpy()
+            df["name"] = [n if k == 0 else f"{n} #{k + 1}" for n, k in zip(df["name"], dup)]
+    net.name = path.stem
+    return net
+
+
+def _cgmes(path: Path, f_hz: float, field: str):
+    from pandapower.converter.cim.cim2pp.from_cim import from_cim
+
+    files = [str(p) for p in sorted(path.iterdir())] if path.is_dir() else [str(path)]
+    try:
+        net = _quiet(from_cim, file_list=files, cgmes_version="2.4.15")
+    except Exception as exc:
+        raise SiteError([Problem(field, f"pandapower's CGMES converter cannot read it ({exc})", str(path))]) from None
+    net.f_hz = f_hz
+    return net
+
+
+def read_network(path: str | Path, fmt: str | None = None, f_hz: float = 50.0,
+                 field: str = "network.path"):
+    """Read a network file into a pandapower net.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (a folder of CGMES profile files for ``cgmes``).
+    fmt : str, optional
+        One of :data:`FORMATS`; default: from the suffix (:data:`SUFFIX_FORMATS`).
+    f_hz : float
+        System frequency written into the net where the format does not carry it. [Hz]
+    field : str
+        Field path named in errors.
+
+    Returns
+    -------
+    pandapowerNet
+    """
+    path = Path(path)
+    kind = infer_format(path, fmt, field.rsplit(".", 1)[0] + ".format")
+    if not path.exists():
+        raise SiteError([Problem(field, "file not found", str(path))])
+    if kind == "pandapower":
+        try:
+            return pp.from_json(str(path))
+        except Exception as exc:
+            raise SiteError([Problem(field, f"not a pandapower JSON file ({exc})", str(path))]) from None
+    if kind == "matpower":
+        from pandapower.converter.matpower.from_mpc import from_mpc
+
+        try:
+            net = _quiet(from_mpc, str(path), f_hz=f_hz)
+        except Exception as exc:
+            raise SiteError([Problem(field, f"not a MATPOWER case pandapower can read ({exc})", str(path))]) from None
+        net.name = path.stem
+        return net
+    if kind == "cgmes":
+        return _cgmes(path, f_hz, field)
+    return _via_pypowsybl(path, kind, f_hz, field)
+
+
+def network_from_ref(case: str | None = None, simbench: str | None = None, field: str = "network"):
+    """A ``pandapower.networks`` case by name, or a SimBench grid by code (with its profiles)."""
+    if simbench is not None:
+        try:
+            sb = importlib.import_module("simbench")
+        except ImportError:
+            raise SiteError([Problem(f"{field}.simbench", "SimBench codes need the 'simbench' package "
+                                     "(pip install 'gridstudy[networks]')", simbench)]) from None
+        try:
+            return _quiet(sb.get_simbench_net, simbench)
+        except Exception as exc:  # simbench raises bare errors for unknown codes
+            raise SiteError([Problem(f"{field}.simbench", f"unknown SimBench code ({exc})", simbench)]) from None
+    import pandapower.networks as pn
+
+    fn = getattr(pn, str(case), None)
+    if not callable(fn) or str(case).startswith("_"):
+        raise SiteError([Problem(f"{field}.case", "not a pandapower.networks case", case)])
+    return fn()

@@ -1,0 +1,513 @@
+"""The one :class:`Study`: a site, a campus, a battery and its strategy, criteria, a horizon.
+
+Every command is a thin client of it: ``run`` (:meth:`Study.run`, then
+:meth:`~gridstudy.studies.result.StudyResult.save` and the report), ``qsts`` (:meth:`Study.qsts`),
+``profile`` (:meth:`Study.profiles`), ``size`` and ``sweep`` (:meth:`Study.with_battery` per
+design). One function builds the site a study runs on (:meth:`Study.build_site`: OLTC taps
+settled at the first step's load, storage rated to the study's plant, ``site.battery`` kept true).
+
+A study comes from a file or from objects::
+
+    import gridstudy
+    result = gridstudy.Study.from_file("examples/demo.toml").run()
+
+    from gridstudy.models import CampusLoadParams, MegapackPlant, make_strategy, make_index
+    plant = MegapackPlant(units=600, model="megapack2xl-4h")
+    study = gridstudy.Study(site="memphis-161kv", campus=CampusLoadParams(gpus=100_000),
+                            strategy=make_strategy("ramp_limit", plant), criteria="ercot",
+                            index=make_index("2025-07-01", 3600, 1.0))
+
+Scenarios: ``without_battery`` (the battery idle), ``with_battery`` (the study's strategy) and
+any further named alternatives (``scenarios``: name -> strategy), each a quasi-static time series
+judged by the criteria registry (:mod:`gridstudy.studies.findings`); then N-1 over the worst
+window (:mod:`gridstudy.studies.contingency`) and the sag events (:mod:`gridstudy.studies.sag`).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from gridstudy.grid.errors import Problem
+from gridstudy.studies.errors import StudyError
+from gridstudy.studies.interconnection_spec import ContingencySection, SagSection
+
+if TYPE_CHECKING:
+    from gridstudy.grid.site import BatteryPlant, Site
+    from gridstudy.grid.spec import SiteSpec
+    from gridstudy.models.battery import MegapackPlant
+    from gridstudy.models.campus import CampusLoadParams
+    from gridstudy.models.dispatch import Strategy
+    from gridstudy.studies.criteria.presets import CriteriaPreset
+    from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, RecordSpec
+    from gridstudy.studies.qsts.results import QSTSResult
+    from gridstudy.studies.result import StudyResult
+
+__all__ = ["Study", "ENGINE_COLUMNS", "QUASI_STATIC_NOTE"]
+
+#: The profile columns a scenario hands to the engine.
+ENGINE_COLUMNS = ("campus_p_mw", "campus_q_mvar", "battery_p_mw", "battery_q_mvar")
+
+QUASI_STATIC_NOTE = ("Quasi-static time series: one phasor power flow per step with constant-power loads; not an "
+                     "electromagnetic-transient or dynamic simulation.")
+
+
+def _preset_of(criteria: Any) -> CriteriaPreset:
+    from gridstudy.studies.criteria.presets import CriteriaPreset, get_preset
+
+    if isinstance(criteria, CriteriaPreset):
+        return criteria
+    if isinstance(criteria, str):
+        return get_preset(criteria)
+    raise StudyError([Problem("criteria", "must be a preset name or a CriteriaPreset", type(criteria).__name__)])
+
+
+def _site_spec_of(site: Any, base_dir: Path) -> tuple[SiteSpec | None, Site | None]:
+    """A site argument as ``(SiteSpec, None)`` or, for a built site, ``(None, Site)``."""
+    from gridstudy.grid.errors import InputError
+    from gridstudy.grid.reference import reference_site_path, reference_sites
+    from gridstudy.grid.site import Site
+    from gridstudy.grid.spec import SiteSpec, load_site_spec
+
+    if isinstance(site, Site):
+        return None, site
+    if isinstance(site, SiteSpec):
+        return site, None
+    if isinstance(site, (str, Path)):
+        s = str(site)
+        try:
+            if s in reference_sites():
+                return load_site_spec(reference_site_path(s)), None
+            p = Path(s)
+            p = p if p.is_absolute() else base_dir / p
+            if p.suffix != ".toml":
+                raise StudyError([Problem("study.site", f"not a reference site ({', '.join(reference_sites())}) "
+                                                        "nor a .toml site file", s)])
+            return load_site_spec(p), None
+        except StudyError:
+            raise
+        except InputError as exc:
+            raise StudyError([Problem(f"study.site: {q.path}", q.message, q.value, q.has_value)
+                              for q in exc.problems]) from None
+    raise StudyError([Problem("site", "must be a reference site name, a site TOML path, a SiteSpec or a Site",
+                              type(site).__name__)])
+
+
+def _strategy_params(strategy: Strategy) -> dict[str, Any]:
+    """The keyword parameters a strategy was made with (beyond plant, recovery and reactive)."""
+    sig = inspect.signature(type(strategy).__init__)
+    skip = {"self", "plant", "recovery", "reactive"}
+    return {k: getattr(strategy, k) for k, p in sig.parameters.items()
+            if k not in skip and p.kind is not p.VAR_KEYWORD and hasattr(strategy, k)}
+
+
+@dataclass
+class Study:
+    """One interconnection study.
+
+    Parameters
+    ----------
+    site : str, Path, SiteSpec or Site
+        A reference site name, a site TOML, a validated site description, or a built site (copied
+        before every run, never changed).
+    campus : CampusLoadParams or pandas.DataFrame or None
+        The campus load model, or a measured series with ``campus_p_mw`` [MW] (and optionally
+        ``campus_q_mvar`` [Mvar]) on ``index``; ``None``: the default model sized to the site's
+        campus peak.
+    battery : MegapackPlant or None
+        The battery plant; ``None`` takes ``strategy.plant`` (no battery without a strategy).
+    strategy : Strategy or None
+        Dispatch strategy of the ``with_battery`` scenario, bound to ``battery``.
+    criteria : str or CriteriaPreset
+        Criteria preset (``generic-utility``, ``ercot``, ``ieso``, ``southern``) or a preset.
+    index : pandas.DatetimeIndex
+        The horizon, fixed step (default: the campus series' index).
+    scenarios : mapping of str to Strategy
+        Further named alternatives beside ``without_battery`` and ``with_battery``.
+    contingencies : ContingencySection or mapping
+        N-1 over time: ``enabled``, ``window``, ``workers``, ``scenarios``.
+    sag : SagSection or mapping
+        Sag-mitigation events.
+    name : str
+        Study name, for the outputs.
+    text : str
+        The study file's text, kept with the results (empty for a study made of objects).
+    path : Path or None
+        The study file.
+    campus_description : mapping
+        How the campus was given, for the summary (filled in from ``campus`` when empty).
+    """
+
+    site: Any
+    campus: Any = None
+    battery: MegapackPlant | None = None
+    strategy: Strategy | None = None
+    criteria: Any = "generic-utility"
+    index: pd.DatetimeIndex | None = None
+    scenarios: Mapping[str, Strategy] = field(default_factory=dict)
+    contingencies: Any = field(default_factory=ContingencySection)
+    sag: Any = field(default_factory=SagSection)
+    name: str = "study"
+    text: str = ""
+    path: Path | None = None
+    campus_description: Mapping[str, Any] = field(default_factory=dict)
+    base_dir: Path = field(default_factory=Path)
+
+    def __post_init__(self) -> None:
+        from gridstudy.models.campus import CampusLoadParams, gpus_for_peak
+        from gridstudy.studies.qsts.inputs import check_index
+
+        problems: list[Problem] = []
+        self.site_spec, self._site = _site_spec_of(self.site, Path(self.base_dir))
+        self.preset = _preset_of(self.criteria)
+        if isinstance(self.contingencies, Mapping):
+            self.contingencies = ContingencySection.model_validate(dict(self.contingencies))
+        if isinstance(self.sag, Mapping):
+            self.sag = SagSection.model_validate(dict(self.sag))
+        if self.battery is None and self.strategy is not None:
+            self.battery = self.strategy.plant
+        if self.strategy is not None and self.strategy.plant is not self.battery:
+            problems.append(Problem("strategy", "is bound to another plant than battery", self.strategy.name))
+        if isinstance(self.campus, pd.DataFrame):
+            if "campus_p_mw" not in self.campus:
+                problems.append(Problem("campus.campus_p_mw", "required column is missing", None, has_value=False))
+            if self.index is None:
+                self.index = pd.DatetimeIndex(self.campus.index)
+        if self.index is None:
+            problems.append(Problem("index", "required (the study horizon, a fixed-step DatetimeIndex)", None,
+                                    has_value=False))
+        if problems:
+            raise StudyError(problems, source=str(self.path) if self.path else None)
+        check_index(self.index, "index")
+        if self.campus is None:
+            one = CampusLoadParams(gpus=1)
+            self.campus = one.replace(gpus=gpus_for_peak(self.campus_peak_mw, one))
+        if not self.campus_description:
+            self.campus_description = (self.campus.as_dict() if isinstance(self.campus, CampusLoadParams)
+                                       else {"trace": "given as a series"})
+        known = {"without_battery", "with_battery", *self.scenarios}
+        for k, n in enumerate(self.contingencies.scenarios):
+            if n not in known:
+                problems.append(Problem(f"contingencies.scenarios[{k}]",
+                                        f"unknown scenario; known: {', '.join(sorted(known))}", n))
+        if problems:
+            raise StudyError(problems, source=str(self.path) if self.path else None)
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | Path) -> Study:
+        """Read, validate and resolve a study file (every problem listed in one :class:`StudyError`).
+
+        Every section is validated, ``[sizing]`` and ``[sweep]`` included, so one file serves every
+        command.
+        """
+        from gridstudy.studies.scale_spec import load_scale_study
+
+        return cls.from_scale(load_scale_study(path))
+
+    @classmethod
+    def from_scale(cls, scale: Any) -> Study:
+        """A study from a validated file (:class:`~gridstudy.studies.scale_spec.ScaleStudy`)."""
+        from gridstudy.studies.interconnection_spec import parse_interconnection
+
+        spec, ic = parse_interconnection(scale.study_raw, source=str(scale.path))
+        return cls.from_parts(scale.study_raw, spec, ic, base_dir=scale.path.parent, path=scale.path, text=scale.text)
+
+    @classmethod
+    def from_parts(cls, raw: Mapping[str, Any], spec: Any, ic: Any, *, base_dir: Path, path: Path | None = None,
+                   text: str = "") -> Study:
+        """A study from a validated file's sections (:func:`~gridstudy.studies.interconnection_spec.parse_interconnection`)."""
+        from gridstudy.studies.criteria import RAMP_PRESETS, custom_preset, get_preset
+        from gridstudy.studies.spec import parse_study, resolve_study
+
+        source = str(path) if path is not None else None
+        resolved = resolve_study(spec, base_dir=base_dir, source=source)
+        alternatives: dict[str, Strategy] = {}
+        for sc in ic.scenarios:
+            merged = copy.deepcopy({k: v for k, v in raw.items() if k in ("study", "campus", "battery")})
+            merged["battery"] = {**merged.get("battery", {}), **sc.battery}
+            alt = resolve_study(parse_study(merged), base_dir=base_dir, source=source)
+            if alt.strategy is not None:
+                alternatives[sc.name] = alt.strategy
+        preset = get_preset(ic.criteria.preset)
+        if ic.criteria.ramp is not None:
+            preset = custom_preset(f"{preset.name}+{ic.criteria.ramp}", preset, ramps=RAMP_PRESETS[ic.criteria.ramp])
+        campus: Any = resolved.trace[["campus_p_mw", "campus_q_mvar"]] if resolved.trace is not None \
+            else resolved.campus_params
+        desc = (resolved.campus_params.as_dict() if resolved.campus_params is not None
+                else {"trace": spec.campus.trace.path})
+        return cls(site=resolved.site_spec, campus=campus, battery=resolved.plant, strategy=resolved.strategy,
+                   criteria=preset, index=resolved.index, scenarios=alternatives, contingencies=ic.contingencies,
+                   sag=ic.sag, name=spec.study.name, text=text, path=path, campus_description=desc,
+                   base_dir=base_dir)
+
+    def with_battery(self, battery: MegapackPlant | None, strategy: Strategy | None) -> Study:
+        """A copy of this study with another plant and strategy (same site, campus, horizon, criteria)."""
+        new = copy.copy(self)
+        new.battery, new.strategy = battery, strategy
+        new.scenarios = {}
+        return new
+
+    # -- the parts ----------------------------------------------------------------------------
+    @property
+    def campus_peak_mw(self) -> float:
+        """The site's campus peak (the SCR denominator). [MW]"""
+        return float(self.site_spec.campus.p_mw if self.site_spec is not None else self._site.campus_p_mw)
+
+    @property
+    def step_s(self) -> float:
+        """Study step. [s]"""
+        return float(pd.Timedelta(self.index.freq).total_seconds())
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the study file's text (empty text for a study made of objects)."""
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def campus_profile(self, index: pd.DatetimeIndex | None = None) -> pd.DataFrame:
+        """Campus ``campus_p_mw`` [MW] and ``campus_q_mvar`` [Mvar] on the horizon (or ``index``)."""
+        from gridstudy.models.campus import campus_load
+
+        index = self.index if index is None else index
+        if isinstance(self.campus, pd.DataFrame):
+            df = self.campus.reindex(index)
+            if "campus_q_mvar" not in df:
+                df = df.assign(campus_q_mvar=0.0)
+            return df[["campus_p_mw", "campus_q_mvar"]]
+        return campus_load(index, self.campus)[["campus_p_mw", "campus_q_mvar"]]
+
+    def build_site(self) -> Site:
+        """The site this study runs on: a fresh net, OLTC taps settled at the campus draw of the first
+        step with the battery idle (:func:`gridstudy.grid.basecase.settle_taps`), storage rated to the
+        study's plant (:func:`gridstudy.grid.build.rate_storage`, which keeps ``site.battery`` true)."""
+        from gridstudy.grid.basecase import settle_taps
+        from gridstudy.grid.build import rate_storage
+        from gridstudy.grid.reference import site_from_spec
+
+        if self.site_spec is not None:
+            site = site_from_spec(self.site_spec)
+        else:
+            site = copy.deepcopy(self._site)
+        first = float(self.campus_profile(self.index[:2])["campus_p_mw"].iloc[0])
+        settle_taps(site, first)
+        if self.battery is not None:
+            rate_storage(site, self.plant_ratings(self.battery))
+        return site
+
+    @staticmethod
+    def plant_ratings(plant: MegapackPlant) -> BatteryPlant:
+        """The grid-layer ratings of a models-layer plant."""
+        from gridstudy.grid.site import BatteryPlant
+
+        return BatteryPlant(model=plant.model, units=int(plant.units), p_mw=float(plant.p_max_mw),
+                            e_mwh=float(plant.e_max_mwh), s_mva=float(plant.s_max_mva),
+                            round_trip_efficiency=float(plant.rte), soc_percent=float(plant.soc_init_percent))
+
+    def strategies(self) -> dict[str, Strategy | None]:
+        """``scenario -> strategy`` (``None``: battery idle), in run order."""
+        out: dict[str, Strategy | None] = {"without_battery": None}
+        if self.strategy is not None:
+            out["with_battery"] = self.strategy
+        out.update(self.scenarios)
+        return out
+
+    def profiles(self, campus: pd.DataFrame | None = None, only: str | None = None) -> dict[str, pd.DataFrame]:
+        """Campus and battery series of every scenario (or of scenario ``only``), columns
+        :data:`gridstudy.models.dispatch.OUTPUT_COLUMNS`."""
+        from gridstudy.models.dispatch import OUTPUT_COLUMNS, dispatch
+
+        campus = self.campus_profile() if campus is None else campus
+        out = {}
+        for name, strat in self.strategies().items():
+            if only is not None and name != only:
+                continue
+            if strat is None:
+                n = len(campus)
+                idle = pd.DataFrame({
+                    "campus_p_mw": campus["campus_p_mw"].to_numpy(), "campus_q_mvar": campus["campus_q_mvar"].to_numpy(),
+                    "battery_p_mw": np.zeros(n), "battery_q_mvar": np.zeros(n), "soc_percent": np.full(n, np.nan),
+                    "e_mwh": np.full(n, np.nan), "grid_p_mw": campus["campus_p_mw"].to_numpy(),
+                    "grid_q_mvar": campus["campus_q_mvar"].to_numpy(), "saturated": np.zeros(n, dtype=bool),
+                }, index=campus.index)[list(OUTPUT_COLUMNS)]
+                idle.attrs.update({"step_s": self.step_s, "e0_mwh": float("nan"), "saturated_steps": 0,
+                                   "strategy": "battery idle"})
+                out[name] = idle
+            else:
+                out[name] = dispatch(campus, strategy=strat)
+        return out
+
+    def controls(self, scenario: str) -> Controls:
+        """The engine controls of a scenario (volt-var when its strategy asks for it)."""
+        from gridstudy.studies.qsts.inputs import Controls
+
+        strat = self.strategies()[scenario]
+        if strat is not None and strat.reactive.mode == "volt_var":
+            return Controls(volt_var=strat.reactive.curve)
+        return Controls()
+
+    def qsts_inputs(self, site: Site, scenario: str, profiles: pd.DataFrame,
+                    record: RecordSpec | None = None) -> QSTSInputs:
+        """The engine inputs of one scenario on ``site``."""
+        from gridstudy.studies.qsts.inputs import QSTSInputs, RecordSpec
+
+        prof = profiles[list(ENGINE_COLUMNS)].copy()
+        prof.attrs = {}
+        ctrl = self.controls(scenario)
+        if ctrl.volt_var is not None:
+            prof["battery_q_mvar"] = 0.0  # decided per step inside the engine
+        return QSTSInputs(site, prof, ctrl, record or RecordSpec())
+
+    def check_engine(self, site: Site, engine: str) -> None:
+        """Refuse, before any run, what the chosen engine cannot model (every problem listed)."""
+        if engine != "fast":
+            return
+        from gridstudy.studies.qsts.fast import unsupported_features
+        from gridstudy.studies.qsts.inputs import QSTSInputs
+
+        idx = self.index[:2]
+        probe = QSTSInputs(site, pd.DataFrame({"campus_p_mw": [0.0] * len(idx)}, index=idx))
+        problems = unsupported_features(probe)
+        if problems:
+            raise StudyError(problems, source=str(self.path) if self.path else None)
+
+    # -- running ------------------------------------------------------------------------------
+    def qsts(self, engine: str = "fast", *, quiet: bool = True, record: RecordSpec | None = None,
+             site: Site | None = None) -> dict[str, QSTSResult]:
+        """The quasi-static time series of every scenario, unjudged."""
+        from gridstudy.studies.qsts.run import run_qsts
+
+        site = self.build_site() if site is None else site
+        self.check_engine(site, engine)
+        profs = self.profiles()
+        return {name: run_qsts(self.qsts_inputs(site, name, prof, record), engine=engine, quiet=quiet)
+                for name, prof in profs.items()}
+
+    def run(self, engine: str = "fast", *, contingencies: bool = True, sag: bool = True, quiet: bool = True,
+            say: Callable[[str], None] | None = None) -> StudyResult:
+        """Run the whole study: every scenario judged, N-1 over the worst window, sag events.
+
+        Parameters
+        ----------
+        engine : {'fast', 'reference'}
+            QSTS engine.
+        contingencies, sag : bool
+            Run N-1 over time / the sag events (when the study enables them).
+        quiet : bool
+            No progress bars.
+        say : callable, optional
+            Receives one line per stage (progress for a command line).
+
+        Returns
+        -------
+        StudyResult
+            Held in memory; :meth:`StudyResult.save` writes it.
+        """
+        from gridstudy.grid.basecase import check_site
+        from gridstudy.grid.topology import single_outages
+        from gridstudy.studies.contingency import run_contingencies, worst_window
+        from gridstudy.studies.findings import scenario_findings, scenario_summary
+        from gridstudy.studies.qsts.run import run_qsts
+        from gridstudy.studies.result import StudyResult
+        from gridstudy.studies.sag import run_sag_events
+
+        say = say or (lambda line: None)
+        t_start = time.perf_counter()
+        site = self.build_site()
+        self.check_engine(site, engine)
+        campus = self.campus_profile()
+        profs = self.profiles(campus)
+        site_summary = check_site(site)
+        results: dict[str, QSTSResult] = {}
+        findings: dict[str, list] = {}
+        scen_summary: dict[str, dict] = {}
+        for name, prof in profs.items():
+            say(f"QSTS {name}: {len(prof)} steps of {self.step_s:g} s on {site.name} ({engine} engine)")
+            res = run_qsts(self.qsts_inputs(site, name, prof), engine=engine, quiet=quiet)
+            results[name] = res
+            fs = scenario_findings(site, res, self.preset, prof)
+            findings[name] = fs
+            scen_summary[name] = scenario_summary(site, res, fs, prof, self.preset)
+            scen_summary[name]["strategy"] = prof.attrs.get("strategy", "battery idle")
+
+        cont_rows: list[dict] = []
+        loss_rows: list[dict] = []
+        window_note = ""
+        cs = self.contingencies
+        if contingencies and cs.enabled:
+            credible, lost = single_outages(site.net, site.poi_bus)
+            loss_rows = [{"outage": o.label, "element": o.element, "index": o.index,
+                          "result": "loss of supply (POI islanded): not run"} for o in lost]
+            poi0 = results["without_battery"].series["poi_vm_pu"]
+            sl = worst_window(poi0, cs.window)
+            window_note = (f"{cs.window} window centred on the lowest N-0 POI voltage without battery: "
+                           f"{poi0.index[sl.start]} to {poi0.index[sl.stop - 1]}")
+            sel = {n: (profs[n][list(ENGINE_COLUMNS)].iloc[sl], self.controls(n))
+                   for n in cs.scenarios if n in profs}
+            say(f"N-1: {len(credible)} credible outages x {len(sel)} scenarios over {window_note}; "
+                f"{len(lost)} loss-of-supply outages")
+            cont_rows = run_contingencies(site, credible, sel, self.preset, engine, cs.workers)
+
+        sag_rows: list[dict] = []
+        sag_series = pd.DataFrame()
+        if sag and self.sag.enabled:
+            say(f"sag events: {len(self.sag.events)} at {self.sag.step_s:g} s step")
+            name, kw, curve = self._event_strategy()
+            sag_rows, sag_series = run_sag_events(site, self.sag, self.battery, self.preset, engine, kw,
+                                                  curve=curve, strategy=name)
+
+        summary = self._summary(site, campus, engine, site_summary, scen_summary, window_note, cont_rows,
+                                loss_rows, sag_rows)
+        summary["runtime_s"] = time.perf_counter() - t_start
+        return StudyResult(summary=summary, scenarios=results, findings=findings, profiles=profs,
+                           contingencies=cont_rows, sag_series=sag_series, site=site, study_text=self.text)
+
+    def _event_strategy(self) -> tuple[str, dict[str, Any], Any]:
+        """The battery strategy of the sag events: the study's own with its parameters, or load-loss
+        absorption when the study's battery is idle; and the volt-var curve they use."""
+        from gridstudy.studies.qsts.inputs import VoltVarCurve
+
+        s = self.strategy
+        if s is None or s.name == "none":
+            return "load_loss_absorption", {}, VoltVarCurve()
+        curve = s.reactive.curve if s.reactive.mode == "volt_var" else VoltVarCurve()
+        return s.name, _strategy_params(s), curve
+
+    def _summary(self, site: Site, campus: pd.DataFrame, engine: str, site_summary: dict, scen_summary: dict,
+                 window_note: str, cont_rows: list[dict], loss_rows: list[dict], sag_rows: list[dict]) -> dict:
+        from gridstudy.studies.criteria.voltage import voltage_class
+
+        plant, strat = self.battery, self.strategy
+        bands = {}
+        for b, row in site.net.bus.iterrows():
+            vb = self.preset.band(voltage_class(float(row["vn_kv"])), "n-0")
+            bands[str(row["name"])] = [vb.vmin_pu, vb.vmax_pu]
+        return {
+            "study": self.name, "site": site.name, "site_description": site.description,
+            "steps": len(campus), "step_s": self.step_s, "start": campus.index[0], "end": campus.index[-1],
+            "engine": engine, "criteria_preset": self.preset.name, "input_sha256": self.sha256,
+            "site_summary": site_summary,
+            "battery": None if plant is None else {
+                "model": plant.model, "units": plant.units, "p_mw": plant.p_max_mw, "e_mwh": plant.e_max_mwh,
+                "s_mva": plant.s_max_mva, "soc_min_percent": plant.soc_min_percent,
+                "soc_max_percent": plant.soc_max_percent,
+                "strategy": strat.name if strat is not None else "none",
+                "reactive": strat.reactive.mode if strat is not None else "none",
+            },
+            "campus_model": dict(self.campus_description),
+            "scenarios": scen_summary,
+            "bus_bands_n0": bands,
+            "contingency_window": window_note,
+            "contingencies": [{k: v for k, v in r.items() if k != "criteria"} for r in cont_rows],
+            "loss_of_supply": loss_rows,
+            "sag_events": sag_rows,
+            "pass": all(s["pass"] for s in scen_summary.values()),
+            "quasi_static_note": QUASI_STATIC_NOTE,
+        }
