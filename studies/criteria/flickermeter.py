@@ -47,13 +47,13 @@ The filters are analog prototypes; at the series' own step they cannot be discre
 at 50 ms 8.8 Hz sits next to Nyquist; squaring doubles every frequency, so the squared signal
 aliases whenever a component lies above a quarter of the sampling rate (8.8 Hz at 20 ms gives
 17.6 Hz, fine; 15 Hz gives 30 Hz, folded to 20 Hz). The series is therefore **upsampled** by the
-integer ``L = ceil(step / 2.5 ms)`` to an internal rate of at least 400 Hz with a linear-phase
+integer ``L = ceil(step / 1.25 ms)`` to an internal rate of at least 800 Hz with a linear-phase
 interpolation FIR (``128 L + 1`` taps, Kaiser window, beta 8; pass band to 0.9 x the input
 Nyquist, images suppressed from 1.1 x Nyquist), and the chain runs at that rate: bilinear
-transform of the block-3 filters prewarped at 8.8 Hz (frequency error below 0.3 % up to 25 Hz at
-400 Hz), squaring without aliasing, the 300 ms low-pass, and the classifier on the internal
+transform of the block-3 filters prewarped at 8.8 Hz (frequency error 0.3 % at 25 Hz, 1 % at
+45 Hz), squaring without aliasing, the 300 ms low-pass, and the classifier on the internal
 samples (the standard asks for at least 50 Hz). Cost: about 15 filter passes over ``L`` times the
-series (a 10-min window at 20 ms is 240,000 internal samples, some 50 ms), vectorised with
+series (a 10-min window at 20 ms is 480,000 internal samples, under 0.1 s), vectorised with
 ``scipy.signal``; long series run in 10-min chunks with the filter states carried over.
 
 Sample convention (``sample``). A QSTS step of the project's campus model is a *step mean* (the
@@ -75,13 +75,18 @@ isolated step that falls on a window boundary reads high and one in mid-window r
 isolated steps to the standard's tolerance). Trains of changes (7 changes/min and more) fall at
 all phases and read within 0.5 % of each other.
 
-Start and length. The filters start in steady state at the first sample (as if the voltage had
-stayed there), so no start transient is classified; ``settle_s`` discards a lead-in from the
-classification on top. Observation intervals are consecutive ``interval_s`` (600 s) from the
-first classified sample; a final remainder of at least ``min_interval_s`` (60 s) gets its own Pst
-over its own length, marked ``partial`` (it weights a shorter observation equally: a fluctuation
-that lasts 1 min of a 10-min window reads higher than over the window); a shorter remainder is
-not judged (``unjudged_s``). A series with less than ``min_interval_s`` to classify is refused.
+Start and length. The filters start in steady state at the first value (as if the voltage had
+stayed there). A series that starts in mid-fluctuation still shows a start transient (a 1-Hz
+fluctuation cut at its peak: ``P_inst,max`` +4 % in the first seconds), so give a lead-in and
+leave it out of the classification with ``settle_s`` (10-20 s is ample; the tests use 20-30 s).
+The interpolation FIR looks ``128 / 2 = 64`` steps ahead (1.28 s at 20 ms): the last 64 steps are
+not classified (``lookahead_s``; ``p_inst`` is NaN there), so a full 10-min Pst needs
+``settle_s + 600 s + lookahead_s`` of series. Observation intervals are consecutive
+``interval_s`` (600 s) from the end of the lead-in; a final remainder of at least
+``min_interval_s`` (60 s) gets its own Pst over its own length, marked ``partial`` (a fluctuation
+that lasts 1 min reads higher over a 1-min interval than over a 10-min one); a shorter remainder
+is not judged (``unjudged_s``). A series with less than ``min_interval_s`` to classify is refused
+(a Pst over less than a minute would rest on a handful of changes).
 
 References
 ----------
@@ -89,15 +94,21 @@ IEC 61000-4-15:2010, *Flickermeter - Functional and design specifications*: clau
 weighting-filter parameters of the 230-V and 120-V lamps, Pst and Plt formulas), Table 1
 (sinusoidal fluctuations giving ``P_inst,max = 1``), Table 5 (rectangular fluctuations giving
 ``Pst = 1``, tolerance +-5 %). IEEE 1453-2022 adopts the same flickermeter with the 120-V lamp.
+Planning levels, the analytical method it replaces as the verdict, and the Table 5 figures:
+``docs/sources/criteria.md`` section 4. Scale cross-check: W. Mombauer, *Messung von
+Spannungsschwankungen und Flickern mit dem IEC-Flickermeter* (VDE-Verlag) gives 1 238 400 for
+this normalisation; :func:`analog_scale` gives 1 238 354 for the 230-V lamp.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from types import MappingProxyType
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -108,7 +119,7 @@ from gridstudy.studies.criteria._base import CriteriaError, Finding, as_values, 
 from gridstudy.studies.criteria.flicker import FLICKER_MV, FlickerLevels
 
 __all__ = ["LampWeighting", "LAMPS", "FlickermeterResult", "flickermeter", "pst_from_p_inst",
-           "plt_from_pst", "flickermeter_finding", "METHOD"]
+           "plt_from_pst", "flickermeter_finding", "analog_scale", "METHOD"]
 
 METHOD = "iec61000-4-15"
 _STD = "IEC 61000-4-15:2010"
@@ -120,7 +131,7 @@ _PERCENTS = (0.1, 0.7, 1.0, 1.5, 2.2, 3.0, 4.0, 6.0, 8.0, 10.0, 13.0, 17.0, 30.0
 
 _MIN_STEP_S = 0.005
 _MAX_STEP_S = 0.100
-_INTERNAL_STEP_S = 0.00125      # internal step at most this: >= 400 Hz
+_INTERNAL_STEP_S = 0.00125      # internal step at most this: >= 800 Hz
 _FIR_HALF = 64                  # interpolation FIR half-length in input samples
 _REF_TAU_S = 60.0               # block 1 reference level: 1-min first-order low-pass
 _HP_HZ = 0.05                   # block 3 high-pass cut-off
@@ -316,7 +327,10 @@ class FlickermeterResult:
     settle_s : float
         Lead-in left out of the classification. [s]
     unjudged_s : float
-        Remainder at the end too short for a Pst (below ``min_interval_s``). [s]
+        Remainder before the look-ahead too short for a Pst (below ``min_interval_s``). [s]
+    lookahead_s : float
+        End of the series not classified: the interpolation FIR needs this much of what follows
+        (``p_inst`` is NaN there). [s]
     """
 
     intervals: pd.DataFrame
@@ -328,6 +342,7 @@ class FlickermeterResult:
     sample: str
     settle_s: float
     unjudged_s: float
+    lookahead_s: float
 
     @property
     def pst(self) -> pd.Series:
@@ -374,9 +389,10 @@ def _check(v: pd.Series, sample: str, settle_s: float, interval_s: float,
         problems.append(Problem("min_interval_s", f"must be <= interval_s ({interval_s:g} s)", min_interval_s))
     if not problems:
         n_settle = int(round(settle_s / step_s))
-        left_s = (len(x) - n_settle) * step_s
+        left_s = (len(x) - n_settle - _FIR_HALF) * step_s
         if left_s < min_interval_s - 1e-9:
-            problems.append(Problem("vm", f"leaves {left_s:g} s after settle_s; a Pst needs at least "
+            problems.append(Problem("vm", f"leaves {left_s:g} s to classify after settle_s and the "
+                                    f"interpolator's look-ahead ({_FIR_HALF} steps); a Pst needs at least "
                                     f"min_interval_s = {min_interval_s:g} s", f"{len(x)} samples"))
     if problems:
         raise CriteriaError(problems)
@@ -426,21 +442,23 @@ def flickermeter(vm: pd.Series, *, lamp: str | LampWeighting = "230V", sample: S
     ref, _ = signal.lfilter([1 - a], [1.0, -a], x_v, zi=[a * float(x_v[:n_min].mean())])
     x = 0.5 * ((x_v / ref) ** 2 - 1.0)
 
-    # chunks: the lead-in (<= interval-long pieces) then the observation intervals
+    # chunks: the lead-in (<= interval-long pieces), then the observation intervals up to the
+    # look-ahead the interpolation FIR needs (the last _FIR_HALF samples are not classified)
     n_set = int(round(settle_s / step_s))
+    n_end = n - _FIR_HALF
     n_int = max(1, int(round(interval_s / step_s)))
     n_min_int = int(math.ceil(min_interval_s / step_s - 1e-9))
-    bounds = sorted(set(list(range(0, n_set, n_int)) + list(range(n_set, n, n_int)) + [n_set, n]))
-    pad = np.pad(x, (2 * _FIR_HALF, 2 * _FIR_HALF), mode="edge")
+    bounds = sorted(set(list(range(0, n_set, n_int)) + list(range(n_set, n_end, n_int)) + [n_set, n_end]))
+    pad = np.pad(x, (2 * _FIR_HALF, 2 * _FIR_HALF), mode="reflect", reflect_type="odd")
     off = (2 * _FIR_HALF) * up  # FIR delay (_FIR_HALF * up) + context (_FIR_HALF input samples)
 
     zi_w = signal.sosfilt_zi(ch.sos_w) * x[0]          # steady state at the first value
     zi_s = np.zeros((ch.sos_s.shape[0], 2))
-    p_step = np.empty(n)
+    p_step = np.full(n, np.nan)
     rows: list[dict[str, Any]] = []
     starts: list[pd.Timestamp] = []
     unjudged = 0.0
-    for a0, b0 in zip(bounds[:-1], bounds[1:], strict=True):
+    for a0, b0 in pairwise(bounds):
         seg = pad[a0 + _FIR_HALF: b0 + 3 * _FIR_HALF]  # chunk with _FIR_HALF samples each side
         y = signal.upfirdn(ch.fir, seg, up=up)[off: off + (b0 - a0) * up]
         y, zi_w = signal.sosfilt(ch.sos_w, y, zi=zi_w)
@@ -461,7 +479,8 @@ def flickermeter(vm: pd.Series, *, lamp: str | LampWeighting = "230V", sample: S
     return FlickermeterResult(
         intervals=intervals, plt=plt_from_pst(intervals["pst"]),
         p_inst=pd.Series(p_step, index=index, name="p_inst"), lamp=lw.name, step_s=step_s,
-        internal_step_s=1.0 / ch.fs_hz, sample=sample, settle_s=n_set * step_s, unjudged_s=unjudged)
+        internal_step_s=1.0 / ch.fs_hz, sample=sample, settle_s=n_set * step_s, unjudged_s=unjudged,
+        lookahead_s=_FIR_HALF * step_s)
 
 
 def flickermeter_finding(vm: pd.Series, levels: FlickerLevels = FLICKER_MV, *,
@@ -490,7 +509,7 @@ def flickermeter_finding(vm: pd.Series, levels: FlickerLevels = FLICKER_MV, *,
         ``details["plt_complete"]`` says. ``details``: ``pst_max``, ``plt_max``, ``method``
         (``"iec61000-4-15"``), ``lamp``, ``step_s``, ``sample``, ``internal_step_s``,
         ``seen_hz``, ``p_inst_max``, ``pst_windows``, ``partial_windows``, ``plt_complete``,
-        ``unjudged_s`` and ``pst`` (the list of interval Pst).
+        ``unjudged_s``, ``lookahead_s`` and ``pst`` (the list of interval Pst).
     """
     r = flickermeter(vm, lamp=lamp, sample=sample, settle_s=settle_s, interval_s=interval_s,
                      min_interval_s=min_interval_s)
@@ -533,6 +552,7 @@ def flickermeter_finding(vm: pd.Series, levels: FlickerLevels = FLICKER_MV, *,
             "partial_windows": n_partial,
             "plt_complete": plt_complete,
             "unjudged_s": r.unjudged_s,
+            "lookahead_s": r.lookahead_s,
             "pst": [float(v) for v in pv],
         },
     )
