@@ -1,8 +1,11 @@
 """The study file (TOML): schema, validation, and resolution into model objects.
 
-One pydantic model per section, each ``extra="forbid"``; later issues add sections (scenarios,
-criteria, engine settings) beside these. Every problem of a file is reported at once with its
-field path (``battery.units: must be > 0, got -3``) in one :class:`gridstudy.studies.errors.StudyError`.
+One pydantic model per section, each ``extra="forbid"``. The sections of model parameters
+(``[campus]``, ``[battery]`` and its tables) are derived from the models' own parameter classes
+(:func:`derived_section`): the model declares each parameter once and judges its value in its
+``problems()``; the file checks unknown keys and types. Every problem of a file, the schema's and
+the models', is reported at once with its field path (``battery.units: must be an integer > 0,
+got -3``) in one :class:`gridstudy.studies.errors.StudyError`.
 
 Sections::
 
@@ -23,15 +26,13 @@ Relative paths (site TOML, trace) are taken from the study file's folder.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from gridstudy.grid.errors import InputError, Problem, problems_from_pydantic, read_toml
-from gridstudy.grid.megapack import MEGAPACK_MODELS
 from gridstudy.studies.errors import StudyError
 
 __all__ = ["StudySection", "CampusSection", "TraceSection", "BatterySection", "RampLimitSection",
@@ -111,35 +112,56 @@ class TraceSection(_Section):
         return self
 
 
-class CampusSection(_Section):
-    """``[campus]``: parameters of :class:`gridstudy.models.campus.CampusLoadParams` (all optional)."""
+def derived_section(name: str, params: Any, *, exclude: tuple[str, ...] = (), overrides: dict[str, Any] | None = None,
+                    base: type[BaseModel] = _Section, doc: str = "") -> type[BaseModel]:
+    """A study-file section whose fields are a model class's own parameters.
 
-    gpus: int | None = Field(None, gt=0, description="default: sized to the site's campus peak [-]")
-    gpu_model: str = "h100"
-    gpu_tdp_w: float | None = Field(None, gt=0)
-    compute_fraction: float = Field(1.0, gt=0, le=1.5)
-    swing_depth: float = Field(0.6, ge=0, le=1)
-    idle_fraction: float = Field(0.10, ge=0, le=1)
-    node_overhead: float = Field(0.5, ge=0)
-    pue: float = Field(1.3, ge=1, le=3)
-    pf: float = Field(0.98, gt=0, le=1)
-    period_s: float = Field(1.5, gt=0)
-    duty: float = Field(0.7, gt=0, lt=1)
-    jitter: float = Field(0.05, ge=0, le=0.5)
-    checkpoint_interval_s: float | None = Field(1800.0, ge=0)
-    checkpoint_duration_s: float = Field(20.0, ge=0)
-    transition_pu_per_s: float = Field(1.9, gt=0)
-    job_start_s: float | None = Field(None, ge=0)
-    job_stop_s: float | None = Field(None, ge=0)
-    start_ramp_s: float = Field(60.0, gt=0)
-    stop_ramp_s: float = Field(10.0, gt=0)
-    interruptions_per_day: float = Field(0.0, ge=0)
-    restart_s: float = Field(300.0, ge=0)
-    cooling_tau_s: float = Field(300.0, gt=0)
-    trip_at_s: float | None = Field(None, ge=0)
-    trip_duration_s: float = Field(60.0, ge=0)
-    trip_drop_s: float = Field(0.0, ge=0)
-    trip_recovery_s: float = Field(180.0, gt=0)
+    The model (a dataclass, or a class whose ``__init__`` takes keyword parameters) declares each
+    parameter once, with its type and default, and validates its values in its ``problems()``;
+    the section takes the names, types and defaults from it, so the file checks types and unknown
+    keys and the model checks values: one declaration and one validation per parameter.
+
+    Parameters
+    ----------
+    name : str
+        Class name of the section.
+    params : type
+        The model class (dataclass fields, or keyword parameters of ``__init__``).
+    exclude : tuple of str
+        Parameters that are not fields of the file's section.
+    overrides : dict
+        ``field -> (type, default)`` where the file's meaning differs (e.g. ``None``: "from the site").
+    base : pydantic model class
+        Base of the section (extra fields, validators, methods).
+    doc : str
+        Docstring of the section.
+    """
+    import dataclasses
+    import inspect
+    import typing
+
+    fields: dict[str, Any] = {}
+    if dataclasses.is_dataclass(params):
+        hints = typing.get_type_hints(params)
+        for f in dataclasses.fields(params):
+            if f.name in exclude:
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else ...
+            fields[f.name] = (hints[f.name], default)
+    else:
+        init = params.__init__
+        hints = typing.get_type_hints(init)
+        for k, p in inspect.signature(init).parameters.items():
+            if k in ("self", "plant", *exclude) or p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                continue
+            fields[k] = (hints.get(k, Any), p.default if p.default is not p.empty else ...)
+    fields.update(overrides or {})
+    model = create_model(name, __base__=base, __doc__=doc or f"Parameters of :class:`{params.__module__}.{params.__qualname__}`.",
+                         **fields)
+    return model
+
+
+class _CampusBase(_Section):
     trace: TraceSection | None = None
 
     @field_validator("trace", mode="before")
@@ -147,100 +169,82 @@ class CampusSection(_Section):
     def _trace_shorthand(cls, v: Any) -> Any:
         return {"path": v} if isinstance(v, str) else v
 
-    def model_kwargs(self) -> dict:
+    def model_kwargs(self) -> dict[str, Any]:
         """The fields that are :class:`CampusLoadParams` arguments."""
         return self.model_dump(exclude={"trace", "gpus"})
 
 
-class RampLimitSection(_Section):
-    """``[battery.ramp_limit]`` (see :class:`gridstudy.models.dispatch.RampLimit`)."""
+def _sections() -> dict[str, type[BaseModel]]:
+    from gridstudy.models.battery import MegapackPlant
+    from gridstudy.models.campus import CampusLoadParams
+    from gridstudy.models.dispatch import ImportCap, LoadLossAbsorption, RampLimit, Smoothing, SocRecovery
 
-    ramp_mw_per_min: float = Field(20.0, gt=0, description="[MW/min]")
-    window_mw: float = Field(10.0, gt=0, description="[MW]")
-    window_s: float = Field(5.0, ge=0, le=40, description="[s]")
-    target_tau_s: float = Field(60.0, ge=0, description="[s]")
-
-
-class SmoothingSection(_Section):
-    """``[battery.smoothing]`` (see :class:`gridstudy.models.dispatch.Smoothing`)."""
-
-    tau_s: float = Field(60.0, gt=0, description="[s]")
-
-
-class ImportCapSection(_Section):
-    """``[battery.import_cap]`` (see :class:`gridstudy.models.dispatch.ImportCap`); default cap: 90 % of the
-    campus peak."""
-
-    cap_mw: float | None = Field(None, ge=0, description="[MW]")
-
-
-class LoadLossSection(_Section):
-    """``[battery.load_loss_absorption]`` (see :class:`gridstudy.models.dispatch.LoadLossAbsorption`)."""
-
-    release_mw_per_min: float = Field(20.0, gt=0, description="[MW/min]")
-    trigger_fraction: float = Field(0.8, gt=0, lt=1, description="[-]")
-    detect_tau_s: float = Field(10.0, gt=0, description="[s]")
-
-
-class RecoverySection(_Section):
-    """``[battery.recovery]``: SOC recovery (see :class:`gridstudy.models.dispatch.SocRecovery`)."""
-
-    enabled: bool = True
-    target_percent: float = Field(50.0, ge=0, le=100, description="[%]")
-    time_s: float = Field(3600.0, gt=0, description="[s]")
-    max_mw: float | None = Field(None, ge=0, description="default 5 % of the plant rating [MW]")
+    out: dict[str, type[BaseModel]] = {}
+    out["campus"] = derived_section(
+        "CampusSection", CampusLoadParams, exclude=("seed",), base=_CampusBase,
+        overrides={"gpus": (int | None, None)},
+        doc="``[campus]``: the parameters of :class:`gridstudy.models.campus.CampusLoadParams` (all "
+            "optional; ``gpus`` default: sized to the site's campus peak; the seed is ``study.seed``), or "
+            "``[campus.trace]``.")
+    kw = {"exclude": ("recovery", "reactive")}
+    out["ramp_limit"] = derived_section("RampLimitSection", RampLimit, **kw,
+                                        doc="``[battery.ramp_limit]`` (see :class:`gridstudy.models.dispatch.RampLimit`).")
+    out["smoothing"] = derived_section("SmoothingSection", Smoothing, **kw,
+                                       doc="``[battery.smoothing]`` (see :class:`gridstudy.models.dispatch.Smoothing`).")
+    out["import_cap"] = derived_section("ImportCapSection", ImportCap, **kw, overrides={"cap_mw": (float | None, None)},
+                                        doc="``[battery.import_cap]`` (see :class:`gridstudy.models.dispatch.ImportCap`); "
+                                            "default cap: 90 % of the campus peak.")
+    out["load_loss_absorption"] = derived_section(
+        "LoadLossSection", LoadLossAbsorption, **kw,
+        doc="``[battery.load_loss_absorption]`` (see :class:`gridstudy.models.dispatch.LoadLossAbsorption`).")
+    out["recovery"] = derived_section("RecoverySection", SocRecovery, overrides={"enabled": (bool, True)},
+                                      doc="``[battery.recovery]``: SOC recovery (see :class:`gridstudy.models.dispatch.SocRecovery`).")
+    out["battery_plant"] = derived_section(
+        "_PlantFields", MegapackPlant,
+        overrides={"units": (int | None, None), "model": (str | None, None), "soc_init_percent": (float | None, None)})
+    return out
 
 
 class ReactiveSection(_Section):
-    """``[battery.reactive]`` (see :class:`gridstudy.models.dispatch.ReactiveControl`)."""
+    """``[battery.reactive]`` (see :class:`gridstudy.models.dispatch.ReactiveControl`; its ``curve`` is
+    given here as the points ``v_pu`` [pu] and ``q_pu`` [pu of inverter MVA]); values are validated by
+    the model."""
 
     mode: Literal["none", "fixed_pf", "volt_var"] = "none"
-    pf: float = Field(1.0, gt=0, le=1, description="[-]")
+    pf: float = 1.0
     pf_reference: Literal["grid", "battery"] = "grid"
     absorbing: bool = True
     v_pu: list[float] = Field(default_factory=lambda: [0.92, 0.98, 1.02, 1.08], description="[pu]")
     q_pu: list[float] = Field(default_factory=lambda: [-0.44, 0.0, 0.0, 0.44], description="[pu of inverter MVA]")
 
-    @model_validator(mode="after")
-    def _curve(self):
-        if len(self.v_pu) != len(self.q_pu) or len(self.v_pu) < 2:
-            raise ValueError("v_pu and q_pu need the same length, at least 2")
-        if any(b <= a for a, b in pairwise(self.v_pu)):
-            raise ValueError("v_pu must increase strictly")
-        if any(abs(q) > 1 for q in self.q_pu):
-            raise ValueError("q_pu must lie in [-1, 1]")
-        return self
+
+_S = _sections()
+CampusSection = _S["campus"]
+RampLimitSection = _S["ramp_limit"]
+SmoothingSection = _S["smoothing"]
+ImportCapSection = _S["import_cap"]
+LoadLossSection = _S["load_loss_absorption"]
+RecoverySection = _S["recovery"]
+
+#: ``[battery]`` tables of the strategies, by strategy name.
+STRATEGY_TABLES = {"ramp_limit": "ramp_limit", "smoothing": "smoothing", "import_cap": "import_cap",
+                   "load_loss_absorption": "load_loss_absorption"}
 
 
-class BatterySection(_Section):
-    """``[battery]``: the plant (defaults from the site) and its dispatch strategy."""
-
-    units: int | None = Field(None, gt=0, description="Megapack units; default: the site's [-]")
-    model: str | None = Field(None, description="Megapack preset; default: the site's")
-    unit_p_mw: float | None = Field(None, gt=0, description="[MW]")
-    unit_e_mwh: float | None = Field(None, gt=0, description="[MWh]")
-    unit_s_mva: float | None = Field(None, gt=0, description="[MVA]")
-    round_trip_efficiency: float | None = Field(None, gt=0, le=1, description="[-]")
-    soc_min_percent: float = Field(5.0, ge=0, le=100, description="[%]")
-    soc_max_percent: float = Field(95.0, ge=0, le=100, description="[%]")
-    soc_init_percent: float | None = Field(None, ge=0, le=100, description="default: the site's [%]")
-    aux_mw: float = Field(0.0, ge=0, description="[MW]")
-    priority: Literal["p", "q"] = "p"
+class _BatteryBase(_S["battery_plant"]):  # type: ignore[misc,valid-type]  # a class made by derived_section
     strategy: Literal["none", "ramp_limit", "smoothing", "import_cap", "load_loss_absorption"] = "none"
-    ramp_limit: RampLimitSection = Field(default_factory=RampLimitSection)
-    smoothing: SmoothingSection = Field(default_factory=SmoothingSection)
-    import_cap: ImportCapSection = Field(default_factory=ImportCapSection)
-    load_loss_absorption: LoadLossSection = Field(default_factory=LoadLossSection)
-    recovery: RecoverySection = Field(default_factory=RecoverySection)
+    ramp_limit: RampLimitSection = Field(default_factory=RampLimitSection)  # type: ignore[valid-type]
+    smoothing: SmoothingSection = Field(default_factory=SmoothingSection)  # type: ignore[valid-type]
+    import_cap: ImportCapSection = Field(default_factory=ImportCapSection)  # type: ignore[valid-type]
+    load_loss_absorption: LoadLossSection = Field(default_factory=LoadLossSection)  # type: ignore[valid-type]
+    recovery: RecoverySection = Field(default_factory=RecoverySection)  # type: ignore[valid-type]
     reactive: ReactiveSection = Field(default_factory=ReactiveSection)
 
-    @field_validator("model")
-    @classmethod
-    def _known(cls, v: str | None) -> str | None:
-        if v is not None and v not in MEGAPACK_MODELS:
-            raise ValueError(f"unknown Megapack model; known: {', '.join(MEGAPACK_MODELS)}")
-        return v
 
+class BatterySection(_BatteryBase):
+    """``[battery]``: the plant (the parameters of :class:`gridstudy.models.battery.MegapackPlant`;
+    ``units``, ``model`` and ``soc_init_percent`` default to the site's) and its dispatch strategy
+    with the strategies' tables."""
 
 
 class StudySpec(_Section):
@@ -267,30 +271,99 @@ def _plain(problem: Problem) -> Problem:
     return Problem(problem.path, msg, problem.value, problem.has_value)
 
 
-def _cross_problems(raw: dict[str, Any]) -> list[Problem]:
-    """Checks across fields, run on the raw mapping beside pydantic so that they are never hidden
-    by another field's error."""
-    out = []
-    bat = raw.get("battery")
-    if isinstance(bat, dict):
-        lo, hi = bat.get("soc_min_percent", 5.0), bat.get("soc_max_percent", 95.0)
-        if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo >= hi:
-            out.append(Problem("battery.soc_min_percent", f"must be below soc_max_percent ({hi:g}); limits reversed?", lo))
-        s0 = bat.get("soc_init_percent")
-        if (isinstance(s0, (int, float)) and isinstance(lo, (int, float)) and isinstance(hi, (int, float))
-                and lo < hi and not lo <= s0 <= hi):
-            out.append(Problem("battery.soc_init_percent", f"must lie within [{lo:g}, {hi:g}]", s0))
+def _lenient(section: type[BaseModel], raw: Any) -> Any:
+    """``section`` validated from ``raw`` without the keys pydantic refuses (unknown or mistyped),
+    or ``None``: what the models can still check beside the schema's own problems."""
+    if not isinstance(raw, dict):
+        return None
+    data = dict(raw)
+    for _ in range(len(data) + 1):
+        try:
+            return section.model_validate(data)
+        except ValidationError as exc:
+            bad = {e["loc"][0] for e in exc.errors() if e.get("loc")}
+            if not bad & set(data):
+                return None
+            for k in bad:
+                data.pop(k, None)
+    return None
+
+
+def strategy_problem_path(problem: Problem, strategy: str) -> Problem:
+    """A strategy's problem at its study-file path: ``battery.tau_s`` -> ``battery.smoothing.tau_s``,
+    ``battery.reactive.curve.v_pu`` -> ``battery.reactive.v_pu``."""
+    path = problem.path.replace("battery.reactive.curve", "battery.reactive")
+    head, _, name = path.rpartition(".")
+    table = STRATEGY_TABLES.get(strategy)
+    if head == "battery" and table is not None and name in _S[table].model_fields:
+        path = f"battery.{table}.{name}"
+    return Problem(path, problem.message, problem.value, problem.has_value)
+
+
+def make_battery(bs: Any, units: int, model: str, soc_init_percent: float, cap_default_mw: float | None = None) -> tuple[Any, Any, list[Problem]]:
+    """The plant and strategy of a ``[battery]`` section: ``(plant, strategy, problems)``.
+
+    The models validate their own parameters; their problems come back at the file's paths.
+    """
+    from gridstudy.models.battery import MegapackPlant
+    from gridstudy.models.dispatch import ReactiveControl, SocRecovery, VoltVarCurve, make_strategy
+
+    problems: list[Problem] = []
+    plant = strategy = None
+    try:
+        plant = MegapackPlant(units=units, model=model, unit_p_mw=bs.unit_p_mw, unit_e_mwh=bs.unit_e_mwh,
+                              unit_s_mva=bs.unit_s_mva, round_trip_efficiency=bs.round_trip_efficiency,
+                              soc_min_percent=bs.soc_min_percent, soc_max_percent=bs.soc_max_percent,
+                              soc_init_percent=soc_init_percent, aux_mw=bs.aux_mw, priority=bs.priority)
+    except InputError as exc:
+        problems += exc.problems
+    rc, rq = bs.recovery, bs.reactive
+    recovery = SocRecovery(rc.target_percent, rc.time_s, rc.max_mw) if rc.enabled else None
+    reactive = ReactiveControl(rq.mode, rq.pf, rq.pf_reference, rq.absorbing, VoltVarCurve(tuple(rq.v_pu), tuple(rq.q_pu)))
+    table = STRATEGY_TABLES.get(bs.strategy)
+    strat_kw: dict[str, Any] = getattr(bs, table).model_dump() if table else {}
+    if bs.strategy == "import_cap" and strat_kw.get("cap_mw") is None:
+        strat_kw["cap_mw"] = 0.9 * cap_default_mw if cap_default_mw is not None else 0.0
+    try:  # with a plant the file got wrong, its strategy is still checked (on a one-unit plant)
+        strategy = make_strategy(bs.strategy, plant if plant is not None else MegapackPlant(units=1),
+                                 recovery=None if bs.strategy == "none" else recovery, reactive=reactive, **strat_kw)
+    except InputError as exc:
+        problems += [strategy_problem_path(q, bs.strategy) for q in exc.problems]
+    return plant, strategy if plant is not None else None, problems
+
+
+def _model_problems(raw: dict[str, Any]) -> list[Problem]:
+    """The values of the model parameters, checked by the models themselves, beside the schema's
+    checks (so that one run lists both): the campus model, the plant and the strategy."""
+    from gridstudy.models.campus import CampusLoadParams
+
+    out: list[Problem] = []
+    cs = _lenient(CampusSection, raw.get("campus", {}))
+    if cs is not None and cs.trace is None:
+        try:
+            CampusLoadParams(gpus=cs.gpus if cs.gpus is not None else 1, **cs.model_kwargs())
+        except InputError as exc:
+            out += exc.problems
+    bs = _lenient(BatterySection, raw.get("battery", {}))
+    if bs is not None:
+        lo, hi = bs.soc_min_percent, bs.soc_max_percent
+        soc0 = bs.soc_init_percent if bs.soc_init_percent is not None else min(max(50.0, lo), hi)
+        _, _, problems = make_battery(bs, bs.units if bs.units is not None else 1, bs.model or "megapack2xl-2h", soc0)
+        out += problems
     return out
 
 
 def parse_study(raw: dict[str, Any], source: str | None = None) -> StudySpec:
-    """Validate a mapping (parsed TOML) into a :class:`StudySpec`, listing every problem at once."""
-    problems = _cross_problems(raw)
+    """Validate a mapping (parsed TOML) into a :class:`StudySpec`, listing every problem at once:
+    the schema's (unknown keys, types, the horizon) and the models' (every parameter's value)."""
+    problems: list[Problem] = []
     spec = None
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as exc:
-        problems = [_plain(p) for p in problems_from_pydantic(exc)] + problems
+        problems = [_plain(p) for p in problems_from_pydantic(exc)]
+    seen = {p.path for p in problems}
+    problems += [p for p in _model_problems(raw) if p.path not in seen]
     if problems:
         raise StudyError(problems, source=source)
     assert spec is not None  # validation failed only with problems, raised above
@@ -345,9 +418,7 @@ def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | Non
     """
     from gridstudy.grid.reference import reference_site_path, reference_sites
     from gridstudy.grid.spec import load_site_spec
-    from gridstudy.models.battery import MegapackPlant
     from gridstudy.models.campus import CampusLoadParams, gpus_for_peak
-    from gridstudy.models.dispatch import ReactiveControl, SocRecovery, VoltVarCurve, make_strategy
     from gridstudy.models.timeindex import make_index
     from gridstudy.models.traces import load_trace, resample_trace, scale_trace
 
@@ -414,35 +485,8 @@ def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | Non
             problems.append(Problem("battery.units", "required: the site has no battery", None, has_value=False))
     else:
         soc0 = bs.soc_init_percent if bs.soc_init_percent is not None else (site_bat.soc_percent if site_bat else 50.0)
-        try:
-            plant = MegapackPlant(units=units, model=model, unit_p_mw=bs.unit_p_mw, unit_e_mwh=bs.unit_e_mwh,
-                                  unit_s_mva=bs.unit_s_mva, round_trip_efficiency=bs.round_trip_efficiency,
-                                  soc_min_percent=bs.soc_min_percent, soc_max_percent=bs.soc_max_percent,
-                                  soc_init_percent=soc0, aux_mw=bs.aux_mw, priority=bs.priority)
-        except InputError as exc:
-            problems += exc.problems
-    if plant is not None:
-        rc = bs.recovery
-        recovery = SocRecovery(rc.target_percent, rc.time_s, rc.max_mw) if rc.enabled else None
-        rq = bs.reactive
-        reactive = ReactiveControl(rq.mode, rq.pf, rq.pf_reference, rq.absorbing, VoltVarCurve(tuple(rq.v_pu), tuple(rq.q_pu)))
-        strat_kw: dict[str, Any] = {}
-        if bs.strategy == "ramp_limit":
-            strat_kw = bs.ramp_limit.model_dump()
-        elif bs.strategy == "smoothing":
-            strat_kw = bs.smoothing.model_dump()
-        elif bs.strategy == "import_cap":
-            cap = bs.import_cap.cap_mw
-            if cap is None and campus_peak_mw is not None:
-                cap = 0.9 * campus_peak_mw
-            strat_kw = {"cap_mw": cap if cap is not None else 0.0}
-        elif bs.strategy == "load_loss_absorption":
-            strat_kw = bs.load_loss_absorption.model_dump()
-        try:
-            strategy = make_strategy(bs.strategy, plant, recovery=None if bs.strategy == "none" else recovery,
-                                     reactive=reactive, **strat_kw)
-        except InputError as exc:
-            problems += exc.problems
+        plant, strategy, more = make_battery(bs, units, model, soc0, cap_default_mw=campus_peak_mw)
+        problems += more
     if problems:
         raise StudyError(problems, source=source)
     return ResolvedStudy(spec, site_spec, index, params, trace, plant, strategy)

@@ -56,7 +56,7 @@ def test_bad_study_exits_2_lists_every_field_and_writes_nothing(tmp_path, capsys
     out = tmp_path / "out"
     assert main(["profile", str(study), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "battery.units: must be > 0, got -3" in err
+    assert "battery.units: must be an integer > 0, got -3" in err
     assert "battery.soc_min_percent: must be below soc_max_percent" in err
     assert "battery.bogus" in err
     assert not out.exists()
