@@ -1,4 +1,4 @@
-# The two commands a newcomer runs: `make demo` and `make test`.
+# The two commands a newcomer runs: `make demo` and `make test` (lint, type check, then tests).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -19,6 +19,8 @@ demo: $(STAMP)
 	$(VENV)/bin/gridstudy run examples/demo.toml --out out/demo
 
 test: $(STAMP)
+	$(PY) -m ruff check .
+	sh scripts/typecheck.sh $(PY)
 	sh scripts/ensure_browser.sh
 	$(PY) -m pytest -n 2 -q
 

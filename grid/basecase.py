@@ -9,6 +9,17 @@ package's weak reference site sits in).
 The IEC 60909 minimum case raises line resistance to the conductor temperature at the end of the
 fault; lines without ``endtemp_degree`` get :data:`LINE_ENDTEMP_DEGREE` (80 °C, a common value
 for overhead conductors; an assumption, set the column to override).
+
+Breaker duty at the POI is reported without and with the battery's inverters. IEC 60909 models a
+full-converter unit as a current source of ``k`` times its rated current in the maximum case;
+pandapower's ``calc_sc`` has no short-circuit model of ``storage``, so each in-service storage is
+handed to it as a current-source static generator of the same ``sn_mva`` at its bus, with
+``k =`` :data:`BATTERY_SC_K` (docs/sources/network.md §5). Current sources do not enter the
+minimum case (the SCR stays the grid's own).
+
+Reported base-case losses are those of the network (lines, transformers, impedances); the loss in
+the fictitious Thevenin source impedance is reported apart (``source_losses_mw``), so that
+``slack_p_mw = load_p_mw + losses_mw + source_losses_mw``.
 """
 
 from __future__ import annotations
@@ -25,10 +36,16 @@ import pandapower.shortcircuit as sc
 from gridstudy.grid.site import Site
 
 __all__ = ["PowerFlowSummary", "ShortCircuitSummary", "base_case", "short_circuit", "check_site",
-           "strength_class", "internal_buses", "add_tap_controllers", "settle_taps", "LINE_ENDTEMP_DEGREE"]
+           "strength_class", "internal_buses", "add_tap_controllers", "settle_taps", "LINE_ENDTEMP_DEGREE",
+           "BATTERY_SC_K"]
 
 #: Conductor temperature at the end of a fault for the IEC 60909 min case, where unset. [degC]
 LINE_ENDTEMP_DEGREE = 80.0
+
+#: Short-circuit current of the battery's inverters per unit of their rated current (IEC 60909
+#: ``k`` of a full-converter unit), for breaker duty: the top of the 1.1-1.5 range of
+#: docs/sources/network.md §5, since a higher current is the conservative side of a breaker duty. [-]
+BATTERY_SC_K = 1.5
 
 
 @dataclass(frozen=True)
@@ -44,19 +61,37 @@ class PowerFlowSummary:
     slack_p_mw: float
     slack_q_mvar: float
     load_p_mw: float
+    #: losses of the network: lines, transformers and impedances other than the source's [MW]
     losses_mw: float
     message: str = ""
     tap_pos: dict[str, int] = field(default_factory=dict)
+    #: loss in the fictitious Thevenin source impedance (not a network loss) [MW]
+    source_losses_mw: float = math.nan
 
 
 @dataclass(frozen=True)
 class ShortCircuitSummary:
+    """Three-phase fault at the POI (IEC 60909).
+
+    ``skss_*_mva`` [MVA], ``rx``/``xr`` [-] and ``scr`` [-] are the grid's own (battery left out);
+    breaker duty at the POI, maximum case: initial symmetrical current ``ikss_max_ka`` [kA] and
+    peak current ``ip_max_ka`` [kA] without the battery, and ``*_with_battery_*`` with its
+    inverters as current sources of ``battery_sc_k`` [-] times their rating ``battery_s_mva`` [MVA].
+    """
+
     skss_max_mva: float
     skss_min_mva: float
     rx: float
     xr: float
     scr: float
     strength: str
+    ikss_max_ka: float = math.nan
+    ip_max_ka: float = math.nan
+    skss_max_with_battery_mva: float = math.nan
+    ikss_max_with_battery_ka: float = math.nan
+    ip_max_with_battery_ka: float = math.nan
+    battery_sc_k: float = math.nan
+    battery_s_mva: float = 0.0
 
 
 def strength_class(scr: float) -> str:
@@ -162,6 +197,8 @@ def base_case(site: Site, regulate: bool = True, **runpp_kwargs: Any) -> PowerFl
             loading.append((float(val), str(net[table].at[idx, "name"])))
     max_loading = max(loading) if loading else (math.nan, "")
     losses = sum(float(net[f"res_{t}"].pl_mw.sum()) for t in ("line", "trafo", "impedance") if len(net[t]))
+    # the source impedance is the Thevenin equivalent of the grid, not a branch of the network
+    source_losses = float(net.res_impedance.pl_mw.at[site.source_impedance]) if site.source_impedance is not None else 0.0
     load_p = float(net.res_load.p_mw.sum()) + float(net.res_storage.p_mw.sum() if len(net.storage) else 0.0)
     load_p += float(net.res_shunt.p_mw.sum()) if len(net.shunt) else 0.0
     taps = {str(net.trafo.at[t, "name"]): int(net.trafo.at[t, "tap_pos"]) for t in site.regulating_trafos}
@@ -172,12 +209,13 @@ def base_case(site: Site, regulate: bool = True, **runpp_kwargs: Any) -> PowerFl
         min_vm_bus=str(net.bus.at[vm.idxmin(), "name"]), max_vm_bus=str(net.bus.at[vm.idxmax(), "name"]),
         max_loading_percent=max_loading[0], max_loading_element=max_loading[1],
         slack_p_mw=float(net.res_ext_grid.p_mw.sum()), slack_q_mvar=float(net.res_ext_grid.q_mvar.sum()),
-        load_p_mw=load_p, losses_mw=losses, tap_pos=taps,
+        load_p_mw=load_p, losses_mw=losses - source_losses, tap_pos=taps, source_losses_mw=source_losses,
     )
 
 
-def _sc_net(site: Site) -> pp.pandapowerNet:
-    """A copy of the net for ``calc_sc``: source data on the source bus, battery left out."""
+def _sc_net(site: Site, battery_k: float | None = None) -> pp.pandapowerNet:
+    """A copy of the net for ``calc_sc``: source data on the source bus; the battery left out, or
+    with ``battery_k`` [-] its in-service storages as current-source sgens of their ``sn_mva``."""
     net = copy.deepcopy(site.net)
     if site.source_impedance is not None:
         net.impedance.at[site.source_impedance, "in_service"] = False
@@ -189,11 +227,32 @@ def _sc_net(site: Site) -> pp.pandapowerNet:
         net.line["endtemp_degree"] = net.line["endtemp_degree"].fillna(LINE_ENDTEMP_DEGREE)
     if len(net.sgen):
         net.sgen["in_service"] = False
+    if battery_k is not None:
+        st = site.net.storage
+        for i in site.storages:
+            if bool(st.at[i, "in_service"]) and np.isfinite(float(st.at[i, "sn_mva"])):
+                pp.create_sgen(net, int(st.at[i, "bus"]), p_mw=0.0, sn_mva=float(st.at[i, "sn_mva"]), k=battery_k,
+                               current_source=True, name=f"{st.at[i, 'name']} (fault current source)")
     return net
 
 
-def short_circuit(site: Site) -> ShortCircuitSummary:
-    """Three-phase fault at the POI, max and min cases (IEC 60909 via pandapower).
+def _battery_s_mva(site: Site) -> float:
+    """Rated apparent power of the site's in-service storages. [MVA]"""
+    st = site.net.storage.loc[list(site.storages)] if site.storages else site.net.storage.iloc[:0]
+    st = st[st.in_service.astype(bool)]
+    return float(np.nansum(st.sn_mva.to_numpy(dtype=float)))
+
+
+def short_circuit(site: Site, battery_k: float = BATTERY_SC_K) -> ShortCircuitSummary:
+    """Three-phase fault at the POI, max and min cases (IEC 60909 via pandapower), and the breaker
+    duty of the max case without and with the battery's inverters.
+
+    Parameters
+    ----------
+    site : Site
+        The site (not modified).
+    battery_k : float
+        Short-circuit current of the battery's inverters per unit of their rated current. [-]
 
     Raises ``ValueError`` if the source has no fault-level data (``s_sc_max_mva``/``s_sc_min_mva``).
     """
@@ -207,18 +266,25 @@ def short_circuit(site: Site) -> ShortCircuitSummary:
     gen_missing = [c for c in gen_cols if len(gens) and (c not in gens or not np.isfinite(gens[c].astype(float)).all())]
     if gen_missing:
         raise ValueError(f"generators lack short-circuit data: {', '.join(gen_missing)}")
-    res = {}
-    for case in ("max", "min"):
-        net = _sc_net(site)
-        sc.calc_sc(net, bus=site.poi_bus, case=case, fault="3ph")
+    res: dict[str, tuple[float, float, float, float, float]] = {}  # case -> skss, rk, xk, ikss, ip
+    s_bat = _battery_s_mva(site)
+    for case, k in (("max", None), ("min", None), ("max_with_battery", battery_k)):
+        if k is not None and s_bat <= 0:
+            res[case] = res["max"]
+            continue
+        net = _sc_net(site, k)
+        sc.calc_sc(net, bus=site.poi_bus, case=case[:3], fault="3ph", ip=True)
         row = net.res_bus_sc.loc[site.poi_bus]
-        res[case] = (float(row.skss_mw), float(row.rk_ohm), float(row.xk_ohm))
-    skss_max, rk, xk = res["max"]
+        res[case] = (float(row.skss_mw), float(row.rk_ohm), float(row.xk_ohm), float(row.ikss_ka), float(row.ip_ka))
+    skss_max, rk, xk, ikss, ip = res["max"]
     skss_min = res["min"][0]
     scr = skss_min / site.campus_p_mw
+    skss_b, _, _, ikss_b, ip_b = res["max_with_battery"]
     return ShortCircuitSummary(
         skss_max_mva=skss_max, skss_min_mva=skss_min, rx=rk / xk, xr=xk / rk if rk else math.inf,
-        scr=scr, strength=strength_class(scr),
+        scr=scr, strength=strength_class(scr), ikss_max_ka=ikss, ip_max_ka=ip, skss_max_with_battery_mva=skss_b,
+        ikss_max_with_battery_ka=ikss_b, ip_max_with_battery_ka=ip_b, battery_sc_k=float(battery_k),
+        battery_s_mva=s_bat,
     )
 
 
@@ -239,6 +305,8 @@ def check_site(site: Site) -> dict[str, Any]:
         out.update(asdict(s))
         out["sc_message"] = ""
     except ValueError as exc:
-        out.update(skss_max_mva=math.nan, skss_min_mva=math.nan, rx=math.nan, xr=math.nan,
-                   scr=math.nan, strength="unknown", sc_message=str(exc))
+        nan = math.nan
+        out.update(skss_max_mva=nan, skss_min_mva=nan, rx=nan, xr=nan, scr=nan, strength="unknown",
+                   ikss_max_ka=nan, ip_max_ka=nan, skss_max_with_battery_mva=nan, ikss_max_with_battery_ka=nan,
+                   ip_max_with_battery_ka=nan, battery_sc_k=nan, battery_s_mva=nan, sc_message=str(exc))
     return out

@@ -78,17 +78,39 @@ def add_battery(net: pp.pandapowerNet, bus: int, model: str, units: int, soc_per
 
 
 def build_site(spec: SiteSpec) -> Site:
-    """Build the pandapower net of ``spec`` and return it with its handles."""
-    net = pp.create_empty_network(name=spec.name, f_hz=spec.f_hz)
-    bus: dict[str, int] = {}
+    """Build the pandapower net of ``spec`` and return it with its handles.
+
+    With a ``[network]`` the net starts as the utility's network (loaded, reduced and with its bus
+    references resolved by :func:`gridstudy.grid.network_site.prepare_network`); the site's own
+    buses, lines, transformers, campus and battery are added to it, and a ``[source]`` replaces
+    the network's ext_grids by one Thevenin source.
+    """
+    bus: dict[str | int, int] = {}
+    base = None
+    if spec.network is not None:
+        from gridstudy.grid.network_site import prepare_network
+
+        base = prepare_network(spec)
+        net = base.net
+        bus.update(base.refs)
+    else:
+        net = pp.create_empty_network(name=spec.name, f_hz=spec.f_hz)
     for bs in spec.buses:
         bus[bs.name] = pp.create_bus(net, vn_kv=bs.vn_kv, name=bs.name, zone=bs.zone, type="b")
 
     src = spec.source
-    eg, imp = add_source(
-        net, bus[src.bus], src.vm_pu, src.s_sc_max_mva, src.s_sc_min_mva, src.rx_max, src.rx_min,
-        name=f"Utility source at {src.bus}",
-    )
+    imp: int | None = None
+    if src is not None:
+        if base is not None:  # the Thevenin source replaces the network's own slack(s)
+            net.ext_grid["in_service"] = False
+        eg, imp = add_source(
+            net, bus[src.bus], src.vm_pu, src.s_sc_max_mva, src.s_sc_min_mva, src.rx_max, src.rx_min,
+            name=f"Utility source at {src.bus}",
+        )
+        source_bus = bus[src.bus]
+    else:
+        eg = int(net.ext_grid.index[net.ext_grid.in_service.astype(bool)][0])
+        source_bus = int(net.ext_grid.at[eg, "bus"])
 
     for ln in spec.lines:
         for k in range(ln.circuits):
@@ -103,7 +125,11 @@ def build_site(spec: SiteSpec) -> Site:
                 )
             net.line.at[idx, "emergency_factor"] = ln.emergency_factor
 
-    regulating = []
+    regulating: list[int] = []
+    if base is not None and len(net.trafo) and "oltc" in net.trafo:  # the network's own OLTCs, as attach() does
+        regulating = [int(i) for i in net.trafo.index[net.trafo.oltc.eq(True).to_numpy()]]
+        for col, default in (("vm_set_pu", 1.0), ("deadband_pu", 0.01), ("delay_s", 30.0)):
+            net.trafo[col] = net.trafo[col].fillna(default) if col in net.trafo else default
     for t in spec.transformers:
         for k in range(t.parallel):
             name = t.name if t.parallel == 1 else f"{t.name} #{k + 1}"
@@ -146,12 +172,17 @@ def build_site(spec: SiteSpec) -> Site:
         s, plant = add_battery(net, at, b.model, b.units, b.soc_percent, name=b.name)
         storages.append(s)
 
-    return Site(
-        name=spec.name, net=net, poi_bus=bus[spec.poi], source_bus=bus[src.bus], ext_grid=eg,
+    site = Site(
+        name=spec.name, net=net, poi_bus=bus[spec.poi], source_bus=source_bus, ext_grid=eg,
         source_impedance=imp, campus_loads=campus, storages=storages,
         regulating_trafos=regulating, campus_p_mw=spec.campus.p_mw, battery=plant,
         description=spec.description, strength=spec.strength, meta={"spec": spec},
     )
+    if base is not None:
+        from gridstudy.grid.network_site import finish_network_site
+
+        finish_network_site(site, spec, base)
+    return site
 
 
 def rate_storage(site: Site, plant: BatteryPlant) -> Site:

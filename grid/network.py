@@ -68,7 +68,7 @@ def infer_format(path: Path, fmt: str | None, field: str = "network.format") -> 
     return got
 
 
-def _quiet(fn, *args: Any, **kwargs: Any) -> Any:
+def _quiet(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Call a converter with its logging and warnings held back (they are its own diagnostics)."""
     logging.disable(logging.WARNING)
     try:
@@ -79,7 +79,7 @@ def _quiet(fn, *args: Any, **kwargs: Any) -> Any:
         logging.disable(logging.NOTSET)
 
 
-def _via_pypowsybl(path: Path, fmt: str, f_hz: float, field: str):
+def _via_pypowsybl(path: Path, fmt: str, f_hz: float, field: str) -> Any:
     """Read ``path`` with pypowsybl, write it as MATPOWER, convert with pandapower (see module)."""
     try:
         pn = importlib.import_module("pypowsybl.network")
@@ -110,21 +110,21 @@ def _via_pypowsybl(path: Path, fmt: str, f_hz: float, field: str):
         if len(df):
             names = net.bus.name.reindex(df.bus).to_numpy()
             df["name"] = [f"{table} at {b}" + (f" #{k}" if k else "") for b, k in
-                          zip(names, df.groupby("bus").cumcount().to_numpy())]
+                          zip(names, df.groupby("bus").cumcount().to_numpy(), strict=True)]
     for table in ("line", "trafo"):
         df = net[table]
         if len(df):
             fb, tb = ("from_bus", "to_bus") if table == "line" else ("hv_bus", "lv_bus")
             a = net.bus.name.reindex(df[fb]).to_numpy()
             b = net.bus.name.reindex(df[tb]).to_numpy()
-            df["name"] = [f"{x}-{y}" for x, y in zip(a, b)]
+            df["name"] = [f"{x}-{y}" for x, y in zip(a, b, strict=True)]
             dup = df.groupby("name").cumcount().to_numpy()
-            df["name"] = [n if k == 0 else f"{n} #{k + 1}" for n, k in zip(df["name"], dup)]
+            df["name"] = [n if k == 0 else f"{n} #{k + 1}" for n, k in zip(df["name"], dup, strict=True)]
     net.name = path.stem
     return net
 
 
-def _cgmes(path: Path, f_hz: float, field: str):
+def _cgmes(path: Path, f_hz: float, field: str) -> Any:
     from pandapower.converter.cim.cim2pp.from_cim import from_cim
 
     files = [str(p) for p in sorted(path.iterdir())] if path.is_dir() else [str(path)]
@@ -137,7 +137,7 @@ def _cgmes(path: Path, f_hz: float, field: str):
 
 
 def read_network(path: str | Path, fmt: str | None = None, f_hz: float = 50.0,
-                 field: str = "network.path"):
+                 field: str = "network.path") -> Any:
     """Read a network file into a pandapower net.
 
     Parameters
@@ -178,7 +178,7 @@ def read_network(path: str | Path, fmt: str | None = None, f_hz: float = 50.0,
     return _via_pypowsybl(path, kind, f_hz, field)
 
 
-def network_from_ref(case: str | None = None, simbench: str | None = None, field: str = "network"):
+def network_from_ref(case: str | None = None, simbench: str | None = None, field: str = "network") -> Any:
     """A ``pandapower.networks`` case by name, or a SimBench grid by code (with its profiles)."""
     if simbench is not None:
         try:

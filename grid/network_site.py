@@ -21,7 +21,7 @@ import pandas as pd
 
 from gridstudy.grid.errors import Problem, SiteError
 from gridstudy.grid.network import network_from_ref, read_network
-from gridstudy.grid.network_spec import ContingencySpec, MonitorSpec, NetworkSpec, ReduceSpec
+from gridstudy.grid.network_spec import ContingencySpec, MonitorSpec, ReduceSpec
 from gridstudy.grid.site import ProfileSource, Site
 from gridstudy.grid.spec import SiteSpec
 from gridstudy.grid.topology import buses_within
@@ -125,8 +125,11 @@ def _simbench_profiles(net: Any, code: str) -> ProfileSource:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         frames = sb.get_absolute_values(net, profiles_instead_of_study_cases=True)
+    # SimBench's rows are a regular 15-min grid over its profile year (366 x 96 rows for 2016);
+    # their 'time' labels follow local daylight-saving time (an hour missing in March), so the
+    # rows are placed by position from the first label
     time = pd.to_datetime(net.profiles["load"]["time"], format=SIMBENCH_TIME_FORMAT)
-    index = pd.DatetimeIndex(time.to_numpy(), freq="infer")
+    index = pd.date_range(time.iloc[0], periods=len(time), freq="15min")
     out: dict[tuple[str, str], pd.DataFrame] = {}
     for (element, variable), df in frames.items():
         if element in ("load", "sgen", "gen") and df.shape[1] and len(df) == len(index):
@@ -198,7 +201,7 @@ def prepare_network(spec: SiteSpec) -> NetworkBase:
 
     Raises :class:`SiteError` with every problem found.
     """
-    ns: NetworkSpec = spec.network  # type: ignore[assignment]
+    ns = spec.network
     assert ns is not None
     if ns.path is not None:
         net = read_network(ns.path, ns.format, f_hz=spec.f_hz)
@@ -257,18 +260,19 @@ def prepare_network(spec: SiteSpec) -> NetworkBase:
     return NetworkBase(net=net, refs=refs, network_buses={int(b) for b in net.bus.index}, profiles=profiles)
 
 
-def _branch_buses(net: Any, table: str) -> tuple[pd.Series, pd.Series]:
+def _branch_buses(net: Any, table: str) -> dict[int, tuple[int, int]]:
+    """``{branch index: (from/hv bus, to/lv bus)}`` of a line or trafo table."""
     a, b = ("from_bus", "to_bus") if table == "line" else ("hv_bus", "lv_bus")
-    return net[table][a], net[table][b]
+    df = net[table]
+    return {int(i): (int(x), int(y)) for i, x, y in
+            zip(df.index, df[a].to_numpy(dtype=int), df[b].to_numpy(dtype=int), strict=True)}
 
 
 def _selected_branches(net: Any, poi: int, within: int | None, vn_kv: list[float] | None) -> list[tuple[str, int]]:
     near = set(buses_within(net, poi, within)) if within is not None else None
     out = []
     for table in ("line", "trafo"):
-        fb, tb = _branch_buses(net, table)
-        for idx in net[table].index:
-            ends = (int(fb.at[idx]), int(tb.at[idx]))
+        for idx, ends in _branch_buses(net, table).items():
             if near is not None and not any(e in near for e in ends):
                 continue
             if vn_kv is not None and not any(
@@ -281,7 +285,8 @@ def _selected_branches(net: Any, poi: int, within: int | None, vn_kv: list[float
 
 def finish_network_site(site: Site, spec: SiteSpec, base: NetworkBase) -> Site:
     """Set the contingencies, monitored elements and profile source of a network site."""
-    ns: NetworkSpec = spec.network  # type: ignore[assignment]
+    ns = spec.network
+    assert ns is not None
     net, poi = site.net, site.poi_bus
     problems: list[Problem] = []
     cs: ContingencySpec = ns.contingencies
@@ -300,10 +305,10 @@ def finish_network_site(site: Site, spec: SiteSpec, base: NetworkBase) -> Site:
     added = sorted(int(b) for b in net.bus.index if int(b) not in base.network_buses)
     if ms.buses or ms.branches or ms.within_buses is not None or ms.vn_kv is not None:
         buses = set(added) | {poi}
-        for i, ref in enumerate(ms.buses):
-            idx, why = _network_bus(net, ref)
+        for i, bref in enumerate(ms.buses):
+            idx, why = _network_bus(net, bref)
             if idx is None:
-                problems.append(Problem(f"network.monitor.buses[{i}]", why, ref))
+                problems.append(Problem(f"network.monitor.buses[{i}]", why, bref))
             else:
                 buses.add(idx)
         branches: set[tuple[str, int]] = set()
@@ -324,8 +329,7 @@ def finish_network_site(site: Site, spec: SiteSpec, base: NetworkBase) -> Site:
                 buses.add(int(b))
             branches |= set(_selected_branches(net, poi, ms.within_buses, ms.vn_kv))
         for table in ("line", "trafo"):
-            fb, tb = _branch_buses(net, table)
-            branches |= {(table, int(i)) for i in net[table].index if int(fb.at[i]) in added or int(tb.at[i]) in added}
+            branches |= {(table, i) for i, (x, y) in _branch_buses(net, table).items() if x in added or y in added}
         site.monitored_buses = sorted(buses)
         site.monitored_branches = sorted(branches)
     if problems:

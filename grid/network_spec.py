@@ -16,7 +16,7 @@ Example::
     within_buses = 3
 
     [network.reduce]                      # keep the study area, replace the rest by an equivalent
-    method = "rei"                        # or "ward"
+    method = "ward"                       # or "rei", "xward"
     radius = 4                            # buses within 4 branches of the POI (or boundary_buses = [...])
 
 Bus references (``poi``, a hall's or the battery's ``bus``, a site line's ends) name a bus of the
@@ -71,12 +71,12 @@ class ReduceSpec(_Model):
     enclosed by ``boundary_buses`` (the boundary and the POI side of it).
     """
 
-    method: Literal["rei", "ward", "xward"] = "rei"
+    method: Literal["rei", "ward", "xward"] = "ward"
     radius: int | None = Field(None, ge=1, description="study area: buses within this many branches of the POI [-]")
     boundary_buses: list[str | int] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _one_area(self):
+    def _one_area(self) -> ReduceSpec:
         if (self.radius is None) == (not self.boundary_buses):
             raise ValueError("give radius or boundary_buses (one of them)")
         return self
@@ -96,7 +96,7 @@ class NetworkSpec(_Model):
     reduce: ReduceSpec | None = None
 
     @model_validator(mode="after")
-    def _one_source(self):
+    def _one_source(self) -> NetworkSpec:
         given = [k for k in ("path", "case", "simbench") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of path, case, simbench; got {given or 'none'}")

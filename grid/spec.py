@@ -322,4 +322,14 @@ def load_site_spec(path: str | Path) -> SiteSpec:
     """Read and validate a site TOML file."""
     path = Path(path)
     raw = read_toml(path, SiteError, "site")
-    return parse_site_spec(raw, source=str(path))
+    spec = parse_site_spec(raw, source=str(path))
+    ns = spec.network
+    if ns is not None:  # files named by the site file are relative to it
+        update: dict[str, str] = {}
+        if ns.path is not None and not Path(ns.path).is_absolute():
+            update["path"] = str(path.parent / ns.path)
+        if ns.profiles not in (None, "simbench") and not Path(str(ns.profiles)).is_absolute():
+            update["profiles"] = str(path.parent / str(ns.profiles))
+        if update:
+            spec = spec.model_copy(update={"network": ns.model_copy(update=update)})
+    return spec

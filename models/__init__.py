@@ -35,6 +35,7 @@ from gridstudy.models.dispatch import (
     summarize,
 )
 from gridstudy.models.errors import ModelError
+from gridstudy.models.plant_response import PlantResponse
 from gridstudy.models.timeindex import make_index, step_seconds
 from gridstudy.models.traces import load_trace, resample_trace, scale_trace, validate_trace
 
@@ -42,6 +43,6 @@ __all__ = [
     "MegapackPlant", "energy_balance", "GPU_MODELS", "CampusLoadParams", "campus_load", "expected_mean_p_mw",
     "gpus_for_peak", "nominal_peak_p_mw", "STRATEGIES", "ImportCap", "LoadLossAbsorption", "NoDispatch",
     "RampLimit", "ReactiveControl", "Smoothing", "SocRecovery", "StepResult", "Strategy", "VoltVarCurve",
-    "dispatch", "make_strategy", "max_ramp_mw", "summarize", "ModelError", "make_index", "step_seconds",
+    "dispatch", "make_strategy", "max_ramp_mw", "summarize", "ModelError", "PlantResponse", "make_index", "step_seconds",
     "load_trace", "resample_trace", "scale_trace", "validate_trace",
 ]

@@ -44,9 +44,10 @@ import numpy as np
 import pandas as pd
 
 from gridstudy.models.errors import ModelError, Problem
+from gridstudy.models.gpu_smoothing import GpuSmoothing, smooth_segments
 from gridstudy.models.timeindex import step_seconds
 
-__all__ = ["GpuModel", "GPU_MODELS", "CampusLoadParams", "campus_load", "expected_mean_p_mw",
+__all__ = ["GpuModel", "GPU_MODELS", "CampusLoadParams", "campus_load", "campus_window", "expected_mean_p_mw",
            "nominal_peak_p_mw", "gpus_for_peak"]
 
 
@@ -148,6 +149,10 @@ class CampusLoadParams:
         Duration of the ramp back to the pre-trip draw ("a few minutes", NERC). [s]
     seed : int
         Seed of the random parts (iteration jitter, interruptions). [-]
+    smoothing : GpuSmoothing or None
+        GPU-side power smoothing (per-GPU ramp limits, floor, ramp-down hysteresis); ``None``: off,
+        the default. It acts on each GPU's power, before the node overhead and the facility
+        (cooling) split: see :func:`campus_load`.
     """
 
     gpus: int = 100_000
@@ -177,6 +182,7 @@ class CampusLoadParams:
     trip_drop_s: float = 0.0
     trip_recovery_s: float = 180.0
     seed: int = 0
+    smoothing: GpuSmoothing | None = None
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -221,6 +227,11 @@ class CampusLoadParams:
         need("trip_duration_s", self.trip_duration_s >= 0, "must be >= 0")
         need("trip_drop_s", self.trip_drop_s >= 0, "must be >= 0")
         need("trip_recovery_s", self.trip_recovery_s > 0, "must be > 0")
+        if self.smoothing is not None:
+            if isinstance(self.smoothing, GpuSmoothing):
+                p += self.smoothing.problems(f"{prefix}.smoothing")
+            else:
+                need("smoothing", False, "must be a GpuSmoothing or None")
         return p
 
     @property
@@ -386,8 +397,16 @@ def _lag_segments(h: np.ndarray, u0: np.ndarray, u1: np.ndarray, tau: float, y0:
     return y
 
 
-def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_steps: int = 1 << 18) -> pd.DataFrame:
+def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_steps: int = 1 << 18,
+                origin: pd.Timestamp | None = None, horizon_s: float | None = None,
+                cooling0_mw: float | None = None, smoothing0: tuple[float, float] | None = None) -> pd.DataFrame:
     """Grid draw of the AI training campus on ``index``, averaged over each step.
+
+    GPU-side smoothing (``params.smoothing``) acts on each GPU's power, where the GPU sets it:
+    before the node overhead (CPUs, memory and network do not burn to hold a floor) and before the
+    facility split (the power a GPU burns is heat the cooling must remove, so the facility load
+    follows the smoothed IT load). The series without smoothing is computed beside it, from the
+    same state, so that the extra energy it burns is reported exactly.
 
     Parameters
     ----------
@@ -397,17 +416,39 @@ def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_step
         Model parameters (seed included).
     chunk_steps : int
         Steps generated at a time (bounds memory for a year at 1 s). [-]
-
-    Returns
+    origin : pandas.Timestamp, optional
+        Start of the realization that ``index`` is a part of (default ``index[0]``): a window of a
+        longer series (e.g. a sub-second window of a day at 1 s) is the same realization (same
+        iterations, checkpoints, interruptions) when it names the longer series' start here. [-]
+    horizon_s : float, optional
+        Length of that realization (default: from ``origin`` to the end of ``index``). [s]
+    cooling0_mw : float, optional
+        Facility (cooling) load at ``index[0]`` (default: steady state at the realization's start,
+        right only when ``index`` starts there); the value a previous part returned in
+        ``attrs["cooling_end_mw"]`` continues the realization exactly. [MW]
+    smoothing0 : tuple of float, optional
+        State of the GPU smoothing at ``index[0]``: the smoothed per-GPU power [per unit of TDP] and
+        the time it has waited to ramp down [s], as a previous part returned in
+        ``attrs["smoothing_end"]`` (default: steady state, the power at its target). The series
+        without smoothing that the extra energy is measured against starts from the same facility
+        load.
     -------
     pandas.DataFrame
         ``campus_p_mw`` [MW] and ``campus_q_mvar`` [Mvar] (consumer sign, the grid draw: zero while
         tripped to backup), ``it_p_mw`` and ``facility_p_mw`` [MW] (IT and cooling/facility load,
-        whatever supplies it). Same seed and parameters give the same bytes.
+        whatever supplies it); ``attrs["cooling_end_mw"]``: the facility load's state at the end
+        [MW]. ``attrs["smoothing_extra_mwh"]``: the extra grid energy GPU smoothing draws over the
+        series (0 without smoothing; negative where slowed rises save more than the floor and the
+        slow ramp-downs burn) [MWh]. With smoothing, also the column ``smoothing_extra_p_mw`` (grid
+        draw with minus without smoothing, per step) [MW] and ``attrs["smoothing_end"]`` (the state
+        for ``smoothing0``). Same seed and parameters give the same bytes.
     """
     step_s = step_seconds(index)
     n = len(index)
-    horizon_s = n * step_s
+    offset_s = 0.0 if origin is None else float((index[0] - pd.Timestamp(origin)).total_seconds())
+    if offset_s < 0:
+        raise ModelError([Problem("index", "starts before the realization's origin", str(index[0]))])
+    horizon_s = offset_s + n * step_s if horizon_s is None else float(horizon_s)
     ss = np.random.SeedSequence(int(params.seed))
     rng_iter, rng_intr = (np.random.default_rng(s) for s in ss.spawn(2))
     edges = _iteration_edges(params, horizon_s, rng_iter)
@@ -420,14 +461,24 @@ def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_step
     # cooling starts in steady state with the IT level at the series start (mean over an iteration)
     a_start = float(env.activity(np.array([0.0]))[0])
     y = fac * scale * (idle + a_start * (params.duty * hi + (1 - params.duty) * lo - idle))
+    if cooling0_mw is not None:
+        y = float(cooling0_mw)
+    sm = params.smoothing
+    sm_pu = sm.per_unit(params.tdp_w) if sm is not None else None
+    sm_state = np.zeros(3) if smoothing0 is None else np.array([smoothing0[0], smoothing0[1], 1.0], dtype=float)
+    gpu_scale = params.gpus * params.tdp_w / 1e6  # MW per unit of TDP, GPUs alone
+    y_s = y
 
     it = np.empty(n)
     fc = np.empty(n)
     grid = np.empty(n)
+    it_s = np.empty(n if sm_pu is not None else 0)
+    fc_s = np.empty_like(it_s)
+    grid_s = np.empty_like(it_s)
     for c0 in range(0, n, chunk_steps):
         c1 = min(n, c0 + chunk_steps)
-        a_s, b_s = c0 * step_s, c1 * step_s
-        bins = np.arange(c0, c1 + 1, dtype=float) * step_s
+        a_s, b_s = offset_s + c0 * step_s, offset_s + c1 * step_s
+        bins = offset_s + np.arange(c0, c1 + 1, dtype=float) * step_s
         i0, i1 = np.searchsorted(edges, [a_s, b_s], side="right")
         pts = np.concatenate([bins, edges[i0:i1], env.breakpoints(a_s, b_s)])
         pts = np.unique(pts[(pts >= a_s) & (pts <= b_s)])
@@ -448,8 +499,79 @@ def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_step
         it[c0:c1] = np.add.reduceat(it_seg * h, starts) / step_s
         fc[c0:c1] = np.add.reduceat(fc_seg * h, starts) / step_s
         grid[c0:c1] = np.add.reduceat(g * (it_seg + fc_seg) * h, starts) / step_s
+        if sm_pu is not None:
+            # the smoothed GPU power, exact and piecewise linear on finer segments (kinks added)
+            ts, ys, xs = smooth_segments(t0, h, gpu0, gpu1, sm_pu[2], sm_pu[0], sm_pu[1], sm_pu[3], sm_state)
+            hs = np.diff(ts)
+            keep = hs > 0
+            t0s, hs = ts[:-1][keep], hs[keep]
+            it0 = gpu_scale * (ys[:-1] + params.node_overhead * xs[:-1])[keep]
+            it1 = gpu_scale * (ys[1:] + params.node_overhead * xs[1:])[keep]
+            its_seg = 0.5 * (it0 + it1)
+            fcs_seg = np.empty_like(hs)
+            y_s = _lag_segments(hs, fac * it0, fac * it1, float(params.cooling_tau_s), y_s, fcs_seg)
+            gs = env.trip_factor(t0s + 0.5 * hs)
+            starts_s = np.searchsorted(t0s, bins[:-1], side="left")
+            it_s[c0:c1] = np.add.reduceat(its_seg * hs, starts_s) / step_s
+            fc_s[c0:c1] = np.add.reduceat(fcs_seg * hs, starts_s) / step_s
+            grid_s[c0:c1] = np.add.reduceat(gs * (its_seg + fcs_seg) * hs, starts_s) / step_s
     tan_phi = math.tan(math.acos(params.pf))
-    return pd.DataFrame(
-        {"campus_p_mw": grid, "campus_q_mvar": grid * tan_phi, "it_p_mw": it, "facility_p_mw": fc},
+    if sm_pu is None:
+        out = pd.DataFrame(
+            {"campus_p_mw": grid, "campus_q_mvar": grid * tan_phi, "it_p_mw": it, "facility_p_mw": fc},
+            index=index,
+        )
+        out.attrs["cooling_end_mw"] = float(y)
+        out.attrs["smoothing_extra_mwh"] = 0.0
+        return out
+    extra = grid_s - grid
+    out = pd.DataFrame(
+        {"campus_p_mw": grid_s, "campus_q_mvar": grid_s * tan_phi, "it_p_mw": it_s, "facility_p_mw": fc_s,
+         "smoothing_extra_p_mw": extra},
         index=index,
     )
+    out.attrs["cooling_end_mw"] = float(y_s)
+    out.attrs["smoothing_extra_mwh"] = float(extra.sum() * step_s / 3600.0)
+    out.attrs["smoothing_end"] = (float(sm_state[0]), float(sm_state[1]))
+    return out
+
+
+def campus_window(index: pd.DatetimeIndex, params: CampusLoadParams, start: pd.Timestamp, stop: pd.Timestamp,
+                  step_s: float) -> pd.DataFrame:
+    """A window ``[start, stop)`` of the campus series on ``index``, at a finer step: the same
+    realization, made by the model at ``step_s`` (never interpolated from the coarser series).
+
+    The facility load's state at ``start`` comes from the model run at the series' own step up to
+    ``start`` (exact: the lag is integrated exactly on each segment whatever the step), so the
+    window's averages over each coarse step equal the coarse series there.
+
+    Parameters
+    ----------
+    index : pandas.DatetimeIndex
+        The whole series' time axis (its start is the realization's origin).
+    params : CampusLoadParams
+        Model parameters.
+    start, stop : pandas.Timestamp
+        The window, inside the series' horizon.
+    step_s : float
+        The window's step, a divisor of ``stop - start``. [s]
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`campus_load`, on the window's fine index.
+    """
+    from gridstudy.models.timeindex import make_index
+
+    coarse = step_seconds(index)
+    horizon_s = len(index) * coarse
+    start, stop = pd.Timestamp(start), pd.Timestamp(stop)
+    if start < index[0] or (stop - index[0]).total_seconds() > horizon_s + 1e-9 or stop <= start:
+        raise ModelError([Problem("window", "must lie inside the series' horizon", f"{start} .. {stop}")])
+    k = int(round((start - index[0]).total_seconds() / coarse))
+    cooling0 = None
+    if k > 0:
+        before = campus_load(index[:k], params, origin=index[0], horizon_s=horizon_s)
+        cooling0 = before.attrs["cooling_end_mw"]
+    fine = make_index(start, (stop - start).total_seconds(), step_s)
+    return campus_load(fine, params, origin=index[0], horizon_s=horizon_s, cooling0_mw=cooling0)

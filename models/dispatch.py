@@ -21,6 +21,11 @@ Strategies (limits from ``docs/sources/criteria.md §5``, "Grid-side power varia
     When the campus suddenly loses most of its load (a trip to backup), the battery charges to take
     the lost load and hands it back to the grid as a ramp of ``release_mw_per_min``.
 
+Every strategy may run behind a plant that answers late (:class:`~gridstudy.models.plant_response.PlantResponse`,
+``response=``): it then works on the *measured* campus load, and the battery's output follows its
+command through the control cycle, communication latency, inverter lag, ramp limit and capability
+circle. Without one (``response=None``) the plant answers in the step the load moves.
+
 State-of-charge recovery (:class:`SocRecovery`) adds a small grid-side offset toward a target
 SOC; it is added before the grid-side limits, so it never breaks them. Reactive power
 (:class:`ReactiveControl`): none, a fixed power factor (of the battery's own output or of the grid
@@ -45,6 +50,9 @@ from gridstudy.models.dispatch_kernel import (
     _AUX,
     _CAP,
     _CAPMW,
+    _DCOMM,
+    _DLEN,
+    _DMEAS,
     _E,
     _EHI,
     _ELO,
@@ -53,6 +61,7 @@ from gridstudy.models.dispatch_kernel import (
     _ETGT,
     _HIST,
     _LOSS,
+    _NLINES,
     _NONE,
     _NPAR,
     _NSTATE,
@@ -63,6 +72,7 @@ from gridstudy.models.dispatch_kernel import (
     _QMODE,
     _QPRIO,
     _RAMP,
+    _RAMPP,
     _RAMPR,
     _RECMAX,
     _RECT,
@@ -71,12 +81,16 @@ from gridstudy.models.dispatch_kernel import (
     _SMOOTH,
     _TANPHI,
     _TAU,
+    _TCTRL,
+    _TINV,
+    _TMEAS,
     _TRIG,
     _WINMW,
     _WINS,
     _run,
 )
 from gridstudy.models.errors import ModelError, Problem
+from gridstudy.models.plant_response import PlantResponse
 from gridstudy.models.timeindex import step_seconds, window_samples
 
 __all__ = ["VoltVarCurve", "ReactiveControl", "SocRecovery", "StepResult", "Strategy", "NoDispatch",
@@ -207,16 +221,20 @@ class Strategy:
         State-of-charge recovery; ``None`` switches it off.
     reactive : ReactiveControl or None
         Reactive-power mode; ``None``: no reactive power.
+    response : PlantResponse or None
+        How late the plant answers (measurement, control cycle, communication, inverter lag, ramp
+        limit); ``None``: in the step the load moves, as :meth:`PlantResponse.instantaneous`.
     """
 
     name = "base"
     _kind = _NONE
 
     def __init__(self, plant: MegapackPlant, *, recovery: SocRecovery | None = None,
-                 reactive: ReactiveControl | None = None):
+                 reactive: ReactiveControl | None = None, response: PlantResponse | None = None):
         self.plant = plant
         self.recovery = recovery
         self.reactive = reactive or ReactiveControl()
+        self.response = response
         problems = self.problems()
         if problems:
             raise ModelError(problems)
@@ -226,6 +244,7 @@ class Strategy:
         self._vv_q = np.asarray(curve.q_pu, dtype=float)
         self._S = np.zeros(_NSTATE)
         self._hist = np.zeros(_HIST)
+        self._dl = np.zeros((_NLINES, _DLEN))
         self.reset()
 
     # -- parameters
@@ -234,6 +253,8 @@ class Strategy:
         p = self.reactive.problems(f"{prefix}.reactive")
         if self.recovery is not None:
             p += self.recovery.problems(f"{prefix}.recovery")
+        if self.response is not None:
+            p += self.response.problems(f"{prefix}.response")
         return p
 
     def _params(self) -> np.ndarray:
@@ -253,6 +274,11 @@ class Strategy:
             P[_ETGT] = pl.e_max_mwh * rec.target_percent / 100.0
             P[_RECT] = rec.time_s
             P[_RECMAX] = rec.max_mw if rec.max_mw is not None else 0.05 * pl.p_max_mw
+        resp = self.response
+        if resp is not None:
+            P[_DMEAS], P[_TMEAS] = resp.measurement_delay_s, resp.measurement_tau_s
+            P[_TCTRL], P[_DCOMM], P[_TINV] = resp.control_period_s, resp.comms_latency_s, resp.inverter_tau_s
+            P[_RAMPP] = resp.ramp_mw_per_s if resp.ramp_mw_per_s is not None else 0.0
         self._fill(P)
         return P
 
@@ -268,6 +294,7 @@ class Strategy:
         self._S[:] = 0.0
         self._S[_E] = float(e_mwh)
         self._hist[:] = 0.0
+        self._dl[:] = 0.0
 
     def step(self, campus_p_mw: float, dt_s: float, *, campus_q_mvar: float = 0.0,
              vm_pu: float = float("nan")) -> StepResult:
@@ -291,7 +318,7 @@ class Strategy:
         """
         out_p, out_q, out_e = np.empty(1), np.empty(1), np.empty(1)
         out_s = np.empty(1, dtype=np.bool_)
-        _run(self._kind, self._P, self._S, self._hist, self._vv_v, self._vv_q,
+        _run(self._kind, self._P, self._S, self._hist, self._dl, self._vv_v, self._vv_q,
              np.array([campus_p_mw], dtype=float), np.array([campus_q_mvar], dtype=float),
              np.array([vm_pu], dtype=float), float(dt_s), self._window_samples(dt_s), out_p, out_q, out_e,
              out_s)
@@ -309,7 +336,7 @@ class Strategy:
         v = np.full(n, np.nan) if vm_pu is None else np.ascontiguousarray(vm_pu, dtype=float)
         out_p, out_q, out_e = np.empty(n), np.empty(n), np.empty(n)
         out_s = np.empty(n, dtype=np.bool_)
-        _run(self._kind, self._P, self._S, self._hist, self._vv_v, self._vv_q, c, cq, v, float(dt_s),
+        _run(self._kind, self._P, self._S, self._hist, self._dl, self._vv_v, self._vv_q, c, cq, v, float(dt_s),
              self._window_samples(dt_s), out_p, out_q, out_e, out_s)
         return out_p, out_q, out_e, out_s
 
@@ -568,6 +595,8 @@ def dispatch(campus: pd.DataFrame | pd.Series, plant: MegapackPlant | None = Non
         "grid_p_mw": cp + p, "grid_q_mvar": cq + q, "saturated": sat,
     }, index=campus.index)
     out.attrs.update({"step_s": dt, "e0_mwh": e0, "saturated_steps": int(sat.sum()), **strategy.describe()})
+    if strategy.response is not None:
+        out.attrs["plant_response"] = strategy.response.describe()
     return out
 
 

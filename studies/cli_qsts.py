@@ -35,6 +35,7 @@ def _cmd_qsts(args) -> int:
     from gridstudy.studies.study import Study
 
     study = Study.from_file(args.study)
+    assert study.index is not None  # Study refuses a study without a horizon
     n = len(study.index)
     record = RecordSpec(envelope_freq=None if n <= FULL_SERIES_MAX_STEPS else "1min")
     site = study.build_site()

@@ -3,8 +3,20 @@
 Worst-window rule: the window of ``contingencies.window`` (default one hour; ``all`` = the whole
 horizon) centred on the step with the lowest POI voltage of the intact (N-0) run *without* the
 battery — the most stressed state of the intact system, where the campus draws most — clipped
-to the horizon. Outages that island the POI are loss of supply: listed, not run. Outages run in
-parallel processes; each is judged against the N-1 criteria (post-contingency voltage band per
+to the horizon. Outages that island the POI are loss of supply: listed, not run.
+
+Every window starts from the N-0 state of its scenario at the window's first step
+(:func:`window_start_site`): the regulating transformers' taps at the positions the N-0 run had
+in force at that step (its recorded ``tap_pos_<name>`` series), the storages' state of charge of
+the N-0 dispatch just before that step (the profile slice continues the N-0 dispatch, so the
+battery's set points are those of the N-0 run). The OLTC delay timers start at zero: the
+post-contingency voltage is a new excursion for the tap changer, which waits its full
+``delay_s`` before its first move in the window (conservative: a reset timer never runs ahead of
+the N-0 one, so with nothing removed the window reproduces the N-0 run up to the first N-0 tap
+move inside the window, and later moves can only come later). Volt-var holds no state between
+steps (a fixed point solved within each step), so nothing of it is carried.
+
+Outages run in parallel processes; each is judged against the N-1 criteria (post-contingency voltage band per
 voltage class, emergency thermal rating, convergence, ride-through), in the style of PSS/E ACCC /
 PowerWorld contingency tables: one row per outage and scenario, non-converged cases flagged.
 """
@@ -13,7 +25,9 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -21,7 +35,10 @@ from gridstudy.grid.site import Site
 from gridstudy.grid.topology import Outage
 from gridstudy.studies.criteria.presets import CriteriaPreset
 
-__all__ = ["worst_window", "run_outage", "run_contingencies"]
+if TYPE_CHECKING:
+    from gridstudy.studies.qsts.results import QSTSResult
+
+__all__ = ["worst_window", "window_start_site", "run_outage", "run_contingencies"]
 
 
 def worst_window(poi_vm_pu: pd.Series, window: str) -> slice:
@@ -36,6 +53,43 @@ def worst_window(poi_vm_pu: pd.Series, window: str) -> slice:
     k = int(poi_vm_pu.to_numpy().argmin()) if poi_vm_pu.notna().any() else 0
     start = min(max(0, k - w // 2), n - w)
     return slice(start, start + w)
+
+
+def window_start_site(site: Site, n0: QSTSResult, start: int, profiles: pd.DataFrame | None = None) -> Site:
+    """A copy of ``site`` in the N-0 state at step ``start`` of the N-0 run ``n0``.
+
+    Parameters
+    ----------
+    site : Site
+        The site the N-0 run ran on (not modified).
+    n0 : QSTSResult
+        The N-0 run of the scenario; its ``tap_pos_<name>`` series
+        (:func:`gridstudy.studies.qsts.results.tap_series_name`) give the tap positions in force at
+        each step. A transformer without a recorded (or with a NaN) position keeps the site's. [-]
+    start : int
+        First step of the window in the N-0 run. [-]
+    profiles : pandas.DataFrame, optional
+        The scenario's dispatch over the whole horizon; its ``soc_percent`` (state of charge after
+        each step) at ``start - 1`` becomes the storages' ``soc_percent``. [%]
+
+    Returns
+    -------
+    Site
+        A copy with its own net (the OLTC timers are not part of it: every run starts them at zero).
+    """
+    from gridstudy.studies.qsts.results import tap_series_name
+
+    s = copy.copy(site)
+    s.net = copy.deepcopy(site.net)
+    ser = n0.series
+    for t in site.regulating_trafos:
+        name = tap_series_name(site.net, t)
+        if name in ser and 0 <= start < len(ser) and pd.notna(ser[name].iloc[start]):
+            s.net.trafo.at[t, "tap_pos"] = float(ser[name].iloc[start])
+    if (profiles is not None and start > 0 and "soc_percent" in profiles and site.storages
+            and pd.notna(profiles["soc_percent"].iloc[start - 1])):
+        s.net.storage.loc[site.storages, "soc_percent"] = float(profiles["soc_percent"].iloc[start - 1])
+    return s
 
 
 def _outage_site(site: Site, outage: Outage) -> Site:
@@ -69,7 +123,7 @@ def run_outage(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame
     real = bus.index.difference(internal_buses(s))
     br = res.branch_summary
     worst_load = br.loading_max_percent.max() if len(br) else math.nan
-    worst_elem = str(br.loc[br.loading_max_percent.idxmax(), "name"]) if len(br) and br.loading_max_percent.notna().any() else ""
+    worst_elem = str(br.at[br.loading_max_percent.idxmax(), "name"]) if len(br) and br.loading_max_percent.notna().any() else ""
     vmin = bus.loc[real, "vm_min_pu"]
     return {
         **row,
@@ -90,10 +144,17 @@ def _run_args(args):
     return run_outage(*args)
 
 
-def run_contingencies(site: Site, outages: list[Outage], cases: dict[str, tuple[pd.DataFrame, object]],
-                      preset: CriteriaPreset, engine: str, workers: int = 2) -> list[dict]:
-    """Run every outage for every scenario in ``cases`` (``name -> (profiles, controls)``)."""
-    jobs = [(site, o, name, prof, ctrl, preset, engine) for o in outages for name, (prof, ctrl) in cases.items()]
+def run_contingencies(site: Site, outages: list[Outage], cases: Mapping[str, tuple[pd.DataFrame, object]],
+                      preset: CriteriaPreset, engine: str, workers: int = 2,
+                      start_sites: Mapping[str, Site] | None = None) -> list[dict]:
+    """Run every outage for every scenario in ``cases`` (``name -> (profiles, controls)``).
+
+    ``start_sites`` (``name -> site``, from :func:`window_start_site`) gives each scenario the N-0
+    state at the window start; a scenario without one runs on ``site``.
+    """
+    starts = dict(start_sites or {})
+    jobs = [(starts.get(name, site), o, name, prof, ctrl, preset, engine)
+            for o in outages for name, (prof, ctrl) in cases.items()]
     if not jobs:
         return []
     if workers <= 1 or len(jobs) == 1:

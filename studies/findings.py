@@ -17,15 +17,25 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from gridstudy.grid.site import Site
-from gridstudy.studies.criteria import (Finding, Limit, flicker_finding, power_factor_finding, ramp_findings,
-                              ride_through_finding, step_seconds, rvc_finding, voltage_band_finding, voltage_class)
+from gridstudy.studies.criteria import (
+    Finding,
+    Limit,
+    flicker_finding,
+    power_factor_finding,
+    ramp_findings,
+    ride_through_finding,
+    rvc_finding,
+    step_seconds,
+    voltage_band_finding,
+    voltage_class,
+)
 from gridstudy.studies.criteria.presets import CriteriaPreset
 from gridstudy.studies.qsts.results import QSTSResult
 
@@ -34,9 +44,13 @@ __all__ = ["scenario_findings", "scenario_summary", "bus_band_finding", "thermal
 
 
 def _real_buses(site: Site) -> pd.Index:
+    """The buses judged: the site's monitored buses (all, where its file names none), without the
+    model-internal ones (the Thevenin source's)."""
     from gridstudy.grid.basecase import internal_buses
 
-    return site.net.bus.index.difference(internal_buses(site))
+    buses = site.net.bus.index.difference(internal_buses(site))
+    monitored = getattr(site, "monitored_buses", None)
+    return buses if monitored is None else buses.intersection(pd.Index(monitored))
 
 
 def bus_band_finding(site: Site, result: QSTSResult, preset: CriteriaPreset, case: str = "n-0") -> Finding:
@@ -78,8 +92,12 @@ def thermal_from_summary(site: Site, result: QSTSResult, preset: CriteriaPreset,
     lim = preset.thermal
     net = site.net
     rows = []
+    monitored = getattr(site, "monitored_branches", None)
+    watched = None if monitored is None else {(str(t), int(i)) for t, i in monitored}
     for key, row in br.iterrows():
         table, idx = _branch_key(key, row)
+        if watched is not None and (table, idx) not in watched:
+            continue  # the site file monitors other branches only
         name = str(net[table].at[idx, "name"]) if table else str(key)
         factor = 1.0
         if case == "n-1":
@@ -221,6 +239,17 @@ for _c in (
     register(_c)
 
 
+def _load_loss(ev: Evidence) -> list[Finding]:
+    """Transfers of the campus to backup (disturbance counter or ride-through envelope)."""
+    from gridstudy.studies.criteria.load_loss import load_loss_finding
+
+    return [load_loss_finding(ev.poi.where(ev.result.converged.to_numpy()), ev.profiles["campus_p_mw"],
+                              ev.preset.disturbance_counter, ev.preset.ride_through)]
+
+
+register(Criterion("load_loss", ("n-0", "n-1"), _load_loss))
+
+
 def _finding_id(criterion: Criterion, finding: Finding, case: str, several: bool) -> str:
     if several:  # one finding per limit: the limit's name tells them apart
         return f"{criterion.id}.{_slug(finding.criterion.split(': ', 1)[-1])}"
@@ -280,6 +309,7 @@ def scenario_summary(site: Site, result: QSTSResult, findings: list[Finding], pr
         "max_p2p_mw_5s": float(max_p2p_mw(gp, 5.0)) if len(gp) > 1 else 0.0,
         "nonconverged_steps": result.nonconverged_steps,
         "ride_through_trips": int(rt.events) if rt is not None else 0,
+        "load_loss_mw_max": float(ll.worst_value) if (ll := finding_by_group(findings, "load_loss")) else 0.0,
         "tap_operations": int(result.tap_operations.sum()) if len(result.tap_operations) else 0,
         "battery_saturated_steps": int(profiles["saturated"].sum()) if "saturated" in profiles else 0,
         "criteria": [f.to_dict() for f in findings],

@@ -30,8 +30,8 @@ def run_study(path: str | Path, out_dir: str | Path, engine: str = "fast", conti
         try:
             from gridstudy.studies.report.render import render_report
         except ModuleNotFoundError:  # the report extra is not installed
-            render_report = None
-        if render_report is not None:
+            pass
+        else:
             render_report(out_dir)
     return to_jsonable(result.summary)
 

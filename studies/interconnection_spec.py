@@ -29,18 +29,29 @@ from gridstudy.studies.errors import StudyError
 from gridstudy.studies.spec import StudySpec, parse_study
 
 __all__ = ["CriteriaSection", "ScenarioSection", "ContingencySection", "SagEvent", "SagSection",
-           "InterconnectionSpec", "parse_interconnection", "load_interconnection", "DEFAULT_SAG_EVENTS"]
+           "ReportSection", "InterconnectionSpec", "parse_interconnection", "load_interconnection", "DEFAULT_SAG_EVENTS"]
 
-_OWN = ("criteria", "scenarios", "contingencies", "sag")
+_OWN = ("criteria", "scenarios", "contingencies", "sag", "report")
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class DisturbanceCounterSection(_Section):
+    """The campus's disturbance counter (``gridstudy.models.protection``); unset fields keep the
+    defaults of ``docs/sources/events.md §6``."""
+
+    threshold_pu: float | None = Field(None, gt=0, le=1.5, description="excursion threshold [pu]")
+    count: int | None = Field(None, ge=1, description="excursions that trip the counter [-]")
+    window_s: float | None = Field(None, ge=0, description="counting window [s]")
+    return_after_s: float | None = Field(None, gt=0, description="time on backup before the return [s]")
+
+
 class CriteriaSection(_Section):
     preset: str = "generic-utility"
     ramp: str | None = Field(None, description="ramp-limit preset replacing the preset's (ercot-proposed, ieso, ...)")
+    disturbance_counter: DisturbanceCounterSection | None = None
 
     @field_validator("preset")
     @classmethod
@@ -131,6 +142,13 @@ class SagSection(_Section):
     events: list[SagEvent] = Field(default_factory=lambda: [SagEvent(**e) for e in DEFAULT_SAG_EVENTS])
 
 
+class ReportSection(_Section):
+    """``[report]``: how the report is printed."""
+
+    page_size: Literal["Letter", "A4"] | None = Field(
+        None, description="PDF page size; default: the criteria preset's (US Letter for every built-in preset)")
+
+
 class InterconnectionSpec(_Section):
     """The sections of this module (the rest of the file is a :class:`gridstudy.studies.spec.StudySpec`)."""
 
@@ -138,6 +156,7 @@ class InterconnectionSpec(_Section):
     scenarios: list[ScenarioSection] = Field(default_factory=list)
     contingencies: ContingencySection = Field(default_factory=ContingencySection)
     sag: SagSection = Field(default_factory=SagSection)
+    report: ReportSection = Field(default_factory=ReportSection)
 
 
 def parse_interconnection(raw: dict[str, Any], source: str | None = None) -> tuple[StudySpec, InterconnectionSpec]:
@@ -155,7 +174,8 @@ def parse_interconnection(raw: dict[str, Any], source: str | None = None) -> tup
         ic = InterconnectionSpec.model_validate(own)
     except ValidationError as exc:
         problems += problems_from_pydantic(exc)
-    raw_scen = raw.get("scenarios") if isinstance(raw.get("scenarios"), list) else []
+    scen = raw.get("scenarios")
+    raw_scen: list[Any] = scen if isinstance(scen, list) else []
     names = [s.get("name") for s in raw_scen if isinstance(s, dict)]
     for k, s in enumerate(raw_scen):
         if not isinstance(s, dict) or not isinstance(s.get("battery", {}), dict):
@@ -177,6 +197,7 @@ def parse_interconnection(raw: dict[str, Any], source: str | None = None) -> tup
                 problems.append(Problem(f"contingencies.scenarios[{k}]", f"unknown scenario; known: {', '.join(sorted(known))}", n))
     if problems:
         raise StudyError(problems, source=source)
+    assert study is not None and ic is not None  # each failure above added a problem
     return study, ic
 
 

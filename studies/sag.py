@@ -4,9 +4,11 @@ Each event (job-start step, campus trip to backup, utility-side sags: the source
 to a retained fraction of its set point for set durations) runs twice: without the battery, and
 with it (volt-var reactive support plus the study's dispatch strategy; load-loss absorption when
 the study's battery is otherwise idle). If the POI voltage leaves the load
-ride-through envelope (ERCOT NOGRR282), the campus is taken to transfer to backup at that moment —
-its grid draw drops to zero for the rest of the event (the Virginia 2024 failure mode) — and the
-event is re-run with that trip, so that the battery's load-loss absorption sees it.
+ride-through envelope (ERCOT NOGRR282), or the campus's disturbance counter trips (N excursions
+within T seconds, :mod:`gridstudy.models.protection`; the Virginia 2024 failure mode), the campus
+is taken to transfer to backup at that moment — its grid draw drops to zero until it returns,
+normally after the event — and the event is re-run with that transfer, so that the battery's
+load-loss absorption sees it.
 
 This is a quasi-static analysis: one phasor power flow per step (constant-power loads, an ideal
 voltage source behind the Thevenin impedance); it is not an electromagnetic-transient or dynamic
@@ -73,7 +75,7 @@ def _run(site, prof, with_battery, plant, strategy_kw, curve, engine, strategy="
 def run_event(site: Site, event: SagEvent, sec: SagSection, plant, preset, engine: str = "fast",
               strategy_kw: dict | None = None, curve=None, strategy: str = "load_loss_absorption") -> dict:
     """Run one event without and with the battery; return its row and the series for plots."""
-    from gridstudy.studies.criteria import ride_through_trips
+    from gridstudy.studies.criteria.load_loss import load_transfers
     from gridstudy.studies.qsts.inputs import VoltVarCurve
 
     curve = curve or VoltVarCurve()
@@ -85,12 +87,14 @@ def run_event(site: Site, event: SagEvent, sec: SagSection, plant, preset, engin
             continue
         prof, res = _run(site, base, with_bat, plant, strategy_kw or {}, curve, engine, strategy)
         poi = res.series["poi_vm_pu"].where(res.converged.to_numpy())
-        trips = ride_through_trips(poi, preset.ride_through)
-        trip_time = None
+        # to backup at the first transfer: ride-through envelope or the campus's disturbance counter
+        trips = load_transfers(poi, base["campus_p_mw"], preset.disturbance_counter, preset.ride_through)
+        trip_time = ret_time = None
         if len(trips):
-            trip_time = pd.Timestamp(trips["trip_time"].iloc[0])
+            trip_time = pd.Timestamp(trips["transfer_time"].iloc[0])
+            ret_time = pd.Timestamp(trips["return_time"].iloc[0])
             tripped = base.copy()
-            after = tripped.index >= trip_time
+            after = (tripped.index >= trip_time) & (tripped.index < ret_time)
             tripped.loc[after, ["campus_p_mw", "campus_q_mvar"]] = 0.0
             prof, res = _run(site, tripped, with_bat, plant, strategy_kw or {}, curve, engine, strategy)
             poi = res.series["poi_vm_pu"].where(res.converged.to_numpy())
@@ -101,9 +105,15 @@ def run_event(site: Site, event: SagEvent, sec: SagSection, plant, preset, engin
             "min_poi_vm_pu": float(poi.min()) if poi.notna().any() else math.nan,
             "pre_event_poi_vm_pu": float(poi.iloc[0]),
             "dip_depth_pu": float(poi.iloc[0] - poi.min()) if poi.notna().any() else math.nan,
+            # a campus trip or a load drop raises the POI voltage: the swell above the pre-event value
+            "max_poi_vm_pu": float(poi.max()) if poi.notna().any() else math.nan,
+            "swell_pu": float(poi.max() - poi.iloc[0]) if poi.notna().any() else math.nan,
             "seconds_below_0p9": float(below.sum() * sec.step_s),
             "trip": trip_time is not None,
             "trip_time_s": (trip_time - t0).total_seconds() if trip_time is not None else None,
+            "trip_cause": str(trips["cause"].iloc[0]) if trip_time is not None else None,
+            "load_lost_mw": float(trips["lost_mw"].iloc[0]) if trip_time is not None else 0.0,
+            "return_time_s": (ret_time - t0).total_seconds() if ret_time is not None else None,
             "grid_step_mw": float((grid - grid.iloc[0]).abs().max()),
             "nonconverged_steps": res.nonconverged_steps,
         }

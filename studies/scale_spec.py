@@ -158,6 +158,13 @@ class SizingSection(_Section):
         return self
 
 
+_SweepScenario = Literal["with_battery", "without_battery"]
+
+
+def _with_battery_only() -> list[_SweepScenario]:
+    return ["with_battery"]
+
+
 class SweepSection(_Section):
     """``[sweep]``: the swept parameters and how each point is run.
 
@@ -180,7 +187,7 @@ class SweepSection(_Section):
 
     parameters: dict[str, list[Any]]
     workers: int = Field(2, ge=1, le=256, description="[-]")
-    scenarios: list[Literal["with_battery", "without_battery"]] = Field(default_factory=lambda: ["with_battery"])
+    scenarios: list[_SweepScenario] = Field(default_factory=_with_battery_only)
     metric: str = "pst_max"
     engine: Literal["fast", "reference"] = "fast"
     max_scenarios: int = Field(10_000, ge=1)

@@ -3,7 +3,8 @@
 ``size_battery(path, out_dir)`` reads a study file with an optional ``[sizing]`` section
 (:mod:`gridstudy.studies.scale_spec`) and searches, for every Megapack model and every combination of the
 strategy parameters listed, the least number of units whose ``with_battery`` scenario passes every
-criterion of the study (N-0; and N-1 over the worst window when ``n1 = true``).
+criterion of the study (N-0; and N-1 over the worst window when ``n1 = true``, each outage starting
+from the design's own N-0 state at the window start: :func:`gridstudy.studies.contingency.window_start_site`).
 
 Search. The cost of a design is ``p_mw · cost_per_mw_usd + e_mwh · cost_per_mwh_usd`` (defaults
 and their sources in :mod:`gridstudy.studies.scale_spec`), increasing in the units. More units never make a
@@ -30,13 +31,18 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
 from gridstudy.studies.scale_spec import STRATEGY_PARAMETERS, ScaleStudy, SizingSection, load_scale_study
+
+if TYPE_CHECKING:
+    from gridstudy.grid.topology import Outage
+    from gridstudy.models.battery import MegapackPlant
 
 __all__ = ["StudyEvaluator", "finding_margin", "least_passing_units", "SearchTrace", "size_battery",
            "design_cost_usd", "monotonicity_violations"]
@@ -128,7 +134,8 @@ class StudyEvaluator:
         self.site = self.study.build_site()
         self.campus = self.study.campus_profile()
         self.calls = 0
-        self._window = self._outages = None
+        self._window: slice | None = None  # set by _prepare_n1 when n1
+        self._outages: list[Outage] | None = None
         if n1:
             self._prepare_n1()
 
@@ -155,12 +162,12 @@ class StudyEvaluator:
         return res, prof, inputs.controls
 
     def _prepare_n1(self) -> None:
-        from gridstudy.grid.topology import single_outages
+        from gridstudy.grid.topology import site_outages
         from gridstudy.studies.contingency import worst_window
 
         res, _, _ = self._run("without_battery", self.study)
         self._window = worst_window(res.series["poi_vm_pu"], self.ic.window)
-        self._outages, _ = single_outages(self.site.net, self.site.poi_bus)
+        self._outages, _ = site_outages(self.site)
 
     def _size_storage(self, plant) -> None:
         from gridstudy.grid.build import rate_storage
@@ -202,7 +209,7 @@ class StudyEvaluator:
             [USD], ``pass``, ``failed`` (criteria), ``margins`` (criterion -> margin [-]), key
             metrics and ``runtime_s`` [s].
         """
-        from gridstudy.studies.contingency import run_contingencies
+        from gridstudy.studies.contingency import run_contingencies, window_start_site
         from gridstudy.studies.findings import scenario_findings, scenario_summary
 
         t0 = time.perf_counter()
@@ -218,9 +225,11 @@ class StudyEvaluator:
         failed = [c["criterion"] for c in crit if not c["pass"]]
         passed = {c["id"]: bool(c["pass"]) for c in crit}
         if self.n1:
+            assert self._window is not None and self._outages is not None, "_prepare_n1 runs in __init__ when n1"
             sl = self._window
+            start = window_start_site(self.site, res, sl.start, prof)  # the N-0 state at the window start
             rows = run_contingencies(self.site, self._outages, {"with_battery": (prof.iloc[sl], ctrl)}, self.preset,
-                                     self.engine, self.ic.workers)
+                                     self.engine, self.ic.workers, start_sites={"with_battery": start})
             for r in rows:
                 key = f"N-1 {r['outage']}"
                 passed[key] = bool(r["pass"])
@@ -368,11 +377,13 @@ def size_battery(path: str | Path, out_dir: str | Path, *, quiet: bool = False,
 
     t0 = time.perf_counter()
     scale = load_scale_study(path, need="sizing")
+    assert scale.sizing is not None, "load_scale_study(need='sizing') refuses a file without [sizing]"
     sz: SizingSection = scale.sizing
     ev = evaluator or StudyEvaluator(scale, sz.engine, sz.n1)
     ev.cost_per_mw_usd, ev.cost_per_mwh_usd = sz.cost_per_mw_usd, sz.cost_per_mwh_usd
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
-    models = sz.models or [ev.plant.model]
+    # parse_scale_study refuses sizing with battery.strategy 'none', so the study has a plant
+    models = sz.models or [cast("MegapackPlant", ev.plant).model]
     combos = [(m, p) for m in models for p in sz.strategy.combinations()]
     designs: list[dict] = []
     seen: dict[tuple, dict] = {}
@@ -403,13 +414,19 @@ def size_battery(path: str | Path, out_dir: str | Path, *, quiet: bool = False,
                 hi -= 1
         label = _label(model, params)
         if hi < sz.units_min:
+            assert best is not None, "units_min <= units_max (SizingSection), so only a cut range is empty"
             comb_rows.append({"combination": label, "model": model, **params, "least_units": None,
                               "evaluations": 0, "pruned": True})
             say(f"{label}: pruned (cannot be cheaper than {best['combination']}, {best['units']} units)")
             continue
         say(f"{label}: searching {sz.units_min}..{hi} units")
-        tr = least_passing_units(lambda n: evaluate(model, n, params)["pass"], sz.units_min, hi,
-                                 hi_first=best is not None)
+
+        # least_passing_units calls ``passes`` only before it returns, within this iteration; the
+        # defaults bind this iteration's model and params all the same (ruff B023).
+        def passes(n: int, model: str = model, params: dict[str, float] = params) -> bool:
+            return bool(evaluate(model, n, params)["pass"])
+
+        tr = least_passing_units(passes, sz.units_min, hi, hi_first=best is not None)
         comb_rows.append({"combination": label, "model": model, **params, "least_units": tr.least,
                           "evaluations": len(tr.tried), "pruned": False})
         if tr.least is not None:

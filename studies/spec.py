@@ -13,10 +13,13 @@ Sections::
                 step_s, seed
     [campus]    AI training load parameters (see models.campus.CampusLoadParams), or
     [campus.trace]  a measured trace (path, columns, units, fill, peak_mw | scale)
+    [campus.smoothing]   GPU-side power smoothing (models.gpu_smoothing.GpuSmoothing); absent: off
     [battery]   units, model and rating overrides, SOC window, strategy and its table:
     [battery.ramp_limit] / [battery.smoothing] / [battery.import_cap] / [battery.load_loss_absorption]
     [battery.recovery]   SOC recovery
     [battery.reactive]   fixed_pf or volt_var (curve points)
+    [battery.response]   how late the plant answers (models.plant_response.PlantResponse);
+                         absent: the plant answers in the step the load moves
 
 Without ``campus.gpus`` (or a trace peak/scale) the campus is sized so that its nominal peak is the
 site's campus peak MW; without ``battery.units``/``battery.model`` the site's plant is used.
@@ -27,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
@@ -89,7 +92,8 @@ class StudySection(_Section):
     @property
     def horizon_s(self) -> float:
         """Study horizon. [s]"""
-        return float(self.duration_s) if self.duration_s is not None else pd.Timedelta(self.duration).total_seconds()
+        # the validator requires exactly one of duration_s and duration
+        return float(self.duration_s) if self.duration_s is not None else pd.Timedelta(cast(str, self.duration)).total_seconds()
 
 
 class TraceSection(_Section):
@@ -170,23 +174,39 @@ class _CampusBase(_Section):
         return {"path": v} if isinstance(v, str) else v
 
     def model_kwargs(self) -> dict[str, Any]:
-        """The fields that are :class:`CampusLoadParams` arguments."""
-        return self.model_dump(exclude={"trace", "gpus"})
+        """The fields that are :class:`CampusLoadParams` arguments (``smoothing`` as the model's
+        :class:`~gridstudy.models.gpu_smoothing.GpuSmoothing`, which validates its values)."""
+        from gridstudy.models.gpu_smoothing import GpuSmoothing
+
+        kw = self.model_dump(exclude={"trace", "gpus", "smoothing"})
+        sm = getattr(self, "smoothing", None)
+        kw["smoothing"] = GpuSmoothing(**sm.model_dump()) if sm is not None else None
+        return kw
 
 
 def _sections() -> dict[str, type[BaseModel]]:
     from gridstudy.models.battery import MegapackPlant
     from gridstudy.models.campus import CampusLoadParams
     from gridstudy.models.dispatch import ImportCap, LoadLossAbsorption, RampLimit, Smoothing, SocRecovery
+    from gridstudy.models.gpu_smoothing import GpuSmoothing
+    from gridstudy.models.plant_response import PlantResponse
 
     out: dict[str, type[BaseModel]] = {}
+    out["gpu_smoothing"] = derived_section(
+        "GpuSmoothingSection", GpuSmoothing,
+        doc="``[campus.smoothing]``: GPU-side power smoothing (see :class:`gridstudy.models.gpu_smoothing.GpuSmoothing`); "
+            "absent: off.")
+    out["response"] = derived_section(
+        "PlantResponseSection", PlantResponse,
+        doc="``[battery.response]``: how late the plant answers (see "
+            ":class:`gridstudy.models.plant_response.PlantResponse`); absent: in the step the load moves.")
     out["campus"] = derived_section(
         "CampusSection", CampusLoadParams, exclude=("seed",), base=_CampusBase,
-        overrides={"gpus": (int | None, None)},
+        overrides={"gpus": (int | None, None), "smoothing": (out["gpu_smoothing"] | None, None)},
         doc="``[campus]``: the parameters of :class:`gridstudy.models.campus.CampusLoadParams` (all "
             "optional; ``gpus`` default: sized to the site's campus peak; the seed is ``study.seed``), or "
             "``[campus.trace]``.")
-    kw = {"exclude": ("recovery", "reactive")}
+    kw: dict[str, Any] = {"exclude": ("recovery", "reactive")}
     out["ramp_limit"] = derived_section("RampLimitSection", RampLimit, **kw,
                                         doc="``[battery.ramp_limit]`` (see :class:`gridstudy.models.dispatch.RampLimit`).")
     out["smoothing"] = derived_section("SmoothingSection", Smoothing, **kw,
@@ -219,26 +239,44 @@ class ReactiveSection(_Section):
 
 
 _S = _sections()
-CampusSection = _S["campus"]
-RampLimitSection = _S["ramp_limit"]
-SmoothingSection = _S["smoothing"]
-ImportCapSection = _S["import_cap"]
-LoadLossSection = _S["load_loss_absorption"]
-RecoverySection = _S["recovery"]
+if TYPE_CHECKING:  # the type checker sees sections whose fields it cannot know statically
+    class _Derived(_Section):
+        def __getattr__(self, name: str) -> Any: ...
+
+    class CampusSection(_CampusBase, _Derived): ...
+    class RampLimitSection(_Derived): ...
+    class SmoothingSection(_Derived): ...
+    class ImportCapSection(_Derived): ...
+    class LoadLossSection(_Derived): ...
+    class RecoverySection(_Derived): ...
+    class _PlantFields(_Derived): ...
+    class PlantResponseSection(_Derived): ...
+    class GpuSmoothingSection(_Derived): ...
+else:
+    CampusSection = _S["campus"]
+    RampLimitSection = _S["ramp_limit"]
+    SmoothingSection = _S["smoothing"]
+    ImportCapSection = _S["import_cap"]
+    LoadLossSection = _S["load_loss_absorption"]
+    RecoverySection = _S["recovery"]
+    _PlantFields = _S["battery_plant"]
+    PlantResponseSection = _S["response"]
+    GpuSmoothingSection = _S["gpu_smoothing"]
 
 #: ``[battery]`` tables of the strategies, by strategy name.
 STRATEGY_TABLES = {"ramp_limit": "ramp_limit", "smoothing": "smoothing", "import_cap": "import_cap",
                    "load_loss_absorption": "load_loss_absorption"}
 
 
-class _BatteryBase(_S["battery_plant"]):  # type: ignore[misc,valid-type]  # a class made by derived_section
+class _BatteryBase(_PlantFields):
     strategy: Literal["none", "ramp_limit", "smoothing", "import_cap", "load_loss_absorption"] = "none"
-    ramp_limit: RampLimitSection = Field(default_factory=RampLimitSection)  # type: ignore[valid-type]
-    smoothing: SmoothingSection = Field(default_factory=SmoothingSection)  # type: ignore[valid-type]
-    import_cap: ImportCapSection = Field(default_factory=ImportCapSection)  # type: ignore[valid-type]
-    load_loss_absorption: LoadLossSection = Field(default_factory=LoadLossSection)  # type: ignore[valid-type]
-    recovery: RecoverySection = Field(default_factory=RecoverySection)  # type: ignore[valid-type]
+    ramp_limit: RampLimitSection = Field(default_factory=RampLimitSection)
+    smoothing: SmoothingSection = Field(default_factory=SmoothingSection)
+    import_cap: ImportCapSection = Field(default_factory=ImportCapSection)
+    load_loss_absorption: LoadLossSection = Field(default_factory=LoadLossSection)
+    recovery: RecoverySection = Field(default_factory=RecoverySection)
     reactive: ReactiveSection = Field(default_factory=ReactiveSection)
+    response: PlantResponseSection | None = None
 
 
 class BatterySection(_BatteryBase):
@@ -307,6 +345,7 @@ def make_battery(bs: Any, units: int, model: str, soc_init_percent: float, cap_d
     """
     from gridstudy.models.battery import MegapackPlant
     from gridstudy.models.dispatch import ReactiveControl, SocRecovery, VoltVarCurve, make_strategy
+    from gridstudy.models.plant_response import PlantResponse
 
     problems: list[Problem] = []
     plant = strategy = None
@@ -324,9 +363,15 @@ def make_battery(bs: Any, units: int, model: str, soc_init_percent: float, cap_d
     strat_kw: dict[str, Any] = getattr(bs, table).model_dump() if table else {}
     if bs.strategy == "import_cap" and strat_kw.get("cap_mw") is None:
         strat_kw["cap_mw"] = 0.9 * cap_default_mw if cap_default_mw is not None else 0.0
+    response = None
+    try:
+        response = PlantResponse(**bs.response.model_dump()) if bs.response is not None else None
+    except InputError as exc:
+        problems += exc.problems
     try:  # with a plant the file got wrong, its strategy is still checked (on a one-unit plant)
         strategy = make_strategy(bs.strategy, plant if plant is not None else MegapackPlant(units=1),
-                                 recovery=None if bs.strategy == "none" else recovery, reactive=reactive, **strat_kw)
+                                 recovery=None if bs.strategy == "none" else recovery, reactive=reactive,
+                                 response=response, **strat_kw)
     except InputError as exc:
         problems += [strategy_problem_path(q, bs.strategy) for q in exc.problems]
     return plant, strategy if plant is not None else None, problems
@@ -467,7 +512,7 @@ def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | Non
                 trace = scale_trace(trace, factor=tr.scale)
             elif tr.peak_mw is not None or campus_peak_mw is not None:
                 # scale on the raw trace's peak so that the study step does not change the factor
-                factor = (tr.peak_mw or campus_peak_mw) / float(raw["campus_p_mw"].max())
+                factor = cast(float, tr.peak_mw or campus_peak_mw) / float(raw["campus_p_mw"].max())  # one is given
                 trace = scale_trace(trace, factor=factor)
             if "campus_q_mvar" not in trace:
                 import math

@@ -20,7 +20,8 @@ A study comes from a file or from objects::
 Scenarios: ``without_battery`` (the battery idle), ``with_battery`` (the study's strategy) and
 any further named alternatives (``scenarios``: name -> strategy), each a quasi-static time series
 judged by the criteria registry (:mod:`gridstudy.studies.findings`); then N-1 over the worst
-window (:mod:`gridstudy.studies.contingency`) and the sag events (:mod:`gridstudy.studies.sag`).
+window, each outage starting from the scenario's N-0 state at the window start
+(:mod:`gridstudy.studies.contingency`), and the sag events (:mod:`gridstudy.studies.sag`).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ import copy
 import hashlib
 import inspect
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -44,7 +46,6 @@ if TYPE_CHECKING:
     from gridstudy.grid.site import BatteryPlant, Site
     from gridstudy.grid.spec import SiteSpec
     from gridstudy.models.battery import MegapackPlant
-    from gridstudy.models.campus import CampusLoadParams
     from gridstudy.models.dispatch import Strategy
     from gridstudy.studies.criteria.presets import CriteriaPreset
     from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, RecordSpec
@@ -144,6 +145,8 @@ class Study:
         The study file.
     campus_description : mapping
         How the campus was given, for the summary (filled in from ``campus`` when empty).
+    page_size : {'Letter', 'A4'} or None
+        PDF page size of the report, saved in the summary; ``None``: the criteria preset's.
     """
 
     site: Any
@@ -160,6 +163,7 @@ class Study:
     path: Path | None = None
     campus_description: Mapping[str, Any] = field(default_factory=dict)
     base_dir: Path = field(default_factory=Path)
+    page_size: str | None = None
 
     def __post_init__(self) -> None:
         from gridstudy.models.campus import CampusLoadParams, gpus_for_peak
@@ -176,6 +180,8 @@ class Study:
             self.battery = self.strategy.plant
         if self.strategy is not None and self.strategy.plant is not self.battery:
             problems.append(Problem("strategy", "is bound to another plant than battery", self.strategy.name))
+        if self.page_size not in (None, "Letter", "A4"):
+            problems.append(Problem("page_size", "must be 'Letter' or 'A4'", self.page_size))
         if isinstance(self.campus, pd.DataFrame):
             if "campus_p_mw" not in self.campus:
                 problems.append(Problem("campus.campus_p_mw", "required column is missing", None, has_value=False))
@@ -186,7 +192,7 @@ class Study:
                                     has_value=False))
         if problems:
             raise StudyError(problems, source=str(self.path) if self.path else None)
-        check_index(self.index, "index")
+        check_index(self._horizon, "index")
         if self.campus is None:
             one = CampusLoadParams(gpus=1)
             self.campus = one.replace(gpus=gpus_for_peak(self.campus_peak_mw, one))
@@ -240,6 +246,12 @@ class Study:
         preset = get_preset(ic.criteria.preset)
         if ic.criteria.ramp is not None:
             preset = custom_preset(f"{preset.name}+{ic.criteria.ramp}", preset, ramps=RAMP_PRESETS[ic.criteria.ramp])
+        if ic.criteria.disturbance_counter is not None:
+            import dataclasses
+
+            set_ = ic.criteria.disturbance_counter.model_dump(exclude_none=True)
+            preset = custom_preset(preset.name, preset,
+                                   disturbance_counter=dataclasses.replace(preset.disturbance_counter, **set_))
         campus: Any = resolved.trace[["campus_p_mw", "campus_q_mvar"]] if resolved.trace is not None \
             else resolved.campus_params
         desc = (resolved.campus_params.as_dict() if resolved.campus_params is not None
@@ -247,7 +259,7 @@ class Study:
         return cls(site=resolved.site_spec, campus=campus, battery=resolved.plant, strategy=resolved.strategy,
                    criteria=preset, index=resolved.index, scenarios=alternatives, contingencies=ic.contingencies,
                    sag=ic.sag, name=spec.study.name, text=text, path=path, campus_description=desc,
-                   base_dir=base_dir)
+                   base_dir=base_dir, page_size=ic.report.page_size)
 
     def with_battery(self, battery: MegapackPlant | None, strategy: Strategy | None) -> Study:
         """A copy of this study with another plant and strategy (same site, campus, horizon, criteria)."""
@@ -260,12 +272,21 @@ class Study:
     @property
     def campus_peak_mw(self) -> float:
         """The site's campus peak (the SCR denominator). [MW]"""
-        return float(self.site_spec.campus.p_mw if self.site_spec is not None else self._site.campus_p_mw)
+        if self.site_spec is not None:
+            return float(self.site_spec.campus.p_mw)
+        assert self._site is not None  # _site_spec_of gives a built Site where it gives no spec
+        return float(self._site.campus_p_mw)
+
+    @property
+    def _horizon(self) -> pd.DatetimeIndex:
+        """``index``, which ``__post_init__`` fills in or refuses to go without."""
+        assert self.index is not None
+        return self.index
 
     @property
     def step_s(self) -> float:
         """Study step. [s]"""
-        return float(pd.Timedelta(self.index.freq).total_seconds())
+        return float(pd.Timedelta(cast(pd.offsets.Tick, self._horizon.freq)).total_seconds())  # fixed step: a Tick
 
     @property
     def sha256(self) -> str:
@@ -276,7 +297,7 @@ class Study:
         """Campus ``campus_p_mw`` [MW] and ``campus_q_mvar`` [Mvar] on the horizon (or ``index``)."""
         from gridstudy.models.campus import campus_load
 
-        index = self.index if index is None else index
+        index = self._horizon if index is None else index
         if isinstance(self.campus, pd.DataFrame):
             df = self.campus.reindex(index)
             if "campus_q_mvar" not in df:
@@ -295,8 +316,9 @@ class Study:
         if self.site_spec is not None:
             site = site_from_spec(self.site_spec)
         else:
+            assert self._site is not None  # _site_spec_of gives a built Site where it gives no spec
             site = copy.deepcopy(self._site)
-        first = float(self.campus_profile(self.index[:2])["campus_p_mw"].iloc[0])
+        first = float(self.campus_profile(self._horizon[:2])["campus_p_mw"].iloc[0])
         settle_taps(site, first)
         if self.battery is not None:
             rate_storage(site, self.plant_ratings(self.battery))
@@ -356,6 +378,7 @@ class Study:
     def qsts_inputs(self, site: Site, scenario: str, profiles: pd.DataFrame,
                     record: RecordSpec | None = None) -> QSTSInputs:
         """The engine inputs of one scenario on ``site``."""
+        from gridstudy.models.element_profiles import element_profiles
         from gridstudy.studies.qsts.inputs import QSTSInputs, RecordSpec
 
         prof = profiles[list(ENGINE_COLUMNS)].copy()
@@ -363,7 +386,7 @@ class Study:
         ctrl = self.controls(scenario)
         if ctrl.volt_var is not None:
             prof["battery_q_mvar"] = 0.0  # decided per step inside the engine
-        return QSTSInputs(site, prof, ctrl, record or RecordSpec())
+        return QSTSInputs(site, prof, ctrl, record or RecordSpec(), elements=element_profiles(site, cast(pd.DatetimeIndex, prof.index)))
 
     def check_engine(self, site: Site, engine: str) -> None:
         """Refuse, before any run, what the chosen engine cannot model (every problem listed)."""
@@ -372,7 +395,7 @@ class Study:
         from gridstudy.studies.qsts.fast import unsupported_features
         from gridstudy.studies.qsts.inputs import QSTSInputs
 
-        idx = self.index[:2]
+        idx = self._horizon[:2]
         probe = QSTSInputs(site, pd.DataFrame({"campus_p_mw": [0.0] * len(idx)}, index=idx))
         problems = unsupported_features(probe)
         if problems:
@@ -411,8 +434,8 @@ class Study:
             Held in memory; :meth:`StudyResult.save` writes it.
         """
         from gridstudy.grid.basecase import check_site
-        from gridstudy.grid.topology import single_outages
-        from gridstudy.studies.contingency import run_contingencies, worst_window
+        from gridstudy.grid.topology import site_outages
+        from gridstudy.studies.contingency import run_contingencies, window_start_site, worst_window
         from gridstudy.studies.findings import scenario_findings, scenario_summary
         from gridstudy.studies.qsts.run import run_qsts
         from gridstudy.studies.result import StudyResult
@@ -442,18 +465,21 @@ class Study:
         window_note = ""
         cs = self.contingencies
         if contingencies and cs.enabled:
-            credible, lost = single_outages(site.net, site.poi_bus)
+            credible, lost = site_outages(site)
             loss_rows = [{"outage": o.label, "element": o.element, "index": o.index,
                           "result": "loss of supply (POI islanded): not run"} for o in lost]
             poi0 = results["without_battery"].series["poi_vm_pu"]
             sl = worst_window(poi0, cs.window)
             window_note = (f"{cs.window} window centred on the lowest N-0 POI voltage without battery: "
                            f"{poi0.index[sl.start]} to {poi0.index[sl.stop - 1]}")
+            window_note += ("; each outage starts from the N-0 tap positions and state of charge at the window start "
+                            "(tap-changer delay timers at zero)")
             sel = {n: (profs[n][list(ENGINE_COLUMNS)].iloc[sl], self.controls(n))
                    for n in cs.scenarios if n in profs}
+            starts = {n: window_start_site(site, results[n], sl.start, profs[n]) for n in sel}
             say(f"N-1: {len(credible)} credible outages x {len(sel)} scenarios over {window_note}; "
                 f"{len(lost)} loss-of-supply outages")
-            cont_rows = run_contingencies(site, credible, sel, self.preset, engine, cs.workers)
+            cont_rows = run_contingencies(site, credible, sel, self.preset, engine, cs.workers, start_sites=starts)
 
         sag_rows: list[dict] = []
         sag_series = pd.DataFrame()
@@ -463,8 +489,13 @@ class Study:
             sag_rows, sag_series = run_sag_events(site, self.sag, self.battery, self.preset, engine, kw,
                                                   curve=curve, strategy=name)
 
+        from gridstudy.studies.load_loss import largest_load_loss
+
+        say("largest credible load loss: POI voltage rise and frequency screen")
+        lll = largest_load_loss(site, campus, self.preset, scen_summary, loss_rows, sag_rows)
         summary = self._summary(site, campus, engine, site_summary, scen_summary, window_note, cont_rows,
                                 loss_rows, sag_rows)
+        summary["largest_load_loss"] = lll
         summary["runtime_s"] = time.perf_counter() - t_start
         return StudyResult(summary=summary, scenarios=results, findings=findings, profiles=profs,
                            contingencies=cont_rows, sag_series=sag_series, site=site, study_text=self.text)
@@ -486,7 +517,7 @@ class Study:
 
         plant, strat = self.battery, self.strategy
         bands = {}
-        for b, row in site.net.bus.iterrows():
+        for _, row in site.net.bus.iterrows():
             vb = self.preset.band(voltage_class(float(row["vn_kv"])), "n-0")
             bands[str(row["name"])] = [vb.vmin_pu, vb.vmax_pu]
         return {
@@ -510,4 +541,5 @@ class Study:
             "sag_events": sag_rows,
             "pass": all(s["pass"] for s in scen_summary.values()),
             "quasi_static_note": QUASI_STATIC_NOTE,
+            "page_size": self.page_size or self.preset.page_size,
         }

@@ -32,8 +32,9 @@ import json
 import math
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -60,10 +61,14 @@ def _set(d: dict, parts: list[str], value: Any) -> None:
 
 
 def _apply(study: dict, site: dict | None, path: str, value: Any) -> None:
-    kind, parts = sweep_target(path, site)
+    target = sweep_target(path, site)
+    assert not isinstance(target, str), target  # parse_scale_study refuses what has no target
+    kind, parts = target
     if kind == "study":
         _set(study, parts, value)
-    elif kind == "site":
+        return
+    assert site is not None, f"{path}: the study names no site description to apply it to"
+    if kind == "site":
         _set(site, parts, value)
     else:  # site_campus_p_mw: scale every hall to the campus peak
         halls = site["campus"]["halls"]
@@ -100,12 +105,13 @@ def scenario_tasks(scale: ScaleStudy) -> list[dict]:
         ``base_dir``, ``engine``, ``scenarios`` and ``hash``.
     """
     sw = scale.sweep
+    assert sw is not None, "needs a [sweep] section (load_scale_study(need='sweep'))"
     names = list(sw.parameters)
     tasks = []
     for values in itertools.product(*sw.parameters.values()):
         study = copy.deepcopy(scale.study_raw)
         site = copy.deepcopy(scale.site_raw)
-        params = dict(zip(names, values))
+        params = dict(zip(names, values, strict=True))
         for path, value in params.items():
             _apply(study, site, path, value)
         task = {"params": params, "site": site, "study": study, "base_dir": str(scale.path.parent.resolve()),
@@ -241,7 +247,7 @@ def _dask(tasks: list[dict], client, retries: int) -> Iterable[tuple[dict, dict]
 
     keys = [f"gridstudy-scenario-{t['hash'][:20]}" for t in tasks]
     futs = client.map(run_scenario, tasks, key=keys, retries=retries, pure=False)
-    by_key = {f.key: t for f, t in zip(futs, tasks)}
+    by_key = {f.key: t for f, t in zip(futs, tasks, strict=True)}
     for f in as_completed(futs):
         t = by_key[f.key]
         try:
@@ -302,6 +308,7 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
     t0 = time.perf_counter()
     scale = load_scale_study(path, need="sweep")
     sw = scale.sweep
+    assert sw is not None, "load_scale_study(need='sweep') refuses a file without [sweep]"
     tasks = scenario_tasks(scale)
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     out = Path(out_dir)
@@ -325,6 +332,7 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
             own_client = client = Client(scheduler)
             backend = f"dask scheduler {scheduler}"
         else:
+            assert dask_local is not None  # scheduler or dask_local, and no scheduler
             cluster = LocalCluster(n_workers=int(dask_local), threads_per_worker=1, processes=True,
                                    dashboard_address=None)
             own_client = client = Client(cluster)
@@ -384,7 +392,7 @@ def _figure(path: Path, table: pd.DataFrame, params: list[str], metric: str) -> 
 
     y = pd.to_numeric(table[metric], errors="coerce") if metric in table else pd.Series(math.nan, index=table.index)
     fig, axes = plt.subplots(1, len(params), figsize=(3.6 * len(params) + 0.6, 3.6), squeeze=False, sharey=True)
-    for ax, p in zip(axes[0], params):
+    for ax, p in zip(axes[0], params, strict=True):
         cats = list(dict.fromkeys(table[p].tolist()))
         x = table[p].map({c: k for k, c in enumerate(cats)}).astype(float)
         err = table["error"] != ""

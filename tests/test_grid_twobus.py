@@ -49,9 +49,13 @@ def test_voltage_drop_matches_hand_calculation():
     # 1e-7 pu leaves room for both and is far below the ~8 % drop being checked.
     assert pf.poi_vm_pu == pytest.approx(abs(v), abs=1e-7)
     assert 1.0 - abs(v) > 0.05  # the case really has a drop worth checking
-    # losses = |I|²·R, I = conj(S/V)
+    # losses = |I|²·R, I = conj(S/V): the network's (the line's) reported as losses, the fictitious
+    # Thevenin source impedance's apart (issue 12, item 11)
     i = abs(s / v)
-    assert pf.losses_mw == pytest.approx(i**2 * (z.real), rel=1e-6)
+    r_line = R_KM * LENGTH / z_base
+    assert pf.losses_mw == pytest.approx(i**2 * r_line, rel=1e-6)
+    assert pf.source_losses_mw == pytest.approx(i**2 * (z.real - r_line), rel=1e-6)
+    assert pf.source_losses_mw > 0.01 * pf.losses_mw  # the split is worth checking
 
 
 def test_short_circuit_and_scr_match_hand_calculation():
@@ -73,3 +77,49 @@ def test_short_circuit_and_scr_match_hand_calculation():
     assert 5 < sk_min / P_MW < 10
     assert sc.strength == "moderate"
     assert cmath.phase(z_max) > 1.0  # sanity of the case: inductive
+
+
+def test_battery_fault_contribution_matches_hand_calculation():
+    # IEC 60909 max case with the battery's inverters as a current source at the POI
+    # (docs/sources/network.md §5): the source is k times the rated current, I = k·S_n/(√3·U_n),
+    # added to the grid's own I"k = c_max·U_n/(√3·|Z_max|) (pandapower sums the magnitudes, as the
+    # standard does for a current source at the faulted bus); the peak current adds √2·I (no κ on
+    # the current source's part). calc_sc is a direct calculation: 1e-6 relative is rounding only.
+    from gridstudy.grid.basecase import BATTERY_SC_K
+    from gridstudy.grid.build import rate_storage
+    from gridstudy.grid.site import BatteryPlant
+
+    site = load_site(two_bus_site())
+    assert not site.storages
+    s_mva = 10.0
+    rate_storage(site, BatteryPlant(model="megapack2xl-4h", units=3, p_mw=9.5, e_mwh=38.0, s_mva=s_mva,
+                                    round_trip_efficiency=0.9, soc_percent=50.0))
+    z_max = z_source_ohm(S_SC_MAX, 1.1) + complex(R_KM, X_KM) * LENGTH
+    ikss_grid = 1.1 * VN_KV / (math.sqrt(3) * abs(z_max))
+    for k in (BATTERY_SC_K, 1.1):
+        sc = short_circuit(site, battery_k=k)
+        d_ka = k * s_mva / (math.sqrt(3) * VN_KV)
+        assert sc.ikss_max_ka == pytest.approx(ikss_grid, rel=1e-6)
+        assert sc.ikss_max_with_battery_ka == pytest.approx(ikss_grid + d_ka, rel=1e-6)
+        assert sc.ip_max_with_battery_ka - sc.ip_max_ka == pytest.approx(math.sqrt(2) * d_ka, rel=1e-6)
+        assert sc.skss_max_with_battery_mva == pytest.approx(math.sqrt(3) * VN_KV * (ikss_grid + d_ka), rel=1e-6)
+        assert sc.battery_sc_k == k and sc.battery_s_mva == s_mva
+    # the grid's strength (minimum case, SCR) leaves the current sources out
+    plain = short_circuit(load_site(two_bus_site()))
+    assert sc.skss_min_mva == pytest.approx(plain.skss_min_mva, rel=1e-12) and sc.scr == plain.scr
+    assert plain.ikss_max_with_battery_ka == plain.ikss_max_ka  # no battery: nothing added
+
+
+def test_battery_behind_its_transformers_adds_its_own_current_at_the_poi():
+    # memphis-161kv: the plant sits on its 34.5 kV bus behind three step-up transformers, a radial
+    # branch, so the current it adds at the 161 kV POI is its own, k·S_n/(√3·U_n,POI)
+    # (docs/sources/network.md §5); 1e-6 relative: rounding of a direct calculation.
+    from gridstudy.grid.basecase import BATTERY_SC_K, check_site
+
+    site = load_site("memphis-161kv")
+    res = check_site(site)
+    s_mva = float(site.net.storage.loc[site.storages, "sn_mva"].sum())
+    d_ka = BATTERY_SC_K * s_mva / (math.sqrt(3) * site.poi_vn_kv)
+    assert site.net.bus.at[int(site.net.storage.bus.iloc[0]), "vn_kv"] != site.poi_vn_kv
+    assert res["ikss_max_with_battery_ka"] - res["ikss_max_ka"] == pytest.approx(d_ka, rel=1e-6)
+    assert res["battery_s_mva"] == pytest.approx(s_mva) and d_ka > 3.0  # 618 MVA: over 3 kA at 161 kV

@@ -115,8 +115,15 @@ def test_battery_reduces_grid_side_ramps_and_poi_swing(tmp_path):
     for key in ("study", "site", "steps", "step_s", "engine", "site_summary", "scenarios", "contingencies", "sag_events"):
         assert key in summary
     for key in ("pass", "poi_vm_pu_min", "poi_vm_pu_max", "seconds_outside_n0_band", "rvc_events", "pst_max",
-                "max_ramp_mw_per_min", "max_p2p_mw_5s", "nonconverged_steps", "ride_through_trips"):
+                "max_ramp_mw_per_min", "max_p2p_mw_5s", "nonconverged_steps", "ride_through_trips",
+                "load_loss_mw_max"):
         assert key in summary["scenarios"]["with_battery"]
+    # no sag events, no N-1: the largest credible loss is the 300 MW campus tripping at its peak,
+    # which raises frequency (zenith); nothing returns from backup, so no nadir
+    lll = summary["largest_load_loss"]
+    assert lll["mw"] == 300.0 and lll["cause"] == "campus trip to backup at peak"
+    assert lll["poi_vm_rise_pu"] > 0 and lll["frequency_zenith_hz"] > 60.0 and lll["frequency_nadir_hz"] is None
+    assert isinstance(lll["pass"], bool)
     assert summary["steps"] == 600 and summary["site_summary"]["converged"] is True
 
 
@@ -129,6 +136,9 @@ def test_n1_runs_credible_outages_and_lists_loss_of_supply(tmp_path):
     assert ran == {(o, sc) for o in outages for sc in ("without_battery", "with_battery")}
     # the single Mid-POI line feeds the POI radially: its outage is loss of supply, not run
     assert [r["outage"] for r in s["loss_of_supply"]] == ["Line Mid-POI"]
+    # its loss drops the campus at its 30 MW peak: one of the largest credible load losses
+    causes = {c["cause"]: c["mw"] for c in s["largest_load_loss"]["cases"]}
+    assert causes["N-1 loss of supply: Line Mid-POI"] == 30.0 and s["largest_load_loss"]["mw"] == 30.0
     for c in s["contingencies"]:
         assert c["nonconverged_steps"] == 0 and c["worst_vm_pu"] > 0.85
     # with one of two identical transformers out, the other carries the whole hall: twice its

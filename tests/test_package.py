@@ -8,7 +8,6 @@ a path file: what is tested is what the wheel puts into site-packages, not the c
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import sysconfig
@@ -73,8 +72,8 @@ def test_wheel_runs_a_study_from_the_checkout_folder(wheel_venv, tmp_path):
     text = (ROOT / "examples" / "demo.toml").read_text(encoding="utf-8").replace('duration = "1D"', 'duration = "10min"')
     study = tmp_path / "demo10.toml"
     study.write_text(text + "\n[contingencies]\n" if "[contingencies]" not in text else text, encoding="utf-8")
-    code = ("import gridstudy, json; r = gridstudy.Study.from_file(%r).run(contingencies=False, sag=False); "
-            "print(gridstudy.__file__); print(json.dumps(sorted(r.summary['scenarios'].keys())))" % str(study))
+    code = (f"import gridstudy, json; r = gridstudy.Study.from_file({str(study)!r}).run(contingencies=False, sag=False); "
+            "print(gridstudy.__file__); print(json.dumps(sorted(r.summary['scenarios'].keys())))")
     res = _run([str(py), "-c", code], cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]
     out = res.stdout.splitlines()
@@ -158,7 +157,7 @@ def test_study_objects_bad_input_names_the_field():
         Study(site="feeder-34.5kv", battery=other, strategy=make_strategy("smoothing", plant))
     text = str(exc.value)
     assert "strategy" in text and "index" in text  # both problems at once
-    with pytest.raises(StudyError, match="study.site"):
+    with pytest.raises(StudyError, match=r"study\.site"):
         Study(site="nowhere.txt", index=None)
 
 

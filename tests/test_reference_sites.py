@@ -47,9 +47,10 @@ def test_base_case_converges_and_balances(name):
     site = load_site(name)
     pf = base_case(site)
     assert pf.converged
-    # power balance: slack import = loads + losses (branches and source impedance);
+    # power balance: slack import = loads + network losses + the source impedance's loss;
     # pandapower's mismatch tolerance is 1e-8 MVA, so 1e-6 MW is generous.
-    assert pf.slack_p_mw == pytest.approx(pf.load_p_mw + pf.losses_mw, abs=1e-6)
+    assert pf.slack_p_mw == pytest.approx(pf.load_p_mw + pf.losses_mw + pf.source_losses_mw, abs=1e-6)
+    assert pf.source_losses_mw > 0
     assert pf.load_p_mw >= site.campus_p_mw  # campus at peak, battery idle
     assert 0.9 < pf.min_vm_pu <= pf.max_vm_pu < 1.1
 
@@ -67,3 +68,25 @@ def test_one_weak_and_one_strong_site():
     assert any(3 <= v <= 5 for v in scr.values()), scr
     assert any(v > 10 for v in scr.values()), scr
     assert all(math.isfinite(v) for v in scr.values())
+
+
+def test_site_battery_stays_true_after_the_study_rerates_the_plant():
+    # issue 12 item 11: a study that re-rates the plant leaves the site's own description true.
+    # Expected ratings: units x the Megapack preset (docs/sources/megapack.md §1).
+    import pandas as pd
+
+    from gridstudy.models.battery import MegapackPlant
+    from gridstudy.studies.study import Study
+
+    site = load_site("memphis-161kv")
+    assert site.battery.units == 600
+    plant = MegapackPlant(units=250, model="megapack2xl-2h")
+    study = Study(site=site, battery=plant, index=pd.date_range("2025-07-01", periods=3, freq="1s"))
+    built = study.build_site()
+    m = megapack("megapack2xl-2h")
+    assert built.battery.units == 250 and built.battery.model == "megapack2xl-2h"
+    assert built.battery.p_mw == pytest.approx(250 * m.p_mw) and built.battery.e_mwh == pytest.approx(250 * m.e_mwh)
+    st = built.net.storage.loc[built.storages]
+    assert st.max_p_mw.sum() == pytest.approx(built.battery.p_mw) and st.max_e_mwh.sum() == pytest.approx(built.battery.e_mwh)
+    assert st.sn_mva.sum() == pytest.approx(built.battery.s_mva)
+    assert site.battery.units == 600  # the site handed to the study is not changed

@@ -58,7 +58,10 @@ def _fake_study(d: Path) -> None:
         cols[f"{scen}|grid_p_mw"] = grid
         cols[f"{scen}|tap_pos_T1"] = np.where(t > 600, -1.0, 0.0)
     pd.DataFrame(cols, index=idx).to_parquet(d / "series.parquet")
+    groups = {"POI": ("poi_voltage.n-0", "poi_voltage"), "grid": ("grid_variation.5-s-peak", "grid_variation"),
+              "flicker": ("flicker", "flicker")}
     crit = lambda name, ok, v, unit, lim: {  # noqa: E731
+        "id": groups[name.split()[0].split("-")[0]][0], "group": groups[name.split()[0].split("-")[0]][1],
         "criterion": name, "pass": ok, "worst_value": v, "worst_unit": unit, "when": "2025-07-01T00:05:00",
         "seconds_outside": 0.0, "events": 0, "note": "",
         "limits": [{"name": lim[0], "value": lim[1], "unit": lim[2], "source": "test", "check": False}],

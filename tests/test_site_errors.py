@@ -85,10 +85,16 @@ def test_cli_check_writes_the_documented_keys(cli, tmp_path):
     assert code == 0, err
     data = json.loads(path.read_text())
     for key in ("poi_bus", "poi_vm_pu", "min_vm_pu", "max_vm_pu", "max_loading_percent", "skss_max_mva",
-                "skss_min_mva", "rx", "scr", "converged"):
+                "skss_min_mva", "rx", "scr", "converged", "ikss_max_ka", "ikss_max_with_battery_ka", "ip_max_ka",
+                "ip_max_with_battery_ka", "battery_sc_k", "source_losses_mw"):
         assert key in data
     assert data["converged"] is True and data["poi_bus"] == "Campus POI 161kV"
     assert "SCR" in out
+    # breaker duty with and without the battery, both in the table (the with-battery one is larger)
+    assert data["ikss_max_with_battery_ka"] > data["ikss_max_ka"] > 0
+    for value in (data["ikss_max_ka"], data["ikss_max_with_battery_ka"]):
+        assert f"{value:.2f}" in out
+    assert "without battery" in out and "with battery" in out
 
 
 def test_cli_sites_lists_reference_sites(cli):

@@ -12,9 +12,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from gridstudy.grid.errors import Problem
@@ -186,7 +187,7 @@ def step_seconds(index: pd.Index, path: str = "index") -> float:
         if index.freq is None:
             raise CriteriaError([Problem(path, "has one time stamp and no freq: step unknown",
                                          str(index[0]))])
-        return pd.Timedelta(index.freq).total_seconds()
+        return pd.Timedelta(cast(pd.offsets.Tick, index.freq)).total_seconds()  # a fixed step: a Tick
     d = np.diff(index.asi8)
     if d[0] <= 0 or not (d == d[0]).all():
         raise CriteriaError([Problem(path, "steps must be uniform and positive",
@@ -235,10 +236,10 @@ def as_values(x: pd.Series | pd.DataFrame, path: str, *, frame_ok: bool = True,
             first = np.argwhere(bad)[0, 0]
             raise CriteriaError([Problem(path, f"has {int(bad.sum())} NaN or infinite value(s), first at",
                                          str(x.index[first]))])
-    return values, x.index, step_s
+    return values, cast(pd.DatetimeIndex, x.index), step_s  # step_seconds refused any other index
 
 
-def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def runs(mask: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Start and end (exclusive) positions of the runs of ``True`` in a 1-D boolean array."""
     m = np.concatenate(([0], np.asarray(mask, dtype=np.int8), [0]))
     d = np.diff(m)

@@ -25,6 +25,7 @@ by the full 600 s (and 12), so they read low; their count is reported.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -106,7 +107,7 @@ def _pst_from_changes(changes: pd.Series, index: pd.DatetimeIndex,
     first = index[0].value // w
     n_win = index[-1].value // w - first + 1
     t_f = 2.3 * np.abs(shape_factor * changes.to_numpy()) ** 3.2
-    k = changes.index.asi8 // w - first
+    k = cast(pd.DatetimeIndex, changes.index).asi8 // w - first
     total = np.bincount(k, weights=t_f, minlength=n_win)
     win = pd.DatetimeIndex((first + np.arange(n_win)) * w, tz=index.tz)
     return pd.Series((total / 600.0) ** (1 / 3.2), index=win, name="pst")
@@ -134,7 +135,7 @@ def pst(vm_pu: pd.Series, *, shape_factor: float = 1.0, deadband_pct: float = 1e
     if problems:
         raise CriteriaError(problems)
     changes = voltage_changes(vm_pu, deadband_pct=deadband_pct)
-    return _pst_from_changes(changes, vm_pu.index, shape_factor)
+    return _pst_from_changes(changes, cast(pd.DatetimeIndex, vm_pu.index), shape_factor)  # checked by voltage_changes
 
 
 def plt(pst_series: pd.Series) -> pd.Series:

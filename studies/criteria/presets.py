@@ -9,8 +9,10 @@ generic-utility     NERC TPL-001 practice bands at HV (0.95-1.05 N-0, 0.90-1.10 
                     0.95-1.058 N-1), low-voltage service Range A / B at LV; IEEE 1453 / IEC 61000-3-7 RVC and flicker
                     levels; 100 % normal / emergency rating; LGIA 0.95 pf band; 20 MW/min
                     (the common IESO / Southern / CAISO rate) and ERCOT's 10 MW in 5 s; NOGRR282
-                    ride-through as the reference envelope
-ercot               as generic, ramps ``ercot-proposed``, ride-through ERCOT NOGRR282
+                    ride-through as the reference envelope; the Virginia-2024 disturbance
+                    counter; Eastern Interconnection frequency response (59.5 / 60.5 Hz)
+ercot               as generic, ramps ``ercot-proposed``, ride-through ERCOT NOGRR282, ERCOT
+                    frequency response (UFLS 59.3 Hz, 60.6 Hz)
 ieso                as generic, ramps ``ieso``
 southern            as generic, ramps ``southern``
 ==================  ==========================================================================
@@ -26,8 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gridstudy.grid.errors import Problem
+from gridstudy.models.protection import VIRGINIA_2024, DisturbanceCounter
 from gridstudy.studies.criteria._base import CriteriaError
 from gridstudy.studies.criteria.flicker import FLICKER_HV, FLICKER_MV, FlickerLevels
+from gridstudy.studies.criteria.frequency import EASTERN_SFR, ERCOT_SFR, SystemFrequencyResponse
 from gridstudy.studies.criteria.power_factor import PF_LGIA, PowerFactorBand
 from gridstudy.studies.criteria.ramp import RAMP_PRESETS, RampLimit
 from gridstudy.studies.criteria.ride_through import NOGRR282, RideThroughEnvelope
@@ -74,6 +78,15 @@ class CriteriaPreset:
     power_factor : PowerFactorBand
     ramps : tuple of RampLimit
     ride_through : RideThroughEnvelope
+    disturbance_counter : DisturbanceCounter
+        The campus's protection assumed by the study: N voltage excursions within T seconds
+        transfer it to backup (``docs/sources/events.md §6``).
+    frequency : SystemFrequencyResponse
+        One-machine frequency-response model of the interconnection and its frequency limits,
+        for the largest-credible-load-loss screen (``docs/sources/criteria.md §10``).
+    page_size : {'Letter', 'A4'}
+        PDF page size of the report: US Letter for the North American utilities every built-in
+        preset stands for (ERCOT, IESO, Southern Company, a generic US utility).
     """
 
     name: str
@@ -88,6 +101,9 @@ class CriteriaPreset:
     power_factor: PowerFactorBand = PF_LGIA
     ramps: tuple[RampLimit, ...] = _GENERIC_RAMPS
     ride_through: RideThroughEnvelope = NOGRR282
+    disturbance_counter: DisturbanceCounter = VIRGINIA_2024
+    frequency: SystemFrequencyResponse = EASTERN_SFR
+    page_size: str = "Letter"
 
     def band(self, voltage_class: str, case: str = "n-0") -> VoltageBand:
         """The steady-state band of a voltage class (``"LV"``, ``"MV"``, ``"HV"``) and case.
@@ -111,7 +127,7 @@ class CriteriaPreset:
 
 PRESETS: dict[str, CriteriaPreset] = {
     "generic-utility": CriteriaPreset("generic-utility"),
-    "ercot": CriteriaPreset("ercot", ramps=RAMP_PRESETS["ercot-proposed"]),
+    "ercot": CriteriaPreset("ercot", ramps=RAMP_PRESETS["ercot-proposed"], frequency=ERCOT_SFR),
     "ieso": CriteriaPreset("ieso", ramps=RAMP_PRESETS["ieso"]),
     "southern": CriteriaPreset("southern", ramps=RAMP_PRESETS["southern"]),
 }

@@ -8,19 +8,26 @@ its grid draw drops to zero from the trip time on (the Virginia, July 2024 failu
 rule's second part, recovery to 90 % of the pre-disturbance load within 2 s of the voltage
 returning above 0.9 pu, concerns the load's own behaviour and is not judged here.
 
-Counting rule:
+Counting rule (the allowance is cumulative over a sliding window, not per contiguous sag):
 
 - each sample holds its value for one step (quasi-static view);
-- an *excursion* starts when the voltage leaves the continuous band and ends when it has been
-  back inside for ``reset_s`` (0: at the first sample back inside);
-- within an excursion, the time spent at or beyond each band edge is accumulated, time in a
-  deeper band counting toward every shallower one: e.g. time below 0.80 pu adds to both the
-  0.5-s allowance (below 0.80) and the 2.0-s allowance (below 0.90). Time need not be
-  contiguous inside one excursion;
-- the load trips at the instant the accumulated time of any band first *exceeds* its allowance,
-  located inside the step that makes it exceed (a sag of exactly 0.5 s at 0.7 pu rides through);
-- one trip per excursion is reported (the first); a study that transfers the campus at the first
-  trip ignores the rest.
+- the time spent at or beyond each band edge is summed over the last ``window_s`` seconds
+  (default 10 s, ``docs/sources/criteria.md §7``); time in a deeper band counts toward every
+  shallower one: e.g. time below 0.80 pu adds to both the 0.5-s allowance (below 0.80) and the
+  2.0-s allowance (below 0.90). Going back inside the continuous band does *not* reset the
+  allowance: three 0.3-s sags at 0.7 pu within 10 s use 0.9 s of the 0.5-s allowance and trip,
+  where a reset on the first sample back inside let each pass;
+- the load trips at the instant the windowed time of any band first *exceeds* its allowance,
+  located inside the step that makes it exceed (a single sag of exactly 0.5 s at 0.7 pu rides
+  through);
+- an *excursion* (for reporting) ends when the voltage has been back inside the continuous band
+  for ``window_s``; one trip per excursion is reported (the first); a study that transfers the
+  campus at the first trip ignores the rest.
+
+What the envelope cannot see: at a daily study's 1-s step the 0.90-1.10 pu continuous band is
+wider than the N-0 and N-1 planning bands, so on a 1-s series the envelope fails only where a band
+already failed; a fault-cleared sag lasts tens of ms. Sag events at a 20-ms step and the campus's
+disturbance counter (:mod:`gridstudy.models.protection`) are where load loss is found.
 
 NaN voltages (steps whose power flow did not converge: voltage collapse) are taken as
 ``nan_vm_pu`` (0 pu by default).
@@ -55,8 +62,9 @@ class RideThroughEnvelope:
         excursion may not exceed ``allowance_s``. [pu], [s]
     high_bands : tuple of (float, float)
         Same with ``v > threshold_pu``. [pu], [s]
-    reset_s : float
-        Time back inside the continuous band that ends an excursion. [s]
+    window_s : float
+        Sliding window over which the time beyond each band edge is summed; at least the largest
+        allowance. [s]
     source : str
     check : bool
         Above 1.20 pu (immediate trip) is this package's reading, not the rule's text.
@@ -67,7 +75,7 @@ class RideThroughEnvelope:
     low_bands: tuple[tuple[float, float], ...] = ((0.90, 2.0), (0.80, 0.5), (0.50, 0.25),
                                                   (0.20, 0.15))
     high_bands: tuple[tuple[float, float], ...] = ((1.10, 2.0), (1.20, 0.0))
-    reset_s: float = 0.0
+    window_s: float = 10.0
     source: str = _SOURCE
     check: bool = False
 
@@ -84,14 +92,18 @@ class RideThroughEnvelope:
             if thr < self.vmax_pu or allow < 0:
                 problems.append(Problem(f"high_bands[{i}]", "needs threshold >= vmax_pu and "
                                         "allowance >= 0", (thr, allow)))
-        if not self.reset_s >= 0:
-            problems.append(Problem("reset_s", "must be >= 0", self.reset_s))
+        longest = max([a for _, a in (*self.low_bands, *self.high_bands)], default=0.0)
+        if not self.window_s >= longest or not self.window_s > 0:
+            problems.append(Problem("window_s", f"must be > 0 and at least the longest allowance ({longest:g} s)",
+                                    self.window_s))
         if problems:
             raise CriteriaError(problems)
 
     def limits(self) -> tuple[Limit, ...]:
         """Every band as a :class:`Limit` (allowance in seconds)."""
-        out = [Limit("continuous band", (self.vmin_pu, self.vmax_pu), "pu", self.source, self.check)]
+        out = [Limit("continuous band", (self.vmin_pu, self.vmax_pu), "pu", self.source, self.check),
+               Limit("allowance window (time summed over)", self.window_s, "s",
+                     "package reading, after IEEE 2800-2022 consecutive deviations", True)]
         out += [Limit(f"time below {t:g} pu", a, "s", self.source, self.check)
                 for t, a in self.low_bands]
         out += [Limit(f"time above {t:g} pu", a, "s", self.source, self.check)
@@ -110,21 +122,20 @@ def _trips(v: np.ndarray, index: pd.DatetimeIndex, step_s: float,
     inband = (v >= env.vmin_pu) & (v <= env.vmax_pu)
     pos = np.arange(n)
     last_out = np.maximum.accumulate(np.where(~inband, pos, -1))
-    reset_n = max(1, math.ceil(env.reset_s / step_s - 1e-9))
-    reset = inband & (pos - last_out >= reset_n)
+    window_n = max(1, math.ceil(env.window_s / step_s - 1e-9))  # samples in the window
+    reset = inband & (pos - last_out >= window_n)
     group = np.cumsum(reset)
     tol = 1e-9
     cand_t, cand_g, cand_band = [], [], []
     bands = ([(v < t, t, a, "below") for t, a in env.low_bands]
              + [(v > t, t, a, "above") for t, a in env.high_bands])
     for ind, thr, allow, side in bands:
-        cum = np.cumsum(ind)
-        base = np.maximum.accumulate(np.where(reset, cum, 0))
-        count = cum - base
+        cum = np.concatenate(([0], np.cumsum(ind)))
+        count = cum[1:] - cum[np.maximum(pos + 1 - window_n, 0)]  # samples beyond the edge in the window
         allow_steps = allow / step_s
         hit = ind & (count > allow_steps + tol) & (count - 1 <= allow_steps + tol)
         k = np.flatnonzero(hit)
-        # the trip instant inside step k: the allowance runs out (count-1) steps after entry
+        # the trip instant inside step k: (count-1) steps of the window were used before it
         t_ns = index.asi8[k] + np.round((allow - (count[k] - 1) * step_s) * 1e9).astype(np.int64)
         cand_t.append(t_ns)
         cand_g.append(group[k])
@@ -217,8 +228,8 @@ def ride_through_finding(vm_pu: pd.Series, envelope: RideThroughEnvelope = NOGRR
         events=len(trips),
         limits=envelope.limits(),
         note=("A load leaving the envelope is taken to transfer to backup (grid draw to zero) at "
-              "the trip time; time in a deeper band counts toward every shallower allowance "
-              f"within an excursion (reset after {envelope.reset_s:g} s back inside)."),
+              "the trip time; time in a deeper band counts toward every shallower allowance, summed "
+              f"over a sliding {envelope.window_s:g}-s window (no reset on returning inside the band)."),
         details={"trip_times": trip_times,
                  "trip_bands": list(trips["band"]),
                  "excursions": len(starts),

@@ -81,7 +81,8 @@ def thermal_finding(loading_percent: pd.Series | pd.DataFrame,
         rel = values
         limit_pct, name = limits.normal_percent, "normal rating (N-0)"
     else:
-        f = limits.emergency_rating_factor if emergency_rating_factor is None else emergency_rating_factor
+        f: float | pd.Series | np.ndarray = (limits.emergency_rating_factor if emergency_rating_factor is None
+                                             else emergency_rating_factor)
         if isinstance(f, pd.Series):
             missing = [c for c in cols if c not in f.index]
             if missing:

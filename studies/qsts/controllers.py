@@ -49,7 +49,7 @@ is clipped to the plant's ``±p_mw`` rating and to what the energy between ``min
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -90,7 +90,7 @@ def tap_settings(net, trafo: int, vm_set_pu: float | None = None, deadband_pu: f
             _trafo_param(net, trafo, "delay_s", delay_s, 30.0))
 
 
-class TapController(Controller):
+class TapController(Controller):  # type: ignore[misc]  # pandapower ships no type hints: Controller is Any
     """On-load tap changer with a time delay (the tap rule of the module docstring).
 
     Parameters
@@ -217,6 +217,8 @@ def volt_var_update(q: np.ndarray, f: np.ndarray, prev: tuple | None) -> np.ndar
 class _VoltVarMixin:
     """Fixed-point volt-var on ``self.storage_index`` (needs ``self.curve``, ``self.s_mva``)."""
 
+    storage_index: np.ndarray  # set by the controller before _vv_init
+
     def _vv_init(self, net, curve, tol_mvar):
         self.curve = curve
         self.q_tol_mvar = float(tol_mvar)
@@ -257,7 +259,7 @@ class _VoltVarMixin:
         self._vv_prev = (q, f) if fresh else None
 
 
-class VoltVarController(_VoltVarMixin, Controller):
+class VoltVarController(_VoltVarMixin, Controller):  # type: ignore[misc]  # pandapower ships no type hints: Controller is Any
     """Volt-var on storages: ``q_mvar = curve(vm_pu) · sn_mva``, solved as a fixed point per step.
 
     Parameters
@@ -300,8 +302,9 @@ def _is_model_strategy(strategy) -> bool:
     return all(hasattr(strategy, a) for a in ("step", "reset", "soc_percent", "plant"))
 
 
-def _strategy_fn(strategy) -> Callable[[int, float, float, float], float]:
-    """Normalise a plain dispatch rule to ``f(step, campus_p_mw, soc_percent, step_s) -> p_mw``."""
+def _strategy_fn(strategy) -> Callable[[int, float, float, float], float] | None:
+    """Normalise a plain dispatch rule to ``f(step, campus_p_mw, soc_percent, step_s) -> p_mw``
+    (``None`` for a model strategy, which dispatches itself)."""
     if strategy is None:
         return lambda step, load, soc, dt: 0.0
     if _is_model_strategy(strategy):
@@ -311,7 +314,7 @@ def _strategy_fn(strategy) -> Callable[[int, float, float, float], float]:
     raise TypeError(f"a dispatch strategy must be callable or have .step(); got {type(strategy).__name__}")
 
 
-class BatteryController(_VoltVarMixin, Controller):
+class BatteryController(_VoltVarMixin, Controller):  # type: ignore[misc]  # pandapower ships no type hints: Controller is Any
     """A battery plant in a pandapower time series: dispatch strategy, SOC tracking, volt-var.
 
     Each time step the controller reads the campus load, asks the strategy for the plant's
@@ -425,6 +428,7 @@ class BatteryController(_VoltVarMixin, Controller):
             if self.volt_var is None:
                 net.storage.loc[self.storage_index, "q_mvar"] = float(r.battery_q_mvar) * self.weights
         else:
+            assert self._fn is not None  # not a model strategy: _strategy_fn gave a rule
             request = self._fn(time, load, soc0, self.step_s)
             dis, ch = self.limits_mw()
             self.p_mw = float(min(max(request, -dis), ch))

@@ -34,8 +34,10 @@ from __future__ import annotations
 import math
 import os
 import time
+from typing import cast
 
 import numpy as np
+import pandas as pd
 
 from gridstudy.studies.qsts import fast_kernel as K
 from gridstudy.studies.qsts.apply import element_series
@@ -104,7 +106,8 @@ def run_fast(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 4096, *
     if recorder is None:
         from gridstudy.studies.qsts.results import ResultRecorder
 
-        recorder = ResultRecorder(inputs.site, inputs.profiles.index, inputs.record, engine="fast")
+        recorder = ResultRecorder(inputs.site, cast(pd.DatetimeIndex, inputs.profiles.index), inputs.record,
+                                  engine="fast")  # QSTSInputs checked the index
     t0 = time.perf_counter()
     if pipeline is None:
         pipeline = (os.cpu_count() or 1) > 1
@@ -140,10 +143,14 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     el_idx += list(es.load_index)
     el_tab += ["storage"] * len(es.storage_index)
     el_idx += list(es.storage_index)
+    # per-element profiles of generation: sgen and gen produce positive (pandapower's sign for
+    # those tables), so their weight below is negative to enter Sbus as consumer power
+    el_tab += ["sgen"] * len(es.sgen_index) + ["gen"] * len(es.gen_index)
+    el_idx += list(es.sgen_index) + list(es.gen_index)
     vv = inputs.controls.volt_var
     vv_storages = [int(s) for s in site.storages if bool(net.storage.at[s, "in_service"])] if vv is not None else []
     for s in vv_storages:
-        if not any(t == "storage" and i == s for t, i in zip(el_tab, el_idx)):
+        if not any(t == "storage" and i == s for t, i in zip(el_tab, el_idx, strict=True)):
             el_tab.append("storage")
             el_idx.append(s)
     ne = len(el_idx)
@@ -152,16 +159,19 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     el_p0 = np.zeros(ne)
     el_q0 = np.zeros(ne)
     el_scale = np.zeros(ne)
-    for e, (tab, i) in enumerate(zip(el_tab, el_idx)):
+    for e, (tab, i) in enumerate(zip(el_tab, el_idx, strict=True)):
         row = net[tab].loc[i]
         b = model.lookup[int(row.bus)]
         live = bool(row.in_service) and b < model.nb
         el_bus[e] = b if b < model.nb else 0
         el_scale[e] = float(row.scaling) if live else 0.0
-        el_w[e] = el_scale[e] / base
-        el_p0[e], el_q0[e] = float(row.p_mw), float(row.q_mvar)
-    col_load = {i: e for e, (t, i) in enumerate(zip(el_tab, el_idx)) if t == "load"}
-    col_st = {i: e for e, (t, i) in enumerate(zip(el_tab, el_idx)) if t == "storage"}
+        el_w[e] = (-1.0 if tab in ("sgen", "gen") else 1.0) * el_scale[e] / base
+        el_p0[e] = float(row.p_mw)
+        el_q0[e] = 0.0 if tab == "gen" else float(row.q_mvar)  # a gen's Q follows from its voltage set point
+    col_load = {i: e for e, (t, i) in enumerate(zip(el_tab, el_idx, strict=True)) if t == "load"}
+    col_st = {i: e for e, (t, i) in enumerate(zip(el_tab, el_idx, strict=True)) if t == "storage"}
+    col_sgen = {i: e for e, (t, i) in enumerate(zip(el_tab, el_idx, strict=True)) if t == "sgen"}
+    col_gen = {i: e for e, (t, i) in enumerate(zip(el_tab, el_idx, strict=True)) if t == "gen"}
     vv_el = np.array([col_st[s] for s in vv_storages], dtype=np.int64)
     vv_bus = el_bus[vv_el] if len(vv_el) else np.zeros(0, np.int64)
     vv_sn = net.storage.loc[vv_storages, "sn_mva"].to_numpy(dtype=float) if vv_storages else np.zeros(0)
@@ -179,7 +189,9 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     tap_i, tap_f = _tap_params(inputs, model)
     tap_pos = model.tap_pos0.copy()
     timers = np.zeros((2, len(tap_pos)))  # up, down [s]
-    tap_args = lambda: (tap_i, tap_f, tap_pos, timers, dt)
+
+    def tap_args():  # the kernel's tap arguments (tap_pos and timers change in place)
+        return (tap_i, tap_f, tap_pos, timers, dt)
 
     Ybus, Yf, Yt, branch = model.ybus(tap_pos)
     V = model.V_init.copy()
@@ -229,6 +241,12 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
             e = col_st[int(si)]
             el_p[:, e] = eb.storage_p_mw[:, j] - el_p0[e]
             el_q[:, e] = eb.storage_q_mvar[:, j] - el_q0[e]
+        for j, gi in enumerate(es.sgen_index):
+            e = col_sgen[int(gi)]
+            el_p[:, e] = eb.sgen_p_mw[:, j] - el_p0[e]
+            el_q[:, e] = eb.sgen_q_mvar[:, j] - el_q0[e]
+        for j, gi in enumerate(es.gen_index):
+            el_p[:, col_gen[int(gi)]] = eb.gen_p_mw[:, j] - el_p0[col_gen[int(gi)]]
         ref_vm = np.ascontiguousarray(eb.ext_grid_vm_pu)
         out_V = np.full((k, model.nb), np.nan + 0j, dtype=np.complex128)
         out_conv = np.zeros(k, dtype=np.bool_)
@@ -243,7 +261,8 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
             Yj = Ybus.indices.astype(np.int64)
             Yx = Ybus.data.astype(np.complex128)
             pos_before = tap_pos.copy()
-            status, j = K.solve_block(
+            # mypy maps a *args of unknown length onto every parameter left, so it counts too many
+            status, j = K.solve_block(  # type: ignore[call-arg]
                 i, k, Yp, Yj, Yx, model.Sbus0, el_bus, el_w, el_p, el_q,
                 ref_bus, ref_vm, ref_w, model.pv, model.pv_vm, model.pvpq, model.pq,
                 *fac.args(cache), Vm, Va,

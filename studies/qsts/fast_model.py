@@ -122,7 +122,7 @@ class FastModel:
             self.base_converged = False
         self.taps = np.asarray(site.regulating_trafos, dtype=np.int64)
         self.tap_pos0 = net.trafo.loc[self.taps, "tap_pos"].to_numpy(dtype=float).astype(np.int64) if len(self.taps) else np.zeros(0, np.int64)
-        ppc, ppci = self._convert(self.tap_pos0)
+        _ppc, ppci = self._convert(self.tap_pos0)
         self.baseMVA = float(ppci["baseMVA"])
         self.bus = ppci["bus"]
         self.gen = ppci["gen"]

@@ -49,6 +49,7 @@ class BlockOutput:
         (internal bus, ``scaling / sn_mva`` weight [1/MVA] (0 when out of service), base P [MW] and
         Q [Mvar], scaling); ``col_load``/``col_st``: table index -> element column."""
         from pandapower.pypower.idx_brch import F_BUS, T_BUS
+
         from gridstudy.studies.qsts.results import tap_series_name
 
         site, net = inputs.site, model.net

@@ -16,6 +16,10 @@ Columns of :attr:`QSTSInputs.profiles` (all optional except ``campus_p_mw``):
 ``source_vm_pu``
     Source voltage set point (``ext_grid.vm_pu``): sags are scripted here. [pu]
 
+Per-element profiles of the rest of the network (loads, static generators, generators) come in
+:attr:`QSTSInputs.elements` (:class:`gridstudy.models.element_profiles.ElementProfiles`), mapped
+onto each block of steps by :func:`gridstudy.studies.qsts.apply.element_series`.
+
 The further columns that :func:`gridstudy.models.dispatch.dispatch` returns
 (:data:`DISPATCH_ONLY_COLUMNS`: state of charge, stored energy, grid-side sums, saturation) are
 accepted, so its output can be handed over as it is, and set aside: the engine derives the grid
@@ -25,15 +29,16 @@ side from its own power flow.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
-from gridstudy.grid.site import Site
-from gridstudy.studies.errors import StudyError
 from gridstudy.grid.errors import Problem
+from gridstudy.grid.site import Site
 from gridstudy.models.dispatch import VoltVarCurve  # the one curve of the models layer, re-exported here
+from gridstudy.models.element_profiles import ElementProfiles
+from gridstudy.studies.errors import StudyError
 
 __all__ = ["KNOWN_COLUMNS", "DISPATCH_ONLY_COLUMNS", "TapControl", "VoltVarCurve", "Controls", "RecordSpec", "QSTSInputs",
            "check_index"]
@@ -95,6 +100,10 @@ class QSTSInputs:
     profiles: pd.DataFrame
     controls: Controls = field(default_factory=Controls)
     record: RecordSpec = field(default_factory=RecordSpec)
+    #: per-element P/Q of the rest of the network (loads, static generators, generators), from
+    #: :func:`gridstudy.models.element_profiles.element_profiles`; ``other_load_scale`` multiplies
+    #: the loads among them too. ``None``: those elements keep their base values.
+    elements: ElementProfiles | None = None
 
     def __post_init__(self):
         check_index(self.profiles.index, "profiles.index")
@@ -109,12 +118,28 @@ class QSTSInputs:
                 problems.append(Problem(f"profiles.{col}", "contains NaN or inf", int((~np.isfinite(self.profiles[col].to_numpy(dtype=float))).sum())))
         if "campus_p_mw" not in self.profiles:
             problems.append(Problem("profiles.campus_p_mw", "required column is missing", None, has_value=False))
+        if self.elements is not None:
+            problems += self._element_problems()
         if problems:
             raise StudyError(problems)
 
+    def _element_problems(self) -> list[Problem]:
+        """Elements that are not in the net, or that the study drives itself; horizon not covered."""
+        el, net = self.elements, self.site.net
+        assert el is not None  # called only with elements
+        out = list(el.coverage_problems(cast(pd.DatetimeIndex, self.profiles.index)))  # check_index passed
+        driven = {("load", int(i)) for i in self.site.campus_loads}
+        for element, i in cast(pd.MultiIndex, el.p_mw.columns):  # (element table, index)
+            if int(i) not in net[element].index:
+                out.append(Problem(f"elements.{element}", "no element with that index in the site's net", int(i)))
+            elif (element, int(i)) in driven:
+                out.append(Problem(f"elements.{element}", "a campus load follows the campus profile", int(i)))
+        return out
+
     @property
     def step_s(self) -> float:
-        return float(pd.Timedelta(self.profiles.index.freq).total_seconds())
+        index = cast(pd.DatetimeIndex, self.profiles.index)  # check_index passed: a fixed step, a Tick
+        return float(pd.Timedelta(cast(pd.offsets.Tick, index.freq)).total_seconds())
 
 
 def check_index(index: pd.Index, path: str) -> None:
@@ -131,4 +156,4 @@ def check_index(index: pd.Index, path: str) -> None:
         freq = pd.infer_freq(index) if len(index) > 2 else None
         if freq is None:
             raise StudyError([Problem(path, "has no fixed frequency", None)])
-        index.freq = freq
+        index.freq = freq  # type: ignore[misc, assignment]  # pandas sets it (from a str too); the stubs make it read-only

@@ -36,10 +36,11 @@ from __future__ import annotations
 import copy
 import logging
 import time as _time
+from typing import cast
 
 import numpy as np
-import pandas as pd
 import pandapower as pp
+import pandas as pd
 from pandapower.control import ConstControl
 from pandapower.timeseries import DFData, OutputWriter, run_timeseries
 
@@ -82,6 +83,8 @@ def _series_frame(es) -> tuple[pd.DataFrame, list[tuple[str, str, np.ndarray, li
         ("storage", "p_mw", es.storage_index, es.storage_p_mw),
         ("storage", "q_mvar", es.storage_index, es.storage_q_mvar),
         ("ext_grid", "vm_pu", es.ext_grid_index, es.ext_grid_vm_pu),
+        ("sgen", "p_mw", es.sgen_index, es.sgen_p_mw), ("sgen", "q_mvar", es.sgen_index, es.sgen_q_mvar),
+        ("gen", "p_mw", es.gen_index, es.gen_p_mw),
     ):
         if len(idx) == 0:
             continue
@@ -208,7 +211,7 @@ def run_reference(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 36
         ``summary['pf_per_s']`` is the measured power flows a second (wall clock, whole loop).
     """
     site = inputs.site
-    index = inputs.profiles.index
+    index = cast(pd.DatetimeIndex, inputs.profiles.index)  # QSTSInputs checked it
     n = len(index)
     net, battery = build_reference_net(inputs)
     recorder = ResultRecorder(site, index, inputs.record, engine="reference")
@@ -233,7 +236,7 @@ def run_reference(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 36
         run_timeseries(net, time_steps=range(n), continue_on_divergence=True, verbose=False,
                        check_controllers=False, output_writer_fct=hook, init="results", **RUNPP_OPTIONS)
     finally:
-        for lg, lv in zip(loggers, levels):
+        for lg, lv in zip(loggers, levels, strict=True):
             lg.setLevel(lv)
         if bar is not None:
             bar.close()

@@ -29,6 +29,7 @@ import heapq
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -72,7 +73,8 @@ class ResultRecorder:
         self.engine = engine
         net = site.net
         self.n = len(index)
-        self.step_s = float(pd.Timedelta(index.freq).total_seconds()) if index.freq is not None else (
+        # a fixed-step index's freq is a Tick
+        self.step_s = float(pd.Timedelta(cast(pd.offsets.Tick, index.freq)).total_seconds()) if index.freq is not None else (
             float((index[1] - index[0]).total_seconds()) if len(index) > 1 else 1.0)
         self.bus_index = net.bus.index.to_numpy()
         self.branch_keys = [("line", int(i)) for i in net.line.index] + [("trafo", int(i)) for i in net.trafo.index]
@@ -110,7 +112,7 @@ class ResultRecorder:
                 self.full = {s: np.full(self.n, np.nan) for s in self.series_names}
         # tap operations
         self.tap_ops = {s: 0 for s in self.series_names if s.startswith("tap_pos_")}
-        self.tap_last = {s: np.nan for s in self.tap_ops}
+        self.tap_last = dict.fromkeys(self.tap_ops, np.nan)
         # worst windows: aligned windows of window_steps, severity max |poi - 1|
         self.window_steps = max(1, int(round(self.record.window_s / self.step_s)))
         self.heap: list = []  # (severity, -window_no, window_no, frame data)
@@ -250,7 +252,7 @@ class ResultRecorder:
         self.win_no = -1
 
     # ------------------------------------------------------------------ result
-    def finish(self, meta: dict | None = None) -> "QSTSResult":
+    def finish(self, meta: dict | None = None) -> QSTSResult:
         """Close the run and return the :class:`QSTSResult`; every step must have been added."""
         if not self.filled.all():
             raise ValueError(f"{int((~self.filled).sum())} steps were never added")
@@ -279,7 +281,7 @@ class ResultRecorder:
             "loading_min_percent": fin(self.lmin), "loading_min_time": when(self.lmin_at),
             "loading_max_percent": fin(self.lmax), "loading_max_time": when(self.lmax_at),
         }, index=pd.Index([f"{t} {i}" for t, i in self.branch_keys], name="branch"))
-        labels = ([f"< {self.edges[0]:.3f}"] + [f"{a:.3f}-{b:.3f}" for a, b in zip(self.edges[:-1], self.edges[1:])]
+        labels = ([f"< {self.edges[0]:.3f}"] + [f"{a:.3f}-{b:.3f}" for a, b in zip(self.edges[:-1], self.edges[1:], strict=True)]
                   + [f">= {self.edges[-1]:.3f}"])
         hist = pd.DataFrame(self.hist * dt, index=bus.index, columns=labels)
         if self.full:
@@ -296,9 +298,9 @@ class ResultRecorder:
         for rank, item in enumerate(sorted(self.heap, key=lambda it: (-it[0], it[2]))):
             sev, _, _, w0, ser, vm = item
             n = vm.shape[0]
-            cols = dict(ser)
-            cols.update({f"vm_pu_bus_{b}": vm[:, j] for j, b in enumerate(self.bus_index)})
-            df = pd.DataFrame(cols, index=idx[w0:w0 + n])
+            wcols = dict(ser)
+            wcols.update({f"vm_pu_bus_{b}": vm[:, j] for j, b in enumerate(self.bus_index)})
+            df = pd.DataFrame(wcols, index=idx[w0:w0 + n])
             df.attrs["severity_pu"] = sev
             windows[rank] = df
         conv = pd.Series(self.converged, index=idx, name="converged")
@@ -401,7 +403,7 @@ class QSTSResult:
         return d
 
     @classmethod
-    def load(cls, directory: str | Path) -> "QSTSResult":
+    def load(cls, directory: str | Path) -> QSTSResult:
         """Read back what :meth:`save` wrote."""
         d = Path(directory)
         summary = json.loads((d / "summary.json").read_text())
@@ -416,7 +418,7 @@ class QSTSResult:
                 f = f.drop(columns=["window", "severity_pu"])
                 f.index.name = None
                 f.attrs["severity_pu"] = sev
-                windows[int(rank)] = f
+                windows[int(cast(int, rank))] = f  # the window numbers save() wrote
         steps.index = idx
         return cls(
             index=idx, bus_summary=pd.read_parquet(d / "bus_summary.parquet"),
@@ -431,9 +433,10 @@ class QSTSResult:
 
 
 def _flat_columns(df: pd.DataFrame) -> pd.DataFrame:
-    if isinstance(df.columns, pd.MultiIndex):
+    cols = df.columns
+    if isinstance(cols, pd.MultiIndex):
         df = df.copy()
-        df.columns = [f"{a}|{b}" for a, b in df.columns]
+        df.columns = [f"{a}|{b}" for a, b in cols]
     return df
 
 

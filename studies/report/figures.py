@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import io
 import re
+from itertools import pairwise
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 __all__ = ["envelope", "to_svg", "poi_voltage", "poi_voltage_zoom", "bus_envelopes", "voltage_duration",
            "grid_power", "grid_variation", "battery", "taps", "loading_ranges", "flicker_pst", "sag_event",
@@ -78,7 +79,7 @@ def envelope(s: pd.Series, max_points: int = MAX_POINTS) -> pd.Series:
     v = s.to_numpy(dtype=float)
     edges = np.linspace(0, n, max_points + 1).astype(int)
     keep = []
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in pairwise(edges):
         if b <= a:
             continue
         seg = v[a:b]
@@ -90,7 +91,7 @@ def envelope(s: pd.Series, max_points: int = MAX_POINTS) -> pd.Series:
     return s.iloc[keep]
 
 
-def _time_axis(ax, index: pd.DatetimeIndex) -> None:
+def _time_axis(ax, index: pd.Index) -> None:  # a DatetimeIndex (pandas types a Series index as Index)
     span = index[-1] - index[0] if len(index) > 1 else pd.Timedelta(0)
     ax.set_xlabel(f"time from {index[0]:%Y-%m-%d %H:%M:%S}" if len(index) else "time")
     import matplotlib.dates as mdates
@@ -224,10 +225,10 @@ def _duration_curve(row: pd.Series, total_s: float) -> tuple[np.ndarray, np.ndar
         highs.append(hi)
         secs.append(float(sec))
     order = np.argsort(highs)[::-1]
-    highs, lows, secs = np.array(highs)[order], np.array(lows)[order], np.array(secs)[order]
-    cum = np.cumsum(secs) / max(total_s, 1e-9) * 100.0
-    xs, ys = [0.0], [highs[secs > 0][0] if (secs > 0).any() else np.nan]
-    for lo, c, s in zip(lows, cum, secs):
+    hi_v, lo_v, sec_v = np.array(highs)[order], np.array(lows)[order], np.array(secs)[order]
+    cum = np.cumsum(sec_v) / max(total_s, 1e-9) * 100.0
+    xs, ys = [0.0], [hi_v[sec_v > 0][0] if (sec_v > 0).any() else np.nan]
+    for lo, c, s in zip(lo_v, cum, sec_v, strict=True):
         if s > 0:
             xs += [c]
             ys += [lo]
@@ -240,7 +241,7 @@ def voltage_duration(hist: dict[str, pd.DataFrame], names: dict[int, str], band:
     m = len(hist)
     fig, axes = plt.subplots(1, m, figsize=(7.2, 2.9), sharey=True, squeeze=False)
     cmap = plt.get_cmap("tab10")
-    for ax, (scen, h) in zip(axes[0], hist.items()):
+    for ax, (scen, h) in zip(axes[0], hist.items(), strict=True):
         for k, (b, row) in enumerate(h.iterrows()):
             if b not in names:
                 continue
@@ -382,7 +383,7 @@ def sag_event(df: pd.DataFrame, title: str) -> str:
     fig, (a1, a2) = _fig(h=3.9, nrows=2)
     src_done = False
     for k, (scen, g) in enumerate(df.groupby("scenario", sort=False)):
-        st = style(scen, k)
+        st = style(str(scen), k)
         a1.plot(g["t_s"], g["poi_vm_pu"], **st)
         if not src_done and "source_vm_pu" in g:
             a1.plot(g["t_s"], g["source_vm_pu"], color="0.55", lw=0.8, ls=":", label="utility source")

@@ -13,13 +13,14 @@ from collections import defaultdict
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import networkx as nx  # noqa: E402
-import numpy as np  # noqa: E402
-import pandapower.topology as top  # noqa: E402
+import matplotlib.pyplot as plt
+import networkx as nx
+import numpy as np
+import pandapower.topology as top
+from matplotlib.patches import Circle, Rectangle
 
-from gridstudy.grid.site import Site  # noqa: E402
-from gridstudy.grid.topology import source_buses  # noqa: E402
+from gridstudy.grid.site import Site
+from gridstudy.grid.topology import source_buses
 
 __all__ = ["draw_oneline"]
 
@@ -38,6 +39,11 @@ def _layout(net, root: int) -> dict[int, tuple[float, float]]:
     return pos
 
 
+def _bus_pair(a: int, b: int) -> tuple[int, int]:
+    """The two buses of a branch, lower index first."""
+    return (a, b) if a <= b else (b, a)
+
+
 def draw_oneline(site: Site, ax=None, title: str | None = None):
     """Draw the one-line diagram of ``site``; return the matplotlib figure."""
     net = site.net
@@ -52,11 +58,11 @@ def draw_oneline(site: Site, ax=None, title: str | None = None):
     # branches, grouped by bus pair so parallels fan out
     pairs: dict[tuple[int, int], list[tuple[str, int]]] = defaultdict(list)
     for idx, r in net.line[net.line.in_service].iterrows():
-        pairs[tuple(sorted((int(r.from_bus), int(r.to_bus))))].append(("line", idx))
+        pairs[_bus_pair(int(r.from_bus), int(r.to_bus))].append(("line", idx))
     for idx, r in net.trafo[net.trafo.in_service].iterrows():
-        pairs[tuple(sorted((int(r.hv_bus), int(r.lv_bus))))].append(("trafo", idx))
+        pairs[_bus_pair(int(r.hv_bus), int(r.lv_bus))].append(("trafo", idx))
     for idx, r in net.impedance[net.impedance.in_service].iterrows():
-        pairs[tuple(sorted((int(r.from_bus), int(r.to_bus))))].append(("impedance", idx))
+        pairs[_bus_pair(int(r.from_bus), int(r.to_bus))].append(("impedance", idx))
     for (a, b), elems in pairs.items():
         if a not in pos or b not in pos:
             continue
@@ -73,8 +79,8 @@ def draw_oneline(site: Site, ax=None, title: str | None = None):
             xm, ym = x0 + frac * (x1 - x0), ya + frac * (yb - ya)
             if kind == "trafo":
                 for dy in (0.13, -0.13):
-                    ax.add_patch(plt.Circle((xm, ym + dy), 0.2, fill=False, lw=1.4, color="tab:blue", zorder=3))
-                ax.add_patch(plt.Circle((xm, ym), 0.33, color="white", zorder=2))
+                    ax.add_patch(Circle((xm, ym + dy), 0.2, fill=False, lw=1.4, color="tab:blue", zorder=3))
+                ax.add_patch(Circle((xm, ym), 0.33, color="white", zorder=2))
                 if k == n - 1:
                     r = net.trafo.loc[idx]
                     oltc = " OLTC" if idx in site.regulating_trafos else ""
@@ -84,7 +90,7 @@ def draw_oneline(site: Site, ax=None, title: str | None = None):
                 r = net.line.loc[idx]
                 ax.text(xm - 0.15, ym, f"{n}× {r.length_km:g} km", fontsize=7, va="center", ha="right")
             elif kind == "impedance":
-                ax.add_patch(plt.Rectangle((xm - 0.12, ym - 0.3), 0.24, 0.6, fill=True, color="white", ec="0.2", zorder=3))
+                ax.add_patch(Rectangle((xm - 0.12, ym - 0.3), 0.24, 0.6, fill=True, color="white", ec="0.2", zorder=3))
                 ax.text(xm + 0.25, ym, "source\nimpedance", fontsize=7, va="center")
     # buses
     for b, (x, y) in pos.items():
@@ -95,10 +101,10 @@ def draw_oneline(site: Site, ax=None, title: str | None = None):
         label += "  ◀ POI" if is_poi else ""
         ax.text(x - half, y + 0.12, label, fontsize=7.5, fontweight="bold" if is_poi else "normal", zorder=5)
     # source
-    for e, r in net.ext_grid[net.ext_grid.in_service].iterrows():
+    for _, r in net.ext_grid[net.ext_grid.in_service].iterrows():
         x, y = pos[int(r.bus)]
         ax.plot([x, x], [y, y + 0.7], color="0.2", lw=1.4)
-        ax.add_patch(plt.Circle((x, y + 0.95), 0.25, fill=False, lw=1.5, zorder=3))
+        ax.add_patch(Circle((x, y + 0.95), 0.25, fill=False, lw=1.5, zorder=3))
         t = np.linspace(-0.15, 0.15, 30)
         ax.plot(x + t, y + 0.95 + 0.08 * np.sin(t / 0.15 * np.pi), color="black", lw=1)
         sc = f"\n{r.s_sc_min_mva:g}-{r.s_sc_max_mva:g} MVA" if np.isfinite(r.get("s_sc_max_mva", np.nan)) else ""
@@ -129,7 +135,7 @@ def draw_oneline(site: Site, ax=None, title: str | None = None):
                 ax.text(xe, y - 0.9 - 0.35 * (k % 2), f"{net.load.at[idx, 'name']}\n{p:g} MW", fontsize=6.5, ha="center", va="top", color=color)
             elif kind == "battery":
                 ax.plot([xe, xe], [y, y - 0.45], color="tab:green", lw=1.4)
-                ax.add_patch(plt.Rectangle((xe - 0.3, y - 0.85), 0.6, 0.4, color="tab:green", alpha=0.85, zorder=3))
+                ax.add_patch(Rectangle((xe - 0.3, y - 0.85), 0.6, 0.4, color="tab:green", alpha=0.85, zorder=3))
                 r = net.storage.loc[idx]
                 ax.text(xe, y - 0.95 - 0.35 * (k % 2), f"{r['name']}\n{r.max_p_mw:.0f} MW / {r.max_e_mwh:.0f} MWh",
                         fontsize=6.5, ha="center", va="top", color="tab:green")

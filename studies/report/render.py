@@ -22,13 +22,26 @@ import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
 from gridstudy.studies.io import atomic_write
 from gridstudy.studies.report import figures as F
-from gridstudy.studies.report.tables import (cont_table, criteria_table, exec_table, findings_detail, fmt_when, html_table,
-                                   metrics_table, params_table, ratings_table, sag_table, strength_table)
+from gridstudy.studies.report.tables import (
+    cont_table,
+    criteria_table,
+    exec_table,
+    findings_detail,
+    fmt_when,
+    html_table,
+    load_loss_table,
+    metrics_table,
+    params_table,
+    ratings_table,
+    sag_table,
+    strength_table,
+)
 from gridstudy.studies.report.text import executive_sentences, fmt_num, fmt_value, scenario_label
 
 __all__ = ["report", "render_report", "build_report", "Report"]
@@ -46,6 +59,25 @@ QSTS_LIMITS = [
     "The utility source is a Thevenin equivalent at the stated fault levels; other loads and generation in "
     "the area are not varied.",
 ]
+
+
+#: PDF page sizes the report prints on (CSS ``@page`` size names).
+PAGE_SIZES = ("Letter", "A4")
+
+
+def _reactive_note(summary: dict) -> str:
+    """How the battery's reactive power is controlled in the daily run and in the sag events (which
+    run volt-var: the study's curve, or the default curve of docs/sources/megapack.md §3)."""
+    bat = summary.get("battery") or {}
+    mode = bat.get("reactive", "none")
+    if not bat or not summary.get("sag_events"):
+        return ""
+    daily = {"volt_var": "volt-var", "fixed_pf": "a fixed power factor", "none": "no reactive power"}.get(mode, mode)
+    if mode == "volt_var":
+        return "Reactive power of the battery: volt-var in the daily time series and in the sag events alike."
+    return (f"Reactive power of the battery: the daily time series runs {daily} (the study's setting), while the "
+            "with-battery sag events run volt-var (the IEEE 1547-2018 Category B default curve): the sag results "
+            "show the voltage support the plant gives when set to volt-var, which the daily run does not use.")
 
 
 @dataclass
@@ -172,6 +204,9 @@ def build_report(out_dir: str | Path) -> Report:
     ctx["strategies"] = {scenario_label(n): s.get("strategy", "") for n, s in sc.items()}
     ctx["criteria_table"], crit_df = criteria_table(summary)
     ctx["qsts_limits"] = [summary.get("quasi_static_note", "")] + QSTS_LIMITS
+    ctx["reactive_note"] = _reactive_note(summary)
+    # the page size the study chose (its preset's, or a setting); US Letter where a summary has none
+    ctx["page_size"] = summary.get("page_size") if summary.get("page_size") in PAGE_SIZES else "Letter"
 
     # 4 results
     ctx["metrics_table"] = metrics_table(summary)
@@ -188,20 +223,20 @@ def build_report(out_dir: str | Path) -> Report:
             rf.append(figs.add("poi-zoom", F.poi_voltage_zoom(poi, n0_band, t0, t1, f"POI voltage, worst 5 minutes ({t0:%H:%M:%S}–{t1:%H:%M:%S})"),
                                f"Zoom at full resolution on the 5 minutes with the widest POI voltage swing without the battery, "
                                f"{t0:%Y-%m-%d %H:%M:%S} to {t1:%H:%M:%S}."))
-    bus = {n: _read_parquet(d / "scenarios" / n / "bus_summary.parquet") for n in sc}
-    bus = {n: b for n, b in bus.items() if b is not None and len(b)}
+    bus_read = {n: _read_parquet(d / "scenarios" / n / "bus_summary.parquet") for n in sc}
+    bus = {n: b for n, b in bus_read.items() if b is not None and len(b)}
     real_bus: dict[int, str] = {}
     if bus:
         first = next(iter(bus.values()))
-        real_bus = {int(b): str(r["name"]) for b, r in first.iterrows() if not str(r["name"]).endswith("(Thevenin source)")}
+        real_bus = {int(cast(int, b)): str(r["name"]) for b, r in first.iterrows() if not str(r["name"]).endswith("(Thevenin source)")}
         bus = {n: b.loc[[i for i in b.index if int(i) in real_bus]] for n, b in bus.items()}
         bands = {str(k): tuple(v) for k, v in (summary.get("bus_bands_n0") or {}).items()}
         rf.append(figs.add("bus-envelopes", F.bus_envelopes(bus, bands, "Voltage range of each bus (N-0)"),
                            "Lowest to highest voltage of each bus over the horizon; dashed: the N-0 band of the bus's "
                            "voltage class (HV: planning band, MV: ANSI C84.1 Range A)."))
         rep.tables.update({f"bus_summary_{n}": b.reset_index() for n, b in bus.items()})
-    hist = {n: _read_parquet(d / "scenarios" / n / "histogram_s.parquet") for n in sc}
-    hist = {n: h for n, h in hist.items() if h is not None and len(h)}
+    hist_read = {n: _read_parquet(d / "scenarios" / n / "histogram_s.parquet") for n in sc}
+    hist = {n: h for n, h in hist_read.items() if h is not None and len(h)}
     if hist and real_bus:
         total_s = summary["steps"] * summary["step_s"]
         rf.append(figs.add("voltage-duration", F.voltage_duration(hist, real_bus, n0_band, total_s, "Voltage-duration curves"),
@@ -255,8 +290,8 @@ def build_report(out_dir: str | Path) -> Report:
                 ops = ", ".join(f"{scenario_label(n)}: {fmt_num(sc[n].get('tap_operations'))}" for n in tapcols)
                 rf.append(figs.add("taps", F.taps(tapcols, "On-load tap changer positions"),
                                    f"Tap positions of the regulating transformers; tap operations over the horizon — {ops}."))
-    branch = {n: _read_parquet(d / "scenarios" / n / "branch_summary.parquet") for n in sc}
-    branch = {n: b for n, b in branch.items() if b is not None and len(b)}
+    branch_read = {n: _read_parquet(d / "scenarios" / n / "branch_summary.parquet") for n in sc}
+    branch = {n: b for n, b in branch_read.items() if b is not None and len(b)}
     if branch:
         thermal_lim = 100.0
         rf.append(figs.add("loading", F.loading_ranges(branch, thermal_lim, "Branch loading range (N-0)"),
@@ -305,6 +340,9 @@ def build_report(out_dir: str | Path) -> Report:
                                             "power (bottom), without and with the battery."))
     if len(sag_df):
         rep.tables["sag_events"] = sag_df
+    ctx["load_loss_table"], ll_df = load_loss_table(summary)
+    if len(ll_df):
+        rep.tables["largest_load_loss"] = ll_df
     # 7 sizing
     sizing = None
     if (d / "sizing.json").exists():

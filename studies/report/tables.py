@@ -11,11 +11,18 @@ import math
 
 import pandas as pd
 
-from gridstudy.studies.report.text import (fmt_limits, fmt_num, fmt_value, n1_verdicts, sag_verdicts, scenario_label,
-                                 verdict_word)
+from gridstudy.studies.report.text import (
+    fmt_limits,
+    fmt_num,
+    fmt_value,
+    n1_verdicts,
+    sag_verdicts,
+    scenario_label,
+    verdict_word,
+)
 
 __all__ = ["html_table", "fmt_when", "exec_table", "ratings_table", "strength_table", "criteria_table", "params_table",
-           "metrics_table", "findings_detail", "cont_table", "sag_table"]
+           "metrics_table", "findings_detail", "cont_table", "sag_table", "load_loss_table"]
 
 
 def _esc(x) -> str:
@@ -150,12 +157,19 @@ def strength_table(ss: dict, summary: dict) -> str:
         ("three-phase fault level at the POI, maximum", fmt_num(ss.get("skss_max_mva")), "MVA"),
         ("three-phase fault level at the POI, minimum", fmt_num(ss.get("skss_min_mva")), "MVA"),
         ("X/R at the POI", fmt_num(ss.get("xr"), 3), "-"),
+        ("breaker duty at the POI: initial symmetrical current I\"k, maximum, without the battery",
+         fmt_num(ss.get("ikss_max_ka"), 4), "kA"),
+        (f"breaker duty at the POI: I\"k, maximum, with the battery's inverters "
+         f"(current sources of k = {fmt_num(ss.get('battery_sc_k'), 2)} × {fmt_num(ss.get('battery_s_mva'), 4)} MVA)",
+         fmt_num(ss.get("ikss_max_with_battery_ka"), 4), "kA"),
+        ("breaker duty at the POI: peak current ip, without / with the battery",
+         f"{fmt_num(ss.get('ip_max_ka'), 4)} / {fmt_num(ss.get('ip_max_with_battery_ka'), 4)}", "kA"),
         ("campus peak demand", fmt_num(ss.get("campus_p_mw")), "MW"),
         ("short-circuit ratio SCR (minimum fault level / campus MW)", fmt_num(ss.get("scr"), 3), "-"),
         ("grid strength (SCR < 3 is weak)", ss.get("strength"), ""),
         ("base-case POI voltage", fmt_num(ss.get("poi_vm_pu")), "pu"),
         ("base-case highest branch loading", f"{fmt_num(ss.get('max_loading_percent'), 3)} % ({ss.get('max_loading_element', '')})", ""),
-        ("base-case losses", fmt_num(ss.get("losses_mw"), 3), "MW"),
+        ("base-case network losses (without the Thevenin source impedance)", fmt_num(ss.get("losses_mw"), 3), "MW"),
     ]
     if ss.get("tap_pos"):
         rows.append(("base-case tap positions", ", ".join(f"{k}: {v}" for k, v in ss["tap_pos"].items()), ""))
@@ -193,6 +207,7 @@ def metrics_table(summary: dict) -> str:
             ("max_p2p_mw_5s", "largest grid-side 5-s peak-to-peak", "MW"),
             ("tap_operations", "tap operations (all regulating transformers)", "operations"),
             ("nonconverged_steps", "non-converged steps", "steps"), ("ride_through_trips", "ride-through trips", "trips"),
+            ("load_loss_mw_max", "largest load lost to a transfer to backup", "MW"),
             ("battery_saturated_steps", "steps with the battery at a power or SOC limit", "steps")]
     sc = summary["scenarios"]
     rows = []
@@ -254,10 +269,37 @@ def sag_table(summary: dict) -> tuple[str, pd.DataFrame]:
             rows.append({"event": ev["event"], "kind": ev.get("kind", ""), "scenario": scenario_label(scen),
                          "pre-event V [pu]": fmt_num(v.get("pre_event_poi_vm_pu")),
                          "lowest V [pu]": fmt_num(v.get("min_poi_vm_pu")), "dip depth [pu]": fmt_num(v.get("dip_depth_pu"), 3),
+                         "highest V [pu]": fmt_num(v.get("max_poi_vm_pu")), "swell [pu]": fmt_num(v.get("swell_pu"), 3),
                          "time below 0.9 pu [s]": fmt_num(v.get("seconds_below_0p9"), 3),
-                         "ride-through": "TRIP" if v.get("trip") else "rides through",
+                         "ride-through": (f"TRIP ({v['trip_cause']})" if v.get("trip_cause") else "TRIP") if v.get("trip")
+                         else "rides through",
                          "trip at [s]": fmt_num(v.get("trip_time_s"), 3),
                          "largest grid-side change [MW]": fmt_num(v.get("grid_step_mw"), 3),
                          "non-conv. steps": fmt_num(v.get("nonconverged_steps"))})
     df = pd.DataFrame(rows)
     return (html_table(df, cls="small", num={c for c in df.columns if "[" in c or c == "non-conv. steps"}) if len(df) else ""), df
+
+
+def load_loss_table(summary: dict) -> tuple[str, pd.DataFrame]:
+    """The largest credible load loss (``summary["largest_load_loss"]``) as a quantity/value table."""
+    ll = summary.get("largest_load_loss")
+    if not ll:
+        return "", pd.DataFrame()
+    sfr = ll.get("sfr_model") or {}
+    f_lim = f"{fmt_num(ll.get('f_min_hz'))}–{fmt_num(ll.get('f_max_hz'))} Hz"
+    rows = [("largest credible load loss", fmt_num(ll.get("mw")), "MW", ll.get("cause", "")),
+            ("POI voltage before / after", f"{fmt_num(ll.get('poi_vm_before_pu'))} / "
+             f"{fmt_num(ll.get('poi_vm_after_pu'))}", "pu",
+             "N-1 band " + "–".join(fmt_num(v) for v in ll.get("n1_band_pu") or [])),
+            ("POI voltage rise", fmt_num(ll.get("poi_vm_rise_pu"), 3), "pu", "campus at peak, then off; taps held"),
+            ("frequency zenith (load lost)", fmt_num(ll.get("frequency_zenith_hz"), 6), "Hz",
+             f"limits {f_lim}; at {fmt_num(ll.get('frequency_zenith_time_s'), 3)} s"),
+            ("frequency nadir (load returns)", fmt_num(ll.get("frequency_nadir_hz"), 6), "Hz",
+             ll.get("frequency_nadir_cause") or "no case lowers frequency"),
+            ("interconnection model", sfr.get("interconnection", ""), "",
+             f"H {fmt_num(sfr.get('h_s'), 3)} s on {fmt_num(sfr.get('base_mw'))} MW, R {fmt_num(sfr.get('r_pu'))}, "
+             f"T_R {fmt_num(sfr.get('t_r_s'))} s, F_H {fmt_num(sfr.get('f_h'))}, Km {fmt_num(sfr.get('km'))}, "
+             f"D {fmt_num(sfr.get('d_pu'))}"),
+            ("verdict", verdict_word(ll.get("pass")), "", "frequency within limits and POI voltage within the N-1 band")]
+    df = pd.DataFrame(rows, columns=["quantity", "value", "unit", "basis"])
+    return html_table(df, cls="small kv", num={"value"}), df
