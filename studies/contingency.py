@@ -109,9 +109,13 @@ def run_outage(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame
     from gridstudy.studies.qsts.inputs import QSTSInputs, RecordSpec
     from gridstudy.studies.qsts.run import run_qsts
 
+    from gridstudy.models.element_profiles import element_profiles
+
     s = _outage_site(site, outage)
     cols = [c for c in ("campus_p_mw", "campus_q_mvar", "battery_p_mw", "battery_q_mvar") if c in profiles]
-    inputs = QSTSInputs(s, profiles[cols], controls, RecordSpec(worst_windows=0))
+    # the rest of the network follows its own profiles over the window, as in the N-0 run
+    inputs = QSTSInputs(s, profiles[cols], controls, RecordSpec(worst_windows=0),
+                        elements=element_profiles(s, pd.DatetimeIndex(profiles.index)))
     row = {"outage": outage.label, "element": outage.element, "index": outage.index, "scenario": scenario}
     try:
         res = run_qsts(inputs, engine=engine, quiet=True)

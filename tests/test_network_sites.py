@@ -294,3 +294,48 @@ def test_reduced_network_follows_full_over_a_day(tmp_path):
         worst = max(worst, abs(v[0] - v[1]))
     print(f"worst POI voltage difference reduced vs full: {worst:.2e} pu")
     assert worst <= 1e-4
+
+
+def test_contingency_window_follows_the_network_profiles(tmp_path):
+    """An outage that removes nothing reproduces the N-0 run of a network site whose loads follow
+    a profile CSV: the N-1 windows apply the rest of the network's profiles too (the N-0 run, by
+    the same engine, is the reference; 1e-9 pu: the same arithmetic on the same inputs)."""
+    from gridstudy.grid.basecase import internal_buses
+    from gridstudy.grid.topology import Outage
+    from gridstudy.models import CampusLoadParams, make_index
+    from gridstudy.studies.contingency import run_outage
+    from gridstudy.studies.study import ENGINE_COLUMNS, Study
+
+    csv = tmp_path / "profiles.csv"
+    times = pd.date_range("2025-07-15 00:00", periods=8, freq="15min")
+    # a 40 MW swing of one load: enough to move the voltages by far more than the tolerance
+    pd.DataFrame({"load:HV2 Load 1:p_mw": [1.0, 41.0] * 4}, index=times).to_csv(csv)
+    path = _site_file(tmp_path, f"""
+        name = "csv"
+        poi = "{POI}"
+        [network]
+        simbench = "{SB_CODE}"
+        profiles = "profiles.csv"
+        [campus]
+        [[campus.halls]]
+        name = "Hall"
+        bus = "{POI}"
+        p_mw = 50.0
+    """)
+    study = Study(site=path, campus=CampusLoadParams(gpus=20_000), index=make_index("2025-07-15", 7200, 900.0),
+                  contingencies={"enabled": False}, sag={"enabled": False})
+    site = study.build_site()
+    spare = pp.create_line_from_parameters(site.net, site.poi_bus, site.poi_bus, 1.0, 0.1, 0.3, 0.0, 1.0,
+                                           in_service=False, name="spare")
+    prof = study.profiles()["without_battery"]
+    n0 = study.qsts(site=site)["without_battery"]
+    row = run_outage(site, Outage("line", spare, "spare"), "without_battery", prof[list(ENGINE_COLUMNS)],
+                     study.controls("without_battery"), study.preset, "fast")
+    bs = n0.bus_summary
+    real = bs.index.difference(internal_buses(site))
+    assert row["worst_vm_pu"] == pytest.approx(float(bs.loc[real, "vm_min_pu"].min()), abs=1e-9)
+    assert row["max_vm_pu"] == pytest.approx(float(bs.loc[real, "vm_max_pu"].max()), abs=1e-9)
+    # and the profile matters: without it the same window's lowest voltage differs
+    site.profiles = None
+    bare = study.qsts(site=site)["without_battery"].bus_summary
+    assert abs(float(bare.loc[real, "vm_min_pu"].min()) - float(bs.loc[real, "vm_min_pu"].min())) > 1e-4
