@@ -12,7 +12,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Problem", "InputError", "SiteError", "problems_from_pydantic", "read_toml"]
+__all__ = ["Problem", "InputError", "SiteError", "problems_from_pydantic", "read_toml", "read_text",
+           "parse_toml_text", "MAX_VALUE_CHARS"]
+
+#: Longest rendering of a value in a problem message; longer values are cut (an error never echoes a
+#: whole file). [characters]
+MAX_VALUE_CHARS = 200
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    if len(text) > MAX_VALUE_CHARS:
+        text = f"{text[:MAX_VALUE_CHARS]}... ({len(text)} characters)"
+    return text
 
 
 @dataclass(frozen=True)
@@ -25,9 +37,11 @@ class Problem:
     has_value: bool = True
 
     def __str__(self) -> str:
+        # a message quoting a file (a parser's own text) is cut like a value
+        msg = self.message if len(self.message) <= 2 * MAX_VALUE_CHARS else self.message[:2 * MAX_VALUE_CHARS] + "..."
         if not self.has_value:
-            return f"{self.path}: {self.message}"
-        return f"{self.path}: {self.message}, got {self.value!r}"
+            return f"{self.path}: {msg}"
+        return f"{self.path}: {msg}, got {_short(self.value)}"
 
 
 class InputError(ValueError):
@@ -83,15 +97,37 @@ def problems_from_pydantic(exc: Any, prefix: str = "") -> list[Problem]:
     return problems
 
 
-def read_toml(path: str | os.PathLike[str], error: type[InputError] = SiteError, field: str = "site") -> dict[str, Any]:
-    """Parse a TOML file; a missing file or bad TOML raises ``error`` naming ``field`` and the path."""
-    import tomllib
+def read_text(path: str | os.PathLike[str], error: type[InputError] = SiteError, field: str = "site") -> str:
+    """The text of an input file (UTF-8); a missing file, a folder, an unreadable or non-UTF-8 file
+    raises ``error`` naming ``field`` and the path (never the content)."""
     from pathlib import Path
 
     path = Path(path)
     try:
-        return tomllib.loads(path.read_text())
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error([Problem(field, "file not found", str(path))]) from None
+    except IsADirectoryError:
+        raise error([Problem(field, "is a folder, not a file", str(path))]) from None
+    except UnicodeDecodeError as exc:
+        raise error([Problem(field, f"not UTF-8 text (byte {exc.start})", str(path))]) from None
+    except OSError as exc:
+        raise error([Problem(field, f"cannot be read ({exc.strerror or exc})", str(path))]) from None
+
+
+def parse_toml_text(text: str, path: str, error: type[InputError] = SiteError, field: str = "site") -> dict[str, Any]:
+    """Parse TOML text; bad TOML (including nesting too deep to parse) raises ``error``."""
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise error([Problem(field, f"not valid TOML ({exc})", str(path))]) from None
+        raise error([Problem(field, f"not valid TOML ({exc})", path)]) from None
+    except RecursionError:
+        raise error([Problem(field, "not valid TOML (nested too deeply)", path)]) from None
+
+
+def read_toml(path: str | os.PathLike[str], error: type[InputError] = SiteError, field: str = "site") -> dict[str, Any]:
+    """Parse a TOML file; a missing, unreadable or non-UTF-8 file or bad TOML raises ``error``
+    naming ``field`` and the path."""
+    return parse_toml_text(read_text(path, error, field), str(path), error, field)

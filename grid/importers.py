@@ -37,12 +37,9 @@ def load_network(ref: str) -> pp.pandapowerNet:
     name = ref.split(":", 1)[1] if ref.startswith("case:") else ref
     path = Path(ref)
     if path.suffix == ".json":
-        if not path.exists():
-            raise SiteError([Problem("network", "file not found", ref)])
-        try:
-            return pp.from_json(str(path))
-        except Exception as exc:
-            raise SiteError([Problem("network", f"not a pandapower JSON file ({exc})", ref)]) from None
+        from gridstudy.grid.network import read_net_json
+
+        return read_net_json(path, "network")
     import pandapower.networks as pn
 
     fn = getattr(pn, name, None)

@@ -33,6 +33,7 @@ Every problem is raised as :class:`gridstudy.grid.errors.SiteError` naming the f
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import tempfile
 import warnings
@@ -43,7 +44,8 @@ import pandapower as pp
 
 from gridstudy.grid.errors import Problem, SiteError
 
-__all__ = ["FORMATS", "SUFFIX_FORMATS", "infer_format", "read_network", "network_from_ref"]
+__all__ = ["FORMATS", "SUFFIX_FORMATS", "infer_format", "read_network", "network_from_ref", "ALLOWED_MODULES",
+           "check_net_json", "net_from_json_text", "read_net_json"]
 
 #: Formats a network file may have. [-]
 FORMATS = ("pandapower", "matpower", "cgmes", "psse", "ucte")
@@ -53,6 +55,73 @@ SUFFIX_FORMATS = {".json": "pandapower", ".m": "matpower", ".mat": "matpower", "
                   ".xml": "cgmes", ".raw": "psse", ".rawx": "psse", ".uct": "ucte"}
 
 _LOG = logging.getLogger(__name__)
+
+#: Modules whose classes a pandapower JSON file may name (``"_module"``): pandapower's own, the
+#: pandas and numpy types of its tables, and this package's. pandapower imports the module a file
+#: names before it judges it; a file naming any other module is refused before pandapower reads it.
+ALLOWED_MODULES = ("pandapower", "pandas", "numpy", "gridstudy")
+
+
+def _walk_refs(obj: Any, depth: int, found: list[str]) -> None:
+    if depth > 64:
+        found.append("<nested too deeply>")
+        return
+    if isinstance(obj, dict):
+        mod = obj.get("_module")
+        if mod is not None:
+            found.append(mod if isinstance(mod, str) else repr(mod))
+        for v in obj.values():
+            _walk_refs(v, depth + 1, found)
+    elif isinstance(obj, list):
+        for v in obj:
+            _walk_refs(v, depth + 1, found)
+    elif isinstance(obj, str) and obj[:1] in ("{", "[") and "_module" in obj:
+        try:  # pandapower nests objects as JSON text ("_object" of a controller)
+            inner = json.loads(obj)
+        except (ValueError, RecursionError):
+            return
+        _walk_refs(inner, depth + 1, found)
+
+
+def check_net_json(text: str, field: str = "network", source: str | None = None) -> Any:
+    """Refuse a pandapower JSON text that names a module outside :data:`ALLOWED_MODULES`, before
+    pandapower deserialises it (and imports what it names); return the parsed JSON.
+
+    Raises
+    ------
+    SiteError
+        Not JSON, nested too deeply, or naming another module (the first few named).
+    """
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        msg = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise SiteError([Problem(field, f"not a pandapower JSON file ({msg})", source)]) from None
+    found: list[str] = []
+    _walk_refs(parsed, 0, found)
+    bad = sorted({m for m in found if not any(m == a or m.startswith(a + ".") for a in ALLOWED_MODULES)})
+    if bad:
+        raise SiteError([Problem(field, f"names modules outside pandapower, pandas and numpy ({', '.join(bad[:5])}); "
+                                        "refused before reading", source)]) from None
+    return parsed
+
+
+def net_from_json_text(text: str, field: str = "network", source: str | None = None) -> Any:
+    """A pandapower net from its JSON text, its module references checked first (:func:`check_net_json`)."""
+    check_net_json(text, field, source)
+    try:
+        return _quiet(pp.from_json_string, text)
+    except Exception as exc:
+        raise SiteError([Problem(field, f"not a pandapower JSON file ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})",
+                                 source)]) from None
+
+
+def read_net_json(path: str | Path, field: str = "network") -> Any:
+    """:func:`net_from_json_text` of a file (UTF-8; a missing or unreadable file names ``field``)."""
+    from gridstudy.grid.errors import read_text
+
+    text = read_text(path, SiteError, field)
+    return net_from_json_text(text, field, str(path))
 
 
 def infer_format(path: Path, fmt: str | None, field: str = "network.format") -> str:
@@ -160,10 +229,7 @@ def read_network(path: str | Path, fmt: str | None = None, f_hz: float = 50.0,
     if not path.exists():
         raise SiteError([Problem(field, "file not found", str(path))])
     if kind == "pandapower":
-        try:
-            return pp.from_json(str(path))
-        except Exception as exc:
-            raise SiteError([Problem(field, f"not a pandapower JSON file ({exc})", str(path))]) from None
+        return read_net_json(path, field)
     if kind == "matpower":
         from pandapower.converter.matpower.from_mpc import from_mpc
 

@@ -54,10 +54,16 @@ def site_from_json(text: str, source: str = "site.json") -> Site:
     if missing:
         raise SiteError([Problem(k, "missing", None, has_value=False) for k in missing], source=source)
     h = d["handles"]
+    if not isinstance(h, dict):
+        raise SiteError([Problem("handles", "must be a mapping", type(h).__name__)], source=source)
     absent = [k for k in HANDLES if k not in h]
     if absent:
         raise SiteError([Problem(f"handles.{k}", "missing", None, has_value=False) for k in absent], source=source)
-    net = pp.from_json_string(d["net"])
+    from gridstudy.grid.network import net_from_json_text
+
+    if not isinstance(d["net"], str):
+        raise SiteError([Problem("net", "must be pandapower's JSON text", type(d["net"]).__name__)], source=source)
+    net = net_from_json_text(d["net"], "net", source)
     bat = d.get("battery")
     return Site(name=h["name"], net=net, poi_bus=h["poi_bus"], source_bus=h["source_bus"], ext_grid=h["ext_grid"],
                 source_impedance=h["source_impedance"], campus_loads=list(h["campus_loads"]),

@@ -47,7 +47,8 @@ from gridstudy.models.errors import ModelError, Problem
 from gridstudy.models.gpu_smoothing import GpuSmoothing, smooth_segments
 from gridstudy.models.timeindex import step_seconds
 
-__all__ = ["GpuModel", "GPU_MODELS", "CampusLoadParams", "campus_load", "campus_window", "expected_mean_p_mw",
+__all__ = ["GpuModel", "GPU_MODELS", "CampusLoadParams", "campus_load", "campus_window", "change_severity",
+           "expected_mean_p_mw",
            "nominal_peak_p_mw", "gpus_for_peak"]
 
 
@@ -505,8 +506,10 @@ def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_step
             hs = np.diff(ts)
             keep = hs > 0
             t0s, hs = ts[:-1][keep], hs[keep]
-            it0 = gpu_scale * (ys[:-1] + params.node_overhead * xs[:-1])[keep]
-            it1 = gpu_scale * (ys[1:] + params.node_overhead * xs[1:])[keep]
+            # the rest of the node follows the workload (scope "gpu") or the smoothed draw ("rack")
+            rest = ys if sm is not None and sm.scope == "rack" else xs
+            it0 = gpu_scale * (ys[:-1] + params.node_overhead * rest[:-1])[keep]
+            it1 = gpu_scale * (ys[1:] + params.node_overhead * rest[1:])[keep]
             its_seg = 0.5 * (it0 + it1)
             fcs_seg = np.empty_like(hs)
             y_s = _lag_segments(hs, fac * it0, fac * it1, float(params.cooling_tau_s), y_s, fcs_seg)
@@ -569,9 +572,63 @@ def campus_window(index: pd.DatetimeIndex, params: CampusLoadParams, start: pd.T
     if start < index[0] or (stop - index[0]).total_seconds() > horizon_s + 1e-9 or stop <= start:
         raise ModelError([Problem("window", "must lie inside the series' horizon", f"{start} .. {stop}")])
     k = int(round((start - index[0]).total_seconds() / coarse))
-    cooling0 = None
+    cooling0 = smoothing0 = None
     if k > 0:
         before = campus_load(index[:k], params, origin=index[0], horizon_s=horizon_s)
         cooling0 = before.attrs["cooling_end_mw"]
+        smoothing0 = before.attrs.get("smoothing_end") if params.smoothing is not None else None
     fine = make_index(start, (stop - start).total_seconds(), step_s)
-    return campus_load(fine, params, origin=index[0], horizon_s=horizon_s, cooling0_mw=cooling0)
+    return campus_load(fine, params, origin=index[0], horizon_s=horizon_s, cooling0_mw=cooling0,
+                       smoothing0=smoothing0)
+
+
+def change_severity(index: pd.DatetimeIndex, params: CampusLoadParams, window_s: float = 600.0) -> pd.Series:
+    """Flicker severity of the campus's own fine-resolution power changes, per window of the horizon.
+
+    The model knows every change of its draw exactly: each iteration's compute/communication edge
+    moves the IT draw by ``it_scale x (hi - lo) x activity x trip``, and each envelope transition
+    (checkpoint, interruption, job start/stop, trip) moves it between its levels. The IEC 61000-3-7
+    analytical flicker method sums ``d_i^3.2`` over the changes of an interval (Pst^3.2 is
+    proportional to that sum for changes of one shape), and a change of grid draw ΔP moves the POI
+    voltage by about ``ΔP x dV/dP``, the same factor for every change at one site; so
+    ``Σ |ΔP_i|^3.2`` per window ranks the windows as their flicker would, from the model's own
+    changes, not from step averages that fold a 1.5-s swing. GPU-side smoothing is not applied
+    to the ranking (it scales every swing alike). [MW^3.2]
+
+    Parameters
+    ----------
+    index : pandas.DatetimeIndex
+        The study's time axis (its start is the realization's origin).
+    params : CampusLoadParams
+        Model parameters.
+    window_s : float
+        Window length. [s]
+
+    Returns
+    -------
+    pandas.Series
+        Severity per window, indexed by the window's start.
+    """
+    step_s = step_seconds(index)
+    horizon_s = len(index) * step_s
+    ss = np.random.SeedSequence(int(params.seed))
+    rng_iter, rng_intr = (np.random.default_rng(s) for s in ss.spawn(2))
+    edges = _iteration_edges(params, horizon_s, rng_iter)
+    env = _Envelope(params, horizon_s, _interruptions(params, horizon_s, rng_intr))
+    hi = params.compute_fraction
+    lo = hi * (1.0 - params.swing_depth)
+    idle = params.idle_fraction
+    scale = params.it_scale_mw
+    t = edges[(edges > 0) & (edges < horizon_s)]
+    amp = scale * (hi - lo) * env.activity(t) * env.trip_factor(t)
+    bp = np.unique(env.breakpoints(0.0, horizon_s))
+    if len(bp) > 1:
+        mean_wave = params.duty * hi + (1.0 - params.duty) * lo
+        level = scale * (idle + env.activity(bp) * (mean_wave - idle)) * env.trip_factor(bp)
+        t = np.concatenate([t, bp[1:]])
+        amp = np.concatenate([amp, np.abs(np.diff(level))])
+    n_win = max(1, int(math.ceil(horizon_s / window_s - 1e-9)))
+    k = np.minimum((t // window_s).astype(np.int64), n_win - 1)
+    sev = np.bincount(k, weights=np.abs(amp) ** 3.2, minlength=n_win)
+    starts = index[0] + pd.to_timedelta(np.arange(n_win) * window_s, unit="s")
+    return pd.Series(sev, index=pd.DatetimeIndex(starts), name="severity_mw3_2")

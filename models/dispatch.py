@@ -112,10 +112,16 @@ class VoltVarCurve:
         Reactive power at those points, per unit of the plant's inverter MVA, consumer sign
         (positive absorbs): above nominal voltage the plant absorbs. Default: IEEE 1547-style,
         full injection at 0.92 pu, dead band 0.98-1.02, full absorption at 1.08. [pu]
+    response_time_s : float
+        Open-loop response time: the plant's Q reaches 90 % of a step change of the curve's Q
+        within it (first order, time constant ``response_time_s / ln 10``); 0: at once (the curve
+        is met within each step). Default 5 s, the IEEE 1547-2018 Category B default
+        (``docs/sources/megapack.md §3``). [s]
     """
 
     v_pu: tuple[float, ...] = (0.92, 0.98, 1.02, 1.08)
     q_pu: tuple[float, ...] = (-0.44, 0.0, 0.0, 0.44)
+    response_time_s: float = 5.0
 
     def problems(self, prefix: str = "battery.reactive.curve") -> list[Problem]:
         p = []
@@ -125,10 +131,20 @@ class VoltVarCurve:
             p.append(Problem(f"{prefix}.v_pu", "must increase strictly", list(self.v_pu)))
         if any(abs(q) > 1 for q in self.q_pu):
             p.append(Problem(f"{prefix}.q_pu", "must lie in [-1, 1]", list(self.q_pu)))
+        if not (0.0 <= self.response_time_s <= 600.0):
+            p.append(Problem(f"{prefix}.response_time_s", "must lie in [0, 600]", self.response_time_s))
         return p
 
     def __call__(self, vm_pu: float | np.ndarray) -> np.float64 | np.ndarray:
         return np.interp(vm_pu, self.v_pu, self.q_pu)
+
+    def lag_factor(self, step_s: float) -> float:
+        """Fraction of the gap to the curve's Q closed within one step of ``step_s`` [s]:
+        ``1 - exp(-step_s / tau)``, ``tau = response_time_s / ln 10``; exactly 1.0 when
+        ``response_time_s`` is 0. [-]"""
+        if self.response_time_s <= 0.0:
+            return 1.0
+        return -math.expm1(-float(step_s) * math.log(10.0) / float(self.response_time_s))
 
 
 @dataclass(frozen=True)

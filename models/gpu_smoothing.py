@@ -54,12 +54,18 @@ class GpuSmoothing:
         Power floor of one GPU, in % of its TDP; the GPU burns power to stay above it. [%]
     ramp_down_hysteresis_ms : float
         Time the power holds after the workload's power falls, before the ramp-down starts. [ms]
+    scope : {'gpu', 'rack'}
+        What is smoothed: ``gpu``, the GPUs alone, the rest of each node (CPUs, memory, network)
+        still following the training phases (the conservative reading); ``rack``, the rack's whole
+        draw, as rack-level energy storage in the power shelves (NVIDIA GB300 NVL72) smooths what
+        the rack takes from the grid behind the same limits (``docs/sources/load.md §8``). [-]
     """
 
     ramp_up_w_per_s: float | None = 2000.0
     ramp_down_w_per_s: float | None = 200.0
     floor_percent: float = 50.0
     ramp_down_hysteresis_ms: float = 2000.0
+    scope: str = "gpu"
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -79,6 +85,8 @@ class GpuSmoothing:
         v = self.ramp_down_hysteresis_ms
         if not (_real(v) and 0.0 <= float(v) < math.inf):
             p.append(Problem(f"{prefix}.ramp_down_hysteresis_ms", "must be >= 0 and finite", v))
+        if self.scope not in ("gpu", "rack"):
+            p.append(Problem(f"{prefix}.scope", "must be 'gpu' or 'rack'", self.scope))
         return p
 
     def replace(self, **changes: Any) -> GpuSmoothing:

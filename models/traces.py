@@ -38,7 +38,7 @@ def _units_of(column: str, units: str | None, path: str) -> tuple[float | None, 
 def load_trace(path: str | Path, *, time_column: str = "timestamp", p_column: str = "p_mw",
                q_column: str | None = None, units: Literal["MW", "kW", "W"] | None = None,
                fill: Literal["interpolate", "ffill", "zero"] | None = None,
-               field: str = "campus.trace") -> pd.DataFrame:
+               field: str = "campus.trace", allow_negative: bool = False) -> pd.DataFrame:
     """Read a measured trace and return it validated on a fixed-step index.
 
     Parameters
@@ -57,6 +57,8 @@ def load_trace(path: str | Path, *, time_column: str = "timestamp", p_column: st
         How to fill missing intervals and NaN; ``None``: gaps and NaN are errors.
     field : str
         Field path of the trace in error messages.
+    allow_negative : bool
+        Accept negative active power (a campus that exports); refused by default.
 
     Returns
     -------
@@ -79,13 +81,18 @@ def load_trace(path: str | Path, *, time_column: str = "timestamp", p_column: st
             raise
         raise ModelError([Problem(f"{field}.path", f"cannot be read ({exc})", str(path))]) from None
     return validate_trace(raw, time_column=time_column, p_column=p_column, q_column=q_column, units=units,
-                          fill=fill, field=field)
+                          fill=fill, field=field, allow_negative=allow_negative)
 
 
 def validate_trace(raw: pd.DataFrame, *, time_column: str = "timestamp", p_column: str = "p_mw",
                    q_column: str | None = None, units: str | None = None, fill: str | None = None,
-                   field: str = "campus.trace") -> pd.DataFrame:
-    """Validate a trace table (see :func:`load_trace`); every problem is listed at once."""
+                   field: str = "campus.trace", allow_negative: bool = False) -> pd.DataFrame:
+    """Validate a trace table (see :func:`load_trace`); every problem is listed at once.
+
+    Text in a power column, a trace with no positive value, and (unless ``allow_negative``) any
+    negative active power are refused: a load in generator sign would otherwise pass with its
+    sign flipped by the scaling to the campus peak.
+    """
     problems: list[Problem] = []
     for name, col in (("time_column", time_column), ("p_column", p_column), ("q_column", q_column)):
         if col is not None and col not in raw.columns:
@@ -111,9 +118,27 @@ def validate_trace(raw: pd.DataFrame, *, time_column: str = "timestamp", p_colum
         k = int(back[0]) + 1
         what = "duplicate" if d[back[0]] == 0 else "decreasing"
         problems.append(Problem(f"{field}.{time_column}", f"timestamps must increase strictly; {what} at row {k}", str(t[k])))
-    cols = {"campus_p_mw": raw[p_column].to_numpy(dtype=float) * fp}
-    if q_column is not None:
-        cols["campus_q_mvar"] = raw[q_column].to_numpy(dtype=float) * fp
+    cols = {}
+    for key, col in (("campus_p_mw", p_column), ("campus_q_mvar", q_column)):
+        if col is None:
+            continue
+        values = pd.to_numeric(raw[col], errors="coerce").to_numpy(dtype=float)
+        text = raw[col].notna().to_numpy() & np.isnan(values)
+        if text.any():
+            k = int(np.flatnonzero(text)[0])
+            problems.append(Problem(f"{field}.{col}", f"holds values that are not numbers ({int(text.sum())} rows, "
+                                                       f"first at row {k})", str(raw[col].iloc[k])))
+        cols[key] = values * fp
+    p = cols["campus_p_mw"]
+    if not allow_negative and (p < 0).any():
+        problems.append(Problem(f"{field}.{p_column}", "negative load (consumption is positive; a trace in generator "
+                                                       "sign must be converted, or set allow_negative for a campus "
+                                                       "that exports)", float(np.nanmin(p) / fp)))
+    finite = p[np.isfinite(p)]
+    if len(finite) and not (finite > 0).any():
+        problems.append(Problem(f"{field}.{p_column}", "no positive value: the trace has no load", float(finite.max() / fp)))
+    if not np.isfinite(p[~np.isnan(p)]).all():
+        problems.append(Problem(f"{field}.{p_column}", "contains inf", int(np.isinf(p).sum())))
     df = pd.DataFrame(cols, index=t)
     if not problems:
         step = int(np.min(d))

@@ -1,7 +1,26 @@
 """The ``gridstudy`` command line.
 
-Exit codes: 0 success; 1 a power flow did not converge (a finding, reported plainly); 2 bad
-input (every problem listed, one per line, no traceback).
+Exit codes (one place, :func:`main`, maps what went wrong to them):
+
+0
+    success.
+1
+    a power flow did not converge (a finding, reported plainly: voltage collapse); the results
+    are written where the study ran, or the study stopped at its base case with nothing run.
+2
+    bad input: every problem listed, one per line, with its field path and value; no traceback,
+    nothing written. This includes a folder given to ``report`` that is not a complete output or
+    whose files are invalid, a study whose estimated memory or run time exceeds the limits
+    (``--force``, ``--max-memory-gb`` lift them) and a study file naming files outside its folder
+    (``--allow-outside-paths`` allows it).
+3
+    environment: the output folder is in use by another run, not writable, full, or holds other
+    files; a file cannot be read or written for a reason of the system; one line, no traceback.
+    The output folder is checked before the computation.
+4
+    an unexpected error inside the package (a bug): the traceback is printed.
+130
+    interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -12,10 +31,11 @@ import sys
 import warnings
 
 from gridstudy.grid.errors import InputError
+from gridstudy.studies.outdir import OutputFolderError
 
 __all__ = ["main", "build_parser"]
 
-EXIT_OK, EXIT_NONCONVERGED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_NONCONVERGED, EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
 def _cmd_sites(args) -> int:
@@ -125,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for register in _extra_commands():
         register(sub)
+    _add_policy_options(sub)
     return p
 
 
@@ -144,18 +165,67 @@ def _extra_commands():
     return out
 
 
+def _add_policy_options(sub) -> None:
+    """``--force``, ``--max-memory-gb`` and ``--allow-outside-paths`` on every command that reads a
+    study file (see :mod:`gridstudy.studies.limits`)."""
+    for p in sub.choices.values():
+        if not any(a.dest == "study" for a in p._actions):
+            continue
+        p.add_argument("--force", action="store_true",
+                       help="run even where the estimated memory or run time exceeds the limits")
+        p.add_argument("--max-memory-gb", type=float, metavar="GB",
+                       help="memory the study may use (default: 80%% of this machine's)")
+        p.add_argument("--allow-outside-paths", action="store_true",
+                       help="let the study file name files outside its own folder")
+
+
+def _run(args) -> int:
+    from gridstudy.studies.limits import RunPolicy, use_policy
+
+    pol = RunPolicy(force=getattr(args, "force", False), max_memory_gb=getattr(args, "max_memory_gb", None),
+                    allow_outside_paths=getattr(args, "allow_outside_paths", False),
+                    engine=getattr(args, "engine", None) or "fast")
+    with use_policy(pol), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # pandapower/pandas internals
+        return args.func(args)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; the one place that maps what went wrong to an exit code (module docstring)."""
+    from gridstudy.studies.errors import NotConvergedError
+
     args = build_parser().parse_args(argv)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # pandapower/pandas internals
-            return args.func(args)
+        return _run(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except NotConvergedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NONCONVERGED
+    except OutputFolderError as exc:  # locked by another run, not writable, not an output folder: exit 3
+        print(f"error: {exc.strerror or exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the environment: a disk full, a file gone or unreadable while running
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except MemoryError:
+        print("error: out of memory; shorten the horizon or lengthen the step", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except Exception as exc:
+        if type(exc).__name__ in ("LoadflowNotConverged", "ControllerNotConverged"):  # pandapower's own
+            print(f"error: a power flow did not converge (voltage collapse): {str(exc).splitlines()[0]}",
+                  file=sys.stderr)
+            return EXIT_NONCONVERGED
+        import traceback
+
+        traceback.print_exc()
+        print(f"internal error ({type(exc).__name__}): please report it with the input", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

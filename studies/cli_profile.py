@@ -4,7 +4,8 @@ A thin client of :class:`gridstudy.studies.study.Study` (:meth:`~gridstudy.studi
 
 Writes ``DIR/profiles.parquet`` (columns of :data:`gridstudy.models.dispatch.OUTPUT_COLUMNS` on the study's
 time index) and ``DIR/profiles.json`` (energy, peaks, largest grid-side swing per minute and per
-5 s, saturated steps), each atomically, and only after the whole study has validated and run.
+5 s, saturated steps) into a staging folder that replaces ``DIR`` whole once the study has validated
+and run (``DIR`` locked meanwhile; :mod:`gridstudy.studies.outdir`).
 """
 
 from __future__ import annotations
@@ -55,17 +56,19 @@ def study_profile(study) -> pd.DataFrame:
 
 def _cmd_profile(args) -> int:
     from gridstudy.studies.io import write_json, write_parquet
+    from gridstudy.studies.outdir import output_folder
     from gridstudy.studies.study import Study
 
     study = Study.from_file(args.study)
-    profiles = study_profile(study)
-    summary = profile_summary(study, profiles)
+    with output_folder(args.out, "profile") as stage:  # locked now; moved into place complete
+        profiles = study_profile(study)
+        summary = profile_summary(study, profiles)
+        table = profiles.copy()
+        table.index.name = "timestamp"
+        table.attrs = {}
+        write_parquet(stage / "profiles.parquet", table)
+        write_json(stage / "profiles.json", summary)
     out = Path(args.out)
-    table = profiles.copy()
-    table.index.name = "timestamp"
-    table.attrs = {}
-    write_parquet(out / "profiles.parquet", table)
-    write_json(out / "profiles.json", summary)
     s = summary["summary"]
     print(f"{study.name}: {s['steps']} steps of {s['step_s']:g} s; campus {s['campus_energy_mwh']:.1f} MWh, "
           f"peak {s['campus_peak_mw']:.1f} MW; grid peak {s['grid_peak_mw']:.1f} MW, "

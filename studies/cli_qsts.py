@@ -11,8 +11,9 @@ quasi-static time series of each scenario, on one engine:
     (:func:`gridstudy.models.dispatch.dispatch`, battery P and Q as profiles); a ``volt_var`` reactive mode
     is resolved inside the engine (``Controls.volt_var``) because it depends on the voltage.
 
-Writes ``DIR/<scenario>/`` (:meth:`gridstudy.studies.qsts.results.QSTSResult.save`) and ``DIR/qsts.json``,
-only after every scenario has run. Horizons longer than a day keep 1-minute min/max envelopes of
+Writes ``DIR/<scenario>/`` (:meth:`gridstudy.studies.qsts.results.QSTSResult.save`) and ``DIR/qsts.json``
+into a staging folder that replaces ``DIR`` whole once every scenario has run (``DIR`` locked meanwhile;
+:mod:`gridstudy.studies.outdir`). Horizons longer than a day keep 1-minute min/max envelopes of
 the per-step series instead of the full series. Exit 0; 1 when a step did not converge (a finding,
 the results are written); 2 on bad input (every problem listed, nothing written).
 """
@@ -30,7 +31,7 @@ FULL_SERIES_MAX_STEPS = 86_400
 
 
 def _cmd_qsts(args) -> int:
-    from gridstudy.studies.io import write_json
+    from gridstudy.studies.outdir import output_folder
     from gridstudy.studies.qsts.inputs import RecordSpec
     from gridstudy.studies.study import Study
 
@@ -38,9 +39,17 @@ def _cmd_qsts(args) -> int:
     assert study.index is not None  # Study refuses a study without a horizon
     n = len(study.index)
     record = RecordSpec(envelope_freq=None if n <= FULL_SERIES_MAX_STEPS else "1min")
+    with output_folder(args.out, "qsts") as out:  # locked now; moved into place complete
+        code = _qsts(study, args, record, out)
+    print(f"wrote {args.out}")
+    return code
+
+
+def _qsts(study, args, record, out: Path) -> int:
+    from gridstudy.studies.io import write_json
+
     site = study.build_site()
     results = study.qsts(args.engine, quiet=args.quiet, record=record, site=site)
-    out = Path(args.out)
     summary = {}
     for name, res in results.items():
         res.save(out / name)
@@ -59,7 +68,6 @@ def _cmd_qsts(args) -> int:
               f"buses {s['vm_min_pu']:.4f}-{s['vm_max_pu']:.4f} pu, tap moves {sum(s['tap_operations'].values())}, "
               f"non-converged steps {s['nonconverged_steps']}")
     write_json(out / "qsts.json", {"study": str(args.study), "engine": args.engine, "scenarios": summary})
-    print(f"wrote {out}")
     return EXIT_NONCONVERGED if any(r.nonconverged_steps for r in results.values()) else 0
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -34,6 +33,8 @@ import pandas as pd
 from gridstudy.grid.site import Site
 from gridstudy.grid.topology import Outage
 from gridstudy.studies.criteria.presets import CriteriaPreset
+from gridstudy.studies.outdir import fault_point
+from gridstudy.studies.workers import in_worker, worker_pool
 
 if TYPE_CHECKING:
     from gridstudy.studies.qsts.results import QSTSResult
@@ -105,11 +106,10 @@ def run_outage(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame
                engine: str) -> dict:
     """Run one outage for one scenario; return its table row (never raises on divergence)."""
     from gridstudy.grid.basecase import internal_buses
+    from gridstudy.models.element_profiles import element_profiles
     from gridstudy.studies.findings import scenario_findings
     from gridstudy.studies.qsts.inputs import QSTSInputs, RecordSpec
     from gridstudy.studies.qsts.run import run_qsts
-
-    from gridstudy.models.element_profiles import element_profiles
 
     s = _outage_site(site, outage)
     cols = [c for c in ("campus_p_mw", "campus_q_mvar", "battery_p_mw", "battery_q_mvar") if c in profiles]
@@ -163,5 +163,8 @@ def run_contingencies(site: Site, outages: list[Outage], cases: Mapping[str, tup
         return []
     if workers <= 1 or len(jobs) == 1:
         return [_run_args(j) for j in jobs]
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        return list(pool.map(_run_args, jobs))
+    # workers end with this process: killed, interrupted or failing, it leaves no orphan behind
+    with worker_pool(min(workers, len(jobs))) as pool:
+        futures = [pool.submit(in_worker, _run_args, j) for j in jobs]
+        fault_point("n1-running")
+        return [f.result() for f in futures]

@@ -3,8 +3,14 @@
 The utility's point of view is the POI: voltage criteria (band, rapid voltage change, flicker,
 ride-through) are judged on the POI voltage series; the N-0 band is also checked on every bus of
 the site from the streamed per-bus extremes (each bus against the band of its own voltage class).
-Grid-side variation and the POI power factor are judged on what the utility sees of the facility:
-campus + battery P and Q (consumer view; the facility's transformer losses are not included).
+Grid-side variation and the POI power factor are judged at the POI meter
+(:mod:`gridstudy.grid.poi_meter`): the power flowing from the POI bus into the facility, from the
+engine's own power flow (series ``poi_p_mw``/``poi_q_mvar``; consumer view, import and absorbed Q
+positive), so the losses of the campus and battery transformers and collector lines are included.
+The campus-side sums (campus + battery P and Q, without those losses) are shown beside them in
+each finding's ``details``, labelled as such; a result without a POI meter reading (saved by an
+older version, or a site whose POI is not the facility's only connection) is judged on the
+campus-side sums, and its note says so.
 A step whose power flow did not converge fails the study (voltage collapse) and is counted.
 
 What is judged is the criteria registry (:data:`REGISTRY`): one :class:`Criterion` per family,
@@ -28,8 +34,9 @@ from gridstudy.studies.criteria import (
     Finding,
     Limit,
     flicker_finding,
+    power_factor,
     power_factor_finding,
-    ramp_findings,
+    ramp_finding,
     ride_through_finding,
     rvc_finding,
     step_seconds,
@@ -40,7 +47,8 @@ from gridstudy.studies.criteria.presets import CriteriaPreset
 from gridstudy.studies.qsts.results import QSTSResult
 
 __all__ = ["scenario_findings", "scenario_summary", "bus_band_finding", "thermal_from_summary",
-           "convergence_finding", "Criterion", "Evidence", "REGISTRY", "register", "finding_by_group"]
+           "convergence_finding", "Criterion", "Evidence", "REGISTRY", "register", "finding_by_group",
+           "grid_side_pq"]
 
 
 def _real_buses(site: Site) -> pd.Index:
@@ -207,13 +215,81 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def _grid_pq(ev: Evidence) -> tuple[pd.Series, pd.Series]:
-    prof = ev.profiles
-    gp = prof["campus_p_mw"] + prof["battery_p_mw"]
-    gq = prof["campus_q_mvar"] + prof["battery_q_mvar"]
-    if "battery_q_mvar" in ev.result.series:  # volt-var: Q decided inside the engine
-        gq = ev.result.series["campus_q_mvar"] + ev.result.series["battery_q_mvar"]
-    return gp.rename("grid_p_mw"), gq.rename("grid_q_mvar")
+def _campus_side_pq(result: QSTSResult, profiles: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Campus + battery P and Q (consumer view), without the facility's transformer and line
+    losses. [MW, Mvar]"""
+    gp = profiles["campus_p_mw"] + profiles["battery_p_mw"]
+    gq = profiles["campus_q_mvar"] + profiles["battery_q_mvar"]
+    if "battery_q_mvar" in result.series:  # volt-var: Q decided inside the engine
+        gq = result.series["campus_q_mvar"] + result.series["battery_q_mvar"]
+    return gp.rename("campus_side_p_mw"), gq.rename("campus_side_q_mvar")
+
+
+def _poi_meter_pq(result: QSTSResult) -> tuple[pd.Series, pd.Series] | None:
+    """The POI meter's P and Q per step (``None`` where the result has no complete reading:
+    recorded as envelopes, saved without it, or NaN at a converged step). [MW, Mvar]"""
+    s = result.series
+    if "poi_p_mw" not in s or "poi_q_mvar" not in s:
+        return None
+    p, q = s["poi_p_mw"], s["poi_q_mvar"]
+    if isinstance(p, pd.DataFrame) or isinstance(q, pd.DataFrame):
+        return None
+    ok = result.converged.to_numpy()
+    if not (np.isfinite(p.to_numpy(dtype=float)[ok]).all() and np.isfinite(q.to_numpy(dtype=float)[ok]).all()):
+        return None
+    return p.rename("poi_p_mw"), q.rename("poi_q_mvar")
+
+
+def grid_side_pq(result: QSTSResult, profiles: pd.DataFrame) -> tuple[pd.Series, pd.Series, str]:
+    """What the POI power factor and the grid-side variation criteria judge.
+
+    Returns
+    -------
+    p_mw, q_mvar : pandas.Series
+        At the POI meter when the result has its reading, else the campus-side sums. [MW, Mvar]
+    at : {'poi_meter', 'campus_side'}
+        Where they were measured.
+    """
+    meter = _poi_meter_pq(result)
+    if meter is not None:
+        return meter[0], meter[1], "poi_meter"
+    p, q = _campus_side_pq(result, profiles)
+    return p, q, "campus_side"
+
+
+_AT_NOTE = {"poi_meter": ("Measured at the POI meter: power flowing from the POI bus into the facility "
+                          "(campus and battery transformer and collector losses included); campus-side "
+                          "sums in details."),
+            "campus_side": ("Measured on the campus side (campus + battery, without the facility's "
+                            "transformer and line losses): this result has no POI meter reading.")}
+
+
+def _pf_min(p_mw: pd.Series, q_mvar: pd.Series) -> float:
+    """Lowest power factor magnitude over the steps with finite, non-zero power. [-]"""
+    pf = np.abs(power_factor(p_mw.fillna(0.0), q_mvar.fillna(0.0)).to_numpy())
+    pf = pf[np.isfinite(pf) & np.isfinite(p_mw.to_numpy(dtype=float))]
+    return float(pf.min()) if len(pf) else math.nan
+
+
+def _power_factor(ev: Evidence) -> list[Finding]:
+    p, q, at = grid_side_pq(ev.result, ev.profiles)
+    f = power_factor_finding(p, q, ev.preset.power_factor)
+    cp, cq = _campus_side_pq(ev.result, ev.profiles)
+    return [replace(f, note=f"{f.note} {_AT_NOTE[at]}",
+                    details={**f.details, "measured_at": at, "campus_side_pf_min": _pf_min(cp, cq)})]
+
+
+def _grid_variation(ev: Evidence) -> list[Finding]:
+    p, _, at = grid_side_pq(ev.result, ev.profiles)
+    cp = _campus_side_pq(ev.result, ev.profiles)[0]
+    out = []
+    for lim in ev.preset.ramps:
+        f = ramp_finding(p, lim)
+        c = ramp_finding(cp, lim)
+        out.append(replace(f, note=f"{f.note} {_AT_NOTE[at]}",
+                           details={**f.details, "measured_at": at, "campus_side_worst_mw": c.worst_value,
+                                    "campus_side_passed": c.passed}))
+    return out
 
 
 def _poi_class(ev: Evidence) -> str:
@@ -233,8 +309,10 @@ for _c in (
     Criterion("thermal", ("n-0", "n-1"), lambda ev: [thermal_from_summary(ev.site, ev.result, ev.preset, ev.case)]),
     Criterion("ride_through", ("n-0", "n-1"), lambda ev: [ride_through_finding(
         ev.poi.where(ev.result.converged.to_numpy()), ev.preset.ride_through)]),
-    Criterion("poi_power_factor", ("n-0",), lambda ev: [power_factor_finding(*_grid_pq(ev), ev.preset.power_factor)]),
-    Criterion("grid_variation", ("n-0",), lambda ev: ramp_findings(_grid_pq(ev)[0], list(ev.preset.ramps))),
+    # judged on the POI meter's per-step series: with a non-converged step (no reading there) the
+    # convergence finding fails instead, like the other series criteria
+    Criterion("poi_power_factor", ("n-0",), _power_factor, needs_all_converged=True),
+    Criterion("grid_variation", ("n-0",), _grid_variation, needs_all_converged=True),
 ):
     register(_c)
 
@@ -284,13 +362,22 @@ def finding_by_group(findings: list[Finding], group: str) -> Finding | None:
 
 def scenario_summary(site: Site, result: QSTSResult, findings: list[Finding], profiles: pd.DataFrame,
                      preset: CriteriaPreset) -> dict:
-    """The per-scenario keys of ``summary.json``."""
+    """The per-scenario keys of ``summary.json``.
+
+    ``poi_pf_min`` is the lowest power factor at the POI meter (NaN without a meter reading);
+    ``max_ramp_mw_per_min`` and ``max_p2p_mw_5s`` are measured at the POI meter as well, and on the
+    campus side only where the meter has no reading at every step (``grid_side_measured_at``
+    says which).
+    """
     from gridstudy.studies.criteria import max_p2p_mw, max_ramp_mw_per_min
 
     poi = _poi_series(result)
     conv = result.converged.to_numpy()
     band = preset.band(voltage_class(site.poi_vn_kv), "n-0")
-    gp = (profiles["campus_p_mw"] + profiles["battery_p_mw"]).rename("grid_p_mw")
+    meter = _poi_meter_pq(result)
+    gp, _, at = grid_side_pq(result, profiles)
+    if not np.isfinite(gp.to_numpy(dtype=float)).all():  # a non-converged step has no meter reading
+        gp, at = _campus_side_pq(result, profiles)[0], "campus_side"
     poi_ok = poi[conv]
     flick = finding_by_group(findings, "flicker")
     rvc = finding_by_group(findings, "rapid_voltage_change")
@@ -307,6 +394,8 @@ def scenario_summary(site: Site, result: QSTSResult, findings: list[Finding], pr
         "plt_max": float(flick.details.get("plt_max", math.nan)) if flick is not None else math.nan,
         "max_ramp_mw_per_min": float(max_ramp_mw_per_min(gp)) if len(gp) > 1 else 0.0,
         "max_p2p_mw_5s": float(max_p2p_mw(gp, 5.0)) if len(gp) > 1 else 0.0,
+        "grid_side_measured_at": at,
+        "poi_pf_min": _pf_min(*meter) if meter is not None else math.nan,
         "nonconverged_steps": result.nonconverged_steps,
         "ride_through_trips": int(rt.events) if rt is not None else 0,
         "load_loss_mw_max": float(ll.worst_value) if (ll := finding_by_group(findings, "load_loss")) else 0.0,

@@ -1,9 +1,10 @@
 """``run_study(path, out_dir)``: the interconnection study of a file, saved with its report.
 
 A thin client of :class:`gridstudy.studies.study.Study`: the file is validated whole first (every
-problem at once, nothing written on bad input), the study runs (scenarios side by side, N-1 over
-the worst window, sag events), :meth:`~gridstudy.studies.result.StudyResult.save` writes the
-results, and the report is rendered from the saved files.
+problem at once, nothing written on bad input), the output folder is locked, the study runs
+(scenarios side by side, N-1 over the worst window, sag events), the results and the report
+rendered from them are written into a staging folder, which replaces the output folder whole with
+its completion marker (:mod:`gridstudy.studies.outdir`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gridstudy.studies.io import to_jsonable
+from gridstudy.studies.outdir import fault_point, output_folder
 
 __all__ = ["run_study", "summary_line"]
 
@@ -24,15 +26,18 @@ def run_study(path: str | Path, out_dir: str | Path, engine: str = "fast", conti
 
     study = Study.from_file(path)  # raises StudyError before anything is written
     say = None if quiet else (lambda line: print(line, flush=True))
-    result = study.run(engine, contingencies=contingencies, sag=sag, quiet=quiet, say=say)
-    result.save(out_dir)
-    if report:
-        try:
-            from gridstudy.studies.report.render import render_report
-        except ModuleNotFoundError:  # the report extra is not installed
-            pass
-        else:
-            render_report(out_dir)
+    # locked before the computation; results and report staged, moved into place together
+    with output_folder(out_dir, "run") as stage:
+        result = study.run(engine, contingencies=contingencies, sag=sag, quiet=quiet, say=say)
+        result.write(stage)
+        fault_point("results")
+        if report:
+            try:
+                from gridstudy.studies.report.render import render_report
+            except ModuleNotFoundError:  # the report extra is not installed
+                pass
+            else:
+                render_report(stage)
     return to_jsonable(result.summary)
 
 

@@ -29,9 +29,10 @@ from gridstudy.studies.errors import StudyError
 from gridstudy.studies.spec import StudySpec, parse_study
 
 __all__ = ["CriteriaSection", "ScenarioSection", "ContingencySection", "SagEvent", "SagSection",
-           "ReportSection", "InterconnectionSpec", "parse_interconnection", "load_interconnection", "DEFAULT_SAG_EVENTS"]
+           "ReportSection", "FluctuationSection", "InterconnectionSpec", "parse_interconnection", "load_interconnection",
+           "DEFAULT_SAG_EVENTS"]
 
-_OWN = ("criteria", "scenarios", "contingencies", "sag", "report")
+_OWN = ("criteria", "scenarios", "contingencies", "sag", "report", "fluctuation")
 
 
 class _Section(BaseModel):
@@ -73,10 +74,14 @@ class CriteriaSection(_Section):
 
 
 class ScenarioSection(_Section):
-    """A further named alternative: the file's ``[battery]`` with these keys replaced."""
+    """A further named alternative: the file's ``[battery]`` and ``[campus]`` with these keys replaced
+    (e.g. ``campus = { smoothing = { floor_percent = 50.0 } }`` for GPU-side smoothing, with
+    ``battery = { strategy = "none" }`` for smoothing alone)."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_\-]+$")
+    # the name is a folder of the output (scenarios/<name>/): a short file name
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
     battery: dict[str, Any] = Field(default_factory=dict)
+    campus: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("name")
     @classmethod
@@ -149,6 +154,46 @@ class ReportSection(_Section):
         None, description="PDF page size; default: the criteria preset's (US Letter for every built-in preset)")
 
 
+class FluctuationSection(_Section):
+    """``[fluctuation]``: the sub-second assessment of voltage and power fluctuations.
+
+    The horizon runs at the study step; fluctuation criteria (flicker by the IEC 61000-4-15
+    flickermeter, rapid voltage change, short-window grid-side variation, the oscillation screen)
+    are judged on windows run at ``step_s``, chosen by screening the campus model's own changes
+    (:func:`gridstudy.models.campus.change_severity`): the ``worst_windows`` worst, every scripted
+    campus event (job start/stop, trip) and the windows named in ``windows``. Each starts
+    ``warmup_s`` early from the state of the study-step run (taps, SOC), so that filters and the
+    flickermeter settle before the judged part.
+    """
+
+    enabled: bool = True
+    step_s: float = Field(0.02, ge=0.005, le=0.1, description="sub-second step, 5-100 ms [s]")
+    window_s: float = Field(600.0, ge=60.0, le=3600.0, description="judged window [s]")
+    warmup_s: float = Field(30.0, ge=0.0, le=600.0, description="run before each window, not judged [s]")
+    worst_windows: int = Field(2, ge=0, le=48, description="screened windows per study [-]")
+    events: bool = Field(True, description="a window at every scripted campus event")
+    windows: list[str] = Field(default_factory=list, description="starts of further windows (ISO timestamps)")
+    latencies_s: list[float] = Field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.3],
+                                     description="total battery latencies of the sensitivity table [s]")
+
+    @field_validator("windows")
+    @classmethod
+    def _stamps(cls, v: list[str]) -> list[str]:
+        for w in v:
+            try:
+                pd.Timestamp(w)
+            except (ValueError, TypeError):
+                raise ValueError(f"not a timestamp: {w!r}") from None
+        return v
+
+    @field_validator("latencies_s")
+    @classmethod
+    def _latencies(cls, v: list[float]) -> list[float]:
+        if any(not (x >= 0.0) or x > 10.0 for x in v):  # NaN fails the first test
+            raise ValueError("every latency must lie in [0, 10] s")
+        return v
+
+
 class InterconnectionSpec(_Section):
     """The sections of this module (the rest of the file is a :class:`gridstudy.studies.spec.StudySpec`)."""
 
@@ -157,6 +202,46 @@ class InterconnectionSpec(_Section):
     contingencies: ContingencySection = Field(default_factory=ContingencySection)
     sag: SagSection = Field(default_factory=SagSection)
     report: ReportSection = Field(default_factory=ReportSection)
+    fluctuation: FluctuationSection = Field(default_factory=FluctuationSection)
+
+
+def scenario_raw(base: dict[str, Any], scenario: dict[str, Any]) -> dict[str, Any]:
+    """The study file of an alternative scenario: ``base`` with the scenario's ``battery`` and
+    ``campus`` keys replaced (tables one level deep merged, e.g. ``campus.smoothing``)."""
+    merged = copy.deepcopy({k: v for k, v in base.items() if k in ("study", "campus", "battery")})
+    for sect in ("battery", "campus"):
+        over = scenario.get(sect) or {}
+        cur = dict(merged.get(sect) or {})
+        for key, val in over.items():
+            cur[key] = {**cur[key], **val} if isinstance(val, dict) and isinstance(cur.get(key), dict) else val
+        merged[sect] = cur
+    return merged
+
+
+def window_problems(study: StudySpec, ic: InterconnectionSpec, raw: dict[str, Any]) -> list[Problem]:
+    """Events and windows that fall outside the run they belong to, refused rather than silently
+    dropped or clipped: a sag event (every shot, a job start's whole ramp) must end inside the sag
+    run (``sag.duration_s``); a contingency window the file sets must fit in the horizon."""
+    out = []
+    if ic.sag.enabled:
+        run_s = ic.sag.duration_s
+        for k, ev in enumerate(ic.sag.events):
+            if ev.kind == "source_sag":
+                end = ev.at_s + (ev.shots - 1) * ev.interval_s + ev.duration_s
+            elif ev.kind == "job_start":
+                end = ev.at_s + (1.0 - ev.idle_fraction) / ev.ramp_pu_per_s
+            else:
+                end = ev.at_s
+            if end >= run_s:
+                out.append(Problem(f"sag.events[{k}].at_s", f"the event ends at {end:g} s, outside the sag run of "
+                                                            f"sag.duration_s = {run_s:g} s", ev.at_s))
+    given = (raw.get("contingencies") or {}).get("window") if isinstance(raw.get("contingencies"), dict) else None
+    if ic.contingencies.enabled and given is not None and ic.contingencies.window != "all":
+        w = pd.Timedelta(ic.contingencies.window).total_seconds()
+        if w > study.study.horizon_s:
+            out.append(Problem("contingencies.window", f"longer than the horizon ({study.study.horizon_s:g} s); "
+                                                       "use 'all' for the whole horizon", ic.contingencies.window))
+    return out
 
 
 def parse_interconnection(raw: dict[str, Any], source: str | None = None) -> tuple[StudySpec, InterconnectionSpec]:
@@ -178,18 +263,19 @@ def parse_interconnection(raw: dict[str, Any], source: str | None = None) -> tup
     raw_scen: list[Any] = scen if isinstance(scen, list) else []
     names = [s.get("name") for s in raw_scen if isinstance(s, dict)]
     for k, s in enumerate(raw_scen):
-        if not isinstance(s, dict) or not isinstance(s.get("battery", {}), dict):
+        if not isinstance(s, dict) or not isinstance(s.get("battery", {}), dict) or not isinstance(s.get("campus", {}), dict):
             continue
         if names.index(s.get("name")) != k:
             problems.append(Problem(f"scenarios[{k}].name", "duplicate scenario name", s.get("name")))
-        merged = copy.deepcopy(base)
-        merged["battery"] = {**(base.get("battery") or {}), **s.get("battery", {})}
+        merged = scenario_raw(base, s)
         try:
             parse_study(merged)
         except InputError as exc:
             problems += [Problem(f"scenarios[{k}].{p.path}", p.message, p.value, p.has_value)
-                         for p in exc.problems if p.path.startswith("battery")
+                         for p in exc.problems if p.path.startswith(("battery", "campus"))
                          and (p.path, p.message, repr(p.value)) not in base_problems]
+    if ic is not None and study is not None:
+        problems += window_problems(study, ic, raw)
     if ic is not None:
         known = {"without_battery", "with_battery", *[n for n in names if isinstance(n, str)]}
         for k, n in enumerate(ic.contingencies.scenarios):

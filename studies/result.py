@@ -1,16 +1,19 @@
 """What a :class:`~gridstudy.studies.study.Study` run returns, held in memory, and how it is saved.
 
-:meth:`StudyResult.save` writes one output folder, every file atomically (temporary file, then
-rename), ``summary.json`` last::
+:meth:`StudyResult.save` writes one output folder: every file into a staging folder, which then
+replaces ``DIR`` whole, with its completion marker (:mod:`gridstudy.studies.outdir`)::
 
     DIR/summary.json               every verdict and key figure (findings with stable ids)
     DIR/findings.parquet           one row per scenario and finding
     DIR/series.parquet             key series per scenario (POI voltage, grid and battery power, SOC, taps)
     DIR/contingencies.parquet      N-1 rows
     DIR/sag_events.parquet         series of the sag events (when run)
+    DIR/fluctuation_windows.parquet  sub-second series of every fluctuation window (scenario, window,
+                                   time, poi_vm_pu, grid_p_mw, judged); fluctuation_spectra.parquet
     DIR/scenarios/<name>/          each scenario's QSTS aggregates (QSTSResult.save)
     DIR/site.json                  the network as studied (pandapower JSON and the site's handles)
     DIR/study.toml                 the study file (when the study came from one)
+    DIR/complete.json              the completion marker (written last; readers check it)
 
 The report (:func:`gridstudy.studies.report.render.report`) reads these files only.
 """
@@ -78,6 +81,9 @@ class StudyResult:
         The network as studied.
     study_text : str
         The study file's text.
+    tables : dict of str to pandas.DataFrame
+        Further tables saved as ``<name>.parquet`` (the sub-second windows' series
+        ``fluctuation_windows`` and their spectra ``fluctuation_spectra``).
     """
 
     summary: dict[str, Any]
@@ -88,6 +94,7 @@ class StudyResult:
     sag_series: pd.DataFrame = field(default_factory=pd.DataFrame)
     site: Site | None = None
     study_text: str = ""
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -104,7 +111,13 @@ class StudyResult:
         return findings_table(self.findings)
 
     def series(self) -> pd.DataFrame:
-        """Key series of every scenario in one frame, columns ``<scenario>|<quantity>``."""
+        """Key series of every scenario in one frame, columns ``<scenario>|<quantity>``.
+
+        ``poi_p_mw``/``poi_q_mvar``: the POI meter (power from the POI bus into the facility,
+        losses of its transformers and lines included) [MW, Mvar]; ``grid_p_mw``: the campus-side
+        sum campus + battery, without those losses [MW]; ``engine_grid_p_mw``: the slack source's
+        import [MW].
+        """
         key: dict[str, Any] = {}
         index = None
         for name, prof in self.profiles.items():
@@ -115,6 +128,9 @@ class StudyResult:
             for col in ("battery_q_mvar", "grid_p_mw"):
                 if col in s:
                     key[f"{name}|engine_{col}"] = s[col].to_numpy()
+            for col in ("poi_p_mw", "poi_q_mvar"):
+                if col in s and not isinstance(s[col], pd.DataFrame):  # full series, not envelopes
+                    key[f"{name}|{col}"] = s[col].to_numpy()
             for col in ("campus_p_mw", "campus_q_mvar", "battery_p_mw", "soc_percent", "saturated"):
                 if col in prof:
                     key[f"{name}|{col}"] = prof[col].to_numpy()
@@ -125,7 +141,20 @@ class StudyResult:
         return pd.DataFrame(key, index=index)
 
     def save(self, directory: str | Path) -> Path:
-        """Write the result into ``directory`` (see the module docstring); ``summary.json`` last."""
+        """Save the result as the output folder ``directory`` (see the module docstring).
+
+        Written into a staging folder beside it and moved into place with its completion marker
+        (:func:`gridstudy.studies.outdir.output_folder`): ``directory`` is then exactly this result,
+        and an interrupted save leaves the previous folder as it was.
+        """
+        from gridstudy.studies.outdir import output_folder
+
+        with output_folder(directory, "run") as stage:
+            self.write(stage)
+        return Path(directory)
+
+    def write(self, directory: str | Path) -> Path:
+        """Write the result's files into ``directory`` (no marker, no staging); ``summary.json`` last."""
         from gridstudy.grid.site_io import site_to_json
 
         out = Path(directory)
@@ -139,6 +168,8 @@ class StudyResult:
         write_parquet(out / "contingencies.parquet", cont)
         if len(self.sag_series):
             write_parquet(out / "sag_events.parquet", self.sag_series)
+        for name, table in self.tables.items():
+            write_parquet(out / f"{name}.parquet", table)
         if self.site is not None:
             text = site_to_json(self.site)
             atomic_write(out / "site.json", lambda p: p.write_text(text, encoding="utf-8"))

@@ -10,10 +10,18 @@ is taken to transfer to backup at that moment — its grid draw drops to zero un
 normally after the event — and the event is re-run with that transfer, so that the battery's
 load-loss absorption sees it.
 
-This is a quasi-static analysis: one phasor power flow per step (constant-power loads, an ideal
-voltage source behind the Thevenin impedance); it is not an electromagnetic-transient or dynamic
-(RMS) simulation: inverter control bandwidth, PLL behaviour, motor dynamics and protection timing
-are outside its scope.
+Both runs draw the campus with its voltage dependence (:class:`gridstudy.models.campus_voltage.CampusVoltageResponse`,
+``docs/sources/load.md §9``: the power electronics hold constant power down to a knee, then draw
+constant current; the rest of the campus as a ZIP load): a constant-power campus would deepen a
+sag by pulling more current as the voltage falls. Where the campus bus falls below the power
+supplies' trip voltage the row says so (``psu_dropout``); the load loss itself is taken by the
+ride-through envelope and the disturbance counter. Volt-var acts with the curve's open-loop
+response time (``VoltVarCurve.response_time_s``; ``docs/sources/megapack.md §3``).
+
+This is a quasi-static analysis: one phasor power flow per step (an ideal voltage source behind
+the Thevenin impedance); it is not an electromagnetic-transient or dynamic (RMS) simulation:
+inverter control bandwidth, PLL behaviour, motor dynamics and protection timing are outside its
+scope.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from gridstudy.grid.site import Site
+from gridstudy.models.campus_voltage import CampusVoltageResponse
 from gridstudy.studies.interconnection_spec import SagEvent, SagSection
 
 __all__ = ["event_profiles", "run_event", "run_sag_events"]
@@ -53,7 +62,8 @@ def event_profiles(site: Site, event: SagEvent, sec: SagSection, start="2025-07-
     return pd.DataFrame({"campus_p_mw": p, "campus_q_mvar": p * q_ratio, "source_vm_pu": vm}, index=idx)
 
 
-def _run(site, prof, with_battery, plant, strategy_kw, curve, engine, strategy="load_loss_absorption"):
+def _run(site, prof, with_battery, plant, strategy_kw, curve, engine, strategy="load_loss_absorption",
+         campus_voltage=None):
     from gridstudy.models.dispatch import dispatch, make_strategy
     from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, RecordSpec
     from gridstudy.studies.qsts.run import run_qsts
@@ -63,30 +73,39 @@ def _run(site, prof, with_battery, plant, strategy_kw, curve, engine, strategy="
         strat = make_strategy(strategy, plant, **strategy_kw)
         d = dispatch(prof[["campus_p_mw", "campus_q_mvar"]], strategy=strat)
         prof["battery_p_mw"] = d["battery_p_mw"].to_numpy()
-        controls = Controls(volt_var=curve)
+        controls = Controls(volt_var=curve, campus_voltage=campus_voltage)
     else:
         prof["battery_p_mw"] = 0.0
-        controls = Controls()
+        controls = Controls(campus_voltage=campus_voltage)
     prof["battery_q_mvar"] = 0.0
     res = run_qsts(QSTSInputs(site, prof, controls, RecordSpec(worst_windows=0)), engine=engine, quiet=True)
     return prof, res
 
 
 def run_event(site: Site, event: SagEvent, sec: SagSection, plant, preset, engine: str = "fast",
-              strategy_kw: dict | None = None, curve=None, strategy: str = "load_loss_absorption") -> dict:
-    """Run one event without and with the battery; return its row and the series for plots."""
+              strategy_kw: dict | None = None, curve=None, strategy: str = "load_loss_absorption",
+              campus_voltage: CampusVoltageResponse | None = None) -> dict:
+    """Run one event without and with the battery; return its row and the series for plots.
+
+    ``curve``: the volt-var curve (default :class:`VoltVarCurve`, with its response time);
+    ``campus_voltage``: the campus's voltage dependence (default :class:`CampusVoltageResponse`;
+    a sag event always applies one)."""
     from gridstudy.studies.criteria.load_loss import load_transfers
     from gridstudy.studies.qsts.inputs import VoltVarCurve
 
     curve = curve or VoltVarCurve()
+    cv = campus_voltage or CampusVoltageResponse()
+    campus_buses = site.net.load.loc[list(site.campus_loads), "bus"].unique()
     base = event_profiles(site, event, sec)
     row: dict = {"event": event.name, "kind": event.kind}
     series = {}
     for scen, with_bat in (("without_battery", False), ("with_battery", True)):
         if with_bat and plant is None:
             continue
-        prof, res = _run(site, base, with_bat, plant, strategy_kw or {}, curve, engine, strategy)
+        prof, res = _run(site, base, with_bat, plant, strategy_kw or {}, curve, engine, strategy, cv)
         poi = res.series["poi_vm_pu"].where(res.converged.to_numpy())
+        # the campus bus before any transfer to backup: where the power supplies would drop out
+        campus_vm_min = float(res.bus_summary.loc[campus_buses, "vm_min_pu"].min())
         # to backup at the first transfer: ride-through envelope or the campus's disturbance counter
         trips = load_transfers(poi, base["campus_p_mw"], preset.disturbance_counter, preset.ride_through)
         trip_time = ret_time = None
@@ -96,7 +115,7 @@ def run_event(site: Site, event: SagEvent, sec: SagSection, plant, preset, engin
             tripped = base.copy()
             after = (tripped.index >= trip_time) & (tripped.index < ret_time)
             tripped.loc[after, ["campus_p_mw", "campus_q_mvar"]] = 0.0
-            prof, res = _run(site, tripped, with_bat, plant, strategy_kw or {}, curve, engine, strategy)
+            prof, res = _run(site, tripped, with_bat, plant, strategy_kw or {}, curve, engine, strategy, cv)
             poi = res.series["poi_vm_pu"].where(res.converged.to_numpy())
         grid = prof["campus_p_mw"] + prof["battery_p_mw"]
         t0 = base.index[0]
@@ -115,6 +134,10 @@ def run_event(site: Site, event: SagEvent, sec: SagSection, plant, preset, engin
             "load_lost_mw": float(trips["lost_mw"].iloc[0]) if trip_time is not None else 0.0,
             "return_time_s": (ret_time - t0).total_seconds() if ret_time is not None else None,
             "grid_step_mw": float((grid - grid.iloc[0]).abs().max()),
+            # lowest campus-bus voltage before any transfer, and whether it is below the power
+            # supplies' trip voltage (reported; the transfer above is what removes load)
+            "campus_vm_min_pu": campus_vm_min,
+            "psu_dropout": bool(cv.dropout(campus_vm_min)),
             "nonconverged_steps": res.nonconverged_steps,
         }
         series[scen] = pd.DataFrame({"poi_vm_pu": poi, "grid_p_mw": grid, "campus_p_mw": prof["campus_p_mw"],
@@ -125,11 +148,12 @@ def run_event(site: Site, event: SagEvent, sec: SagSection, plant, preset, engin
 
 
 def run_sag_events(site: Site, sec: SagSection, plant, preset, engine: str = "fast", strategy_kw: dict | None = None,
-                   curve=None, strategy: str = "load_loss_absorption") -> tuple[list[dict], pd.DataFrame]:
+                   curve=None, strategy: str = "load_loss_absorption",
+                   campus_voltage: CampusVoltageResponse | None = None) -> tuple[list[dict], pd.DataFrame]:
     """All events of ``sec``; returns the ``sag_events`` rows and one long table of their series."""
     rows, frames = [], []
     for ev in sec.events:
-        out = run_event(site, ev, sec, plant, preset, engine, strategy_kw, curve, strategy)
+        out = run_event(site, ev, sec, plant, preset, engine, strategy_kw, curve, strategy, campus_voltage)
         rows.append(out["row"])
         for scen, df in out["series"].items():
             f = df.copy()

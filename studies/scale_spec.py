@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from gridstudy.grid.errors import InputError, Problem, problems_from_pydantic
+from gridstudy.grid.errors import InputError, Problem, parse_toml_text, problems_from_pydantic, read_text
 from gridstudy.grid.megapack import MEGAPACK_MODELS
 from gridstudy.studies.errors import StudyError
 
@@ -251,8 +252,8 @@ def site_raw_of(study_raw: dict[str, Any], base_dir: Path) -> tuple[dict[str, An
         p = Path(site)
         p = p if p.is_absolute() else base_dir / p
     try:
-        return tomllib.loads(p.read_text()), p
-    except (OSError, tomllib.TOMLDecodeError):
+        return tomllib.loads(p.read_text(encoding="utf-8")), p
+    except (OSError, ValueError, RecursionError):  # bad TOML, not UTF-8: the study's own check names it
         return None, None
 
 
@@ -300,15 +301,110 @@ def sweep_target(path: str, site_raw: dict[str, Any] | None) -> tuple[str, list[
             "site description (site.<key>, e.g. source.s_sc_min_mva)")
 
 
+def path_problems(raw: dict[str, Any], root: Path) -> list[Problem]:
+    """Files the study names (``study.site``, ``campus.trace``) that lie outside its folder tree
+    (:func:`gridstudy.studies.limits.outside_problem`), before any of them is read."""
+    from gridstudy.grid.reference import reference_sites
+    from gridstudy.studies.limits import outside_problem
+
+    named: list[tuple[str, Any]] = []
+    st = raw.get("study")
+    site = st.get("site") if isinstance(st, dict) else None
+    if isinstance(site, str) and site not in reference_sites():
+        named.append(("study.site", site))
+    campus = raw.get("campus")
+    trace = campus.get("trace") if isinstance(campus, dict) else None
+    if isinstance(trace, dict):
+        named.append(("campus.trace.path", trace.get("path")))
+    elif isinstance(trace, str):
+        named.append(("campus.trace", trace))
+    out = []
+    for field, value in named:
+        if isinstance(value, str) and value:
+            p = outside_problem(value, root, field)
+            if p is not None:
+                out.append(p)
+    return out
+
+
+def sweep_problems(sweep: SweepSection, site_raw: dict[str, Any] | None) -> list[Problem]:
+    """Swept parameters that set one setting twice (``source.x`` and ``site.source.x``; a table and a
+    key inside it) and a metric that no row has."""
+    from gridstudy.studies.sweep import METRICS
+
+    out = []
+    seen: dict[tuple[str, ...], str] = {}
+    for k in sweep.parameters:
+        t = sweep_target(k, site_raw)
+        if isinstance(t, str):
+            continue
+        kind, parts = t
+        key = ("site", "campus", "halls") if kind == "site_campus_p_mw" else (kind, *parts)
+        if key[:2] == ("site", "battery") and key[2:3] in (("units",), ("model",), ("soc_percent",)):
+            # the study's battery.units/model/soc_init_percent replace the site's: one setting
+            key = ("study", "battery", {"soc_percent": "soc_init_percent"}.get(key[2], key[2]))
+        for other_key, other in seen.items():
+            n = min(len(key), len(other_key))
+            if key[:n] == other_key[:n]:
+                out.append(Problem(f"sweep.parameters.{k}", f"sets the same setting as {other!r}", k))
+                break
+        seen[key] = k
+    known = {*METRICS, "campus_peak_mw", "battery_p_mw", "battery_e_mwh", "runtime_s"}
+    primary = "with_battery" if "with_battery" in sweep.scenarios else sweep.scenarios[0]
+    known |= {f"{s}|{m}" for s in sweep.scenarios if s != primary for m in METRICS}
+    if sweep.metric not in known:
+        out.append(Problem("sweep.metric", f"not a column of the sweep table; known: {', '.join(sorted(known))}",
+                           sweep.metric))
+    return out
+
+
+def study_budget(spec: Any, ic: Any, site_raw: dict[str, Any] | None, runs: int = 1) -> list[Problem]:
+    """The study's estimated memory and run time against the limits
+    (:func:`gridstudy.studies.limits.budget_problems`): its steps, scenarios, buses, N-1 outages over
+    the worst window, sub-second windows and sag events."""
+    from gridstudy.studies.limits import budget_problems
+
+    st = spec.study
+    steps = st.horizon_s / st.step_s
+    scenarios = 2 + len(ic.scenarios)
+    site = site_raw or {}
+    buses = len(site.get("buses") or []) or 100  # a network file: its size is not known before it is read
+    extra = 0.0
+    cs = ic.contingencies
+    if cs.enabled:
+        window_s = st.horizon_s if cs.window == "all" else min(st.horizon_s, pd_seconds(cs.window))
+        outages = sum(int(r.get("circuits", 1)) if isinstance(r, dict) else 1 for r in (site.get("lines") or [])) \
+            + len(site.get("transformers") or []) or buses
+        extra += window_s / st.step_s * outages * len(cs.scenarios)
+    fl = getattr(ic, "fluctuation", None)
+    if fl is not None and getattr(fl, "enabled", False):
+        windows = fl.worst_windows + len(fl.windows) + 3 + len(fl.latencies_s)
+        extra += windows * (fl.window_s + fl.warmup_s) / fl.step_s * scenarios
+    if ic.sag.enabled:
+        extra += len(ic.sag.events) * ic.sag.duration_s / ic.sag.step_s * scenarios
+    value = st.duration if st.duration is not None else st.duration_s
+    field = "study.duration" if st.duration is not None else "study.duration_s"
+    return budget_problems(steps, scenarios, buses, field, value, extra_pf=extra, runs=runs)
+
+
+def pd_seconds(text: str) -> float:
+    """A pandas duration string in seconds. [s]"""
+    import pandas as pd
+
+    return float(pd.Timedelta(text).total_seconds())
+
+
 def parse_scale_study(raw: dict[str, Any], path: Path, text: str = "") -> ScaleStudy:
     """Validate a whole study file with its ``[sizing]``/``[sweep]``; every problem at once."""
     from gridstudy.studies.interconnection_spec import parse_interconnection
 
-    problems: list[Problem] = []
+    problems: list[Problem] = path_problems(raw, path.parent)
+    if problems:  # nothing outside the study's folder is read
+        raise StudyError(problems, source=str(path))
     study_raw = {k: copy.deepcopy(v) for k, v in raw.items() if k not in OWN_SECTIONS}
-    study_spec = None
+    study_spec = ic = None
     try:
-        study_spec, _ = parse_interconnection(study_raw, source=str(path))
+        study_spec, ic = parse_interconnection(study_raw, source=str(path))
     except InputError as exc:
         problems += exc.problems
     sizing = sweep = None
@@ -340,6 +436,10 @@ def parse_scale_study(raw: dict[str, Any], path: Path, text: str = "") -> ScaleS
         if sweep.size() > sweep.max_scenarios:
             problems.append(Problem("sweep.parameters", f"the product has {sweep.size()} scenarios, more than "
                                                        f"max_scenarios ({sweep.max_scenarios})", sweep.size()))
+        problems += sweep_problems(sweep, site_raw)
+    if study_spec is not None and ic is not None and not problems:
+        runs = 1 if sweep is None else math.ceil(sweep.size() / max(1, min(sweep.workers, sweep.size())))
+        problems += study_budget(study_spec, ic, site_raw, runs)
     if problems:
         raise StudyError(problems, source=str(path))
     return ScaleStudy(path=path, text=text, study_raw=study_raw, site_raw=site_raw, sizing=sizing, sweep=sweep)
@@ -361,13 +461,8 @@ def load_scale_study(path: str | Path, need: str | None = None) -> ScaleStudy:
         Every problem of every section, each with its field path.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-        raw = tomllib.loads(text)
-    except FileNotFoundError:
-        raise StudyError([Problem("study", "file not found", str(path))]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise StudyError([Problem("study", f"not valid TOML ({exc})", str(path))]) from None
+    text = read_text(path, StudyError, "study")
+    raw = parse_toml_text(text, str(path), StudyError, "study")
     problems = []
     if need == "sweep" and "sweep" not in raw:
         problems.append(Problem("sweep", "required: a [sweep] section with [sweep.parameters]", None, has_value=False))

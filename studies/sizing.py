@@ -21,7 +21,8 @@ Each evaluation reuses the site's network and the campus load (the battery chang
 runs one QSTS of the ``with_battery`` scenario without a report, contingencies or sag events
 unless ``n1`` asks for N-1.
 
-Outputs (each written atomically): ``sizing.json`` (``chosen``, ``evaluations``, ``frontier``,
+Outputs (staged, then moved into place together with the completion marker ``complete.json``,
+:mod:`gridstudy.studies.outdir`): ``sizing.json`` (``chosen``, ``evaluations``, ``frontier``,
 ``combinations``, ``monotonicity``, the cost model), ``sizing.parquet`` (one row per design tried)
 and ``sizing.png`` (cost against units, pass/fail).
 """
@@ -372,7 +373,18 @@ def size_battery(path: str | Path, out_dir: str | Path, *, quiet: bool = False,
     ------
     StudyError
         Bad input, every problem listed; nothing is written.
+    OutputFolderError
+        ``out_dir`` is locked by another run, not writable, or holds other files (before the search).
     """
+    from gridstudy.studies.outdir import output_folder
+
+    load_scale_study(path, need="sizing")  # bad input: refused before the folder is touched
+    # locked now; the files are staged and replace out_dir whole once the search ends
+    with output_folder(out_dir, "size") as stage:
+        return _size_battery(path, stage, quiet=quiet, evaluator=evaluator)
+
+
+def _size_battery(path: str | Path, out_dir: Path, *, quiet: bool, evaluator: StudyEvaluator | None) -> dict[str, Any]:
     from gridstudy.studies.io import to_jsonable, write_json, write_parquet
 
     t0 = time.perf_counter()

@@ -19,7 +19,7 @@ Sections::
     [battery.recovery]   SOC recovery
     [battery.reactive]   fixed_pf or volt_var (curve points)
     [battery.response]   how late the plant answers (models.plant_response.PlantResponse);
-                         absent: the plant answers in the step the load moves
+                         absent: the Megapack defaults; all delays 0: in the step the load moves
 
 Without ``campus.gpus`` (or a trace peak/scale) the campus is sized so that its nominal peak is the
 site's campus peak MW; without ``battery.units``/``battery.model`` the site's plant is used.
@@ -54,16 +54,20 @@ class StudySection(_Section):
     site: str = Field(min_length=1, description="reference site name or path to a site TOML")
     start: str = Field("2025-07-01T00:00:00", description="first timestamp (ISO 8601)")
     duration: str | None = Field(None, description="horizon as a pandas Timedelta string, e.g. '1h', '1D'")
-    duration_s: float | None = Field(None, gt=0, description="horizon [s] (instead of duration)")
+    duration_s: float | None = Field(None, gt=0, allow_inf_nan=False, description="horizon [s] (instead of duration)")
     step_s: float = Field(1.0, ge=0.01, le=3600.0, description="time step, 10 ms .. 1 h [s]")
     seed: int = Field(0, ge=0, description="seed of every random model [-]")
 
     @field_validator("start")
     @classmethod
     def _ts(cls, v: str) -> str:
+        # a date first: 'now', 'today' and the like parse too, but give another horizon every run
+        if not v.strip()[:1].isdigit():
+            raise ValueError("not a timestamp such as '2025-07-01T00:00:00' (a fixed date: 'now' and 'today' "
+                             "would make the study unreproducible)")
         try:
             pd.Timestamp(v)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             raise ValueError("not a timestamp such as '2025-07-01T00:00:00'") from None
         return v
 
@@ -74,7 +78,7 @@ class StudySection(_Section):
             try:
                 if pd.Timedelta(v).total_seconds() <= 0:
                     raise ValueError
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, OverflowError):
                 raise ValueError("not a positive duration such as '1h', '1D', '90s'") from None
         return v
 
@@ -82,7 +86,18 @@ class StudySection(_Section):
     def _one_duration(self):
         if (self.duration is None) == (self.duration_s is None):
             raise ValueError("give exactly one of duration or duration_s")
+        from gridstudy.studies.limits import MAX_STEPS
+
+        key = "duration" if self.duration is not None else "duration_s"  # "<field>: ..." names the field
         n = self.horizon_s / self.step_s
+        if n > MAX_STEPS:
+            raise ValueError(f"{key}: the horizon ({self.horizon_s:.6g} s) at step_s {self.step_s:g} s has {n:.3g} "
+                             f"steps, more than the {MAX_STEPS:.3g} a study may have")
+        try:
+            pd.Timestamp(self.start) + pd.Timedelta(seconds=self.horizon_s)
+        except (ValueError, OverflowError):  # pandas' OutOfBoundsDatetime is a ValueError
+            raise ValueError(f"{key}: the horizon from {self.start} for {self.horizon_s:.6g} s ends after "
+                             f"{pd.Timestamp.max:%Y-%m-%d}, the last date pandas can represent") from None
         if abs(n - round(n)) > 1e-6:
             raise ValueError(f"the horizon ({self.horizon_s:g} s) must be a whole number of steps ({self.step_s:g} s)")
         if abs(self.step_s * 1000 - round(self.step_s * 1000)) > 1e-6:
@@ -108,6 +123,7 @@ class TraceSection(_Section):
     peak_mw: float | None = Field(None, gt=0, description="scale the trace to this peak [MW]")
     scale: float | None = Field(None, gt=0, description="multiply the trace by this [-]")
     pf: float = Field(0.98, gt=0, le=1, description="power factor when the trace has no Q column [-]")
+    allow_negative: bool = Field(False, description="accept negative active power (a campus that exports)")
 
     @model_validator(mode="after")
     def _one_scale(self):
@@ -199,7 +215,7 @@ def _sections() -> dict[str, type[BaseModel]]:
     out["response"] = derived_section(
         "PlantResponseSection", PlantResponse,
         doc="``[battery.response]``: how late the plant answers (see "
-            ":class:`gridstudy.models.plant_response.PlantResponse`); absent: in the step the load moves.")
+            ":class:`gridstudy.models.plant_response.PlantResponse`); absent: its Megapack defaults.")
     out["campus"] = derived_section(
         "CampusSection", CampusLoadParams, exclude=("seed",), base=_CampusBase,
         overrides={"gpus": (int | None, None), "smoothing": (out["gpu_smoothing"] | None, None)},
@@ -306,7 +322,12 @@ def _plain(problem: Problem) -> Problem:
     msg = problem.message
     for old, new in _MESSAGES:
         msg = msg.replace(old, new)
-    return Problem(problem.path, msg, problem.value, problem.has_value)
+    value = problem.value
+    if isinstance(value, dict):  # a whole section's check: name its field ("duration: ...") and value
+        key, sep, rest = msg.partition(": ")
+        if sep and key in value:
+            return Problem(f"{problem.path}.{key}", rest, value[key])
+    return Problem(problem.path, msg, value, problem.has_value)
 
 
 def _lenient(section: type[BaseModel], raw: Any) -> Any:
@@ -357,6 +378,9 @@ def make_battery(bs: Any, units: int, model: str, soc_init_percent: float, cap_d
     except InputError as exc:
         problems += exc.problems
     rc, rq = bs.recovery, bs.reactive
+    if rc.enabled and plant is not None and not plant.soc_min_percent <= rc.target_percent <= plant.soc_max_percent:
+        problems.append(Problem("battery.recovery.target_percent", f"must lie in the SOC window "
+                                f"[{plant.soc_min_percent:g}, {plant.soc_max_percent:g}] %", rc.target_percent))
     recovery = SocRecovery(rc.target_percent, rc.time_s, rc.max_mw) if rc.enabled else None
     reactive = ReactiveControl(rq.mode, rq.pf, rq.pf_reference, rq.absorbing, VoltVarCurve(tuple(rq.v_pu), tuple(rq.q_pu)))
     table = STRATEGY_TABLES.get(bs.strategy)
@@ -365,7 +389,9 @@ def make_battery(bs: Any, units: int, model: str, soc_init_percent: float, cap_d
         strat_kw["cap_mw"] = 0.9 * cap_default_mw if cap_default_mw is not None else 0.0
     response = None
     try:
-        response = PlantResponse(**bs.response.model_dump()) if bs.response is not None else None
+        # absent: the Megapack defaults (a plant answers late; docs/sources/megapack.md §7); a plant
+        # that answers in the step the load moves is asked for by setting its delays to zero
+        response = PlantResponse(**bs.response.model_dump()) if bs.response is not None else PlantResponse()
     except InputError as exc:
         problems += exc.problems
     try:  # with a plant the file got wrong, its strategy is still checked (on a one-unit plant)
@@ -398,6 +424,19 @@ def _model_problems(raw: dict[str, Any]) -> list[Problem]:
     return out
 
 
+def _size_problems(raw: dict[str, Any]) -> list[Problem]:
+    """Sizes no study can mean (:data:`gridstudy.studies.limits.MAX_GPUS`, ``MAX_BATTERY_UNITS``)."""
+    from gridstudy.studies.limits import MAX_BATTERY_UNITS, MAX_GPUS
+
+    out = []
+    for path, limit in (("campus.gpus", MAX_GPUS), ("battery.units", MAX_BATTERY_UNITS)):
+        section, key = path.split(".")
+        v = (raw.get(section) or {}).get(key) if isinstance(raw.get(section) or {}, dict) else None
+        if isinstance(v, int) and not isinstance(v, bool) and v > limit:
+            out.append(Problem(path, f"must be <= {limit:,}", v))
+    return out
+
+
 def parse_study(raw: dict[str, Any], source: str | None = None) -> StudySpec:
     """Validate a mapping (parsed TOML) into a :class:`StudySpec`, listing every problem at once:
     the schema's (unknown keys, types, the horizon) and the models' (every parameter's value)."""
@@ -409,6 +448,7 @@ def parse_study(raw: dict[str, Any], source: str | None = None) -> StudySpec:
         problems = [_plain(p) for p in problems_from_pydantic(exc)]
     seen = {p.path for p in problems}
     problems += [p for p in _model_problems(raw) if p.path not in seen]
+    problems += _size_problems(raw)
     if problems:
         raise StudyError(problems, source=source)
     assert spec is not None  # validation failed only with problems, raised above
@@ -420,6 +460,21 @@ def load_study(path: str | Path) -> StudySpec:
     path = Path(path)
     raw = read_toml(path, StudyError, "study")
     return parse_study(raw, source=str(path))
+
+
+def _horizon_problems(spec: StudySpec, params: Any) -> list[Problem]:
+    """Scripted campus events (job start and stop, trip) that fall outside the horizon: refused, not
+    silently never happening."""
+    if params is None:
+        return []
+    horizon_s = spec.study.horizon_s
+    out = []
+    for name in ("job_start_s", "job_stop_s", "trip_at_s"):
+        t = getattr(params, name, None)
+        if t is not None and t >= horizon_s:
+            out.append(Problem(f"campus.{name}", f"lies outside the horizon of {horizon_s:g} s (the event would "
+                                                 "never happen)", t))
+    return out
 
 
 @dataclass
@@ -506,7 +561,7 @@ def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | Non
         tpath = tpath if tpath.is_absolute() else base_dir / tpath
         try:
             raw = load_trace(tpath, time_column=tr.time_column, p_column=tr.p_column, q_column=tr.q_column,
-                             units=tr.units, fill=tr.fill)
+                             units=tr.units, fill=tr.fill, allow_negative=tr.allow_negative)
             trace = resample_trace(raw, index)
             if tr.scale is not None:
                 trace = scale_trace(trace, factor=tr.scale)
@@ -520,6 +575,7 @@ def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | Non
         except InputError as exc:
             problems += exc.problems
 
+    problems += _horizon_problems(spec, params)
     bs = spec.battery
     site_bat = site_spec.battery if site_spec is not None else None
     plant = strategy = None

@@ -40,7 +40,7 @@ import pandas as pd
 
 from gridstudy.grid.errors import Problem
 from gridstudy.studies.errors import StudyError
-from gridstudy.studies.interconnection_spec import ContingencySection, SagSection
+from gridstudy.studies.interconnection_spec import ContingencySection, FluctuationSection, SagSection
 
 if TYPE_CHECKING:
     from gridstudy.grid.site import BatteryPlant, Site
@@ -131,8 +131,12 @@ class Study:
         Criteria preset (``generic-utility``, ``ercot``, ``ieso``, ``southern``) or a preset.
     index : pandas.DatetimeIndex
         The horizon, fixed step (default: the campus series' index).
-    scenarios : mapping of str to Strategy
-        Further named alternatives beside ``without_battery`` and ``with_battery``.
+    scenarios : mapping of str to Strategy or None
+        Further named alternatives beside ``without_battery`` and ``with_battery`` (``None``: the
+        battery idle).
+    scenario_campus : mapping of str to CampusLoadParams
+        The campus of those alternatives that change it (e.g. GPU-side smoothing); the others run
+        the study's.
     contingencies : ContingencySection or mapping
         N-1 over time: ``enabled``, ``window``, ``workers``, ``scenarios``.
     sag : SagSection or mapping
@@ -155,9 +159,11 @@ class Study:
     strategy: Strategy | None = None
     criteria: Any = "generic-utility"
     index: pd.DatetimeIndex | None = None
-    scenarios: Mapping[str, Strategy] = field(default_factory=dict)
+    scenarios: Mapping[str, Strategy | None] = field(default_factory=dict)
+    scenario_campus: Mapping[str, Any] = field(default_factory=dict)
     contingencies: Any = field(default_factory=ContingencySection)
     sag: Any = field(default_factory=SagSection)
+    fluctuation: Any = field(default_factory=FluctuationSection)
     name: str = "study"
     text: str = ""
     path: Path | None = None
@@ -176,6 +182,8 @@ class Study:
             self.contingencies = ContingencySection.model_validate(dict(self.contingencies))
         if isinstance(self.sag, Mapping):
             self.sag = SagSection.model_validate(dict(self.sag))
+        if isinstance(self.fluctuation, Mapping):
+            self.fluctuation = FluctuationSection.model_validate(dict(self.fluctuation))
         if self.battery is None and self.strategy is not None:
             self.battery = self.strategy.plant
         if self.strategy is not None and self.strategy.plant is not self.battery:
@@ -199,6 +207,19 @@ class Study:
         if not self.campus_description:
             self.campus_description = (self.campus.as_dict() if isinstance(self.campus, CampusLoadParams)
                                        else {"trace": "given as a series"})
+        fl = self.fluctuation
+        for key, length in (("window_s", fl.window_s), ("warmup_s", fl.warmup_s)):
+            n = length / fl.step_s
+            if abs(n - round(n)) > 1e-6:
+                problems.append(Problem(f"fluctuation.{key}", f"must be a whole number of sub-second steps "
+                                                               f"({fl.step_s:g} s)", length))
+        horizon = self._horizon
+        end = horizon[0] + pd.Timedelta(seconds=len(horizon) * self.step_s)
+        for k, w in enumerate(fl.windows):
+            t = pd.Timestamp(w)
+            if t < horizon[0] or t + pd.Timedelta(seconds=fl.window_s) > end:
+                problems.append(Problem(f"fluctuation.windows[{k}]", f"the {fl.window_s:g}-s window must lie inside the "
+                                                                    f"horizon {horizon[0]} .. {end}", w))
         known = {"without_battery", "with_battery", *self.scenarios}
         for k, n in enumerate(self.contingencies.scenarios):
             if n not in known:
@@ -236,13 +257,15 @@ class Study:
 
         source = str(path) if path is not None else None
         resolved = resolve_study(spec, base_dir=base_dir, source=source)
-        alternatives: dict[str, Strategy] = {}
+        from gridstudy.studies.interconnection_spec import scenario_raw
+
+        alternatives: dict[str, Strategy | None] = {}
+        scenario_campus: dict[str, Any] = {}
         for sc in ic.scenarios:
-            merged = copy.deepcopy({k: v for k, v in raw.items() if k in ("study", "campus", "battery")})
-            merged["battery"] = {**merged.get("battery", {}), **sc.battery}
-            alt = resolve_study(parse_study(merged), base_dir=base_dir, source=source)
-            if alt.strategy is not None:
-                alternatives[sc.name] = alt.strategy
+            alt = resolve_study(parse_study(scenario_raw(dict(raw), sc.model_dump())), base_dir=base_dir, source=source)
+            alternatives[sc.name] = alt.strategy
+            if sc.campus and alt.campus_params is not None:
+                scenario_campus[sc.name] = alt.campus_params
         preset = get_preset(ic.criteria.preset)
         if ic.criteria.ramp is not None:
             preset = custom_preset(f"{preset.name}+{ic.criteria.ramp}", preset, ramps=RAMP_PRESETS[ic.criteria.ramp])
@@ -257,8 +280,8 @@ class Study:
         desc = (resolved.campus_params.as_dict() if resolved.campus_params is not None
                 else {"trace": spec.campus.trace.path})
         return cls(site=resolved.site_spec, campus=campus, battery=resolved.plant, strategy=resolved.strategy,
-                   criteria=preset, index=resolved.index, scenarios=alternatives, contingencies=ic.contingencies,
-                   sag=ic.sag, name=spec.study.name, text=text, path=path, campus_description=desc,
+                   criteria=preset, index=resolved.index, scenarios=alternatives, scenario_campus=scenario_campus, contingencies=ic.contingencies,
+                   sag=ic.sag, fluctuation=ic.fluctuation, name=spec.study.name, text=text, path=path, campus_description=desc,
                    base_dir=base_dir, page_size=ic.report.page_size)
 
     def with_battery(self, battery: MegapackPlant | None, strategy: Strategy | None) -> Study:
@@ -293,17 +316,28 @@ class Study:
         """SHA-256 of the study file's text (empty text for a study made of objects)."""
         return hashlib.sha256(self.text.encode()).hexdigest()
 
-    def campus_profile(self, index: pd.DatetimeIndex | None = None) -> pd.DataFrame:
-        """Campus ``campus_p_mw`` [MW] and ``campus_q_mvar`` [Mvar] on the horizon (or ``index``)."""
+    def campus_for(self, scenario: str | None = None) -> Any:
+        """The campus of a scenario: its own (``scenario_campus``, e.g. with GPU-side smoothing) or
+        the study's."""
+        return self.scenario_campus.get(scenario, self.campus) if scenario is not None else self.campus
+
+    def campus_profile(self, index: pd.DatetimeIndex | None = None, scenario: str | None = None) -> pd.DataFrame:
+        """Campus ``campus_p_mw`` [MW] and ``campus_q_mvar`` [Mvar] on the horizon (or ``index``), of
+        the study or of ``scenario``; ``attrs["smoothing_extra_mwh"]``: energy GPU-side smoothing
+        burns (0 without). [MWh]"""
         from gridstudy.models.campus import campus_load
 
         index = self._horizon if index is None else index
-        if isinstance(self.campus, pd.DataFrame):
-            df = self.campus.reindex(index)
+        campus = self.campus_for(scenario)
+        if isinstance(campus, pd.DataFrame):
+            df = campus.reindex(index)
             if "campus_q_mvar" not in df:
                 df = df.assign(campus_q_mvar=0.0)
             return df[["campus_p_mw", "campus_q_mvar"]]
-        return campus_load(index, self.campus)[["campus_p_mw", "campus_q_mvar"]]
+        full = campus_load(index, campus)
+        out = full[["campus_p_mw", "campus_q_mvar"]]
+        out.attrs["smoothing_extra_mwh"] = float(full.attrs.get("smoothing_extra_mwh", 0.0))
+        return out
 
     def build_site(self) -> Site:
         """The site this study runs on: a fresh net, OLTC taps settled at the campus draw of the first
@@ -346,11 +380,12 @@ class Study:
         :data:`gridstudy.models.dispatch.OUTPUT_COLUMNS`."""
         from gridstudy.models.dispatch import OUTPUT_COLUMNS, dispatch
 
-        campus = self.campus_profile() if campus is None else campus
+        base = self.campus_profile() if campus is None else campus
         out = {}
         for name, strat in self.strategies().items():
             if only is not None and name != only:
                 continue
+            campus = self.campus_profile(pd.DatetimeIndex(base.index), name) if name in self.scenario_campus else base
             if strat is None:
                 n = len(campus)
                 idle = pd.DataFrame({
@@ -364,6 +399,9 @@ class Study:
                 out[name] = idle
             else:
                 out[name] = dispatch(campus, strategy=strat)
+            out[name].attrs["smoothing_extra_mwh"] = float(campus.attrs.get("smoothing_extra_mwh", 0.0))
+            if name in self.scenario_campus and getattr(self.scenario_campus[name], "smoothing", None) is not None:
+                out[name].attrs["strategy"] = f"{out[name].attrs.get('strategy', 'battery idle')} + GPU-side smoothing"
         return out
 
     def controls(self, scenario: str) -> Controls:
@@ -413,7 +451,8 @@ class Study:
         return {name: run_qsts(self.qsts_inputs(site, name, prof, record), engine=engine, quiet=quiet)
                 for name, prof in profs.items()}
 
-    def run(self, engine: str = "fast", *, contingencies: bool = True, sag: bool = True, quiet: bool = True,
+    def run(self, engine: str = "fast", *, contingencies: bool = True, sag: bool = True, fluctuation: bool = True,
+            quiet: bool = True,
             say: Callable[[str], None] | None = None) -> StudyResult:
         """Run the whole study: every scenario judged, N-1 over the worst window, sag events.
 
@@ -459,6 +498,20 @@ class Study:
             findings[name] = fs
             scen_summary[name] = scenario_summary(site, res, fs, prof, self.preset)
             scen_summary[name]["strategy"] = prof.attrs.get("strategy", "battery idle")
+            scen_summary[name]["gpu_smoothing_extra_mwh"] = float(prof.attrs.get("smoothing_extra_mwh", 0.0))
+
+        from gridstudy.studies.fluctuation import assess
+
+        fluct = assess(self, site, results, profs, engine, say) if fluctuation else None
+        if fluct is not None:
+            for name, prof in profs.items():
+                fs = [f for f in findings[name] if f.id not in fluct.replaced_ids] + fluct.findings[name]
+                findings[name] = fs
+                keep = {k: scen_summary[name][k] for k in ("strategy", "gpu_smoothing_extra_mwh")}
+                p2p_1s = scen_summary[name]["max_p2p_mw_5s"]
+                scen_summary[name] = scenario_summary(site, results[name], fs, prof, self.preset)
+                scen_summary[name].update(keep)
+                scen_summary[name].update(_fluctuation_keys(fluct, name, p2p_1s))
 
         cont_rows: list[dict] = []
         loss_rows: list[dict] = []
@@ -496,9 +549,17 @@ class Study:
         summary = self._summary(site, campus, engine, site_summary, scen_summary, window_note, cont_rows,
                                 loss_rows, sag_rows)
         summary["largest_load_loss"] = lll
+        summary["fluctuation"] = _fluctuation_summary(self, fluct)
+        summary["latency_sensitivity"] = fluct.latency_sensitivity if fluct is not None else []
         summary["runtime_s"] = time.perf_counter() - t_start
+        tables: dict[str, pd.DataFrame] = {}
+        if fluct is not None:
+            from gridstudy.studies.fluctuation import spectra_table, windows_table
+
+            tables = {"fluctuation_windows": windows_table(fluct), "fluctuation_spectra": spectra_table(fluct)}
         return StudyResult(summary=summary, scenarios=results, findings=findings, profiles=profs,
-                           contingencies=cont_rows, sag_series=sag_series, site=site, study_text=self.text)
+                           contingencies=cont_rows, sag_series=sag_series, site=site, study_text=self.text,
+                           tables=tables)
 
     def _event_strategy(self) -> tuple[str, dict[str, Any], Any]:
         """The battery strategy of the sag events: the study's own with its parameters, or load-loss
@@ -531,6 +592,8 @@ class Study:
                 "soc_max_percent": plant.soc_max_percent,
                 "strategy": strat.name if strat is not None else "none",
                 "reactive": strat.reactive.mode if strat is not None else "none",
+                "response": (dict(strat.response.describe(), total_latency_s=strat.response.total_latency_s)
+                             if strat is not None and strat.response is not None else None),
             },
             "campus_model": dict(self.campus_description),
             "scenarios": scen_summary,
@@ -543,3 +606,43 @@ class Study:
             "quasi_static_note": QUASI_STATIC_NOTE,
             "page_size": self.page_size or self.preset.page_size,
         }
+
+
+def _fluctuation_keys(fluct: Any, name: str, p2p_1s: float) -> dict[str, Any]:
+    """The per-scenario keys of the sub-second assessment in ``summary.json``."""
+    fs = {f.group: f for f in fluct.findings[name]}
+    flick = fs.get("flicker")
+    osc = fs.get("oscillation")
+    sub = [f for f in fluct.findings[name] if f.group == "grid_variation"]
+    p2p_sub = max((float(f.details.get("max_p2p_mw_5s", 0.0)) for f in sub), default=0.0)
+    out: dict[str, Any] = {
+        "flicker_method": "iec61000-4-15",
+        "fluctuation_step_s": fluct.step_s,
+        "max_p2p_mw_5s": max(p2p_1s, p2p_sub),
+        "max_p2p_mw_5s_study_step": p2p_1s,
+        "max_p2p_mw_5s_sub_second": p2p_sub,
+    }
+    if flick is not None:
+        out["pst_max"] = float(flick.details.get("pst_max", flick.worst_value))
+        out["plt_max"] = float(flick.details.get("plt_max", float("nan")))
+        out["pst_by_window"] = dict(flick.details.get("pst_by_window", {}))
+    if osc is not None:
+        d = osc.details
+        out["oscillation"] = {k: d[k] for k in ("band_hz", "peak_mw", "peak_hz", "limit_mw", "pass", "window", "bands")}
+    return out
+
+
+def _fluctuation_summary(study: Study, fluct: Any) -> dict[str, Any]:
+    """The top-level ``fluctuation`` block of ``summary.json``."""
+    from gridstudy.studies.fluctuation import aliased, shortest_period_s
+
+    fl = study.fluctuation
+    base = {"enabled": bool(fl.enabled), "step_s": fl.step_s, "window_s": fl.window_s, "warmup_s": fl.warmup_s,
+            "aliased": aliased(study), "shortest_period_s": shortest_period_s(study)}
+    if fluct is None:
+        reason = ("disabled by the study" if not fl.enabled else
+                  "the campus is a measured series: no sub-second model to run the windows with")
+        return {**base, "assessed": False, "note": f"No sub-second assessment: {reason}.", "windows": []}
+    return {**base, "assessed": True, "note": fluct.note,
+            "windows": [{"start": w.start, "stop": w.stop, "reason": w.reason, "label": w.label} for w in fluct.windows],
+            "replaced_study_step_findings": sorted(fluct.replaced_ids)}

@@ -20,7 +20,10 @@ others finish. Each result is written as ``DIR/scenarios/<sha256>.json`` (atomic
 it arrives, where the hash is that of the task description (site, study, engine, scenarios, the
 evaluation version): a re-run skips every scenario whose file exists with the same hash, so an
 interrupted sweep resumes where it stopped. ``DIR/sweep.parquet`` (one row per scenario, in
-product order), ``DIR/sweep.json`` (counts, backend, timing) and ``DIR/sweep.png`` follow.
+product order), ``DIR/sweep.json`` (counts, backend, timing) and ``DIR/sweep.png`` follow: they are
+staged and move into place together with the completion marker ``complete.json``, the store
+pruned to this sweep's scenarios (:mod:`gridstudy.studies.outdir`; ``DIR`` is locked while the
+sweep runs). Local pool workers end with the sweep (:mod:`gridstudy.studies.workers`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import hashlib
 import itertools
 import json
 import math
+import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable
@@ -164,11 +169,39 @@ def dumps_toml(d: dict, prefix: str = "") -> str:
     return out
 
 
+_TMP_PREFIX = "gridstudy-scenario-"
+
+
+def remove_stale_scenario_dirs() -> int:
+    """Remove the scenario folders in the temporary folder whose process is gone; return how many."""
+    n = 0
+    for d in Path(tempfile.gettempdir()).glob(f"{_TMP_PREFIX}*-*"):
+        pid = d.name[len(_TMP_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or not d.is_dir() or _alive(int(pid)):
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        n += 1
+    return n
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _evaluate(task: dict) -> dict:
+    from gridstudy.studies.outdir import fault_point
     from gridstudy.studies.sizing import StudyEvaluator
 
     row: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="gridstudy-scenario-") as td:
+    # named after this process, so that a folder a killed process left can be told and removed
+    with tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}{os.getpid()}-") as td:
+        fault_point("scenario-running")
         study = copy.deepcopy(task["study"])
         site_raw = task["site"]
         if site_raw is not None:
@@ -225,10 +258,15 @@ def _local(tasks: list[dict], workers: int) -> Iterable[tuple[dict, dict]]:
         for t in tasks:
             yield t, run_scenario(t)
         return
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-        futs = {pool.submit(run_scenario, t): t for t in tasks}
+    from gridstudy.studies.outdir import fault_point
+    from gridstudy.studies.workers import in_worker, worker_pool
+
+    # workers end with this process: killed, interrupted or failing, it leaves no orphan behind
+    with worker_pool(min(workers, len(tasks))) as pool:
+        futs = {pool.submit(in_worker, run_scenario, t): t for t in tasks}
+        fault_point("sweep-running")
         for f in as_completed(futs):
             t = futs[f]
             try:
@@ -302,8 +340,10 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
     ------
     StudyError
         Bad input, every problem listed; nothing is written.
+    OutputFolderError
+        ``out_dir`` is locked by another run, not writable, or holds other files (before any scenario runs).
     """
-    from gridstudy.studies.io import to_jsonable, write_json, write_parquet
+    from gridstudy.studies.outdir import output_folder
 
     t0 = time.perf_counter()
     scale = load_scale_study(path, need="sweep")
@@ -311,7 +351,21 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
     assert sw is not None, "load_scale_study(need='sweep') refuses a file without [sweep]"
     tasks = scenario_tasks(scale)
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
-    out = Path(out_dir)
+    remove_stale_scenario_dirs()  # what a killed in-process sweep left in the temporary folder
+    # locked now; sweep.parquet/json/png are staged and move into place with the marker; the
+    # resumable scenarios/ store is written into the output folder as results arrive
+    with output_folder(out_dir, "sweep") as stage:
+        return _sweep(scale, tasks, Path(out_dir), stage, t0, say, workers=workers, scheduler=scheduler,
+                      dask_local=dask_local, client=client, retries=retries, retry_failed=retry_failed)
+
+
+def _sweep(scale: ScaleStudy, tasks: list[dict], out: Path, stage: Path, t0: float, say, *, workers: int | None,
+           scheduler: str | None, dask_local: int | None, client, retries: int, retry_failed: bool) -> dict:
+    from gridstudy.studies.io import to_jsonable, write_json, write_parquet
+    from gridstudy.studies.outdir import fault_point
+
+    sw = scale.sweep
+    assert sw is not None, "run_sweep passes a study with [sweep]"
     store = out / "scenarios"
     rows: dict[str, dict] = {}
     pending = []
@@ -343,6 +397,7 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
     say(f"sweep: {len(tasks)} scenarios ({reused} stored, {len(pending)} to run) on {backend}")
     evaluated = 0
     t_run = time.perf_counter()
+    it: Any = None
     try:
         it = _dask(pending, client, retries) if client is not None else _local(
             pending, workers if workers is not None else sw.workers)
@@ -352,9 +407,12 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
             rows[t["hash"]] = row
             if not lost:
                 write_json(store / f"{t['hash']}.json", {"hash": t["hash"], "params": t["params"], "row": row})
+                fault_point("sweep-stored")
             say(f"  [{evaluated}/{len(pending)}] " + ", ".join(f"{k}={v}" for k, v in t["params"].items())
                 + (": PASS" if row.get("pass") else ": FAIL") + (f" (error: {row['error']})" if row.get("error") else ""))
     finally:
+        if it is not None:
+            it.close()  # now, not when the traceback goes: stops the pool's workers on an exception
         if own_client is not None:
             own_client.close()
         if cluster is not None:
@@ -373,11 +431,24 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
         "failed": int((table["error"] != "").sum()), "passed": int(table["pass"].sum()), "backend": backend,
         "run_s": run_s, "runtime_s": time.perf_counter() - t0,
     }
-    write_parquet(out / "sweep.parquet", table)
-    _figure(out / "sweep.png", table, list(sw.parameters), sw.metric)
-    write_json(out / "sweep.json", summary)
+    _carry_store(store, stage / "scenarios", [t["hash"] for t in tasks])
+    write_parquet(stage / "sweep.parquet", table)
+    _figure(stage / "sweep.png", table, list(sw.parameters), sw.metric)
+    write_json(stage / "sweep.json", summary)
     say(f"sweep: {summary['passed']}/{len(tasks)} pass, {summary['failed']} errors; written to {out}")
     return {**to_jsonable(summary), "table": table}
+
+
+def _carry_store(store: Path, dest: Path, hashes: list[str]) -> None:
+    """Link this sweep's stored scenarios into the staged folder (others, of earlier sweeps, are left out)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for h in hashes:
+        src = store / f"{h}.json"
+        if src.is_file() and not (dest / src.name).exists():
+            try:
+                os.link(src, dest / src.name)
+            except OSError:  # a file system without hard links
+                shutil.copy2(src, dest / src.name)
 
 
 def _figure(path: Path, table: pd.DataFrame, params: list[str], metric: str) -> None:

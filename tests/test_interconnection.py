@@ -97,20 +97,37 @@ pf = 1.0
     return p
 
 
+INSTANT_PLANT = """
+[battery.response]
+measurement_delay_s = 0.0
+measurement_tau_s = 0.0
+control_period_s = 0.0
+comms_latency_s = 0.0
+inverter_tau_s = 0.0
+"""
+
+
 def test_battery_reduces_grid_side_ramps_and_poi_swing(tmp_path):
+    """The strategy's mechanism, with a plant that answers in the step the load moves (its
+    latency is judged in tests/test_fluctuation.py and by the sub-second windows)."""
     out = tmp_path / "out"
-    s = run_study(study(tmp_path, "memphis-161kv"), out, contingencies=False, sag=False, quiet=True, report=False)
+    s = run_study(study(tmp_path, "memphis-161kv", extra=INSTANT_PLANT), out, contingencies=False, sag=False,
+                  quiet=True, report=False)
     wo, w = s["scenarios"]["without_battery"], s["scenarios"]["with_battery"]
     # a 300 MW campus swinging ~60 % of its IT load: far beyond 10 MW in 5 s without the buffer
     assert wo["max_p2p_mw_5s"] > 50.0
-    # the 587 MW plant holds the ramp limit (10 MW per 5 s, 20 MW/min); 1e-6 MW is float slack
-    assert w["max_p2p_mw_5s"] <= 10.0 + 1e-6
-    assert w["max_ramp_mw_per_min"] <= 20.0 + 1e-6
+    # the 587 MW plant holds the ramp limit (10 MW per 5 s, 20 MW/min) at the study step and at
+    # 20 ms alike when it answers at once; the criterion's 10 MW is judged at the POI meter, whose
+    # losses add a fraction of a MW to the plant's 10 MW: 0.5 MW allowed for them
+    assert w["max_p2p_mw_5s_study_step"] <= 10.0 + 0.5
+    assert w["max_p2p_mw_5s"] <= 10.0 + 0.5
+    assert w["max_ramp_mw_per_min"] <= 20.0 + 0.5
     assert w["battery_saturated_steps"] == 0
     series = pd.read_parquet(out / "series.parquet")
     swing = {n: series[f"{n}|poi_vm_pu"].max() - series[f"{n}|poi_vm_pu"].min() for n in ("without_battery", "with_battery")}
     assert swing["with_battery"] < 0.5 * swing["without_battery"]
-    assert not wo["pass"] and "grid-side variation: ERCOT 5-s peak-to-peak" in wo["failed"]
+    assert not wo["pass"]
+    assert any(c["id"] == "grid_variation.ercot-5-s-peak-to-peak" and not c["pass"] for c in wo["criteria"])
     summary = json.loads((out / "summary.json").read_text())
     for key in ("study", "site", "steps", "step_s", "engine", "site_summary", "scenarios", "contingencies", "sag_events"):
         assert key in summary

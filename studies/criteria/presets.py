@@ -25,11 +25,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from gridstudy.grid.errors import Problem
 from gridstudy.models.protection import VIRGINIA_2024, DisturbanceCounter
-from gridstudy.studies.criteria._base import CriteriaError
+from gridstudy.studies.criteria._base import CriteriaError, Limit
 from gridstudy.studies.criteria.flicker import FLICKER_HV, FLICKER_MV, FlickerLevels
 from gridstudy.studies.criteria.frequency import EASTERN_SFR, ERCOT_SFR, SystemFrequencyResponse
 from gridstudy.studies.criteria.power_factor import PF_LGIA, PowerFactorBand
@@ -47,13 +47,49 @@ from gridstudy.studies.criteria.voltage import (
     VoltageBand,
 )
 
-__all__ = ["CriteriaPreset", "PRESETS", "get_preset", "custom_preset"]
+__all__ = ["CriteriaPreset", "PRESETS", "get_preset", "custom_preset", "OscillationLimit", "OSCILLATION_DEFAULT"]
 
 _GENERIC_RAMPS = (
     RampLimit("20 MW/min", 60.0, 20.0, "delta",
               source="IESO, Southern Company, CAISO (20 MW/min)"),
     *RAMP_PRESETS["ercot-proposed"],
 )
+
+
+@dataclass(frozen=True)
+class OscillationLimit:
+    """Cap on the spectral amplitude of grid-side active power at the POI within a band.
+
+    Parameters
+    ----------
+    band_hz : tuple of float
+        The critical band, about 0.1-20 Hz in published utility specifications for AI campuses
+        (Choukse et al., arXiv:2508.14318; ``docs/sources/criteria.md §9``). [Hz]
+    cap_percent : float
+        Largest single-sided spectral amplitude in the band, in % of the campus rating (e.g. 20 %
+        in the cited specifications) *(check the value per utility)*. [%]
+    source : str
+        Where the values come from.
+    check : bool
+        True: to be reviewed per study.
+    """
+
+    band_hz: tuple[float, float] = (0.1, 20.0)
+    cap_percent: float = 20.0
+    source: str = "Choukse et al., arXiv:2508.14318 (utility specifications for AI campuses), docs/sources/criteria.md §9"
+    check: bool = True
+
+    #: Sensitive bands marked on the spectrum: inter-area, low-frequency local, torsional. [Hz]
+    SENSITIVE_BANDS: ClassVar[tuple[tuple[str, float, float], ...]] = (
+        ("inter-area (< 1 Hz)", 0.1, 1.0), ("1-2.5 Hz", 1.0, 2.5), ("torsional (7 Hz and up)", 7.0, 20.0))
+
+    def limit(self) -> Limit:
+        """The cap as a :class:`Limit` (in % of the campus rating)."""
+        return Limit(f"spectral amplitude {self.band_hz[0]:g}-{self.band_hz[1]:g} Hz", self.cap_percent,
+                     "% of campus rating", self.source, self.check)
+
+
+OSCILLATION_DEFAULT = OscillationLimit()
 
 
 @dataclass(frozen=True)
@@ -87,6 +123,12 @@ class CriteriaPreset:
     page_size : {'Letter', 'A4'}
         PDF page size of the report: US Letter for the North American utilities every built-in
         preset stands for (ERCOT, IESO, Southern Company, a generic US utility).
+    flicker_lamp : {'120V', '230V'}
+        Lamp weighting of the IEC 61000-4-15 flickermeter: the 120-V lamp of North American
+        utilities (IEEE 1453) for every built-in preset (``docs/sources/criteria.md §4``).
+    oscillation : OscillationLimit
+        The screen of grid-side power oscillations at the POI (band, cap on the spectral
+        amplitude as a share of the campus rating; ``docs/sources/criteria.md §9``).
     """
 
     name: str
@@ -104,6 +146,8 @@ class CriteriaPreset:
     disturbance_counter: DisturbanceCounter = VIRGINIA_2024
     frequency: SystemFrequencyResponse = EASTERN_SFR
     page_size: str = "Letter"
+    flicker_lamp: str = "120V"
+    oscillation: OscillationLimit = field(default_factory=lambda: OSCILLATION_DEFAULT)
 
     def band(self, voltage_class: str, case: str = "n-0") -> VoltageBand:
         """The steady-state band of a voltage class (``"LV"``, ``"MV"``, ``"HV"``) and case.

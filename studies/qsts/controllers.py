@@ -28,14 +28,32 @@ within ``[tap_min, tap_max]``. Parameters come from the ``net.trafo`` columns ``
 arguments when not ``None``. pandapower's ``DiscreteTapControl`` has no time delay and moves within
 the step; it is not used here.
 
-Volt-var fixed point
---------------------
-``q_mvar = curve(vm_pu at the storage bus) · sn_mva`` (consumer sign: positive absorbs), limited to
-``|q| <= sqrt(sn_mva² - p_mw²)`` (active power has priority). Within a step the controller iterates
-power flow ↔ Q: the first pass sets Q from the latest voltage available (the previous step's
-solution), then each power flow is followed by ``Q_new = f(V(Q))``; the step is done when
-``|Q_new - Q| < 1e-9`` Mvar for every storage, and the recorded solution is the last power flow
-(the one with ``Q``).
+Volt-var fixed point with a response time
+-----------------------------------------
+``f(V) = curve(vm_pu at the storage bus) · sn_mva`` (consumer sign: positive absorbs), limited to
+``|q| <= sqrt(sn_mva² - p_mw²)`` (active power has priority). The plant follows ``f`` with a first
+order lag of time constant ``tau = T_olrt / ln 10`` (``T_olrt``: the curve's open-loop response
+time, 90 % of a step within it), discretised exactly for a target held over the step and
+*implicitly* (the voltage of the same step):
+
+``Q_k = clip(Q_{k-1} + (f(V_k) - Q_{k-1}) · a, ±qlim)``, ``a = 1 - exp(-dt / tau)``
+
+(``a = 1`` exactly when ``T_olrt = 0``: ``Q_k = f(V_k)``, the instantaneous curve; and at the run's
+first step, which starts from the steady state of its own conditions). ``Q_k`` and ``V_k`` depend
+on each other, so within a step the controller iterates power flow ↔ Q: the first pass sets Q
+from the latest voltage available (the previous step's solution), then each power flow is followed
+by a secant-damped update (:func:`volt_var_update`) towards the fixed point; the step is done when
+``|Q_target - Q| < 1e-9`` Mvar for every storage, and the recorded solution is the last power
+flow (the one with ``Q``). Implicit rather than explicit (``V_{k-1}``): with ``T_olrt = 0`` it is
+the instantaneous curve of the earlier releases bit for bit, and it stays stable where an explicit
+update would oscillate (a loop gain ``a · g > 1`` on a weak grid, :func:`volt_var_update`).
+
+Campus voltage dependence
+-------------------------
+:class:`CampusVoltageController` draws ``S_sched · m(V)`` at each campus load
+(:func:`gridstudy.models.campus_voltage.multiplier`), the same kind of fixed point per step on
+``m``; the fast engine solves the same equations with the voltage-dependent injection inside its
+Newton iterations.
 
 Battery bookkeeping
 -------------------
@@ -55,13 +73,17 @@ import numpy as np
 import pandas as pd
 from pandapower.control.basic_controller import Controller
 
-__all__ = ["TapController", "VoltVarController", "BatteryController", "add_tap_controllers",
-           "tap_direction_lowering", "tap_settings", "DELAY_EPS_S", "Q_TOL_MVAR"]
+__all__ = ["TapController", "VoltVarController", "BatteryController", "CampusVoltageController",
+           "add_tap_controllers", "tap_direction_lowering", "tap_settings", "DELAY_EPS_S", "Q_TOL_MVAR",
+           "P_TOL_MW"]
 
 #: Tolerance on the tap delay comparison. [s]
 DELAY_EPS_S = 1e-9
 #: Convergence tolerance of the volt-var fixed point. [Mvar]
 Q_TOL_MVAR = 1e-9
+#: Convergence tolerance of the campus voltage-dependence fixed point (reference engine): largest
+#: change of a campus load's apparent power. [MVA]
+P_TOL_MW = 1e-8
 
 _RECYCLE_TRAFO = {"trafo": True, "gen": False, "bus_pq": False}
 _RECYCLE_PQ = {"trafo": False, "gen": False, "bus_pq": True}
@@ -219,9 +241,14 @@ class _VoltVarMixin:
 
     storage_index: np.ndarray  # set by the controller before _vv_init
 
-    def _vv_init(self, net, curve, tol_mvar):
+    def _vv_init(self, net, curve, tol_mvar, step_s: float = 1.0):
         self.curve = curve
         self.q_tol_mvar = float(tol_mvar)
+        # fraction of the gap to the curve closed per step (module docstring); a plain callable
+        # without a response time follows the curve at once
+        lag = getattr(curve, "lag_factor", None)
+        self.vv_alpha = float(lag(step_s)) if lag is not None else 1.0
+        self.q_state: np.ndarray | None = None  # Q at the end of the previous step [Mvar]
         self.s_mva = net.storage.loc[self.storage_index, "sn_mva"].to_numpy(dtype=float)
         self.bus = net.storage.loc[self.storage_index, "bus"].to_numpy(dtype=np.int64)
         self.first = True
@@ -238,7 +265,15 @@ class _VoltVarMixin:
         q = np.asarray(self.curve(v), dtype=float) * self.s_mva
         qlim = np.sqrt(np.maximum(self.s_mva ** 2 - p ** 2, 0.0))
         q = np.clip(q, -qlim, qlim)
+        if self.q_state is not None and self.vv_alpha != 1.0:  # the response time (module docstring)
+            q = np.clip(self.q_state + (q - self.q_state) * self.vv_alpha, -qlim, qlim)
         return np.where(np.isfinite(q), q, q_now)
+
+    def _vv_finalize(self, net) -> None:
+        """Keep this step's Q as the start of the next step's lag (a step that did not settle keeps
+        the previous state, as the fast engine does)."""
+        if net.get("converged", False) and self._vv_is_converged(net):
+            self.q_state = net.storage.loc[self.storage_index, "q_mvar"].to_numpy(dtype=float).copy()
 
     def _vv_is_converged(self, net) -> bool:
         if self.first:
@@ -270,17 +305,20 @@ class VoltVarController(_VoltVarMixin, Controller):  # type: ignore[misc]  # pan
         Indices in ``net.storage``.
     curve : callable
         ``q_pu = curve(vm_pu)``, per unit of the storage's ``sn_mva``, consumer sign (e.g.
-        :class:`gridstudy.studies.qsts.inputs.VoltVarCurve`). [pu -> pu]
+        :class:`gridstudy.studies.qsts.inputs.VoltVarCurve`, whose ``response_time_s`` sets the
+        lag; a plain callable follows at once). [pu -> pu]
     tol_mvar : float
         Fixed-point tolerance on Q. [Mvar]
+    step_s : float
+        Length of one time step (for the response time). [s]
     """
 
     def __init__(self, net, storage_index, curve, tol_mvar: float = Q_TOL_MVAR, in_service=True,
-                 order: int = 2, level: int = -1, **kwargs):
+                 order: int = 2, level: int = -1, step_s: float = 1.0, **kwargs):
         super().__init__(net, in_service=in_service, order=order, level=level, initial_run=False,
                          recycle=dict(_RECYCLE_PQ), **kwargs)
         self.storage_index = np.atleast_1d(np.asarray(storage_index, dtype=np.int64))
-        self._vv_init(net, curve, tol_mvar)
+        self._vv_init(net, curve, tol_mvar, step_s)
         net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
 
     def set_recycle(self, net):
@@ -295,6 +333,9 @@ class VoltVarController(_VoltVarMixin, Controller):  # type: ignore[misc]  # pan
 
     def control_step(self, net):
         self._vv_control_step(net)
+
+    def finalize_step(self, net, time):
+        self._vv_finalize(net)
 
 
 def _is_model_strategy(strategy) -> bool:
@@ -386,7 +427,7 @@ class BatteryController(_VoltVarMixin, Controller):  # type: ignore[misc]  # pan
         if self.model_strategy:
             strategy.reset()
         self.volt_var = volt_var
-        self._vv_init(net, volt_var, tol_mvar)
+        self._vv_init(net, volt_var, tol_mvar, self.step_s)
         self.applied = True
         self.p_mw = 0.0
         self._log: dict[str, list] = {k: [] for k in ("time_step", "campus_p_mw", "request_p_mw", "p_mw",
@@ -457,6 +498,8 @@ class BatteryController(_VoltVarMixin, Controller):  # type: ignore[misc]  # pan
 
     def finalize_step(self, net, time):
         """Integrate the energy of the step."""
+        if self.volt_var is not None:
+            self._vv_finalize(net)
         dt_h = self.step_s / 3600.0
         p = self.p_mw
         if self.model_strategy:
@@ -481,3 +524,100 @@ class BatteryController(_VoltVarMixin, Controller):  # type: ignore[misc]  # pan
 
     def __str__(self):
         return f"BatteryController [storage {list(self.storage_index)}]"
+
+
+class CampusVoltageController(Controller):  # type: ignore[misc]  # pandapower ships no type hints: Controller is Any
+    """Campus loads whose draw depends on their bus voltage, solved as a fixed point per step.
+
+    Each step the loads' ``p_mw``/``q_mvar`` as written by the profiles (``ConstControl``) are the
+    scheduled draw ``S_sched``; the controller then sets ``S = S_sched · m`` and iterates power flow
+    ↔ ``m`` until ``|S_sched| · |m(V) - m| < tol_mva`` for every load, with ``m(V)``
+    :func:`gridstudy.models.campus_voltage.multiplier` at the load's bus voltage and the same
+    secant-damped update as volt-var (:func:`volt_var_update`: the draw falls as the voltage falls,
+    so ``h(m) = m(V(m)) - m`` decreases and its root is unique). The recorded ``p_mw``/``q_mvar``
+    are the drawn values. Every iterate is a power flow with the loads held at ``S_sched · m``:
+    where such an iterate lies beyond the nose of the PV curve the step fails, even though the
+    voltage-dependent campus has a solution (the fast engine, which solves the dependence inside
+    its Newton iterations, does not have that limit). The first pass therefore scales the
+    previous step's voltages by the change of the source voltage (a scripted sag starts from a
+    load the sagged grid can carry).
+
+    Parameters
+    ----------
+    net : pandapowerNet
+        The network.
+    load_index : sequence of int
+        Indices in ``net.load`` (the campus loads).
+    response : CampusVoltageResponse
+        The characteristic (:class:`gridstudy.models.campus_voltage.CampusVoltageResponse`).
+    tol_mva : float
+        Fixed-point tolerance. [MVA]
+    """
+
+    def __init__(self, net, load_index, response, tol_mva: float = P_TOL_MW, in_service=True,
+                 order: int = 3, level: int = -1, **kwargs):
+        super().__init__(net, in_service=in_service, order=order, level=level, initial_run=False,
+                         recycle=dict(_RECYCLE_PQ), **kwargs)
+        from gridstudy.models.campus_voltage import multiplier
+
+        self.load_index = np.atleast_1d(np.asarray(load_index, dtype=np.int64))
+        self.bus = net.load.loc[self.load_index, "bus"].to_numpy(dtype=np.int64)
+        self.response = response
+        self._m = multiplier
+        self.tol_mva = float(tol_mva)
+        self.p_sched = net.load.loc[self.load_index, "p_mw"].to_numpy(dtype=float).copy()
+        self.q_sched = net.load.loc[self.load_index, "q_mvar"].to_numpy(dtype=float).copy()
+        self.m = np.ones(len(self.load_index))
+        self.first = True
+        self._prev: tuple | None = None
+        net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
+
+    def set_recycle(self, net):
+        net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
+
+    def time_step(self, net, time):
+        """Read the step's scheduled draw (written by the profiles' ``ConstControl`` before)."""
+        self.p_sched = net.load.loc[self.load_index, "p_mw"].to_numpy(dtype=float).copy()
+        self.q_sched = net.load.loc[self.load_index, "q_mvar"].to_numpy(dtype=float).copy()
+        net.load.loc[self.load_index, "p_mw"] = self.p_sched * self.m
+        net.load.loc[self.load_index, "q_mvar"] = self.q_sched * self.m
+        # the source voltage now against the last step's: the first pass scales the campus voltage
+        # by it, so that a scripted source sag starts from a load that the sagged grid can carry
+        eg = net.ext_grid.vm_pu[net.ext_grid.in_service.astype(bool)].to_numpy(dtype=float)
+        src = float(eg.min()) if len(eg) else 1.0
+        prev = getattr(self, "_src_vm_pu", src)
+        self._src_ratio = src / prev if prev > 0 else 1.0
+        self._src_vm_pu = src
+
+    def initialize_control(self, net):
+        self.first = True
+        self._prev = None
+
+    def target(self, net, scale: float = 1.0) -> np.ndarray:
+        """``m(V · scale)`` at the voltages now in ``net.res_bus`` (the current ``m`` where none). [-]"""
+        if not net.get("converged", False) or "vm_pu" not in net.res_bus:
+            return self.m.copy()
+        v = net.res_bus.vm_pu.reindex(self.bus).to_numpy(dtype=float) * scale
+        par = self.response.params
+        f = np.array([self._m(float(x), *par) if np.isfinite(x) else np.nan for x in v])
+        return np.where(np.isfinite(f), f, self.m)
+
+    def is_converged(self, net):
+        if self.first:
+            return False
+        s = np.hypot(self.p_sched, self.q_sched)
+        return bool(np.all(np.abs(self.target(net) - self.m) * s < self.tol_mva))
+
+    def control_step(self, net):
+        fresh = not self.first  # the voltages in res_bus were solved in this time step
+        self.first = False
+        m = self.m.copy()
+        # first pass: the previous step's voltages, scaled by the source's change (see time_step)
+        f = self.target(net) if fresh else self.target(net, getattr(self, "_src_ratio", 1.0))
+        self.m = volt_var_update(m, f, self._prev if fresh else None)
+        self._prev = (m, f) if fresh else None
+        net.load.loc[self.load_index, "p_mw"] = self.p_sched * self.m
+        net.load.loc[self.load_index, "q_mvar"] = self.q_sched * self.m
+
+    def __str__(self):
+        return f"CampusVoltageController [load {list(self.load_index)}]"

@@ -23,7 +23,11 @@ How it works
   second compiled pass and streamed into the recorder; with ``pipeline`` the next block is solved
   in a second thread meanwhile.
 - Volt-var: per step, solve ↔ battery Q is iterated to a fixed point (``|ΔQ| <``
-  :data:`gridstudy.studies.qsts.controllers.Q_TOL_MVAR`).
+  :data:`gridstudy.studies.qsts.controllers.Q_TOL_MVAR`), with the plant's response time (the
+  implicit first-order lag of :mod:`gridstudy.studies.qsts.controllers`).
+- Campus voltage dependence (``Controls.campus_voltage``): the campus loads' injection is a
+  function of their bus voltage inside the Newton iterations (mismatch and Jacobian), see
+  :mod:`gridstudy.studies.qsts.fast_kernel`.
 
 Supported nets: see :mod:`gridstudy.studies.qsts.fast_model`; anything else raises
 :class:`gridstudy.studies.errors.StudyError` naming it.
@@ -180,6 +184,27 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     vv_p0 = el_p0[vv_el] if len(vv_el) else np.zeros(0)
     vv_q0 = el_q0[vv_el] if len(vv_el) else np.zeros(0)
     vv_q = np.zeros(len(vv_el))  # current Q minus base Q [Mvar]
+    # the plant's response time: fraction of the gap to the curve closed per step [-]
+    vv_alpha = float(vv.lag_factor(dt)) if vv is not None and hasattr(vv, "lag_factor") else 1.0
+
+    # ---- voltage-dependent campus loads (models.campus_voltage)
+    cv = inputs.controls.campus_voltage
+    vd_el = np.array([col_load[int(c)] for c in site.campus_loads if el_w[col_load[int(c)]] != 0.0]
+                     if cv is not None else [], dtype=np.int64)
+    vd_p0, vd_q0 = el_p0[vd_el].copy(), el_q0[vd_el].copy()
+    vd_par = np.asarray(cv.params if cv is not None else (0.0, 1.0, 0.0, 0.0), dtype=float)
+    vd = (vd_el, vd_p0, vd_q0, vd_par)
+
+    def vd_dsd(Vmag, j, p_rows, q_rows):
+        """The loads' ``d(S)/d|V|`` per internal bus at step ``j`` of a block [pu] (sparse factors)."""
+        from gridstudy.models.campus_voltage import multiplier_slope
+
+        out = np.zeros(model.nb, dtype=np.complex128)
+        for a, e in enumerate(vd_el):
+            b = el_bus[e]
+            s_sched = el_w[e] * complex(vd_p0[a] + p_rows[j, e], vd_q0[a] + q_rows[j, e])
+            out[b] += s_sched * multiplier_slope(float(Vmag[b]), *vd_par)
+        return out
 
     # ---- slack voltages per step
     eg_bus = model.lookup[net.ext_grid.loc[es.ext_grid_index, "bus"].to_numpy(dtype=np.int64)] if len(es.ext_grid_index) else np.zeros(0, np.int64)
@@ -196,7 +221,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     Ybus, Yf, Yt, branch = model.ybus(tap_pos)
     V = model.V_init.copy()
     Vm, Va = np.abs(V), np.angle(V)
-    fac = model.factor(Ybus, V)
+    fac = model.factor(Ybus, V)  # campus loads at their scheduled power: no load derivative yet
     m = len(model.pvpq) + len(model.pq)
     md = m if fac.dense else 0
     Jc = np.zeros((JAC_CACHE, md, md))
@@ -267,6 +292,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
                 ref_bus, ref_vm, ref_w, model.pv, model.pv_vm, model.pvpq, model.pq,
                 *fac.args(cache), Vm, Va,
                 vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, Q_TOL_MVAR, 100,
+                vv_alpha, 1 if b0 == 0 else 0, *vd,
                 *tap_args(), tol, CHORD_MAX_ITER, 8, REFRESH_RATIO, INSERT_ITER,
                 out_V, out_conv, out_iter, out_mis, out_vvq,
             )
@@ -278,7 +304,8 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
                 n_retry += 1
                 ok = _retry_step(model, Ybus, j, el_bus, el_w, el_p, el_q, ref_bus, ref_vm, Vm, Va,
                                  vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, tol,
-                                 out_V, out_conv, out_iter, out_mis, out_vvq)
+                                 out_V, out_conv, out_iter, out_mis, out_vvq,
+                                 vv_alpha=vv_alpha if (b0 > 0 or j > 0) else 1.0, vd=vd)
                 if not ok:
                     n_failed += 1
                 Jstate[3] = 0  # the retried voltages are not those of the last key
@@ -293,7 +320,8 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
             if status == K.TAP:
                 Jstate[:2] = 0  # new Ybus: the cached Jacobians are stale
             if not fac.dense:
-                fac = model.factor(Ybus, Vm * np.exp(1j * Va))
+                fac = model.factor(Ybus, Vm * np.exp(1j * Va),
+                                   vd_dsd(Vm, j, el_p, el_q) if len(vd_el) else None)
                 n_factor += 1
             i = j + 1
         return (out_V, out_conv, out_iter, out_mis * base, out_vvq, el_p, el_q, taps_block, seg_starts,
@@ -328,10 +356,27 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
 
 def _retry_step(model, Ybus, j, el_bus, el_w, el_p, el_q, ref_bus, ref_vm, Vm, Va,
                 vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, tol,
-                out_V, out_conv, out_iter, out_mis, out_vvq) -> bool:
-    """Full Newton-Raphson for step ``j`` (with the volt-var fixed point), from the last good
-    voltages, then from the initial ones. Writes the step's outputs; updates ``Vm, Va`` on
-    success and leaves them (the last good start) on failure."""
+                out_V, out_conv, out_iter, out_mis, out_vvq, vv_alpha: float = 1.0, vd=None) -> bool:
+    """Full Newton-Raphson for step ``j`` (with the volt-var fixed point, its lag ``vv_alpha``
+    and the voltage-dependent loads ``vd = (columns, base P, base Q, parameters)``), from the
+    last good voltages, then from the initial ones. Writes the step's outputs; updates ``Vm, Va``
+    on success and leaves them (the last good start) on failure."""
+    loads = None
+    if vd is not None and len(vd[0]):
+        from gridstudy.models.campus_voltage import multiplier, multiplier_slope
+
+        vd_el, vd_p0, vd_q0, vd_par = vd
+        vd_b = el_bus[vd_el]
+        vd_s = el_w[vd_el] * ((vd_p0 + el_p[j, vd_el]) + 1j * (vd_q0 + el_q[j, vd_el]))
+
+        def loads(Vmag):
+            """(extra consumer power beyond the scheduled, d/d|V|) per internal bus [pu]."""
+            extra = np.zeros(model.nb, dtype=np.complex128)
+            slope = np.zeros(model.nb, dtype=np.complex128)
+            for a, b in enumerate(vd_b):
+                extra[b] += vd_s[a] * (multiplier(float(Vmag[b]), *vd_par) - 1.0)
+                slope[b] += vd_s[a] * multiplier_slope(float(Vmag[b]), *vd_par)
+            return extra, slope
     Sbus = model.Sbus0.copy()
     np.subtract.at(Sbus, el_bus, el_w * (el_p[j] + 1j * el_q[j]))
     qv = vv_q.copy()
@@ -348,7 +393,7 @@ def _retry_step(model, Ybus, j, el_bus, el_w, el_p, el_q, ref_bus, ref_vm, Vm, V
         q = qv.copy()
         prev = None
         for _ in range(100):
-            V, ok, it, worst = model.newton(Ybus, S, V0, tol)
+            V, ok, it, worst = model.newton(Ybus, S, V0, tol, loads=loads)
             total += it
             if not ok:
                 break
@@ -357,7 +402,11 @@ def _retry_step(model, Ybus, j, el_bus, el_w, el_p, el_q, ref_bus, ref_vm, Vm, V
                 sn = vv_sn[a]
                 p = vv_p0[a] + el_p[j, e]
                 qlim = math.sqrt(max(sn * sn - p * p, 0.0))
-                f[a] = min(max(float(np.interp(abs(V[vv_bus[a]]), vv_cv, vv_cq)) * sn, -qlim), qlim) - vv_q0[a]
+                qa = min(max(float(np.interp(abs(V[vv_bus[a]]), vv_cv, vv_cq)) * sn, -qlim), qlim)
+                if vv_alpha != 1.0:  # the plant's response time, from the previous step's Q
+                    q_from = vv_q0[a] + qv[a]
+                    qa = min(max(q_from + (qa - q_from) * vv_alpha, -qlim), qlim)
+                f[a] = qa - vv_q0[a]
             change = float(np.max(np.abs(f - q))) if len(vv_el) else 0.0
             if change >= Q_TOL_MVAR:
                 # the same secant-damped update as the kernel and the reference controller

@@ -7,7 +7,12 @@ voltages where it was taken; a step starts from the nearest of the cached points
 step's solution, and iterates with the nearest point's Jacobian. Larger nets (sparse mode) use the
 sparse LU factors that the caller computes (:func:`scipy.sparse.linalg.splu`) and start from the
 previous step. Between steps the on-load tap changer timers run; volt-var is a fixed point of
-solve ↔ battery Q inside each step.
+solve ↔ battery Q inside each step, with the plant's first-order response (implicit: the lagged
+target ``Q_{k-1} + (f(V_k) - Q_{k-1})·a`` at the step's own voltage, see
+:mod:`gridstudy.studies.qsts.controllers`). Voltage-dependent campus loads
+(:mod:`gridstudy.models.campus_voltage`) enter the mismatch exactly: their injection
+``-S_sched·m(|V|)`` is re-evaluated with the voltages at every iteration, and the dense Jacobian
+carries its derivative ``S_sched·m'(|V|)`` on the ``dVm`` diagonal.
 
 The per-step loop is written out in :func:`solve_block` rather than split into helpers: on these
 small systems a call with array arguments (reference counting of each array) costs more than a
@@ -33,9 +38,14 @@ import math
 import numpy as np
 from numba import njit
 
+from gridstudy.models.campus_voltage import multiplier, multiplier_slope
 from gridstudy.studies.qsts.controllers import DELAY_EPS_S
 
 DONE, REFRESH, FAILED, TAP = 0, 1, 2, 3
+
+#: the campus characteristic of the models layer, compiled: one definition for both engines
+_vd_m = njit(cache=True, fastmath=False)(multiplier)
+_vd_dm = njit(cache=True, fastmath=False)(multiplier_slope)
 
 #: fast-math without the no-NaN/no-inf assumptions (the kernel tests for NaN)
 _FM = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -64,12 +74,13 @@ def _lu_solve(Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work):
 
 
 @njit(cache=True)
-def _jacobian_inverse(Yp, Yj, Yx, V, pvpq, pq, pos_a, pos_m, out):
+def _jacobian_inverse(Yp, Yj, Yx, V, pvpq, pq, pos_a, pos_m, dsd, out):
     """Dense inverse of the power-flow Jacobian at ``V`` into ``out`` (m x m).
 
     ``dS/dVa[b, c] = -j V_b conj(Y_bc V_c) + δ_bc j V_b conj(I_b)``,
-    ``dS/dVm[b, c] = V_b conj(Y_bc V_c / |V_c|) + δ_bc conj(I_b) V_b / |V_b|``; rows and columns
-    ``[Va(pv+pq), Vm(pq)]`` (``pos_a``/``pos_m``: position of a bus, -1 if none)."""
+    ``dS/dVm[b, c] = V_b conj(Y_bc V_c / |V_c|) + δ_bc conj(I_b) V_b / |V_b|``, plus ``dsd[b]``
+    (the voltage-dependent loads' ``d(S_load)/d|V_b|`` [pu]) on the ``dVm`` diagonal; rows and
+    columns ``[Va(pv+pq), Vm(pq)]`` (``pos_a``/``pos_m``: position of a bus, -1 if none)."""
     m = out.shape[0]
     J = np.zeros((m, m))
     nb = V.shape[0]
@@ -99,6 +110,13 @@ def _jacobian_inverse(Yp, Yj, Yx, V, pvpq, pq, pos_a, pos_m, out):
                     J[rm, ca] += dva.imag
                 if cm >= 0:
                     J[rm, cm] += dvm.imag
+    for b in range(nb):
+        d = dsd[b]
+        cm = pos_m[b]
+        if cm >= 0 and (d.real != 0.0 or d.imag != 0.0):
+            if pos_a[b] >= 0:
+                J[pos_a[b], cm] += d.real
+            J[cm, cm] += d.imag
     _invert(J, out)
 
 
@@ -138,16 +156,17 @@ def _invert(A, out):
 
 
 @njit(cache=True)
-def _insert(Yp, Yj, Yx, V, Vm, Va, pvpq, pq, pos, key, Jc, Ckey, CVm, CVa, Jstate):
-    """Invert the Jacobian at ``V`` into a free (or the oldest) cache slot keyed by ``key``, with
-    ``Vm, Va`` as the slot's voltages; return the slot."""
+def _insert(Yp, Yj, Yx, V, Vm, Va, pvpq, pq, pos, key, Jc, Ckey, CVm, CVa, Jstate, dsd):
+    """Invert the Jacobian at ``V`` (load derivative ``dsd``, see :func:`_jacobian_inverse`) into a
+    free (or the oldest) cache slot keyed by ``key``, with ``Vm, Va`` as the slot's voltages;
+    return the slot."""
     if Jstate[0] < Jc.shape[0]:
         slot = Jstate[0]
         Jstate[0] += 1
     else:
         slot = Jstate[1]
         Jstate[1] = (Jstate[1] + 1) % Jc.shape[0]
-    _jacobian_inverse(Yp, Yj, Yx, V, pvpq, pq, pos[0], pos[1], Jc[slot])
+    _jacobian_inverse(Yp, Yj, Yx, V, pvpq, pq, pos[0], pos[1], dsd, Jc[slot])
     Ckey[slot, :] = key
     CVm[slot, :] = Vm
     CVa[slot, :] = Va
@@ -196,6 +215,16 @@ def tap_update(Vm, tap_i, tap_f, tap_pos, timers, dt):
     return moved
 
 
+@njit(cache=True)
+def _vd_slope(vd_el, el_bus, vd_s, Vm, vd_par, dsd):
+    """``dsd[b] = Σ S_sched · m'(|V_b|)`` over the voltage-dependent loads at bus ``b`` [pu]."""
+    for a in range(vd_el.shape[0]):
+        dsd[el_bus[vd_el[a]]] = 0.0
+    for a in range(vd_el.shape[0]):
+        b = el_bus[vd_el[a]]
+        dsd[b] += vd_s[a] * _vd_dm(Vm[b], vd_par[0], vd_par[1], vd_par[2], vd_par[3])
+
+
 @njit(cache=True, nogil=True)
 def solve_block(
     start, stop,
@@ -203,7 +232,8 @@ def solve_block(
     ref_bus, ref_vm, ref_w, pv_bus, pv_vm, pvpq, pq,
     dense, Jc, Ckey, CVm, CVa, Jstate, key_prev, pos, Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c,
     Vm, Va,
-    vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, vv_tol, vv_max,
+    vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, vv_tol, vv_max, vv_alpha, vv_lag_from,
+    vd_el, vd_p0, vd_q0, vd_par,
     tap_i, tap_f, tap_pos, timers, dt,
     tol, max_iter, slow_iter, ratio, insert_iter,
     out_V, out_conv, out_iter, out_mis, out_vvq,
@@ -212,8 +242,13 @@ def solve_block(
 
     ``el_p``/``el_q`` are the per-step deltas of the changing elements' consumer power from the
     values built into ``Sbus0`` [MW, Mvar]; ``el_w`` their ``scaling / sn_mva`` weights [1/MVA].
-    Volt-var elements (``vv_el``, indices into the element columns) get ``Q = curve(vm) · sn``
-    limited to ``sqrt(sn² - P²)`` [Mvar]; ``vv_q`` holds each one's last Q (state, delta form).
+    Volt-var elements (``vv_el``, indices into the element columns) follow ``f = curve(vm) · sn``
+    limited to ``sqrt(sn² - P²)`` [Mvar] with the lag ``Q = clip(Q_prev + (f - Q_prev)·vv_alpha)``
+    (``vv_alpha`` [-]: 1.0 = at once; applied from the block's step ``vv_lag_from`` on, so the run's
+    first step starts from its own steady state); ``vv_q`` holds each one's last Q (state, delta
+    form). Voltage-dependent loads (``vd_el``, element columns, base P/Q ``vd_p0``/``vd_q0`` [MW,
+    Mvar]) draw their scheduled power times :func:`gridstudy.models.campus_voltage.multiplier` of
+    their bus voltage with the parameters ``vd_par``.
     Taps: see :func:`tap_update`; ``timers`` [s] and ``tap_pos`` are state, updated in place.
 
     Dense mode keeps a cache of operating points: slot ``c`` holds a Jacobian inverse ``Jc[c]``,
@@ -239,6 +274,11 @@ def solve_block(
     vv_qp = np.empty(n_vv)
     vv_fp = np.empty(n_vv)
     vv_q_prev = np.empty(n_vv)
+    n_vd = vd_el.shape[0]
+    vd_s = np.empty(n_vd, dtype=np.complex128)  # scheduled consumer power of each [pu]
+    vd_m = np.empty(n_vd)                        # multiplier folded into Sbus now [-]
+    dsd = np.zeros(nb, dtype=np.complex128)      # load derivative for the Jacobian [pu]
+    vd_f, vd_k, vd_z, vd_i = (vd_par[0], vd_par[1], vd_par[2], vd_par[3]) if n_vd > 0 else (0.0, 1.0, 0.0, 0.0)
     kd = 2 * n_el + n_ref
     key = np.empty(kd)
     vv_of = np.full(n_el, -1, dtype=np.int64)
@@ -259,6 +299,10 @@ def solve_block(
             key[n_el + e] = el_w[e] * q
         for r in range(n_ref):
             key[2 * n_el + r] = ref_w[r] * ref_vm[i, r]
+        for a in range(n_vd):  # Sbus holds them at m = 1 (their scheduled power)
+            e = vd_el[a]
+            vd_s[a] = el_w[e] * complex(vd_p0[a] + el_p[i, e], vd_q0[a] + el_q[i, e])
+            vd_m[a] = 1.0
         slot = -1
         if dense:
             best = 1e300
@@ -307,6 +351,11 @@ def solve_block(
                 if fresh:
                     for b in range(nb):
                         V[b] = complex(Vm[b] * math.cos(Va[b]), Vm[b] * math.sin(Va[b]))
+                for a in range(n_vd):  # voltage-dependent loads at the present voltages
+                    b = el_bus[vd_el[a]]
+                    m_new = _vd_m(Vm[b], vd_f, vd_k, vd_z, vd_i)
+                    Sbus[b] -= vd_s[a] * (m_new - vd_m[a])
+                    vd_m[a] = m_new
                 worst = 0.0
                 for a in range(npvpq + npq):
                     b = pvpq[a] if a < npvpq else pq[a - npvpq]
@@ -326,7 +375,9 @@ def solve_block(
                 force = False
                 if dense:
                     if slot < 0:
-                        slot = _insert(Yp, Yj, Yx, V, Vm, Va, pvpq, pq, pos, key, Jc, Ckey, CVm, CVa, Jstate)
+                        if n_vd > 0:
+                            _vd_slope(vd_el, el_bus, vd_s, Vm, vd_par, dsd)
+                        slot = _insert(Yp, Yj, Yx, V, Vm, Va, pvpq, pq, pos, key, Jc, Ckey, CVm, CVa, Jstate, dsd)
                         refreshed = True
                     for r in range(m):
                         acc_r = 0.0
@@ -370,7 +421,11 @@ def solve_block(
                 p = vv_p0[a] + el_p[i, e]
                 qlim = np.sqrt(max(sn * sn - p * p, 0.0))
                 q = np.interp(Vm[vv_bus[a]], vv_cv, vv_cq) * sn
-                qd = min(max(q, -qlim), qlim) - vv_q0[a]
+                q = min(max(q, -qlim), qlim)
+                if vv_alpha != 1.0 and i >= vv_lag_from:  # the plant's response time
+                    q_from = vv_q0[a] + vv_q_prev[a]
+                    q = min(max(q_from + (q - q_from) * vv_alpha, -qlim), qlim)
+                qd = q - vv_q0[a]
                 r = qd - vv_q[a]
                 if abs(r) > change:
                     change = abs(r)
@@ -419,7 +474,9 @@ def solve_block(
                 CVm[slot, :] = Vm
                 CVa[slot, :] = Va
             elif iters >= insert_iter:
-                _insert(Yp, Yj, Yx, V, Vm, Va, pvpq, pq, pos, key, Jc, Ckey, CVm, CVa, Jstate)
+                if n_vd > 0:
+                    _vd_slope(vd_el, el_bus, vd_s, Vm, vd_par, dsd)
+                _insert(Yp, Yj, Yx, V, Vm, Va, pvpq, pq, pos, key, Jc, Ckey, CVm, CVa, Jstate, dsd)
         moved = tap_update(Vm, tap_i, tap_f, tap_pos, timers, dt)
         if moved:
             return TAP, i

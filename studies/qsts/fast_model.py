@@ -9,7 +9,8 @@ pandapower (``net.trafo.tap_pos`` changed, ``_pd2ppc`` again) and cached per tap
 LU factors) and a full Newton-Raphson for the steps the chord iterations cannot solve.
 
 Supported nets: ``ext_grid`` slack bus(es), PV generators (``gen``, no Q limits, as ``runpp``'s
-default), loads (constant power), static generators, storages, shunts, wards and extended wards,
+default), loads (constant power in the net; the campus loads' voltage dependence comes from
+``Controls.campus_voltage``), static generators, storages, shunts, wards and extended wards,
 lines, 2- and 3-winding transformers, impedances, switches. Anything else is named by
 :func:`unsupported_features`, and :func:`build_model` raises :class:`gridstudy.studies.errors.StudyError`.
 """
@@ -211,11 +212,12 @@ class FastModel:
         return self._ybus_cache[key]
 
     # -------------------------------------------------------------- Jacobian
-    def factor(self, Ybus, V) -> _Factor:
-        """Factorise the power-flow Jacobian at ``V`` (dense inverse or sparse LU)."""
+    def factor(self, Ybus, V, dsd=None) -> _Factor:
+        """Factorise the power-flow Jacobian at ``V`` (dense inverse or sparse LU); ``dsd``: the
+        voltage-dependent loads' ``d(S_load)/d|V|`` per internal bus [pu] (see :meth:`jacobian`)."""
         m = len(self.pvpq) + len(self.pq)
         if m > DENSE_MAX:
-            J = self.jacobian(Ybus, V)
+            J = self.jacobian(Ybus, V, dsd)
         e_i, e_f = np.zeros(0, np.int64), np.zeros(0)
         if m <= DENSE_MAX:  # the kernel inverts the Jacobian itself, on demand
             return _Factor(True, np.zeros((0, 0)), e_i, e_i, e_f, e_i, e_i, e_f, e_f, e_i, e_i)
@@ -229,10 +231,15 @@ class FastModel:
                        U.diagonal().astype(float), np.asarray(lu.perm_r, dtype=np.int64),
                        np.asarray(lu.perm_c, dtype=np.int64))
 
-    def jacobian(self, Ybus, V):
+    def jacobian(self, Ybus, V, dsd=None):
+        """The power-flow Jacobian at ``V``, rows and columns ``[Va(pv+pq), Vm(pq)]``; ``dsd``
+        (optional, per internal bus [pu]) is added on the ``dVm`` diagonal: the derivative of the
+        voltage-dependent loads' consumer power, which enters the mismatch with a plus sign."""
         from pandapower.pypower.dSbus_dV import dSbus_dV
 
         dVm, dVa = dSbus_dV(Ybus, V)
+        if dsd is not None:
+            dVm = sp.csr_matrix(dVm) + sp.diags(np.asarray(dsd, dtype=np.complex128))
         pvpq, pq = self.pvpq, self.pq
         dVm, dVa = sp.csr_matrix(dVm), sp.csr_matrix(dVa)
         J11 = dVa[pvpq][:, pvpq].real
@@ -241,14 +248,21 @@ class FastModel:
         J22 = dVm[pq][:, pq].imag
         return sp.csc_matrix(sp.vstack([sp.hstack([J11, J12]), sp.hstack([J21, J22])]))
 
-    def newton(self, Ybus, Sbus, V0, tol, max_iter=30):
-        """Full Newton-Raphson from ``V0``; return ``(V, converged, iterations, max|F| [pu])``."""
+    def newton(self, Ybus, Sbus, V0, tol, max_iter=30, loads=None):
+        """Full Newton-Raphson from ``V0``; return ``(V, converged, iterations, max|F| [pu])``.
+
+        ``loads``: optional ``f(|V|) -> (extra, slope)`` per internal bus [pu]: consumer power
+        of voltage-dependent loads beyond what ``Sbus`` holds, and its derivative by ``|V|``."""
         V = V0.copy()
         Vm, Va = np.abs(V), np.angle(V)
         pvpq, pq = self.pvpq, self.pq
         npvpq = len(pvpq)
+        slope = None
         for it in range(max_iter + 1):
             mis = V * np.conj(Ybus @ V) - Sbus
+            if loads is not None:
+                extra, slope = loads(np.abs(V))
+                mis = mis + extra
             F = np.r_[mis[pvpq].real, mis[pq].imag]
             worst = float(np.max(np.abs(F))) if len(F) else 0.0
             if not np.isfinite(worst):
@@ -257,7 +271,7 @@ class FastModel:
                 return V, True, it, worst
             if it == max_iter:
                 break
-            J = self.jacobian(Ybus, V)
+            J = self.jacobian(Ybus, V, slope)
             try:
                 dx = spsolve(J, F)
             except Exception:

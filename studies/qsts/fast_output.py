@@ -1,6 +1,12 @@
 """Turn a block of fast-engine solutions (internal complex voltages) into what the recorder takes:
 bus voltages in ``net.bus`` order, branch loadings as pandapower defines them, and the per-step
-series (POI voltage, campus/battery/grid P and Q, tap positions)."""
+series (POI voltage, campus/battery/grid P and Q, the POI meter's P and Q, tap positions).
+
+The POI meter (:mod:`gridstudy.grid.poi_meter`) is read from the voltages like ``res_<branch>``
+in pandapower: for each branch of its cut, ``S = V_poi · conj(Y_row · V) · baseMVA`` with the
+``Yf`` row (POI at the branch's from end) or the ``Yt`` row (POI at its to end) of the admittance
+matrices pandapower builds for the tap positions in force; plus the campus loads and storages
+connected at the POI bus itself."""
 
 from __future__ import annotations
 
@@ -14,11 +20,26 @@ SQRT3 = np.sqrt(3.0)
 
 
 @njit(cache=True, nogil=True)
-def _branch_block(V, a, b, Yfp, Yfj, Yfx, Ytp, Ytj, Ytx, rows, scale_f, scale_t, Yp, Yj, Yx, ref, out, s_ref):
+def _branch_block(V, a, b, Yfp, Yfj, Yfx, Ytp, Ytj, Ytx, rows, scale_f, scale_t, Yp, Yj, Yx, ref, out, s_ref,
+                  m_rows, m_to, m_bus, s_meter):
     """Steps ``a .. b-1`` of ``V`` (internal voltages [pu]): ``out[i, c] = max(|If|·scale_f[c],
-    |It|·scale_t[c])`` of internal branch ``rows[c]`` (0 where ``rows[c] < 0``), and
-    ``s_ref[i] = Σ V_r·conj((Ybus·V)_r)`` over the slack buses ``ref`` [pu]."""
+    |It|·scale_t[c])`` of internal branch ``rows[c]`` (0 where ``rows[c] < 0``),
+    ``s_ref[i] = Σ V_r·conj((Ybus·V)_r)`` over the slack buses ``ref`` [pu], and ``s_meter[i] =
+    Σ V_m·conj(I)`` over the branches ``m_rows`` of the POI meter's cut, ``I`` from their ``Yt``
+    row where ``m_to`` else their ``Yf`` row, ``m_bus`` the internal POI bus [pu]."""
     for i in range(a, b):
+        sm = 0j
+        for c in range(m_rows.shape[0]):
+            r = m_rows[c]
+            acc = 0j
+            if m_to[c]:
+                for k in range(Ytp[r], Ytp[r + 1]):
+                    acc += Ytx[k] * V[i, Ytj[k]]
+            else:
+                for k in range(Yfp[r], Yfp[r + 1]):
+                    acc += Yfx[k] * V[i, Yfj[k]]
+            sm += V[i, m_bus] * np.conj(acc)
+        s_meter[i] = sm
         for c in range(rows.shape[0]):
             r = rows[c]
             if r < 0:
@@ -103,6 +124,43 @@ class BlockOutput:
             sf[nl:] *= tr.vn_hv_kv.to_numpy(dtype=float) * SQRT3 / tr_den * 100.0
             st_[nl:] *= tr.vn_lv_kv.to_numpy(dtype=float) * SQRT3 / tr_den * 100.0
         self.rows, self.scale_f, self.scale_t = rows, sf, st_
+        self._meter_init(net, site, branch, ppci_of_ppc, col_load, col_st)
+
+    def _meter_init(self, net, site, branch, ppci_of_ppc, col_load, col_st):
+        """The POI meter's cut as internal branch rows (``Yf`` or ``Yt`` side) and its elements at
+        the POI bus as element columns (plus fixed storages, constant P and Q [MW, Mvar])."""
+        from pandapower.pypower.idx_brch import F_BUS, T_BUS
+
+        from gridstudy.grid.poi_meter import poi_meter
+
+        model = self.model
+        meter = poi_meter(net, site.poi_bus, site.campus_loads, site.storages)
+        self.meter_ok = meter.ok and self.poi_ok
+        m_rows, m_to = [], []
+        for table, idx, end in meter.branches:
+            f, _t = model.branch_lookup[table]
+            pos = int(net[table].index.get_loc(idx))
+            n = len(net[table])
+            winding = {"mv": n, "lv": 2 * n}.get(end, 0) if table == "trafo3w" else 0  # hv, mv, lv rows
+            row = int(ppci_of_ppc[f + winding + pos])
+            if row < 0:
+                continue  # pandapower left the branch out (out of service or isolated): no flow
+            # the end at the POI: a line open there by a switch ends at an auxiliary bus instead
+            if int(branch[row, F_BUS].real) == self.poi:
+                m_rows.append(row)
+                m_to.append(False)
+            elif int(branch[row, T_BUS].real) == self.poi:
+                m_rows.append(row)
+                m_to.append(True)
+        self.m_rows = np.asarray(m_rows, dtype=np.int64)
+        self.m_to = np.asarray(m_to, dtype=np.bool_)
+        self.m_cols = np.array([col_load[int(i)] for i in meter.loads]
+                               + [col_st[int(s)] for s in meter.storages if int(s) in col_st], dtype=np.int64)
+        fixed = [int(s) for s in meter.storages if int(s) not in col_st]
+        st = net.storage.loc[fixed]
+        w = st.scaling.to_numpy(dtype=float) * st.in_service.to_numpy(dtype=float)
+        self.m_fixed = complex(float((st.p_mw.to_numpy(dtype=float) * w).sum()),
+                               float((st.q_mvar.to_numpy(dtype=float) * w).sum()))
 
     def emit(self, sink, start, V, conv, iters, mis_mva, vvq, el_p, el_q, taps, seg_starts, seg_keys):
         """Compute the block's outputs from internal voltages ``V`` [pu] and hand them to ``sink``."""
@@ -118,6 +176,7 @@ class BlockOutput:
         D = el_p + 1j * dq
         loading = np.zeros((k, self.rows.shape[0]))
         s_ref = np.zeros(k, dtype=np.complex128)
+        s_meter = np.zeros(k, dtype=np.complex128)
         bounds = list(seg_starts) + [k]
         Vc = np.ascontiguousarray(V)
         for s in range(len(seg_starts)):
@@ -127,7 +186,7 @@ class BlockOutput:
             Ybus, Yf, Yt, _ = m.ybus(seg_keys[s])
             _branch_block(Vc, a, b, Yf.indptr, Yf.indices, Yf.data, Yt.indptr, Yt.indices, Yt.data,
                           self.rows, self.scale_f, self.scale_t, Ybus.indptr, Ybus.indices, Ybus.data,
-                          self.ref, loading, s_ref)
+                          self.ref, loading, s_ref, self.m_rows, self.m_to, self.poi if self.poi_ok else 0, s_meter)
         # ext_grid import: computed injection minus scheduled injection at the slack buses
         Ssched = m.Sbus0[self.ref].sum() - (D @ self.C[:, self.ref]).sum(axis=1)
         grid = (s_ref - np.asarray(Ssched).reshape(k) + m.Sg_eg[self.ref].sum()) * base
@@ -137,6 +196,11 @@ class BlockOutput:
         P = (self.p0[None, :] + el_p) * self.el_scale[None, :]
         Q = (self.q0[None, :] + dq) * self.el_scale[None, :]
         cc, sc = self.campus_cols, self.st_cols
+        # the POI meter: the cut's branch flows plus the facility's elements at the POI bus
+        meter = s_meter * base + P[:, self.m_cols].sum(axis=1) + 1j * Q[:, self.m_cols].sum(axis=1) + self.m_fixed
+        if not self.meter_ok:
+            meter[:] = np.nan
+        meter[bad] = np.nan
         series = {
             "poi_vm_pu": Vabs[:, self.poi] if self.poi_ok else np.full(k, np.nan),
             "campus_p_mw": P[:, cc].sum(axis=1),
@@ -145,6 +209,8 @@ class BlockOutput:
             "battery_q_mvar": Q[:, sc].sum(axis=1) + self.st_static_q,
             "grid_p_mw": grid.real.copy(),
             "grid_q_mvar": grid.imag.copy(),
+            "poi_p_mw": meter.real.copy(),
+            "poi_q_mvar": meter.imag.copy(),
         }
         for c, name in enumerate(self.tap_names):
             series[name] = taps[:, c].astype(float)

@@ -36,6 +36,7 @@ import pandas as pd
 
 from gridstudy.grid.errors import Problem
 from gridstudy.grid.site import Site
+from gridstudy.models.campus_voltage import CampusVoltageResponse
 from gridstudy.models.dispatch import VoltVarCurve  # the one curve of the models layer, re-exported here
 from gridstudy.models.element_profiles import ElementProfiles
 from gridstudy.studies.errors import StudyError
@@ -69,7 +70,13 @@ class Controls:
     """The controls in force during a QSTS run."""
 
     taps: TapControl = field(default_factory=TapControl)
+    #: volt-var of the battery plant: the curve with its open-loop response time
+    #: (``VoltVarCurve.response_time_s``; 0: the curve is met within each step); ``None``: off.
     volt_var: VoltVarCurve | None = None
+    #: voltage dependence of the campus draw (:class:`gridstudy.models.campus_voltage.CampusVoltageResponse`),
+    #: applied to the site's campus loads in both engines; ``None`` (the default of a time series):
+    #: the campus draws its profile at any voltage (constant power). Sag events always set it.
+    campus_voltage: CampusVoltageResponse | None = None
     #: a battery dispatch strategy applied step by step inside the engine (see
     #: ``studies.qsts.controller.BatteryController``); ``None``: battery follows the profile.
     battery_controller: Any = None

@@ -10,7 +10,9 @@ oracle the fast engine is checked against. The run is set up the way a pandapowe
   move from the next step: the tap rule in :mod:`gridstudy.studies.qsts.controllers`);
 - a :class:`~gridstudy.studies.qsts.controllers.BatteryController` when ``Controls.battery_controller`` is
   a dispatch strategy, or a :class:`~gridstudy.studies.qsts.controllers.VoltVarController` when only
-  ``Controls.volt_var`` is given;
+  ``Controls.volt_var`` is given (both with the curve's response time);
+- a :class:`~gridstudy.studies.qsts.controllers.CampusVoltageController` on the campus loads when
+  ``Controls.campus_voltage`` is given (their ``p_mw``/``q_mvar`` are then the drawn values);
 - an ``OutputWriter`` that logs only ``res_ext_grid.p_mw`` (so pandapower allocates nothing per
   bus and step), and this module's hook in its place that streams each step into a
   :class:`~gridstudy.studies.qsts.results.ResultRecorder`.
@@ -44,8 +46,14 @@ import pandas as pd
 from pandapower.control import ConstControl
 from pandapower.timeseries import DFData, OutputWriter, run_timeseries
 
+from gridstudy.grid.poi_meter import poi_meter, poi_meter_pq
 from gridstudy.studies.qsts.apply import element_series
-from gridstudy.studies.qsts.controllers import BatteryController, TapController, VoltVarController
+from gridstudy.studies.qsts.controllers import (
+    BatteryController,
+    CampusVoltageController,
+    TapController,
+    VoltVarController,
+)
 from gridstudy.studies.qsts.inputs import QSTSInputs
 from gridstudy.studies.qsts.results import QSTSResult, ResultRecorder, tap_series_name
 
@@ -115,6 +123,7 @@ class _Hook:
         self.storages = np.asarray(site.storages, dtype=np.int64)
         self.taps = [(tap_series_name(net, t), int(t)) for t in site.regulating_trafos]
         self.poi = site.poi_bus
+        self.meter = poi_meter(net, site.poi_bus, site.campus_loads, site.storages)
 
     def __call__(self, net, time_step, pf_converged, ctrl_converged, ts_variables):
         j = self.fill
@@ -135,11 +144,12 @@ class _Hook:
             s["poi_vm_pu"][j] = net.res_bus.vm_pu.at[self.poi]
             s["grid_p_mw"][j] = net.res_ext_grid.p_mw.sum()
             s["grid_q_mvar"][j] = net.res_ext_grid.q_mvar.sum()
+            s["poi_p_mw"][j], s["poi_q_mvar"][j] = poi_meter_pq(net, self.meter)
             self.it[j] = int(net._ppc.get("iterations", 0) or 0)
             self.mis[j] = max_mismatch_mva(net)
         else:
             self.vm[j] = self.ld[j] = np.nan
-            for name in ("poi_vm_pu", "grid_p_mw", "grid_q_mvar"):
+            for name in ("poi_vm_pu", "grid_p_mw", "grid_q_mvar", "poi_p_mw", "poi_q_mvar"):
                 s[name][j] = np.nan
             self.it[j] = 0
             self.mis[j] = np.nan
@@ -188,7 +198,9 @@ def build_reference_net(inputs: QSTSInputs):
                                     load_index=site.campus_loads, round_trip_efficiency=rte,
                                     volt_var=controls.volt_var)
     elif controls.volt_var is not None and storages:
-        VoltVarController(net, storages, controls.volt_var)
+        VoltVarController(net, storages, controls.volt_var, step_s=step_s)
+    if controls.campus_voltage is not None and len(site.campus_loads):
+        CampusVoltageController(net, site.campus_loads, controls.campus_voltage)
     return net, battery
 
 

@@ -8,7 +8,8 @@ and call :meth:`ResultRecorder.finish` to get a :class:`QSTSResult`. Nothing is 
   :attr:`RecordSpec.bands`, a histogram on :attr:`RecordSpec.histogram_edges_pu` (with an
   underflow and an overflow bin);
 - per branch (lines, then transformers): min/max ``loading_percent`` with their step;
-- per step, for the chosen quantities (POI voltage, campus/battery/grid P and Q, tap positions):
+- per step, for the chosen quantities (POI voltage, campus/battery/grid P and Q, the POI meter's
+  P and Q, tap positions):
   the full series (8 bytes a step each), or min/max envelopes at :attr:`RecordSpec.envelope_freq`;
 - full-resolution windows (every series and every bus voltage) of the
   :attr:`RecordSpec.worst_windows` worst POI-voltage windows. The horizon is tiled into aligned
@@ -41,8 +42,11 @@ from gridstudy.studies.qsts.inputs import RecordSpec
 __all__ = ["ResultRecorder", "QSTSResult", "BASE_SERIES", "tap_series_name"]
 
 #: Series every engine reports per step (plus ``tap_pos_<trafo name>`` per regulating trafo).
+#: ``poi_p_mw``/``poi_q_mvar``: the POI meter (:mod:`gridstudy.grid.poi_meter`: the power flowing
+#: from the POI bus into the facility, transformer and collector losses included; import and
+#: absorbed Q positive); ``grid_p_mw``/``grid_q_mvar``: the slack (``ext_grid``) import.
 BASE_SERIES = ("poi_vm_pu", "campus_p_mw", "campus_q_mvar", "battery_p_mw", "battery_q_mvar",
-               "grid_p_mw", "grid_q_mvar")
+               "grid_p_mw", "grid_q_mvar", "poi_p_mw", "poi_q_mvar")
 
 
 def tap_series_name(net, trafo: int) -> str:

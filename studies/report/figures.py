@@ -420,3 +420,55 @@ def sizing_frontier(frontier: list[dict], evaluations: list[dict], chosen: dict 
     ax.set_title(title)
     ax.legend(loc="best")
     return to_svg(fig)
+
+
+def fluctuation_window(frames: dict[str, pd.DataFrame], title: str, zoom_s: float = 30.0) -> str:
+    """POI voltage and grid-side power at the sub-second step over ``zoom_s`` of a judged window
+    around its largest change of grid-side power (of the first scenario), per scenario. [pu], [MW]"""
+    fig, (a1, a2) = _fig(h=3.9, nrows=2)
+    first = next((g[g["judged"]] for g in frames.values() if g["judged"].any()), None)
+    t_from = 0.0
+    if first is not None and len(first) > 1:
+        tt = (pd.DatetimeIndex(first["time"]) - pd.Timestamp(first["time"].iloc[0])).total_seconds()
+        jump = np.abs(np.diff(first["grid_p_mw"].to_numpy()))
+        t_from = max(0.0, min(float(tt[int(jump.argmax())]) - zoom_s / 3, float(tt[-1]) - zoom_s))
+    for k, (scen, g) in enumerate(frames.items()):
+        g = g[g["judged"]]
+        if not len(g):
+            continue
+        t = (pd.DatetimeIndex(g["time"]) - pd.Timestamp(g["time"].iloc[0])).total_seconds()
+        keep = (t >= t_from) & (t <= t_from + zoom_s)
+        st = style(scen, k)
+        a1.plot(t[keep], g["poi_vm_pu"].to_numpy()[keep], lw=0.8, **st)
+        a2.plot(t[keep], g["grid_p_mw"].to_numpy()[keep], lw=0.8, **st)
+    a1.set_ylabel("POI voltage [pu]")
+    a1.set_title(title)
+    a1.legend(loc="lower right", ncol=3)
+    a2.set_ylabel("grid-side power [MW]\n(import positive)")
+    a2.set_xlabel(f"time from the start of the judged window [s] ({zoom_s:g} s around its largest change)")
+    return to_svg(fig)
+
+
+def oscillation_spectrum(spectra: dict[str, pd.DataFrame], cap_mw: float | None, band_hz: tuple[float, float],
+                         sensitive: list[tuple[str, float, float]], title: str) -> str:
+    """Amplitude spectrum of grid-side power per scenario (largest over its windows), the cap and
+    the sensitive bands shaded. [MW] against [Hz]"""
+    fig, (ax,) = _fig(h=3.0)
+    shades = ("#e8eef7", "#f3ece2", "#eaf3e6")
+    for k, (name, a, b) in enumerate(sensitive):
+        ax.axvspan(a, b, color=shades[k % len(shades)], zorder=0)
+        ax.text((a * b) ** 0.5, 1.0, name, transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=6.5,
+                color="0.35")
+    for k, (scen, g) in enumerate(spectra.items()):
+        env = g.groupby("frequency_hz")["amplitude_mw"].max()
+        env = env[(env.index >= band_hz[0] / 2) & (env.index <= band_hz[1] * 1.2)]
+        ax.plot(env.index, env.to_numpy(), lw=0.8, **style(scen, k))
+    if cap_mw is not None:
+        _hline(ax, cap_mw, f"cap {cap_mw:.0f} MW", color="#b00020")
+    ax.set_xscale("log")
+    ax.set_xlim(band_hz[0] / 2, band_hz[1] * 1.2)
+    ax.set_xlabel("frequency [Hz]")
+    ax.set_ylabel("amplitude [MW]")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=7)
+    return to_svg(fig)

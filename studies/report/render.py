@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,12 +51,19 @@ QSTS_LIMITS = [
     "Each step is a steady-state (phasor) power flow; electromechanical and electromagnetic dynamics "
     "(inverter controls, protection, motor and converter transients, sub-synchronous oscillations) are not "
     "modelled and need a dynamic (RMS/EMT) study.",
-    "Loads are constant-power at every step; voltage sensitivity of the campus load is not represented.",
+    "In the daily time series the loads are constant-power at every step. In the sag events the campus draw "
+    "depends on its voltage (its power electronics hold constant power down to 0.85 pu and draw constant "
+    "current below, the rest of the campus constant power; docs/sources/load.md §9); where the campus bus "
+    "falls below the power supplies' trip voltage (0.5 pu) the event reports it, and the load loss is taken "
+    "by the ride-through envelope and the disturbance counter.",
     "Nothing faster than the study step is seen; a coarse step averages the campus load, never samples it.",
     "Flicker is estimated from the quasi-static voltage changes with the IEC 61000-3-7 analytical method, "
     "not measured with an IEC 61000-4-15 flickermeter.",
-    "Tap changers, volt-var and battery controls act between steps with their modelled delays; "
-    "utility-side regulation (other tap changers, capacitor switching, generator AVRs) is as in the site model.",
+    "Tap changers move between steps after their time delay. Volt-var follows its curve as a first-order lag "
+    "of the stated open-loop response time (90 % of a step within it; IEEE 1547-2018 Category B default 5 s, "
+    "docs/sources/megapack.md §3), solved at each step's own voltage; the battery's active power follows the "
+    "dispatch with the plant's modelled latency. Utility-side regulation (other tap changers, capacitor "
+    "switching, generator AVRs) is as in the site model.",
     "The utility source is a Thevenin equivalent at the stated fault levels; other loads and generation in "
     "the area are not varied.",
 ]
@@ -92,12 +100,10 @@ class Report:
 
 # ---------------------------------------------------------------------------------------------- data
 def _read_parquet(path: Path) -> pd.DataFrame | None:
-    if not path.exists():
-        return None
-    try:
-        return pd.read_parquet(path)
-    except Exception:  # an empty frame written without columns reads back badly on some versions
-        return None
+    """A saved table, ``None`` when absent; a damaged one is named (ReportError), never dropped."""
+    from gridstudy.studies.report.schema import read_table
+
+    return read_table(path)
 
 
 def _site(d: Path):
@@ -130,6 +136,36 @@ def _version() -> str:
         return "unknown"
 
 
+def _source_date_epoch() -> int | None:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    return int(epoch) if epoch.isdigit() else None
+
+
+def report_datetime(summary: dict) -> _dt.datetime:
+    """The date the report carries (title block, PDF creation and modification dates), from the inputs.
+
+    ``SOURCE_DATE_EPOCH`` (seconds since 1970, the reproducible-builds convention) when set, else
+    midnight UTC of the study's start: never the wall clock, so that the same inputs print the same
+    report, byte for byte. [UTC]
+    """
+    epoch = _source_date_epoch()
+    if epoch is not None:
+        return _dt.datetime.fromtimestamp(epoch, tz=_dt.UTC)
+    try:
+        start = pd.Timestamp(summary.get("start"))
+    except (TypeError, ValueError):
+        start = pd.NaT
+    if pd.isna(start):
+        return _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+    return _dt.datetime(start.year, start.month, start.day, tzinfo=_dt.UTC)
+
+
+def _report_date_label(summary: dict) -> str:
+    why = "SOURCE_DATE_EPOCH" if _source_date_epoch() is not None else \
+        "the study's start: the same inputs give the same report"
+    return f"{report_datetime(summary):%Y-%m-%d} ({why})"
+
+
 def _csv(d: Path, name: str, df: pd.DataFrame) -> str:
     path = d / "report_tables" / f"{name}.csv"
     atomic_write(path, lambda p: df.to_csv(p, index=False))
@@ -151,7 +187,9 @@ class _Figs:
 def build_report(out_dir: str | Path) -> Report:
     """Read the saved study in ``out_dir`` and build the template context (figures included)."""
     d = Path(out_dir)
-    summary = json.loads((d / "summary.json").read_text())
+    from gridstudy.studies.report.schema import load_summary
+
+    summary = load_summary(d)  # validated: a bad field is named, exit code 2
     sc = summary["scenarios"]
     rep = Report(d, summary)
     figs = _Figs()
@@ -169,10 +207,12 @@ def build_report(out_dir: str | Path) -> Report:
     # title block
     ctx["title"] = f"Interconnection study: {summary['study']}"
     ctx["short_title"] = summary["study"]
+    # PDF creation/modification dates (weasyprint reads these meta tags): from the inputs, not the clock
+    ctx["document_date"] = report_datetime(summary).strftime("%Y-%m-%dT%H:%M:%SZ")
     ctx["titleblock"] = [
         ("Study", summary["study"]), ("Site", f"{summary['site']} — {summary.get('site_description', '')}"),
         ("Horizon", f"{fmt_when(summary['start'])} to {fmt_when(summary['end'])} ({summary['steps']} steps of {summary['step_s']:g} s)"),
-        ("Report date", f"{_dt.date.today():%Y-%m-%d}"), ("Package", f"gridstudy {_version()}"),
+        ("Report date", _report_date_label(summary)), ("Package", f"gridstudy {_version()}"),
         ("Engine", f"{summary['engine']} (quasi-static time series)"), ("Criteria preset", summary.get("criteria_preset", "")),
         ("Input file SHA-256", summary.get("input_sha256", "")),
         ("Overall verdict (N-0, all scenarios)", "PASS" if summary.get("pass") else "FAIL — see the executive summary"),
@@ -243,11 +283,22 @@ def build_report(out_dir: str | Path) -> Report:
                            "Share of the horizon each bus spends at or above a voltage (from 5-mpu histograms of every step)."))
     grid_fig_ids = []
     if series is not None and len(series):
-        gp = {n: series[f"{n}|grid_p_mw"] for n in sc if f"{n}|grid_p_mw" in series}
+        # the POI meter where the results carry it (power from the POI bus into the facility,
+        # transformer and collector losses included), else the campus-side sum campus + battery
+        gp, at_meter = {}, True
+        for n in sc:
+            col = f"{n}|poi_p_mw"
+            if col in series and bool(series[col].notna().all()):
+                gp[n] = series[col]
+            elif f"{n}|grid_p_mw" in series:
+                gp[n], at_meter = series[f"{n}|grid_p_mw"], False
         campus = series.get("without_battery|campus_p_mw")
         if gp:
+            what = ("measured at the POI meter: power flowing from the POI bus into the facility, campus and "
+                    "battery transformer losses included" if at_meter else
+                    "campus plus battery, without the facility's transformer losses")
             rf.append(figs.add("grid-power", F.grid_power(gp, campus, "Grid-side active power at the POI"),
-                               "Active power drawn from the grid (campus plus battery, import positive) and the campus demand."))
+                               f"Active power drawn from the grid ({what}; import positive) and the campus demand."))
             from gridstudy.studies.criteria.ramp import delta_mw, rolling_range_mw
 
             crits = {}
@@ -299,7 +350,8 @@ def build_report(out_dir: str | Path) -> Report:
                            "only the extremes of each branch (no per-step loading), so a loading-duration curve cannot be "
                            "drawn; the range shows how close each branch comes to its normal rating."))
         rep.tables.update({f"branch_summary_{n}": b.reset_index() for n, b in branch.items()})
-    if series is not None and len(series):
+    fl = summary.get("fluctuation") or {}
+    if series is not None and len(series) and not fl.get("aliased"):
         from gridstudy.studies.criteria.flicker import pst
 
         pstd = {}
@@ -316,12 +368,18 @@ def build_report(out_dir: str | Path) -> Report:
                 if c["group"] == "flicker" and c.get("limits") and level is None:
                     level = float(c["limits"][0]["value"])  # the Pst planning level comes first
         if pstd:
-            rf.append(figs.add("flicker", F.flicker_pst(pstd, level, "Short-term flicker severity Pst at the POI"),
-                               "Pst per clock-aligned 10-minute window, estimated from the POI voltage changes by the "
-                               "IEC 61000-3-7 analytical method; a window cut by the horizon is shorter than 10 minutes."))
+            rf.append(figs.add("flicker", F.flicker_pst(pstd, level, "Short-term flicker severity Pst at the POI "
+                                                                      "(analytical cross-check)"),
+                               "Cross-check only: Pst per clock-aligned 10-minute window estimated from the study-step POI "
+                               "voltage changes by the IEC 61000-3-7 analytical method (valid for separated changes at "
+                               "the study step); the verdict is the IEC 61000-4-15 flickermeter's on the sub-second "
+                               "windows (section on fluctuations)."))
             rep.tables["pst_per_window"] = pd.DataFrame(pstd).rename_axis("window_start").reset_index()
     ctx["findings_detail"] = findings_detail(summary)
     rep.tables["findings"] = ctx["findings_detail"]
+
+    # fluctuations at sub-second resolution
+    _fluctuation_section(d, summary, ctx, figs, rep)
 
     # 5 contingencies
     ctx["cont_table"], cont_df = cont_table(summary)
@@ -347,9 +405,12 @@ def build_report(out_dir: str | Path) -> Report:
     sizing = None
     if (d / "sizing.json").exists():
         try:
-            sizing = json.loads((d / "sizing.json").read_text())
-        except json.JSONDecodeError:
-            sizing = None
+            sizing = json.loads((d / "sizing.json").read_text(encoding="utf-8"))
+        except ValueError as exc:
+            from gridstudy.grid.errors import Problem
+            from gridstudy.studies.errors import ReportError
+
+            raise ReportError([Problem("sizing.json", f"not valid JSON ({str(exc)[:120]})", str(d / "sizing.json"))]) from None
     ctx["sizing"] = sizing
     if sizing:
         ch = sizing.get("chosen") or {}
@@ -371,9 +432,79 @@ def build_report(out_dir: str | Path) -> Report:
     return rep
 
 
+def _fluctuation_section(d: Path, summary: dict, ctx: dict, figs: _Figs, rep: Report) -> None:
+    """Context of the section "Fluctuations at sub-second resolution" (from saved files only)."""
+    fl = summary.get("fluctuation") or {}
+    sc = summary["scenarios"]
+    ctx["fluct"] = fl
+    ctx["fluct_figs"] = []
+    if not fl.get("assessed"):
+        return
+    win = pd.DataFrame(fl.get("windows") or [])
+    if len(win):
+        ctx["fluct_windows"] = html_table(pd.DataFrame({
+            "window start": [fmt_when(w) for w in win["start"]], "end": [fmt_when(w) for w in win["stop"]],
+            "chosen because": win["reason"]}), cls="small")
+    rows = []
+    for n, s in sc.items():
+        for label, p in (s.get("pst_by_window") or {}).items():
+            rows.append({"scenario": scenario_label(n), "window": label, "Pst": fmt_num(p, 3)})
+    if rows:
+        ctx["fluct_pst"] = html_table(pd.DataFrame(rows), cls="small", num={"Pst"})
+        rep.tables["pst_by_window"] = pd.DataFrame(rows)
+    osc_rows = []
+    for n, s in sc.items():
+        o = s.get("oscillation") or {}
+        if o:
+            osc_rows.append({"scenario": scenario_label(n), "peak [MW]": fmt_num(o.get("peak_mw"), 2),
+                             "at [Hz]": fmt_num(o.get("peak_hz"), 3), "cap [MW]": fmt_num(o.get("limit_mw"), 1),
+                             "verdict": "PASS" if o.get("pass") else "FAIL"})
+    if osc_rows:
+        ctx["fluct_osc"] = html_table(pd.DataFrame(osc_rows), cls="small", num={"peak [MW]", "at [Hz]", "cap [MW]"})
+    sens = summary.get("latency_sensitivity") or []
+    if sens:
+        sdf = pd.DataFrame(sens)
+        ctx["fluct_sens"] = html_table(pd.DataFrame({
+            "scenario": [scenario_label(x) for x in sdf["scenario"]], "total latency [ms]": [fmt_num(1000 * x, 3) for x in sdf["latency_s"]],
+            "Pst": [fmt_num(x, 3) for x in sdf["pst_max"]], "5-s peak-to-peak [MW]": [fmt_num(x, 3) for x in sdf["max_p2p_mw_5s"]]}),
+            cls="small", num={"total latency [ms]", "Pst", "5-s peak-to-peak [MW]"})
+        ctx["fluct_sens_window"] = str(sdf["window"].iloc[0])
+        rep.tables["latency_sensitivity"] = sdf
+    resp = (summary.get("battery") or {}).get("response")
+    if resp:
+        ctx["fluct_response"] = params_table(resp)
+    wdf = _read_parquet(d / "fluctuation_windows.parquet")
+    if wdf is not None and len(wdf):
+        for n in sc:
+            s = sc[n]
+            worst = max((s.get("pst_by_window") or {}).items(), key=lambda kv: kv[1], default=(None, None))[0]
+            if worst is None:
+                continue
+            frames = {m: wdf[(wdf["scenario"] == m) & (wdf["window"] == worst)] for m in sc}
+            frames = {m: g for m, g in frames.items() if len(g)}
+            ctx["fluct_figs"].append(figs.add(
+                f"fluct-{n}", F.fluctuation_window(frames, f"Worst window of {scenario_label(n)}: {worst}"),
+                f"POI voltage and grid-side power at the {1000 * float(fl['step_s']):g}-ms step in the worst flicker window "
+                f"of {scenario_label(n)} ({worst}), every scenario in the same window, 30 s around the window's largest "
+                f"change of grid-side power."))
+    sp = _read_parquet(d / "fluctuation_spectra.parquet")
+    if sp is not None and len(sp):
+        first = next((s.get("oscillation") for s in sc.values() if s.get("oscillation")), None) or {}
+        band = tuple(first.get("band_hz") or (0.1, 20.0))
+        sensitive = [("inter-area < 1 Hz", 0.1, 1.0), ("1-2.5 Hz", 1.0, 2.5), ("torsional ≥ 7 Hz", 7.0, 20.0)]
+        spectra = {str(n): g for n, g in sp.groupby("scenario", sort=False)}
+        ctx["fluct_figs"].append(figs.add(
+            "spectrum", F.oscillation_spectrum(spectra, first.get("limit_mw"), (float(band[0]), float(band[1])), sensitive,
+                                               "Spectrum of grid-side active power at the POI"),
+            "Single-sided amplitude spectrum of the grid-side active power (largest over the sub-second windows) with the "
+            "cap of the oscillation screen; shaded: inter-area modes below 1 Hz, 1-2.5 Hz, generator torsional modes "
+            "from 7 Hz."))
+
+
 def _sections(ctx: dict) -> list[dict]:
     s = [("summary", "Executive summary"), ("facility", "Facility description"), ("method", "Assumptions and method"),
-         ("results", "Results without and with the battery (N-0)"), ("contingencies", "Contingencies (N-1)"),
+         ("results", "Results without and with the battery (N-0)"),
+         ("fluctuations", "Fluctuations at sub-second resolution"), ("contingencies", "Contingencies (N-1)"),
          ("sag", "Sag mitigation")]
     if ctx.get("sizing"):
         s.append(("sizing", "Battery sizing"))
@@ -428,10 +559,26 @@ def render_report(out_dir: str | Path, pdf: bool = True) -> tuple[Path, Path | N
 
         logging.getLogger("weasyprint").setLevel(logging.ERROR)
         logging.getLogger("fontTools").setLevel(logging.ERROR)
-        pdf_path = atomic_write(d / "report.pdf", lambda p: HTML(string=html, base_url=str(d)).write_pdf(str(p)))
+        # no base URL: the links to report_tables/ stay relative (they follow the folder, and the PDF does
+        # not depend on where it was printed: a run prints it in its staging folder)
+        pdf_path = atomic_write(d / "report.pdf", lambda p: HTML(string=html, base_url=None).write_pdf(str(p)))
     return html_path, pdf_path
 
 
 def report(out_dir: str | Path, pdf: bool = True) -> tuple[Path, Path | None]:
-    """Render the report of a saved study result (``gridstudy.report``); see :func:`render_report`."""
-    return render_report(out_dir, pdf=pdf)
+    """Re-render the report of a complete output folder (``gridstudy.report``, ``gridstudy report``).
+
+    The folder must hold the completion marker of a ``run`` (:func:`gridstudy.studies.outdir.check_complete`;
+    :class:`~gridstudy.studies.outdir.IncompleteOutputError` otherwise, exit code 2). Its lock is held
+    while the report files are rewritten (each atomically, in place; see :func:`render_report`), then
+    the marker is rewritten to list them.
+    """
+    from gridstudy.studies.outdir import REPORT_FILES, check_complete, locked, stop_on_signals, write_marker
+
+    d = Path(out_dir)
+    check_complete(d, "run", ignore=REPORT_FILES)  # before the lock: a path that is no output gets no lock file
+    with stop_on_signals(), locked(d, create_parent=False):
+        check_complete(d, "run", ignore=REPORT_FILES)  # as the lock found it
+        paths = render_report(d, pdf=pdf)
+        write_marker(d, "run")
+    return paths
