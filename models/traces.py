@@ -118,6 +118,7 @@ def validate_trace(raw: pd.DataFrame, *, time_column: str = "timestamp", p_colum
         k = int(back[0]) + 1
         what = "duplicate" if d[back[0]] == 0 else "decreasing"
         problems.append(Problem(f"{field}.{time_column}", f"timestamps must increase strictly; {what} at row {k}", str(t[k])))
+    assert fp is not None  # a unit that could not be told is one of the problems raised above
     cols = {}
     for key, col in (("campus_p_mw", p_column), ("campus_q_mvar", q_column)):
         if col is None:

@@ -18,6 +18,8 @@ def _cmd_run(args) -> int:
                         sag=not args.no_sag, quiet=args.quiet, report=not args.no_report)
     print(f"{summary['study']} on {summary['site']}: written to {args.out}")
     print(summary_line(summary))
+    for w in summary.get("warnings") or []:
+        print(f"warning: {w}")
     if any(s["nonconverged_steps"] for s in summary["scenarios"].values()):
         print("note: some power flows did not converge (voltage collapse); see summary.json")
         return EXIT_NONCONVERGED

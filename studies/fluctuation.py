@@ -134,8 +134,8 @@ def choose_windows(study: Study, settings: FluctuationSection) -> list[Window]:
             if at is not None and at < len(idx) * study.step_s:
                 start = clip(t0 + pd.Timedelta(seconds=at - 0.25 * settings.window_s))
                 out.append(Window(start, start + w, f"scripted {name}"))
-    if settings.worst_windows and len(idx) * study.step_s >= settings.window_s:
-        sev = change_severity(idx, p, settings.window_s)
+    if settings.worst_windows:
+        sev = change_severity(idx, p, w.total_seconds())
         sev = sev[pd.DatetimeIndex(sev.index) + w <= end]
         for start in sev.sort_values(ascending=False, kind="stable").index[: settings.worst_windows]:
             out.append(Window(pd.Timestamp(start), pd.Timestamp(start) + w, "screened: largest campus changes"))
@@ -324,6 +324,11 @@ def assess(study: Study, site: Site, results: dict[str, QSTSResult], profiles: d
                 details={**dict(worst_f.details), "pst_by_window": psts, "method": "iec61000-4-15",
                          "fluctuation_step_s": settings.step_s},
                 id="flicker", group="flicker"))
+            from gridstudy.studies.criteria.flickermeter import emission_finding
+
+            fs.append(replace_id(emission_finding(worst_f.worst_value, preset.flicker_levels(cls).pst,
+                                                  preset.flicker_allocation, worst_r.window.start),
+                                 "flicker_emission", "flicker_emission"))
             vm_all = [r.poi_vm_pu.iloc[r.judged] for r in rs]
             rvc = [rvc_finding(v, preset.rvc_limits(cls)) for v in vm_all]
             wr = max(rvc, key=lambda f: f.worst_value)

@@ -110,8 +110,8 @@ def machine_memory_bytes() -> int | None:
         return None
 
 
-def _gib(b: float) -> str:
-    return f"{b / 2**30:.3g} GiB"
+def _gb(b: float) -> str:
+    return f"{b / 1e9:.3g} GB"
 
 
 def _duration(s: float) -> str:
@@ -152,7 +152,7 @@ def budget_problems(steps: float, scenarios: int, buses: int, field: str, value:
     if limit is not None and mem > limit:
         src = "--max-memory-gb" if pol.max_memory_gb is not None else "80 % of this machine's memory"
         out.append(Problem(field, f"{steps:.3g} steps x {scenarios} scenarios x {buses} buses need about "
-                                  f"{_gib(mem)} of memory, more than the limit of {_gib(limit)} ({src}); shorten "
+                                  f"{_gb(mem)} of memory, more than the limit of {_gb(limit)} ({src}); shorten "
                                   "the horizon, lengthen the step, or pass --force / --max-memory-gb", value))
     if secs > MAX_HOURS * 3600:
         out.append(Problem(field, f"{steps:.3g} steps x {scenarios} scenarios x {buses} buses"
@@ -232,3 +232,14 @@ def check_first_block(site: Any, campus_p_mw: float) -> None:
         raise NotConvergedError(
             f"voltage collapse: the base case (campus at {campus_p_mw:.4g} MW, the first step, battery idle) "
             f"does not converge on {site.name}; no step of the horizon was run") from None
+
+
+def study_warnings(study: Any, site_summary: dict[str, Any]) -> list[str]:
+    """The warnings of a study run (:func:`plant_warnings` of its plant, its campus peak and the fault
+    level of ``site_summary``), for ``summary.json`` ``warnings`` and the report."""
+    plant = getattr(study, "battery", None)
+    if plant is None:
+        return []
+    sc = site_summary.get("skss_min_mva")
+    return plant_warnings(float(plant.p_max_mw), float(study.campus_peak_mw),
+                          float(sc) if isinstance(sc, (int, float)) else None)

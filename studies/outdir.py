@@ -90,8 +90,30 @@ def fault_point(point: str) -> None:
         os.kill(os.getpid(), getattr(signal, f"SIG{sig or 'KILL'}"))
 
 
+_defer = False
+_deferred: list[int] = []
+
+
 def _leave(signum: int, frame: Any) -> None:
+    if _defer:  # moving the folder into place: finish that first (see _uninterrupted)
+        _deferred.append(signum)
+        return
     raise SystemExit(128 + signum)
+
+
+@contextmanager
+def _uninterrupted() -> Iterator[None]:
+    """Hold back SIGTERM/SIGHUP (under :func:`stop_on_signals`) until the block is done, then act on them."""
+    global _defer
+    _defer = True
+    try:
+        yield
+    finally:
+        _defer = False
+        if _deferred:
+            signum = _deferred[0]
+            _deferred.clear()
+            raise SystemExit(128 + signum)
 
 
 @contextmanager
@@ -319,6 +341,7 @@ def output_folder(target: str | Path, command: str) -> Iterator[Path]:
         Before anything is computed: the folder is locked, not writable, or not an output folder.
     """
     with stop_on_signals(), locked(target) as path:
+        _recover(path)
         if path.exists() and not path.is_dir():
             raise OutputFolderError(errno.ENOTDIR, f"the output folder {path} is a file")
         if Path.cwd() == path or path in Path.cwd().parents:
@@ -340,10 +363,21 @@ def output_folder(target: str | Path, command: str) -> Iterator[Path]:
             fault_point("staged")
             write_marker(stage, command)
             fault_point("marked")
-            _commit(stage, path)
+            with _uninterrupted():
+                _commit(stage, path)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
+
+
+def _recover(path: Path) -> None:
+    """Put back a complete previous output that a run killed between its two renames left aside."""
+    if path.exists():
+        return
+    for old in _leftovers(path):
+        if ".old-" in old.name and (old / MARKER).is_file():
+            os.rename(old, path)
+            return
 
 
 def _umask() -> int:

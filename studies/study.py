@@ -428,6 +428,10 @@ class Study:
 
     def check_engine(self, site: Site, engine: str) -> None:
         """Refuse, before any run, what the chosen engine cannot model (every problem listed)."""
+        from gridstudy.studies.limits import check_first_block
+
+        # a base case that does not converge stops here (voltage collapse), before every step is solved
+        check_first_block(site, float(self.campus_profile(self._horizon[:2])["campus_p_mw"].iloc[0]))
         if engine != "fast":
             return
         from gridstudy.studies.qsts.fast import unsupported_features
@@ -549,6 +553,9 @@ class Study:
         summary = self._summary(site, campus, engine, site_summary, scen_summary, window_note, cont_rows,
                                 loss_rows, sag_rows)
         summary["largest_load_loss"] = lll
+        from gridstudy.studies.limits import study_warnings
+
+        summary["warnings"] = study_warnings(self, site_summary)
         summary["fluctuation"] = _fluctuation_summary(self, fluct)
         summary["latency_sensitivity"] = fluct.latency_sensitivity if fluct is not None else []
         summary["runtime_s"] = time.perf_counter() - t_start
@@ -626,6 +633,11 @@ def _fluctuation_keys(fluct: Any, name: str, p2p_1s: float) -> dict[str, Any]:
         out["pst_max"] = float(flick.details.get("pst_max", flick.worst_value))
         out["plt_max"] = float(flick.details.get("plt_max", float("nan")))
         out["pst_by_window"] = dict(flick.details.get("pst_by_window", {}))
+    em = fs.get("flicker_emission")
+    if em is not None:
+        out["flicker_emission"] = {k: em.details[k] for k in ("emission_pst", "emission_limit_pst", "total_pst",
+                                                               "planning_pst", "share", "background_pst")}
+        out["flicker_emission"]["pass"] = em.passed
     if osc is not None:
         d = osc.details
         out["oscillation"] = {k: d[k] for k in ("band_hz", "peak_mw", "peak_hz", "limit_mw", "pass", "window", "bands")}

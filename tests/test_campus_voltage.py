@@ -8,6 +8,7 @@ below, and pandapower's own ZIP loads (``const_z_*_percent``/``const_i_*_percent
 from __future__ import annotations
 
 import copy
+
 import numpy as np
 import pandapower as pp
 import pandas as pd

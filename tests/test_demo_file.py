@@ -19,7 +19,8 @@ def test_demo_comment_states_the_measured_poi_swing(tmp_path):
     # windows (every window is within it, so the stated number is the swing of each iteration).
     stated = float(re.search(r"~(\d+(?:\.\d+)?) % per swing", DEMO.read_text()).group(1)) / 100.0
     text = (DEMO.read_text().replace('duration = "1D"', 'duration = "3min"')
-            .replace("step_s = 1.0\nseed", "step_s = 0.1\nseed").replace("job_start_s = 1800.0", "job_start_s = 0.0"))
+            .replace("step_s = 1.0\nseed", "step_s = 0.1\nseed").replace("job_start_s = 1800.0", "job_start_s = 0.0")
+            .replace('window = "1h"', 'window = "all"'))
     path = tmp_path / "demo-swing.toml"
     path.write_text(text)
     st = Study.from_file(path)

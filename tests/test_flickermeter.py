@@ -295,3 +295,18 @@ def test_finding_120v_lamp_and_emission_limit():
     assert f.details["lamp"] == "120V"
     assert f.details["pst_max"] == pytest.approx(0.894 / 1.040, rel=TOL)
     assert f.passed and f.limits[0].name == "Pst planning level emission limit"
+
+
+def test_emission_allocation_by_hand():
+    """IEC 61000-3-7 Stage 2 with L_HV = 0.8, L_EHV = 0.8, T = 0.8, S_i/S_t = 0.5, α = 3:
+    G = (0.8³ - (0.8 x 0.8)³)^(1/3) = 0.249856^(1/3) = 0.629840; E_i = G x 0.5^(1/3) = 0.499904;
+    a campus Pst of 0.4 over a background of 0.3 totals (0.4³ + 0.3³)^(1/3) = 0.091^(1/3) = 0.449794.
+    (Tolerance 1e-6: the hand figures are written to six decimals.)"""
+    from gridstudy.studies.criteria.flickermeter import FlickerAllocation, emission_finding
+
+    a = FlickerAllocation(upstream_pst=0.8, transfer_coefficient=0.8, share=0.5, background_pst=0.3)
+    assert a.global_pst(0.8) == pytest.approx(0.629840, abs=1e-6)
+    assert a.emission_limit(0.8) == pytest.approx(0.499904, abs=1e-6)
+    assert a.total(0.4) == pytest.approx(0.449794, abs=1e-6)
+    assert emission_finding(0.4, 0.8, a).passed
+    assert not emission_finding(0.55, 0.8, a).passed  # above its own 0.4999, though the total 0.59 < 0.8

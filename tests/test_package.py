@@ -70,6 +70,7 @@ def test_wheel_runs_a_study_from_the_checkout_folder(wheel_venv, tmp_path):
     though the checkout's ``models/`` folder is on the path there."""
     py, site = wheel_venv
     text = (ROOT / "examples" / "demo.toml").read_text(encoding="utf-8").replace('duration = "1D"', 'duration = "10min"')
+    text = text.replace('window = "1h"', 'window = "all"').replace("job_start_s = 1800.0", "job_start_s = 60.0")
     study = tmp_path / "demo10.toml"
     study.write_text(text + "\n[contingencies]\n" if "[contingencies]" not in text else text, encoding="utf-8")
     code = (f"import gridstudy, json; r = gridstudy.Study.from_file({str(study)!r}).run(contingencies=False, sag=False); "
@@ -78,7 +79,8 @@ def test_wheel_runs_a_study_from_the_checkout_folder(wheel_venv, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     out = res.stdout.splitlines()
     assert out[0].startswith(str(site)), out[0]  # the wheel's package, not the checkout
-    assert json.loads(out[1]) == ["with_battery", "without_battery"]
+    # the demo's four scenarios (none, battery, rack smoothing, both)
+    assert json.loads(out[1]) == ["rack_smoothing", "smoothing_and_battery", "with_battery", "without_battery"]
     bare = _run([str(py), "-c", "import models"], cwd=ROOT)
     assert bare.returncode != 0 and "import it as gridstudy.models" in bare.stderr, bare.stderr[-2000:]
 
@@ -129,9 +131,12 @@ def test_study_from_objects_matches_the_same_study_from_a_file(tmp_path):
                  'soc_init_percent = 50.0\n[battery.smoothing]\ntau_s = 30.0\n[battery.recovery]\nenabled = false\n'
                  '[contingencies]\nenabled = false\n[sag]\nenabled = false\n')
     from_file = Study.from_file(f).run()
+    from gridstudy.models.plant_response import PlantResponse
+
     plant = MegapackPlant(units=8, model="megapack2xl-2h", soc_init_percent=50.0)
+    # the file's plant answers with the Megapack defaults (no [battery.response]): the same here
     study = Study(site="feeder-34.5kv", campus=CampusLoadParams(gpus=8000, seed=4), battery=plant,
-                  strategy=make_strategy("smoothing", plant, tau_s=30.0),
+                  strategy=make_strategy("smoothing", plant, tau_s=30.0, response=PlantResponse()),
                   index=make_index("2025-07-01T00:00:00", 300, 1.0),
                   contingencies={"enabled": False}, sag={"enabled": False})
     from_objects = study.run()

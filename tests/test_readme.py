@@ -48,8 +48,10 @@ def readme_commands() -> list[str]:
 def _shorten(text: str) -> str:
     text = re.sub(r'(?m)^duration = ".*"$', f"duration = {SHORT_DURATION}", text)
     text = re.sub(r"(?m)^duration_s = .*$", "duration_s = 240", text)
+    text = re.sub(r'(?m)^window = ".*"$', 'window = "all"', text)  # N-1 over the whole short horizon
     text = re.sub(r"(?m)^(job_start_s|trip_at_s) = .*$", r"\1 = 30.0", text)
     text = re.sub(r"(?m)^job_stop_s = .*$", "job_stop_s = 150.0", text)
+    text = re.sub(r'(?m)^window = ".*"$', 'window = "1min"', text)  # [contingencies] window
     if re.search(r"(?m)^\[sag\]", text):
         return re.sub(r"(?m)^\[sag\]$", "[sag]\nduration_s = 4.0", text)
     return text + SHORT_SAG

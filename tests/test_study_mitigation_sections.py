@@ -14,9 +14,12 @@ def _raw(campus=None, battery=None):
             "campus": campus or {}, "battery": {"strategy": "smoothing", **(battery or {})}}
 
 
-def test_absent_sections_keep_the_instantaneous_plant_and_no_smoothing():
+def test_absent_sections_give_the_megapack_response_and_no_smoothing():
+    """Without [battery.response] the plant answers late, with the Megapack defaults
+    (docs/sources/megapack.md §7); without [campus.smoothing] the campus is not smoothed."""
     r = resolve_study(parse_study(_raw()))
-    assert r.strategy.response is None
+    assert r.strategy.response == PlantResponse()
+    assert not r.strategy.response.is_instantaneous
     assert r.campus_params.smoothing is None
 
 

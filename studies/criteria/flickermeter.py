@@ -115,10 +115,10 @@ import pandas as pd
 from scipy import signal
 
 from gridstudy.grid.errors import Problem
-from gridstudy.studies.criteria._base import CriteriaError, Finding, as_values, positive
+from gridstudy.studies.criteria._base import CriteriaError, Finding, Limit, as_values, positive
 from gridstudy.studies.criteria.flicker import FLICKER_MV, FlickerLevels
 
-__all__ = ["LampWeighting", "LAMPS", "FlickermeterResult", "flickermeter", "pst_from_p_inst",
+__all__ = ["FlickerAllocation", "emission_finding", "LampWeighting", "LAMPS", "FlickermeterResult", "flickermeter", "pst_from_p_inst",
            "plt_from_pst", "flickermeter_finding", "analog_scale", "METHOD"]
 
 METHOD = "iec61000-4-15"
@@ -561,3 +561,76 @@ def flickermeter_finding(vm: pd.Series, levels: FlickerLevels = FLICKER_MV, *,
 def _lamp_name(lamp: str | LampWeighting) -> str:
     """Name of a lamp given by name or weighting."""
     return lamp.name if isinstance(lamp, LampWeighting) else str(lamp)
+
+
+@dataclass(frozen=True)
+class FlickerAllocation:
+    """IEC 61000-3-7 emission allocation of flicker to one installation (Stage 2).
+
+    The global contribution the loads of a system may add is
+    ``G = (L_P^α - T^α · L_up^α)^(1/α)`` (the system's planning level less what is transferred
+    from upstream), and one installation's share of it
+    ``E_i = G · (S_i / S_t)^(1/α)``, with α = 3 for Pst. The total at the POI is the cubic sum of
+    the installation's emission and the background: ``(E^α + B^α)^(1/α)``.
+    (IEC TR 61000-3-7:2008, clause 8; ``docs/sources/criteria.md §4``.)
+
+    Parameters
+    ----------
+    alpha : float
+        Summation exponent for Pst (3 in IEC 61000-3-7). [-]
+    upstream_pst : float
+        Planning level of the upstream (EHV) system, L_up. [-]
+    transfer_coefficient : float
+        Share of the upstream flicker transferred to the studied system, T (0.8-1 typical
+        between EHV and HV) *(check with the utility)*. [-]
+    share : float
+        The campus's agreed power over the total supply capacity of the system at the POI,
+        S_i / S_t *(assumption, to be given by the utility)*. [-]
+    background_pst : float
+        Flicker already present at the POI without the campus *(assumption, to be measured)*. [-]
+    """
+
+    alpha: float = 3.0
+    upstream_pst: float = 0.8
+    transfer_coefficient: float = 0.8
+    share: float = 0.5
+    background_pst: float = 0.3
+    source: str = ("IEC TR 61000-3-7:2008 clause 8 (allocation); transfer coefficient, share S_i/S_t and "
+                   "background are assumptions to confirm with the utility (docs/sources/criteria.md §4)")
+
+    def global_pst(self, planning_pst: float) -> float:
+        """G: what all loads of the system may contribute. [-]"""
+        a = self.alpha
+        rest = planning_pst ** a - (self.transfer_coefficient * self.upstream_pst) ** a
+        return max(rest, 0.0) ** (1.0 / a)
+
+    def emission_limit(self, planning_pst: float) -> float:
+        """E_i: this installation's own limit. [-]"""
+        return self.global_pst(planning_pst) * self.share ** (1.0 / self.alpha)
+
+    def total(self, emission_pst: float) -> float:
+        """The POI's Pst with the background added (cubic sum). [-]"""
+        a = self.alpha
+        return (emission_pst ** a + self.background_pst ** a) ** (1.0 / a)
+
+
+def emission_finding(emission_pst: float, planning_pst: float, allocation: FlickerAllocation,
+                     when: pd.Timestamp | None = None) -> Finding:
+    """The campus's own Pst against its IEC 61000-3-7 allocation, and the total with the background
+    against the planning level. ``emission_pst`` is the flickermeter's Pst at the POI with the
+    campus as the only fluctuating load of the model (the study's network holds no other)."""
+    limit = allocation.emission_limit(planning_pst)
+    total = allocation.total(emission_pst)
+    ok = emission_pst <= limit and total <= planning_pst
+    return Finding(
+        criterion="flicker emission (IEC 61000-3-7 allocation)", passed=ok, worst_value=float(emission_pst),
+        worst_unit="Pst", when=when, seconds_outside=math.nan, events=int(not ok),
+        limits=(Limit("Pst emission limit E_i", round(limit, 4), "-", allocation.source, True),
+                Limit("Pst planning level (total with background)", planning_pst, "-", allocation.source, False)),
+        note=(f"Campus emission Pst {emission_pst:.3f} against its own limit {limit:.3f} "
+              f"(G = {allocation.global_pst(planning_pst):.3f}, S_i/S_t = {allocation.share:g}); with a background of "
+              f"{allocation.background_pst:g} the POI totals {total:.3f} against the planning level {planning_pst:g}."),
+        details={"emission_pst": float(emission_pst), "emission_limit_pst": limit, "total_pst": total,
+                 "planning_pst": planning_pst, "global_pst": allocation.global_pst(planning_pst),
+                 "share": allocation.share, "background_pst": allocation.background_pst,
+                 "transfer_coefficient": allocation.transfer_coefficient, "upstream_pst": allocation.upstream_pst})

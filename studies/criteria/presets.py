@@ -31,6 +31,7 @@ from gridstudy.grid.errors import Problem
 from gridstudy.models.protection import VIRGINIA_2024, DisturbanceCounter
 from gridstudy.studies.criteria._base import CriteriaError, Limit
 from gridstudy.studies.criteria.flicker import FLICKER_HV, FLICKER_MV, FlickerLevels
+from gridstudy.studies.criteria.flickermeter import FlickerAllocation
 from gridstudy.studies.criteria.frequency import EASTERN_SFR, ERCOT_SFR, SystemFrequencyResponse
 from gridstudy.studies.criteria.power_factor import PF_LGIA, PowerFactorBand
 from gridstudy.studies.criteria.ramp import RAMP_PRESETS, RampLimit
@@ -126,6 +127,9 @@ class CriteriaPreset:
     flicker_lamp : {'120V', '230V'}
         Lamp weighting of the IEC 61000-4-15 flickermeter: the 120-V lamp of North American
         utilities (IEEE 1453) for every built-in preset (``docs/sources/criteria.md §4``).
+    flicker_allocation : FlickerAllocation
+        IEC 61000-3-7 emission allocation of the campus (its own Pst limit and the total with the
+        background); assumptions to confirm with the utility.
     oscillation : OscillationLimit
         The screen of grid-side power oscillations at the POI (band, cap on the spectral
         amplitude as a share of the campus rating; ``docs/sources/criteria.md §9``).
@@ -147,6 +151,7 @@ class CriteriaPreset:
     frequency: SystemFrequencyResponse = EASTERN_SFR
     page_size: str = "Letter"
     flicker_lamp: str = "120V"
+    flicker_allocation: FlickerAllocation = field(default_factory=FlickerAllocation)
     oscillation: OscillationLimit = field(default_factory=lambda: OSCILLATION_DEFAULT)
 
     def band(self, voltage_class: str, case: str = "n-0") -> VoltageBand:

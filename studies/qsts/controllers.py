@@ -252,7 +252,7 @@ class _VoltVarMixin:
         self.s_mva = net.storage.loc[self.storage_index, "sn_mva"].to_numpy(dtype=float)
         self.bus = net.storage.loc[self.storage_index, "bus"].to_numpy(dtype=np.int64)
         self.first = True
-        self._vv_prev = None
+        self._vv_prev: tuple | None = None
         self.vv_iterations = 0
 
     def volt_var_q(self, net) -> np.ndarray:

@@ -152,9 +152,9 @@ def report_datetime(summary: dict) -> _dt.datetime:
     if epoch is not None:
         return _dt.datetime.fromtimestamp(epoch, tz=_dt.UTC)
     try:
-        start = pd.Timestamp(summary.get("start"))
+        start = pd.Timestamp(str(summary.get("start")))
     except (TypeError, ValueError):
-        start = pd.NaT
+        return _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
     if pd.isna(start):
         return _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
     return _dt.datetime(start.year, start.month, start.day, tzinfo=_dt.UTC)
@@ -304,7 +304,10 @@ def build_report(out_dir: str | Path) -> Report:
             crits = {}
             for s in sc.values():
                 for c in s.get("criteria", []):
-                    if c["group"] == "grid_variation" and c["criterion"] not in crits:
+                    # a short window judged on the sub-second windows is not drawn from the aliased
+                    # study-step series (its figures are in the fluctuation section)
+                    sub_second = str(c.get("criterion", "")).endswith("(sub-second)")
+                    if c["group"] == "grid_variation" and c["criterion"] not in crits and not sub_second:
                         crits[c["criterion"]] = c
             for k, (cname, c) in enumerate(crits.items()):
                 det = c.get("details") or {}
@@ -452,6 +455,22 @@ def _fluctuation_section(d: Path, summary: dict, ctx: dict, figs: _Figs, rep: Re
     if rows:
         ctx["fluct_pst"] = html_table(pd.DataFrame(rows), cls="small", num={"Pst"})
         rep.tables["pst_by_window"] = pd.DataFrame(rows)
+    em_rows = []
+    for n, s in sc.items():
+        e = s.get("flicker_emission") or {}
+        if e:
+            em_rows.append({"scenario": scenario_label(n), "campus Pst": fmt_num(e.get("emission_pst"), 3),
+                            "own limit E_i": fmt_num(e.get("emission_limit_pst"), 3),
+                            "total with background": fmt_num(e.get("total_pst"), 3),
+                            "planning level": fmt_num(e.get("planning_pst"), 3),
+                            "verdict": "PASS" if e.get("pass") else "FAIL"})
+    if em_rows:
+        ctx["fluct_emission"] = html_table(pd.DataFrame(em_rows), cls="small",
+                                           num={"campus Pst", "own limit E_i", "total with background", "planning level"})
+        first = next(s.get("flicker_emission") for s in sc.values() if s.get("flicker_emission"))
+        ctx["fluct_emission_note"] = (f"IEC 61000-3-7 allocation: the campus's own limit is its share "
+                                      f"(S_i/S_t = {first['share']:g}, assumed) of what the system's loads may add; "
+                                      f"the background ({first['background_pst']:g}, assumed) is added by cubic sum.")
     osc_rows = []
     for n, s in sc.items():
         o = s.get("oscillation") or {}

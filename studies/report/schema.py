@@ -31,7 +31,7 @@ class LimitEntry(_Open):
     """One limit of a criterion."""
 
     name: str
-    value: float | str | None = None
+    value: Any = None  # a number, a band [low, high] or a text
     unit: str | None = None
     source: str | None = None
 
