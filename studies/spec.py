@@ -181,8 +181,27 @@ def derived_section(name: str, params: Any, *, exclude: tuple[str, ...] = (), ov
     return model
 
 
+class VoltageResponseSection(_Section):
+    """``[campus.voltage_response]``: how the campus draw depends on its voltage (the parameters of
+    :class:`gridstudy.models.campus_voltage.CampusVoltageResponse`, validated by it), and whether
+    the daily time series uses it too (the sag events always do)."""
+
+    electronic_fraction: float = 0.77
+    knee_vm_pu: float = 0.85
+    trip_vm_pu: float = 0.5
+    z_fraction: float = 0.0
+    i_fraction: float = 0.0
+    time_series: bool = False
+
+    def model(self) -> Any:
+        from gridstudy.models.campus_voltage import CampusVoltageResponse
+
+        return CampusVoltageResponse(**self.model_dump(exclude={"time_series"}))
+
+
 class _CampusBase(_Section):
     trace: TraceSection | None = None
+    voltage_response: VoltageResponseSection | None = None
 
     @field_validator("trace", mode="before")
     @classmethod
@@ -194,7 +213,7 @@ class _CampusBase(_Section):
         :class:`~gridstudy.models.gpu_smoothing.GpuSmoothing`, which validates its values)."""
         from gridstudy.models.gpu_smoothing import GpuSmoothing
 
-        kw = self.model_dump(exclude={"trace", "gpus", "smoothing"})
+        kw = self.model_dump(exclude={"trace", "gpus", "smoothing", "voltage_response"})
         sm = getattr(self, "smoothing", None)
         kw["smoothing"] = GpuSmoothing(**sm.model_dump()) if sm is not None else None
         return kw
@@ -252,6 +271,7 @@ class ReactiveSection(_Section):
     absorbing: bool = True
     v_pu: list[float] = Field(default_factory=lambda: [0.92, 0.98, 1.02, 1.08], description="[pu]")
     q_pu: list[float] = Field(default_factory=lambda: [-0.44, 0.0, 0.0, 0.44], description="[pu of inverter MVA]")
+    response_time_s: float = Field(5.0, description="open-loop response time of volt-var (IEEE 1547 Cat. B default) [s]")
 
 
 _S = _sections()
@@ -382,7 +402,8 @@ def make_battery(bs: Any, units: int, model: str, soc_init_percent: float, cap_d
         problems.append(Problem("battery.recovery.target_percent", f"must lie in the SOC window "
                                 f"[{plant.soc_min_percent:g}, {plant.soc_max_percent:g}] %", rc.target_percent))
     recovery = SocRecovery(rc.target_percent, rc.time_s, rc.max_mw) if rc.enabled else None
-    reactive = ReactiveControl(rq.mode, rq.pf, rq.pf_reference, rq.absorbing, VoltVarCurve(tuple(rq.v_pu), tuple(rq.q_pu)))
+    reactive = ReactiveControl(rq.mode, rq.pf, rq.pf_reference, rq.absorbing, VoltVarCurve(tuple(rq.v_pu), tuple(rq.q_pu),
+                                                                                    rq.response_time_s))
     table = STRATEGY_TABLES.get(bs.strategy)
     strat_kw: dict[str, Any] = getattr(bs, table).model_dump() if table else {}
     if bs.strategy == "import_cap" and strat_kw.get("cap_mw") is None:
@@ -410,6 +431,11 @@ def _model_problems(raw: dict[str, Any]) -> list[Problem]:
 
     out: list[Problem] = []
     cs = _lenient(CampusSection, raw.get("campus", {}))
+    if cs is not None and cs.voltage_response is not None:
+        try:
+            cs.voltage_response.model()
+        except InputError as exc:
+            out += exc.problems
     if cs is not None and cs.trace is None:
         try:
             CampusLoadParams(gpus=cs.gpus if cs.gpus is not None else 1, **cs.model_kwargs())

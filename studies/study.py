@@ -27,6 +27,7 @@ window, each outage starting from the scenario's N-0 state at the window start
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import inspect
 import time
@@ -137,6 +138,11 @@ class Study:
     scenario_campus : mapping of str to CampusLoadParams
         The campus of those alternatives that change it (e.g. GPU-side smoothing); the others run
         the study's.
+    campus_voltage : CampusVoltageResponse or None
+        How the campus draw depends on its voltage; the sag events always apply it (``None``: the
+        model's defaults), the time series when ``campus_voltage_time_series``.
+    campus_voltage_time_series : bool
+        Apply ``campus_voltage`` in the time series too (default: constant power there).
     contingencies : ContingencySection or mapping
         N-1 over time: ``enabled``, ``window``, ``workers``, ``scenarios``.
     sag : SagSection or mapping
@@ -164,6 +170,8 @@ class Study:
     contingencies: Any = field(default_factory=ContingencySection)
     sag: Any = field(default_factory=SagSection)
     fluctuation: Any = field(default_factory=FluctuationSection)
+    campus_voltage: Any = None
+    campus_voltage_time_series: bool = False
     name: str = "study"
     text: str = ""
     path: Path | None = None
@@ -277,11 +285,15 @@ class Study:
                                    disturbance_counter=dataclasses.replace(preset.disturbance_counter, **set_))
         campus: Any = resolved.trace[["campus_p_mw", "campus_q_mvar"]] if resolved.trace is not None \
             else resolved.campus_params
+        vr = spec.campus.voltage_response
+        cv = vr.model() if vr is not None else None
+        cv_ts = bool(vr.time_series) if vr is not None else False
         desc = (resolved.campus_params.as_dict() if resolved.campus_params is not None
                 else {"trace": spec.campus.trace.path})
         return cls(site=resolved.site_spec, campus=campus, battery=resolved.plant, strategy=resolved.strategy,
                    criteria=preset, index=resolved.index, scenarios=alternatives, scenario_campus=scenario_campus, contingencies=ic.contingencies,
-                   sag=ic.sag, fluctuation=ic.fluctuation, name=spec.study.name, text=text, path=path, campus_description=desc,
+                   sag=ic.sag, fluctuation=ic.fluctuation, campus_voltage=cv, campus_voltage_time_series=cv_ts,
+                   name=spec.study.name, text=text, path=path, campus_description=desc,
                    base_dir=base_dir, page_size=ic.report.page_size)
 
     def with_battery(self, battery: MegapackPlant | None, strategy: Strategy | None) -> Study:
@@ -409,9 +421,10 @@ class Study:
         from gridstudy.studies.qsts.inputs import Controls
 
         strat = self.strategies()[scenario]
+        cv = self.campus_voltage if self.campus_voltage_time_series else None
         if strat is not None and strat.reactive.mode == "volt_var":
-            return Controls(volt_var=strat.reactive.curve)
-        return Controls()
+            return Controls(volt_var=strat.reactive.curve, campus_voltage=cv)
+        return Controls(campus_voltage=cv)
 
     def qsts_inputs(self, site: Site, scenario: str, profiles: pd.DataFrame,
                     record: RecordSpec | None = None) -> QSTSInputs:
@@ -544,7 +557,7 @@ class Study:
             say(f"sag events: {len(self.sag.events)} at {self.sag.step_s:g} s step")
             name, kw, curve = self._event_strategy()
             sag_rows, sag_series = run_sag_events(site, self.sag, self.battery, self.preset, engine, kw,
-                                                  curve=curve, strategy=name)
+                                                  curve=curve, strategy=name, campus_voltage=self.campus_voltage)
 
         from gridstudy.studies.load_loss import largest_load_loss
 
@@ -603,6 +616,11 @@ class Study:
                              if strat is not None and strat.response is not None else None),
             },
             "campus_model": dict(self.campus_description),
+            "campus_voltage_model": {
+                "time_series": "voltage-dependent" if self.campus_voltage_time_series else "constant power",
+                "sag_events": "voltage-dependent",
+                "parameters": dataclasses.asdict(self.campus_voltage) if self.campus_voltage is not None else "defaults",
+            },
             "scenarios": scen_summary,
             "bus_bands_n0": bands,
             "contingency_window": window_note,
