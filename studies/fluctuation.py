@@ -39,6 +39,7 @@ import pandas as pd
 
 from gridstudy.grid.errors import Problem
 from gridstudy.studies.criteria import Finding
+from gridstudy.studies.criteria.flickermeter import LOOKAHEAD_STEPS
 from gridstudy.studies.errors import StudyError
 
 if TYPE_CHECKING:
@@ -201,7 +202,11 @@ def run_window(study: Study, site: Site, scenario: str, strategy: Strategy | Non
     step = study.step_s
     k_warm = max(0, int(math.floor(((window.start - idx[0]).total_seconds() - settings.warmup_s) / step)))
     warm = idx[0] + pd.Timedelta(seconds=k_warm * step)
-    campus = campus_window(idx, study.campus_for(scenario), warm, window.stop, settings.step_s)[
+    # the flickermeter's interpolator looks ahead: the run goes on past the window by that much
+    end = idx[0] + pd.Timedelta(seconds=len(idx) * step)
+    tail = pd.Timedelta(seconds=math.ceil((LOOKAHEAD_STEPS + 1) * settings.step_s / step) * step)
+    stop = min(window.stop + tail, end)
+    campus = campus_window(idx, study.campus_for(scenario), warm, stop, settings.step_s)[
         ["campus_p_mw", "campus_q_mvar"]]
     if strategy is None:
         prof = campus.assign(battery_p_mw=0.0, battery_q_mvar=0.0)
@@ -215,7 +220,8 @@ def run_window(study: Study, site: Site, scenario: str, strategy: Strategy | Non
     res = run_qsts(inputs, engine=engine, quiet=True)
     ser = res.series
     grid = ser["poi_p_mw"] if "poi_p_mw" in ser else ser["grid_p_mw"]
-    judged = slice(int(round((window.start - warm).total_seconds() / settings.step_s)), len(ser))
+    judged = slice(int(round((window.start - warm).total_seconds() / settings.step_s)),
+                   int(round((window.stop - warm).total_seconds() / settings.step_s)))
     return WindowRun(window, scenario, ser["poi_vm_pu"].astype(float), grid.astype(float).rename("grid_p_mw"),
                      judged, int(res.nonconverged_steps))
 

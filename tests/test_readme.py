@@ -26,6 +26,9 @@ BIN = Path(sys.executable).parent
 #: A short horizon for every study file, and a short run of each sag event. [TOML text]
 SHORT_DURATION = '"4min"'
 SHORT_SAG = "\n[sag]\nduration_s = 4.0\n"
+#: One short sub-second window (at 100 ms, one latency): the reference engine runs it too.
+SHORT_FLUCT = ("[fluctuation]\nstep_s = 0.1\nwindow_s = 60.0\nwarmup_s = 5.0\nworst_windows = 1\nevents = false\n"
+               "latencies_s = [0.0]\n\n")
 #: Smaller sizes for the benchmark scripts (same options, less work).
 BENCH_OPTIONS = {"--steps": "400", "--pp-steps": "20", "--days": "0.01"}
 
@@ -52,6 +55,10 @@ def _shorten(text: str) -> str:
     text = re.sub(r"(?m)^(job_start_s|trip_at_s) = .*$", r"\1 = 30.0", text)
     text = re.sub(r"(?m)^job_stop_s = .*$", "job_stop_s = 150.0", text)
     text = re.sub(r'(?m)^window = ".*"$', 'window = "1min"', text)  # [contingencies] window
+    if re.search(r"(?m)^\[fluctuation\]", text):
+        text = re.sub(r"(?ms)^\[fluctuation\]\n.*?(?=^\[|\Z)", SHORT_FLUCT, text)
+    else:
+        text = text + "\n" + SHORT_FLUCT
     if re.search(r"(?m)^\[sag\]", text):
         return re.sub(r"(?m)^\[sag\]$", "[sag]\nduration_s = 4.0", text)
     return text + SHORT_SAG

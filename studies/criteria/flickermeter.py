@@ -118,7 +118,7 @@ from gridstudy.grid.errors import Problem
 from gridstudy.studies.criteria._base import CriteriaError, Finding, Limit, as_values, positive
 from gridstudy.studies.criteria.flicker import FLICKER_MV, FlickerLevels
 
-__all__ = ["FlickerAllocation", "emission_finding", "LampWeighting", "LAMPS", "FlickermeterResult", "flickermeter", "pst_from_p_inst",
+__all__ = ["LOOKAHEAD_STEPS", "FlickerAllocation", "emission_finding", "LampWeighting", "LAMPS", "FlickermeterResult", "flickermeter", "pst_from_p_inst",
            "plt_from_pst", "flickermeter_finding", "analog_scale", "METHOD"]
 
 METHOD = "iec61000-4-15"
@@ -133,6 +133,9 @@ _MIN_STEP_S = 0.005
 _MAX_STEP_S = 0.100
 _INTERNAL_STEP_S = 0.00125      # internal step at most this: >= 800 Hz
 _FIR_HALF = 64                  # interpolation FIR half-length in input samples
+#: Input steps the flickermeter's interpolation looks ahead: the last ones of a series are not
+#: classified, so a series meant to be judged up to a time must run this much past it. [-]
+LOOKAHEAD_STEPS = _FIR_HALF
 _REF_TAU_S = 60.0               # block 1 reference level: 1-min first-order low-pass
 _HP_HZ = 0.05                   # block 3 high-pass cut-off
 _SMOOTH_TAU_S = 0.3             # block 4 sliding-mean time constant
