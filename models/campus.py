@@ -379,6 +379,21 @@ class _Envelope:
         return np.where(s < t_back, down, up)
 
 
+def _realization(params: CampusLoadParams, horizon_s: float) -> tuple[np.ndarray, _Envelope]:
+    """The random parts of one realization of ``horizon_s``: iteration edges and the envelope
+    (interruptions), from the seed; the same for every step and every part of the horizon."""
+    ss = np.random.SeedSequence(int(params.seed))
+    rng_iter, rng_intr = (np.random.default_rng(s) for s in ss.spawn(2))
+    edges = _iteration_edges(params, horizon_s, rng_iter)
+    return edges, _Envelope(params, horizon_s, _interruptions(params, horizon_s, rng_intr))
+
+
+def _levels(params: CampusLoadParams) -> tuple[float, float, float, float]:
+    """``(compute, communication, idle)`` GPU levels as fractions of TDP and the IT scale. [-], [MW]"""
+    hi = params.compute_fraction
+    return hi, hi * (1.0 - params.swing_depth), params.idle_fraction, params.it_scale_mw
+
+
 @numba.njit(cache=True)
 def _lag_segments(h: np.ndarray, u0: np.ndarray, u1: np.ndarray, tau: float, y0: float,
                   out_avg: np.ndarray) -> float:
@@ -450,14 +465,8 @@ def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_step
     if offset_s < 0:
         raise ModelError([Problem("index", "starts before the realization's origin", str(index[0]))])
     horizon_s = offset_s + n * step_s if horizon_s is None else float(horizon_s)
-    ss = np.random.SeedSequence(int(params.seed))
-    rng_iter, rng_intr = (np.random.default_rng(s) for s in ss.spawn(2))
-    edges = _iteration_edges(params, horizon_s, rng_iter)
-    env = _Envelope(params, horizon_s, _interruptions(params, horizon_s, rng_intr))
-    hi = params.compute_fraction
-    lo = hi * (1.0 - params.swing_depth)
-    idle = params.idle_fraction
-    scale = params.it_scale_mw
+    edges, env = _realization(params, horizon_s)
+    hi, lo, idle, scale = _levels(params)
     fac = params.pue - 1.0
     # cooling starts in steady state with the IT level at the series start (mean over an iteration)
     a_start = float(env.activity(np.array([0.0]))[0])
@@ -611,14 +620,8 @@ def change_severity(index: pd.DatetimeIndex, params: CampusLoadParams, window_s:
     """
     step_s = step_seconds(index)
     horizon_s = len(index) * step_s
-    ss = np.random.SeedSequence(int(params.seed))
-    rng_iter, rng_intr = (np.random.default_rng(s) for s in ss.spawn(2))
-    edges = _iteration_edges(params, horizon_s, rng_iter)
-    env = _Envelope(params, horizon_s, _interruptions(params, horizon_s, rng_intr))
-    hi = params.compute_fraction
-    lo = hi * (1.0 - params.swing_depth)
-    idle = params.idle_fraction
-    scale = params.it_scale_mw
+    edges, env = _realization(params, horizon_s)
+    hi, lo, idle, scale = _levels(params)
     t = edges[(edges > 0) & (edges < horizon_s)]
     amp = scale * (hi - lo) * env.activity(t) * env.trip_factor(t)
     bp = np.unique(env.breakpoints(0.0, horizon_s))
