@@ -36,6 +36,7 @@ Sign: pandapower's consumer view, the campus draw is positive.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -47,7 +48,7 @@ from gridstudy.models.errors import ModelError, Problem
 from gridstudy.models.gpu_smoothing import GpuSmoothing, smooth_segments
 from gridstudy.models.timeindex import step_seconds
 
-__all__ = ["GpuModel", "GPU_MODELS", "CampusLoadParams", "campus_load", "campus_window", "change_severity",
+__all__ = ["GpuModel", "GPU_MODELS", "CampusLoadParams", "campus_load", "campus_chunks", "campus_window", "change_severity",
            "expected_mean_p_mw",
            "nominal_peak_p_mw", "gpus_for_peak"]
 
@@ -415,7 +416,8 @@ def _lag_segments(h: np.ndarray, u0: np.ndarray, u1: np.ndarray, tau: float, y0:
 
 def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_steps: int = 1 << 18,
                 origin: pd.Timestamp | None = None, horizon_s: float | None = None,
-                cooling0_mw: float | None = None, smoothing0: tuple[float, float] | None = None) -> pd.DataFrame:
+                cooling0_mw: float | None = None, smoothing0: tuple[float, float] | None = None,
+                realization: tuple[np.ndarray, _Envelope] | None = None) -> pd.DataFrame:
     """Grid draw of the AI training campus on ``index``, averaged over each step.
 
     GPU-side smoothing (``params.smoothing``) acts on each GPU's power, where the GPU sets it:
@@ -448,6 +450,11 @@ def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_step
         ``attrs["smoothing_end"]`` (default: steady state, the power at its target). The series
         without smoothing that the extra energy is measured against starts from the same facility
         load.
+    realization : tuple, optional
+        The realization's random parts (``_realization(params, horizon_s)``), when a caller runs
+        many parts of one horizon (:func:`campus_chunks`); default: drawn from the seed.
+
+    Returns
     -------
     pandas.DataFrame
         ``campus_p_mw`` [MW] and ``campus_q_mvar`` [Mvar] (consumer sign, the grid draw: zero while
@@ -465,7 +472,7 @@ def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_step
     if offset_s < 0:
         raise ModelError([Problem("index", "starts before the realization's origin", str(index[0]))])
     horizon_s = offset_s + n * step_s if horizon_s is None else float(horizon_s)
-    edges, env = _realization(params, horizon_s)
+    edges, env = _realization(params, horizon_s) if realization is None else realization
     hi, lo, idle, scale = _levels(params)
     fac = params.pue - 1.0
     # cooling starts in steady state with the IT level at the series start (mean over an iteration)
@@ -546,6 +553,44 @@ def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_step
     out.attrs["smoothing_extra_mwh"] = float(extra.sum() * step_s / 3600.0)
     out.attrs["smoothing_end"] = (float(sm_state[0]), float(sm_state[1]))
     return out
+
+
+def campus_chunks(index: pd.DatetimeIndex, params: CampusLoadParams, chunk_steps: int = 1 << 16
+                  ) -> Iterator[pd.DataFrame]:
+    """:func:`campus_load` on ``index`` in consecutive parts of ``chunk_steps`` steps, in order.
+
+    The parts are the same realization, carried exactly from one to the next (the random parts are
+    drawn once; the facility load and the GPU smoothing state continue): concatenated they equal
+    ``campus_load(index, params)`` (bit for bit at a whole-second step; within rounding of the step
+    times otherwise). Memory holds one part at a time besides the realization's iteration edges.
+
+    Parameters
+    ----------
+    index : pandas.DatetimeIndex
+        The whole horizon, fixed step.
+    params : CampusLoadParams
+        Model parameters (seed included).
+    chunk_steps : int
+        Steps per part. [-]
+
+    Yields
+    ------
+    pandas.DataFrame
+        As :func:`campus_load`, on ``index[c0:c1]``; ``attrs["smoothing_extra_mwh"]`` is that part's.
+    """
+    step_s = step_seconds(index)
+    horizon_s = len(index) * step_s
+    real = _realization(params, horizon_s)
+    cooling0: float | None = None
+    smoothing0: tuple[float, float] | None = None
+    for c0 in range(0, len(index), max(1, int(chunk_steps))):
+        part = index[c0:c0 + chunk_steps]
+        part.freq = index.freq  # type: ignore[misc]  # a slice of a fixed-step index keeps its step
+        out = campus_load(part, params, chunk_steps=max(1, int(chunk_steps)), origin=index[0], horizon_s=horizon_s,
+                          cooling0_mw=cooling0, smoothing0=smoothing0, realization=real)
+        cooling0 = out.attrs["cooling_end_mw"]
+        smoothing0 = out.attrs.get("smoothing_end")
+        yield out
 
 
 def campus_window(index: pd.DatetimeIndex, params: CampusLoadParams, start: pd.Timestamp, stop: pd.Timestamp,

@@ -38,6 +38,7 @@ what it can, the step is flagged ``saturated`` and the grid-side limit is broken
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, Literal, NamedTuple
@@ -95,7 +96,7 @@ from gridstudy.models.timeindex import step_seconds, window_samples
 
 __all__ = ["VoltVarCurve", "ReactiveControl", "SocRecovery", "StepResult", "Strategy", "NoDispatch",
            "RampLimit", "Smoothing", "ImportCap", "LoadLossAbsorption", "STRATEGIES", "make_strategy",
-           "dispatch", "summarize", "max_ramp_mw", "OUTPUT_COLUMNS"]
+           "dispatch", "dispatch_chunks", "summarize", "max_ramp_mw", "OUTPUT_COLUMNS"]
 
 OUTPUT_COLUMNS = ("campus_p_mw", "campus_q_mvar", "battery_p_mw", "battery_q_mvar", "soc_percent", "e_mwh",
                   "grid_p_mw", "grid_q_mvar", "saturated")
@@ -614,6 +615,27 @@ def dispatch(campus: pd.DataFrame | pd.Series, plant: MegapackPlant | None = Non
     if strategy.response is not None:
         out.attrs["plant_response"] = strategy.response.describe()
     return out
+
+
+def dispatch_chunks(parts: Iterable[pd.DataFrame], strategy: Strategy) -> Iterator[pd.DataFrame]:
+    """:func:`dispatch` over consecutive parts of one horizon, in order: the first part starts from
+    the plant's initial state, each further one continues the strategy's state (``reset=False``),
+    so the parts equal one call on the whole horizon. The strategy is changed as by ``dispatch``.
+
+    Parameters
+    ----------
+    parts : iterable of pandas.DataFrame
+        Consecutive campus parts (``campus_p_mw`` [MW], optionally ``campus_q_mvar`` [Mvar]).
+    strategy : Strategy
+        The strategy (bound to its plant).
+
+    Yields
+    ------
+    pandas.DataFrame
+        As :func:`dispatch`, per part.
+    """
+    for k, part in enumerate(parts):
+        yield dispatch(part, strategy=strategy, reset=k == 0)
 
 
 def max_ramp_mw(p_mw: pd.Series, window_s: float) -> float:

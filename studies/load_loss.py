@@ -132,7 +132,15 @@ def largest_load_loss(site: Site, campus: pd.DataFrame, preset: CriteriaPreset, 
     cases += [{"cause": f"N-1 loss of supply: {r['outage']}", "mw": _loss_of_supply_mw(site, r, peak)}
               for r in loss_rows]
     worst = max(cases, key=lambda c: float(c["mw"]))  # the first listed wins a tie
-    before, after = campus_off_rise(site, peak)
+    from pandapower.powerflow import LoadflowNotConverged
+
+    collapse = ""
+    try:
+        before, after = campus_off_rise(site, peak)
+    except LoadflowNotConverged:  # the campus at its peak collapses the grid: no rise to compute
+        before = after = math.nan
+        collapse = ("The power flow with the campus at its peak does not converge (voltage collapse): the POI "
+                    "voltage rise is not computed and the voltage check fails. ")
     band = preset.band(voltage_class(site.poi_vn_kv), "n-1")
     pickup = max((mw for _, mw in transfers), default=None)
     freq = frequency_screen(preset.frequency, worst["mw"], pickup)
@@ -149,7 +157,7 @@ def largest_load_loss(site: Site, campus: pd.DataFrame, preset: CriteriaPreset, 
         "frequency_nadir_cause": ("return from backup of the largest transfer, as one step" if pickup else None),
         "cases": cases,
         "pass": bool(v_ok and freq["frequency_pass"]),
-        "note": ("POI rise: power flow with the campus at its peak, then disconnected (battery idle, taps held). "
+        "note": (collapse + "POI rise: power flow with the campus at its peak, then disconnected (battery idle, taps held). "
                  "Frequency: one-machine system-frequency-response model of the interconnection "
                  "(Anderson & Mirheydar 1990), no deadband, no fast frequency response."),
     }

@@ -31,7 +31,7 @@ import dataclasses
 import hashlib
 import inspect
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -49,14 +49,19 @@ if TYPE_CHECKING:
     from gridstudy.models.battery import MegapackPlant
     from gridstudy.models.dispatch import Strategy
     from gridstudy.studies.criteria.presets import CriteriaPreset
-    from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, RecordSpec
+    from gridstudy.studies.qsts.inputs import Controls, ProfileStream, QSTSInputs, RecordSpec
     from gridstudy.studies.qsts.results import QSTSResult
     from gridstudy.studies.result import StudyResult
 
-__all__ = ["Study", "ENGINE_COLUMNS", "QUASI_STATIC_NOTE"]
+__all__ = ["Study", "ENGINE_COLUMNS", "QUASI_STATIC_NOTE", "STREAM_CHUNK_STEPS", "STREAM_MIN_STEPS"]
 
 #: The profile columns a scenario hands to the engine.
 ENGINE_COLUMNS = ("campus_p_mw", "campus_q_mvar", "battery_p_mw", "battery_q_mvar")
+
+#: Steps per part when profiles are streamed to the engine (:meth:`Study.profile_stream`). [-]
+STREAM_CHUNK_STEPS = 1 << 16
+#: Horizons longer than this run the fast engine on streamed profiles by default (:meth:`Study.qsts`). [-]
+STREAM_MIN_STEPS = 1 << 20
 
 QUASI_STATIC_NOTE = ("Quasi-static time series: one phasor power flow per step with constant-power loads; not an "
                      "electromagnetic-transient or dynamic simulation.")
@@ -399,13 +404,7 @@ class Study:
                 continue
             campus = self.campus_profile(pd.DatetimeIndex(base.index), name) if name in self.scenario_campus else base
             if strat is None:
-                n = len(campus)
-                idle = pd.DataFrame({
-                    "campus_p_mw": campus["campus_p_mw"].to_numpy(), "campus_q_mvar": campus["campus_q_mvar"].to_numpy(),
-                    "battery_p_mw": np.zeros(n), "battery_q_mvar": np.zeros(n), "soc_percent": np.full(n, np.nan),
-                    "e_mwh": np.full(n, np.nan), "grid_p_mw": campus["campus_p_mw"].to_numpy(),
-                    "grid_q_mvar": campus["campus_q_mvar"].to_numpy(), "saturated": np.zeros(n, dtype=bool),
-                }, index=campus.index)[list(OUTPUT_COLUMNS)]
+                idle = _idle_profile(campus)[list(OUTPUT_COLUMNS)]
                 idle.attrs.update({"step_s": self.step_s, "e0_mwh": float("nan"), "saturated_steps": 0,
                                    "strategy": "battery idle"})
                 out[name] = idle
@@ -415,6 +414,44 @@ class Study:
             if name in self.scenario_campus and getattr(self.scenario_campus[name], "smoothing", None) is not None:
                 out[name].attrs["strategy"] = f"{out[name].attrs.get('strategy', 'battery idle')} + GPU-side smoothing"
         return out
+
+    def profile_parts(self, scenario: str, chunk_steps: int = STREAM_CHUNK_STEPS) -> Iterator[pd.DataFrame]:
+        """The profiles of ``scenario`` (as :meth:`profiles` gives them) in consecutive parts of
+        ``chunk_steps`` steps: the campus model (:func:`gridstudy.models.campus.campus_chunks`) and
+        the dispatch (:func:`gridstudy.models.dispatch.dispatch_chunks`) of one part after the
+        other, each carrying its state exactly; concatenated, the parts equal :meth:`profiles`."""
+        from gridstudy.models.campus import campus_chunks
+        from gridstudy.models.dispatch import OUTPUT_COLUMNS, dispatch_chunks
+
+        campus = self.campus_for(scenario)
+        index = self._horizon
+        if isinstance(campus, pd.DataFrame):
+            whole = self.campus_profile(index, scenario)
+            parts: Iterator[pd.DataFrame] = (whole.iloc[c0:c0 + chunk_steps] for c0 in range(0, len(index), chunk_steps))
+        else:
+            parts = (c[["campus_p_mw", "campus_q_mvar"]] for c in campus_chunks(index, campus, chunk_steps))
+        strat = self.strategies()[scenario]
+        if strat is None:
+            for c in parts:
+                yield _idle_profile(c)[list(OUTPUT_COLUMNS)]
+            return
+        yield from dispatch_chunks(parts, copy.deepcopy(strat))  # a copy: the study's strategy keeps its state
+
+    def profile_stream(self, scenario: str, chunk_steps: int = STREAM_CHUNK_STEPS, prefetch: int = 0) -> ProfileStream:
+        """The engine profiles of ``scenario`` made part by part (:class:`~gridstudy.studies.qsts.inputs.ProfileStream`):
+        bounded memory whatever the horizon; ``prefetch`` parts made ahead in a second thread. [-]"""
+        from gridstudy.studies.qsts.inputs import ProfileStream
+
+        volt_var = self.controls(scenario).volt_var is not None
+
+        def parts() -> Iterator[pd.DataFrame]:
+            for p in self.profile_parts(scenario, chunk_steps):
+                p = p[list(ENGINE_COLUMNS)]
+                if volt_var:
+                    p = p.assign(battery_q_mvar=0.0)  # decided per step inside the engine
+                yield p
+
+        return ProfileStream(self._horizon, ENGINE_COLUMNS, parts, prefetch=prefetch)
 
     def controls(self, scenario: str) -> Controls:
         """The engine controls of a scenario (volt-var when its strategy asks for it)."""
@@ -426,12 +463,15 @@ class Study:
             return Controls(volt_var=strat.reactive.curve, campus_voltage=cv)
         return Controls(campus_voltage=cv)
 
-    def qsts_inputs(self, site: Site, scenario: str, profiles: pd.DataFrame,
+    def qsts_inputs(self, site: Site, scenario: str, profiles: pd.DataFrame | ProfileStream,
                     record: RecordSpec | None = None) -> QSTSInputs:
-        """The engine inputs of one scenario on ``site``."""
+        """The engine inputs of one scenario on ``site`` (``profiles``: a frame or :meth:`profile_stream`)."""
         from gridstudy.models.element_profiles import element_profiles
-        from gridstudy.studies.qsts.inputs import QSTSInputs, RecordSpec
+        from gridstudy.studies.qsts.inputs import ProfileStream, QSTSInputs, RecordSpec
 
+        if isinstance(profiles, ProfileStream):
+            return QSTSInputs(site, profiles, self.controls(scenario), record or RecordSpec(),
+                              elements=element_profiles(site, profiles.index))
         prof = profiles[list(ENGINE_COLUMNS)].copy()
         prof.attrs = {}
         ctrl = self.controls(scenario)
@@ -458,12 +498,23 @@ class Study:
 
     # -- running ------------------------------------------------------------------------------
     def qsts(self, engine: str = "fast", *, quiet: bool = True, record: RecordSpec | None = None,
-             site: Site | None = None) -> dict[str, QSTSResult]:
-        """The quasi-static time series of every scenario, unjudged."""
+             site: Site | None = None, stream: bool | None = None, prefetch: int = 1) -> dict[str, QSTSResult]:
+        """The quasi-static time series of every scenario, unjudged.
+
+        ``stream``: hand the engine the profiles part by part (:meth:`profile_stream`, bounded
+        memory, the same results) instead of whole frames; default: on the fast engine for horizons
+        over :data:`STREAM_MIN_STEPS`. ``prefetch``: parts a second thread makes ahead. [-]
+        """
         from gridstudy.studies.qsts.run import run_qsts
 
         site = self.build_site() if site is None else site
         self.check_engine(site, engine)
+        if stream is None:
+            stream = engine == "fast" and len(self._horizon) > STREAM_MIN_STEPS
+        if stream:
+            return {name: run_qsts(self.qsts_inputs(site, name, self.profile_stream(name, prefetch=prefetch), record),
+                                   engine=engine, quiet=quiet)
+                    for name in self.strategies()}
         profs = self.profiles()
         return {name: run_qsts(self.qsts_inputs(site, name, prof, record), engine=engine, quiet=quiet)
                 for name, prof in profs.items()}
@@ -631,6 +682,17 @@ class Study:
             "quasi_static_note": QUASI_STATIC_NOTE,
             "page_size": self.page_size or self.preset.page_size,
         }
+
+
+def _idle_profile(campus: pd.DataFrame) -> pd.DataFrame:
+    """The profiles of a scenario whose battery stays idle, on the campus series' index."""
+    n = len(campus)
+    return pd.DataFrame({
+        "campus_p_mw": campus["campus_p_mw"].to_numpy(), "campus_q_mvar": campus["campus_q_mvar"].to_numpy(),
+        "battery_p_mw": np.zeros(n), "battery_q_mvar": np.zeros(n), "soc_percent": np.full(n, np.nan),
+        "e_mwh": np.full(n, np.nan), "grid_p_mw": campus["campus_p_mw"].to_numpy(),
+        "grid_q_mvar": campus["campus_q_mvar"].to_numpy(), "saturated": np.zeros(n, dtype=bool),
+    }, index=campus.index)
 
 
 def _fluctuation_keys(fluct: Any, name: str, p2p_1s: float) -> dict[str, Any]:

@@ -46,6 +46,9 @@ tau_s = 60.0
 [contingencies]
 window = "10s"
 workers = 2
+
+[fluctuation]
+enabled = false
 """
 
 # two 30-s scenarios on the feeder site
@@ -59,6 +62,9 @@ seed = 3
 [battery]
 units = 3
 strategy = "smoothing"
+
+[fluctuation]
+enabled = false
 
 [sweep]
 workers = 2

@@ -27,7 +27,7 @@ from gridstudy.studies.outdir import (
     output_folder,
 )
 
-# a 10-s study of the feeder site: saved and reported in a few seconds
+# a 10-s study of the feeder site (no sub-second windows): saved and reported in a few seconds
 STUDY = """[study]
 name = "output folder"
 site = "feeder-34.5kv"
@@ -35,6 +35,8 @@ duration = "10s"
 seed = 5
 [battery]
 strategy = "smoothing"
+[fluctuation]
+enabled = false
 """
 
 

@@ -28,6 +28,8 @@ side from its own power flow.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -42,7 +44,7 @@ from gridstudy.models.element_profiles import ElementProfiles
 from gridstudy.studies.errors import StudyError
 
 __all__ = ["KNOWN_COLUMNS", "DISPATCH_ONLY_COLUMNS", "TapControl", "VoltVarCurve", "Controls", "RecordSpec", "QSTSInputs",
-           "check_index"]
+           "ProfileStream", "check_index"]
 
 KNOWN_COLUMNS = ("campus_p_mw", "campus_q_mvar", "battery_p_mw", "battery_q_mvar",
                  "other_load_scale", "source_vm_pu")
@@ -101,10 +103,172 @@ class RecordSpec:
     window_s: float = 60.0
 
 
+class ProfileStream:
+    """Profiles of a long horizon made part by part, in order, instead of held whole.
+
+    The engines read it like the ``profiles`` frame (``len``, ``index``, ``columns``,
+    ``iloc[a:b]`` with ``a`` never going back); only the part being read (and, with ``prefetch``,
+    the next ones being made) is in memory, so a year at 1 s costs what a few parts cost.
+
+    Parameters
+    ----------
+    index : pandas.DatetimeIndex
+        The whole horizon, fixed step.
+    columns : sequence of str
+        The columns every part carries (others a part has are dropped).
+    parts : callable
+        ``parts()`` starts a fresh pass and returns an iterator of consecutive frames on ``index``
+        (e.g. the campus model and the dispatch of one chunk after the other).
+    prefetch : int
+        Parts made ahead in a second thread while the engine works on the current one (0: made
+        when asked). [-]
+    """
+
+    def __init__(self, index: pd.DatetimeIndex, columns: Any, parts: Callable[[], Iterator[pd.DataFrame]], *,
+                 prefetch: int = 0):
+        check_index(index, "profiles.index")
+        self.index = index
+        self.columns = pd.Index(list(columns))
+        self.parts = parts
+        self.prefetch = int(prefetch)
+        self._it: Iterator[pd.DataFrame] | None = None
+        self._buf = self._empty()
+        self._buf0 = 0
+        self._next0 = 0
+        self.wait_s = 0.0  # time the reader waited for parts being made [s]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __contains__(self, column: object) -> bool:
+        return column in self.columns
+
+    def with_columns(self, columns: Any) -> ProfileStream:
+        """The same stream keeping only ``columns``."""
+        return ProfileStream(self.index, columns, self.parts, prefetch=self.prefetch)
+
+    def _empty(self) -> pd.DataFrame:
+        return pd.DataFrame({c: np.zeros(0) for c in self.columns}, index=self.index[:0])
+
+    def _check(self, part: pd.DataFrame, start: int) -> pd.DataFrame:
+        missing = [c for c in self.columns if c not in part]
+        n = len(part)
+        problems = [Problem(f"profiles.{c}", "missing from a part of the stream", start, has_value=True)
+                    for c in missing]
+        if n == 0 or start + n > len(self.index) or part.index[0] != self.index[start]:
+            problems.append(Problem("profiles", "a part does not continue the horizon", start))
+        if problems:
+            raise StudyError(problems)
+        out = part[list(self.columns)]
+        bad = ~np.isfinite(out.to_numpy(dtype=float))
+        if bad.any():
+            col = self.columns[int(np.flatnonzero(bad.any(axis=0))[0])]
+            raise StudyError([Problem(f"profiles.{col}", "contains NaN or inf", int(bad.sum()))])
+        return out
+
+    def __iter__(self) -> Iterator[tuple[int, pd.DataFrame]]:
+        """``(start, part)`` over the horizon, from a fresh pass (checked as the engine checks a frame)."""
+        start = 0
+        src = self.parts() if self.prefetch <= 0 else _prefetched(self.parts, self.prefetch)
+        try:
+            for part in src:
+                out = self._check(part, start)
+                yield start, out
+                start += len(out)
+        finally:
+            close = getattr(src, "close", None)
+            if close is not None:
+                close()
+        if start != len(self.index):
+            raise StudyError([Problem("profiles", f"the parts end at step {start} of {len(self.index)}", start)])
+
+    def rows(self, start: int, stop: int | None = None) -> pd.DataFrame:
+        """Steps ``start .. stop - 1``; a ``start`` before the last one read starts a new pass."""
+        stop = len(self.index) if stop is None else min(int(stop), len(self.index))
+        start = min(int(start), stop)
+        if self._it is None or start < self._buf0:
+            self._it, self._buf, self._buf0 = iter(self), self._empty(), 0
+        pieces = [self._buf]
+        end = self._buf0 + len(self._buf)
+        t0 = time.perf_counter()
+        while end < stop:
+            s0, part = next(self._it)
+            pieces.append(part)
+            end = s0 + len(part)
+        self.wait_s += time.perf_counter() - t0
+        buf = pd.concat(pieces) if len(pieces) > 1 else pieces[0]
+        self._buf, self._buf0 = buf.iloc[start - self._buf0:], start
+        return self._buf.iloc[: stop - start]
+
+    @property
+    def iloc(self) -> _Rows:
+        """``iloc[a:b]``: :meth:`rows` (slices only)."""
+        return _Rows(self)
+
+    def frame(self) -> pd.DataFrame:
+        """The whole horizon as one frame (what the stream exists to avoid; for short horizons)."""
+        parts = [p for _, p in self]
+        return pd.concat(parts) if parts else self._empty()
+
+
+class _Rows:
+    def __init__(self, stream: ProfileStream):
+        self.stream = stream
+
+    def __getitem__(self, key: slice) -> pd.DataFrame:
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("a ProfileStream is read by contiguous slices")
+        return self.stream.rows(key.start or 0, key.stop)
+
+
+def _prefetched(parts: Callable[[], Iterator[pd.DataFrame]], ahead: int) -> Iterator[pd.DataFrame]:
+    """The parts of ``parts()`` made in a second thread, up to ``ahead`` ahead of the reader."""
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=max(1, ahead))
+    stop = threading.Event()
+    done = object()
+
+    def make() -> None:
+        try:
+            for part in parts():
+                while not stop.is_set():
+                    try:
+                        q.put(part, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the reader, raised there
+            q.put(exc)
+
+    th = threading.Thread(target=make, name="profiles-prefetch", daemon=True)
+    th.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while th.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                th.join(0.05)
+
+
 @dataclass
 class QSTSInputs:
     site: Site
-    profiles: pd.DataFrame
+    #: the whole horizon as a frame, or a :class:`ProfileStream` that makes it part by part
+    profiles: pd.DataFrame | ProfileStream
     controls: Controls = field(default_factory=Controls)
     record: RecordSpec = field(default_factory=RecordSpec)
     #: per-element P/Q of the rest of the network (loads, static generators, generators), from
@@ -115,12 +279,17 @@ class QSTSInputs:
     def __post_init__(self):
         check_index(self.profiles.index, "profiles.index")
         drop = [c for c in self.profiles.columns if c in DISPATCH_ONLY_COLUMNS]
+        stream = isinstance(self.profiles, ProfileStream)
         if drop:
-            self.profiles = self.profiles.drop(columns=drop)
+            keep = [c for c in self.profiles.columns if c not in drop]
+            self.profiles = (self.profiles.with_columns(keep) if isinstance(self.profiles, ProfileStream)
+                             else self.profiles.drop(columns=drop))
         problems = []
         for col in self.profiles.columns:
             if col not in KNOWN_COLUMNS:
                 problems.append(Problem(f"profiles.{col}", f"unknown column; known: {', '.join(KNOWN_COLUMNS)}", col))
+            elif stream:
+                continue  # a stream's parts are checked as they are made
             elif not np.isfinite(self.profiles[col].to_numpy(dtype=float)).all():
                 problems.append(Problem(f"profiles.{col}", "contains NaN or inf", int((~np.isfinite(self.profiles[col].to_numpy(dtype=float))).sum())))
         if "campus_p_mw" not in self.profiles:

@@ -31,7 +31,13 @@ def run_qsts(inputs: QSTSInputs, engine: str = "fast", quiet: bool = False,
     QSTSResult
     """
     if engine == "reference":
+        import dataclasses
+
+        from gridstudy.studies.qsts.inputs import ProfileStream
         from gridstudy.studies.qsts.reference import run_reference
+
+        if isinstance(inputs.profiles, ProfileStream):  # the reference engine takes whole frames
+            inputs = dataclasses.replace(inputs, profiles=inputs.profiles.frame())
 
         return run_reference(inputs, quiet=quiet, block_steps=block_steps)
     if engine == "fast":

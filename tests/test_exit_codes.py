@@ -1,0 +1,44 @@
+"""One exit-code rule for every command that solves power flows: 1 when a step did not converge
+(a finding, with the results written), as the README's "Exit codes" says."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+STUDY = """
+[study]
+name = "collapse after the job starts"
+site = "feeder-34.5kv"
+duration = "2min"
+seed = 1
+[campus]
+# about 80 MW on a feeder of SCR 4.7 for 25 MW: the idle campus of the first steps converges,
+# the full campus after the 30-s start ramp does not
+gpus = 60000
+job_start_s = 30.0
+start_ramp_s = 30.0
+checkpoint_interval_s = 0.0
+[battery]
+strategy = "none"
+[contingencies]
+enabled = false
+[sag]
+enabled = false
+[fluctuation]
+enabled = false
+"""
+
+
+@pytest.mark.parametrize("command, extra", [("run", ["--no-report"]), ("qsts", [])])
+def test_nonconverged_steps_exit_1_and_write_results(tmp_path, cli, command, extra):
+    f = tmp_path / "s.toml"
+    f.write_text(STUDY)
+    out = tmp_path / "out"
+    code, stdout, err = cli(command, f, "--out", out, "--quiet", *extra)
+    assert code == 1, err
+    assert "Traceback" not in err
+    summary = json.loads((out / ("summary.json" if command == "run" else "qsts.json")).read_text())
+    steps = [s["nonconverged_steps"] for s in summary["scenarios"].values()]
+    assert min(steps) > 0  # the full campus collapses the feeder: a finding, counted

@@ -1,0 +1,93 @@
+"""Streamed profiles (campus model and dispatch part by part) give the whole-frame results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gridstudy.models.campus import CampusLoadParams, campus_chunks, campus_load
+from gridstudy.models.dispatch import dispatch, dispatch_chunks, make_strategy
+from gridstudy.models.battery import MegapackPlant
+from gridstudy.models.timeindex import make_index
+from gridstudy.studies.qsts.fast import run_fast
+from gridstudy.studies.qsts.inputs import ProfileStream, RecordSpec
+from gridstudy.studies.study import Study
+
+
+def _params() -> CampusLoadParams:
+    return CampusLoadParams(gpus=100_000, seed=5, interruptions_per_day=6.0, job_start_s=1800.0,
+                            checkpoint_interval_s=1800.0)
+
+
+def test_campus_chunks_equal_whole_series_bit_for_bit():
+    # a whole-second step: every part's step times are exact, so the parts equal the whole bit for bit
+    idx = make_index("2025-07-15", 86_400, 1.0)
+    whole = campus_load(idx, _params())
+    parts = list(campus_chunks(idx, _params(), 7_777))
+    assert len(parts) == -(-86_400 // 7_777)
+    joined = pd.concat(parts)
+    assert joined.index.equals(whole.index)
+    np.testing.assert_array_equal(joined[whole.columns].to_numpy(), whole.to_numpy())
+
+
+def test_dispatch_chunks_continue_the_strategy_exactly():
+    idx = make_index("2025-07-15", 86_400, 1.0)
+    campus = campus_load(idx, _params())[["campus_p_mw", "campus_q_mvar"]]
+    plant = MegapackPlant(units=300, model="megapack2xl-4h")
+    whole = dispatch(campus, strategy=make_strategy("ramp_limit", plant))
+    strat = make_strategy("ramp_limit", plant)
+    parts = dispatch_chunks((campus.iloc[a:a + 5_000] for a in range(0, len(campus), 5_000)), strat)
+    joined = pd.concat(list(parts))
+    np.testing.assert_array_equal(joined.to_numpy(dtype=float), whole.to_numpy(dtype=float))
+
+
+def _study(days: float = 1.0) -> Study:
+    plant = MegapackPlant(units=600, model="megapack2xl-4h")
+    return Study(site="memphis-161kv", campus=_params(), strategy=make_strategy("ramp_limit", plant),
+                 index=make_index("2025-07-15", days * 86_400, 1.0))
+
+
+def test_study_stream_parts_equal_profiles():
+    st = _study()
+    whole = st.profiles()
+    for name in ("without_battery", "with_battery"):
+        joined = pd.concat(list(st.profile_parts(name, 10_000)))
+        np.testing.assert_array_equal(joined.to_numpy(dtype=float), whole[name].to_numpy(dtype=float))
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_streamed_qsts_equals_whole_frame_run(prefetch):
+    # a day at 1 s on memphis with OLTC: the engine reads the stream in blocks that straddle the
+    # parts; every recorded quantity equals the whole-frame run (same inputs, same arithmetic)
+    st = _study()
+    site = st.build_site()
+    rec = RecordSpec(envelope_freq="1min")
+    prof = st.profiles(only="with_battery")["with_battery"]
+    whole = run_fast(st.qsts_inputs(site, "with_battery", prof, rec), block_steps=4096, quiet=True)
+    stream = st.profile_stream("with_battery", chunk_steps=10_000, prefetch=prefetch)
+    assert isinstance(stream, ProfileStream) and len(stream) == 86_400
+    part = run_fast(st.qsts_inputs(site, "with_battery", stream, rec), block_steps=4096, quiet=True)
+    pd.testing.assert_frame_equal(part.bus_summary, whole.bus_summary, rtol=0, atol=1e-12)
+    pd.testing.assert_frame_equal(part.branch_summary, whole.branch_summary, rtol=0, atol=1e-12)
+    pd.testing.assert_frame_equal(part.series, whole.series, rtol=0, atol=1e-12)
+    pd.testing.assert_frame_equal(part.histogram_s, whole.histogram_s)
+    pd.testing.assert_series_equal(part.tap_operations, whole.tap_operations)
+    assert part.nonconverged_steps == 0
+    # the battery acted, so its state of charge had to cross the parts
+    assert float(whole.series[("battery_p_mw", "max")].abs().max()) > 1.0
+
+
+def test_stream_rejects_a_part_with_nan():
+    idx = make_index("2025-07-15", 100, 1.0)
+
+    def parts():
+        yield pd.DataFrame({"campus_p_mw": np.ones(50)}, index=idx[:50])
+        yield pd.DataFrame({"campus_p_mw": np.r_[np.nan, np.ones(49)]}, index=idx[50:])
+
+    from gridstudy.studies.errors import StudyError
+
+    s = ProfileStream(idx, ["campus_p_mw"], parts)
+    assert len(s.iloc[0:40]) == 40
+    with pytest.raises(StudyError, match="NaN"):
+        s.iloc[40:100]
