@@ -36,7 +36,7 @@ def test_nonconverged_steps_exit_1_and_write_results(tmp_path, cli, command, ext
     f = tmp_path / "s.toml"
     f.write_text(STUDY)
     out = tmp_path / "out"
-    code, stdout, err = cli(command, f, "--out", out, "--quiet", *extra)
+    code, _, err = cli(command, f, "--out", out, "--quiet", *extra)
     assert code == 1, err
     assert "Traceback" not in err
     summary = json.loads((out / ("summary.json" if command == "run" else "qsts.json")).read_text())
