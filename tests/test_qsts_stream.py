@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gridstudy.models.battery import MegapackPlant
 from gridstudy.models.campus import CampusLoadParams, campus_chunks, campus_load
 from gridstudy.models.dispatch import dispatch, dispatch_chunks, make_strategy
-from gridstudy.models.battery import MegapackPlant
 from gridstudy.models.timeindex import make_index
 from gridstudy.studies.qsts.fast import run_fast
 from gridstudy.studies.qsts.inputs import ProfileStream, RecordSpec
