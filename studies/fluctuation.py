@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 __all__ = ["Window", "WindowRun", "MIN_STEPS", "aliased", "shortest_period_s", "choose_windows", "run_window",
            "oscillation_spectrum", "oscillation_finding", "assess", "latency_response"]
 
+#: Shortest window a flickermeter Pst is given for (its ``min_interval_s``). [s]
+MIN_WINDOW_S = 60.0
+
 #: A criterion whose window holds fewer study steps than this is not judged on the study-step
 #: series when it is aliased (10 steps: the issue's bound; a 5-s window at 1 s holds 6). [-]
 MIN_STEPS = 10
@@ -108,7 +111,10 @@ def choose_windows(study: Study, settings: FluctuationSection) -> list[Window]:
 
     idx = study._horizon
     t0 = idx[0]
-    end = t0 + pd.Timedelta(seconds=len(idx) * study.step_s)
+    horizon_end = t0 + pd.Timedelta(seconds=len(idx) * study.step_s)
+    # a window must leave room for the flickermeter's look-ahead before the horizon ends
+    end = horizon_end - pd.Timedelta(seconds=math.ceil((LOOKAHEAD_STEPS + 1) * settings.step_s / study.step_s)
+                                     * study.step_s)
     w = pd.Timedelta(seconds=settings.window_s)
     out: list[Window] = []
     problems: list[Problem] = []
@@ -116,7 +122,8 @@ def choose_windows(study: Study, settings: FluctuationSection) -> list[Window]:
         start = pd.Timestamp(s)
         if start < t0 or start + w > end:
             problems.append(Problem(f"fluctuation.windows[{k}]", f"the window of {settings.window_s:g} s must lie inside "
-                                    f"the horizon {t0} .. {end}", s))
+                                    f"the horizon {t0} .. {horizon_end}, ending at least the flickermeter's "
+                                    f"look-ahead before its end ({end})", s))
         else:
             out.append(Window(start, start + w, "named in the study"))
     if problems:
@@ -280,6 +287,13 @@ class Assessment:
     note: str
 
 
+def too_short(study: Study) -> bool:
+    """True when the horizon cannot hold one Pst: a minute plus the flickermeter's look-ahead."""
+    fl = study.fluctuation
+    lookahead_s = math.ceil((LOOKAHEAD_STEPS + 1) * fl.step_s / study.step_s) * study.step_s
+    return len(study._horizon) * study.step_s < MIN_WINDOW_S + lookahead_s
+
+
 def assess(study: Study, site: Site, results: dict[str, QSTSResult], profiles: dict[str, pd.DataFrame],
            engine: str = "fast", say: Any = None) -> Assessment | None:
     """The sub-second assessment of every scenario (``None`` when the study disables it or its
@@ -290,6 +304,8 @@ def assess(study: Study, site: Site, results: dict[str, QSTSResult], profiles: d
 
     settings = study.fluctuation
     if not settings.enabled or not isinstance(study.campus, CampusLoadParams):
+        return None
+    if too_short(study):  # no Pst from less than a minute
         return None
     say = say or (lambda line: None)
     preset = study.preset

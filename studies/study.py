@@ -437,21 +437,15 @@ class Study:
             return
         yield from dispatch_chunks(parts, copy.deepcopy(strat))  # a copy: the study's strategy keeps its state
 
-    def profile_stream(self, scenario: str, chunk_steps: int = STREAM_CHUNK_STEPS, prefetch: int = 0) -> ProfileStream:
+    def profile_stream(self, scenario: str, chunk_steps: int = STREAM_CHUNK_STEPS, prefetch: int = 0,
+                       process: bool = False) -> ProfileStream:
         """The engine profiles of ``scenario`` made part by part (:class:`~gridstudy.studies.qsts.inputs.ProfileStream`):
-        bounded memory whatever the horizon; ``prefetch`` parts made ahead in a second thread. [-]"""
+        bounded memory whatever the horizon; ``prefetch`` parts made ahead [-] in a second thread, or
+        with ``process`` in a child process (the second core without this process's interpreter lock)."""
         from gridstudy.studies.qsts.inputs import ProfileStream
 
-        volt_var = self.controls(scenario).volt_var is not None
-
-        def parts() -> Iterator[pd.DataFrame]:
-            for p in self.profile_parts(scenario, chunk_steps):
-                p = p[list(ENGINE_COLUMNS)]
-                if volt_var:
-                    p = p.assign(battery_q_mvar=0.0)  # decided per step inside the engine
-                yield p
-
-        return ProfileStream(self._horizon, ENGINE_COLUMNS, parts, prefetch=prefetch)
+        parts = _EngineParts(self, scenario, int(chunk_steps), self.controls(scenario).volt_var is not None)
+        return ProfileStream(self._horizon, ENGINE_COLUMNS, parts, prefetch=prefetch, process=process)
 
     def controls(self, scenario: str) -> Controls:
         """The engine controls of a scenario (volt-var when its strategy asks for it)."""
@@ -512,9 +506,15 @@ class Study:
         if stream is None:
             stream = engine == "fast" and len(self._horizon) > STREAM_MIN_STEPS
         if stream:
-            return {name: run_qsts(self.qsts_inputs(site, name, self.profile_stream(name, prefetch=prefetch), record),
-                                   engine=engine, quiet=quiet)
-                    for name in self.strategies()}
+            out = {}
+            for name in self.strategies():
+                ps = self.profile_stream(name, prefetch=prefetch, process=prefetch > 0)
+                ps.start()  # the child process forks here, before the engine starts its threads
+                try:
+                    out[name] = run_qsts(self.qsts_inputs(site, name, ps, record), engine=engine, quiet=quiet)
+                finally:
+                    ps.close()
+            return out
         profs = self.profiles()
         return {name: run_qsts(self.qsts_inputs(site, name, prof, record), engine=engine, quiet=quiet)
                 for name, prof in profs.items()}
@@ -595,7 +595,11 @@ class Study:
                            f"{poi0.index[sl.start]} to {poi0.index[sl.stop - 1]}")
             window_note += ("; each outage starts from the N-0 tap positions and state of charge at the window start "
                             "(tap-changer delay timers at zero)")
-            sel = {n: (profs[n][list(ENGINE_COLUMNS)].iloc[sl], self.controls(n))
+            from gridstudy.studies.contingency import FULL_SERIES_MAX_STEPS
+
+            whole = sl.start == 0 and sl.stop == len(poi0) and len(poi0) > FULL_SERIES_MAX_STEPS and engine == "fast"
+            # the whole of a long horizon: each outage makes its own profiles part by part (streaming)
+            sel = {n: (self.profile_stream(n) if whole else profs[n][list(ENGINE_COLUMNS)].iloc[sl], self.controls(n))
                    for n in cs.scenarios if n in profs}
             starts = {n: window_start_site(site, results[n], sl.start, profs[n]) for n in sel}
             say(f"N-1: {len(credible)} credible outages x {len(sel)} scenarios over {window_note}; "
@@ -684,6 +688,24 @@ class Study:
         }
 
 
+@dataclass(frozen=True)
+class _EngineParts:
+    """The engine columns of :meth:`Study.profile_parts`, a fresh pass per call (picklable, so a
+    stream can go to a worker process)."""
+
+    study: Study
+    scenario: str
+    chunk_steps: int
+    volt_var: bool
+
+    def __call__(self) -> Iterator[pd.DataFrame]:
+        for p in self.study.profile_parts(self.scenario, self.chunk_steps):
+            p = p[list(ENGINE_COLUMNS)]
+            if self.volt_var:
+                p = p.assign(battery_q_mvar=0.0)  # decided per step inside the engine
+            yield p
+
+
 def _idle_profile(campus: pd.DataFrame) -> pd.DataFrame:
     """The profiles of a scenario whose battery stays idle, on the campus series' index."""
     n = len(campus)
@@ -732,7 +754,11 @@ def _fluctuation_summary(study: Study, fluct: Any) -> dict[str, Any]:
     base = {"enabled": bool(fl.enabled), "step_s": fl.step_s, "window_s": fl.window_s, "warmup_s": fl.warmup_s,
             "aliased": aliased(study), "shortest_period_s": shortest_period_s(study)}
     if fluct is None:
+        from gridstudy.studies.fluctuation import MIN_WINDOW_S, too_short
+
         reason = ("disabled by the study" if not fl.enabled else
+                  f"the horizon is shorter than the {MIN_WINDOW_S:g} s a Pst needs (and the flickermeter's look-ahead)"
+                  if too_short(study) else
                   "the campus is a measured series: no sub-second model to run the windows with")
         return {**base, "assessed": False, "note": f"No sub-second assessment: {reason}.", "windows": []}
     return {**base, "assessed": True, "note": fluct.note,

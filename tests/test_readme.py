@@ -25,10 +25,11 @@ BIN = Path(sys.executable).parent
 
 #: A short horizon for every study file, and a short run of each sag event. [TOML text]
 SHORT_DURATION = '"4min"'
-SHORT_SAG = "\n[sag]\nduration_s = 4.0\n"
+SHORT_SAG = ('\n[sag]\nduration_s = 4.0\nevents = [{ name = "sag to 0.85 pu for 0.5 s", kind = "source_sag", '
+             'vm_pu = 0.85, duration_s = 0.5 }]\n')
 #: One short sub-second window (at 100 ms, one latency): the reference engine runs it too.
 SHORT_FLUCT = ("[fluctuation]\nstep_s = 0.1\nwindow_s = 60.0\nwarmup_s = 5.0\nworst_windows = 1\nevents = false\n"
-               "latencies_s = [0.0]\n\n")
+               "latencies_s = []\n\n")
 #: Smaller sizes for the benchmark scripts (same options, less work).
 BENCH_OPTIONS = {"--steps": "400", "--pp-steps": "20", "--days": "0.01"}
 
@@ -60,7 +61,7 @@ def _shorten(text: str) -> str:
     else:
         text = text + "\n" + SHORT_FLUCT
     if re.search(r"(?m)^\[sag\]", text):
-        return re.sub(r"(?m)^\[sag\]$", "[sag]\nduration_s = 4.0", text)
+        return re.sub(r"(?m)^\[sag\]$", SHORT_SAG.strip(), text)
     return text + SHORT_SAG
 
 
