@@ -278,17 +278,39 @@ def gpus_for_peak(peak_p_mw: float, params: CampusLoadParams) -> int:
 # the time-domain pieces, all in seconds after the series start
 
 
+#: Periods drawn at a time for the iteration edges (the edges do not depend on it). [-]
+_EDGE_BLOCK = 1 << 20
+
+
 def _iteration_edges(params: CampusLoadParams, horizon_s: float, rng: np.random.Generator) -> np.ndarray:
     """Phase edges [s]: even entries start a compute phase, odd entries start a communication phase."""
+    # Drawn a block at a time (a year holds 42 M edges; its periods and starts are never held
+    # whole): the generator's stream and the sequential cumulative sum do not depend on the block
+    # size, so the edges are those of one draw of the whole horizon.
+    limit = horizon_s + params.period_s
     n = int(horizon_s / params.period_s * 1.3) + 16
-    periods = params.period_s * np.clip(1.0 + params.jitter * rng.standard_normal(n), 0.2, None)
-    while periods.sum() < horizon_s + 2 * params.period_s:  # extremely unlikely with the margin
-        periods = np.concatenate([periods, params.period_s * np.clip(1.0 + params.jitter * rng.standard_normal(n), 0.2, None)])
-    starts = np.concatenate([[0.0], np.cumsum(periods)[:-1]])
-    edges = np.empty(2 * len(starts))
-    edges[0::2] = starts
-    edges[1::2] = starts + params.duty * periods
-    return edges[edges < horizon_s + params.period_s]
+    out = np.empty(2 * n)  # pages past the last edge are never touched
+    used, t = 0, 0.0
+    while True:
+        x = rng.standard_normal(_EDGE_BLOCK)
+        x *= params.jitter
+        x += 1.0
+        np.clip(x, 0.2, None, out=x)
+        x *= params.period_s  # the periods [s]
+        st = np.cumsum(np.concatenate([[t], x]))  # period starts; the last one starts the next block
+        k = int(np.searchsorted(st[:-1], limit, side="left"))
+        if used + 2 * k > len(out):  # beyond the margin: extremely unlikely
+            out = np.concatenate([out[:used], np.empty(max(2 * k, len(out)))])
+        out[used:used + 2 * k:2] = st[:k]
+        x *= params.duty
+        x += st[:-1]  # the starts of the communication phases
+        out[used + 1:used + 2 * k:2] = x[:k]
+        used += 2 * k
+        if k < _EDGE_BLOCK:
+            break
+        t = float(st[-1])
+    edges = out[:used]
+    return edges[:int(np.searchsorted(edges, limit, side="left"))]
 
 
 def _interruptions(params: CampusLoadParams, horizon_s: float, rng: np.random.Generator) -> np.ndarray:

@@ -34,10 +34,17 @@ from gridstudy.grid.site import Site
 from gridstudy.grid.topology import Outage
 from gridstudy.studies.criteria.presets import CriteriaPreset
 from gridstudy.studies.outdir import fault_point
+from gridstudy.studies.qsts.inputs import ProfileStream
 from gridstudy.studies.workers import in_worker, worker_pool
 
 if TYPE_CHECKING:
     from gridstudy.studies.qsts.results import QSTSResult
+
+#: Longest window whose outages keep their per-step series and are judged on them in full (a day
+#: at 1 s); longer windows stream (:func:`_run_streamed`). [steps]
+FULL_SERIES_MAX_STEPS = 86_400
+#: Steps per part when a long window's frame is streamed. [-]
+STREAM_PART_STEPS = 1 << 16
 
 __all__ = ["worst_window", "window_start_site", "run_outage", "run_contingencies"]
 
@@ -102,9 +109,14 @@ def _outage_site(site: Site, outage: Outage) -> Site:
     return s
 
 
-def run_outage(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame, controls, preset: CriteriaPreset,
-               engine: str) -> dict:
-    """Run one outage for one scenario; return its table row (never raises on divergence)."""
+def run_outage(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame | ProfileStream, controls,
+               preset: CriteriaPreset, engine: str) -> dict:
+    """Run one outage for one scenario; return its table row (never raises on divergence).
+
+    A window up to :data:`FULL_SERIES_MAX_STEPS` keeps its per-step series and is judged on every
+    N-1 criterion; a longer one (or a :class:`~gridstudy.studies.qsts.inputs.ProfileStream`) streams
+    on the fast engine and is judged on its aggregates: convergence, every bus's N-1 band, the
+    emergency ratings (ride-through and load loss need the whole POI series: not judged there)."""
     from gridstudy.grid.basecase import internal_buses
     from gridstudy.models.element_profiles import element_profiles
     from gridstudy.studies.findings import scenario_findings
@@ -113,16 +125,23 @@ def run_outage(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame
 
     s = _outage_site(site, outage)
     cols = [c for c in ("campus_p_mw", "campus_q_mvar", "battery_p_mw", "battery_q_mvar") if c in profiles]
-    # the rest of the network follows its own profiles over the window, as in the N-0 run
-    inputs = QSTSInputs(s, profiles[cols], controls, RecordSpec(worst_windows=0),
-                        elements=element_profiles(s, pd.DatetimeIndex(profiles.index)))
     row = {"outage": outage.label, "element": outage.element, "index": outage.index, "scenario": scenario}
+    streamed = engine == "fast" and (isinstance(profiles, ProfileStream) or len(profiles) > FULL_SERIES_MAX_STEPS)
     try:
-        res = run_qsts(inputs, engine=engine, quiet=True)
+        if streamed:
+            res, findings = _run_streamed(s, profiles, cols, controls, preset)
+        else:
+            assert isinstance(profiles, pd.DataFrame)  # a stream runs streamed (fast engine) or is made whole
+            # the rest of the network follows its own profiles over the window, as in the N-0 run
+            inputs = QSTSInputs(s, profiles[cols], controls, RecordSpec(worst_windows=0),
+                                elements=element_profiles(s, pd.DatetimeIndex(profiles.index)))
+            res = run_qsts(inputs, engine=engine, quiet=True)
     except Exception as exc:  # a failed case is a row of the table, not a crash of the study
         return {**row, "pass": False, "worst_vm_pu": math.nan, "max_loading_percent": math.nan,
                 "nonconverged_steps": len(profiles), "violations": [f"run failed: {exc}"], "error": str(exc)}
-    findings = scenario_findings(s, res, preset, profiles, case="n-1")
+    if not streamed:
+        assert isinstance(profiles, pd.DataFrame)  # as above
+        findings = scenario_findings(s, res, preset, profiles, case="n-1")
     bus = res.bus_summary
     real = bus.index.difference(internal_buses(s))
     br = res.branch_summary
@@ -144,11 +163,36 @@ def run_outage(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame
     }
 
 
+def _run_streamed(s: Site, profiles: pd.DataFrame | ProfileStream, cols: list[str], controls,
+                  preset: CriteriaPreset) -> tuple[QSTSResult, list]:
+    """One outage over a long window on the fast engine, streaming: the profiles part by part
+    (a frame is read in parts as it is), the per-step series as 1-minute envelopes, the N-1 criteria
+    from the streamed aggregates (:class:`gridstudy.studies.streamed_criteria.StreamJudge`)."""
+    from gridstudy.models.element_profiles import element_profiles
+    from gridstudy.studies.qsts.fast import run_fast
+    from gridstudy.studies.qsts.inputs import QSTSInputs, RecordSpec
+    from gridstudy.studies.qsts.results import ResultRecorder
+    from gridstudy.studies.streamed_criteria import StreamJudge
+
+    if isinstance(profiles, ProfileStream):
+        stream = profiles.with_columns(cols)
+    else:
+        frame = profiles[cols]
+        stream = ProfileStream(pd.DatetimeIndex(frame.index), cols, lambda: (frame.iloc[a:a + STREAM_PART_STEPS]
+                                                                            for a in range(0, len(frame), STREAM_PART_STEPS)))
+    record = RecordSpec(envelope_freq="1min", worst_windows=0)
+    inputs = QSTSInputs(s, stream, controls, record, elements=element_profiles(s, stream.index))
+    judge = StreamJudge(ResultRecorder(s, stream.index, record, engine="fast"), s, preset, case="n-1")
+    # one thread per outage: the outages themselves take the cores
+    res = run_fast(inputs, quiet=True, recorder=judge, pipeline=False)
+    return res, judge.findings(res)
+
+
 def _run_args(args):
     return run_outage(*args)
 
 
-def run_contingencies(site: Site, outages: list[Outage], cases: Mapping[str, tuple[pd.DataFrame, object]],
+def run_contingencies(site: Site, outages: list[Outage], cases: Mapping[str, tuple[pd.DataFrame | ProfileStream, object]],
                       preset: CriteriaPreset, engine: str, workers: int = 2,
                       start_sites: Mapping[str, Site] | None = None) -> list[dict]:
     """Run every outage for every scenario in ``cases`` (``name -> (profiles, controls)``).

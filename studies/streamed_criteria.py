@@ -41,6 +41,13 @@ from gridstudy.studies.qsts.results import QSTSResult, ResultRecorder
 
 __all__ = ["StreamJudge", "JUDGE_STEPS"]
 
+
+def _slug(criterion: str) -> str:
+    """The registry's id suffix of a limit's finding (:func:`gridstudy.studies.findings._finding_id`)."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", criterion.split(": ", 1)[-1].lower()).strip("-")
+
 #: Steps gathered before a stretch is judged (about 17 MB of series at most). [-]
 JUDGE_STEPS = 1 << 20
 
@@ -58,10 +65,15 @@ class StreamJudge:
         The criteria.
     judge_steps : int
         Steps per judged stretch. [-]
+    case : {'n-0', 'n-1'}
+        The case judged: bands and ratings of that case; the grid-side series criteria in N-0 only.
     """
 
-    def __init__(self, recorder: ResultRecorder, site: Site, preset: CriteriaPreset, judge_steps: int = JUDGE_STEPS):
-        self.recorder, self.site, self.preset = recorder, site, preset
+    def __init__(self, recorder: ResultRecorder, site: Site, preset: CriteriaPreset, judge_steps: int = JUDGE_STEPS,
+                 case: str = "n-0"):
+        self.recorder, self.site, self.preset, self.case = recorder, site, preset, case
+        # the grid-side series criteria are N-0 criteria (the registry's cases)
+        self.series_criteria = case == "n-0"
         self.judge_steps = int(judge_steps)
         step_s = recorder.step_s
         self.tail_steps = max([window_samples(lim.window_s, step_s) for lim in preset.ramps] + [1])
@@ -77,7 +89,7 @@ class StreamJudge:
                   converged: np.ndarray, iterations: np.ndarray, max_mismatch_mva: np.ndarray) -> None:
         """:meth:`ResultRecorder.add_block`, then gather the POI meter's series."""
         self.recorder.add_block(start, vm_pu, loading_percent, series, converged, iterations, max_mismatch_mva)
-        if not self._ok:
+        if not self._ok or not self.series_criteria:
             return
         if not np.all(converged):  # series criteria are judged only when every step converged
             self._ok, self._p, self._q = False, [], []
@@ -125,10 +137,14 @@ class StreamJudge:
         """The findings of the streamed run (see the module docstring for what is judged)."""
         from gridstudy.studies.findings import bus_band_finding, convergence_finding, thermal_from_summary
 
-        out = [convergence_finding(result), bus_band_finding(self.site, result, self.preset),
-               thermal_from_summary(self.site, result, self.preset)]
-        if self._ok:
-            out += list(self.worst.values())
+        case = self.case
+        out = [dataclasses.replace(f, id=f"{g}.{case}", group=g) for g, f in (
+            ("convergence", convergence_finding(result)),
+            ("bus_voltages", bus_band_finding(self.site, result, self.preset, case)),
+            ("thermal", thermal_from_summary(self.site, result, self.preset, case)))]
+        if self._ok and self.series_criteria:  # ids as the registry gives them (gridstudy.studies.findings)
+            out += [dataclasses.replace(f, id=key if key == "poi_power_factor" else f"grid_variation.{_slug(f.criterion)}",
+                                        group=key.split(".")[0]) for key, f in self.worst.items()]
         return out
 
     def summary(self, result: QSTSResult) -> dict[str, Any]:

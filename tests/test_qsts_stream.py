@@ -56,8 +56,8 @@ def test_study_stream_parts_equal_profiles():
         np.testing.assert_array_equal(joined.to_numpy(dtype=float), whole[name].to_numpy(dtype=float))
 
 
-@pytest.mark.parametrize("prefetch", [0, 2])
-def test_streamed_qsts_equals_whole_frame_run(prefetch):
+@pytest.mark.parametrize(("prefetch", "process"), [(0, False), (2, False), (2, True)])
+def test_streamed_qsts_equals_whole_frame_run(prefetch, process):
     # a day at 1 s on memphis with OLTC: the engine reads the stream in blocks that straddle the
     # parts; every recorded quantity equals the whole-frame run (same inputs, same arithmetic)
     st = _study()
@@ -65,9 +65,13 @@ def test_streamed_qsts_equals_whole_frame_run(prefetch):
     rec = RecordSpec(envelope_freq="1min")
     prof = st.profiles(only="with_battery")["with_battery"]
     whole = run_fast(st.qsts_inputs(site, "with_battery", prof, rec), block_steps=4096, quiet=True)
-    stream = st.profile_stream("with_battery", chunk_steps=10_000, prefetch=prefetch)
+    stream = st.profile_stream("with_battery", chunk_steps=10_000, prefetch=prefetch, process=process)
     assert isinstance(stream, ProfileStream) and len(stream) == 86_400
-    part = run_fast(st.qsts_inputs(site, "with_battery", stream, rec), block_steps=4096, quiet=True)
+    stream.start()
+    try:
+        part = run_fast(st.qsts_inputs(site, "with_battery", stream, rec), block_steps=4096, quiet=True)
+    finally:
+        stream.close()
     pd.testing.assert_frame_equal(part.bus_summary, whole.bus_summary, rtol=0, atol=1e-12)
     pd.testing.assert_frame_equal(part.branch_summary, whole.branch_summary, rtol=0, atol=1e-12)
     pd.testing.assert_frame_equal(part.series, whole.series, rtol=0, atol=1e-12)
@@ -91,3 +95,51 @@ def test_stream_rejects_a_part_with_nan():
     assert len(s.iloc[0:40]) == 40
     with pytest.raises(StudyError, match="NaN"):
         s.iloc[40:100]
+
+
+def _edges_one_draw(params: CampusLoadParams, horizon_s: float, rng: np.random.Generator) -> np.ndarray:
+    """The iteration edges as one draw of the whole horizon (the definition the blocks must meet)."""
+    n = int(horizon_s / params.period_s * 1.3) + 16
+    periods = params.period_s * np.clip(1.0 + params.jitter * rng.standard_normal(n), 0.2, None)
+    starts = np.concatenate([[0.0], np.cumsum(periods)[:-1]])
+    edges = np.empty(2 * len(starts))
+    edges[0::2] = starts
+    edges[1::2] = starts + params.duty * periods
+    return edges[edges < horizon_s + params.period_s]
+
+
+def test_iteration_edges_drawn_in_blocks_equal_one_draw(monkeypatch):
+    import gridstudy.models.campus as campus
+
+    monkeypatch.setattr(campus, "_EDGE_BLOCK", 997)  # many blocks, a prime so they never align
+    for seed in range(3):
+        p = CampusLoadParams(gpus=1000, seed=seed)
+        for horizon_s in (10.0, 3600.0, 3 * 86_400 + 0.5):
+            got = campus._iteration_edges(p, horizon_s, np.random.default_rng(seed))
+            np.testing.assert_array_equal(got, _edges_one_draw(p, horizon_s, np.random.default_rng(seed)))
+
+
+def test_stream_judge_equals_whole_series_criteria():
+    # the series criteria judged stretch by stretch (the last window carried over) find the worst
+    # values the registry finds on the whole series
+    from gridstudy.studies.findings import scenario_findings
+    from gridstudy.studies.qsts.results import ResultRecorder
+    from gridstudy.studies.streamed_criteria import StreamJudge
+
+    st = _study(0.25)
+    site = st.build_site()
+    prof = st.profiles(only="with_battery")["with_battery"]
+    whole = run_fast(st.qsts_inputs(site, "with_battery", prof), quiet=True)
+    want = {f.criterion: f for f in scenario_findings(site, whole, st.preset, prof)}
+    inputs = st.qsts_inputs(site, "with_battery", st.profile_stream("with_battery", chunk_steps=3_000),
+                            RecordSpec(envelope_freq="1min"))
+    judge = StreamJudge(ResultRecorder(site, st.profile_stream("with_battery").index, inputs.record), site, st.preset,
+                        judge_steps=4_000)
+    res = run_fast(inputs, quiet=True, recorder=judge, block_steps=1_000)
+    assert judge.stretches >= 5
+    got = {f.criterion: f for f in judge.findings(res)}
+    assert any(k.startswith("grid-side variation") for k in got)
+    for name, f in got.items():
+        assert name in want, name
+        assert f.passed == want[name].passed, name
+        assert f.worst_value == pytest.approx(want[name].worst_value, rel=0, abs=1e-12), name

@@ -14,7 +14,11 @@ How it works
   keyed by the changing injections: a step starts from the nearest cached point or from the
   previous step, whichever is nearer (training load swings between two levels, so the previous
   step is often the far one), and a step that needed :data:`INSERT_ITER` iterations adds its
-  solution to the cache. Larger nets use sparse LU factors, refactorised when convergence slows.
+  solution to the cache. Larger nets use sparse LU factors (minimum degree ordering), factorised
+  once and reused across steps, refactorised when a step needs more than
+  :data:`SPARSE_REFRESH_ITER` iterations; a step starts from the nearest of the last
+  :data:`JAC_CACHE` solutions (keyed like the dense cache) or the previous step, whichever is
+  nearer.
   When a tap moves, ``Ybus`` is switched (event-driven: the kernel stops at the step after which
   a tap moves, the move takes effect from the next step). A step that fails is retried with a
   full Newton-Raphson, first from the last good voltages, then from the initial ones. A step that
@@ -59,6 +63,9 @@ CHORD_MAX_ITER = 40
 #: A step that needs this many chord iterations or more adds its solution and Jacobian to the
 #: cache. [-]
 INSERT_ITER = 5
+#: Sparse mode: a step that needs more chord iterations than this refactorises the Jacobian at
+#: its solution for the steps after it. [-]
+SPARSE_REFRESH_ITER = 8
 #: A dense chord iteration that shrinks the mismatch by less than this factor triggers a fresh
 #: Jacobian at the current point. [-]
 REFRESH_RATIO = 0.1
@@ -229,6 +236,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     Ckey = np.zeros((JAC_CACHE, kd))
     CVm = np.zeros((JAC_CACHE, model.nb))
     CVa = np.zeros((JAC_CACHE, model.nb))
+    CV = np.zeros((JAC_CACHE if not fac.dense else 0, model.nb), dtype=np.complex128)  # sparse: recent solutions
     Jstate = np.zeros(4, dtype=np.int64)  # used slots, next slot to replace, inversions, key_prev set
     key_prev = np.zeros(kd)
     # slack voltages enter the cache key as power: weighted by |Y_ref,ref| [pu power / pu voltage]
@@ -238,7 +246,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     pos_a[model.pvpq] = np.arange(len(model.pvpq))
     pos_m = np.full(model.nb, -1, dtype=np.int64)
     pos_m[model.pq] = len(model.pvpq) + np.arange(len(model.pq))
-    cache = (Jc, Ckey, CVm, CVa, Jstate, key_prev, np.vstack([pos_a, pos_m]))
+    cache = (Jc, Ckey, CVm, CVa, CV, Jstate, key_prev, np.vstack([pos_a, pos_m]))
     n_factor, n_tap_moves, n_retry, n_failed = 1, 0, 0, 0
     out = BlockOutput(model, inputs, el_bus, el_w, el_p0, el_q0, el_scale, col_load, col_st, vv_storages)
 
@@ -293,7 +301,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
                 *fac.args(cache), Vm, Va,
                 vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, Q_TOL_MVAR, 100,
                 vv_alpha, 1 if b0 == 0 else 0, *vd,
-                *tap_args(), tol, CHORD_MAX_ITER, 8, REFRESH_RATIO, INSERT_ITER,
+                *tap_args(), tol, CHORD_MAX_ITER, SPARSE_REFRESH_ITER, REFRESH_RATIO, INSERT_ITER,
                 out_V, out_conv, out_iter, out_mis, out_vvq,
             )
             if status == K.DONE:

@@ -54,7 +54,7 @@ _FM = {"nsz", "arcp", "contract", "afn", "reassoc"}
 @njit(cache=True, fastmath=_FM, error_model="numpy")
 def _lu_solve(Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work):
     """``dx = J⁻¹ F`` from sparse LU factors (``Pr J Pc = L U``; ``L`` unit lower triangular
-    without its diagonal, ``U`` strictly upper with its diagonal ``Ud`` apart)."""
+    without its diagonal, ``U`` strictly upper with the reciprocal of its diagonal in ``Ud``)."""
     m = F.shape[0]
     for i in range(m):
         work[perm_r[i]] = F[i]
@@ -64,7 +64,7 @@ def _lu_solve(Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work):
             for k in range(Lp[j], Lp[j + 1]):
                 work[Li[k]] -= Lx[k] * yj
     for j in range(m - 1, -1, -1):
-        work[j] /= Ud[j]
+        work[j] *= Ud[j]
         yj = work[j]
         if yj != 0.0:
             for k in range(Up[j], Up[j + 1]):
@@ -230,7 +230,7 @@ def solve_block(
     start, stop,
     Yp, Yj, Yx, Sbus0, el_bus, el_w, el_p, el_q,
     ref_bus, ref_vm, ref_w, pv_bus, pv_vm, pvpq, pq,
-    dense, Jc, Ckey, CVm, CVa, Jstate, key_prev, pos, Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c,
+    dense, Jc, Ckey, CVm, CVa, CV, Jstate, key_prev, pos, Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c,
     Vm, Va,
     vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, vv_tol, vv_max, vv_alpha, vv_lag_from,
     vd_el, vd_p0, vd_q0, vd_par,
@@ -258,6 +258,13 @@ def solve_block(
     cached point when it is nearer than the previous step (``key_prev``) — training load swings
     between two levels, so the previous step is often the far one — and iterates with that slot's
     Jacobian. A step that needed ``insert_iter`` iterations or more adds its solution to the cache.
+
+    Sparse mode keeps the recent solutions instead (no Jacobians: one LU factorisation serves all
+    steps until the caller refreshes it): the last ``Jc.shape[0]`` converged steps in a ring,
+    ``CVm, CVa`` and ``CV`` (the complex voltages, so that a start needs no cos/sin) with their
+    keys; a step starts from the nearest of them when it is nearer than the previous step. The
+    complex voltages of the previous step are carried over as they are (only the slack buses'
+    magnitudes are reset), so a step costs no trigonometry unless it starts from elsewhere.
     """
     nb = Vm.shape[0]
     m = pvpq.shape[0] + pq.shape[0]
@@ -286,6 +293,9 @@ def solve_block(
         vv_of[vv_el[a]] = a
     npvpq = pvpq.shape[0]
     npq = pq.shape[0]
+    pos_m = pos[1]
+    ncache = Jc.shape[0]
+    v_ok = False  # sparse mode: V holds the previous step's solution (consistent with Vm, Va)
     for i in range(start, stop):
         for b in range(nb):
             Sbus[b] = Sbus0[b]
@@ -321,17 +331,41 @@ def solve_block(
                     for b in range(nb):
                         Vm[b] = CVm[slot, b]
                         Va[b] = CVa[slot, b]
+        elif Jstate[0] > 0 and Jstate[3] == 1:  # sparse: nearest recent solution vs previous step
+            best = 1e300
+            for c in range(Jstate[0]):
+                d = 0.0
+                for x in range(kd):
+                    d += abs(Ckey[c, x] - key[x])
+                if d < best:
+                    best = d
+                    slot = c
+            d = 0.0
+            for x in range(kd):
+                d += abs(key_prev[x] - key[x])
+            if best < d:
+                for b in range(nb):
+                    Vm[b] = CVm[slot, b]
+                    Va[b] = CVa[slot, b]
+                    V[b] = CV[slot, b]
+            slot = -1
         for r in range(n_ref):
             Vm[ref_bus[r]] = ref_vm[i, r]
         for r in range(pv_bus.shape[0]):
             Vm[pv_bus[r]] = pv_vm[r]
+        fresh = True
+        if not dense and v_ok:  # V is valid: reset the slack magnitudes only (PV ones are fixed)
+            fresh = False
+            for r in range(n_ref):
+                b = ref_bus[r]
+                V[b] = complex(Vm[b] * math.cos(Va[b]), Vm[b] * math.sin(Va[b]))
         # one loop does the chord iterations and the volt-var fixed point; ``fresh``: the
         # voltages changed, recompute V and the mismatch F at the top
         iters = 0
         ok = False
         refreshed = False
-        fresh = True
         stepped = False
+        need_f = True  # the mismatch at the step's start
         prev = 0.0
         worst = 0.0
         fp = 0
@@ -347,7 +381,7 @@ def solve_block(
             vv_qp[a] = np.nan
             vv_q_prev[a] = vv_q[a]
         while True:
-            if fresh or stepped:
+            if fresh or stepped or need_f:
                 if fresh:
                     for b in range(nb):
                         V[b] = complex(Vm[b] * math.cos(Va[b]), Vm[b] * math.sin(Va[b]))
@@ -357,17 +391,22 @@ def solve_block(
                     Sbus[b] -= vd_s[a] * (m_new - vd_m[a])
                     vd_m[a] = m_new
                 worst = 0.0
-                for a in range(npvpq + npq):
-                    b = pvpq[a] if a < npvpq else pq[a - npvpq]
+                for a in range(npvpq):  # one row product per bus: P row, and Q row of a PQ bus
+                    b = pvpq[a]
                     acc = 0j
                     for k in range(Yp[b], Yp[b + 1]):
                         acc += Yx[k] * V[Yj[k]]
                     mis = V[b] * np.conj(acc) - Sbus[b]
-                    f = mis.real if a < npvpq else mis.imag
-                    F[a] = f
-                    if abs(f) > worst:
-                        worst = abs(f)
+                    F[a] = mis.real
+                    if abs(mis.real) > worst:
+                        worst = abs(mis.real)
+                    rm = pos_m[b]
+                    if rm >= 0:
+                        F[rm] = mis.imag
+                        if abs(mis.imag) > worst:
+                            worst = abs(mis.imag)
                 fresh = False
+                need_f = False
                 if stepped and dense and worst > tol and worst > ratio * prev:
                     slot = -1  # slow contraction: a fresh Jacobian at the current point
                 stepped = False
@@ -466,6 +505,24 @@ def solve_block(
         out_mis[i] = worst
         for a in range(n_vv):
             out_vvq[i, a] = vv_q[a]
+        v_ok = True
+        if not dense:  # the step's solution into the ring of recent ones, and its key
+            if ncache > 0:
+                if Jstate[0] < ncache:
+                    c = Jstate[0]
+                    Jstate[0] += 1
+                else:
+                    c = Jstate[1]
+                    Jstate[1] = (Jstate[1] + 1) % ncache
+                for b in range(nb):
+                    CVm[c, b] = Vm[b]
+                    CVa[c, b] = Va[b]
+                    CV[c, b] = V[b]
+                for x in range(kd):
+                    Ckey[c, x] = key[x]
+            for x in range(kd):
+                key_prev[x] = key[x]
+            Jstate[3] = 1
         if dense:
             for x in range(kd):
                 key_prev[x] = key[x]

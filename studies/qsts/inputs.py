@@ -120,18 +120,22 @@ class ProfileStream:
         ``parts()`` starts a fresh pass and returns an iterator of consecutive frames on ``index``
         (e.g. the campus model and the dispatch of one chunk after the other).
     prefetch : int
-        Parts made ahead in a second thread while the engine works on the current one (0: made
-        when asked). [-]
+        Parts made ahead while the engine works on the current one (0: made when asked). [-]
+    process : bool
+        Make the parts ahead in a child process (forked, so ``parts`` need not pickle; it ends
+        with this one) rather than a thread: the campus model and the dispatch then hold neither
+        this process's interpreter lock nor its memory.
     """
 
     def __init__(self, index: pd.DatetimeIndex, columns: Any, parts: Callable[[], Iterator[pd.DataFrame]], *,
-                 prefetch: int = 0):
+                 prefetch: int = 0, process: bool = False):
         check_index(index, "profiles.index")
         self.index = index
         self.columns = pd.Index(list(columns))
         self.parts = parts
         self.prefetch = int(prefetch)
-        self._it: Iterator[pd.DataFrame] | None = None
+        self.process = bool(process) and self.prefetch > 0
+        self._it: Iterator[tuple[int, pd.DataFrame]] | None = None
         self._buf = self._empty()
         self._buf0 = 0
         self._next0 = 0
@@ -145,7 +149,7 @@ class ProfileStream:
 
     def with_columns(self, columns: Any) -> ProfileStream:
         """The same stream keeping only ``columns``."""
-        return ProfileStream(self.index, columns, self.parts, prefetch=self.prefetch)
+        return ProfileStream(self.index, columns, self.parts, prefetch=self.prefetch, process=self.process)
 
     def _empty(self) -> pd.DataFrame:
         return pd.DataFrame({c: np.zeros(0) for c in self.columns}, index=self.index[:0])
@@ -168,8 +172,29 @@ class ProfileStream:
 
     def __iter__(self) -> Iterator[tuple[int, pd.DataFrame]]:
         """``(start, part)`` over the horizon, from a fresh pass (checked as the engine checks a frame)."""
+        return self._walk(self._source())
+
+    def start(self) -> None:
+        """Start the pass :meth:`rows` reads now (the prefetching thread or process begins making
+        parts), from the calling thread: call it before the engine runs when ``process`` is set."""
+        self._it, self._buf, self._buf0 = self._walk(self._source()), self._empty(), 0
+
+    def close(self) -> None:
+        """End the pass being read (its prefetching thread or process stops)."""
+        it, self._it, self._buf, self._buf0 = self._it, None, self._empty(), 0
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+    def _source(self) -> Iterator[pd.DataFrame]:
+        if self.prefetch <= 0:
+            return self.parts()
+        if self.process:
+            return _prefetched_process(self.parts, self.prefetch)
+        return _prefetched(self.parts, self.prefetch)
+
+    def _walk(self, src: Iterator[pd.DataFrame]) -> Iterator[tuple[int, pd.DataFrame]]:
         start = 0
-        src = self.parts() if self.prefetch <= 0 else _prefetched(self.parts, self.prefetch)
         try:
             for part in src:
                 out = self._check(part, start)
@@ -188,11 +213,12 @@ class ProfileStream:
         start = min(int(start), stop)
         if self._it is None or start < self._buf0:
             self._it, self._buf, self._buf0 = iter(self), self._empty(), 0
+        it = self._it
         pieces = [self._buf]
         end = self._buf0 + len(self._buf)
         t0 = time.perf_counter()
         while end < stop:
-            s0, part = next(self._it)
+            s0, part = next(it)
             pieces.append(part)
             end = s0 + len(part)
         self.wait_s += time.perf_counter() - t0
@@ -264,6 +290,50 @@ def _prefetched(parts: Callable[[], Iterator[pd.DataFrame]], ahead: int) -> Iter
                 th.join(0.05)
 
 
+def _prefetched_process(parts: Callable[[], Iterator[pd.DataFrame]], ahead: int) -> Iterator[pd.DataFrame]:
+    """The parts of ``parts()`` made in a forked child process, up to ``ahead`` ahead of the reader.
+
+    The child is started at once (not at the first part asked for), so a caller can fork from
+    its main thread before the engine starts its own threads."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    q = ctx.Queue(maxsize=max(1, ahead))
+
+    def make() -> None:
+        from gridstudy.studies.workers import die_with_parent
+
+        die_with_parent()
+        try:
+            for part in parts():
+                q.put(part)
+            q.put(None)
+        except BaseException as exc:  # handed to the reader, raised there
+            q.put(RuntimeError(f"making the profile parts failed: {exc!r}") if not isinstance(exc, StudyError)
+                  else exc)
+
+    proc = ctx.Process(target=make, name="profiles-prefetch", daemon=True)
+    proc.start()
+
+    def read() -> Iterator[pd.DataFrame]:
+        try:
+            while True:
+                item = q.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+            q.close()
+            q.cancel_join_thread()
+
+    return read()
+
+
 @dataclass
 class QSTSInputs:
     site: Site
@@ -279,7 +349,6 @@ class QSTSInputs:
     def __post_init__(self):
         check_index(self.profiles.index, "profiles.index")
         drop = [c for c in self.profiles.columns if c in DISPATCH_ONLY_COLUMNS]
-        stream = isinstance(self.profiles, ProfileStream)
         if drop:
             keep = [c for c in self.profiles.columns if c not in drop]
             self.profiles = (self.profiles.with_columns(keep) if isinstance(self.profiles, ProfileStream)
@@ -288,7 +357,7 @@ class QSTSInputs:
         for col in self.profiles.columns:
             if col not in KNOWN_COLUMNS:
                 problems.append(Problem(f"profiles.{col}", f"unknown column; known: {', '.join(KNOWN_COLUMNS)}", col))
-            elif stream:
+            elif isinstance(self.profiles, ProfileStream):
                 continue  # a stream's parts are checked as they are made
             elif not np.isfinite(self.profiles[col].to_numpy(dtype=float)).all():
                 problems.append(Problem(f"profiles.{col}", "contains NaN or inf", int((~np.isfinite(self.profiles[col].to_numpy(dtype=float))).sum())))

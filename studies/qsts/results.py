@@ -108,7 +108,11 @@ class ResultRecorder:
         self.env_index = None
         if self.record.series:
             if self.record.envelope_freq:
-                self.env_index = index.floor(self.record.envelope_freq).unique()
+                # floored a million steps at a time (a year's index floored at once would double it);
+                # a fixed-step index floors to a rising sequence, so the parts' unique values join in order
+                freq, part = self.record.envelope_freq, 1 << 20
+                floors = [index[a:a + part].floor(freq).unique() for a in range(0, len(index), part)] or [index.floor(freq)]
+                self.env_index = floors[0].append(floors[1:]).unique() if len(floors) > 1 else floors[0]
                 ne = len(self.env_index)
                 self.env_min = {s: np.full(ne, np.nan) for s in self.series_names}
                 self.env_max = {s: np.full(ne, np.nan) for s in self.series_names}
