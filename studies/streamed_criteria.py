@@ -48,8 +48,8 @@ def _slug(criterion: str) -> str:
 
     return re.sub(r"[^a-z0-9]+", "-", criterion.split(": ", 1)[-1].lower()).strip("-")
 
-#: Steps gathered before a stretch is judged (about 17 MB of series at most). [-]
-JUDGE_STEPS = 1 << 20
+#: Steps gathered before a stretch is judged (about 4 MB of series). [-]
+JUDGE_STEPS = 1 << 18
 
 
 class StreamJudge:
