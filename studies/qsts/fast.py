@@ -336,6 +336,14 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
                 seg_keys)
 
     def emit(b0, solved):
+        if b0 == 0 and n > len(solved[1]) and not np.asarray(solved[1]).any():
+            # not one step of the first block converged: the rest would cost a full Newton retry
+            # each and collapse alike; stop with the verdict instead of grinding through the horizon
+            from gridstudy.studies.errors import NotConvergedError
+
+            raise NotConvergedError(
+                f"voltage collapse: none of the first {len(solved[1])} steps converged; the remaining "
+                f"{n - len(solved[1])} steps were not run")
         out.emit(sink, b0, *solved)
         if bar is not None:
             bar.update(len(solved[1]))
