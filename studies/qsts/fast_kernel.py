@@ -313,9 +313,10 @@ def solve_block(
             e = vd_el[a]
             vd_s[a] = el_w[e] * complex(vd_p0[a] + el_p[i, e], vd_q0[a] + el_q[i, e])
             vd_m[a] = 1.0
+        # the nearest cached operating point (dense: its Jacobian too; sparse: a start only)
         slot = -1
-        if dense:
-            best = 1e300
+        best = 1e300
+        if dense or Jstate[3] == 1:
             for c in range(Jstate[0]):
                 d = 0.0
                 for x in range(kd):
@@ -323,32 +324,18 @@ def solve_block(
                 if d < best:
                     best = d
                     slot = c
-            if slot >= 0 and Jstate[3] == 1:
-                d = 0.0
-                for x in range(kd):
-                    d += abs(key_prev[x] - key[x])
-                if best < d:  # the cached point is nearer than the previous step
-                    for b in range(nb):
-                        Vm[b] = CVm[slot, b]
-                        Va[b] = CVa[slot, b]
-        elif Jstate[0] > 0 and Jstate[3] == 1:  # sparse: nearest recent solution vs previous step
-            best = 1e300
-            for c in range(Jstate[0]):
-                d = 0.0
-                for x in range(kd):
-                    d += abs(Ckey[c, x] - key[x])
-                if d < best:
-                    best = d
-                    slot = c
+        if slot >= 0 and Jstate[3] == 1:
             d = 0.0
             for x in range(kd):
                 d += abs(key_prev[x] - key[x])
-            if best < d:
+            if best < d:  # the cached point is nearer than the previous step: start from it
                 for b in range(nb):
                     Vm[b] = CVm[slot, b]
                     Va[b] = CVa[slot, b]
-                    V[b] = CV[slot, b]
-            slot = -1
+                    if not dense:
+                        V[b] = CV[slot, b]
+        if not dense:
+            slot = -1  # sparse mode keeps no Jacobian per cached point
         for r in range(n_ref):
             Vm[ref_bus[r]] = ref_vm[i, r]
         for r in range(pv_bus.shape[0]):
