@@ -181,22 +181,30 @@ def derived_section(name: str, params: Any, *, exclude: tuple[str, ...] = (), ov
     return model
 
 
-class VoltageResponseSection(_Section):
-    """``[campus.voltage_response]``: how the campus draw depends on its voltage (the parameters of
-    :class:`gridstudy.models.campus_voltage.CampusVoltageResponse`, validated by it), and whether
-    the daily time series uses it too (the sag events always do)."""
-
-    electronic_fraction: float = 0.77
-    knee_vm_pu: float = 0.85
-    trip_vm_pu: float = 0.5
-    z_fraction: float = 0.0
-    i_fraction: float = 0.0
+class _VoltageResponseBase(_Section):
     time_series: bool = False
 
     def model(self) -> Any:
+        """The model the section describes (it validates the values)."""
         from gridstudy.models.campus_voltage import CampusVoltageResponse
 
         return CampusVoltageResponse(**self.model_dump(exclude={"time_series"}))
+
+
+def _voltage_response_section() -> type[BaseModel]:
+    from gridstudy.models.campus_voltage import CampusVoltageResponse
+
+    return derived_section(
+        "VoltageResponseSection", CampusVoltageResponse, base=_VoltageResponseBase,
+        doc="``[campus.voltage_response]``: how the campus draw depends on its voltage (the parameters of "
+            ":class:`gridstudy.models.campus_voltage.CampusVoltageResponse`, validated by it), and "
+            "``time_series``: whether the daily time series uses it too (the sag events always do).")
+
+
+if TYPE_CHECKING:
+    class VoltageResponseSection(_VoltageResponseBase): ...
+else:
+    VoltageResponseSection = _voltage_response_section()
 
 
 class _CampusBase(_Section):
