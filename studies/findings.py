@@ -48,7 +48,7 @@ from gridstudy.studies.qsts.results import QSTSResult
 
 __all__ = ["scenario_findings", "scenario_summary", "bus_band_finding", "thermal_from_summary",
            "convergence_finding", "Criterion", "Evidence", "REGISTRY", "register", "finding_by_group",
-           "grid_side_pq"]
+           "grid_side_pq", "slug"]
 
 
 def _real_buses(site: Site) -> pd.Index:
@@ -211,7 +211,8 @@ def register(criterion: Criterion) -> Criterion:
     return criterion
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """A finding id's part from a display name: lower case, runs of other characters as ``-``."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
@@ -330,7 +331,7 @@ register(Criterion("load_loss", ("n-0", "n-1"), _load_loss))
 
 def _finding_id(criterion: Criterion, finding: Finding, case: str, several: bool) -> str:
     if several:  # one finding per limit: the limit's name tells them apart
-        return f"{criterion.id}.{_slug(finding.criterion.split(': ', 1)[-1])}"
+        return f"{criterion.id}.{slug(finding.criterion.split(': ', 1)[-1])}"
     return f"{criterion.id}.{case}" if len(criterion.cases) > 1 else criterion.id
 
 

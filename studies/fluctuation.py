@@ -41,6 +41,7 @@ from gridstudy.grid.errors import Problem
 from gridstudy.studies.criteria import Finding
 from gridstudy.studies.criteria.flickermeter import LOOKAHEAD_STEPS
 from gridstudy.studies.errors import StudyError
+from gridstudy.studies.findings import slug
 
 if TYPE_CHECKING:
     from gridstudy.grid.site import Site
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from gridstudy.studies.qsts.results import QSTSResult
     from gridstudy.studies.study import Study
 
-__all__ = ["Window", "WindowRun", "MIN_STEPS", "aliased", "shortest_period_s", "choose_windows", "run_window",
+__all__ = ["summary_keys", "summary_block", "Window", "WindowRun", "MIN_STEPS", "aliased", "shortest_period_s", "choose_windows", "run_window",
            "oscillation_spectrum", "oscillation_finding", "assess", "latency_response"]
 
 #: Shortest window a flickermeter Pst is given for (its ``min_interval_s``). [s]
@@ -315,7 +316,7 @@ def assess(study: Study, site: Site, results: dict[str, QSTSResult], profiles: d
     short = [r for r in preset.ramps if r.window_s < MIN_STEPS * study.step_s]
     # the flickermeter replaces the analytical estimate always; the short windows' grid-side
     # findings of the study-step run are replaced where that run is aliased, else judged beside
-    replaced = {"flicker"} | ({f"grid_variation.{_slug(r.name)}" for r in short} if is_aliased else set())
+    replaced = {"flicker"} | ({f"grid_variation.{slug(r.name)}" for r in short} if is_aliased else set())
     ramp_suffix = "" if is_aliased else ".sub-second"
     strategies = study.strategies()
     runs: dict[str, list[WindowRun]] = {}
@@ -371,7 +372,7 @@ def assess(study: Study, site: Site, results: dict[str, QSTSResult], profiles: d
                     limits=wf.limits, note=wf.note + f" Judged at {settings.step_s * 1000:g} ms on the sub-second windows.",
                     details={**dict(wf.details), "max_p2p_mw_5s": max(max_p2p_mw(r.grid_p_mw.iloc[r.judged], 5.0)
                                                                       for r in rs)},
-                    id=f"grid_variation.{_slug(lim.name)}{ramp_suffix}", group="grid_variation"))
+                    id=f"grid_variation.{slug(lim.name)}{ramp_suffix}", group="grid_variation"))
             spectra = {}
             for r in rs:
                 r.spectrum = oscillation_spectrum(r.grid_p_mw.iloc[r.judged])
@@ -397,12 +398,6 @@ def replace_id(f: Finding, fid: str, group: str) -> Finding:
     from dataclasses import replace
 
     return replace(f, id=fid, group=group)
-
-
-def _slug(text: str) -> str:
-    import re
-
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def latency_sensitivity(study: Study, site: Site, results: dict[str, QSTSResult], profiles: dict[str, pd.DataFrame],
@@ -455,3 +450,48 @@ def spectra_table(assessment: Assessment) -> pd.DataFrame:
                                             "amplitude_mw": sp.to_numpy()}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["scenario", "window", "frequency_hz", "amplitude_mw"])
+
+
+def summary_keys(fluct: Assessment, name: str, p2p_1s: float) -> dict[str, Any]:
+    """The per-scenario keys of the sub-second assessment in ``summary.json``."""
+    fs = {f.group: f for f in fluct.findings[name]}
+    flick = fs.get("flicker")
+    osc = fs.get("oscillation")
+    sub = [f for f in fluct.findings[name] if f.group == "grid_variation"]
+    p2p_sub = max((float(f.details.get("max_p2p_mw_5s", 0.0)) for f in sub), default=0.0)
+    out: dict[str, Any] = {
+        "flicker_method": "iec61000-4-15",
+        "fluctuation_step_s": fluct.step_s,
+        "max_p2p_mw_5s": max(p2p_1s, p2p_sub),
+        "max_p2p_mw_5s_study_step": p2p_1s,
+        "max_p2p_mw_5s_sub_second": p2p_sub,
+    }
+    if flick is not None:
+        out["pst_max"] = float(flick.details.get("pst_max", flick.worst_value))
+        out["plt_max"] = float(flick.details.get("plt_max", float("nan")))
+        out["pst_by_window"] = dict(flick.details.get("pst_by_window", {}))
+    em = fs.get("flicker_emission")
+    if em is not None:
+        out["flicker_emission"] = {k: em.details[k] for k in ("emission_pst", "emission_limit_pst", "total_pst",
+                                                               "planning_pst", "share", "background_pst")}
+        out["flicker_emission"]["pass"] = em.passed
+    if osc is not None:
+        d = osc.details
+        out["oscillation"] = {k: d[k] for k in ("band_hz", "peak_mw", "peak_hz", "limit_mw", "pass", "window", "bands")}
+    return out
+
+
+def summary_block(study: Study, fluct: Assessment | None) -> dict[str, Any]:
+    """The top-level ``fluctuation`` block of ``summary.json``."""
+    fl = study.fluctuation
+    base = {"enabled": bool(fl.enabled), "step_s": fl.step_s, "window_s": fl.window_s, "warmup_s": fl.warmup_s,
+            "aliased": aliased(study), "shortest_period_s": shortest_period_s(study)}
+    if fluct is None:
+        reason = ("disabled by the study" if not fl.enabled else
+                  f"the horizon is shorter than the {MIN_WINDOW_S:g} s a Pst needs (and the flickermeter's look-ahead)"
+                  if too_short(study) else
+                  "the campus is a measured series: no sub-second model to run the windows with")
+        return {**base, "assessed": False, "note": f"No sub-second assessment: {reason}.", "windows": []}
+    return {**base, "assessed": True, "note": fluct.note,
+            "windows": [{"start": w.start, "stop": w.stop, "reason": w.reason, "label": w.label} for w in fluct.windows],
+            "replaced_study_step_findings": sorted(fluct.replaced_ids)}

@@ -562,24 +562,19 @@ class Study:
             say(f"QSTS {name}: {len(prof)} steps of {self.step_s:g} s on {site.name} ({engine} engine)")
             res = run_qsts(self.qsts_inputs(site, name, prof), engine=engine, quiet=quiet)
             results[name] = res
-            fs = scenario_findings(site, res, self.preset, prof)
-            findings[name] = fs
-            scen_summary[name] = scenario_summary(site, res, fs, prof, self.preset)
-            scen_summary[name]["strategy"] = prof.attrs.get("strategy", "battery idle")
-            scen_summary[name]["gpu_smoothing_extra_mwh"] = float(prof.attrs.get("smoothing_extra_mwh", 0.0))
+            findings[name] = scenario_findings(site, res, self.preset, prof)
 
-        from gridstudy.studies.fluctuation import assess
+        from gridstudy.studies.fluctuation import assess, summary_block, summary_keys
 
         fluct = assess(self, site, results, profs, engine, say) if fluctuation else None
-        if fluct is not None:
-            for name, prof in profs.items():
-                fs = [f for f in findings[name] if f.id not in fluct.replaced_ids] + fluct.findings[name]
-                findings[name] = fs
-                keep = {k: scen_summary[name][k] for k in ("strategy", "gpu_smoothing_extra_mwh")}
-                p2p_1s = scen_summary[name]["max_p2p_mw_5s"]
-                scen_summary[name] = scenario_summary(site, results[name], fs, prof, self.preset)
-                scen_summary[name].update(keep)
-                scen_summary[name].update(_fluctuation_keys(fluct, name, p2p_1s))
+        for name, prof in profs.items():
+            if fluct is not None:  # the sub-second findings replace their study-step counterparts
+                findings[name] = [f for f in findings[name] if f.id not in fluct.replaced_ids] + fluct.findings[name]
+            scen_summary[name] = scenario_summary(site, results[name], findings[name], prof, self.preset)
+            scen_summary[name]["strategy"] = prof.attrs.get("strategy", "battery idle")
+            scen_summary[name]["gpu_smoothing_extra_mwh"] = float(prof.attrs.get("smoothing_extra_mwh", 0.0))
+            if fluct is not None:
+                scen_summary[name].update(summary_keys(fluct, name, scen_summary[name]["max_p2p_mw_5s"]))
 
         cont_rows: list[dict] = []
         loss_rows: list[dict] = []
@@ -624,7 +619,7 @@ class Study:
         from gridstudy.studies.limits import study_warnings
 
         summary["warnings"] = study_warnings(self, site_summary)
-        summary["fluctuation"] = _fluctuation_summary(self, fluct)
+        summary["fluctuation"] = summary_block(self, fluct)
         summary["latency_sensitivity"] = fluct.latency_sensitivity if fluct is not None else []
         summary["runtime_s"] = time.perf_counter() - t_start
         tables: dict[str, pd.DataFrame] = {}
@@ -716,51 +711,3 @@ def _idle_profile(campus: pd.DataFrame) -> pd.DataFrame:
         "grid_q_mvar": campus["campus_q_mvar"].to_numpy(), "saturated": np.zeros(n, dtype=bool),
     }, index=campus.index)
 
-
-def _fluctuation_keys(fluct: Any, name: str, p2p_1s: float) -> dict[str, Any]:
-    """The per-scenario keys of the sub-second assessment in ``summary.json``."""
-    fs = {f.group: f for f in fluct.findings[name]}
-    flick = fs.get("flicker")
-    osc = fs.get("oscillation")
-    sub = [f for f in fluct.findings[name] if f.group == "grid_variation"]
-    p2p_sub = max((float(f.details.get("max_p2p_mw_5s", 0.0)) for f in sub), default=0.0)
-    out: dict[str, Any] = {
-        "flicker_method": "iec61000-4-15",
-        "fluctuation_step_s": fluct.step_s,
-        "max_p2p_mw_5s": max(p2p_1s, p2p_sub),
-        "max_p2p_mw_5s_study_step": p2p_1s,
-        "max_p2p_mw_5s_sub_second": p2p_sub,
-    }
-    if flick is not None:
-        out["pst_max"] = float(flick.details.get("pst_max", flick.worst_value))
-        out["plt_max"] = float(flick.details.get("plt_max", float("nan")))
-        out["pst_by_window"] = dict(flick.details.get("pst_by_window", {}))
-    em = fs.get("flicker_emission")
-    if em is not None:
-        out["flicker_emission"] = {k: em.details[k] for k in ("emission_pst", "emission_limit_pst", "total_pst",
-                                                               "planning_pst", "share", "background_pst")}
-        out["flicker_emission"]["pass"] = em.passed
-    if osc is not None:
-        d = osc.details
-        out["oscillation"] = {k: d[k] for k in ("band_hz", "peak_mw", "peak_hz", "limit_mw", "pass", "window", "bands")}
-    return out
-
-
-def _fluctuation_summary(study: Study, fluct: Any) -> dict[str, Any]:
-    """The top-level ``fluctuation`` block of ``summary.json``."""
-    from gridstudy.studies.fluctuation import aliased, shortest_period_s
-
-    fl = study.fluctuation
-    base = {"enabled": bool(fl.enabled), "step_s": fl.step_s, "window_s": fl.window_s, "warmup_s": fl.warmup_s,
-            "aliased": aliased(study), "shortest_period_s": shortest_period_s(study)}
-    if fluct is None:
-        from gridstudy.studies.fluctuation import MIN_WINDOW_S, too_short
-
-        reason = ("disabled by the study" if not fl.enabled else
-                  f"the horizon is shorter than the {MIN_WINDOW_S:g} s a Pst needs (and the flickermeter's look-ahead)"
-                  if too_short(study) else
-                  "the campus is a measured series: no sub-second model to run the windows with")
-        return {**base, "assessed": False, "note": f"No sub-second assessment: {reason}.", "windows": []}
-    return {**base, "assessed": True, "note": fluct.note,
-            "windows": [{"start": w.start, "stop": w.stop, "reason": w.reason, "label": w.label} for w in fluct.windows],
-            "replaced_study_step_findings": sorted(fluct.replaced_ids)}
