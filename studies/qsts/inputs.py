@@ -274,13 +274,7 @@ def _prefetched(parts: Callable[[], Iterator[pd.DataFrame]], ahead: int) -> Iter
     th = threading.Thread(target=make, name="profiles-prefetch", daemon=True)
     th.start()
     try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+        yield from _read_parts(q, done)
     finally:
         stop.set()
         while th.is_alive():
@@ -288,6 +282,17 @@ def _prefetched(parts: Callable[[], Iterator[pd.DataFrame]], ahead: int) -> Iter
                 q.get_nowait()
             except queue.Empty:
                 th.join(0.05)
+
+
+def _read_parts(q: Any, end: object) -> Iterator[pd.DataFrame]:
+    """The parts a maker put on ``q`` until ``end``; an exception it put there is raised here."""
+    while True:
+        item = q.get()
+        if item is end:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 def _prefetched_process(parts: Callable[[], Iterator[pd.DataFrame]], ahead: int) -> Iterator[pd.DataFrame]:
@@ -317,13 +322,7 @@ def _prefetched_process(parts: Callable[[], Iterator[pd.DataFrame]], ahead: int)
 
     def read() -> Iterator[pd.DataFrame]:
         try:
-            while True:
-                item = q.get()
-                if item is None:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+            yield from _read_parts(q, None)
         finally:
             if proc.is_alive():
                 proc.terminate()
