@@ -85,6 +85,22 @@ def test_simbench_profiles_both_engines_agree(tmp_path, monkeypatch):
     np.testing.assert_allclose(p[0], absolute[("sgen", "p_mw")].iloc[row][idx].to_numpy(), rtol=0, atol=1e-12)
 
 
+def _csv_site(tmp_path, csv_name: str):
+    """A site file on the SimBench grid whose other elements follow the profile file ``csv_name``."""
+    return _site_file(tmp_path, f"""
+        name = "csv"
+        poi = "{POI}"
+        [network]
+        simbench = "{SB_CODE}"
+        profiles = "{csv_name}"
+        [campus]
+        [[campus.halls]]
+        name = "Hall"
+        bus = "{POI}"
+        p_mw = 50.0
+    """)
+
+
 def test_profile_csv_sets_elements_and_averages(tmp_path):
     """A CSV's columns drive the named elements: a 30-min step takes the mean of two 15-min rows
     (hand calculation), Q follows P at the base power factor where no Q column is given."""
@@ -92,18 +108,7 @@ def test_profile_csv_sets_elements_and_averages(tmp_path):
     times = pd.date_range("2025-07-15 00:00", periods=8, freq="15min")
     pd.DataFrame({"load:HV2 Load 1:p_mw": [1, 3, 5, 7, 9, 11, 13, 15],
                   "sgen:0:p_mw": [2.0] * 8, "sgen:0:q_mvar": [0.5] * 8}, index=times).to_csv(csv)
-    path = _site_file(tmp_path, f"""
-        name = "csv"
-        poi = "{POI}"
-        [network]
-        simbench = "{SB_CODE}"
-        profiles = "profiles.csv"
-        [campus]
-        [[campus.halls]]
-        name = "Hall"
-        bus = "{POI}"
-        p_mw = 50.0
-    """)
+    path = _csv_site(tmp_path, "profiles.csv")
     site = load_site(path)
     index = pd.date_range("2025-07-15 00:00", periods=4, freq="30min")
     el = element_profiles(site, index)
@@ -126,18 +131,7 @@ def test_profile_csv_unknown_elements_listed(tmp_path):
     times = pd.date_range("2025-07-15", periods=3, freq="1h")
     pd.DataFrame({"load:No such load:p_mw": 1.0, "sgen:9999:p_mw": 1.0, "gen:0:q_mvar": 1.0,
                   "shunt:1:q_mvar": 1.0}, index=times).to_csv(csv)
-    path = _site_file(tmp_path, f"""
-        name = "csv"
-        poi = "{POI}"
-        [network]
-        simbench = "{SB_CODE}"
-        profiles = "bad.csv"
-        [campus]
-        [[campus.halls]]
-        name = "Hall"
-        bus = "{POI}"
-        p_mw = 50.0
-    """)
+    path = _csv_site(tmp_path, "bad.csv")
     site = load_site(path)
     with pytest.raises(InputError) as exc:
         element_profiles(site, pd.date_range("2025-07-15", periods=2, freq="1h"))
@@ -310,18 +304,7 @@ def test_contingency_window_follows_the_network_profiles(tmp_path):
     times = pd.date_range("2025-07-15 00:00", periods=8, freq="15min")
     # a 40 MW swing of one load: enough to move the voltages by far more than the tolerance
     pd.DataFrame({"load:HV2 Load 1:p_mw": [1.0, 41.0] * 4}, index=times).to_csv(csv)
-    path = _site_file(tmp_path, f"""
-        name = "csv"
-        poi = "{POI}"
-        [network]
-        simbench = "{SB_CODE}"
-        profiles = "profiles.csv"
-        [campus]
-        [[campus.halls]]
-        name = "Hall"
-        bus = "{POI}"
-        p_mw = 50.0
-    """)
+    path = _csv_site(tmp_path, "profiles.csv")
     study = Study(site=path, campus=CampusLoadParams(gpus=20_000), index=make_index("2025-07-15", 7200, 900.0),
                   contingencies={"enabled": False}, sag={"enabled": False})
     site = study.build_site()
