@@ -283,6 +283,20 @@ def _selected_branches(net: Any, poi: int, within: int | None, vn_kv: list[float
     return out
 
 
+def _resolve_branches(net: pp.pandapowerNet, refs: list[Any], path: str,
+                      problems: list[Problem]) -> list[tuple[str, int]]:
+    """The branches ``refs`` name, as ``(table, index)``; what cannot be resolved goes to
+    ``problems`` at ``path[i]``."""
+    out: list[tuple[str, int]] = []
+    for i, ref in enumerate(refs):
+        got, prob = resolve_branch(net, ref, f"{path}[{i}]")
+        if prob is not None:
+            problems.append(prob)
+        elif got is not None:
+            out.append(got)
+    return out
+
+
 def finish_network_site(site: Site, spec: SiteSpec, base: NetworkBase) -> Site:
     """Set the contingencies, monitored elements and profile source of a network site."""
     ns = spec.network
@@ -290,13 +304,7 @@ def finish_network_site(site: Site, spec: SiteSpec, base: NetworkBase) -> Site:
     net, poi = site.net, site.poi_bus
     problems: list[Problem] = []
     cs: ContingencySpec = ns.contingencies
-    chosen: list[tuple[str, int]] = []
-    for i, ref in enumerate(cs.elements):
-        got, prob = resolve_branch(net, ref, f"network.contingencies.elements[{i}]")
-        if prob is not None:
-            problems.append(prob)
-        elif got is not None:
-            chosen.append(got)
+    chosen = _resolve_branches(net, cs.elements, "network.contingencies.elements", problems)
     if cs.within_buses is not None or cs.vn_kv is not None:
         chosen += _selected_branches(net, poi, cs.within_buses, cs.vn_kv)
     if cs.elements or cs.within_buses is not None or cs.vn_kv is not None:
@@ -311,13 +319,7 @@ def finish_network_site(site: Site, spec: SiteSpec, base: NetworkBase) -> Site:
                 problems.append(Problem(f"network.monitor.buses[{i}]", why, bref))
             else:
                 buses.add(idx)
-        branches: set[tuple[str, int]] = set()
-        for i, ref in enumerate(ms.branches):
-            got, prob = resolve_branch(net, ref, f"network.monitor.branches[{i}]")
-            if prob is not None:
-                problems.append(prob)
-            elif got is not None:
-                branches.add(got)
+        branches = set(_resolve_branches(net, ms.branches, "network.monitor.branches", problems))
         if ms.within_buses is not None or ms.vn_kv is not None:
             near = buses_within(net, poi, ms.within_buses) if ms.within_buses is not None else None
             for b in net.bus.index:
