@@ -110,3 +110,62 @@ def test_pegase_1354_agrees_with_runpp():
     steps = list(range(0, 120, 12))
     dv = np.nanmax(np.abs(vm[steps] - _runpp_vm(inputs, steps)))
     assert dv <= TOL_PU
+
+
+def test_predictor_sensitivities_follow_runpp():
+    """The sparse path's first-order predictor: from a solved point, the unknowns move by
+    ``-J⁻¹·(∂F/∂key)·Δkey`` when the campus draw and the slack voltage change. runpp solves both
+    points; the prediction must land within 2 % of the true move (its error is second order:
+    (ΔS/S_sc)² relative to the move, a few 1e-3 here), while a sign or scale error in any column
+    would miss by the whole move."""
+    inputs = _inputs("case:case118", 10, 50.0, 3, seed=6)
+    model = fast_mod.build_model(inputs)
+    net = copy.deepcopy(inputs.site.net)
+    campus = int(inputs.site.campus_loads[0])
+    eg = net.ext_grid.index[0]
+
+    def solve():
+        pp.runpp(net, tolerance_mva=1e-10, calculate_voltage_angles=True)
+        res = net.res_bus
+        V = np.zeros(model.nb, dtype=np.complex128)
+        idx = model.lookup[res.index.to_numpy()]
+        V[idx] = res.vm_pu.to_numpy() * np.exp(1j * np.deg2rad(res.va_degree.to_numpy()))
+        return V
+
+    Va = solve()
+    Ybus = model.ybus(model.tap_pos0)[0]
+    el_bus = np.array([model.lookup[int(net.load.at[campus, "bus"])]])
+    el_w = np.array([float(net.load.at[campus, "scaling"]) / model.baseMVA])
+    ref_bus = np.asarray(model.ref, dtype=np.int64)
+    ref_w = np.abs(Ybus.diagonal())[ref_bus]
+    lu = model.factor(Ybus, Va)
+    S = lu.solve(model.injection_columns(Ybus, Va, el_bus, el_w, ref_bus, ref_w))
+    dp, dq, dv = 8.0, 3.0, 0.004  # campus +8 MW, +3 Mvar; slack +0.004 pu
+    net.load.at[campus, "p_mw"] += dp
+    net.load.at[campus, "q_mvar"] += dq
+    net.ext_grid.at[eg, "vm_pu"] += dv
+    Vb = solve()
+    dkey = np.r_[el_w * dp, el_w * dq, ref_w * dv]
+    x = lambda V: np.r_[np.angle(V[model.pvpq]), np.abs(V[model.pq])]  # noqa: E731
+    move = x(Vb) - x(Va)
+    pred = -S @ dkey
+    assert np.abs(move).max() > 1e-3  # a real move, not noise
+    assert np.abs(pred - move).max() <= 0.02 * np.abs(move).max()
+
+
+def test_full_factor_set_replaces_slots_and_agrees_with_runpp(monkeypatch):
+    """Two slots and a short cool-down on a campus that swings over three levels: the set fills,
+    then replaces its least used slot; every step still agrees with runpp (tolerance: module
+    docstring)."""
+    monkeypatch.setattr(fast_mod, "SPARSE_SLOTS", 2)
+    monkeypatch.setattr(fast_mod, "SPARSE_COOLDOWN", 5)
+    n = 240
+    inputs = _inputs("case:case118", 10, 50.0, n, seed=8)
+    p = inputs.profiles["campus_p_mw"].to_numpy()
+    inputs.profiles["campus_p_mw"] = p * (1.0 + 0.6 * ((np.arange(n) // 40) % 3))  # three levels
+    vm, conv, meta = _run(inputs, block_steps=60)
+    assert conv.all() and meta["failed_steps"] == 0
+    assert meta["factorisations"] > 2  # more factorisations than slots: slots were replaced
+    steps = list(range(0, n, 6))
+    dv = np.nanmax(np.abs(vm[steps] - _runpp_vm(inputs, steps)))
+    assert dv <= TOL_PU

@@ -50,7 +50,7 @@ import pandas as pd
 from gridstudy.studies.qsts import fast_kernel as K
 from gridstudy.studies.qsts.apply import element_series
 from gridstudy.studies.qsts.controllers import Q_TOL_MVAR, tap_direction_lowering, tap_settings, volt_var_update
-from gridstudy.studies.qsts.fast_model import FastModel, build_model, unsupported_features
+from gridstudy.studies.qsts.fast_model import FactorSet, FastModel, build_model, unsupported_features
 from gridstudy.studies.qsts.inputs import QSTSInputs
 
 __all__ = ["run_fast", "FastModel", "build_model", "unsupported_features"]
@@ -63,9 +63,14 @@ CHORD_MAX_ITER = 40
 #: A step that needs this many chord iterations or more adds its solution and Jacobian to the
 #: cache. [-]
 INSERT_ITER = 5
-#: Sparse mode: a step that needs more chord iterations than this refactorises the Jacobian at
-#: its solution for the steps after it. [-]
-SPARSE_REFRESH_ITER = 8
+#: Sparse mode: a step whose first volt-var pass needs more chord iterations than this (after the
+#: predictor) adds a factorisation of the Jacobian at its solution for the steps after it. [-]
+SPARSE_REFRESH_ITER = 2
+#: Sparse mode: factorisations kept, each at its operating point. [-]
+SPARSE_SLOTS = 6
+#: Sparse mode: steps after a replacement in a full set of factorisations before the next one
+#: (bounds the factorisations of a run whose operating points keep moving). [-]
+SPARSE_COOLDOWN = 1024
 #: A dense chord iteration that shrinks the mismatch by less than this factor triggers a fresh
 #: Jacobian at the current point. [-]
 REFRESH_RATIO = 0.1
@@ -228,15 +233,15 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     Ybus, Yf, Yt, branch = model.ybus(tap_pos)
     V = model.V_init.copy()
     Vm, Va = np.abs(V), np.angle(V)
-    fac = model.factor(Ybus, V)  # campus loads at their scheduled power: no load derivative yet
+    dense = model.dense
     m = len(model.pvpq) + len(model.pq)
-    md = m if fac.dense else 0
+    md = m if dense else 0
     Jc = np.zeros((JAC_CACHE, md, md))
     kd = 2 * ne + len(ref_bus)
     Ckey = np.zeros((JAC_CACHE, kd))
     CVm = np.zeros((JAC_CACHE, model.nb))
     CVa = np.zeros((JAC_CACHE, model.nb))
-    CV = np.zeros((JAC_CACHE if not fac.dense else 0, model.nb), dtype=np.complex128)  # sparse: recent solutions
+    CV = np.zeros((JAC_CACHE if not dense else 0, model.nb), dtype=np.complex128)  # sparse: recent solutions
     Jstate = np.zeros(4, dtype=np.int64)  # used slots, next slot to replace, inversions, key_prev set
     key_prev = np.zeros(kd)
     # slack voltages enter the cache key as power: weighted by |Y_ref,ref| [pu power / pu voltage]
@@ -247,7 +252,25 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     pos_m = np.full(model.nb, -1, dtype=np.int64)
     pos_m[model.pq] = len(model.pvpq) + np.arange(len(model.pq))
     cache = (Jc, Ckey, CVm, CVa, CV, Jstate, key_prev, np.vstack([pos_a, pos_m]))
-    n_factor, n_tap_moves, n_retry, n_failed = 1, 0, 0, 0
+    fs = FactorSet(1, kd, 1) if dense else FactorSet(m, kd, SPARSE_SLOTS)
+
+    def step_key(j, p_rows, q_rows):
+        """The kernel's key of step ``j`` of a block (volt-var elements: their Q state)."""
+        q = q_rows[j].copy()
+        q[vv_el] = vv_q
+        return np.r_[el_w * p_rows[j], el_w * q, ref_w * ref_vm_now[j]]
+
+    def add_factor(Vc, keyc, dsd=None):
+        """Factorise the Jacobian at ``Vc`` into the set, with the sensitivities of the unknowns to
+        the key's components (:meth:`FastModel.injection_columns`)."""
+        lu = model.factor(Ybus, Vc, dsd)
+        fs.add(lu, lu.solve(model.injection_columns(Ybus, Vc, el_bus, el_w, ref_bus, ref_w)).T, keyc,
+               SPARSE_COOLDOWN)
+
+    ref_vm_now = np.zeros((1, len(ref_bus)))
+    if not dense:  # campus loads at their scheduled power: no load derivative yet
+        add_factor(V, np.r_[np.zeros(2 * ne), ref_w * np.abs(V[ref_bus])])
+    n_tap_moves, n_retry, n_failed = 0, 0, 0
     out = BlockOutput(model, inputs, el_bus, el_w, el_p0, el_q0, el_scale, col_load, col_st, vv_storages)
 
     bar = None
@@ -260,7 +283,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
 
     def solve(b0):
         """Solve the block starting at step ``b0``; return the arguments of ``out.emit``."""
-        nonlocal Ybus, Yf, Yt, branch, fac, n_factor, n_tap_moves, n_retry, n_failed
+        nonlocal Ybus, Yf, Yt, branch, ref_vm_now, n_tap_moves, n_retry, n_failed
         b1 = min(n, b0 + block_steps)
         k = b1 - b0
         eb = element_series(inputs, b0, b1)
@@ -281,6 +304,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
         for j, gi in enumerate(es.gen_index):
             el_p[:, col_gen[int(gi)]] = eb.gen_p_mw[:, j] - el_p0[col_gen[int(gi)]]
         ref_vm = np.ascontiguousarray(eb.ext_grid_vm_pu)
+        ref_vm_now = ref_vm
         out_V = np.full((k, model.nb), np.nan + 0j, dtype=np.complex128)
         out_conv = np.zeros(k, dtype=np.bool_)
         out_iter = np.zeros(k, dtype=np.int64)
@@ -298,7 +322,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
             status, j = K.solve_block(  # type: ignore[call-arg]
                 i, k, Yp, Yj, Yx, model.Sbus0, el_bus, el_w, el_p, el_q,
                 ref_bus, ref_vm, ref_w, model.pv, model.pv_vm, model.pvpq, model.pq,
-                *fac.args(cache), Vm, Va,
+                dense, *cache, *fs.args(), Vm, Va,
                 vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, Q_TOL_MVAR, 100,
                 vv_alpha, 1 if b0 == 0 else 0, *vd,
                 *tap_args(), tol, CHORD_MAX_ITER, SPARSE_REFRESH_ITER, REFRESH_RATIO, INSERT_ITER,
@@ -317,6 +341,9 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
                 if not ok:
                     n_failed += 1
                 Jstate[3] = 0  # the retried voltages are not those of the last key
+                if ok and not dense:  # they are this step's: its key
+                    key_prev[:] = step_key(j, el_p, el_q)
+                    Jstate[3] = 1
                 moved = K.tap_update(np.abs(out_V[j]) if ok else np.full(model.nb, np.nan), *tap_args())
                 status = K.TAP if moved else K.REFRESH
             if status == K.TAP:
@@ -327,10 +354,11 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
                 seg_keys.append(tuple(tap_pos.tolist()))
             if status == K.TAP:
                 Jstate[:2] = 0  # new Ybus: the cached Jacobians are stale
-            if not fac.dense:
-                fac = model.factor(Ybus, Vm * np.exp(1j * Va),
-                                   vd_dsd(Vm, j, el_p, el_q) if len(vd_el) else None)
-                n_factor += 1
+            if not dense:
+                if status == K.TAP:
+                    fs.clear()
+                add_factor(Vm * np.exp(1j * Va), step_key(j, el_p, el_q),
+                           vd_dsd(Vm, j, el_p, el_q) if len(vd_el) else None)
             i = j + 1
         return (out_V, out_conv, out_iter, out_mis * base, out_vvq, el_p, el_q, taps_block, seg_starts,
                 seg_keys)
@@ -366,7 +394,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
             emit(b0, solve(b0))
     if bar is not None:
         bar.close()
-    return {"steps": n, "factorisations": n_factor + int(Jstate[2]), "tap_moves": n_tap_moves, "retried_steps": n_retry,
+    return {"steps": n, "factorisations": fs.count + int(Jstate[2]), "tap_moves": n_tap_moves, "retried_steps": n_retry,
             "failed_steps": n_failed}
 
 

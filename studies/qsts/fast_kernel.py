@@ -4,9 +4,11 @@ One power flow per step in polar coordinates, unknowns ``[Va(pv+pq), Vm(pq)]``, 
 ``V·conj(Ybus·V) - Sbus`` (per unit on the net's ``sn_mva``). The Jacobian is fixed (chord
 method). Small nets (dense mode) keep a cache of operating points, each a Jacobian inverse with the
 voltages where it was taken; a step starts from the nearest of the cached points and the previous
-step's solution, and iterates with the nearest point's Jacobian. Larger nets (sparse mode) use the
-sparse LU factors that the caller computes (:func:`scipy.sparse.linalg.splu`) and start from the
-previous step. Between steps the on-load tap changer timers run; volt-var is a fixed point of
+step's solution, and iterates with the nearest point's Jacobian. Larger nets (sparse mode) use
+sparse LU factorisations that the caller computes (:func:`scipy.sparse.linalg.splu`) at a few
+operating points, with the sensitivities of the unknowns to the changing injections: a step starts
+from the nearest recent solution, takes a first-order predictor from it, and iterates with the
+nearest factorisation. Between steps the on-load tap changer timers run; volt-var is a fixed point of
 solve ↔ battery Q inside each step, with the plant's first-order response (implicit: the lagged
 target ``Q_{k-1} + (f(V_k) - Q_{k-1})·a`` at the step's own voltage, see
 :mod:`gridstudy.studies.qsts.controllers`). Voltage-dependent campus loads
@@ -23,7 +25,7 @@ The kernel stops and hands control back to Python when the caller must act:
 ``DONE``
     every step of the block is solved.
 ``REFRESH``
-    (sparse mode) step ``i`` converged but slowly: refactorise the Jacobian at the current voltages.
+    (sparse mode) step ``i`` converged but slowly: add a factorisation at the current voltages.
 ``FAILED``
     step ``i`` did not converge with the chord Jacobian (not recorded): retry with full
     Newton-Raphson.
@@ -71,6 +73,29 @@ def _lu_solve(Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work):
                 work[Ui[k]] -= Ux[k] * yj
     for i in range(m):
         dx[i] = work[perm_c[i]]
+
+
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
+def _apply(dx, pvpq, pq, Va, Vm, V):
+    """``x -= dx`` on the unknowns ``[Va(pv+pq), Vm(pq)]``, and ``V`` with them: rotated by the
+    angle correction (cos/sin by their series for the small corrections of a chord step: the
+    first omitted terms, d⁶/720 and d⁷/5040, are below 2e-15 for |d| < 1e-2 rad) and scaled by
+    the magnitude correction, instead of a cos/sin per bus and iteration."""
+    npvpq = pvpq.shape[0]
+    for a in range(npvpq):
+        b = pvpq[a]
+        d = -dx[a]
+        Va[b] += d
+        if abs(d) < 1e-2:
+            d2 = d * d
+            V[b] = V[b] * complex(1.0 - d2 * (0.5 - d2 / 24.0), d * (1.0 - d2 * (1.0 / 6.0 - d2 / 120.0)))
+        else:
+            V[b] = V[b] * complex(math.cos(d), math.sin(d))
+    for a in range(pq.shape[0]):
+        b = pq[a]
+        vm_new = Vm[b] - dx[npvpq + a]
+        V[b] = V[b] * (vm_new / Vm[b])
+        Vm[b] = vm_new
 
 
 @njit(cache=True)
@@ -230,7 +255,8 @@ def solve_block(
     start, stop,
     Yp, Yj, Yx, Sbus0, el_bus, el_w, el_p, el_q,
     ref_bus, ref_vm, ref_w, pv_bus, pv_vm, pvpq, pq,
-    dense, Jc, Ckey, CVm, CVa, CV, Jstate, key_prev, pos, Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c,
+    dense, Jc, Ckey, CVm, CVa, CV, Jstate, key_prev, pos,
+    Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, Fs, Fkey, Fstate,
     Vm, Va,
     vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, vv_tol, vv_max, vv_alpha, vv_lag_from,
     vd_el, vd_p0, vd_q0, vd_par,
@@ -259,12 +285,19 @@ def solve_block(
     between two levels, so the previous step is often the far one — and iterates with that slot's
     Jacobian. A step that needed ``insert_iter`` iterations or more adds its solution to the cache.
 
-    Sparse mode keeps the recent solutions instead (no Jacobians: one LU factorisation serves all
-    steps until the caller refreshes it): the last ``Jc.shape[0]`` converged steps in a ring,
-    ``CVm, CVa`` and ``CV`` (the complex voltages, so that a start needs no cos/sin) with their
-    keys; a step starts from the nearest of them when it is nearer than the previous step. The
-    complex voltages of the previous step are carried over as they are (only the slack buses'
-    magnitudes are reset), so a step costs no trigonometry unless it starts from elsewhere.
+    Sparse mode keeps the recent solutions instead: the last ``Jc.shape[0]`` converged steps in a
+    ring, ``CVm, CVa`` and ``CV`` (the complex voltages, so that a start needs no cos/sin) with
+    their keys; a step starts from the nearest of them when it is nearer than the previous step.
+    The complex voltages of the previous step are carried over as they are (only the slack buses'
+    magnitudes are reset), so a step costs no trigonometry unless it starts from elsewhere. The
+    Jacobians are the caller's sparse LU factorisations, slot by slot
+    (:class:`gridstudy.studies.qsts.fast_model.FactorSet`: ``Lp .. perm_c`` per slot, the
+    sensitivities ``Fs``, keys ``Fkey`` and ``Fstate``): a step iterates with the slot whose key is
+    nearest to its own, after a first-order predictor from its start point, ``x -= Fs[f]ᵀ·(key -
+    key_start)`` (the changing injections enter the mismatch linearly, so this is the chord step
+    for them without a mismatch or a solve). A step whose first volt-var pass needed more than
+    ``slow_iter`` chord iterations asks for a factorisation at its solution (``REFRESH``) while the
+    set has free slots, or once ``Fstate[1]`` steps have passed since the last replacement.
     """
     nb = Vm.shape[0]
     m = pvpq.shape[0] + pq.shape[0]
@@ -292,7 +325,6 @@ def solve_block(
     for a in range(n_vv):
         vv_of[vv_el[a]] = a
     npvpq = pvpq.shape[0]
-    npq = pq.shape[0]
     pos_m = pos[1]
     ncache = Jc.shape[0]
     v_ok = False  # sparse mode: V holds the previous step's solution (consistent with Vm, Va)
@@ -324,11 +356,13 @@ def solve_block(
                 if d < best:
                     best = d
                     slot = c
+        start_slot = -1
         if slot >= 0 and Jstate[3] == 1:
             d = 0.0
             for x in range(kd):
                 d += abs(key_prev[x] - key[x])
             if best < d:  # the cached point is nearer than the previous step: start from it
+                start_slot = slot
                 for b in range(nb):
                     Vm[b] = CVm[slot, b]
                     Va[b] = CVa[slot, b]
@@ -346,9 +380,34 @@ def solve_block(
             for r in range(n_ref):
                 b = ref_bus[r]
                 V[b] = complex(Vm[b] * math.cos(Va[b]), Vm[b] * math.sin(Va[b]))
+        fsel = 0
+        if not dense:
+            # the factorisation nearest to this step, and the predictor from the start point
+            # (V is recomputed from Vm, Va below when it is not valid)
+            bestf = 1e300
+            for f in range(Fstate[0]):
+                d = 0.0
+                for x in range(kd):
+                    d += abs(Fkey[f, x] - key[x])
+                if d < bestf:
+                    bestf = d
+                    fsel = f
+            Fstate[3 + fsel] += 1
+            if Fstate[1] > 0:
+                Fstate[1] -= 1
+            if Jstate[3] == 1:
+                for r in range(m):
+                    dx[r] = 0.0
+                for x in range(kd):
+                    dk = key[x] - (Ckey[start_slot, x] if start_slot >= 0 else key_prev[x])
+                    if dk != 0.0:
+                        for r in range(m):
+                            dx[r] += Fs[fsel, x, r] * dk
+                _apply(dx, pvpq, pq, Va, Vm, V)
         # one loop does the chord iterations and the volt-var fixed point; ``fresh``: the
         # voltages changed, recompute V and the mismatch F at the top
         iters = 0
+        it_first = -1  # chord iterations of the first volt-var pass
         ok = False
         refreshed = False
         stepped = False
@@ -411,25 +470,9 @@ def solve_block(
                             acc_r += Jc[slot, r, c] * F[c]
                         dx[r] = acc_r
                 else:
-                    _lu_solve(Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work)
-                # update Va, Vm and V together: V is rotated by the angle correction (cos/sin by
-                # their series for the small corrections of a chord step: the first omitted
-                # terms, d⁶/720 and d⁷/5040, are below 2e-15 for |d| < 1e-2 rad) and scaled by
-                # the magnitude correction, instead of a cos/sin per bus and iteration
-                for a in range(npvpq):
-                    b = pvpq[a]
-                    d = -dx[a]
-                    Va[b] += d
-                    if abs(d) < 1e-2:
-                        d2 = d * d
-                        V[b] = V[b] * complex(1.0 - d2 * (0.5 - d2 / 24.0), d * (1.0 - d2 * (1.0 / 6.0 - d2 / 120.0)))
-                    else:
-                        V[b] = V[b] * complex(math.cos(d), math.sin(d))
-                for a in range(npq):
-                    b = pq[a]
-                    vm_new = Vm[b] - dx[npvpq + a]
-                    V[b] = V[b] * (vm_new / Vm[b])
-                    Vm[b] = vm_new
+                    _lu_solve(Lp[fsel], Li[fsel], Lx[fsel], Up[fsel], Ui[fsel], Ux[fsel], Ud[fsel], perm_r[fsel],
+                              perm_c[fsel], F, dx, work)
+                _apply(dx, pvpq, pq, Va, Vm, V)
                 prev = worst
                 iters += 1
                 pass_iters += 1
@@ -437,6 +480,8 @@ def solve_block(
                 continue
             if not worst <= tol:
                 break  # not converged (iteration limit or NaN)
+            if it_first < 0:
+                it_first = iters
             if n_vv == 0:
                 ok = True
                 break
@@ -524,6 +569,6 @@ def solve_block(
         moved = tap_update(Vm, tap_i, tap_f, tap_pos, timers, dt)
         if moved:
             return TAP, i
-        if iters > slow_iter and not dense:
+        if not dense and it_first > slow_iter and (Fstate[0] < Fs.shape[0] or Fstate[1] == 0):
             return REFRESH, i
     return DONE, stop

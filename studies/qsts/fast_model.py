@@ -18,7 +18,6 @@ lines, 2- and 3-winding transformers, impedances, switches. Anything else is nam
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 
 import numpy as np
 import pandapower as pp
@@ -29,7 +28,7 @@ from gridstudy.grid.errors import Problem
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.qsts.inputs import QSTSInputs
 
-__all__ = ["FastModel", "build_model", "unsupported_features", "DENSE_MAX"]
+__all__ = ["FastModel", "FactorSet", "build_model", "unsupported_features", "DENSE_MAX"]
 
 #: Largest Jacobian order solved with a dense inverse; above it, sparse LU factors. [-]
 DENSE_MAX = 48
@@ -77,24 +76,87 @@ def unsupported_features(inputs: QSTSInputs) -> list[Problem]:
     return out
 
 
-@dataclass
-class _Factor:
-    dense: bool
-    Jinv: np.ndarray
-    Lp: np.ndarray
-    Li: np.ndarray
-    Lx: np.ndarray
-    Up: np.ndarray
-    Ui: np.ndarray
-    Ux: np.ndarray
-    Ud: np.ndarray  # reciprocal of U's diagonal
-    perm_r: np.ndarray
-    perm_c: np.ndarray
+class FactorSet:
+    """Sparse LU factorisations of the power-flow Jacobian, each taken at an operating point, for
+    the kernel's sparse mode (:func:`gridstudy.studies.qsts.fast_kernel.solve_block`).
 
-    def args(self, cache):
-        """Kernel arguments; ``cache`` holds the dense Jacobian-inverse cache of the run."""
-        return (self.dense, *cache, self.Lp, self.Li, self.Lx, self.Up, self.Ui, self.Ux, self.Ud,
-                self.perm_r, self.perm_c)
+    Slot ``f`` holds ``Pr J Pc = L U`` (``L`` unit lower triangular without its diagonal, ``U``
+    strictly upper with the reciprocal of its diagonal in ``Ud``; column pointers per slot, row
+    indices and values in rows of width :attr:`cap`), the operating point's key (the changing
+    injections and slack voltages, see the kernel) and the sensitivities ``S[f, x] = J⁻¹ ∂F/∂key_x``
+    of the unknowns to each key component: the kernel's first-order predictor of a step from a
+    solved point. ``state = [slots used, steps until a full set may replace a slot, -, uses of
+    slot 0, uses of slot 1, ...]``; a slot is replaced by the one used least since the last
+    replacement.
+    """
+
+    def __init__(self, m: int, kd: int, slots: int):
+        self.m, self.kd, self.slots = m, kd, slots
+        self.cap = 1
+        self.Lp = np.zeros((slots, m + 1), np.int64)
+        self.Up = np.zeros((slots, m + 1), np.int64)
+        self._alloc(1)
+        self.Ud = np.zeros((slots, m))
+        self.perm_r = np.zeros((slots, m), np.int64)
+        self.perm_c = np.zeros((slots, m), np.int64)
+        self.S = np.zeros((slots, kd, m))
+        self.key = np.zeros((slots, kd))
+        self.state = np.zeros(3 + slots, np.int64)
+        self.count = 0  # factorisations added
+
+    def _alloc(self, cap: int) -> None:
+        old = [getattr(self, n, None) for n in ("Li", "Lx", "Ui", "Ux")]
+        self.Li = np.zeros((self.slots, cap), np.int64)
+        self.Lx = np.zeros((self.slots, cap))
+        self.Ui = np.zeros((self.slots, cap), np.int64)
+        self.Ux = np.zeros((self.slots, cap))
+        for a, b in zip(old, (self.Li, self.Lx, self.Ui, self.Ux), strict=True):
+            if a is not None:
+                b[:, : a.shape[1]] = a
+        self.cap = cap
+
+    def clear(self) -> None:
+        """Forget every slot (the admittance matrix changed)."""
+        self.state[:] = 0
+
+    def add(self, lu, S: np.ndarray, key: np.ndarray, cooldown: int) -> int:
+        """Store the factors of ``lu`` (:func:`scipy.sparse.linalg.splu`), the sensitivities ``S``
+        (``kd x m``) and the key; return the slot. When the set is full the least used slot is
+        replaced and the kernel may not ask for another replacement for ``cooldown`` steps."""
+        st = self.state
+        full = st[0] >= self.slots
+        if not full:
+            f = int(st[0])
+            st[0] += 1
+        else:
+            f = int(np.argmin(st[3:]))
+            st[1] = cooldown
+        st[3:] = 0
+        L = sp.csc_matrix(lu.L)
+        U = sp.csc_matrix(lu.U)
+        Lo = sp.csc_matrix(sp.tril(L, k=-1))
+        Uo = sp.csc_matrix(sp.triu(U, k=1))
+        need = max(Lo.nnz, Uo.nnz)
+        if need > self.cap:
+            self._alloc(max(need, int(1.25 * self.cap)))
+        self.Lp[f] = Lo.indptr
+        self.Li[f, : Lo.nnz] = Lo.indices
+        self.Lx[f, : Lo.nnz] = Lo.data
+        self.Up[f] = Uo.indptr
+        self.Ui[f, : Uo.nnz] = Uo.indices
+        self.Ux[f, : Uo.nnz] = Uo.data
+        self.Ud[f] = 1.0 / U.diagonal()
+        self.perm_r[f] = lu.perm_r
+        self.perm_c[f] = lu.perm_c
+        self.S[f] = S
+        self.key[f] = key
+        self.count += 1
+        return f
+
+    def args(self) -> tuple:
+        """The kernel's factor arguments."""
+        return (self.Lp, self.Li, self.Lx, self.Up, self.Ui, self.Ux, self.Ud, self.perm_r, self.perm_c,
+                self.S, self.key, self.state)
 
 
 class FastModel:
@@ -212,26 +274,48 @@ class FastModel:
         return self._ybus_cache[key]
 
     # -------------------------------------------------------------- Jacobian
-    def factor(self, Ybus, V, dsd=None) -> _Factor:
-        """Factorise the power-flow Jacobian at ``V`` (dense inverse or sparse LU); ``dsd``: the
-        voltage-dependent loads' ``d(S_load)/d|V|`` per internal bus [pu] (see :meth:`jacobian`)."""
-        m = len(self.pvpq) + len(self.pq)
-        if m > DENSE_MAX:
-            J = self.jacobian(Ybus, V, dsd)
-        e_i, e_f = np.zeros(0, np.int64), np.zeros(0)
-        if m <= DENSE_MAX:  # the kernel inverts the Jacobian itself, on demand
-            return _Factor(True, np.zeros((0, 0)), e_i, e_i, e_f, e_i, e_i, e_f, e_f, e_i, e_i)
+    @property
+    def dense(self) -> bool:
+        """Whether the kernel works with dense Jacobian inverses (order ≤ :data:`DENSE_MAX`)."""
+        return len(self.pvpq) + len(self.pq) <= DENSE_MAX
+
+    def factor(self, Ybus, V, dsd=None):
+        """Sparse LU factors (:func:`scipy.sparse.linalg.splu`) of the power-flow Jacobian at ``V``;
+        ``dsd``: the voltage-dependent loads' ``d(S_load)/d|V|`` per internal bus [pu] (see
+        :meth:`jacobian`)."""
+        J = self.jacobian(Ybus, V, dsd)
         # minimum degree on J + Jᵀ (the Jacobian's pattern is symmetric) with a preference for
         # diagonal pivots: about a third less fill than COLAMD with partial pivoting on these nets
-        lu = splu(sp.csc_matrix(J), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.1)
-        L = sp.csc_matrix(lu.L)
-        U = sp.csc_matrix(lu.U)
-        Lo = sp.csc_matrix(sp.tril(L, k=-1))
-        Uo = sp.csc_matrix(sp.triu(U, k=1))
-        return _Factor(False, np.zeros((0, 0)), Lo.indptr.astype(np.int64), Lo.indices.astype(np.int64), Lo.data.astype(float),
-                       Uo.indptr.astype(np.int64), Uo.indices.astype(np.int64), Uo.data.astype(float),
-                       1.0 / U.diagonal().astype(float), np.asarray(lu.perm_r, dtype=np.int64),
-                       np.asarray(lu.perm_c, dtype=np.int64))
+        return splu(sp.csc_matrix(J), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.1)
+
+    def injection_columns(self, Ybus, V, el_bus, el_w, ref_bus, ref_w) -> np.ndarray:
+        """``∂F/∂key`` at ``V``: the mismatch rows ``[P(pv+pq), Q(pq)]`` against the kernel's key
+        (:func:`gridstudy.studies.qsts.fast_kernel.solve_block`): per changing element ``e`` its
+        consumer power ``el_w[e]·P`` and ``el_w[e]·Q`` [pu] (1 on the P row, and the Q row of a PQ
+        bus, of its internal bus ``el_bus[e]``; nothing at a slack bus or for a weight of 0), then
+        per slack bus ``ref_bus[r]`` its voltage magnitude times ``ref_w[r]``:
+        ``V_b conj(Y_b,ref V_ref/|V_ref|) / ref_w`` on the rows of the other buses. Solved with
+        the Jacobian, the columns are the first-order sensitivities of the unknowns to the key."""
+        pvpq, pq = self.pvpq, self.pq
+        pos_a = np.full(self.nb, -1, dtype=np.int64)
+        pos_a[pvpq] = np.arange(len(pvpq))
+        pos_m = np.full(self.nb, -1, dtype=np.int64)
+        pos_m[pq] = len(pvpq) + np.arange(len(pq))
+        ne = len(el_bus)
+        B = np.zeros((len(pvpq) + len(pq), 2 * ne + len(ref_bus)))
+        for e in range(ne):
+            b = int(el_bus[e])
+            if el_w[e] != 0.0 and pos_a[b] >= 0:
+                B[pos_a[b], e] = 1.0
+            if el_w[e] != 0.0 and pos_m[b] >= 0:
+                B[pos_m[b], ne + e] = 1.0
+        Yc = sp.csc_matrix(Ybus)
+        for r, rb in enumerate(ref_bus):
+            if ref_w[r] > 0.0:
+                col = V * np.conj(Yc[:, int(rb)].toarray().ravel() * (V[rb] / abs(V[rb]))) / ref_w[r]
+                B[pos_a[pvpq], 2 * ne + r] = col[pvpq].real
+                B[pos_m[pq], 2 * ne + r] = col[pq].imag
+        return B
 
     def jacobian(self, Ybus, V, dsd=None):
         """The power-flow Jacobian at ``V``, rows and columns ``[Va(pv+pq), Vm(pq)]``; ``dsd``

@@ -23,13 +23,20 @@ SQRT3 = np.sqrt(3.0)
 
 @njit(cache=True, nogil=True)
 def _branch_block(V, a, b, Yfp, Yfj, Yfx, Ytp, Ytj, Ytx, rows, scale_f, scale_t, Yp, Yj, Yx, ref, out, s_ref,
-                  m_rows, m_to, m_bus, s_meter):
-    """Steps ``a .. b-1`` of ``V`` (internal voltages [pu]): ``out[i, c] = max(|If|·scale_f[c],
+                  m_rows, m_to, m_bus, s_meter, bus_pos, bus_ok, vm):
+    """Steps ``a .. b-1`` of ``V`` (internal voltages [pu]): ``vm[i, c] = |V[i, bus_pos[c]]|`` (NaN
+    where not ``bus_ok[c]``), ``out[i, c] = max(|If|·scale_f[c],
     |It|·scale_t[c])`` of internal branch ``rows[c]`` (0 where ``rows[c] < 0``),
     ``s_ref[i] = Σ V_r·conj((Ybus·V)_r)`` over the slack buses ``ref`` [pu], and ``s_meter[i] =
     Σ V_m·conj(I)`` over the branches ``m_rows`` of the POI meter's cut, ``I`` from their ``Yt``
     row where ``m_to`` else their ``Yf`` row, ``m_bus`` the internal POI bus [pu]."""
     for i in range(a, b):
+        for c in range(bus_pos.shape[0]):
+            if bus_ok[c]:
+                x = V[i, bus_pos[c]]
+                vm[i, c] = math.sqrt(x.real * x.real + x.imag * x.imag)
+            else:
+                vm[i, c] = np.nan
         sm = 0j
         for c in range(m_rows.shape[0]):
             r = m_rows[c]
@@ -171,8 +178,7 @@ class BlockOutput:
         """Compute the block's outputs from internal voltages ``V`` [pu] and hand them to ``sink``."""
         m = self.model
         k = V.shape[0]
-        Vabs = np.abs(V)
-        vm = np.where(self.bus_ok[None, :], Vabs[:, self.bus_pos], np.nan)
+        vm = np.empty((k, self.bus_pos.shape[0]))
         base = m.baseMVA
         # consumer power of the changing elements, volt-var Q substituted [MW, Mvar] (delta form)
         dq = el_q.copy()
@@ -191,7 +197,8 @@ class BlockOutput:
             Ybus, Yf, Yt, _ = m.ybus(seg_keys[s])
             _branch_block(Vc, a, b, Yf.indptr, Yf.indices, Yf.data, Yt.indptr, Yt.indices, Yt.data,
                           self.rows, self.scale_f, self.scale_t, Ybus.indptr, Ybus.indices, Ybus.data,
-                          self.ref, loading, s_ref, self.m_rows, self.m_to, self.poi if self.poi_ok else 0, s_meter)
+                          self.ref, loading, s_ref, self.m_rows, self.m_to, self.poi if self.poi_ok else 0, s_meter,
+                          self.bus_pos, self.bus_ok, vm)
         # ext_grid import: computed injection minus scheduled injection at the slack buses
         Ssched = m.Sbus0[self.ref].sum() - (D @ self.C[:, self.ref]).sum(axis=1)
         grid = (s_ref - np.asarray(Ssched).reshape(k) + m.Sg_eg[self.ref].sum()) * base
@@ -207,7 +214,7 @@ class BlockOutput:
             meter[:] = np.nan
         meter[bad] = np.nan
         series = {
-            "poi_vm_pu": Vabs[:, self.poi] if self.poi_ok else np.full(k, np.nan),
+            "poi_vm_pu": np.abs(V[:, self.poi]) if self.poi_ok else np.full(k, np.nan),
             "campus_p_mw": P[:, cc].sum(axis=1),
             "campus_q_mvar": Q[:, cc].sum(axis=1),
             "battery_p_mw": P[:, sc].sum(axis=1) + self.st_static_p,
