@@ -65,12 +65,16 @@ CHORD_MAX_ITER = 40
 INSERT_ITER = 5
 #: Sparse mode: a step whose first volt-var pass needs more chord iterations than this (after the
 #: predictor) adds a factorisation of the Jacobian at its solution for the steps after it. [-]
-SPARSE_REFRESH_ITER = 2
+SPARSE_REFRESH_ITER = 1
 #: Sparse mode: factorisations kept, each at its operating point. [-]
-SPARSE_SLOTS = 6
+SPARSE_SLOTS = 8
 #: Sparse mode: steps after a replacement in a full set of factorisations before the next one
 #: (bounds the factorisations of a run whose operating points keep moving). [-]
 SPARSE_COOLDOWN = 1024
+#: Largest size of a block's per-step output arrays (complex voltages, magnitudes, loadings):
+#: blocks of large nets are shorter than ``block_steps`` so that each array stays in the
+#: allocator's reused heap instead of fresh, zero-filled pages. [bytes]
+BLOCK_BYTES = 16 * 2**20
 #: A dense chord iteration that shrinks the mismatch by less than this factor triggers a fresh
 #: Jacobian at the current point. [-]
 REFRESH_RATIO = 0.1
@@ -104,7 +108,8 @@ def run_fast(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 4096, *
     quiet : bool
         No progress bar.
     block_steps : int
-        Steps solved and recorded per block; bounds the memory. [-]
+        Steps solved and recorded per block, at most; bounds the memory (blocks of large nets are
+        shorter, see :data:`BLOCK_BYTES`). [-]
     tolerance_mva : float
         Largest nodal power mismatch of a converged step. [MVA]
     recorder : ResultRecorder, optional
@@ -149,6 +154,8 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     site, net = inputs.site, model.net
     es = element_series(inputs, 0, 0)  # the index lists; values are mapped block by block
     n = len(inputs.profiles)
+    per_step = 16 * model.nb + 8 * max(model.nb, len(model.branch_is))  # bytes of the largest rows
+    block_steps = max(1, min(int(block_steps), BLOCK_BYTES // per_step))
     dt = inputs.step_s
     base = model.baseMVA
     tol = tolerance_mva / base

@@ -146,6 +146,37 @@ def _jacobian_inverse(Yp, Yj, Yx, V, pvpq, pq, pos_a, pos_m, dsd, out):
 
 
 @njit(cache=True)
+def jacobian_values(Yp, Yj, Yx, V, Yrow, src, kind, dest, dsd, out):
+    """The sparse power-flow Jacobian's values at ``V`` into ``out`` (its CSC data): entry ``i`` of
+    the pattern takes quadrant ``kind[i]`` (0: ``dP/dVa``, 1: ``dP/dVm``, 2: ``dQ/dVa``, 3:
+    ``dQ/dVm``) of ``Ybus`` entry ``src[i]`` (row ``Yrow[src[i]]``), stored at ``out[dest[i]]``;
+    the derivatives as in :func:`_jacobian_inverse`, with ``dsd`` (the voltage-dependent loads'
+    ``d(S_load)/d|V_b|`` [pu]) on the ``dVm`` diagonal."""
+    nb = V.shape[0]
+    Ib = np.zeros(nb, dtype=np.complex128)
+    for b in range(nb):
+        acc = 0j
+        for k in range(Yp[b], Yp[b + 1]):
+            acc += Yx[k] * V[Yj[k]]
+        Ib[b] = acc
+    for i in range(src.shape[0]):
+        k = src[i]
+        b = Yrow[k]
+        c = Yj[k]
+        yv = Yx[k] * V[c]
+        q = kind[i]
+        if q == 0 or q == 2:
+            d = -1j * V[b] * np.conj(yv)
+            if c == b:
+                d += 1j * V[b] * np.conj(Ib[b])
+        else:
+            d = V[b] * np.conj(yv / abs(V[c]))
+            if c == b:
+                d += np.conj(Ib[b]) * V[b] / abs(V[b]) + dsd[b]
+        out[dest[i]] = d.real if q < 2 else d.imag
+
+
+@njit(cache=True)
 def _invert(A, out):
     """``out = A⁻¹`` by Gauss-Jordan elimination with partial pivoting, ``A`` overwritten (no
     allocation: the Jacobians here are small). A singular ``A`` gives a NaN ``out``."""

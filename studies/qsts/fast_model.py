@@ -76,6 +76,20 @@ def unsupported_features(inputs: QSTSInputs) -> list[Problem]:
     return out
 
 
+def _off_diagonal(A):
+    """A square CSC factor split into its off-diagonal part ``(indptr, indices, data)`` and its
+    diagonal, without scipy's general triangle extraction."""
+    A = sp.csc_matrix(A)
+    n = A.shape[0]
+    col = np.repeat(np.arange(n), np.diff(A.indptr))
+    off = A.indices != col
+    diag = np.zeros(n)
+    diag[col[~off]] = A.data[~off]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(col[off], minlength=n), out=indptr[1:])
+    return indptr, A.indices[off].astype(np.int64), A.data[off], diag
+
+
 class FactorSet:
     """Sparse LU factorisations of the power-flow Jacobian, each taken at an operating point, for
     the kernel's sparse mode (:func:`gridstudy.studies.qsts.fast_kernel.solve_block`).
@@ -132,20 +146,17 @@ class FactorSet:
             f = int(np.argmin(st[3:]))
             st[1] = cooldown
         st[3:] = 0
-        L = sp.csc_matrix(lu.L)
-        U = sp.csc_matrix(lu.U)
-        Lo = sp.csc_matrix(sp.tril(L, k=-1))
-        Uo = sp.csc_matrix(sp.triu(U, k=1))
-        need = max(Lo.nnz, Uo.nnz)
+        (Lp, Li, Lx, _), (Up, Ui, Ux, Ud) = _off_diagonal(lu.L), _off_diagonal(lu.U)
+        need = max(len(Li), len(Ui))
         if need > self.cap:
             self._alloc(max(need, int(1.25 * self.cap)))
-        self.Lp[f] = Lo.indptr
-        self.Li[f, : Lo.nnz] = Lo.indices
-        self.Lx[f, : Lo.nnz] = Lo.data
-        self.Up[f] = Uo.indptr
-        self.Ui[f, : Uo.nnz] = Uo.indices
-        self.Ux[f, : Uo.nnz] = Uo.data
-        self.Ud[f] = 1.0 / U.diagonal()
+        self.Lp[f] = Lp
+        self.Li[f, : len(Li)] = Li
+        self.Lx[f, : len(Li)] = Lx
+        self.Up[f] = Up
+        self.Ui[f, : len(Ui)] = Ui
+        self.Ux[f, : len(Ui)] = Ux
+        self.Ud[f] = 1.0 / Ud
         self.perm_r[f] = lu.perm_r
         self.perm_c[f] = lu.perm_c
         self.S[f] = S
@@ -230,6 +241,9 @@ class FastModel:
         np.add.at(self.Sg_eg, self.gen_bus[self.eg_gen_rows],
                   (self.gen[self.eg_gen_rows, PG].real + 1j * self.gen[self.eg_gen_rows, QG].real) / self.baseMVA)
         self._ybus_cache: dict[tuple, tuple] = {}
+        self._jac_patterns: dict[int, tuple] = {}
+        #: the POI meter's cut, found once per model: ``(key, PoiMeter)`` (see :mod:`gridstudy.studies.qsts.fast_output`)
+        self.meter: tuple | None = None
         self._ybus_cache[tuple(self.tap_pos0.tolist())] = self._ybus_from_branch(ppci["branch"])
 
     # -------------------------------------------------------------- pandapower conversion
@@ -318,21 +332,54 @@ class FastModel:
         return B
 
     def jacobian(self, Ybus, V, dsd=None):
-        """The power-flow Jacobian at ``V``, rows and columns ``[Va(pv+pq), Vm(pq)]``; ``dsd``
-        (optional, per internal bus [pu]) is added on the ``dVm`` diagonal: the derivative of the
-        voltage-dependent loads' consumer power, which enters the mismatch with a plus sign."""
-        from pandapower.pypower.dSbus_dV import dSbus_dV
+        """The power-flow Jacobian at ``V`` (CSC), rows and columns ``[Va(pv+pq), Vm(pq)]``;
+        ``dsd`` (optional, per internal bus [pu]) is added on the ``dVm`` diagonal: the derivative
+        of the voltage-dependent loads' consumer power, which enters the mismatch with a plus sign.
+        The pattern is worked out once per ``Ybus``; the values are filled by
+        :func:`gridstudy.studies.qsts.fast_kernel.jacobian_values`."""
+        from gridstudy.studies.qsts.fast_kernel import jacobian_values
 
-        dVm, dVa = dSbus_dV(Ybus, V)
-        if dsd is not None:
-            dVm = sp.csr_matrix(dVm) + sp.diags(np.asarray(dsd, dtype=np.complex128))
+        pat = self._jac_patterns.get(id(Ybus))
+        if pat is None or pat[0] is not Ybus:
+            pat = (Ybus, *self._jacobian_pattern(Ybus))
+            self._jac_patterns[id(Ybus)] = pat
+        _, Yrow, src, kind, dest, indices, indptr = pat
+        m = len(self.pvpq) + len(self.pq)
+        out = np.empty(len(src))
+        d = np.zeros(self.nb, dtype=np.complex128) if dsd is None else np.asarray(dsd, dtype=np.complex128)
+        jacobian_values(Ybus.indptr.astype(np.int64), Ybus.indices.astype(np.int64), Ybus.data.astype(np.complex128),
+                        np.asarray(V, dtype=np.complex128), Yrow, src, kind, dest, d, out)
+        return sp.csc_matrix((out, indices, indptr), shape=(m, m))
+
+    def _jacobian_pattern(self, Ybus):
+        """Where each ``Ybus`` entry's four derivatives go in the CSC Jacobian: ``(Yrow, src, kind,
+        dest, indices, indptr)`` for :func:`gridstudy.studies.qsts.fast_kernel.jacobian_values`."""
         pvpq, pq = self.pvpq, self.pq
-        dVm, dVa = sp.csr_matrix(dVm), sp.csr_matrix(dVa)
-        J11 = dVa[pvpq][:, pvpq].real
-        J12 = dVm[pvpq][:, pq].real
-        J21 = dVa[pq][:, pvpq].imag
-        J22 = dVm[pq][:, pq].imag
-        return sp.csc_matrix(sp.vstack([sp.hstack([J11, J12]), sp.hstack([J21, J22])]))
+        pos_a = np.full(self.nb, -1, dtype=np.int64)
+        pos_a[pvpq] = np.arange(len(pvpq))
+        pos_m = np.full(self.nb, -1, dtype=np.int64)
+        pos_m[pq] = len(pvpq) + np.arange(len(pq))
+        Yrow = np.repeat(np.arange(self.nb, dtype=np.int64), np.diff(Ybus.indptr))
+        cols = Ybus.indices.astype(np.int64)
+        rows_l, cols_l, src_l, kind_l = [], [], [], []
+        for q, (rpos, cpos) in enumerate(((pos_a, pos_a), (pos_a, pos_m), (pos_m, pos_a), (pos_m, pos_m))):
+            r, c = rpos[Yrow], cpos[cols]
+            ok = (r >= 0) & (c >= 0)
+            rows_l.append(r[ok])
+            cols_l.append(c[ok])
+            src_l.append(np.flatnonzero(ok).astype(np.int64))
+            kind_l.append(np.full(int(ok.sum()), q, dtype=np.int64))
+        rows, cols_, src, kind = (np.concatenate(x) for x in (rows_l, cols_l, src_l, kind_l))
+        m = len(pvpq) + len(pq)
+        # each (row, column) occurs once: the quadrants' rows and columns are disjoint and Ybus has
+        # one entry per (bus, bus); the CSC order of the pattern entries gives their destinations
+        M = sp.csc_matrix((np.arange(1, len(rows) + 1, dtype=np.float64), (rows, cols_)), shape=(m, m))
+        M.sort_indices()
+        if M.nnz != len(rows):
+            raise RuntimeError("duplicate Jacobian entries in the pattern")
+        dest = np.empty(len(rows), dtype=np.int64)
+        dest[M.data.astype(np.int64) - 1] = np.arange(len(rows))
+        return Yrow, src, kind, dest, M.indices.astype(np.int32), M.indptr.astype(np.int32)
 
     def newton(self, Ybus, Sbus, V0, tol, max_iter=30, loads=None):
         """Full Newton-Raphson from ``V0``; return ``(V, converged, iterations, max|F| [pu])``.

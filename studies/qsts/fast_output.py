@@ -146,7 +146,10 @@ class BlockOutput:
         from gridstudy.grid.poi_meter import poi_meter
 
         model = self.model
-        meter = poi_meter(net, site.poi_bus, site.campus_loads, site.storages)
+        key = (int(site.poi_bus), tuple(int(c) for c in site.campus_loads), tuple(int(s) for s in site.storages))
+        if model.meter is None or model.meter[0] != key:  # the cut is a graph search: once per model
+            model.meter = (key, poi_meter(net, site.poi_bus, site.campus_loads, site.storages))
+        meter = model.meter[1]
         self.meter_ok = meter.ok and self.poi_ok
         m_rows, m_to = [], []
         for table, idx, end in meter.branches:
