@@ -356,6 +356,7 @@ def solve_block(
     for a in range(n_vv):
         vv_of[vv_el[a]] = a
     npvpq = pvpq.shape[0]
+    pos_a = pos[0]
     pos_m = pos[1]
     ncache = Jc.shape[0]
     v_ok = False  # sparse mode: V holds the previous step's solution (consistent with Vm, Va)
@@ -412,9 +413,7 @@ def solve_block(
                 b = ref_bus[r]
                 V[b] = complex(Vm[b] * math.cos(Va[b]), Vm[b] * math.sin(Va[b]))
         fsel = 0
-        if not dense:
-            # the factorisation nearest to this step, and the predictor from the start point
-            # (V is recomputed from Vm, Va below when it is not valid)
+        if not dense:  # the factorisation nearest to this step
             bestf = 1e300
             for f in range(Fstate[0]):
                 d = 0.0
@@ -426,15 +425,28 @@ def solve_block(
             Fstate[3 + fsel] += 1
             if Fstate[1] > 0:
                 Fstate[1] -= 1
-            if Jstate[3] == 1:
-                for r in range(m):
-                    dx[r] = 0.0
+        if Jstate[3] == 1 and (slot >= 0 or not dense):
+            # first-order predictor from the start point, with the Jacobian the step iterates with
+            # (V is recomputed from Vm, Va below when it is not valid)
+            for r in range(m):
+                dx[r] = 0.0
+            if not dense:
                 for x in range(kd):
                     dk = key[x] - (Ckey[start_slot, x] if start_slot >= 0 else key_prev[x])
                     if dk != 0.0:
                         for r in range(m):
                             dx[r] += Fs[fsel, x, r] * dk
-                _apply(dx, pvpq, pq, Va, Vm, V)
+            else:  # the injections' columns of the mismatch are unit vectors: J⁻¹ columns
+                for e in range(n_el):
+                    b = el_bus[e]
+                    for half in range(2):
+                        x = e + half * n_el
+                        c = pos_a[b] if half == 0 else pos_m[b]
+                        dk = key[x] - (Ckey[start_slot, x] if start_slot >= 0 else key_prev[x])
+                        if c >= 0 and dk != 0.0:
+                            for r in range(m):
+                                dx[r] += Jc[slot, r, c] * dk
+            _apply(dx, pvpq, pq, Va, Vm, V)
         # one loop does the chord iterations and the volt-var fixed point; ``fresh``: the
         # voltages changed, recompute V and the mismatch F at the top
         iters = 0
