@@ -9,16 +9,22 @@ How it works
   values the reference engine writes into the net) update ``Sbus``; the ``ext_grid`` voltage set
   point updates the slack voltage. Loads are constant power (``const_z``/``const_i`` = 0).
 - The compiled kernel (:mod:`gridstudy.studies.qsts.fast_kernel`) solves step after step with a fixed
-  (chord) Jacobian. Small nets (Jacobian order ≤ :data:`gridstudy.studies.qsts.fast_model.DENSE_MAX`) keep a cache of
+  (chord) Jacobian. Each step first takes a first-order predictor from its start point: the
+  changing injections enter the mismatch linearly, so ``J⁻¹`` times their change is the chord
+  step for them, without a mismatch or a solve; the chord iterations then correct it. Small nets
+  (Jacobian order ≤ :data:`gridstudy.studies.qsts.fast_model.DENSE_MAX`) keep a cache of
   :data:`JAC_CACHE` operating points — a Jacobian inverse with the voltages where it was taken —
   keyed by the changing injections: a step starts from the nearest cached point or from the
   previous step, whichever is nearer (training load swings between two levels, so the previous
   step is often the far one), and a step that needed :data:`INSERT_ITER` iterations adds its
-  solution to the cache. Larger nets use sparse LU factors (minimum degree ordering), factorised
-  once and reused across steps, refactorised when a step needs more than
-  :data:`SPARSE_REFRESH_ITER` iterations; a step starts from the nearest of the last
+  solution to the cache. Larger nets keep :data:`SPARSE_SLOTS` sparse LU factorisations
+  (minimum degree ordering; :class:`gridstudy.studies.qsts.fast_model.FactorSet`), each at an
+  operating point with the sensitivities of the unknowns to the key's components: a step
+  iterates with the nearest one, and a step that needs more than :data:`SPARSE_REFRESH_ITER`
+  chord iterations adds one at its solution (the least used is replaced when the set is full, at
+  most once per :data:`SPARSE_COOLDOWN` steps). It starts from the nearest of the last
   :data:`JAC_CACHE` solutions (keyed like the dense cache) or the previous step, whichever is
-  nearer.
+  nearer. Blocks of large nets are shortened to :data:`BLOCK_BYTES` of output per array.
   When a tap moves, ``Ybus`` is switched (event-driven: the kernel stops at the step after which
   a tap moves, the move takes effect from the next step). A step that fails is retried with a
   full Newton-Raphson, first from the last good voltages, then from the initial ones. A step that
