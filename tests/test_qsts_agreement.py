@@ -171,3 +171,24 @@ def test_pandapower_networks_agree(ref, poi, p_mw, monkeypatch):
     dv = _compare(fast, ref_out)  # every step, bus, branch and series (see _compare)
     assert fast[0].shape == (len(prof), len(site.net.bus)) and fast[3].all()
     assert dv <= TOL_PU
+
+
+def test_sparse_path_with_volt_var_taps_and_campus_voltage_agrees(monkeypatch):
+    """The sparse path (forced on the feeder) with everything that changes its Jacobian or its
+    key between steps: volt-var Q inside each step, tap moves (the factorisations are dropped and
+    retaken), the campus's voltage dependence (its derivative in the factorisations)."""
+    import gridstudy.studies.qsts.fast_model as fast_model
+    from gridstudy.models.campus_voltage import CampusVoltageResponse
+
+    site = load_site("feeder-34.5kv")
+    prof = _profiles(site, 120, seed=11)
+    prof["battery_p_mw"] = np.linspace(-20.0, 20.0, len(prof))
+    controls = Controls(taps=TapControl(delay_s=5.0, deadband_pu=0.005), volt_var=VoltVarCurve(),
+                        campus_voltage=CampusVoltageResponse(knee_vm_pu=0.99))
+    inputs = QSTSInputs(site, prof, controls)
+    ref = _capture_reference(inputs, monkeypatch)
+    monkeypatch.setattr(fast_model, "DENSE_MAX", 0)
+    fast = _capture_fast(inputs)
+    _compare(fast, ref)
+    assert np.ptp(fast[2]["battery_q_mvar"]) > 1.0  # volt-var is active
+    assert any(np.ptp(v) > 0 for k, v in fast[2].items() if k.startswith("tap_pos_"))  # taps moved

@@ -284,7 +284,8 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     if not dense:  # campus loads at their scheduled power: no load derivative yet
         add_factor(V, np.r_[np.zeros(2 * ne), ref_w * np.abs(V[ref_bus])])
     n_tap_moves, n_retry, n_failed = 0, 0, 0
-    out = BlockOutput(model, inputs, el_bus, el_w, el_p0, el_q0, el_scale, col_load, col_st, vv_storages)
+    out = BlockOutput(model, inputs, el_bus, el_w, el_p0, el_q0, el_scale, col_load, col_st, vv_storages,
+                      vd=(vd_el, vd_par))
 
     bar = None
     if not quiet and n > 20000:

@@ -176,6 +176,16 @@ def jacobian_values(Yp, Yj, Yx, V, Yrow, src, kind, dest, dsd, out):
         out[dest[i]] = d.real if q < 2 else d.imag
 
 
+@njit(cache=True, nogil=True)
+def vd_multipliers(V, buses, par, out):
+    """``out[i, a]``: the voltage-dependent load ``a``'s draw per unit of its schedule at step
+    ``i`` (:func:`gridstudy.models.campus_voltage.multiplier` of ``|V[i, buses[a]]|``, parameters
+    ``par``)."""
+    for i in range(V.shape[0]):
+        for a in range(buses.shape[0]):
+            out[i, a] = _vd_m(abs(V[i, buses[a]]), par[0], par[1], par[2], par[3])
+
+
 @njit(cache=True)
 def _invert(A, out):
     """``out = A⁻¹`` by Gauss-Jordan elimination with partial pivoting, ``A`` overwritten (no
@@ -580,6 +590,7 @@ def solve_block(
         out_mis[i] = worst
         for a in range(n_vv):
             out_vvq[i, a] = vv_q[a]
+            key[n_el + vv_el[a]] = el_w[vv_el[a]] * vv_q[a]  # the key of the solution: its final Q
         v_ok = True
         if not dense:  # the step's solution into the ring of recent ones, and its key
             if ncache > 0:

@@ -77,10 +77,13 @@ def _branch_block(V, a, b, Yfp, Yfj, Yfx, Ytp, Ytj, Ytx, rows, scale_f, scale_t,
 class BlockOutput:
     """Per-run constants for :meth:`emit`; built by :func:`gridstudy.studies.qsts.fast.solve_series`."""
 
-    def __init__(self, model, inputs, el_bus, el_w, el_p0, el_q0, el_scale, col_load, col_st, vv_storages):
+    def __init__(self, model, inputs, el_bus, el_w, el_p0, el_q0, el_scale, col_load, col_st, vv_storages,
+                 vd=None):
         """``el_*``: the changing elements as :func:`gridstudy.studies.qsts.fast.solve_series` lays them out
         (internal bus, ``scaling / sn_mva`` weight [1/MVA] (0 when out of service), base P [MW] and
-        Q [Mvar], scaling); ``col_load``/``col_st``: table index -> element column."""
+        Q [Mvar], scaling); ``col_load``/``col_st``: table index -> element column; ``vd``: the
+        voltage-dependent loads ``(columns, parameters)`` (their reported draw is the schedule
+        times the multiplier at their bus voltage, as the grid sees it)."""
         from pandapower.pypower.idx_brch import F_BUS, T_BUS
 
         from gridstudy.studies.qsts.results import tap_series_name
@@ -95,6 +98,9 @@ class BlockOutput:
         self.poi_ok = self.poi < model.nb
         self.el_scale = el_scale
         self.campus_cols = np.array([col_load[int(c)] for c in site.campus_loads], dtype=np.int64)
+        self.vd_cols = np.asarray(vd[0] if vd is not None else [], dtype=np.int64)
+        self.vd_bus = np.asarray(el_bus[self.vd_cols], dtype=np.int64)
+        self.vd_par = np.asarray(vd[1] if vd is not None else (0.0, 1.0, 0.0, 0.0), dtype=float)
         ne = len(el_scale)
         self.p0, self.q0 = el_p0, el_q0
         self.vv_cols = np.array([col_st[s] for s in vv_storages], dtype=np.int64)
@@ -210,6 +216,13 @@ class BlockOutput:
         grid[bad] = np.nan
         P = (self.p0[None, :] + el_p) * self.el_scale[None, :]
         Q = (self.q0[None, :] + dq) * self.el_scale[None, :]
+        if len(self.vd_cols):
+            from gridstudy.studies.qsts.fast_kernel import vd_multipliers
+
+            mult = np.empty((k, len(self.vd_cols)))
+            vd_multipliers(V, self.vd_bus, self.vd_par, mult)
+            P[:, self.vd_cols] *= mult
+            Q[:, self.vd_cols] *= mult
         cc, sc = self.campus_cols, self.st_cols
         # the POI meter: the cut's branch flows plus the facility's elements at the POI bus
         meter = s_meter * base + P[:, self.m_cols].sum(axis=1) + 1j * Q[:, self.m_cols].sum(axis=1) + self.m_fixed
