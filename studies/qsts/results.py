@@ -15,13 +15,18 @@ and call :meth:`ResultRecorder.finish` to get a :class:`QSTSResult`. Nothing is 
   :attr:`RecordSpec.worst_windows` worst POI-voltage windows. The horizon is tiled into aligned
   windows of :attr:`RecordSpec.window_s`; a window's severity is its largest
   ``|poi_vm_pu - 1|`` [pu]; the most severe windows are kept (ties: the earlier window);
-- per step: ``converged`` (bool), ``iterations`` (int16), ``max_mismatch_mva`` (float32).
+- per step: ``converged`` (bool), ``iterations`` (int16), ``max_mismatch_mva`` (float32); with
+  envelopes (:attr:`RecordSpec.envelope_freq`) the same per envelope interval instead (every step
+  converged, most iterations, largest mismatch), the count of non-converged steps and the first of
+  them exact in the summary.
 
 A step that did not converge carries NaN voltages and loadings: it is excluded from the extremes,
 band times and histograms and counted in :attr:`QSTSResult.summary` ``["nonconverged_steps"]``.
 
-Memory, a year at 1 s (31.5 M steps) on 50 buses: 11 bytes a step for the convergence record
-(~350 MB) plus the series: 8 bytes a step each when kept in full, or a few kB with envelopes.
+Memory, a year at 1 s (31.5 M steps) on 50 buses: with envelopes, a few bytes per envelope
+interval for the series and the convergence record (a few MB at 1 minute) besides the per-bus and
+per-branch aggregates; with the series in full, 8 bytes a step for each series and 7 for the
+convergence record.
 """
 
 from __future__ import annotations
@@ -99,10 +104,6 @@ class ResultRecorder:
         self.above = np.zeros((len(self.band_names), nb), dtype=np.int64)
         self.edges = np.asarray(self.record.histogram_edges_pu, dtype=float)
         self.hist = np.zeros((nb, len(self.edges) + 1), dtype=np.int64)
-        self.converged = np.zeros(self.n, dtype=bool)
-        self.iterations = np.zeros(self.n, dtype=np.int16)
-        self.mismatch = np.full(self.n, np.nan, dtype=np.float32)
-        self.filled = np.zeros(self.n, dtype=bool)
         # per-step series: full or envelopes
         self.full: dict[str, np.ndarray] = {}
         self.env_index = None
@@ -118,6 +119,17 @@ class ResultRecorder:
                 self.env_max = {s: np.full(ne, np.nan) for s in self.series_names}
             else:
                 self.full = {s: np.full(self.n, np.nan) for s in self.series_names}
+        # the convergence record: per step, or per envelope interval with the series' envelopes
+        # (blocks then come one after the other: the steps added are counted, not marked)
+        self.compact = self.env_index is not None
+        m = len(self.env_index) if self.env_index is not None else self.n
+        self.converged = np.ones(m, dtype=bool) if self.compact else np.zeros(m, dtype=bool)
+        self.iterations = np.zeros(m, dtype=np.int16)
+        self.mismatch = np.full(m, np.nan, dtype=np.float32)
+        self.filled = np.zeros(0 if self.compact else self.n, dtype=bool)
+        self.added = 0  # steps added (compact record) [-]
+        self.n_bad = 0  # non-converged steps [-]
+        self.first_bad = -1  # first non-converged step (-1: none) [-]
         # tap operations
         self.tap_ops = {s: 0 for s in self.series_names if s.startswith("tap_pos_")}
         self.tap_last = dict.fromkeys(self.tap_ops, np.nan)
@@ -160,10 +172,32 @@ class ResultRecorder:
         if missing:
             raise ValueError(f"series missing from the block: {', '.join(missing)}")
         sl = slice(start, start + k)
-        self.converged[sl] = np.asarray(converged, dtype=bool)
-        self.iterations[sl] = np.asarray(iterations)
-        self.mismatch[sl] = np.asarray(max_mismatch_mva, dtype=float)
-        self.filled[sl] = True
+        conv = np.asarray(converged, dtype=bool)
+        bad = np.flatnonzero(~conv)
+        if len(bad):
+            self.n_bad += len(bad)
+            self.first_bad = int(start + bad[0]) if self.first_bad < 0 else min(self.first_bad, int(start + bad[0]))
+        codes = starts = ids = None
+        if self.env_index is not None:
+            codes = self.env_index.get_indexer(self.index[sl].floor(self.record.envelope_freq))
+            cuts = np.flatnonzero(np.diff(codes)) + 1
+            starts = np.r_[0, cuts]
+            ids = codes[starts]
+        if self.compact:
+            assert starts is not None and ids is not None  # compact: envelopes are kept
+            if start != self.added:
+                raise ValueError(f"block {start}..{start + k} does not follow step {self.added} (envelopes: blocks in order)")
+            self.added += k
+            self.converged[ids] &= np.logical_and.reduceat(conv, starts)
+            self.iterations[ids] = np.maximum(self.iterations[ids],
+                                              np.maximum.reduceat(np.asarray(iterations).astype(np.int16), starts))
+            mis = np.asarray(max_mismatch_mva, dtype=float).astype(np.float32)
+            self.mismatch[ids] = np.fmax(self.mismatch[ids], np.fmax.reduceat(mis, starts))
+        else:
+            self.converged[sl] = conv
+            self.iterations[sl] = np.asarray(iterations)
+            self.mismatch[sl] = np.asarray(max_mismatch_mva, dtype=float)
+            self.filled[sl] = True
 
         self._extremes(vm, start, self.vmin, self.vmax, self.vmin_at, self.vmax_at)
         self._extremes(np.asarray(loading_percent, dtype=float).reshape(k, -1), start,
@@ -182,10 +216,7 @@ class ResultRecorder:
             for s, a in ser.items():
                 self.full[s][sl] = a
         elif self.env_index is not None:
-            codes = self.env_index.get_indexer(self.index[sl].floor(self.record.envelope_freq))
-            cuts = np.flatnonzero(np.diff(codes)) + 1
-            starts = np.r_[0, cuts]
-            ids = codes[starts]
+            assert starts is not None and ids is not None  # computed above with the envelopes
             for s, a in ser.items():
                 lo = np.fmin.reduceat(a, starts)
                 hi = np.fmax.reduceat(a, starts)
@@ -262,8 +293,9 @@ class ResultRecorder:
     # ------------------------------------------------------------------ result
     def finish(self, meta: dict | None = None) -> QSTSResult:
         """Close the run and return the :class:`QSTSResult`; every step must have been added."""
-        if not self.filled.all():
-            raise ValueError(f"{int((~self.filled).sum())} steps were never added")
+        missing = self.n - self.added if self.compact else int((~self.filled).sum())
+        if missing:
+            raise ValueError(f"{missing} steps were never added")
         self._close_window()
         net, idx, dt = self.site.net, self.index, self.step_s
 
@@ -311,13 +343,17 @@ class ResultRecorder:
             df = pd.DataFrame(wcols, index=idx[w0:w0 + n])
             df.attrs["severity_pu"] = sev
             windows[rank] = df
-        conv = pd.Series(self.converged, index=idx, name="converged")
+        rec_idx = self.env_index if self.compact else idx
+        conv = pd.Series(self.converged, index=rec_idx, name="converged")
+        finite = np.isfinite(self.mismatch)
         summary = {
             "engine": self.engine, "site": self.site.name, "steps": self.n, "step_s": dt,
             "start": idx[0], "end": idx[-1],
-            "nonconverged_steps": int((~self.converged).sum()),
+            "nonconverged_steps": self.n_bad,
+            "first_nonconverged": idx[self.first_bad] if self.first_bad >= 0 else None,
+            "step_record": "envelope" if self.compact else "step",
             "max_iterations": int(self.iterations.max()) if self.n else 0,
-            "max_mismatch_mva": float(np.nanmax(self.mismatch)) if np.isfinite(self.mismatch).any() else None,
+            "max_mismatch_mva": float(self.mismatch[finite].max()) if finite.any() else None,
             "tap_operations": dict(self.tap_ops),
             "envelope_freq": self.record.envelope_freq if self.env_index is not None else None,
             "window_severity_pu": [float(w.attrs["severity_pu"]) for w in windows.values()],
@@ -326,8 +362,8 @@ class ResultRecorder:
         return QSTSResult(
             index=idx, bus_summary=bus, branch_summary=branch, histogram_s=hist, series=series,
             converged=conv,
-            iterations=pd.Series(self.iterations, index=idx, name="iterations"),
-            max_mismatch_mva=pd.Series(self.mismatch, index=idx, name="max_mismatch_mva"),
+            iterations=pd.Series(self.iterations, index=rec_idx, name="iterations"),
+            max_mismatch_mva=pd.Series(self.mismatch, index=rec_idx, name="max_mismatch_mva"),
             windows=windows, tap_operations=pd.Series(self.tap_ops, dtype="int64", name="tap_operations"),
             summary=summary,
         )
@@ -351,7 +387,9 @@ class QSTSResult:
     series : pandas.DataFrame
         Full per-step series, or min/max envelopes (column MultiIndex ``(name, 'min'|'max')``).
     converged, iterations, max_mismatch_mva : pandas.Series
-        Per step. [-, -, MVA]
+        Per step; with envelopes (``summary["step_record"] == "envelope"``) per envelope interval:
+        every step converged, the most iterations, the largest mismatch of the interval (the count
+        of non-converged steps and the first of them in ``summary``). [-, -, MVA]
     windows : dict of int to pandas.DataFrame
         Full-resolution windows of the worst POI-voltage events, most severe first.
     tap_operations : pandas.Series
@@ -378,9 +416,30 @@ class QSTSResult:
     battery: pd.DataFrame | None = None
 
     @property
+    def step_s(self) -> float:
+        """The step, as the recorder measured it from the index (``summary["step_s"]``). [s]"""
+        return float(self.summary["step_s"])
+
+    @property
+    def compact(self) -> bool:
+        """The convergence record is kept per envelope interval, not per step."""
+        return self.summary.get("step_record") == "envelope"
+
+    @property
     def nonconverged_steps(self) -> int:
         """Number of steps whose power flow did not converge. [-]"""
+        if self.compact:
+            return int(self.summary["nonconverged_steps"])
         return int((~self.converged).sum())
+
+    @property
+    def first_nonconverged(self) -> pd.Timestamp | None:
+        """The first step whose power flow did not converge (``None``: every step converged)."""
+        if self.compact:
+            t = self.summary.get("first_nonconverged")
+            return pd.Timestamp(t) if t is not None else None
+        bad = ~self.converged.to_numpy()
+        return pd.Timestamp(self.converged.index[bad][0]) if bad.any() else None
 
     def save(self, directory: str | Path) -> Path:
         """Write Parquet tables and ``summary.json`` (each file atomically) into ``directory``."""
@@ -416,7 +475,12 @@ class QSTSResult:
         d = Path(directory)
         summary = json.loads((d / "summary.json").read_text())
         steps = pd.read_parquet(d / "steps.parquet")
-        idx = pd.DatetimeIndex(steps.index, freq=summary.get("freq"))
+        if summary.get("step_record") == "envelope":  # the record per envelope interval; the steps from the summary
+            idx = pd.date_range(pd.Timestamp(summary["start"]), periods=int(summary["steps"]), freq=summary.get("freq"))
+            steps.index = pd.DatetimeIndex(steps.index)
+        else:
+            idx = pd.DatetimeIndex(steps.index, freq=summary.get("freq"))
+            steps.index = idx
         series = _unflat_columns(pd.read_parquet(d / "series.parquet"))
         windows = {}
         if (d / "windows.parquet").exists():
@@ -427,7 +491,6 @@ class QSTSResult:
                 f.index.name = None
                 f.attrs["severity_pu"] = sev
                 windows[int(cast(int, rank))] = f  # the window numbers save() wrote
-        steps.index = idx
         return cls(
             index=idx, bus_summary=pd.read_parquet(d / "bus_summary.parquet"),
             branch_summary=pd.read_parquet(d / "branch_summary.parquet"),
