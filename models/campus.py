@@ -347,8 +347,8 @@ class _EdgeStream:
             else:
                 self._buf = np.concatenate([self._buf, nxt])
         j0 = max(int(np.searchsorted(self._buf, a, side="right")) - 1, 0)
-        if j0:
-            self._buf, self._off = self._buf[j0:].copy(), self._off + j0
+        if j0:  # a view: the block it lies in is freed once the reader has passed it
+            self._buf, self._off = self._buf[j0:], self._off + j0
         return self._buf, self._off
 
 
@@ -469,6 +469,18 @@ def _levels(params: CampusLoadParams) -> tuple[float, float, float, float]:
     return hi, hi * (1.0 - params.swing_depth), params.idle_fraction, params.it_scale_mw
 
 
+def _sorted_unique(x: np.ndarray) -> np.ndarray:
+    """``np.unique(x)`` for a concatenation of a few sorted runs (step bounds, phase edges,
+    envelope breakpoints): a stable sort merges the runs in linear time."""
+    s = np.sort(x, kind="stable")
+    if len(s) < 2:
+        return s
+    keep = np.empty(len(s), dtype=bool)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
+
+
 @numba.njit(cache=True)
 def _lag_segments(h: np.ndarray, u0: np.ndarray, u1: np.ndarray, tau: float, y0: float,
                   out_avg: np.ndarray) -> float:
@@ -575,7 +587,7 @@ def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_step
         edges, e0 = all_edges.around(a_s, b_s) if isinstance(all_edges, _EdgeStream) else (all_edges, 0)
         i0, i1 = np.searchsorted(edges, [a_s, b_s], side="right")
         pts = np.concatenate([bins, edges[i0:i1], env.breakpoints(a_s, b_s)])
-        pts = np.unique(pts[(pts >= a_s) & (pts <= b_s)])
+        pts = _sorted_unique(pts[(pts >= a_s) & (pts <= b_s)])
         h = np.diff(pts)
         keep = h > 0
         t0, h = pts[:-1][keep], h[keep]

@@ -171,3 +171,28 @@ def test_envelope_blocks_must_come_in_order():
     rec = ResultRecorder(site, idx, RecordSpec(envelope_freq="1min"))
     with pytest.raises(ValueError, match="does not follow step 0"):
         rec.add_block(60, vm[60:], ld[60:], {k: v[60:] for k, v in series.items()}, conv[60:], it[60:], mis[60:])
+
+
+@pytest.mark.parametrize("edges", [tuple(np.round(np.arange(0.80, 1.2001, 0.005), 3)),  # the default
+                                   (0.9, 0.95, 0.951, 1.0, 1.2),  # uneven
+                                   (1.0,)])
+def test_histogram_counts_equal_searchsorted_at_and_between_edges(edges):
+    # a voltage on an edge belongs to the bin above it (searchsorted side="right", bins [a, b));
+    # voltages exactly on every edge, a hair either side, out of range and NaN are all counted as
+    # numpy counts them
+    from gridstudy.studies.qsts.results import _bus_counts
+
+    e = np.asarray(edges, dtype=float)
+    v = np.concatenate([e, np.nextafter(e, -np.inf), np.nextafter(e, np.inf), [0.5, 1.5, np.nan],
+                        np.random.default_rng(1).uniform(0.7, 1.3, 500)])
+    vm = v.reshape(-1, 1).repeat(3, axis=1)
+    vm[::7, 1] = np.nan
+    lo, hi = np.array([0.95, 0.917]), np.array([1.05, 1.058])
+    below, above = np.zeros((2, 3), dtype=np.int64), np.zeros((2, 3), dtype=np.int64)
+    hist = np.zeros((3, len(e) + 1), dtype=np.int64)
+    _bus_counts(vm, lo, hi, e, below, above, hist)
+    for b in range(3):
+        x = vm[:, b][np.isfinite(vm[:, b])]
+        np.testing.assert_array_equal(hist[b], np.bincount(np.searchsorted(e, x, side="right"), minlength=len(e) + 1))
+        np.testing.assert_array_equal(below[:, b], [(x < q).sum() for q in lo])
+        np.testing.assert_array_equal(above[:, b], [(x > q).sum() for q in hi])

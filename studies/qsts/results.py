@@ -39,6 +39,7 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from gridstudy.grid.site import Site
 from gridstudy.studies.io import write_json, write_parquet
@@ -58,6 +59,36 @@ def tap_series_name(net, trafo: int) -> str:
     """Series name of a transformer's tap position: ``tap_pos_<name>`` (``tap_pos_<index>`` without name)."""
     name = net.trafo.at[trafo, "name"]
     return f"tap_pos_{name}" if isinstance(name, str) and name else f"tap_pos_{trafo}"
+
+
+@njit(cache=True, nogil=True)
+def _bus_counts(vm, lo, hi, edges, below, above, hist):  # pragma: no cover - compiled
+    """Add the steps of ``vm`` (shape (k, n_bus), NaN where not converged) [pu] to the band counts
+    ``below``/``above`` (shape (n_band, n_bus): steps with ``vm < lo[q]`` / ``vm > hi[q]``) and to the
+    histogram ``hist`` (shape (n_bus, len(edges) + 1): bin ``j`` counts the steps with ``j`` edges at
+    or below the voltage, ``np.searchsorted(edges, vm, side="right")``); NaN steps are skipped. [-]"""
+    m = edges.shape[0]
+    e0 = edges[0] if m else 0.0
+    inv_h = (m - 1) / (edges[m - 1] - e0) if m > 1 and edges[m - 1] > e0 else 0.0
+    for i in range(vm.shape[0]):
+        for b in range(vm.shape[1]):
+            v = vm[i, b]
+            if not np.isfinite(v):
+                continue
+            for q in range(lo.shape[0]):
+                if v < lo[q]:
+                    below[q, b] += 1
+                if v > hi[q]:
+                    above[q, b] += 1
+            # the count of edges at or below v: guessed from an even spacing of the edges, then
+            # walked to the exact count (any sorted edges; one or no step for even ones)
+            g = (v - e0) * inv_h
+            a = 0 if g < 0.0 else (m if g >= m else int(g) + 1)
+            while a > 0 and edges[a - 1] > v:
+                a -= 1
+            while a < m and edges[a] <= v:
+                a += 1
+            hist[b, a] += 1
 
 
 class ResultRecorder:
@@ -107,6 +138,8 @@ class ResultRecorder:
         # per-step series: full or envelopes
         self.full: dict[str, np.ndarray] = {}
         self.env_index = None
+        self._env_ns: np.ndarray | None = None
+        self._env_freq_ns = 0
         if self.record.series:
             if self.record.envelope_freq:
                 # floored a million steps at a time (a year's index floored at once would double it);
@@ -115,6 +148,9 @@ class ResultRecorder:
                 floors = [index[a:a + part].floor(freq).unique() for a in range(0, len(index), part)] or [index.floor(freq)]
                 self.env_index = floors[0].append(floors[1:]).unique() if len(floors) > 1 else floors[0]
                 ne = len(self.env_index)
+                # a tz-naive index floors by integer arithmetic on its nanoseconds (what floor does)
+                self._env_ns = pd.DatetimeIndex(self.env_index).asi8 if index.tz is None else None
+                self._env_freq_ns = int(pd.Timedelta(freq).value)
                 self.env_min = {s: np.full(ne, np.nan) for s in self.series_names}
                 self.env_max = {s: np.full(ne, np.nan) for s in self.series_names}
             else:
@@ -179,7 +215,7 @@ class ResultRecorder:
             self.first_bad = int(start + bad[0]) if self.first_bad < 0 else min(self.first_bad, int(start + bad[0]))
         codes = starts = ids = None
         if self.env_index is not None:
-            codes = self.env_index.get_indexer(self.index[sl].floor(self.record.envelope_freq))
+            codes = self._env_codes(sl)
             cuts = np.flatnonzero(np.diff(codes)) + 1
             starts = np.r_[0, cuts]
             ids = codes[starts]
@@ -202,14 +238,7 @@ class ResultRecorder:
         self._extremes(vm, start, self.vmin, self.vmax, self.vmin_at, self.vmax_at)
         self._extremes(np.asarray(loading_percent, dtype=float).reshape(k, -1), start,
                        self.lmin, self.lmax, self.lmin_at, self.lmax_at)
-        ok = np.isfinite(vm)
-        for b in range(len(self.band_names)):
-            self.below[b] += (ok & (vm < self.band_lo[b])).sum(axis=0)
-            self.above[b] += (ok & (vm > self.band_hi[b])).sum(axis=0)
-        nbins = len(self.edges) + 1
-        bins = np.searchsorted(self.edges, np.where(ok, vm, 0.0), side="right")
-        flat = (bins + np.arange(vm.shape[1])[None, :] * nbins)[ok]
-        self.hist += np.bincount(flat, minlength=self.hist.size).reshape(self.hist.shape)
+        _bus_counts(vm, self.band_lo, self.band_hi, self.edges, self.below, self.above, self.hist)
 
         ser = {s: np.asarray(series[s], dtype=float).reshape(k) for s in self.series_names}
         if self.full:
@@ -229,6 +258,14 @@ class ResultRecorder:
             if a.size:
                 self.tap_last[s] = a[-1]
         self._windows(start, vm, ser)
+
+    def _env_codes(self, sl: slice) -> np.ndarray:
+        """The envelope interval of each step of ``sl`` (its position in ``env_index``). [-]"""
+        assert self.env_index is not None  # called with envelopes only
+        if self._env_ns is None:
+            return self.env_index.get_indexer(self.index[sl].floor(self.record.envelope_freq))
+        t = self.index.asi8[sl]
+        return np.searchsorted(self._env_ns, t - t % self._env_freq_ns)
 
     @staticmethod
     def _extremes(x, start, mn, mx, mn_at, mx_at):
