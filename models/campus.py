@@ -368,6 +368,12 @@ def _interruptions(params: CampusLoadParams, horizon_s: float, rng: np.random.Ge
     return np.asarray(kept, dtype=float)
 
 
+#: Distance from an envelope transition beyond which the activity is taken as exactly 1 without
+#: evaluating it: far above the rounding of times up to a year (about 4e-9 s) and below any
+#: ramp or phase of the model. [s]
+_ACTIVE_MARGIN_S = 1e-3
+
+
 class _Envelope:
     """Training activity a(t) in [0, 1] (0 idle, 1 training) and trip factor g(t) in [0, 1]."""
 
@@ -426,6 +432,46 @@ class _Envelope:
             up = np.clip((s - self.tr - p.restart_s) / p.start_ramp_s, 0.0, 1.0)
             a = np.minimum(a, np.where(s < self.tr + p.restart_s, down, up))
         return a
+
+    def activity_sorted(self, t: np.ndarray) -> np.ndarray:
+        """:meth:`activity` of ascending times ``t`` [s], evaluated only near the envelope's
+        transitions (job start and stop, checkpoints, interruptions): away from them, by more than
+        :data:`_ACTIVE_MARGIN_S`, every term of the activity is exactly 1. The same values as
+        :meth:`activity` (element by element); times that do not ascend are evaluated whole."""
+        n = len(t)
+        if n < 2 or not bool((t[1:] >= t[:-1]).all()):
+            return self.activity(t)
+        p, m = self.p, _ACTIVE_MARGIN_S
+        lo_t, hi_t = float(t[0]), float(t[-1])
+        starts: list[np.ndarray] = []
+        ends: list[np.ndarray] = []
+        if p.job_start_s is not None:  # below 1 before the start ramp ends
+            starts.append(np.array([-np.inf]))
+            ends.append(np.array([p.job_start_s + p.start_ramp_s + m]))
+        if p.job_stop_s is not None:  # below 1 from the stop on
+            starts.append(np.array([p.job_stop_s - m]))
+            ends.append(np.array([np.inf]))
+        if self.ckpt > 0:  # below 1 from each checkpoint (the first at one interval) to its ramp back
+            k0, k1 = max(1, int(math.floor(lo_t / self.ckpt)) - 1), int(math.ceil(hi_t / self.ckpt)) + 1
+            k = np.arange(k0, k1 + 1, dtype=float) * self.ckpt
+            starts.append(k - m)
+            ends.append(k + 2.0 * self.tr + p.checkpoint_duration_s + m)
+        if len(self.intr):  # below 1 from each interruption to the end of its restart ramp
+            w = self.tr + p.restart_s + p.start_ramp_s
+            i0, i1 = np.searchsorted(self.intr, [lo_t - w - m, hi_t + m])
+            x = self.intr[int(i0):int(i1)]
+            starts.append(x - m)
+            ends.append(x + w + m)
+        out = np.ones_like(t)
+        if not starts:
+            return out
+        cover = np.zeros(n + 1, dtype=np.int64)
+        np.add.at(cover, np.searchsorted(t, np.concatenate(starts), side="left"), 1)
+        np.add.at(cover, np.searchsorted(t, np.concatenate(ends), side="right"), -1)
+        near = np.cumsum(cover[:-1]) > 0
+        if near.any():
+            out[near] = self.activity(t[near])
+        return out
 
     def trip_factor(self, t: np.ndarray) -> np.ndarray:
         p = self.p
@@ -595,8 +641,8 @@ def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_step
         mid = t0 + 0.5 * h
         phase = e0 + np.searchsorted(edges, mid, side="right") - 1
         wave = np.where(phase % 2 == 0, hi, lo)
-        gpu0 = idle + env.activity(t0) * (wave - idle)
-        gpu1 = idle + env.activity(t1) * (wave - idle)
+        gpu0 = idle + env.activity_sorted(t0) * (wave - idle)
+        gpu1 = idle + env.activity_sorted(t1) * (wave - idle)
         it_seg = scale * 0.5 * (gpu0 + gpu1)            # exact average of a linear segment
         fc_seg = np.empty_like(h)
         y = _lag_segments(h, fac * scale * gpu0, fac * scale * gpu1, float(params.cooling_tau_s), y, fc_seg)
