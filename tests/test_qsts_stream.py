@@ -169,3 +169,20 @@ def test_campus_chunks_make_the_edges_as_they_go(monkeypatch):
     # the position it reports is the edge's position among all edges (the phase parity)
     k = min(len(got), len(all_edges) - first)  # the stream keeps the last block's edges past the horizon
     np.testing.assert_array_equal(got[:k], all_edges[first:first + k])
+
+
+def test_study_qsts_streamed_keeps_envelopes_unless_asked():
+    # a streamed run keeps the per-step series as 1-minute envelopes by default (a year of them in
+    # full would be 8 bytes a step per series); the envelopes bound the whole-frame series
+    st = _study(0.05)  # 4 320 steps, 72 minutes
+    site = st.build_site()
+    streamed = st.qsts(site=site, stream=True, prefetch=0)["with_battery"]
+    whole = st.qsts(site=site, stream=False)["with_battery"]
+    assert streamed.compact and len(streamed.series) == 72
+    assert streamed.series.columns.nlevels == 2 and whole.series.columns.nlevels == 1
+    # the same steps solved from the same inputs: equal to the streamed-run tolerance of this module
+    v = whole.series["poi_vm_pu"].resample("1min")
+    np.testing.assert_allclose(streamed.series[("poi_vm_pu", "min")].to_numpy(), v.min().to_numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(streamed.series[("poi_vm_pu", "max")].to_numpy(), v.max().to_numpy(), rtol=0, atol=1e-12)
+    full = st.qsts(site=site, stream=True, prefetch=0, record=RecordSpec())["with_battery"]
+    pd.testing.assert_series_equal(full.series["poi_vm_pu"], whole.series["poi_vm_pu"], rtol=0, atol=1e-12)
