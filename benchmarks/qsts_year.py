@@ -12,9 +12,10 @@ controller of every regulating transformer, and the result recorder streaming pe
 per-branch extremes, band times, histograms, the worst POI windows and 1-minute min/max envelopes
 of the per-step series (what ``gridstudy qsts`` keeps for horizons over a day).
 
-Nothing is held for the whole horizon but the step index and the per-step convergence record:
-the campus model and the dispatch make the profiles part by part (``Study.profile_stream``) while
-the engine solves, and the criteria that need the per-step series are judged on the stream
+Nothing is held for the whole horizon but the step index (8 bytes a step): the campus model and
+the dispatch make the profiles part by part (``Study.profile_stream``; the campus model makes its
+iteration edges as it goes) while the engine solves, the convergence record is kept per envelope
+interval, and the criteria that need the per-step series are judged on the stream
 (:mod:`gridstudy.studies.streamed_criteria`). ``--threads 2`` uses the second core: the next profile
 parts are made in a child process (``--profiles-in thread``: a thread) and the next block is solved
 in a second thread; ``--threads 1`` runs everything in one thread.
@@ -109,8 +110,8 @@ def main(argv=None) -> int:
     sampler = RssSampler()
     sampler.start()
     t0 = time.perf_counter()
-    # the file check estimates a whole-frame run; this one streams (bounded memory), so it is forced
-    with tempfile.TemporaryDirectory() as tmp, use_policy(RunPolicy(force=True)):
+    # the file check estimates the run as `gridstudy qsts` makes it: streamed
+    with tempfile.TemporaryDirectory() as tmp, use_policy(RunPolicy(streams=True)):
         study = Study.from_file(study_file(Path(args.study), args.site, args.days, Path(tmp)))
     site = study.build_site()
     n = len(study.index)

@@ -36,7 +36,7 @@ Sign: pandapower's consumer view, the campus draw is positive.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -282,15 +282,13 @@ def gpus_for_peak(peak_p_mw: float, params: CampusLoadParams) -> int:
 _EDGE_BLOCK = 1 << 20
 
 
-def _iteration_edges(params: CampusLoadParams, horizon_s: float, rng: np.random.Generator) -> np.ndarray:
-    """Phase edges [s]: even entries start a compute phase, odd entries start a communication phase."""
-    # Drawn a block at a time (a year holds 42 M edges; its periods and starts are never held
-    # whole): the generator's stream and the sequential cumulative sum do not depend on the block
-    # size, so the edges are those of one draw of the whole horizon.
+def _edge_blocks(params: CampusLoadParams, horizon_s: float, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """The phase edges [s] of :func:`_iteration_edges`, one block of draws after the other (the
+    last block may end with edges at or past the realization's end, which the caller drops)."""
+    # The generator's stream and the sequential cumulative sum do not depend on the block size, so
+    # the edges are those of one draw of the whole horizon.
     limit = horizon_s + params.period_s
-    n = int(horizon_s / params.period_s * 1.3) + 16
-    out = np.empty(2 * n)  # pages past the last edge are never touched
-    used, t = 0, 0.0
+    t = 0.0
     while True:
         x = rng.standard_normal(_EDGE_BLOCK)
         x *= params.jitter
@@ -299,18 +297,59 @@ def _iteration_edges(params: CampusLoadParams, horizon_s: float, rng: np.random.
         x *= params.period_s  # the periods [s]
         st = np.cumsum(np.concatenate([[t], x]))  # period starts; the last one starts the next block
         k = int(np.searchsorted(st[:-1], limit, side="left"))
-        if used + 2 * k > len(out):  # beyond the margin: extremely unlikely
-            out = np.concatenate([out[:used], np.empty(max(2 * k, len(out)))])
-        out[used:used + 2 * k:2] = st[:k]
         x *= params.duty
         x += st[:-1]  # the starts of the communication phases
-        out[used + 1:used + 2 * k:2] = x[:k]
-        used += 2 * k
+        out = np.empty(2 * k)
+        out[0::2] = st[:k]
+        out[1::2] = x[:k]
+        yield out
         if k < _EDGE_BLOCK:
-            break
+            return
         t = float(st[-1])
-    edges = out[:used]
+
+
+def _iteration_edges(params: CampusLoadParams, horizon_s: float, rng: np.random.Generator) -> np.ndarray:
+    """Phase edges [s]: even entries start a compute phase, odd entries start a communication phase."""
+    # Drawn a block at a time (a year holds 42 M edges; its periods and starts are never held
+    # whole besides the edges themselves).
+    limit = horizon_s + params.period_s
+    edges = np.concatenate(list(_edge_blocks(params, horizon_s, rng)))
     return edges[:int(np.searchsorted(edges, limit, side="left"))]
+
+
+class _EdgeStream:
+    """The phase edges of :func:`_iteration_edges` made block by block as a reader walks forward
+    through the horizon, holding only the edges near the part being read (a year at a 1.5-s
+    period holds 42 M edges, 336 MB; a part of 65 536 s about 90 000).
+
+    :meth:`around` gives the edges a part ``[a, b]`` needs and the position of the first of them
+    among all edges, so that the phase parity (even: compute) is that of the whole draw."""
+
+    def __init__(self, params: CampusLoadParams, horizon_s: float, seed_rng: Callable[[], np.random.Generator]):
+        self.params, self.horizon_s, self.seed_rng = params, float(horizon_s), seed_rng
+        self._restart()
+
+    def _restart(self) -> None:
+        self._blocks = _edge_blocks(self.params, self.horizon_s, self.seed_rng())
+        self._buf = np.empty(0)
+        self._off = 0  # position of _buf[0] among all edges
+        self._done = False
+
+    def around(self, a: float, b: float) -> tuple[np.ndarray, int]:
+        """Every edge in ``(a, b]``, preceded by the last edge at or before ``a`` (when there is
+        one), and the position of the first returned edge among all edges. [s], [-]"""
+        if len(self._buf) and a < self._buf[0]:
+            self._restart()  # a reader that goes back starts the draw again
+        while not self._done and (not len(self._buf) or self._buf[-1] <= b):
+            nxt = next(self._blocks, None)
+            if nxt is None:
+                self._done = True
+            else:
+                self._buf = np.concatenate([self._buf, nxt])
+        j0 = max(int(np.searchsorted(self._buf, a, side="right")) - 1, 0)
+        if j0:  # a view: the block it lies in is freed once the reader has passed it
+            self._buf, self._off = self._buf[j0:], self._off + j0
+        return self._buf, self._off
 
 
 def _interruptions(params: CampusLoadParams, horizon_s: float, rng: np.random.Generator) -> np.ndarray:
@@ -327,6 +366,12 @@ def _interruptions(params: CampusLoadParams, horizon_s: float, rng: np.random.Ge
             kept.append(t)
             last_end = t + window
     return np.asarray(kept, dtype=float)
+
+
+#: Distance from an envelope transition beyond which the activity is taken as exactly 1 without
+#: evaluating it: far above the rounding of times up to a year (about 4e-9 s) and below any
+#: ramp or phase of the model. [s]
+_ACTIVE_MARGIN_S = 1e-3
 
 
 class _Envelope:
@@ -388,6 +433,46 @@ class _Envelope:
             a = np.minimum(a, np.where(s < self.tr + p.restart_s, down, up))
         return a
 
+    def activity_sorted(self, t: np.ndarray) -> np.ndarray:
+        """:meth:`activity` of ascending times ``t`` [s], evaluated only near the envelope's
+        transitions (job start and stop, checkpoints, interruptions): away from them, by more than
+        :data:`_ACTIVE_MARGIN_S`, every term of the activity is exactly 1. The same values as
+        :meth:`activity` (element by element); times that do not ascend are evaluated whole."""
+        n = len(t)
+        if n < 2 or not bool((t[1:] >= t[:-1]).all()):
+            return self.activity(t)
+        p, m = self.p, _ACTIVE_MARGIN_S
+        lo_t, hi_t = float(t[0]), float(t[-1])
+        starts: list[np.ndarray] = []
+        ends: list[np.ndarray] = []
+        if p.job_start_s is not None:  # below 1 before the start ramp ends
+            starts.append(np.array([-np.inf]))
+            ends.append(np.array([p.job_start_s + p.start_ramp_s + m]))
+        if p.job_stop_s is not None:  # below 1 from the stop on
+            starts.append(np.array([p.job_stop_s - m]))
+            ends.append(np.array([np.inf]))
+        if self.ckpt > 0:  # below 1 from each checkpoint (the first at one interval) to its ramp back
+            k0, k1 = max(1, int(math.floor(lo_t / self.ckpt)) - 1), int(math.ceil(hi_t / self.ckpt)) + 1
+            k = np.arange(k0, k1 + 1, dtype=float) * self.ckpt
+            starts.append(k - m)
+            ends.append(k + 2.0 * self.tr + p.checkpoint_duration_s + m)
+        if len(self.intr):  # below 1 from each interruption to the end of its restart ramp
+            w = self.tr + p.restart_s + p.start_ramp_s
+            i0, i1 = np.searchsorted(self.intr, [lo_t - w - m, hi_t + m])
+            x = self.intr[int(i0):int(i1)]
+            starts.append(x - m)
+            ends.append(x + w + m)
+        out = np.ones_like(t)
+        if not starts:
+            return out
+        cover = np.zeros(n + 1, dtype=np.int64)
+        np.add.at(cover, np.searchsorted(t, np.concatenate(starts), side="left"), 1)
+        np.add.at(cover, np.searchsorted(t, np.concatenate(ends), side="right"), -1)
+        near = np.cumsum(cover[:-1]) > 0
+        if near.any():
+            out[near] = self.activity(t[near])
+        return out
+
     def trip_factor(self, t: np.ndarray) -> np.ndarray:
         p = self.p
         if p.trip_at_s is None:
@@ -405,16 +490,41 @@ class _Envelope:
 def _realization(params: CampusLoadParams, horizon_s: float) -> tuple[np.ndarray, _Envelope]:
     """The random parts of one realization of ``horizon_s``: iteration edges and the envelope
     (interruptions), from the seed; the same for every step and every part of the horizon."""
-    ss = np.random.SeedSequence(int(params.seed))
-    rng_iter, rng_intr = (np.random.default_rng(s) for s in ss.spawn(2))
+    rng_iter, rng_intr = _realization_rngs(params)
     edges = _iteration_edges(params, horizon_s, rng_iter)
     return edges, _Envelope(params, horizon_s, _interruptions(params, horizon_s, rng_intr))
+
+
+def _realization_rngs(params: CampusLoadParams) -> tuple[np.random.Generator, np.random.Generator]:
+    """The generators of the iteration edges and of the interruptions, from the seed."""
+    ss = np.random.SeedSequence(int(params.seed))
+    rng_iter, rng_intr = (np.random.default_rng(s) for s in ss.spawn(2))
+    return rng_iter, rng_intr
+
+
+def _streamed_realization(params: CampusLoadParams, horizon_s: float) -> tuple[_EdgeStream, _Envelope]:
+    """:func:`_realization` with the iteration edges made as the parts walk through the horizon
+    (:class:`_EdgeStream`): the same edges, never all held."""
+    return (_EdgeStream(params, horizon_s, lambda: _realization_rngs(params)[0]),
+            _Envelope(params, horizon_s, _interruptions(params, horizon_s, _realization_rngs(params)[1])))
 
 
 def _levels(params: CampusLoadParams) -> tuple[float, float, float, float]:
     """``(compute, communication, idle)`` GPU levels as fractions of TDP and the IT scale. [-], [MW]"""
     hi = params.compute_fraction
     return hi, hi * (1.0 - params.swing_depth), params.idle_fraction, params.it_scale_mw
+
+
+def _sorted_unique(x: np.ndarray) -> np.ndarray:
+    """``np.unique(x)`` for a concatenation of a few sorted runs (step bounds, phase edges,
+    envelope breakpoints): a stable sort merges the runs in linear time."""
+    s = np.sort(x, kind="stable")
+    if len(s) < 2:
+        return s
+    keep = np.empty(len(s), dtype=bool)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
 
 
 @numba.njit(cache=True)
@@ -439,7 +549,7 @@ def _lag_segments(h: np.ndarray, u0: np.ndarray, u1: np.ndarray, tau: float, y0:
 def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_steps: int = 1 << 18,
                 origin: pd.Timestamp | None = None, horizon_s: float | None = None,
                 cooling0_mw: float | None = None, smoothing0: tuple[float, float] | None = None,
-                realization: tuple[np.ndarray, _Envelope] | None = None) -> pd.DataFrame:
+                realization: tuple[np.ndarray | _EdgeStream, _Envelope] | None = None) -> pd.DataFrame:
     """Grid draw of the AI training campus on ``index``, averaged over each step.
 
     GPU-side smoothing (``params.smoothing``) acts on each GPU's power, where the GPU sets it:
@@ -473,8 +583,9 @@ def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_step
         without smoothing that the extra energy is measured against starts from the same facility
         load.
     realization : tuple, optional
-        The realization's random parts (``_realization(params, horizon_s)``), when a caller runs
-        many parts of one horizon (:func:`campus_chunks`); default: drawn from the seed.
+        The realization's random parts (``_realization(params, horizon_s)``, or
+        ``_streamed_realization`` for parts read in order), when a caller runs many parts of one
+        horizon (:func:`campus_chunks`); default: drawn from the seed.
 
     Returns
     -------
@@ -494,7 +605,7 @@ def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_step
     if offset_s < 0:
         raise ModelError([Problem("index", "starts before the realization's origin", str(index[0]))])
     horizon_s = offset_s + n * step_s if horizon_s is None else float(horizon_s)
-    edges, env = _realization(params, horizon_s) if realization is None else realization
+    all_edges, env = _realization(params, horizon_s) if realization is None else realization
     hi, lo, idle, scale = _levels(params)
     fac = params.pue - 1.0
     # cooling starts in steady state with the IT level at the series start (mean over an iteration)
@@ -518,18 +629,20 @@ def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_step
         c1 = min(n, c0 + chunk_steps)
         a_s, b_s = offset_s + c0 * step_s, offset_s + c1 * step_s
         bins = offset_s + np.arange(c0, c1 + 1, dtype=float) * step_s
+        # the edges near the chunk, and the position of the first among all (its phase parity)
+        edges, e0 = all_edges.around(a_s, b_s) if isinstance(all_edges, _EdgeStream) else (all_edges, 0)
         i0, i1 = np.searchsorted(edges, [a_s, b_s], side="right")
         pts = np.concatenate([bins, edges[i0:i1], env.breakpoints(a_s, b_s)])
-        pts = np.unique(pts[(pts >= a_s) & (pts <= b_s)])
+        pts = _sorted_unique(pts[(pts >= a_s) & (pts <= b_s)])
         h = np.diff(pts)
         keep = h > 0
         t0, h = pts[:-1][keep], h[keep]
         t1 = t0 + h
         mid = t0 + 0.5 * h
-        phase = np.searchsorted(edges, mid, side="right") - 1
+        phase = e0 + np.searchsorted(edges, mid, side="right") - 1
         wave = np.where(phase % 2 == 0, hi, lo)
-        gpu0 = idle + env.activity(t0) * (wave - idle)
-        gpu1 = idle + env.activity(t1) * (wave - idle)
+        gpu0 = idle + env.activity_sorted(t0) * (wave - idle)
+        gpu1 = idle + env.activity_sorted(t1) * (wave - idle)
         it_seg = scale * 0.5 * (gpu0 + gpu1)            # exact average of a linear segment
         fc_seg = np.empty_like(h)
         y = _lag_segments(h, fac * scale * gpu0, fac * scale * gpu1, float(params.cooling_tau_s), y, fc_seg)
@@ -584,7 +697,8 @@ def campus_chunks(index: pd.DatetimeIndex, params: CampusLoadParams, chunk_steps
     The parts are the same realization, carried exactly from one to the next (the random parts are
     drawn once; the facility load and the GPU smoothing state continue): concatenated they equal
     ``campus_load(index, params)`` (bit for bit at a whole-second step; within rounding of the step
-    times otherwise). Memory holds one part at a time besides the realization's iteration edges.
+    times otherwise). Memory holds one part at a time and the iteration edges near it (made as the
+    parts go, :class:`_EdgeStream`), whatever the horizon.
 
     Parameters
     ----------
@@ -602,7 +716,7 @@ def campus_chunks(index: pd.DatetimeIndex, params: CampusLoadParams, chunk_steps
     """
     step_s = step_seconds(index)
     horizon_s = len(index) * step_s
-    real = _realization(params, horizon_s)
+    real = _streamed_realization(params, horizon_s)
     cooling0: float | None = None
     smoothing0: tuple[float, float] | None = None
     for c0 in range(0, len(index), max(1, int(chunk_steps))):

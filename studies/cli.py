@@ -184,7 +184,7 @@ def _run(args) -> int:
 
     pol = RunPolicy(force=getattr(args, "force", False), max_memory_gb=getattr(args, "max_memory_gb", None),
                     allow_outside_paths=getattr(args, "allow_outside_paths", False),
-                    engine=getattr(args, "engine", None) or "fast")
+                    engine=getattr(args, "engine", None) or "fast", streams=getattr(args, "streams", False))
     with use_policy(pol), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # pandapower/pandas internals
         return args.func(args)

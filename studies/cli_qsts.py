@@ -78,4 +78,4 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output folder (one sub-folder per scenario)")
     p.add_argument("--engine", choices=("fast", "reference"), default="fast", help="QSTS engine (default: fast)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_qsts)
+    p.set_defaults(func=_cmd_qsts, streams=True)  # long horizons stream (Study.qsts): estimated so

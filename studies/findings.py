@@ -140,10 +140,10 @@ def _branch_key(key, row):
 
 def convergence_finding(result: QSTSResult) -> Finding:
     n = result.nonconverged_steps
-    first = result.converged.index[~result.converged.to_numpy()][0] if n else None
+    first = result.first_nonconverged if n else None
     return Finding(
         criterion="power flow convergence", passed=n == 0, worst_value=float(n), worst_unit="steps",
-        when=first, seconds_outside=n * step_seconds(result.index), events=n,
+        when=first, seconds_outside=n * result.step_s, events=n,
         limits=(Limit("non-converged steps", 0.0, "steps", "a step that does not converge is voltage collapse"),),
         note="steps whose power flow did not converge (voltage collapse); their voltages are excluded elsewhere",
     )

@@ -10,7 +10,9 @@ the estimate and the limit named) before it computes or writes anything:
   (:func:`use_policy`);
 - hard limits that no option lifts (:data:`MAX_GPUS`, :data:`MAX_BATTERY_UNITS`, :data:`MAX_STEPS`);
 - :func:`estimate_resources` and :func:`budget_problems`: memory and run time of a study from its
-  steps, scenarios and buses, against this machine's memory and :data:`MAX_HOURS`;
+  steps, scenarios and buses, against this machine's memory and :data:`MAX_HOURS`; a command that
+  streams long horizons (``qsts`` on the fast engine: profiles made part by part, the series kept
+  as 1-minute envelopes) is estimated as it runs, not as whole frames;
 - :func:`outside_problem`: a path named by a study file must lie in the study file's folder tree;
 - :func:`plant_warnings`: a plant far larger than its campus or its grid (a judgement: warned in
   ``summary.json`` and the report, not refused);
@@ -20,7 +22,8 @@ the estimate and the limit named) before it computes or writes anything:
 The rates of the estimate are measured, not derived (the fast engine on the reference sites:
 about 1e5 power flows per second on small sites, about 1 microsecond per step for the campus
 model; a whole ``gridstudy run`` of ``examples/demo.toml``, 86 400 steps, two scenarios, N-1
-and sag events: 21 s and 580 MB peak); they are meant to be right within a factor of a few.
+and sag events: 21 s and 580 MB peak; a streamed year at 1 s, one scenario: under 1.1 GB peak on
+each reference site); they are meant to be right within a factor of a few.
 """
 
 from __future__ import annotations
@@ -57,6 +60,13 @@ _BYTES_PER_STEP = 2_500.0
 _BYTES_PER_STEP_BUS = 64.0
 #: Memory of the interpreter with pandapower and the study loaded. [bytes]
 _BYTES_BASE = 400e6
+#: A streamed run (:meth:`gridstudy.studies.study.Study.qsts` over ``STREAM_MIN_STEPS``): besides the
+#: interpreter, the parts and blocks in flight, the compiled engine and the aggregates. [bytes]
+_BYTES_STREAMED = 400e6
+#: A streamed run, per step: the horizon's time index (8 B), and per scenario its 1-minute envelopes
+#: and convergence record (about 4 B a step at 1 s, less at finer steps). [bytes]
+_BYTES_PER_STEP_STREAMED = 8.0
+_BYTES_PER_STEP_SCENARIO_STREAMED = 8.0
 #: Run time per step and scenario: the fast engine's power flow per bus, the rest per step. [s]
 _S_PER_STEP = {"fast": 1.2e-4, "reference": 5e-3}
 _S_PER_STEP_BUS = {"fast": 1e-6, "reference": 1e-4}
@@ -76,12 +86,16 @@ class RunPolicy:
         Let a study file name files outside its own folder tree.
     engine : str
         The QSTS engine the command runs (for the time estimate).
+    streams : bool
+        The command streams horizons over ``STREAM_MIN_STEPS`` steps on the fast engine (``qsts``):
+        their memory is estimated as streamed.
     """
 
     force: bool = False
     max_memory_gb: float | None = None
     allow_outside_paths: bool = False
     engine: str = "fast"
+    streams: bool = False
 
 
 _POLICY = [RunPolicy()]
@@ -125,11 +139,17 @@ def _duration(s: float) -> str:
 
 
 def estimate_resources(steps: float, scenarios: int, buses: int, engine: str = "fast",
-                       extra_pf: float = 0.0) -> tuple[float, float]:
+                       extra_pf: float = 0.0, streamed: bool = False) -> tuple[float, float]:
     """Memory [bytes] and run time [s] of a study: ``steps`` per scenario, ``scenarios`` scenarios
-    run one after the other, ``buses`` buses, plus ``extra_pf`` further power flows (N-1)."""
+    run one after the other, ``buses`` buses, plus ``extra_pf`` further power flows (N-1);
+    ``streamed``: the profiles made part by part and the series kept as envelopes (memory then
+    grows with the steps only by the time index and the envelopes, not with the buses)."""
     eng = engine if engine in _S_PER_STEP else "fast"
-    mem = _BYTES_BASE + steps * scenarios * (_BYTES_PER_STEP + _BYTES_PER_STEP_BUS * buses)
+    if streamed:
+        mem = _BYTES_BASE + _BYTES_STREAMED + steps * (_BYTES_PER_STEP_STREAMED
+                                                        + scenarios * _BYTES_PER_STEP_SCENARIO_STREAMED)
+    else:
+        mem = _BYTES_BASE + steps * scenarios * (_BYTES_PER_STEP + _BYTES_PER_STEP_BUS * buses)
     per = _S_PER_STEP[eng] + _S_PER_STEP_BUS[eng] * buses
     return mem, (steps * scenarios + extra_pf) * per
 
@@ -141,8 +161,11 @@ def budget_problems(steps: float, scenarios: int, buses: int, field: str, value:
     if not math.isfinite(steps) or steps > MAX_STEPS:
         return [Problem(field, f"{steps:.3g} steps, more than the {MAX_STEPS:.3g} a study may have "
                                "(shorten the horizon or lengthen the step)", value)]
+    from gridstudy.studies.study import STREAM_MIN_STEPS
+
     pol = policy()
-    mem, secs = estimate_resources(steps, scenarios, buses, pol.engine, extra_pf)
+    streamed = pol.streams and pol.engine == "fast" and steps > STREAM_MIN_STEPS
+    mem, secs = estimate_resources(steps, scenarios, buses, pol.engine, extra_pf, streamed=streamed)
     secs *= runs
     if pol.force:
         return []
@@ -151,7 +174,8 @@ def budget_problems(steps: float, scenarios: int, buses: int, field: str, value:
     limit = pol.max_memory_gb * 1e9 if pol.max_memory_gb is not None else (0.8 * machine if machine else None)
     if limit is not None and mem > limit:
         src = "--max-memory-gb" if pol.max_memory_gb is not None else "80 % of this machine's memory"
-        out.append(Problem(field, f"{steps:.3g} steps x {scenarios} scenarios x {buses} buses need about "
+        how = "streamed" if streamed else f"x {buses} buses"
+        out.append(Problem(field, f"{steps:.3g} steps x {scenarios} scenarios {how} need about "
                                   f"{_gb(mem)} of memory, more than the limit of {_gb(limit)} ({src}); shorten "
                                   "the horizon, lengthen the step, or pass --force / --max-memory-gb", value))
     if secs > MAX_HOURS * 3600:

@@ -498,7 +498,10 @@ class Study:
         ``stream``: hand the engine the profiles part by part (:meth:`profile_stream`, bounded
         memory, the same results) instead of whole frames; default: on the fast engine for horizons
         over :data:`STREAM_MIN_STEPS`. ``prefetch``: parts a second thread makes ahead. [-]
+        ``record``: what to record; default: every series in full, or on a streamed run 1-minute
+        envelopes of them (a streamed run asks for the full series by passing ``record``).
         """
+        from gridstudy.studies.qsts.inputs import RecordSpec
         from gridstudy.studies.qsts.run import run_qsts
 
         site = self.build_site() if site is None else site
@@ -506,6 +509,7 @@ class Study:
         if stream is None:
             stream = engine == "fast" and len(self._horizon) > STREAM_MIN_STEPS
         if stream:
+            record = RecordSpec(envelope_freq="1min") if record is None else record
             out = {}
             for name in self.strategies():
                 ps = self.profile_stream(name, prefetch=prefetch, process=prefetch > 0)

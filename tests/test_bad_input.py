@@ -232,6 +232,27 @@ def test_estimate_beyond_memory_limit_is_refused_unless_forced(tmp_path, capsys)
     assert code == 0, text
 
 
+def test_streamed_year_is_estimated_as_streamed_not_as_whole_frames():
+    # a year at 1 s, two scenarios, 8 buses (austin-345kv): `qsts` on the fast engine streams it
+    # (benchmarks/qsts_year.py measures about 1.0 GB peak for one scenario, the bound of the
+    # streamed path is 1.5 GB); whole frames (`run`, or the reference engine) would need far more
+    from gridstudy.studies.limits import RunPolicy, budget_problems, estimate_resources, use_policy
+
+    steps = 365 * 86_400
+    streamed, _ = estimate_resources(steps, 2, 8, "fast", streamed=True)
+    whole, _ = estimate_resources(steps, 2, 8, "fast")
+    assert 1.0e9 < streamed < 2 * 1.5e9  # not below the measured peak; within the bound's order
+    assert whole > 50 * streamed
+    with use_policy(RunPolicy(max_memory_gb=4.0, streams=True)):
+        assert budget_problems(steps, 2, 8, "study.duration", "365D") == []
+    with use_policy(RunPolicy(max_memory_gb=4.0, streams=True, engine="reference")):  # not streamed: refused
+        assert any("GB of memory" in q.message for q in budget_problems(steps, 2, 8, "study.duration", "365D"))
+    with use_policy(RunPolicy(max_memory_gb=4.0)):  # a command that holds whole frames: refused
+        assert any("GB of memory" in q.message for q in budget_problems(steps, 2, 8, "study.duration", "365D"))
+    with use_policy(RunPolicy(max_memory_gb=4.0, streams=True)):  # a day is not streamed: whole frames
+        assert budget_problems(86_400, 2, 8, "study.duration", "1D") == []
+
+
 @pytest.mark.parametrize("extra, field", [("[campus]\ngpus = 1000000000000\n", "campus.gpus"),
                                           ("units = 1000000000\n", "battery.units")])
 def test_sizes_no_study_can_mean(tmp_path, capsys, extra, field):

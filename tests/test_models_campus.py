@@ -117,3 +117,27 @@ def test_uneven_index_is_rejected():
         campus_load(idx, _steady())
     with pytest.raises(ModelError, match="step must lie"):
         step_seconds(pd.date_range("2025-01-01", periods=3, freq="2h"))
+
+
+@pytest.mark.parametrize("kw", [{}, {"job_start_s": 1800.0, "checkpoint_interval_s": 1800.0, "interruptions_per_day": 6.0},
+                                {"job_start_s": 100.0, "job_stop_s": 50_000.0, "checkpoint_interval_s": 600.0,
+                                 "checkpoint_duration_s": 30.0, "interruptions_per_day": 40.0, "restart_s": 120.0}])
+def test_activity_near_transitions_only_equals_activity_everywhere(kw):
+    # the campus model evaluates its activity only near envelope transitions and takes 1 elsewhere;
+    # at random times, on every breakpoint, one ulp either side and at the margin, the values are
+    # those of the whole evaluation, bit for bit (parts of the horizon and unsorted times too)
+    import gridstudy.models.campus as campus
+
+    p = CampusLoadParams(gpus=1000, seed=3, **kw)
+    horizon = 3 * 86_400.0
+    env = campus._Envelope(p, horizon, campus._interruptions(p, horizon, np.random.default_rng(5)))
+    bp = env.breakpoints(0.0, horizon)
+    m = campus._ACTIVE_MARGIN_S
+    special = np.concatenate([bp, np.nextafter(bp, -np.inf), np.nextafter(bp, np.inf), bp - m, bp + m])
+    rng = np.random.default_rng(0)
+    t = np.sort(np.concatenate([rng.uniform(0.0, horizon, 100_000), special[(special >= 0) & (special <= horizon)]]))
+    assert (env.activity(t) < 1).any() or not kw  # transitions present where the parameters make them
+    for a, b in [(0, len(t)), (1_000, 50_000), (len(t) // 2, len(t))]:
+        np.testing.assert_array_equal(env.activity_sorted(t[a:b]), env.activity(t[a:b]))
+    shuffled = rng.permutation(t[:5_000])
+    np.testing.assert_array_equal(env.activity_sorted(shuffled), env.activity(shuffled))

@@ -128,7 +128,71 @@ def test_recorder_memory_is_bounded_for_a_day_at_one_second():
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert len(res.converged) == n
-    # keeping every bus voltage of every step would take 86,400 x 50 x 8 B = 34.6 MB; the recorder
-    # keeps 7 B per step (converged, iterations, mismatch) plus per-bus aggregates and envelopes
+    # with envelopes the convergence record is kept per 1-minute interval, as the series are
+    assert len(res.converged) == 86_400 // 60 and res.nonconverged_steps == 0
+    # keeping every bus voltage of every step would take 86,400 x 50 x 8 B = 34.6 MB, and a
+    # per-step convergence record 7 B a step (0.6 MB); the recorder keeps per-bus aggregates and
+    # 1-minute envelopes (1,440 x 11 series x 2 x 8 B = 0.25 MB) and what one block needs
     assert peak < 12e6, peak
+
+
+@pytest.mark.parametrize("block", [1, 37, 1000])
+def test_envelope_convergence_record_equals_resampled_per_step_record(block):
+    # with envelopes the recorder keeps the convergence record per interval; it equals the per-step
+    # record of the same blocks resampled by pandas, and the count and first non-converged step
+    # are exact (steps 7 and 100 of _synthetic do not converge; 130 s from 00:00:30 at 1 s)
+    site = _site()
+    n = 130
+    idx = pd.date_range("2025-01-01 00:00:30", periods=n, freq="1s")
+    data = _synthetic(site, n, seed=4)
+    per_step = _feed(ResultRecorder(site, idx, RecordSpec()), data, block)
+    env = _feed(ResultRecorder(site, idx, RecordSpec(envelope_freq="1min")), data, block)
+    assert env.summary["step_record"] == "envelope" and per_step.summary["step_record"] == "step"
+    minute = per_step.converged.index.floor("1min")
+    want_conv = per_step.converged.groupby(minute).all()
+    assert list(want_conv) == [False, True, False]  # steps 7 and 100: 00:00:37 and 00:02:10
+    pd.testing.assert_series_equal(env.converged, want_conv, check_names=False, check_index_type=False,
+                                   check_freq=False)
+    np.testing.assert_array_equal(env.iterations.to_numpy(), per_step.iterations.groupby(minute).max().to_numpy())
+    # float32 both: the largest of the interval's values, exactly (NaN of a failed step skipped)
+    np.testing.assert_array_equal(env.max_mismatch_mva.to_numpy(),
+                                  per_step.max_mismatch_mva.groupby(minute).max().to_numpy())
+    assert env.nonconverged_steps == per_step.nonconverged_steps == 2
+    assert env.first_nonconverged == per_step.first_nonconverged == idx[7]
+    assert env.summary["max_mismatch_mva"] == per_step.summary["max_mismatch_mva"]
+    assert env.summary["max_iterations"] == per_step.summary["max_iterations"]
+
+
+def test_envelope_blocks_must_come_in_order():
+    # the compact record counts the steps added: a block out of order is refused, not miscounted
+    site = _site()
+    idx = pd.date_range("2025-01-01", periods=120, freq="1s")
+    vm, ld, series, conv, it, mis = _synthetic(site, 120)
+    rec = ResultRecorder(site, idx, RecordSpec(envelope_freq="1min"))
+    with pytest.raises(ValueError, match="does not follow step 0"):
+        rec.add_block(60, vm[60:], ld[60:], {k: v[60:] for k, v in series.items()}, conv[60:], it[60:], mis[60:])
+
+
+@pytest.mark.parametrize("edges", [tuple(np.round(np.arange(0.80, 1.2001, 0.005), 3)),  # the default
+                                   (0.9, 0.95, 0.951, 1.0, 1.2),  # uneven
+                                   (1.0,)])
+def test_histogram_counts_equal_searchsorted_at_and_between_edges(edges):
+    # a voltage on an edge belongs to the bin above it (searchsorted side="right", bins [a, b));
+    # voltages exactly on every edge, a hair either side, out of range and NaN are all counted as
+    # numpy counts them
+    from gridstudy.studies.qsts.results import _bus_counts
+
+    e = np.asarray(edges, dtype=float)
+    v = np.concatenate([e, np.nextafter(e, -np.inf), np.nextafter(e, np.inf), [0.5, 1.5, np.nan],
+                        np.random.default_rng(1).uniform(0.7, 1.3, 500)])
+    vm = v.reshape(-1, 1).repeat(3, axis=1)
+    vm[::7, 1] = np.nan
+    lo, hi = np.array([0.95, 0.917]), np.array([1.05, 1.058])
+    below, above = np.zeros((2, 3), dtype=np.int64), np.zeros((2, 3), dtype=np.int64)
+    hist = np.zeros((3, len(e) + 1), dtype=np.int64)
+    _bus_counts(vm, lo, hi, e, below, above, hist)
+    for b in range(3):
+        x = vm[:, b][np.isfinite(vm[:, b])]
+        np.testing.assert_array_equal(hist[b], np.bincount(np.searchsorted(e, x, side="right"), minlength=len(e) + 1))
+        np.testing.assert_array_equal(below[:, b], [(x < q).sum() for q in lo])
+        np.testing.assert_array_equal(above[:, b], [(x > q).sum() for q in hi])

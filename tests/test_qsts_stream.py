@@ -143,3 +143,46 @@ def test_stream_judge_equals_whole_series_criteria():
         assert name in want, name
         assert f.passed == want[name].passed, name
         assert f.worst_value == pytest.approx(want[name].worst_value, rel=0, abs=1e-12), name
+
+
+def test_campus_chunks_make_the_edges_as_they_go(monkeypatch):
+    # the parts make the iteration edges block by block (a year at 1.5 s holds 42 M of them) and
+    # still equal the whole series bit for bit, for parts shorter and longer than a block of draws
+    import gridstudy.models.campus as campus
+
+    monkeypatch.setattr(campus, "_EDGE_BLOCK", 997)  # a prime: blocks never align with the parts
+    idx = make_index("2025-07-15", 2 * 86_400, 1.0)
+    whole = campus_load(idx, _params())
+    for chunk in (500, 7_777):
+        joined = pd.concat(list(campus_chunks(idx, _params(), chunk)))
+        np.testing.assert_array_equal(joined[whole.columns].to_numpy(), whole.to_numpy())
+    # what the stream holds after walking the horizon: the edges of about one part and one block,
+    # not the 2 x 172 800 s / 1.5 s = 230 400 edges of the horizon (a tenth of them is far above
+    # one 7 777-s part's ~10 400 edges plus a block's 1 994)
+    real = campus._streamed_realization(_params(), 2 * 86_400.0)
+    edges = real[0]
+    for a in range(0, 2 * 86_400, 7_777):
+        got, first = edges.around(float(a), float(a + 7_777))
+        assert got[0] <= a < got[1]  # the last edge at or before the part's start, then the part's
+    all_edges = campus._realization(_params(), 2 * 86_400.0)[0]
+    assert len(edges._buf) < len(all_edges) / 10
+    # the position it reports is the edge's position among all edges (the phase parity)
+    k = min(len(got), len(all_edges) - first)  # the stream keeps the last block's edges past the horizon
+    np.testing.assert_array_equal(got[:k], all_edges[first:first + k])
+
+
+def test_study_qsts_streamed_keeps_envelopes_unless_asked():
+    # a streamed run keeps the per-step series as 1-minute envelopes by default (a year of them in
+    # full would be 8 bytes a step per series); the envelopes bound the whole-frame series
+    st = _study(0.05)  # 4 320 steps, 72 minutes
+    site = st.build_site()
+    streamed = st.qsts(site=site, stream=True, prefetch=0)["with_battery"]
+    whole = st.qsts(site=site, stream=False)["with_battery"]
+    assert streamed.compact and len(streamed.series) == 72
+    assert streamed.series.columns.nlevels == 2 and whole.series.columns.nlevels == 1
+    # the same steps solved from the same inputs: equal to the streamed-run tolerance of this module
+    v = whole.series["poi_vm_pu"].resample("1min")
+    np.testing.assert_allclose(streamed.series[("poi_vm_pu", "min")].to_numpy(), v.min().to_numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(streamed.series[("poi_vm_pu", "max")].to_numpy(), v.max().to_numpy(), rtol=0, atol=1e-12)
+    full = st.qsts(site=site, stream=True, prefetch=0, record=RecordSpec())["with_battery"]
+    pd.testing.assert_series_equal(full.series["poi_vm_pu"], whole.series["poi_vm_pu"], rtol=0, atol=1e-12)

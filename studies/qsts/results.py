@@ -15,13 +15,18 @@ and call :meth:`ResultRecorder.finish` to get a :class:`QSTSResult`. Nothing is 
   :attr:`RecordSpec.worst_windows` worst POI-voltage windows. The horizon is tiled into aligned
   windows of :attr:`RecordSpec.window_s`; a window's severity is its largest
   ``|poi_vm_pu - 1|`` [pu]; the most severe windows are kept (ties: the earlier window);
-- per step: ``converged`` (bool), ``iterations`` (int16), ``max_mismatch_mva`` (float32).
+- per step: ``converged`` (bool), ``iterations`` (int16), ``max_mismatch_mva`` (float32); with
+  envelopes (:attr:`RecordSpec.envelope_freq`) the same per envelope interval instead (every step
+  converged, most iterations, largest mismatch), the count of non-converged steps and the first of
+  them exact in the summary.
 
 A step that did not converge carries NaN voltages and loadings: it is excluded from the extremes,
 band times and histograms and counted in :attr:`QSTSResult.summary` ``["nonconverged_steps"]``.
 
-Memory, a year at 1 s (31.5 M steps) on 50 buses: 11 bytes a step for the convergence record
-(~350 MB) plus the series: 8 bytes a step each when kept in full, or a few kB with envelopes.
+Memory, a year at 1 s (31.5 M steps) on 50 buses: with envelopes, a few bytes per envelope
+interval for the series and the convergence record (a few MB at 1 minute) besides the per-bus and
+per-branch aggregates; with the series in full, 8 bytes a step for each series and 7 for the
+convergence record.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from gridstudy.grid.site import Site
 from gridstudy.studies.io import write_json, write_parquet
@@ -53,6 +59,36 @@ def tap_series_name(net, trafo: int) -> str:
     """Series name of a transformer's tap position: ``tap_pos_<name>`` (``tap_pos_<index>`` without name)."""
     name = net.trafo.at[trafo, "name"]
     return f"tap_pos_{name}" if isinstance(name, str) and name else f"tap_pos_{trafo}"
+
+
+@njit(cache=True, nogil=True)
+def _bus_counts(vm, lo, hi, edges, below, above, hist):  # pragma: no cover - compiled
+    """Add the steps of ``vm`` (shape (k, n_bus), NaN where not converged) [pu] to the band counts
+    ``below``/``above`` (shape (n_band, n_bus): steps with ``vm < lo[q]`` / ``vm > hi[q]``) and to the
+    histogram ``hist`` (shape (n_bus, len(edges) + 1): bin ``j`` counts the steps with ``j`` edges at
+    or below the voltage, ``np.searchsorted(edges, vm, side="right")``); NaN steps are skipped. [-]"""
+    m = edges.shape[0]
+    e0 = edges[0] if m else 0.0
+    inv_h = (m - 1) / (edges[m - 1] - e0) if m > 1 and edges[m - 1] > e0 else 0.0
+    for i in range(vm.shape[0]):
+        for b in range(vm.shape[1]):
+            v = vm[i, b]
+            if not np.isfinite(v):
+                continue
+            for q in range(lo.shape[0]):
+                if v < lo[q]:
+                    below[q, b] += 1
+                if v > hi[q]:
+                    above[q, b] += 1
+            # the count of edges at or below v: guessed from an even spacing of the edges, then
+            # walked to the exact count (any sorted edges; one or no step for even ones)
+            g = (v - e0) * inv_h
+            a = 0 if g < 0.0 else (m if g >= m else int(g) + 1)
+            while a > 0 and edges[a - 1] > v:
+                a -= 1
+            while a < m and edges[a] <= v:
+                a += 1
+            hist[b, a] += 1
 
 
 class ResultRecorder:
@@ -99,13 +135,11 @@ class ResultRecorder:
         self.above = np.zeros((len(self.band_names), nb), dtype=np.int64)
         self.edges = np.asarray(self.record.histogram_edges_pu, dtype=float)
         self.hist = np.zeros((nb, len(self.edges) + 1), dtype=np.int64)
-        self.converged = np.zeros(self.n, dtype=bool)
-        self.iterations = np.zeros(self.n, dtype=np.int16)
-        self.mismatch = np.full(self.n, np.nan, dtype=np.float32)
-        self.filled = np.zeros(self.n, dtype=bool)
         # per-step series: full or envelopes
         self.full: dict[str, np.ndarray] = {}
         self.env_index = None
+        self._env_ns: np.ndarray | None = None
+        self._env_freq_ns = 0
         if self.record.series:
             if self.record.envelope_freq:
                 # floored a million steps at a time (a year's index floored at once would double it);
@@ -114,10 +148,24 @@ class ResultRecorder:
                 floors = [index[a:a + part].floor(freq).unique() for a in range(0, len(index), part)] or [index.floor(freq)]
                 self.env_index = floors[0].append(floors[1:]).unique() if len(floors) > 1 else floors[0]
                 ne = len(self.env_index)
+                # a tz-naive index floors by integer arithmetic on its nanoseconds (what floor does)
+                self._env_ns = pd.DatetimeIndex(self.env_index).asi8 if index.tz is None else None
+                self._env_freq_ns = int(pd.Timedelta(freq).value)
                 self.env_min = {s: np.full(ne, np.nan) for s in self.series_names}
                 self.env_max = {s: np.full(ne, np.nan) for s in self.series_names}
             else:
                 self.full = {s: np.full(self.n, np.nan) for s in self.series_names}
+        # the convergence record: per step, or per envelope interval with the series' envelopes
+        # (blocks then come one after the other: the steps added are counted, not marked)
+        self.compact = self.env_index is not None
+        m = len(self.env_index) if self.env_index is not None else self.n
+        self.converged = np.ones(m, dtype=bool) if self.compact else np.zeros(m, dtype=bool)
+        self.iterations = np.zeros(m, dtype=np.int16)
+        self.mismatch = np.full(m, np.nan, dtype=np.float32)
+        self.filled = np.zeros(0 if self.compact else self.n, dtype=bool)
+        self.added = 0  # steps added (compact record) [-]
+        self.n_bad = 0  # non-converged steps [-]
+        self.first_bad = -1  # first non-converged step (-1: none) [-]
         # tap operations
         self.tap_ops = {s: 0 for s in self.series_names if s.startswith("tap_pos_")}
         self.tap_last = dict.fromkeys(self.tap_ops, np.nan)
@@ -160,32 +208,44 @@ class ResultRecorder:
         if missing:
             raise ValueError(f"series missing from the block: {', '.join(missing)}")
         sl = slice(start, start + k)
-        self.converged[sl] = np.asarray(converged, dtype=bool)
-        self.iterations[sl] = np.asarray(iterations)
-        self.mismatch[sl] = np.asarray(max_mismatch_mva, dtype=float)
-        self.filled[sl] = True
+        conv = np.asarray(converged, dtype=bool)
+        bad = np.flatnonzero(~conv)
+        if len(bad):
+            self.n_bad += len(bad)
+            self.first_bad = int(start + bad[0]) if self.first_bad < 0 else min(self.first_bad, int(start + bad[0]))
+        codes = starts = ids = None
+        if self.env_index is not None:
+            codes = self._env_codes(sl)
+            cuts = np.flatnonzero(np.diff(codes)) + 1
+            starts = np.r_[0, cuts]
+            ids = codes[starts]
+        if self.compact:
+            assert starts is not None and ids is not None  # compact: envelopes are kept
+            if start != self.added:
+                raise ValueError(f"block {start}..{start + k} does not follow step {self.added} (envelopes: blocks in order)")
+            self.added += k
+            self.converged[ids] &= np.logical_and.reduceat(conv, starts)
+            self.iterations[ids] = np.maximum(self.iterations[ids],
+                                              np.maximum.reduceat(np.asarray(iterations).astype(np.int16), starts))
+            mis = np.asarray(max_mismatch_mva, dtype=float).astype(np.float32)
+            self.mismatch[ids] = np.fmax(self.mismatch[ids], np.fmax.reduceat(mis, starts))
+        else:
+            self.converged[sl] = conv
+            self.iterations[sl] = np.asarray(iterations)
+            self.mismatch[sl] = np.asarray(max_mismatch_mva, dtype=float)
+            self.filled[sl] = True
 
         self._extremes(vm, start, self.vmin, self.vmax, self.vmin_at, self.vmax_at)
         self._extremes(np.asarray(loading_percent, dtype=float).reshape(k, -1), start,
                        self.lmin, self.lmax, self.lmin_at, self.lmax_at)
-        ok = np.isfinite(vm)
-        for b in range(len(self.band_names)):
-            self.below[b] += (ok & (vm < self.band_lo[b])).sum(axis=0)
-            self.above[b] += (ok & (vm > self.band_hi[b])).sum(axis=0)
-        nbins = len(self.edges) + 1
-        bins = np.searchsorted(self.edges, np.where(ok, vm, 0.0), side="right")
-        flat = (bins + np.arange(vm.shape[1])[None, :] * nbins)[ok]
-        self.hist += np.bincount(flat, minlength=self.hist.size).reshape(self.hist.shape)
+        _bus_counts(vm, self.band_lo, self.band_hi, self.edges, self.below, self.above, self.hist)
 
         ser = {s: np.asarray(series[s], dtype=float).reshape(k) for s in self.series_names}
         if self.full:
             for s, a in ser.items():
                 self.full[s][sl] = a
         elif self.env_index is not None:
-            codes = self.env_index.get_indexer(self.index[sl].floor(self.record.envelope_freq))
-            cuts = np.flatnonzero(np.diff(codes)) + 1
-            starts = np.r_[0, cuts]
-            ids = codes[starts]
+            assert starts is not None and ids is not None  # computed above with the envelopes
             for s, a in ser.items():
                 lo = np.fmin.reduceat(a, starts)
                 hi = np.fmax.reduceat(a, starts)
@@ -198,6 +258,14 @@ class ResultRecorder:
             if a.size:
                 self.tap_last[s] = a[-1]
         self._windows(start, vm, ser)
+
+    def _env_codes(self, sl: slice) -> np.ndarray:
+        """The envelope interval of each step of ``sl`` (its position in ``env_index``). [-]"""
+        assert self.env_index is not None  # called with envelopes only
+        if self._env_ns is None:
+            return self.env_index.get_indexer(self.index[sl].floor(self.record.envelope_freq))
+        t = self.index.asi8[sl]
+        return np.searchsorted(self._env_ns, t - t % self._env_freq_ns)
 
     @staticmethod
     def _extremes(x, start, mn, mx, mn_at, mx_at):
@@ -262,8 +330,9 @@ class ResultRecorder:
     # ------------------------------------------------------------------ result
     def finish(self, meta: dict | None = None) -> QSTSResult:
         """Close the run and return the :class:`QSTSResult`; every step must have been added."""
-        if not self.filled.all():
-            raise ValueError(f"{int((~self.filled).sum())} steps were never added")
+        missing = self.n - self.added if self.compact else int((~self.filled).sum())
+        if missing:
+            raise ValueError(f"{missing} steps were never added")
         self._close_window()
         net, idx, dt = self.site.net, self.index, self.step_s
 
@@ -311,13 +380,17 @@ class ResultRecorder:
             df = pd.DataFrame(wcols, index=idx[w0:w0 + n])
             df.attrs["severity_pu"] = sev
             windows[rank] = df
-        conv = pd.Series(self.converged, index=idx, name="converged")
+        rec_idx = self.env_index if self.compact else idx
+        conv = pd.Series(self.converged, index=rec_idx, name="converged")
+        finite = np.isfinite(self.mismatch)
         summary = {
             "engine": self.engine, "site": self.site.name, "steps": self.n, "step_s": dt,
             "start": idx[0], "end": idx[-1],
-            "nonconverged_steps": int((~self.converged).sum()),
+            "nonconverged_steps": self.n_bad,
+            "first_nonconverged": idx[self.first_bad] if self.first_bad >= 0 else None,
+            "step_record": "envelope" if self.compact else "step",
             "max_iterations": int(self.iterations.max()) if self.n else 0,
-            "max_mismatch_mva": float(np.nanmax(self.mismatch)) if np.isfinite(self.mismatch).any() else None,
+            "max_mismatch_mva": float(self.mismatch[finite].max()) if finite.any() else None,
             "tap_operations": dict(self.tap_ops),
             "envelope_freq": self.record.envelope_freq if self.env_index is not None else None,
             "window_severity_pu": [float(w.attrs["severity_pu"]) for w in windows.values()],
@@ -326,8 +399,8 @@ class ResultRecorder:
         return QSTSResult(
             index=idx, bus_summary=bus, branch_summary=branch, histogram_s=hist, series=series,
             converged=conv,
-            iterations=pd.Series(self.iterations, index=idx, name="iterations"),
-            max_mismatch_mva=pd.Series(self.mismatch, index=idx, name="max_mismatch_mva"),
+            iterations=pd.Series(self.iterations, index=rec_idx, name="iterations"),
+            max_mismatch_mva=pd.Series(self.mismatch, index=rec_idx, name="max_mismatch_mva"),
             windows=windows, tap_operations=pd.Series(self.tap_ops, dtype="int64", name="tap_operations"),
             summary=summary,
         )
@@ -351,7 +424,9 @@ class QSTSResult:
     series : pandas.DataFrame
         Full per-step series, or min/max envelopes (column MultiIndex ``(name, 'min'|'max')``).
     converged, iterations, max_mismatch_mva : pandas.Series
-        Per step. [-, -, MVA]
+        Per step; with envelopes (``summary["step_record"] == "envelope"``) per envelope interval:
+        every step converged, the most iterations, the largest mismatch of the interval (the count
+        of non-converged steps and the first of them in ``summary``). [-, -, MVA]
     windows : dict of int to pandas.DataFrame
         Full-resolution windows of the worst POI-voltage events, most severe first.
     tap_operations : pandas.Series
@@ -378,9 +453,30 @@ class QSTSResult:
     battery: pd.DataFrame | None = None
 
     @property
+    def step_s(self) -> float:
+        """The step, as the recorder measured it from the index (``summary["step_s"]``). [s]"""
+        return float(self.summary["step_s"])
+
+    @property
+    def compact(self) -> bool:
+        """The convergence record is kept per envelope interval, not per step."""
+        return self.summary.get("step_record") == "envelope"
+
+    @property
     def nonconverged_steps(self) -> int:
         """Number of steps whose power flow did not converge. [-]"""
+        if self.compact:
+            return int(self.summary["nonconverged_steps"])
         return int((~self.converged).sum())
+
+    @property
+    def first_nonconverged(self) -> pd.Timestamp | None:
+        """The first step whose power flow did not converge (``None``: every step converged)."""
+        if self.compact:
+            t = self.summary.get("first_nonconverged")
+            return pd.Timestamp(t) if t is not None else None
+        bad = ~self.converged.to_numpy()
+        return pd.Timestamp(self.converged.index[bad][0]) if bad.any() else None
 
     def save(self, directory: str | Path) -> Path:
         """Write Parquet tables and ``summary.json`` (each file atomically) into ``directory``."""
@@ -416,7 +512,12 @@ class QSTSResult:
         d = Path(directory)
         summary = json.loads((d / "summary.json").read_text())
         steps = pd.read_parquet(d / "steps.parquet")
-        idx = pd.DatetimeIndex(steps.index, freq=summary.get("freq"))
+        if summary.get("step_record") == "envelope":  # the record per envelope interval; the steps from the summary
+            idx = pd.date_range(pd.Timestamp(summary["start"]), periods=int(summary["steps"]), freq=summary.get("freq"))
+            steps.index = pd.DatetimeIndex(steps.index)
+        else:
+            idx = pd.DatetimeIndex(steps.index, freq=summary.get("freq"))
+            steps.index = idx
         series = _unflat_columns(pd.read_parquet(d / "series.parquet"))
         windows = {}
         if (d / "windows.parquet").exists():
@@ -427,7 +528,6 @@ class QSTSResult:
                 f.index.name = None
                 f.attrs["severity_pu"] = sev
                 windows[int(cast(int, rank))] = f  # the window numbers save() wrote
-        steps.index = idx
         return cls(
             index=idx, bus_summary=pd.read_parquet(d / "bus_summary.parquet"),
             branch_summary=pd.read_parquet(d / "branch_summary.parquet"),
