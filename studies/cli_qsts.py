@@ -14,7 +14,10 @@ quasi-static time series of each scenario, on one engine:
 Writes ``DIR/<scenario>/`` (:meth:`gridstudy.studies.qsts.results.QSTSResult.save`) and ``DIR/qsts.json``
 into a staging folder that replaces ``DIR`` whole once every scenario has run (``DIR`` locked meanwhile;
 :mod:`gridstudy.studies.outdir`). Horizons longer than a day keep 1-minute min/max envelopes of
-the per-step series instead of the full series. Exit 0; 1 when a step did not converge (a finding,
+the per-step series instead of the full series; those over :data:`gridstudy.studies.study.STREAM_MIN_STEPS`
+steps stream on the fast engine and are judged on the way
+(:class:`gridstudy.studies.streamed_criteria.StreamJudge`: convergence, bus bands, thermal, grid-side
+variation, POI power factor), printed and written to ``qsts.json``. Exit 0; 1 when a step did not converge (a finding,
 the results are written); 2 on bad input (every problem listed, nothing written).
 """
 
@@ -67,6 +70,10 @@ def _qsts(study, args, record, out: Path) -> int:
         print(f"{name}: {s['steps']} steps, POI {s['poi_vm_min_pu']:.4f}-{s['poi_vm_max_pu']:.4f} pu, "
               f"buses {s['vm_min_pu']:.4f}-{s['vm_max_pu']:.4f} pu, tap moves {sum(s['tap_operations'].values())}, "
               f"non-converged steps {s['nonconverged_steps']}")
+        if "criteria" in res.summary:  # a streamed run was judged on the way
+            s["criteria"] = res.summary["criteria"]
+            for crit, v in s["criteria"].items():
+                print(f"  {'PASS' if v['passed'] else 'FAIL'}  {crit}: worst {v['worst_value']:.4g} {v['unit']}")
     write_json(out / "qsts.json", {"study": str(args.study), "engine": args.engine, "scenarios": summary})
     return EXIT_NONCONVERGED if any(r.nonconverged_steps for r in results.values()) else 0
 

@@ -175,9 +175,11 @@ def budget_problems(steps: float, scenarios: int, buses: int, field: str, value:
     if limit is not None and mem > limit:
         src = "--max-memory-gb" if pol.max_memory_gb is not None else "80 % of this machine's memory"
         how = "streamed" if streamed else f"x {buses} buses"
+        hint = ("; `gridstudy qsts` streams this horizon on the fast engine in bounded memory and judges it on "
+                "the way" if not streamed and steps > STREAM_MIN_STEPS else "")
         out.append(Problem(field, f"{steps:.3g} steps x {scenarios} scenarios {how} need about "
                                   f"{_gb(mem)} of memory, more than the limit of {_gb(limit)} ({src}); shorten "
-                                  "the horizon, lengthen the step, or pass --force / --max-memory-gb", value))
+                                  "the horizon, lengthen the step, or pass --force / --max-memory-gb" + hint, value))
     if secs > MAX_HOURS * 3600:
         out.append(Problem(field, f"{steps:.3g} steps x {scenarios} scenarios x {buses} buses"
                                   + (f" x {runs} runs" if runs > 1 else "")

@@ -493,13 +493,17 @@ class Study:
     # -- running ------------------------------------------------------------------------------
     def qsts(self, engine: str = "fast", *, quiet: bool = True, record: RecordSpec | None = None,
              site: Site | None = None, stream: bool | None = None, prefetch: int = 1) -> dict[str, QSTSResult]:
-        """The quasi-static time series of every scenario, unjudged.
+        """The quasi-static time series of every scenario.
 
         ``stream``: hand the engine the profiles part by part (:meth:`profile_stream`, bounded
         memory, the same results) instead of whole frames; default: on the fast engine for horizons
         over :data:`STREAM_MIN_STEPS`. ``prefetch``: parts a second thread makes ahead. [-]
         ``record``: what to record; default: every series in full, or on a streamed run 1-minute
         envelopes of them (a streamed run asks for the full series by passing ``record``).
+        A streamed run is judged on the way (:class:`gridstudy.studies.streamed_criteria.StreamJudge`:
+        convergence, bus bands, thermal, grid-side variation, POI power factor): each result's
+        ``summary["criteria"]`` holds ``criterion -> {passed, worst_value, unit}``. A run of whole
+        frames is not judged here (:meth:`run` judges a study).
         """
         from gridstudy.studies.qsts.inputs import RecordSpec
         from gridstudy.studies.qsts.run import run_qsts
@@ -511,13 +515,24 @@ class Study:
         if stream:
             record = RecordSpec(envelope_freq="1min") if record is None else record
             out = {}
+            from gridstudy.studies.qsts.fast import run_fast
+            from gridstudy.studies.qsts.results import ResultRecorder
+            from gridstudy.studies.streamed_criteria import StreamJudge
+
             for name in self.strategies():
                 ps = self.profile_stream(name, prefetch=prefetch, process=prefetch > 0)
+                inputs = self.qsts_inputs(site, name, ps, record)
+                judge = StreamJudge(ResultRecorder(site, ps.index, record, engine="fast"), site, self.preset)
                 ps.start()  # the child process forks here, before the engine starts its threads
                 try:
-                    out[name] = run_qsts(self.qsts_inputs(site, name, ps, record), engine=engine, quiet=quiet)
+                    if engine != "fast":  # the reference engine takes the parts as one frame, unjudged
+                        out[name] = run_qsts(inputs, engine=engine, quiet=quiet)
+                        continue
+                    res = run_fast(inputs, quiet=quiet, recorder=judge)
                 finally:
                     ps.close()
+                res.summary["criteria"] = judge.summary(res)
+                out[name] = res
             return out
         profs = self.profiles()
         return {name: run_qsts(self.qsts_inputs(site, name, prof, record), engine=engine, quiet=quiet)

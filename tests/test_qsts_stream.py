@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -186,3 +188,48 @@ def test_study_qsts_streamed_keeps_envelopes_unless_asked():
     np.testing.assert_allclose(streamed.series[("poi_vm_pu", "max")].to_numpy(), v.max().to_numpy(), rtol=0, atol=1e-12)
     full = st.qsts(site=site, stream=True, prefetch=0, record=RecordSpec())["with_battery"]
     pd.testing.assert_series_equal(full.series["poi_vm_pu"], whole.series["poi_vm_pu"], rtol=0, atol=1e-12)
+
+
+def test_study_qsts_streamed_is_judged_like_the_whole_frame():
+    # a streamed run carries the criteria judged on the way; they are the registry's findings on
+    # the whole-frame run of the same steps (same verdicts, worst values to the streamed-run
+    # tolerance of this module); a whole-frame run of Study.qsts is not judged
+    from gridstudy.studies.findings import scenario_findings
+
+    st = _study(0.05)
+    site = st.build_site()
+    streamed = st.qsts(site=site, stream=True, prefetch=0)
+    whole = st.qsts(site=site, stream=False)
+    profs = st.profiles()
+    for name, res in streamed.items():
+        got = res.summary["criteria"]
+        want = {f.criterion: f for f in scenario_findings(site, whole[name], st.preset, profs[name])}
+        assert any(k.startswith("grid-side variation") for k in got)
+        for crit, v in got.items():
+            assert v["passed"] == want[crit].passed, (name, crit)
+            assert v["worst_value"] == pytest.approx(want[crit].worst_value, rel=0, abs=1e-12), (name, crit)
+        assert "criteria" not in whole[name].summary
+
+
+def test_cli_qsts_prints_and_writes_the_streamed_verdicts(tmp_path, monkeypatch, capsys):
+    # `gridstudy qsts` on a horizon it streams (the threshold lowered so that 72 minutes stream)
+    # prints a verdict per criterion and writes them to qsts.json
+    import json
+
+    import gridstudy.studies.study as study_mod
+    from gridstudy.studies.cli import main
+
+    monkeypatch.setattr(study_mod, "STREAM_MIN_STEPS", 1_000)
+    src = Path(__file__).resolve().parents[1] / "examples" / "demo.toml"
+    text = src.read_text().replace('duration = "1D"', 'duration = "72min"')
+    assert 'duration = "72min"' in text
+    f = tmp_path / "s.toml"
+    f.write_text(text)
+    code = main(["qsts", str(f), "--out", str(tmp_path / "out"), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    doc = json.loads((tmp_path / "out" / "qsts.json").read_text())
+    for name, s in doc["scenarios"].items():
+        assert s["criteria"], name
+        for crit, v in s["criteria"].items():
+            assert f"{'PASS' if v['passed'] else 'FAIL'}  {crit}" in out
