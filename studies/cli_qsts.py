@@ -52,9 +52,10 @@ def _qsts(study, args, record, out: Path) -> int:
     from gridstudy.studies.io import write_json
 
     site = study.build_site()
-    results = study.qsts(args.engine, quiet=args.quiet, record=record, site=site)
     summary = {}
-    for name, res in results.items():
+    nonconverged = False
+    # each scenario saved as it finishes and dropped: one scenario's results held at a time
+    for name, res in study.qsts_each(args.engine, quiet=args.quiet, record=record, site=site):
         res.save(out / name)
         bs = res.bus_summary
         poi = site.poi_bus
@@ -66,6 +67,7 @@ def _qsts(study, args, record, out: Path) -> int:
             "tap_operations": {str(k): int(v) for k, v in res.tap_operations.items()},
             "wall_s": res.summary.get("wall_s"),
         }
+        nonconverged = nonconverged or bool(res.nonconverged_steps)
         s = summary[name]
         print(f"{name}: {s['steps']} steps, POI {s['poi_vm_min_pu']:.4f}-{s['poi_vm_max_pu']:.4f} pu, "
               f"buses {s['vm_min_pu']:.4f}-{s['vm_max_pu']:.4f} pu, tap moves {sum(s['tap_operations'].values())}, "
@@ -74,8 +76,9 @@ def _qsts(study, args, record, out: Path) -> int:
             s["criteria"] = res.summary["criteria"]
             for crit, v in s["criteria"].items():
                 print(f"  {'PASS' if v['passed'] else 'FAIL'}  {crit}: worst {v['worst_value']:.4g} {v['unit']}")
+        del res
     write_json(out / "qsts.json", {"study": str(args.study), "engine": args.engine, "scenarios": summary})
-    return EXIT_NONCONVERGED if any(r.nonconverged_steps for r in results.values()) else 0
+    return EXIT_NONCONVERGED if nonconverged else 0
 
 
 def register(sub) -> None:

@@ -493,7 +493,14 @@ class Study:
     # -- running ------------------------------------------------------------------------------
     def qsts(self, engine: str = "fast", *, quiet: bool = True, record: RecordSpec | None = None,
              site: Site | None = None, stream: bool | None = None, prefetch: int = 1) -> dict[str, QSTSResult]:
-        """The quasi-static time series of every scenario.
+        """The quasi-static time series of every scenario (:meth:`qsts_each`, gathered)."""
+        return dict(self.qsts_each(engine, quiet=quiet, record=record, site=site, stream=stream, prefetch=prefetch))
+
+    def qsts_each(self, engine: str = "fast", *, quiet: bool = True, record: RecordSpec | None = None,
+                  site: Site | None = None, stream: bool | None = None,
+                  prefetch: int = 1) -> Iterator[tuple[str, QSTSResult]]:
+        """The quasi-static time series of each scenario, ``(name, result)`` as each finishes (a
+        caller that saves and drops each holds one scenario's results at a time).
 
         ``stream``: hand the engine the profiles part by part (:meth:`profile_stream`, bounded
         memory, the same results) instead of whole frames; default: on the fast engine for horizons
@@ -512,31 +519,30 @@ class Study:
         self.check_engine(site, engine)
         if stream is None:
             stream = engine == "fast" and len(self._horizon) > STREAM_MIN_STEPS
-        if stream:
-            record = RecordSpec(envelope_freq="1min") if record is None else record
-            out = {}
-            from gridstudy.studies.qsts.fast import run_fast
-            from gridstudy.studies.qsts.results import ResultRecorder
-            from gridstudy.studies.streamed_criteria import StreamJudge
+        if not stream:
+            for name, prof in self.profiles().items():
+                yield name, run_qsts(self.qsts_inputs(site, name, prof, record), engine=engine, quiet=quiet)
+            return
+        from gridstudy.studies.qsts.fast import run_fast
+        from gridstudy.studies.qsts.results import ResultRecorder
+        from gridstudy.studies.streamed_criteria import StreamJudge
 
-            for name in self.strategies():
-                ps = self.profile_stream(name, prefetch=prefetch, process=prefetch > 0)
-                inputs = self.qsts_inputs(site, name, ps, record)
-                judge = StreamJudge(ResultRecorder(site, ps.index, record, engine="fast"), site, self.preset)
-                ps.start()  # the child process forks here, before the engine starts its threads
-                try:
-                    if engine != "fast":  # the reference engine takes the parts as one frame, unjudged
-                        out[name] = run_qsts(inputs, engine=engine, quiet=quiet)
-                        continue
+        record = RecordSpec(envelope_freq="1min") if record is None else record
+        for name in self.strategies():
+            ps = self.profile_stream(name, prefetch=prefetch, process=prefetch > 0)
+            inputs = self.qsts_inputs(site, name, ps, record)
+            judge = StreamJudge(ResultRecorder(site, ps.index, record, engine="fast"), site, self.preset)
+            ps.start()  # the child process forks here, before the engine starts its threads
+            try:
+                if engine != "fast":  # the reference engine takes the parts as one frame, unjudged
+                    res = run_qsts(inputs, engine=engine, quiet=quiet)
+                else:
                     res = run_fast(inputs, quiet=quiet, recorder=judge)
-                finally:
-                    ps.close()
-                res.summary["criteria"] = judge.summary(res)
-                out[name] = res
-            return out
-        profs = self.profiles()
-        return {name: run_qsts(self.qsts_inputs(site, name, prof, record), engine=engine, quiet=quiet)
-                for name, prof in profs.items()}
+                    res.summary["criteria"] = judge.summary(res)
+            finally:
+                ps.close()
+            yield name, res
+            del res, judge, inputs, ps  # nothing of this scenario is held while the next one runs
 
     def run(self, engine: str = "fast", *, contingencies: bool = True, sag: bool = True, fluctuation: bool = True,
             quiet: bool = True,
