@@ -233,3 +233,33 @@ def test_cli_qsts_prints_and_writes_the_streamed_verdicts(tmp_path, monkeypatch,
         assert s["criteria"], name
         for crit, v in s["criteria"].items():
             assert f"{'PASS' if v['passed'] else 'FAIL'}  {crit}" in out
+
+
+def test_qsts_each_holds_one_scenario_at_a_time(monkeypatch):
+    # gridstudy qsts saves each scenario as it finishes and drops it: while the next one runs,
+    # nothing keeps the previous result alive (a year's envelopes are ~100 MB per scenario)
+    import gc
+    import weakref
+
+    import gridstudy.studies.qsts.fast as fast_mod
+
+    refs: list = []
+    alive_during_next: list[bool] = []
+    real = fast_mod.run_fast
+
+    def spy(*args, **kwargs):
+        gc.collect()
+        alive_during_next.append(any(r() is not None for r in refs))
+        res = real(*args, **kwargs)
+        refs.append(weakref.ref(res))
+        return res
+
+    monkeypatch.setattr(fast_mod, "run_fast", spy)
+    st = _study(0.02)
+    names = []
+    for name, res in st.qsts_each(site=st.build_site(), stream=True, prefetch=0):
+        names.append(name)
+        assert res.summary["criteria"]
+        del res  # what the caller does once it has saved the result
+    assert len(names) >= 2 and len(alive_during_next) == len(names)
+    assert not any(alive_during_next)
