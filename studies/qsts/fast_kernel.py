@@ -98,6 +98,22 @@ def _apply(dx, pvpq, pq, Va, Vm, V):
         Vm[b] = vm_new
 
 
+@njit(cache=True, inline="always")
+def _nearest(keys, used, key):
+    """The row of ``keys[:used]`` nearest to ``key`` (L1 distance) and its distance; ``(-1, 1e300)``
+    when none is used."""
+    row = -1
+    best = 1e300
+    for c in range(used):
+        d = 0.0
+        for x in range(key.shape[0]):
+            d += abs(keys[c, x] - key[x])
+        if d < best:
+            best = d
+            row = c
+    return row, best
+
+
 @njit(cache=True)
 def _jacobian_inverse(Yp, Yj, Yx, V, pvpq, pq, pos_a, pos_m, dsd, out):
     """Dense inverse of the power-flow Jacobian at ``V`` into ``out`` (m x m).
@@ -388,16 +404,7 @@ def solve_block(
             vd_s[a] = el_w[e] * complex(vd_p0[a] + el_p[i, e], vd_q0[a] + el_q[i, e])
             vd_m[a] = 1.0
         # the nearest cached operating point (dense: its Jacobian too; sparse: a start only)
-        slot = -1
-        best = 1e300
-        if dense or Jstate[3] == 1:
-            for c in range(Jstate[0]):
-                d = 0.0
-                for x in range(kd):
-                    d += abs(Ckey[c, x] - key[x])
-                if d < best:
-                    best = d
-                    slot = c
+        slot, best = _nearest(Ckey, Jstate[0] if dense or Jstate[3] == 1 else 0, key)
         start_slot = -1
         if slot >= 0 and Jstate[3] == 1:
             d = 0.0
@@ -424,14 +431,7 @@ def solve_block(
                 V[b] = complex(Vm[b] * math.cos(Va[b]), Vm[b] * math.sin(Va[b]))
         fsel = 0
         if not dense:  # the factorisation nearest to this step
-            bestf = 1e300
-            for f in range(Fstate[0]):
-                d = 0.0
-                for x in range(kd):
-                    d += abs(Fkey[f, x] - key[x])
-                if d < bestf:
-                    bestf = d
-                    fsel = f
+            fsel = max(_nearest(Fkey, Fstate[0], key)[0], 0)
             Fstate[3 + fsel] += 1
             if Fstate[1] > 0:
                 Fstate[1] -= 1
