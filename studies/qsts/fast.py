@@ -260,11 +260,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     # slack voltages enter the cache key as power: weighted by |Y_ref,ref| [pu power / pu voltage]
     ydiag = np.abs(Ybus.diagonal())
     ref_w = ydiag[ref_bus].astype(float) if len(ref_bus) else np.zeros(0)
-    pos_a = np.full(model.nb, -1, dtype=np.int64)
-    pos_a[model.pvpq] = np.arange(len(model.pvpq))
-    pos_m = np.full(model.nb, -1, dtype=np.int64)
-    pos_m[model.pq] = len(model.pvpq) + np.arange(len(model.pq))
-    cache = (Jc, Ckey, CVm, CVa, CV, Jstate, key_prev, np.vstack([pos_a, pos_m]))
+    cache = (Jc, Ckey, CVm, CVa, CV, Jstate, key_prev, np.vstack([model.pos_a, model.pos_m]))
     fs = FactorSet(1, kd, 1) if dense else FactorSet(m, kd, SPARSE_SLOTS)
 
     def step_key(j, p_rows, q_rows):

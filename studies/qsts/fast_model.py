@@ -205,6 +205,12 @@ class FastModel:
         ref, pv, pq = bustypes(self.bus, self.gen)
         self.ref, self.pv, self.pq = (np.asarray(x, dtype=np.int64) for x in (ref, pv, pq))
         self.pvpq = np.r_[self.pv, self.pq].astype(np.int64)
+        #: each internal bus's row/column in the Jacobian ``[Va(pv+pq), Vm(pq)]``: its angle's
+        #: (``pos_a``) and its magnitude's (``pos_m``), -1 where it has none
+        self.pos_a = np.full(self.nb, -1, dtype=np.int64)
+        self.pos_a[self.pvpq] = np.arange(len(self.pvpq))
+        self.pos_m = np.full(self.nb, -1, dtype=np.int64)
+        self.pos_m[self.pq] = len(self.pvpq) + np.arange(len(self.pq))
         self.lookup = np.asarray(net._pd2ppc_lookups["bus"], dtype=np.int64)
         self.branch_lookup = dict(net._pd2ppc_lookups["branch"])
         self.base_kv = self.bus[:, BASE_KV].real.astype(float)
@@ -311,10 +317,7 @@ class FastModel:
         ``V_b conj(Y_b,ref V_ref/|V_ref|) / ref_w`` on the rows of the other buses. Solved with
         the Jacobian, the columns are the first-order sensitivities of the unknowns to the key."""
         pvpq, pq = self.pvpq, self.pq
-        pos_a = np.full(self.nb, -1, dtype=np.int64)
-        pos_a[pvpq] = np.arange(len(pvpq))
-        pos_m = np.full(self.nb, -1, dtype=np.int64)
-        pos_m[pq] = len(pvpq) + np.arange(len(pq))
+        pos_a, pos_m = self.pos_a, self.pos_m
         ne = len(el_bus)
         B = np.zeros((len(pvpq) + len(pq), 2 * ne + len(ref_bus)))
         for e in range(ne):
@@ -355,10 +358,7 @@ class FastModel:
         """Where each ``Ybus`` entry's four derivatives go in the CSC Jacobian: ``(Yrow, src, kind,
         dest, indices, indptr)`` for :func:`gridstudy.studies.qsts.fast_kernel.jacobian_values`."""
         pvpq, pq = self.pvpq, self.pq
-        pos_a = np.full(self.nb, -1, dtype=np.int64)
-        pos_a[pvpq] = np.arange(len(pvpq))
-        pos_m = np.full(self.nb, -1, dtype=np.int64)
-        pos_m[pq] = len(pvpq) + np.arange(len(pq))
+        pos_a, pos_m = self.pos_a, self.pos_m
         Yrow = np.repeat(np.arange(self.nb, dtype=np.int64), np.diff(Ybus.indptr))
         cols = Ybus.indices.astype(np.int64)
         rows_l, cols_l, src_l, kind_l = [], [], [], []
