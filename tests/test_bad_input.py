@@ -91,12 +91,18 @@ def test_horizon_beyond_what_can_be_represented(tmp_path, capsys, study_extra, d
     assert_refused(code, text, out, field, value)
 
 
+def trace_study(d: Path, values: list[str]) -> Path:
+    """A study whose campus is the measured trace ``trace.csv``: one value a second from
+    2025-07-01 00:00:00, ``values`` as written in the file."""
+    rows = "".join(f"2025-07-01T00:{i // 60:02d}:{i % 60:02d},{v}\n" for i, v in enumerate(values))
+    (d / "trace.csv").write_text("timestamp,p_mw\n" + rows)
+    p = study_file(d)
+    p.write_text(p.read_text().replace("[battery]", '[campus.trace]\npath = "trace.csv"\n\n[battery]', 1))
+    return p
+
+
 def test_measured_trace_holding_text(tmp_path, capsys):
-    rows = "".join(f"2025-07-01T00:00:{i:02d},abc\n" for i in range(60)) + "2025-07-01T00:01:00,abc\n"
-    (tmp_path / "trace.csv").write_text("timestamp,p_mw\n" + rows)
-    p = study_file(tmp_path, study_extra='[campus.trace]\npath = "trace.csv"\n')
-    p.write_text(p.read_text().replace('[campus.trace]\npath = "trace.csv"\n', "").replace(
-        "[battery]", '[campus.trace]\npath = "trace.csv"\n\n[battery]', 1))
+    p = trace_study(tmp_path, ["abc"] * 61)
     out = tmp_path / "out"
     code, text = run_cli(capsys, "profile", p, "--out", out)
     assert_refused(code, text, out, "campus.trace.p_mw", "not numbers", "'abc'")
@@ -152,10 +158,7 @@ def test_nonsense_is_refused(tmp_path, capsys, extra, study_extra, field, value)
 
 
 def test_negative_trace_is_refused_not_sign_flipped(tmp_path, capsys):
-    rows = "".join(f"2025-07-01T00:00:{i:02d},{-10 - i}\n" for i in range(60)) + "2025-07-01T00:01:00,-10\n"
-    (tmp_path / "trace.csv").write_text("timestamp,p_mw\n" + rows)
-    p = study_file(tmp_path)
-    p.write_text(p.read_text().replace("[battery]", '[campus.trace]\npath = "trace.csv"\n\n[battery]', 1))
+    p = trace_study(tmp_path, [str(-10 - i) for i in range(60)] + ["-10"])
     out = tmp_path / "out"
     code, text = run_cli(capsys, "profile", p, "--out", out)
     assert_refused(code, text, out, "campus.trace.p_mw", "negative load", "-69.0")
