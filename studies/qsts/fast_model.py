@@ -339,8 +339,8 @@ class FastModel:
         ``dsd`` (optional, per internal bus [pu]) is added on the ``dVm`` diagonal: the derivative
         of the voltage-dependent loads' consumer power, which enters the mismatch with a plus sign.
         The pattern is worked out once per ``Ybus``; the values are filled by
-        :func:`gridstudy.studies.qsts.fast_kernel.jacobian_values`."""
-        from gridstudy.studies.qsts.fast_kernel import jacobian_values
+        :func:`gridstudy.studies.qsts.fast_jacobian.jacobian_values`."""
+        from gridstudy.studies.qsts.fast_jacobian import jacobian_values
 
         pat = self._jac_patterns.get(id(Ybus))
         if pat is None or pat[0] is not Ybus:
@@ -356,7 +356,7 @@ class FastModel:
 
     def _jacobian_pattern(self, Ybus):
         """Where each ``Ybus`` entry's four derivatives go in the CSC Jacobian: ``(Yrow, src, kind,
-        dest, indices, indptr)`` for :func:`gridstudy.studies.qsts.fast_kernel.jacobian_values`."""
+        dest, indices, indptr)`` for :func:`gridstudy.studies.qsts.fast_jacobian.jacobian_values`."""
         pvpq, pq = self.pvpq, self.pq
         pos_a, pos_m = self.pos_a, self.pos_m
         Yrow = np.repeat(np.arange(self.nb, dtype=np.int64), np.diff(Ybus.indptr))
