@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=1, help="repeats of the window runs (median quoted)")
     args = ap.parse_args(argv)
 
-    from gridstudy.studies.fluctuation import choose_windows, run_window
+    from gridstudy.studies.stages.fluctuation import choose_windows, run_window
     from gridstudy.studies.study import Study
 
     study = Study.from_file(args.study)

@@ -7,7 +7,7 @@ Usage::
 
 The study is ``examples/demo.toml`` moved to ``--site`` and ``--days`` long, with its N-1 window
 set to ``all``: each credible outage of each N-1 scenario runs the whole horizon from the N-0
-state at its start (:func:`gridstudy.studies.contingency.window_start_site`), in a process pool of
+state at its start (:func:`gridstudy.studies.stages.contingency.window_start_site`), in a process pool of
 ``--workers``, judged on the N-1 criteria; horizons over a day stream (profiles part by part,
 aggregates only). Prints one JSON line per repeat and one with the medians: the N-1 time
 (``n1_s``: the pool, the runs, the criteria), outages x scenarios x steps, power flows per second.
@@ -43,8 +43,8 @@ def main(argv=None) -> int:
     from qsts_year import study_file
 
     from gridstudy.grid.topology import site_outages
-    from gridstudy.studies.contingency import FULL_SERIES_MAX_STEPS, run_contingencies, window_start_site
-    from gridstudy.studies.limits import RunPolicy, use_policy
+    from gridstudy.studies.spec.limits import RunPolicy, use_policy
+    from gridstudy.studies.stages.contingency import FULL_SERIES_MAX_STEPS, run_contingencies, window_start_site
     from gridstudy.studies.study import ENGINE_COLUMNS, Study
 
     with tempfile.TemporaryDirectory() as tmp, use_policy(RunPolicy(force=True)):

@@ -16,7 +16,7 @@ Nothing is held for the whole horizon but the step index (8 bytes a step): the c
 the dispatch make the profiles part by part (``Study.profile_stream``; the campus model makes its
 iteration edges as it goes) while the engine solves, the convergence record is kept per envelope
 interval, and the criteria that need the per-step series are judged on the stream
-(:mod:`gridstudy.studies.streamed_criteria`). ``--threads 2`` uses the second core: the next profile
+(:mod:`gridstudy.studies.judge.streamed`). ``--threads 2`` uses the second core: the next profile
 parts are made in a child process (``--profiles-in thread``: a thread) and the next block is solved
 in a second thread; ``--threads 1`` runs everything in one thread.
 
@@ -98,12 +98,12 @@ def main(argv=None) -> int:
                     help="with --threads 2: where the profile parts are made ahead")
     args = ap.parse_args(argv)
 
-    from gridstudy.studies.cli_qsts import FULL_SERIES_MAX_STEPS
-    from gridstudy.studies.limits import RunPolicy, use_policy
+    from gridstudy.studies.cli.qsts import FULL_SERIES_MAX_STEPS
+    from gridstudy.studies.judge.streamed import StreamJudge
     from gridstudy.studies.qsts.fast import run_fast
     from gridstudy.studies.qsts.inputs import RecordSpec
     from gridstudy.studies.qsts.results import ResultRecorder
-    from gridstudy.studies.streamed_criteria import StreamJudge
+    from gridstudy.studies.spec.limits import RunPolicy, use_policy
     from gridstudy.studies.study import Study
 
     two = args.threads == 2
@@ -158,7 +158,7 @@ def main(argv=None) -> int:
         "criteria": criteria,
         "note": "with_battery scenario of the study, all in: study and site, the campus model and the dispatch "
                 "streamed part by part into the fast engine (OLTC, 1-minute envelopes, streamed aggregates), "
-                "the criteria judged on the stream (gridstudy.studies.streamed_criteria); run_s is the "
+                "the criteria judged on the stream (gridstudy.studies.judge.streamed); run_s is the "
                 "streamed run (profiles + QSTS + recording + series criteria), profile_wait_s the time the "
                 "engine waited for profile parts",
     }

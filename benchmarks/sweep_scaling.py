@@ -51,7 +51,7 @@ workers = 2
 def main() -> dict:
     import pandas as pd
 
-    from gridstudy.studies.sweep import run_sweep
+    from gridstudy.studies.scale.sweep import run_sweep
 
     tmp = Path(tempfile.mkdtemp(prefix="sweep-scaling-"))
     study = tmp / "study.toml"

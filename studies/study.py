@@ -1,7 +1,7 @@
 """The one :class:`Study`: a site, a campus, a battery and its strategy, criteria, a horizon.
 
 Every command is a thin client of it: ``run`` (:meth:`Study.run`, then
-:meth:`~gridstudy.studies.result.StudyResult.save` and the report), ``qsts`` (:meth:`Study.qsts`),
+:meth:`~gridstudy.studies.output.result.StudyResult.save` and the report), ``qsts`` (:meth:`Study.qsts`),
 ``profile`` (:meth:`Study.profiles`), ``size`` and ``sweep`` (:meth:`Study.with_battery` per
 design). One function builds the site a study runs on (:meth:`Study.build_site`: OLTC taps
 settled at the first step's load, storage rated to the study's plant, ``site.battery`` kept true).
@@ -19,9 +19,9 @@ A study comes from a file or from objects::
 
 Scenarios: ``without_battery`` (the battery idle), ``with_battery`` (the study's strategy) and
 any further named alternatives (``scenarios``: name -> strategy), each a quasi-static time series
-judged by the criteria registry (:mod:`gridstudy.studies.findings`); then N-1 over the worst
+judged by the criteria registry (:mod:`gridstudy.studies.judge.findings`); then N-1 over the worst
 window, each outage starting from the scenario's N-0 state at the window start
-(:mod:`gridstudy.studies.contingency`), and the sag events (:mod:`gridstudy.studies.sag`).
+(:mod:`gridstudy.studies.stages.contingency`), and the sag events (:mod:`gridstudy.studies.stages.sag`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import pandas as pd
 
 from gridstudy.grid.errors import Problem
 from gridstudy.studies.errors import StudyError
-from gridstudy.studies.interconnection_spec import ContingencySection, FluctuationSection, SagSection
+from gridstudy.studies.spec.interconnection import ContingencySection, FluctuationSection, SagSection
 
 if TYPE_CHECKING:
     from gridstudy.grid.site import BatteryPlant, Site
@@ -49,9 +49,9 @@ if TYPE_CHECKING:
     from gridstudy.models.battery import MegapackPlant
     from gridstudy.models.dispatch import Strategy
     from gridstudy.studies.criteria.presets import CriteriaPreset
+    from gridstudy.studies.output.result import StudyResult
     from gridstudy.studies.qsts.inputs import Controls, ProfileStream, QSTSInputs, RecordSpec
     from gridstudy.studies.qsts.results import QSTSResult
-    from gridstudy.studies.result import StudyResult
 
 __all__ = ["Study", "ENGINE_COLUMNS", "QUASI_STATIC_NOTE", "STREAM_CHUNK_STEPS", "STREAM_MIN_STEPS"]
 
@@ -249,14 +249,14 @@ class Study:
         Every section is validated, ``[sizing]`` and ``[sweep]`` included, so one file serves every
         command.
         """
-        from gridstudy.studies.scale_spec import load_scale_study
+        from gridstudy.studies.spec.scale import load_scale_study
 
         return cls.from_scale(load_scale_study(path))
 
     @classmethod
     def from_scale(cls, scale: Any) -> Study:
-        """A study from a validated file (:class:`~gridstudy.studies.scale_spec.ScaleStudy`)."""
-        from gridstudy.studies.interconnection_spec import parse_interconnection
+        """A study from a validated file (:class:`~gridstudy.studies.spec.scale.ScaleStudy`)."""
+        from gridstudy.studies.spec.interconnection import parse_interconnection
 
         spec, ic = parse_interconnection(scale.study_raw, source=str(scale.path))
         return cls.from_parts(scale.study_raw, spec, ic, base_dir=scale.path.parent, path=scale.path, text=scale.text)
@@ -264,13 +264,13 @@ class Study:
     @classmethod
     def from_parts(cls, raw: Mapping[str, Any], spec: Any, ic: Any, *, base_dir: Path, path: Path | None = None,
                    text: str = "") -> Study:
-        """A study from a validated file's sections (:func:`~gridstudy.studies.interconnection_spec.parse_interconnection`)."""
+        """A study from a validated file's sections (:func:`~gridstudy.studies.spec.interconnection.parse_interconnection`)."""
         from gridstudy.studies.criteria import RAMP_PRESETS, custom_preset, get_preset
-        from gridstudy.studies.spec import parse_study, resolve_study
+        from gridstudy.studies.spec.sections import parse_study, resolve_study
 
         source = str(path) if path is not None else None
         resolved = resolve_study(spec, base_dir=base_dir, source=source)
-        from gridstudy.studies.interconnection_spec import scenario_raw
+        from gridstudy.studies.spec.interconnection import scenario_raw
 
         alternatives: dict[str, Strategy | None] = {}
         scenario_campus: dict[str, Any] = {}
@@ -475,7 +475,7 @@ class Study:
 
     def check_engine(self, site: Site, engine: str) -> None:
         """Refuse, before any run, what the chosen engine cannot model (every problem listed)."""
-        from gridstudy.studies.limits import check_first_block
+        from gridstudy.studies.spec.limits import check_first_block
 
         # a base case that does not converge stops here (voltage collapse), before every step is solved
         check_first_block(site, float(self.campus_profile(self._horizon[:2])["campus_p_mw"].iloc[0]))
@@ -507,7 +507,7 @@ class Study:
         over :data:`STREAM_MIN_STEPS`. ``prefetch``: parts a second thread makes ahead. [-]
         ``record``: what to record; default: every series in full, or on a streamed run 1-minute
         envelopes of them (a streamed run asks for the full series by passing ``record``).
-        A streamed run is judged on the way (:class:`gridstudy.studies.streamed_criteria.StreamJudge`:
+        A streamed run is judged on the way (:class:`gridstudy.studies.judge.streamed.StreamJudge`:
         convergence, bus bands, thermal, grid-side variation, POI power factor): each result's
         ``summary["criteria"]`` holds ``criterion -> {passed, worst_value, unit}``. A run of whole
         frames is not judged here (:meth:`run` judges a study).
@@ -523,9 +523,9 @@ class Study:
             for name, prof in self.profiles().items():
                 yield name, run_qsts(self.qsts_inputs(site, name, prof, record), engine=engine, quiet=quiet)
             return
+        from gridstudy.studies.judge.streamed import StreamJudge
         from gridstudy.studies.qsts.fast import run_fast
         from gridstudy.studies.qsts.results import ResultRecorder
-        from gridstudy.studies.streamed_criteria import StreamJudge
 
         record = RecordSpec(envelope_freq="1min") if record is None else record
         for name in self.strategies():
@@ -567,11 +567,11 @@ class Study:
         """
         from gridstudy.grid.basecase import check_site
         from gridstudy.grid.topology import site_outages
-        from gridstudy.studies.contingency import run_contingencies, window_start_site, worst_window
-        from gridstudy.studies.findings import scenario_findings, scenario_summary
+        from gridstudy.studies.judge.findings import scenario_findings, scenario_summary
+        from gridstudy.studies.output.result import StudyResult
         from gridstudy.studies.qsts.run import run_qsts
-        from gridstudy.studies.result import StudyResult
-        from gridstudy.studies.sag import run_sag_events
+        from gridstudy.studies.stages.contingency import run_contingencies, window_start_site, worst_window
+        from gridstudy.studies.stages.sag import run_sag_events
 
         say = say or (lambda line: None)
         t_start = time.perf_counter()
@@ -589,7 +589,7 @@ class Study:
             results[name] = res
             findings[name] = scenario_findings(site, res, self.preset, prof)
 
-        from gridstudy.studies.fluctuation import assess, summary_block, summary_keys
+        from gridstudy.studies.stages.fluctuation import assess, summary_block, summary_keys
 
         fluct = assess(self, site, results, profs, engine, say) if fluctuation else None
         for name, prof in profs.items():
@@ -615,7 +615,7 @@ class Study:
                            f"{poi0.index[sl.start]} to {poi0.index[sl.stop - 1]}")
             window_note += ("; each outage starts from the N-0 tap positions and state of charge at the window start "
                             "(tap-changer delay timers at zero)")
-            from gridstudy.studies.contingency import FULL_SERIES_MAX_STEPS
+            from gridstudy.studies.stages.contingency import FULL_SERIES_MAX_STEPS
 
             whole = sl.start == 0 and sl.stop == len(poi0) and len(poi0) > FULL_SERIES_MAX_STEPS and engine == "fast"
             # the whole of a long horizon: each outage makes its own profiles part by part (streaming)
@@ -634,14 +634,14 @@ class Study:
             sag_rows, sag_series = run_sag_events(site, self.sag, self.battery, self.preset, engine, kw,
                                                   curve=curve, strategy=name, campus_voltage=self.campus_voltage)
 
-        from gridstudy.studies.load_loss import largest_load_loss
+        from gridstudy.studies.stages.load_loss import largest_load_loss
 
         say("largest credible load loss: POI voltage rise and frequency screen")
         lll = largest_load_loss(site, campus, self.preset, scen_summary, loss_rows, sag_rows)
         summary = self._summary(site, campus, engine, site_summary, scen_summary, window_note, cont_rows,
                                 loss_rows, sag_rows)
         summary["largest_load_loss"] = lll
-        from gridstudy.studies.limits import study_warnings
+        from gridstudy.studies.spec.limits import study_warnings
 
         summary["warnings"] = study_warnings(self, site_summary)
         summary["fluctuation"] = summary_block(self, fluct)
@@ -649,7 +649,7 @@ class Study:
         summary["runtime_s"] = time.perf_counter() - t_start
         tables: dict[str, pd.DataFrame] = {}
         if fluct is not None:
-            from gridstudy.studies.fluctuation import spectra_table, windows_table
+            from gridstudy.studies.stages.fluctuation import spectra_table, windows_table
 
             tables = {"fluctuation_windows": windows_table(fluct), "fluctuation_spectra": spectra_table(fluct)}
         return StudyResult(summary=summary, scenarios=results, findings=findings, profiles=profs,

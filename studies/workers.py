@@ -6,7 +6,7 @@ outlive the process that started them:
 - each worker asks the kernel for SIGTERM when its parent ends (Linux ``prctl(PR_SET_PDEATHSIG)``),
   which covers a parent killed with SIGKILL, and leaves at once if the parent is already gone;
 - on any exception in the parent (``KeyboardInterrupt`` for SIGINT, ``SystemExit`` for SIGTERM
-  under :func:`gridstudy.studies.outdir.stop_on_signals`) the pool is not waited for: its queued
+  under :func:`gridstudy.studies.output.folder.stop_on_signals`) the pool is not waited for: its queued
   tasks are cancelled and its workers terminated (then killed if they do not leave);
 - a worker that receives SIGTERM inside a task unwinds it (its ``finally`` blocks and
   ``TemporaryDirectory`` contexts run) and exits; SIGINT is ignored in workers (a Ctrl-C reaches

@@ -10,7 +10,7 @@ warnings.filterwarnings("ignore", category=FutureWarning, module="pandas")
 @pytest.fixture
 def cli(capsys):
     """Run the gridstudy CLI in-process; return (exit code, stdout, stderr)."""
-    from gridstudy.studies.cli import main
+    from gridstudy.studies.cli.main import main
 
     def run(*argv):
         code = main([str(a) for a in argv])

@@ -1,6 +1,6 @@
 """Bad input ends cleanly (issue 15, items 1-4): one representative case per class.
 
-Each case runs the command line in-process (:func:`gridstudy.studies.cli.main`) and asserts the
+Each case runs the command line in-process (:func:`gridstudy.studies.cli.main.main`) and asserts the
 exit code, that the message names the field and the value, that no traceback is printed and that
 nothing is written. Exit codes: 1 a power flow did not converge, 2 bad input, 3 environment,
 4 an unexpected error (see the CLI module docstring).
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gridstudy.grid.errors import MAX_VALUE_CHARS, Problem
-from gridstudy.studies.cli import main
+from gridstudy.studies.cli.main import main
 
 BASE = """
 [study]
@@ -125,7 +125,7 @@ def test_output_folder_that_cannot_be_written_is_environment(tmp_path, capsys):
 
 
 def test_unexpected_error_is_not_exit_1(monkeypatch, tmp_path, capsys):
-    import gridstudy.studies.cli_profile as cp
+    import gridstudy.studies.cli.profile as cp
 
     def boom(args):
         raise RuntimeError("a bug")
@@ -239,7 +239,7 @@ def test_streamed_year_is_estimated_as_streamed_not_as_whole_frames():
     # a year at 1 s, two scenarios, 8 buses (austin-345kv): `qsts` on the fast engine streams it
     # (benchmarks/qsts_year.py measures about 1.0 GB peak for one scenario, the bound of the
     # streamed path is 1.5 GB); whole frames (`run`, or the reference engine) would need far more
-    from gridstudy.studies.limits import RunPolicy, budget_problems, estimate_resources, use_policy
+    from gridstudy.studies.spec.limits import RunPolicy, budget_problems, estimate_resources, use_policy
 
     steps = 365 * 86_400
     streamed, _ = estimate_resources(steps, 2, 8, "fast", streamed=True)

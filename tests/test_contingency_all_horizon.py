@@ -10,7 +10,7 @@ from gridstudy.models.battery import MegapackPlant
 from gridstudy.models.campus import CampusLoadParams
 from gridstudy.models.dispatch import make_strategy
 from gridstudy.models.timeindex import make_index
-from gridstudy.studies import contingency
+from gridstudy.studies.stages import contingency
 from gridstudy.studies.study import ENGINE_COLUMNS, Study
 
 

@@ -13,11 +13,11 @@ import pytest
 import gridstudy
 from gridstudy.grid.basecase import internal_buses
 from gridstudy.grid.topology import Outage
-from gridstudy.studies import contingency
-from gridstudy.studies.contingency import run_outage, window_start_site
 from gridstudy.studies.qsts.inputs import RecordSpec
 from gridstudy.studies.qsts.results import tap_series_name
 from gridstudy.studies.qsts.run import run_qsts
+from gridstudy.studies.stages import contingency
+from gridstudy.studies.stages.contingency import run_outage, window_start_site
 from gridstudy.studies.study import ENGINE_COLUMNS
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo.toml"
@@ -145,8 +145,8 @@ def test_study_run_and_sizing_hand_the_n0_start_state_to_every_outage(monkeypatc
         assert (starts[name].net.trafo.tap_pos != site.net.trafo.tap_pos).any(), name
     assert "N-0 tap positions" in result.summary["contingency_window"]
 
-    from gridstudy.studies.scale_spec import load_scale_study
-    from gridstudy.studies.sizing import StudyEvaluator
+    from gridstudy.studies.scale.sizing import StudyEvaluator
+    from gridstudy.studies.spec.scale import load_scale_study
 
     captured.clear()
     ev = StudyEvaluator(load_scale_study(path), n1=True)

@@ -3,7 +3,7 @@
 Each case runs ``.venv/bin/gridstudy`` as a subprocess on a short study in its own scratch folder
 and stops it at a known point: after its N-1 (or sweep) workers have started (observed in the
 process table), or at an exact point named by the ``GRIDSTUDY_FAULT_AFTER`` hook
-(:func:`gridstudy.studies.outdir.fault_point`). Then:
+(:func:`gridstudy.studies.output.folder.fault_point`). Then:
 
 - the output folder is exactly the previous complete result (same files, same bytes), or, for a
   first run, absent; a hidden staging folder may stay beside it, never a mixed folder, and the
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from gridstudy.studies.outdir import MARKER, check_complete
+from gridstudy.studies.output.folder import MARKER, check_complete
 
 pytestmark = pytest.mark.slow  # about ten runs of the command line, a few seconds each
 

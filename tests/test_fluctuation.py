@@ -13,7 +13,7 @@ import pytest
 
 from gridstudy.models import CampusLoadParams, make_index
 from gridstudy.models.campus import campus_load, campus_window, change_severity
-from gridstudy.studies.fluctuation import aliased, oscillation_spectrum
+from gridstudy.studies.stages.fluctuation import aliased, oscillation_spectrum
 from gridstudy.studies.study import Study
 
 
@@ -142,7 +142,7 @@ def test_bad_fluctuation_input_names_the_field(tmp_path, old, new, field, cli):
 def test_engines_agree_on_a_sub_second_window(tmp_path):
     """Both engines on the same 20-ms window from the same start state: 1e-8 pu, as on the study
     step (tests/test_qsts_agreement.py)."""
-    from gridstudy.studies.fluctuation import Window, run_window
+    from gridstudy.studies.stages.fluctuation import Window, run_window
 
     study = Study.from_file(_study(tmp_path, duration="5min"))
     site = study.build_site()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gridstudy.studies.interconnection import run_study
+from gridstudy.studies.cli.run_study import run_study
 
 MESHED_SITE = """
 name = "small-meshed"

@@ -11,7 +11,7 @@ from gridstudy.models.protection import DisturbanceCounter
 from gridstudy.studies.criteria.load_loss import load_loss_finding, load_transfers
 from gridstudy.studies.criteria.presets import get_preset
 from gridstudy.studies.criteria.ride_through import NOGRR282
-from gridstudy.studies.load_loss import largest_load_loss
+from gridstudy.studies.stages.load_loss import largest_load_loss
 
 VN_KV, S_SC_MIN, RX = 34.5, 300.0, 0.1
 R_KM, X_KM, LENGTH = 0.1, 0.4, 10.0

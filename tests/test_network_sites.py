@@ -297,7 +297,7 @@ def test_contingency_window_follows_the_network_profiles(tmp_path):
     from gridstudy.grid.basecase import internal_buses
     from gridstudy.grid.topology import Outage
     from gridstudy.models import CampusLoadParams, make_index
-    from gridstudy.studies.contingency import run_outage
+    from gridstudy.studies.stages.contingency import run_outage
     from gridstudy.studies.study import ENGINE_COLUMNS, Study
 
     csv = tmp_path / "profiles.csv"

@@ -1,7 +1,7 @@
 """Output folders are complete or absent; workers end with their parent; same inputs, same bytes.
 
 The folder mechanics (lock, staging, marker, move into place) are driven directly with
-:func:`~gridstudy.studies.outdir.output_folder`; an interruption at an exact point is a forked child
+:func:`~gridstudy.studies.output.folder.output_folder`; an interruption at an exact point is a forked child
 that the ``GRIDSTUDY_FAULT_AFTER`` hook kills with SIGKILL there (no cleanup runs, as for a real
 kill). The command-level kills of ``run`` and ``sweep`` are in ``test_faults.py``.
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from gridstudy.studies import outdir
-from gridstudy.studies.outdir import (
+from gridstudy.studies.output import folder as outdir
+from gridstudy.studies.output.folder import (
     MARKER,
     IncompleteOutputError,
     OutputBusyError,
@@ -236,7 +236,7 @@ def _running(pid: int) -> bool:
 def test_a_killed_in_process_sweep_leaves_no_temporary_folder_behind(tmp_path, monkeypatch):
     import subprocess
 
-    import gridstudy.studies.sweep as sweep_mod
+    import gridstudy.studies.scale.sweep as sweep_mod
 
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     dead = subprocess.Popen(["true"])
@@ -253,7 +253,7 @@ def test_a_killed_in_process_sweep_leaves_no_temporary_folder_behind(tmp_path, m
 # ---------------------------------------------------------------------------------------- item 7
 @pytest.mark.slow  # two runs with their PDF (about 10 s each)
 def test_two_runs_give_the_same_bytes_but_for_the_run_time(tmp_path, monkeypatch):
-    from gridstudy.studies.interconnection import run_study
+    from gridstudy.studies.cli.run_study import run_study
 
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     (tmp_path / "study.toml").write_text(STUDY)

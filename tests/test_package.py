@@ -104,10 +104,10 @@ def test_report_module_imports_nothing_of_the_study_pipeline(tmp_path):
         ppr.runpp = refuse
         from gridstudy.studies.report.render import report
         html, pdf = report({str(tmp_path / 'out')!r}, pdf=False)
-        banned = ("gridstudy.studies.study", "gridstudy.studies.interconnection", "gridstudy.studies.spec",
-                  "gridstudy.studies.interconnection_spec", "gridstudy.studies.findings",
-                  "gridstudy.studies.contingency", "gridstudy.studies.sag", "gridstudy.studies.sizing",
-                  "gridstudy.studies.sweep", "gridstudy.studies.scale_spec", "gridstudy.studies.result")
+        banned = ("gridstudy.studies.study", "gridstudy.studies.cli.run_study", "gridstudy.studies.spec.sections",
+                  "gridstudy.studies.spec.interconnection", "gridstudy.studies.judge.findings",
+                  "gridstudy.studies.stages.contingency", "gridstudy.studies.stages.sag", "gridstudy.studies.scale.sizing",
+                  "gridstudy.studies.scale.sweep", "gridstudy.studies.spec.scale", "gridstudy.studies.output.result")
         loaded = sorted(m for m in sys.modules if m in banned or m.startswith("gridstudy.studies.qsts"))
         print(loaded)
         print(html)

@@ -27,10 +27,10 @@ from gridstudy.grid.reference import load_site
 from gridstudy.grid.site import Site
 from gridstudy.studies.criteria.power_factor import PowerFactorBand
 from gridstudy.studies.criteria.presets import custom_preset
-from gridstudy.studies.findings import scenario_findings, scenario_summary
+from gridstudy.studies.judge.findings import scenario_findings, scenario_summary
+from gridstudy.studies.output.result import StudyResult
 from gridstudy.studies.qsts.inputs import QSTSInputs
 from gridstudy.studies.qsts.run import run_qsts
-from gridstudy.studies.result import StudyResult
 
 TOL_MW = 1e-6  # see the module docstring
 RUNPP = dict(algorithm="nr", calculate_voltage_angles=True, tolerance_mva=1e-10, lightsim2grid=False)

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gridstudy.studies.cli import main
+from gridstudy.studies.cli.main import main
 from gridstudy.studies.errors import StudyError
-from gridstudy.studies.spec import load_study, resolve_study
+from gridstudy.studies.spec.sections import load_study, resolve_study
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("profile-*.toml"))
 

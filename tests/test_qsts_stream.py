@@ -124,9 +124,9 @@ def test_iteration_edges_drawn_in_blocks_equal_one_draw(monkeypatch):
 def test_stream_judge_equals_whole_series_criteria():
     # the series criteria judged stretch by stretch (the last window carried over) find the worst
     # values the registry finds on the whole series
-    from gridstudy.studies.findings import scenario_findings
+    from gridstudy.studies.judge.findings import scenario_findings
+    from gridstudy.studies.judge.streamed import StreamJudge
     from gridstudy.studies.qsts.results import ResultRecorder
-    from gridstudy.studies.streamed_criteria import StreamJudge
 
     st = _study(0.25)
     site = st.build_site()
@@ -194,7 +194,7 @@ def test_study_qsts_streamed_is_judged_like_the_whole_frame():
     # a streamed run carries the criteria judged on the way; they are the registry's findings on
     # the whole-frame run of the same steps (same verdicts, worst values to the streamed-run
     # tolerance of this module); a whole-frame run of Study.qsts is not judged
-    from gridstudy.studies.findings import scenario_findings
+    from gridstudy.studies.judge.findings import scenario_findings
 
     st = _study(0.05)
     site = st.build_site()
@@ -217,7 +217,7 @@ def test_cli_qsts_prints_and_writes_the_streamed_verdicts(tmp_path, monkeypatch,
     import json
 
     import gridstudy.studies.study as study_mod
-    from gridstudy.studies.cli import main
+    from gridstudy.studies.cli.main import main
 
     monkeypatch.setattr(study_mod, "STREAM_MIN_STEPS", 1_000)
     src = Path(__file__).resolve().parents[1] / "examples" / "demo.toml"

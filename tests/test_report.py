@@ -51,7 +51,7 @@ SECTIONS = ["Executive summary", "Facility description", "Assumptions and method
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Path:
-    from gridstudy.studies.interconnection import run_study
+    from gridstudy.studies.cli.run_study import run_study
 
     d = tmp_path_factory.mktemp("report")
     (d / "study.toml").write_text(STUDY)
@@ -186,7 +186,7 @@ def test_pdf_sections_toc_and_page_numbers(study):
 
 
 def test_report_rerenders_without_rerunning(study, cli, monkeypatch):
-    import gridstudy.studies.interconnection as ic
+    import gridstudy.studies.cli.run_study as ic
 
     monkeypatch.setattr(ic, "run_study", lambda *a, **k: pytest.fail("report must not re-run the study"))
     before = (study / "summary.json").stat().st_mtime_ns

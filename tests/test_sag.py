@@ -2,9 +2,9 @@
 
 import pytest
 
-from gridstudy.studies.interconnection_spec import SagEvent, SagSection
 from gridstudy.studies.qsts.inputs import VoltVarCurve
-from gridstudy.studies.sag import event_profiles, run_event
+from gridstudy.studies.spec.interconnection import SagEvent, SagSection
+from gridstudy.studies.stages.sag import event_profiles, run_event
 from gridstudy.studies.study import Study
 
 
@@ -69,7 +69,7 @@ def test_default_recloser_shots_trip_the_disturbance_counter(tmp_path):
     # is far inside the envelope's allowances). The campus's disturbance counter (3 excursions
     # below 0.90 pu within 60 s, docs/sources/events.md §6) transfers it to backup at the start
     # of the third shot: 1.0 + 2 x (1.0 + 0.06) = 3.12 s, with or without the battery
-    from gridstudy.studies.interconnection_spec import DEFAULT_SAG_EVENTS
+    from gridstudy.studies.spec.interconnection import DEFAULT_SAG_EVENTS
 
     study, site = feeder(tmp_path)
     sec = SagSection(step_s=0.02, duration_s=5.0)

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from gridstudy.studies.sizing import StudyEvaluator, least_passing_units, monotonicity_violations, size_battery
+from gridstudy.studies.scale.sizing import StudyEvaluator, least_passing_units, monotonicity_violations, size_battery
 
 # A 15-minute study of the weak feeder site with deliberately small units (0.5 MW / 1 MWh) so that
 # the least passing plant is a dozen or more units: large enough for bisection to beat a scan.
@@ -96,7 +96,7 @@ def test_violation_above_chosen_is_reported(tmp_path):
 
 
 def test_search_matches_plain_scan_with_fewer_evaluations(tmp_path):
-    from gridstudy.studies.scale_spec import load_scale_study
+    from gridstudy.studies.spec.scale import load_scale_study
 
     study = tmp_path / "small.toml"
     study.write_text(SMALL)

@@ -6,7 +6,7 @@ import pytest
 from gridstudy.models.gpu_smoothing import GpuSmoothing
 from gridstudy.models.plant_response import PlantResponse
 from gridstudy.studies.errors import StudyError
-from gridstudy.studies.spec import parse_study, resolve_study
+from gridstudy.studies.spec.sections import parse_study, resolve_study
 
 
 def _raw(campus=None, battery=None):

@@ -8,7 +8,7 @@ import pytest
 from gridstudy.models.campus import CampusLoadParams
 from gridstudy.models.errors import ModelError
 from gridstudy.studies.errors import StudyError
-from gridstudy.studies.spec import BatterySection, CampusSection, RampLimitSection, parse_study
+from gridstudy.studies.spec.sections import BatterySection, CampusSection, RampLimitSection, parse_study
 
 
 def test_sections_are_the_models_parameters():

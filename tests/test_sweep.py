@@ -6,8 +6,8 @@ import tomllib
 import pandas as pd
 import pytest
 
-import gridstudy.studies.sweep as sweep_mod
-from gridstudy.studies.sweep import dumps_toml, run_sweep
+import gridstudy.studies.scale.sweep as sweep_mod
+from gridstudy.studies.scale.sweep import dumps_toml, run_sweep
 
 # 4 scenarios of 5 minutes on the feeder site; swing_depth 1.5 is out of range (<= 1): those two
 # scenarios fail with a parameter error while the others finish.

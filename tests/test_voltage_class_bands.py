@@ -18,7 +18,7 @@ from gridstudy.studies.criteria import (
     voltage_band_finding,
     voltage_class,
 )
-from gridstudy.studies.findings import bus_band_finding
+from gridstudy.studies.judge.findings import bus_band_finding
 
 T0 = pd.Timestamp("2026-07-01 18:00")
 

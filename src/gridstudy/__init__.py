@@ -27,7 +27,7 @@ __all__ = ["Study", "StudyResult", "report", "grid", "models", "studies", "__ver
 
 _LAZY = {
     "Study": ("gridstudy.studies.study", "Study"),
-    "StudyResult": ("gridstudy.studies.result", "StudyResult"),
+    "StudyResult": ("gridstudy.studies.output.result", "StudyResult"),
     "report": ("gridstudy.studies.report.render", "report"),
 }
 _SUBPACKAGES = ("grid", "models", "studies")

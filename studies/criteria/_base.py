@@ -91,7 +91,7 @@ class Finding:
     id : str
         Stable identifier of the finding within a scenario, e.g. ``"poi_voltage.n-0"`` or
         ``"grid_variation.ercot-5s"``: set by the criteria registry
-        (:mod:`gridstudy.studies.findings`); reports and tools look findings up by it, never by
+        (:mod:`gridstudy.studies.judge.findings`); reports and tools look findings up by it, never by
         the display name.
     group : str
         The registry entry (criterion family) that made the finding, e.g. ``"grid_variation"``.

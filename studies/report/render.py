@@ -1,7 +1,7 @@
 """The utility-facing report of an interconnection study: one self-contained HTML file and its PDF.
 
 ``report(DIR)`` (also ``render_report``) reads what
-:meth:`gridstudy.studies.result.StudyResult.save` wrote in ``DIR`` (``summary.json``, the Parquet
+:meth:`gridstudy.studies.output.result.StudyResult.save` wrote in ``DIR`` (``summary.json``, the Parquet
 tables, each scenario's QSTS aggregates, ``site.json``, ``study.toml`` and, when present,
 ``sizing.json``) and writes, each file atomically:
 
@@ -27,7 +27,7 @@ from typing import cast
 
 import pandas as pd
 
-from gridstudy.studies.io import atomic_write
+from gridstudy.studies.output.io import atomic_write
 from gridstudy.studies.report import figures as F
 from gridstudy.studies.report.tables import (
     cont_table,
@@ -550,7 +550,7 @@ def render_report(out_dir: str | Path, pdf: bool = True) -> tuple[Path, Path | N
     Parameters
     ----------
     out_dir : str or Path
-        Output folder of :func:`gridstudy.studies.interconnection.run_study`.
+        Output folder of :func:`gridstudy.studies.cli.run_study.run_study`.
     pdf : bool
         Also print the PDF with weasyprint.
 
@@ -587,12 +587,12 @@ def render_report(out_dir: str | Path, pdf: bool = True) -> tuple[Path, Path | N
 def report(out_dir: str | Path, pdf: bool = True) -> tuple[Path, Path | None]:
     """Re-render the report of a complete output folder (``gridstudy.report``, ``gridstudy report``).
 
-    The folder must hold the completion marker of a ``run`` (:func:`gridstudy.studies.outdir.check_complete`;
-    :class:`~gridstudy.studies.outdir.IncompleteOutputError` otherwise, exit code 2). Its lock is held
+    The folder must hold the completion marker of a ``run`` (:func:`gridstudy.studies.output.folder.check_complete`;
+    :class:`~gridstudy.studies.output.folder.IncompleteOutputError` otherwise, exit code 2). Its lock is held
     while the report files are rewritten (each atomically, in place; see :func:`render_report`), then
     the marker is rewritten to list them.
     """
-    from gridstudy.studies.outdir import REPORT_FILES, check_complete, locked, stop_on_signals, write_marker
+    from gridstudy.studies.output.folder import REPORT_FILES, check_complete, locked, stop_on_signals, write_marker
 
     d = Path(out_dir)
     check_complete(d, "run", ignore=REPORT_FILES)  # before the lock: a path that is no output gets no lock file

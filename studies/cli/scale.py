@@ -10,7 +10,7 @@ __all__ = ["register"]
 
 
 def _cmd_size(args) -> int:
-    from gridstudy.studies.sizing import size_battery
+    from gridstudy.studies.scale.sizing import size_battery
 
     res = size_battery(args.study, args.out, quiet=args.quiet)
     ch = res["chosen"]
@@ -28,7 +28,7 @@ def _cmd_size(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from gridstudy.studies.sweep import run_sweep
+    from gridstudy.studies.scale.sweep import run_sweep
 
     res = run_sweep(args.study, args.out, workers=args.workers, scheduler=args.scheduler,
                     dask_local=args.dask_local, retry_failed=args.retry_failed, quiet=args.quiet)

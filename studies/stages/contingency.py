@@ -33,7 +33,7 @@ import pandas as pd
 from gridstudy.grid.site import Site
 from gridstudy.grid.topology import Outage
 from gridstudy.studies.criteria.presets import CriteriaPreset
-from gridstudy.studies.outdir import fault_point
+from gridstudy.studies.output.folder import fault_point
 from gridstudy.studies.qsts.inputs import ProfileStream
 from gridstudy.studies.workers import in_worker, worker_pool
 
@@ -119,7 +119,7 @@ def run_outage(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame
     emergency ratings (ride-through and load loss need the whole POI series: not judged there)."""
     from gridstudy.grid.basecase import internal_buses
     from gridstudy.models.element_profiles import element_profiles
-    from gridstudy.studies.findings import scenario_findings
+    from gridstudy.studies.judge.findings import scenario_findings
     from gridstudy.studies.qsts.inputs import QSTSInputs, RecordSpec
     from gridstudy.studies.qsts.run import run_qsts
 
@@ -167,12 +167,12 @@ def _run_streamed(s: Site, profiles: pd.DataFrame | ProfileStream, cols: list[st
                   preset: CriteriaPreset) -> tuple[QSTSResult, list]:
     """One outage over a long window on the fast engine, streaming: the profiles part by part
     (a frame is read in parts as it is), the per-step series as 1-minute envelopes, the N-1 criteria
-    from the streamed aggregates (:class:`gridstudy.studies.streamed_criteria.StreamJudge`)."""
+    from the streamed aggregates (:class:`gridstudy.studies.judge.streamed.StreamJudge`)."""
     from gridstudy.models.element_profiles import element_profiles
+    from gridstudy.studies.judge.streamed import StreamJudge
     from gridstudy.studies.qsts.fast import run_fast
     from gridstudy.studies.qsts.inputs import QSTSInputs, RecordSpec
     from gridstudy.studies.qsts.results import ResultRecorder
-    from gridstudy.studies.streamed_criteria import StreamJudge
 
     if isinstance(profiles, ProfileStream):
         stream = profiles.with_columns(cols)

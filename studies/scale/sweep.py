@@ -1,6 +1,6 @@
 """Scenario sweeps: the Cartesian product of ``[sweep.parameters]``, run locally or on Dask.
 
-``run_sweep(path, out_dir)`` expands the study file's ``[sweep]`` (:mod:`gridstudy.studies.scale_spec`)
+``run_sweep(path, out_dir)`` expands the study file's ``[sweep]`` (:mod:`gridstudy.studies.spec.scale`)
 into independent scenarios. Each scenario is a *task description*: the site description (a
 mapping, as in a site TOML) and the study file (a mapping) with the swept values applied, plus
 the engine and the scenarios to run; never a pickled network. :func:`run_scenario` turns one into
@@ -22,7 +22,7 @@ evaluation version): a re-run skips every scenario whose file exists with the sa
 interrupted sweep resumes where it stopped. ``DIR/sweep.parquet`` (one row per scenario, in
 product order), ``DIR/sweep.json`` (counts, backend, timing) and ``DIR/sweep.png`` follow: they are
 staged and move into place together with the completion marker ``complete.json``, the store
-pruned to this sweep's scenarios (:mod:`gridstudy.studies.outdir`; ``DIR`` is locked while the
+pruned to this sweep's scenarios (:mod:`gridstudy.studies.output.folder`; ``DIR`` is locked while the
 sweep runs). Local pool workers end with the sweep (:mod:`gridstudy.studies.workers`).
 """
 
@@ -43,7 +43,7 @@ from typing import Any
 
 import pandas as pd
 
-from gridstudy.studies.scale_spec import ScaleStudy, load_scale_study, sweep_target
+from gridstudy.studies.spec.scale import ScaleStudy, load_scale_study, sweep_target
 
 __all__ = ["scenario_tasks", "run_scenario", "run_sweep", "scenario_hash", "dumps_toml", "METRICS",
            "EVALUATION_VERSION"]
@@ -51,7 +51,7 @@ __all__ = ["scenario_tasks", "run_scenario", "run_sweep", "scenario_hash", "dump
 #: Bumped when what a scenario evaluates changes, so that stored results are not reused.
 EVALUATION_VERSION = 1
 
-#: Key metrics of a scenario kept in each row (see :func:`gridstudy.studies.findings.scenario_summary`).
+#: Key metrics of a scenario kept in each row (see :func:`gridstudy.studies.judge.findings.scenario_summary`).
 METRICS = ("poi_vm_pu_min", "poi_vm_pu_max", "seconds_outside_n0_band", "rvc_events", "pst_max", "plt_max",
            "max_ramp_mw_per_min", "max_p2p_mw_5s", "nonconverged_steps", "ride_through_trips",
            "tap_operations", "battery_saturated_steps")
@@ -195,8 +195,8 @@ def _alive(pid: int) -> bool:
 
 
 def _evaluate(task: dict) -> dict:
-    from gridstudy.studies.outdir import fault_point
-    from gridstudy.studies.sizing import StudyEvaluator
+    from gridstudy.studies.output.folder import fault_point
+    from gridstudy.studies.scale.sizing import StudyEvaluator
 
     row: dict[str, Any] = {}
     # named after this process, so that a folder a killed process left can be told and removed
@@ -260,7 +260,7 @@ def _local(tasks: list[dict], workers: int) -> Iterable[tuple[dict, dict]]:
         return
     from concurrent.futures import as_completed
 
-    from gridstudy.studies.outdir import fault_point
+    from gridstudy.studies.output.folder import fault_point
     from gridstudy.studies.workers import in_worker, worker_pool
 
     # workers end with this process: killed, interrupted or failing, it leaves no orphan behind
@@ -343,7 +343,7 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
     OutputFolderError
         ``out_dir`` is locked by another run, not writable, or holds other files (before any scenario runs).
     """
-    from gridstudy.studies.outdir import output_folder
+    from gridstudy.studies.output.folder import output_folder
 
     t0 = time.perf_counter()
     scale = load_scale_study(path, need="sweep")
@@ -361,8 +361,8 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
 
 def _sweep(scale: ScaleStudy, tasks: list[dict], out: Path, stage: Path, t0: float, say, *, workers: int | None,
            scheduler: str | None, dask_local: int | None, client, retries: int, retry_failed: bool) -> dict:
-    from gridstudy.studies.io import to_jsonable, write_json, write_parquet
-    from gridstudy.studies.outdir import fault_point
+    from gridstudy.studies.output.folder import fault_point
+    from gridstudy.studies.output.io import to_jsonable, write_json, write_parquet
 
     sw = scale.sweep
     assert sw is not None, "run_sweep passes a study with [sweep]"
@@ -459,7 +459,7 @@ def _figure(path: Path, table: pd.DataFrame, params: list[str], metric: str) -> 
         import matplotlib.pyplot as plt
     except ModuleNotFoundError:  # the report extra is optional
         return
-    from gridstudy.studies.io import atomic_write
+    from gridstudy.studies.output.io import atomic_write
 
     y = pd.to_numeric(table[metric], errors="coerce") if metric in table else pd.Series(math.nan, index=table.index)
     fig, axes = plt.subplots(1, len(params), figsize=(3.6 * len(params) + 0.6, 3.6), squeeze=False, sharey=True)

@@ -86,7 +86,7 @@ class StudySection(_Section):
     def _one_duration(self):
         if (self.duration is None) == (self.duration_s is None):
             raise ValueError("give exactly one of duration or duration_s")
-        from gridstudy.studies.limits import MAX_STEPS
+        from gridstudy.studies.spec.limits import MAX_STEPS
 
         key = "duration" if self.duration is not None else "duration_s"  # "<field>: ..." names the field
         n = self.horizon_s / self.step_s
@@ -459,8 +459,8 @@ def _model_problems(raw: dict[str, Any]) -> list[Problem]:
 
 
 def _size_problems(raw: dict[str, Any]) -> list[Problem]:
-    """Sizes no study can mean (:data:`gridstudy.studies.limits.MAX_GPUS`, ``MAX_BATTERY_UNITS``)."""
-    from gridstudy.studies.limits import MAX_BATTERY_UNITS, MAX_GPUS
+    """Sizes no study can mean (:data:`gridstudy.studies.spec.limits.MAX_GPUS`, ``MAX_BATTERY_UNITS``)."""
+    from gridstudy.studies.spec.limits import MAX_BATTERY_UNITS, MAX_GPUS
 
     out = []
     for path, limit in (("campus.gpus", MAX_GPUS), ("battery.units", MAX_BATTERY_UNITS)):

@@ -5,7 +5,7 @@ A thin client of :class:`gridstudy.studies.study.Study` (:meth:`~gridstudy.studi
 Writes ``DIR/profiles.parquet`` (columns of :data:`gridstudy.models.dispatch.OUTPUT_COLUMNS` on the study's
 time index) and ``DIR/profiles.json`` (energy, peaks, largest grid-side swing per minute and per
 5 s, saturated steps) into a staging folder that replaces ``DIR`` whole once the study has validated
-and run (``DIR`` locked meanwhile; :mod:`gridstudy.studies.outdir`).
+and run (``DIR`` locked meanwhile; :mod:`gridstudy.studies.output.folder`).
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ def study_profile(study) -> pd.DataFrame:
 
 
 def _cmd_profile(args) -> int:
-    from gridstudy.studies.io import write_json, write_parquet
-    from gridstudy.studies.outdir import output_folder
+    from gridstudy.studies.output.folder import output_folder
+    from gridstudy.studies.output.io import write_json, write_parquet
     from gridstudy.studies.study import Study
 
     study = Study.from_file(args.study)

@@ -17,7 +17,7 @@ What a streamed run judges (:meth:`StreamJudge.findings`):
 
 Not judged on a streamed run: the rapid-voltage-change, flicker, ride-through and load-loss
 criteria of the study step (they need the whole POI voltage series): flicker, RVC and the
-short-window variation are judged on the sub-second windows of :mod:`gridstudy.studies.fluctuation`,
+short-window variation are judged on the sub-second windows of :mod:`gridstudy.studies.stages.fluctuation`,
 and ride-through and load loss by the sag events. An event counted by a window that crosses a
 stretch boundary may be counted in both stretches (``events`` is an upper bound); worst values and
 pass/fail are exact.
@@ -43,7 +43,7 @@ __all__ = ["StreamJudge", "JUDGE_STEPS"]
 
 
 def _slug(criterion: str) -> str:
-    """The registry's id suffix of a limit's finding (:func:`gridstudy.studies.findings._finding_id`)."""
+    """The registry's id suffix of a limit's finding (:func:`gridstudy.studies.judge.findings._finding_id`)."""
     import re
 
     return re.sub(r"[^a-z0-9]+", "-", criterion.split(": ", 1)[-1].lower()).strip("-")
@@ -135,14 +135,14 @@ class StreamJudge:
 
     def findings(self, result: QSTSResult) -> list[Finding]:
         """The findings of the streamed run (see the module docstring for what is judged)."""
-        from gridstudy.studies.findings import bus_band_finding, convergence_finding, thermal_from_summary
+        from gridstudy.studies.judge.findings import bus_band_finding, convergence_finding, thermal_from_summary
 
         case = self.case
         out = [dataclasses.replace(f, id=f"{g}.{case}", group=g) for g, f in (
             ("convergence", convergence_finding(result)),
             ("bus_voltages", bus_band_finding(self.site, result, self.preset, case)),
             ("thermal", thermal_from_summary(self.site, result, self.preset, case)))]
-        if self._ok and self.series_criteria:  # ids as the registry gives them (gridstudy.studies.findings)
+        if self._ok and self.series_criteria:  # ids as the registry gives them (gridstudy.studies.judge.findings)
             out += [dataclasses.replace(f, id=key if key == "poi_power_factor" else f"grid_variation.{_slug(f.criterion)}",
                                         group=key.split(".")[0]) for key, f in self.worst.items()]
         return out

@@ -1,8 +1,8 @@
 """Study-file sections of battery sizing and scenario sweeps: ``[sizing]`` and ``[sweep]``.
 
-They sit beside the sections of :mod:`gridstudy.studies.spec` and :mod:`gridstudy.studies.interconnection_spec`;
+They sit beside the sections of :mod:`gridstudy.studies.spec.sections` and :mod:`gridstudy.studies.spec.interconnection`;
 :func:`load_scale_study` strips them from the file, validates the rest with
-:func:`gridstudy.studies.interconnection_spec.parse_interconnection`, validates them with the models below,
+:func:`gridstudy.studies.spec.interconnection.parse_interconnection`, validates them with the models below,
 and raises one :class:`gridstudy.studies.errors.StudyError` that lists every problem of every section.
 
 Sections::
@@ -227,7 +227,7 @@ class ScaleStudy:
     """A validated study file with its sizing and sweep sections.
 
     ``study_raw`` is the file's mapping without ``[sizing]``/``[sweep]`` (what
-    :func:`gridstudy.studies.interconnection_spec.parse_interconnection` accepts); ``site_raw`` is the
+    :func:`gridstudy.studies.spec.interconnection.parse_interconnection` accepts); ``site_raw`` is the
     site description the study names, as a mapping.
     """
 
@@ -267,8 +267,8 @@ def _get(d: Any, parts: list[str]) -> tuple[bool, Any]:
 
 
 def _study_path_ok(parts: list[str]) -> bool:
-    """Whether ``parts`` names a field of the study schema (:class:`gridstudy.studies.spec.StudySpec`)."""
-    from gridstudy.studies.spec import StudySpec
+    """Whether ``parts`` names a field of the study schema (:class:`gridstudy.studies.spec.sections.StudySpec`)."""
+    from gridstudy.studies.spec.sections import StudySpec
 
     model: Any = StudySpec
     for part in parts:
@@ -303,9 +303,9 @@ def sweep_target(path: str, site_raw: dict[str, Any] | None) -> tuple[str, list[
 
 def path_problems(raw: dict[str, Any], root: Path) -> list[Problem]:
     """Files the study names (``study.site``, ``campus.trace``) that lie outside its folder tree
-    (:func:`gridstudy.studies.limits.outside_problem`), before any of them is read."""
+    (:func:`gridstudy.studies.spec.limits.outside_problem`), before any of them is read."""
     from gridstudy.grid.reference import reference_sites
-    from gridstudy.studies.limits import outside_problem
+    from gridstudy.studies.spec.limits import outside_problem
 
     named: list[tuple[str, Any]] = []
     st = raw.get("study")
@@ -330,7 +330,7 @@ def path_problems(raw: dict[str, Any], root: Path) -> list[Problem]:
 def sweep_problems(sweep: SweepSection, site_raw: dict[str, Any] | None) -> list[Problem]:
     """Swept parameters that set one setting twice (``source.x`` and ``site.source.x``; a table and a
     key inside it) and a metric that no row has."""
-    from gridstudy.studies.sweep import METRICS
+    from gridstudy.studies.scale.sweep import METRICS
 
     out = []
     seen: dict[tuple[str, ...], str] = {}
@@ -360,9 +360,9 @@ def sweep_problems(sweep: SweepSection, site_raw: dict[str, Any] | None) -> list
 
 def study_budget(spec: Any, ic: Any, site_raw: dict[str, Any] | None, runs: int = 1) -> list[Problem]:
     """The study's estimated memory and run time against the limits
-    (:func:`gridstudy.studies.limits.budget_problems`): its steps, scenarios, buses, N-1 outages over
+    (:func:`gridstudy.studies.spec.limits.budget_problems`): its steps, scenarios, buses, N-1 outages over
     the worst window, sub-second windows and sag events."""
-    from gridstudy.studies.limits import budget_problems
+    from gridstudy.studies.spec.limits import budget_problems
 
     st = spec.study
     steps = st.horizon_s / st.step_s
@@ -396,7 +396,7 @@ def pd_seconds(text: str) -> float:
 
 def parse_scale_study(raw: dict[str, Any], path: Path, text: str = "") -> ScaleStudy:
     """Validate a whole study file with its ``[sizing]``/``[sweep]``; every problem at once."""
-    from gridstudy.studies.interconnection_spec import parse_interconnection
+    from gridstudy.studies.spec.interconnection import parse_interconnection
 
     problems: list[Problem] = path_problems(raw, path.parent)
     if problems:  # nothing outside the study's folder is read

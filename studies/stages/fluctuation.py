@@ -14,7 +14,7 @@ on **sub-second windows** (default 20 ms):
   the same realization, never interpolated), dispatched by the scenario's strategy behind its
   plant response (:class:`gridstudy.models.plant_response.PlantResponse`), and run through the
   study's engine from the state of the study-step run at the window's start: tap positions and
-  state of charge (:func:`gridstudy.studies.contingency.window_start_site`); the strategy's filters
+  state of charge (:func:`gridstudy.studies.stages.contingency.window_start_site`); the strategy's filters
   and the plant's delay lines start from the window's first sample and settle during
   ``warmup_s``, which is run but not judged;
 - judged with the IEC 61000-4-15 flickermeter (:mod:`gridstudy.studies.criteria.flickermeter`),
@@ -41,14 +41,14 @@ from gridstudy.grid.errors import Problem
 from gridstudy.studies.criteria import Finding
 from gridstudy.studies.criteria.flickermeter import LOOKAHEAD_STEPS
 from gridstudy.studies.errors import StudyError
-from gridstudy.studies.findings import slug
+from gridstudy.studies.judge.findings import slug
 
 if TYPE_CHECKING:
     from gridstudy.grid.site import Site
     from gridstudy.models.dispatch import Strategy
     from gridstudy.studies.criteria.presets import OscillationLimit
-    from gridstudy.studies.interconnection_spec import FluctuationSection
     from gridstudy.studies.qsts.results import QSTSResult
+    from gridstudy.studies.spec.interconnection import FluctuationSection
     from gridstudy.studies.study import Study
 
 __all__ = ["summary_keys", "summary_block", "Window", "WindowRun", "MIN_STEPS", "aliased", "shortest_period_s", "choose_windows", "run_window",
@@ -202,9 +202,9 @@ def run_window(study: Study, site: Site, scenario: str, strategy: Strategy | Non
     """
     from gridstudy.models.campus import campus_window
     from gridstudy.models.dispatch import dispatch
-    from gridstudy.studies.contingency import window_start_site
     from gridstudy.studies.qsts.inputs import RecordSpec
     from gridstudy.studies.qsts.run import run_qsts
+    from gridstudy.studies.stages.contingency import window_start_site
 
     idx = study._horizon
     step = study.step_s

@@ -1,7 +1,7 @@
 """What a :class:`~gridstudy.studies.study.Study` run returns, held in memory, and how it is saved.
 
 :meth:`StudyResult.save` writes one output folder: every file into a staging folder, which then
-replaces ``DIR`` whole, with its completion marker (:mod:`gridstudy.studies.outdir`)::
+replaces ``DIR`` whole, with its completion marker (:mod:`gridstudy.studies.output.folder`)::
 
     DIR/summary.json               every verdict and key figure (findings with stable ids)
     DIR/findings.parquet           one row per scenario and finding
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from gridstudy.studies.io import atomic_write, to_jsonable, write_json, write_parquet
+from gridstudy.studies.output.io import atomic_write, to_jsonable, write_json, write_parquet
 
 if TYPE_CHECKING:
     from gridstudy.grid.site import Site
@@ -144,10 +144,10 @@ class StudyResult:
         """Save the result as the output folder ``directory`` (see the module docstring).
 
         Written into a staging folder beside it and moved into place with its completion marker
-        (:func:`gridstudy.studies.outdir.output_folder`): ``directory`` is then exactly this result,
+        (:func:`gridstudy.studies.output.folder.output_folder`): ``directory`` is then exactly this result,
         and an interrupted save leaves the previous folder as it was.
         """
-        from gridstudy.studies.outdir import output_folder
+        from gridstudy.studies.output.folder import output_folder
 
         with output_folder(directory, "run") as stage:
             self.write(stage)

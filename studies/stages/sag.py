@@ -33,7 +33,7 @@ import pandas as pd
 
 from gridstudy.grid.site import Site
 from gridstudy.models.campus_voltage import CampusVoltageResponse
-from gridstudy.studies.interconnection_spec import SagEvent, SagSection
+from gridstudy.studies.spec.interconnection import SagEvent, SagSection
 
 __all__ = ["event_profiles", "run_event", "run_sag_events"]
 

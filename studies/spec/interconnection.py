@@ -1,6 +1,6 @@
 """Study-file sections of the interconnection study: criteria, scenarios, contingencies, sag events.
 
-They sit beside the ``[study]``, ``[campus]`` and ``[battery]`` sections of :mod:`gridstudy.studies.spec`;
+They sit beside the ``[study]``, ``[campus]`` and ``[battery]`` sections of :mod:`gridstudy.studies.spec.sections`;
 :func:`parse_interconnection` validates the whole file and lists every problem of every section
 at once.
 
@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gridstudy.grid.errors import InputError, Problem, problems_from_pydantic, read_toml
 from gridstudy.studies.errors import StudyError
-from gridstudy.studies.spec import StudySpec, parse_study
+from gridstudy.studies.spec.sections import StudySpec, parse_study
 
 __all__ = ["CriteriaSection", "ScenarioSection", "ContingencySection", "SagEvent", "SagSection",
            "ReportSection", "FluctuationSection", "InterconnectionSpec", "parse_interconnection", "load_interconnection",
@@ -195,7 +195,7 @@ class FluctuationSection(_Section):
 
 
 class InterconnectionSpec(_Section):
-    """The sections of this module (the rest of the file is a :class:`gridstudy.studies.spec.StudySpec`)."""
+    """The sections of this module (the rest of the file is a :class:`gridstudy.studies.spec.sections.StudySpec`)."""
 
     criteria: CriteriaSection = Field(default_factory=CriteriaSection)
     scenarios: list[ScenarioSection] = Field(default_factory=list)

@@ -31,7 +31,7 @@ import sys
 import warnings
 
 from gridstudy.grid.errors import InputError
-from gridstudy.studies.outdir import OutputFolderError
+from gridstudy.studies.output.folder import OutputFolderError
 
 __all__ = ["main", "build_parser"]
 
@@ -82,7 +82,7 @@ def _fmt(v, spec=".4f") -> str:
 def _cmd_check(args) -> int:
     from gridstudy.grid.basecase import check_site
     from gridstudy.grid.reference import load_site
-    from gridstudy.studies.io import write_json
+    from gridstudy.studies.output.io import write_json
 
     site = load_site(args.site, poi=args.poi, campus_p_mw=args.campus_mw,
                      battery_model=args.battery_model, battery_units=args.battery_units or 0) \
@@ -154,7 +154,7 @@ def _extra_commands():
     import importlib
 
     out = []
-    for mod in ("gridstudy.studies.cli_profile", "gridstudy.studies.cli_qsts", "gridstudy.studies.cli_run", "gridstudy.studies.cli_scale"):
+    for mod in ("gridstudy.studies.cli.profile", "gridstudy.studies.cli.qsts", "gridstudy.studies.cli.run", "gridstudy.studies.cli.scale"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as exc:
@@ -167,7 +167,7 @@ def _extra_commands():
 
 def _add_policy_options(sub) -> None:
     """``--force``, ``--max-memory-gb`` and ``--allow-outside-paths`` on every command that reads a
-    study file (see :mod:`gridstudy.studies.limits`)."""
+    study file (see :mod:`gridstudy.studies.spec.limits`)."""
     for p in sub.choices.values():
         if not any(a.dest == "study" for a in p._actions):
             continue
@@ -180,7 +180,7 @@ def _add_policy_options(sub) -> None:
 
 
 def _run(args) -> int:
-    from gridstudy.studies.limits import RunPolicy, use_policy
+    from gridstudy.studies.spec.limits import RunPolicy, use_policy
 
     pol = RunPolicy(force=getattr(args, "force", False), max_memory_gb=getattr(args, "max_memory_gb", None),
                     allow_outside_paths=getattr(args, "allow_outside_paths", False),

@@ -4,7 +4,7 @@ A thin client of :class:`gridstudy.studies.study.Study`: the file is validated w
 problem at once, nothing written on bad input), the output folder is locked, the study runs
 (scenarios side by side, N-1 over the worst window, sag events), the results and the report
 rendered from them are written into a staging folder, which replaces the output folder whole with
-its completion marker (:mod:`gridstudy.studies.outdir`).
+its completion marker (:mod:`gridstudy.studies.output.folder`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from gridstudy.studies.io import to_jsonable
-from gridstudy.studies.outdir import fault_point, output_folder
+from gridstudy.studies.output.folder import fault_point, output_folder
+from gridstudy.studies.output.io import to_jsonable
 
 __all__ = ["run_study", "summary_line"]
 

@@ -1,13 +1,13 @@
 """Battery sizing: the least-cost Megapack plant (units, model, strategy settings) that passes.
 
 ``size_battery(path, out_dir)`` reads a study file with an optional ``[sizing]`` section
-(:mod:`gridstudy.studies.scale_spec`) and searches, for every Megapack model and every combination of the
+(:mod:`gridstudy.studies.spec.scale`) and searches, for every Megapack model and every combination of the
 strategy parameters listed, the least number of units whose ``with_battery`` scenario passes every
 criterion of the study (N-0; and N-1 over the worst window when ``n1 = true``, each outage starting
-from the design's own N-0 state at the window start: :func:`gridstudy.studies.contingency.window_start_site`).
+from the design's own N-0 state at the window start: :func:`gridstudy.studies.stages.contingency.window_start_site`).
 
 Search. The cost of a design is ``p_mw · cost_per_mw_usd + e_mwh · cost_per_mwh_usd`` (defaults
-and their sources in :mod:`gridstudy.studies.scale_spec`), increasing in the units. More units never make a
+and their sources in :mod:`gridstudy.studies.spec.scale`), increasing in the units. More units never make a
 criterion worse — a larger plant saturates less often and holds the same dispatch target — so the
 pass/fail of a criterion is assumed monotone in the units: the search gallops from ``units_min``
 (doubling) to the first passing size, then bisects between the last failing and the first passing
@@ -22,7 +22,7 @@ runs one QSTS of the ``with_battery`` scenario without a report, contingencies o
 unless ``n1`` asks for N-1.
 
 Outputs (staged, then moved into place together with the completion marker ``complete.json``,
-:mod:`gridstudy.studies.outdir`): ``sizing.json`` (``chosen``, ``evaluations``, ``frontier``,
+:mod:`gridstudy.studies.output.folder`): ``sizing.json`` (``chosen``, ``evaluations``, ``frontier``,
 ``combinations``, ``monotonicity``, the cost model), ``sizing.parquet`` (one row per design tried)
 and ``sizing.png`` (cost against units, pass/fail).
 """
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
-from gridstudy.studies.scale_spec import STRATEGY_PARAMETERS, ScaleStudy, SizingSection, load_scale_study
+from gridstudy.studies.spec.scale import STRATEGY_PARAMETERS, ScaleStudy, SizingSection, load_scale_study
 
 if TYPE_CHECKING:
     from gridstudy.grid.topology import Outage
@@ -141,7 +141,7 @@ class StudyEvaluator:
             self._prepare_n1()
 
     def _resolve(self, battery: dict[str, Any]):
-        from gridstudy.studies.spec import parse_study, resolve_study
+        from gridstudy.studies.spec.sections import parse_study, resolve_study
 
         raw = {k: copy.deepcopy(v) for k, v in self.scale.study_raw.items() if k in ("study", "campus", "battery")}
         bat = raw.setdefault("battery", {})
@@ -164,7 +164,7 @@ class StudyEvaluator:
 
     def _prepare_n1(self) -> None:
         from gridstudy.grid.topology import site_outages
-        from gridstudy.studies.contingency import worst_window
+        from gridstudy.studies.stages.contingency import worst_window
 
         res, _, _ = self._run("without_battery", self.study)
         self._window = worst_window(res.series["poi_vm_pu"], self.ic.window)
@@ -181,9 +181,9 @@ class StudyEvaluator:
         Returns
         -------
         dict
-            :func:`gridstudy.studies.findings.scenario_summary` of the run.
+            :func:`gridstudy.studies.judge.findings.scenario_summary` of the run.
         """
-        from gridstudy.studies.findings import scenario_findings, scenario_summary
+        from gridstudy.studies.judge.findings import scenario_findings, scenario_summary
 
         if self.plant is not None:
             self._size_storage(self.plant)
@@ -210,8 +210,8 @@ class StudyEvaluator:
             [USD], ``pass``, ``failed`` (criteria), ``margins`` (criterion -> margin [-]), key
             metrics and ``runtime_s`` [s].
         """
-        from gridstudy.studies.contingency import run_contingencies, window_start_site
-        from gridstudy.studies.findings import scenario_findings, scenario_summary
+        from gridstudy.studies.judge.findings import scenario_findings, scenario_summary
+        from gridstudy.studies.stages.contingency import run_contingencies, window_start_site
 
         t0 = time.perf_counter()
         self.calls += 1
@@ -376,7 +376,7 @@ def size_battery(path: str | Path, out_dir: str | Path, *, quiet: bool = False,
     OutputFolderError
         ``out_dir`` is locked by another run, not writable, or holds other files (before the search).
     """
-    from gridstudy.studies.outdir import output_folder
+    from gridstudy.studies.output.folder import output_folder
 
     load_scale_study(path, need="sizing")  # bad input: refused before the folder is touched
     # locked now; the files are staged and replace out_dir whole once the search ends
@@ -385,7 +385,7 @@ def size_battery(path: str | Path, out_dir: str | Path, *, quiet: bool = False,
 
 
 def _size_battery(path: str | Path, out_dir: Path, *, quiet: bool, evaluator: StudyEvaluator | None) -> dict[str, Any]:
-    from gridstudy.studies.io import to_jsonable, write_json, write_parquet
+    from gridstudy.studies.output.io import to_jsonable, write_json, write_parquet
 
     t0 = time.perf_counter()
     scale = load_scale_study(path, need="sizing")
@@ -512,7 +512,7 @@ def _figure(path: Path, frontier: list[dict], chosen: dict | None) -> None:
         import matplotlib.pyplot as plt
     except ModuleNotFoundError:  # the report extra is optional
         return
-    from gridstudy.studies.io import atomic_write
+    from gridstudy.studies.output.io import atomic_write
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     combs = list(dict.fromkeys(d["combination"] for d in frontier))

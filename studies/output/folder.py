@@ -1,7 +1,7 @@
 """Output folders that are complete or absent: a lock, a staging folder, a completion marker.
 
 Every command that writes an output folder (``run``, ``qsts``, ``profile``, ``size``, ``sweep``,
-:meth:`~gridstudy.studies.result.StudyResult.save`) does it through :func:`output_folder`:
+:meth:`~gridstudy.studies.output.result.StudyResult.save`) does it through :func:`output_folder`:
 
 1. **Lock.** An exclusive, non-blocking ``fcntl.flock`` on ``.<name>.lock`` beside the target
    folder ``<name>``. A second writer of the same folder is refused at once with
@@ -273,7 +273,7 @@ def _files(d: Path) -> list[str]:
 
 def write_marker(d: str | Path, command: str) -> Path:
     """Write :data:`MARKER` into ``d`` (atomically): the command and every file of the folder."""
-    from gridstudy.studies.io import write_json
+    from gridstudy.studies.output.io import write_json
 
     d = Path(d)
     return write_json(d / MARKER, {"gridstudy_output": command, "files": _files(d)})

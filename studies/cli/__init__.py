@@ -1,0 +1,1 @@
+"""The ``gridstudy`` command line: one module per command."""

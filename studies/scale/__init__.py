@@ -1,0 +1,1 @@
+"""Many studies: the battery sizing search and parameter sweeps."""
