@@ -37,7 +37,7 @@ from gridstudy.grid.site import Site
 
 __all__ = ["PowerFlowSummary", "ShortCircuitSummary", "base_case", "short_circuit", "check_site",
            "strength_class", "internal_buses", "add_tap_controllers", "settle_taps", "LINE_ENDTEMP_DEGREE",
-           "BATTERY_SC_K"]
+           "BATTERY_SC_K", "is_divergence", "solve_idle_battery"]
 
 #: Conductor temperature at the end of a fault for the IEC 60909 min case, where unset. [degC]
 LINE_ENDTEMP_DEGREE = 80.0
@@ -132,13 +132,13 @@ def add_tap_controllers(site: Site, net: pp.pandapowerNet | None = None) -> list
     return out
 
 
-def _is_divergence(exc: Exception) -> bool:
+def is_divergence(exc: Exception) -> bool:
     """pandapower's own divergence error, or its controller loop's (which raises its own)."""
     return isinstance(exc, pp.LoadflowNotConverged) or "converge" in str(exc).lower()
 
 
-def _solve_idle_battery(site: Site, regulate: bool, campus_p_mw: float | None = None,
-                        **runpp_kwargs: Any) -> pp.pandapowerNet:
+def solve_idle_battery(site: Site, regulate: bool, campus_p_mw: float | None = None,
+                       **runpp_kwargs: Any) -> pp.pandapowerNet:
     """A solved copy of the net with the battery idle, the campus at ``campus_p_mw`` (default its
     peak) and, with ``regulate``, the OLTCs moved into their bands. Raises on divergence."""
     net = copy.deepcopy(site.net)
@@ -162,9 +162,9 @@ def settle_taps(site: Site, campus_p_mw: float | None = None) -> dict[int, int]:
     if not site.regulating_trafos:
         return {}
     try:
-        net = _solve_idle_battery(site, regulate=True, campus_p_mw=campus_p_mw)
+        net = solve_idle_battery(site, regulate=True, campus_p_mw=campus_p_mw)
     except Exception as exc:
-        if not _is_divergence(exc):
+        if not is_divergence(exc):
             raise
         return {t: int(site.net.trafo.at[t, "tap_pos"]) for t in site.regulating_trafos}
     out = {}
@@ -181,11 +181,11 @@ def base_case(site: Site, regulate: bool = True, **runpp_kwargs: Any) -> PowerFl
     their bus is inside its band, as they would in steady state.
     """
     try:
-        net = _solve_idle_battery(site, regulate=regulate, **runpp_kwargs)
+        net = solve_idle_battery(site, regulate=regulate, **runpp_kwargs)
     except pp.LoadflowNotConverged:
         return _nan_summary("power flow did not converge at peak campus load (voltage collapse?)")
     except Exception as exc:
-        if not _is_divergence(exc):
+        if not is_divergence(exc):
             raise
         return _nan_summary(f"power flow did not converge at peak campus load ({exc})")
     real = net.bus.index.difference(internal_buses(site))

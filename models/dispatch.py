@@ -37,6 +37,7 @@ what it can, the step is flagged ``saturated`` and the grid-side limit is broken
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -265,6 +266,34 @@ class Strategy:
         self.reset()
 
     # -- parameters
+    def params(self) -> dict[str, Any]:
+        """The keyword parameters the strategy was made with, beyond ``plant``, ``recovery``,
+        ``reactive`` and ``response`` (``make_strategy(s.name, s.plant, **s.params())`` makes it again)."""
+        skip = {"self", "plant", "recovery", "reactive", "response"}
+        out: dict[str, Any] = {}
+        for cls in type(self).__mro__:
+            init = cls.__dict__.get("__init__")
+            if init is None or cls is object:
+                continue
+            for k, p in inspect.signature(init).parameters.items():
+                if k not in skip and p.kind is not p.VAR_KEYWORD and hasattr(self, k):
+                    out.setdefault(k, getattr(self, k))
+        return out
+
+    def with_response(self, response: PlantResponse | None) -> Strategy:
+        """A fresh copy of this strategy (same plant, parameters, recovery and reactive mode) whose
+        plant answers with ``response``."""
+        return make_strategy(self.name, self.plant, recovery=self.recovery, reactive=self.reactive,
+                             response=response, **self.params())
+
+    def with_total_latency(self, total_latency_s: float) -> Strategy:
+        """A copy whose plant answers with ``total_latency_s`` of total latency [s]: this strategy's
+        response (or the Megapack defaults) scaled in every delay and time constant
+        (:meth:`PlantResponse.scaled_to`); 0 gives the plant that answers in the step the load moves."""
+        base = self.response if self.response is not None and not self.response.is_instantaneous \
+            else PlantResponse()
+        return self.with_response(base.scaled_to(total_latency_s))
+
     def problems(self, prefix: str = "battery") -> list[Problem]:
         """Every problem of the strategy's parameters."""
         p = self.reactive.problems(f"{prefix}.reactive")

@@ -128,6 +128,17 @@ class PlantResponse:
         d.update(changes)
         return PlantResponse(**d)
 
+    def scaled_to(self, total_latency_s: float) -> PlantResponse:
+        """This response with every delay and time constant scaled so that
+        :attr:`total_latency_s` is ``total_latency_s`` [s] (the ramp limit kept); 0 or less gives
+        :meth:`instantaneous`."""
+        if total_latency_s <= 0:
+            return PlantResponse.instantaneous()
+        f = total_latency_s / self.total_latency_s
+        return self.replace(measurement_delay_s=self.measurement_delay_s * f, measurement_tau_s=self.measurement_tau_s * f,
+                            control_period_s=self.control_period_s * f, comms_latency_s=self.comms_latency_s * f,
+                            inverter_tau_s=self.inverter_tau_s * f)
+
     def describe(self) -> dict[str, float | None]:
         """The parameters, for summaries and the report's assumptions table."""
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from gridstudy.grid.errors import InputError
 
-__all__ = ["StudyError", "ReportError", "NotConvergedError"]
+__all__ = ["StudyError", "ReportError", "NotConvergedError", "EXIT_OK", "EXIT_NONCONVERGED", "EXIT_BAD_INPUT",
+           "EXIT_ENVIRONMENT", "EXIT_INTERNAL"]
+
+#: Exit codes of every ``gridstudy`` command: done (every verdict written, pass or fail); a power
+#: flow did not converge (a finding, written); bad input (nothing written); the environment failed
+#: (disk, permissions, a busy output folder, an unreachable scheduler); an internal error.
+EXIT_OK, EXIT_NONCONVERGED, EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
 class StudyError(InputError):

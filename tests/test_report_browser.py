@@ -42,7 +42,7 @@ window.addEventListener('load', () => {
 
 def _fake_study(d: Path) -> None:
     """A minimal output folder in the layout of ``run_study`` (two scenarios, 20 minutes at 1 s)."""
-    from gridstudy.studies.output.io import write_json
+    from gridstudy.studies.io import write_json
 
     idx = pd.date_range("2025-07-01", periods=1200, freq="1s")
     t = np.arange(len(idx))

@@ -31,11 +31,11 @@ import sys
 import warnings
 
 from gridstudy.grid.errors import InputError
+from gridstudy.studies.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_INTERNAL, EXIT_NONCONVERGED, EXIT_OK
 from gridstudy.studies.output.folder import OutputFolderError
 
 __all__ = ["main", "build_parser"]
 
-EXIT_OK, EXIT_NONCONVERGED, EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
 def _cmd_sites(args) -> int:
@@ -82,7 +82,7 @@ def _fmt(v, spec=".4f") -> str:
 def _cmd_check(args) -> int:
     from gridstudy.grid.basecase import check_site
     from gridstudy.grid.reference import load_site
-    from gridstudy.studies.output.io import write_json
+    from gridstudy.studies.io import write_json
 
     site = load_site(args.site, poi=args.poi, campus_p_mw=args.campus_mw,
                      battery_model=args.battery_model, battery_units=args.battery_units or 0) \

@@ -55,8 +55,8 @@ def study_profile(study) -> pd.DataFrame:
 
 
 def _cmd_profile(args) -> int:
+    from gridstudy.studies.io import write_json, write_parquet
     from gridstudy.studies.output.folder import output_folder
-    from gridstudy.studies.output.io import write_json, write_parquet
     from gridstudy.studies.study import Study
 
     study = Study.from_file(args.study)

@@ -14,7 +14,7 @@ quasi-static time series of each scenario, on one engine:
 Writes ``DIR/<scenario>/`` (:meth:`gridstudy.studies.qsts.results.QSTSResult.save`) and ``DIR/qsts.json``
 into a staging folder that replaces ``DIR`` whole once every scenario has run (``DIR`` locked meanwhile;
 :mod:`gridstudy.studies.output.folder`). Horizons longer than a day keep 1-minute min/max envelopes of
-the per-step series instead of the full series; those over :data:`gridstudy.studies.study.STREAM_MIN_STEPS`
+the per-step series instead of the full series; those over :data:`gridstudy.studies.spec.limits.STREAM_MIN_STEPS`
 steps stream on the fast engine and are judged on the way
 (:class:`gridstudy.studies.judge.streamed.StreamJudge`: convergence, bus bands, thermal, grid-side
 variation, POI power factor), printed and written to ``qsts.json``. Exit 0; 1 when a step did not converge (a finding,
@@ -25,12 +25,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gridstudy.studies.cli.main import EXIT_NONCONVERGED
+from gridstudy.studies.errors import EXIT_NONCONVERGED
+from gridstudy.studies.spec.limits import FULL_SERIES_MAX_STEPS
 
 __all__ = ["register"]
 
-#: Longest horizon for which the per-step series are kept in full. [steps]
-FULL_SERIES_MAX_STEPS = 86_400
 
 
 def _cmd_qsts(args) -> int:
@@ -49,7 +48,7 @@ def _cmd_qsts(args) -> int:
 
 
 def _qsts(study, args, record, out: Path) -> int:
-    from gridstudy.studies.output.io import write_json
+    from gridstudy.studies.io import write_json
 
     site = study.build_site()
     summary = {}

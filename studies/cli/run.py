@@ -11,8 +11,8 @@ __all__ = ["register"]
 
 
 def _cmd_run(args) -> int:
-    from gridstudy.studies.cli.main import EXIT_NONCONVERGED
     from gridstudy.studies.cli.run_study import run_study, summary_line
+    from gridstudy.studies.errors import EXIT_NONCONVERGED
 
     summary = run_study(args.study, args.out, engine=args.engine, contingencies=not args.no_contingencies,
                         sag=not args.no_sag, quiet=args.quiet, report=not args.no_report)

@@ -13,8 +13,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from gridstudy.studies.io import to_jsonable
 from gridstudy.studies.output.folder import fault_point, output_folder
-from gridstudy.studies.output.io import to_jsonable
 
 __all__ = ["run_study", "summary_line"]
 

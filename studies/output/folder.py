@@ -48,14 +48,13 @@ from pathlib import Path
 from typing import Any
 
 from gridstudy.grid.errors import InputError, Problem
+from gridstudy.studies.errors import EXIT_ENVIRONMENT
 
 __all__ = ["MARKER", "OutputFolderError", "OutputBusyError", "IncompleteOutputError", "output_folder",
-           "locked", "write_marker", "check_complete", "stop_on_signals", "fault_point", "EXIT_ENVIRONMENT"]
+           "locked", "write_marker", "check_complete", "stop_on_signals", "fault_point"]
 
 #: The completion marker, written last into a complete output folder.
 MARKER = "complete.json"
-#: Exit code of an environment problem (output folder locked, not writable, not ours).
-EXIT_ENVIRONMENT = 3
 #: Files only a gridstudy command writes: a folder holding one is a previous output (written before
 #: the marker existed, or an interrupted sweep's resumable ``scenarios/`` store) and may be replaced.
 OWN_NAMES = frozenset({MARKER, "summary.json", "qsts.json", "profiles.json", "sizing.json", "sweep.json", "scenarios"})
@@ -273,7 +272,7 @@ def _files(d: Path) -> list[str]:
 
 def write_marker(d: str | Path, command: str) -> Path:
     """Write :data:`MARKER` into ``d`` (atomically): the command and every file of the folder."""
-    from gridstudy.studies.output.io import write_json
+    from gridstudy.studies.io import write_json
 
     d = Path(d)
     return write_json(d / MARKER, {"gridstudy_output": command, "files": _files(d)})

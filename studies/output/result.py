@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from gridstudy.studies.output.io import atomic_write, to_jsonable, write_json, write_parquet
+from gridstudy.studies.io import atomic_write, to_jsonable, write_json, write_parquet
 
 if TYPE_CHECKING:
     from gridstudy.grid.site import Site

@@ -42,7 +42,7 @@ import pandas as pd
 from numba import njit
 
 from gridstudy.grid.site import Site
-from gridstudy.studies.output.io import write_json, write_parquet
+from gridstudy.studies.io import write_json, write_parquet
 from gridstudy.studies.qsts.inputs import RecordSpec
 
 __all__ = ["ResultRecorder", "QSTSResult", "BASE_SERIES", "tap_series_name"]

@@ -27,7 +27,7 @@ from typing import cast
 
 import pandas as pd
 
-from gridstudy.studies.output.io import atomic_write
+from gridstudy.studies.io import atomic_write
 from gridstudy.studies.report import figures as F
 from gridstudy.studies.report.tables import (
     cont_table,

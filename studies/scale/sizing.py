@@ -385,7 +385,7 @@ def size_battery(path: str | Path, out_dir: str | Path, *, quiet: bool = False,
 
 
 def _size_battery(path: str | Path, out_dir: Path, *, quiet: bool, evaluator: StudyEvaluator | None) -> dict[str, Any]:
-    from gridstudy.studies.output.io import to_jsonable, write_json, write_parquet
+    from gridstudy.studies.io import to_jsonable, write_json, write_parquet
 
     t0 = time.perf_counter()
     scale = load_scale_study(path, need="sizing")
@@ -512,7 +512,7 @@ def _figure(path: Path, frontier: list[dict], chosen: dict | None) -> None:
         import matplotlib.pyplot as plt
     except ModuleNotFoundError:  # the report extra is optional
         return
-    from gridstudy.studies.output.io import atomic_write
+    from gridstudy.studies.io import atomic_write
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     combs = list(dict.fromkeys(d["combination"] for d in frontier))

@@ -43,7 +43,7 @@ from typing import Any
 
 import pandas as pd
 
-from gridstudy.studies.spec.scale import ScaleStudy, load_scale_study, sweep_target
+from gridstudy.studies.spec.scale import METRICS, ScaleStudy, load_scale_study, sweep_target
 
 __all__ = ["scenario_tasks", "run_scenario", "run_sweep", "scenario_hash", "dumps_toml", "METRICS",
            "EVALUATION_VERSION"]
@@ -51,10 +51,6 @@ __all__ = ["scenario_tasks", "run_scenario", "run_sweep", "scenario_hash", "dump
 #: Bumped when what a scenario evaluates changes, so that stored results are not reused.
 EVALUATION_VERSION = 1
 
-#: Key metrics of a scenario kept in each row (see :func:`gridstudy.studies.judge.findings.scenario_summary`).
-METRICS = ("poi_vm_pu_min", "poi_vm_pu_max", "seconds_outside_n0_band", "rvc_events", "pst_max", "plt_max",
-           "max_ramp_mw_per_min", "max_p2p_mw_5s", "nonconverged_steps", "ride_through_trips",
-           "tap_operations", "battery_saturated_steps")
 
 
 # -- task descriptions -------------------------------------------------------------------------
@@ -361,8 +357,8 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
 
 def _sweep(scale: ScaleStudy, tasks: list[dict], out: Path, stage: Path, t0: float, say, *, workers: int | None,
            scheduler: str | None, dask_local: int | None, client, retries: int, retry_failed: bool) -> dict:
+    from gridstudy.studies.io import to_jsonable, write_json, write_parquet
     from gridstudy.studies.output.folder import fault_point
-    from gridstudy.studies.output.io import to_jsonable, write_json, write_parquet
 
     sw = scale.sweep
     assert sw is not None, "run_sweep passes a study with [sweep]"
@@ -459,7 +455,7 @@ def _figure(path: Path, table: pd.DataFrame, params: list[str], metric: str) -> 
         import matplotlib.pyplot as plt
     except ModuleNotFoundError:  # the report extra is optional
         return
-    from gridstudy.studies.output.io import atomic_write
+    from gridstudy.studies.io import atomic_write
 
     y = pd.to_numeric(table[metric], errors="coerce") if metric in table else pd.Series(math.nan, index=table.index)
     fig, axes = plt.subplots(1, len(params), figsize=(3.6 * len(params) + 0.6, 3.6), squeeze=False, sharey=True)

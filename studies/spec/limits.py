@@ -40,7 +40,7 @@ from gridstudy.grid.errors import Problem
 
 __all__ = ["RunPolicy", "policy", "use_policy", "MAX_GPUS", "MAX_BATTERY_UNITS", "MAX_STEPS", "MAX_HOURS",
            "MAX_SCENARIO_NAME", "machine_memory_bytes", "estimate_resources", "budget_problems",
-           "outside_problem", "plant_warnings", "check_first_block", "FIRST_BLOCK_STEPS"]
+           "outside_problem", "plant_warnings", "FIRST_BLOCK_STEPS"]
 
 #: Most GPUs of a campus model (10 million GPUs is about 10 GW of IT load). [-]
 MAX_GPUS = 10_000_000
@@ -52,6 +52,16 @@ MAX_STEPS = 400_000_000
 MAX_HOURS = 24.0
 #: Longest scenario name (it names a folder of the output). [characters]
 MAX_SCENARIO_NAME = 64
+#: Steps per part when profiles are streamed to the engine
+#: (:meth:`gridstudy.studies.setup.StudySetup.profile_stream`, the streamed N-1 windows). [-]
+STREAM_PART_STEPS = 1 << 16
+#: Horizons longer than this run the fast engine on streamed profiles by default
+#: (:meth:`gridstudy.studies.study.Study.qsts`). [-]
+STREAM_MIN_STEPS = 1 << 20
+#: Runs up to this many steps keep their per-step series in full (``gridstudy qsts``, an N-1
+#: window); longer ones keep 1-minute envelopes and are judged on the way. [-]
+FULL_SERIES_MAX_STEPS = 86_400
+
 #: Steps of the first block probed for convergence before a study runs. [-]
 FIRST_BLOCK_STEPS = 8
 
@@ -161,7 +171,6 @@ def budget_problems(steps: float, scenarios: int, buses: int, field: str, value:
     if not math.isfinite(steps) or steps > MAX_STEPS:
         return [Problem(field, f"{steps:.3g} steps, more than the {MAX_STEPS:.3g} a study may have "
                                "(shorten the horizon or lengthen the step)", value)]
-    from gridstudy.studies.study import STREAM_MIN_STEPS
 
     pol = policy()
     streamed = pol.streams and pol.engine == "fast" and steps > STREAM_MIN_STEPS
@@ -230,42 +239,3 @@ def plant_warnings(plant_p_mw: float, campus_peak_mw: float, s_sc_min_mva: float
         out.append(f"battery plant rating {plant_p_mw:.4g} MW exceeds the site's minimum short-circuit capacity "
                    f"({s_sc_min_mva:.4g} MVA): the grid cannot carry it; check battery.units")
     return out
-
-
-def check_first_block(site: Any, campus_p_mw: float) -> None:
-    """Refuse to run a horizon whose base case does not converge.
-
-    The base case is the site at the campus draw of the first step with the battery idle (the
-    state the time series starts from). When pandapower's Newton-Raphson does not converge there,
-    every step of the horizon would be solved to the iteration limit (about 0.13 s a step on the
-    fast engine, hours for a day) for one answer: voltage collapse.
-
-    Raises
-    ------
-    gridstudy.studies.errors.NotConvergedError
-        The base case does not converge (exit code 1: a finding, nothing run).
-    """
-    import pandapower as pp
-
-    from gridstudy.grid.basecase import _is_divergence, _solve_idle_battery
-    from gridstudy.studies.errors import NotConvergedError
-
-    try:
-        _solve_idle_battery(site, regulate=False, campus_p_mw=campus_p_mw, max_iteration=50)
-    except Exception as exc:
-        if not (isinstance(exc, pp.LoadflowNotConverged) or _is_divergence(exc)):
-            raise
-        raise NotConvergedError(
-            f"voltage collapse: the base case (campus at {campus_p_mw:.4g} MW, the first step, battery idle) "
-            f"does not converge on {site.name}; no step of the horizon was run") from None
-
-
-def study_warnings(study: Any, site_summary: dict[str, Any]) -> list[str]:
-    """The warnings of a study run (:func:`plant_warnings` of its plant, its campus peak and the fault
-    level of ``site_summary``), for ``summary.json`` ``warnings`` and the report."""
-    plant = getattr(study, "battery", None)
-    if plant is None:
-        return []
-    sc = site_summary.get("skss_min_mva")
-    return plant_warnings(float(plant.p_max_mw), float(study.campus_peak_mw),
-                          float(sc) if isinstance(sc, (int, float)) else None)

@@ -42,7 +42,7 @@ from gridstudy.grid.errors import InputError, Problem, parse_toml_text, problems
 from gridstudy.grid.megapack import MEGAPACK_MODELS
 from gridstudy.studies.errors import StudyError
 
-__all__ = ["SizingSection", "StrategyGrid", "SweepSection", "ScaleStudy", "load_scale_study",
+__all__ = ["METRICS", "SizingSection", "StrategyGrid", "SweepSection", "ScaleStudy", "load_scale_study",
            "parse_scale_study", "site_raw_of", "STRATEGY_PARAMETERS", "COST_PER_MW_USD",
            "COST_PER_MWH_USD", "OWN_SECTIONS", "STUDY_SECTIONS"]
 
@@ -52,6 +52,11 @@ COST_PER_MW_USD = 15_000.0
 #: Cost of the plant's energy: about $585 M for about 2.31 GWh of Megapacks (Colossus 2 estimate at
 #: Tesla list prices, docs/sources/megapack.md §5/§6). [USD/MWh]
 COST_PER_MWH_USD = 250_000.0
+
+#: Key metrics of a scenario kept in each sweep row (the names a ``[sweep]`` ``pass_if`` may use) (see :func:`gridstudy.studies.judge.findings.scenario_summary`).
+METRICS = ("poi_vm_pu_min", "poi_vm_pu_max", "seconds_outside_n0_band", "rvc_events", "pst_max", "plt_max",
+           "max_ramp_mw_per_min", "max_p2p_mw_5s", "nonconverged_steps", "ride_through_trips",
+           "tap_operations", "battery_saturated_steps")
 
 OWN_SECTIONS = ("sizing", "sweep")
 STUDY_SECTIONS = ("study", "campus", "battery")
@@ -330,7 +335,6 @@ def path_problems(raw: dict[str, Any], root: Path) -> list[Problem]:
 def sweep_problems(sweep: SweepSection, site_raw: dict[str, Any] | None) -> list[Problem]:
     """Swept parameters that set one setting twice (``source.x`` and ``site.source.x``; a table and a
     key inside it) and a metric that no row has."""
-    from gridstudy.studies.scale.sweep import METRICS
 
     out = []
     seen: dict[tuple[str, ...], str] = {}

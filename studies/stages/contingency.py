@@ -35,16 +35,12 @@ from gridstudy.grid.topology import Outage
 from gridstudy.studies.criteria.presets import CriteriaPreset
 from gridstudy.studies.output.folder import fault_point
 from gridstudy.studies.qsts.inputs import ProfileStream
+from gridstudy.studies.spec.limits import FULL_SERIES_MAX_STEPS, STREAM_PART_STEPS
 from gridstudy.studies.workers import in_worker, worker_pool
 
 if TYPE_CHECKING:
     from gridstudy.studies.qsts.results import QSTSResult
 
-#: Longest window whose outages keep their per-step series and are judged on them in full (a day
-#: at 1 s); longer windows stream (:func:`_run_streamed`). [steps]
-FULL_SERIES_MAX_STEPS = 86_400
-#: Steps per part when a long window's frame is streamed. [-]
-STREAM_PART_STEPS = 1 << 16
 
 __all__ = ["worst_window", "window_start_site", "run_outage", "run_contingencies"]
 

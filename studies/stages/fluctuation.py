@@ -48,11 +48,11 @@ if TYPE_CHECKING:
     from gridstudy.models.dispatch import Strategy
     from gridstudy.studies.criteria.presets import OscillationLimit
     from gridstudy.studies.qsts.results import QSTSResult
+    from gridstudy.studies.setup import StudySetup
     from gridstudy.studies.spec.interconnection import FluctuationSection
-    from gridstudy.studies.study import Study
 
 __all__ = ["summary_keys", "summary_block", "Window", "WindowRun", "MIN_STEPS", "aliased", "shortest_period_s", "choose_windows", "run_window",
-           "oscillation_spectrum", "oscillation_finding", "assess", "latency_response"]
+           "oscillation_spectrum", "oscillation_finding", "assess"]
 
 #: Shortest window a flickermeter Pst is given for (its ``min_interval_s``). [s]
 MIN_WINDOW_S = 60.0
@@ -89,7 +89,7 @@ class WindowRun:
     spectrum: pd.Series | None = None
 
 
-def shortest_period_s(study: Study) -> float | None:
+def shortest_period_s(study: StudySetup) -> float | None:
     """The shortest period the campus model produces: its training iteration (``None`` for a
     measured trace, whose content the study cannot know). [s]"""
     from gridstudy.models.campus import CampusLoadParams
@@ -99,18 +99,18 @@ def shortest_period_s(study: Study) -> float | None:
     return None
 
 
-def aliased(study: Study) -> bool:
+def aliased(study: StudySetup) -> bool:
     """True when the study step is longer than half the shortest modelled period."""
     p = shortest_period_s(study)
     return p is not None and study.step_s > 0.5 * p
 
 
-def choose_windows(study: Study, settings: FluctuationSection) -> list[Window]:
+def choose_windows(study: StudySetup, settings: FluctuationSection) -> list[Window]:
     """The windows of the sub-second assessment (see the module docstring); every problem of a
     named window (outside the horizon) raised at once."""
     from gridstudy.models.campus import CampusLoadParams, change_severity
 
-    idx = study._horizon
+    idx = study.horizon
     t0 = idx[0]
     horizon_end = t0 + pd.Timedelta(seconds=len(idx) * study.step_s)
     # a window must leave room for the flickermeter's look-ahead before the horizon ends
@@ -154,28 +154,7 @@ def choose_windows(study: Study, settings: FluctuationSection) -> list[Window]:
     return sorted(uniq.values(), key=lambda x: x.start)
 
 
-def latency_response(strategy: Strategy, total_latency_s: float) -> Strategy:
-    """A copy of ``strategy`` whose plant answers with ``total_latency_s`` of total latency: the
-    strategy's own response (or the Megapack defaults) scaled in every delay and time constant;
-    0 gives the plant that answers in the step the load moves."""
-    from gridstudy.models.dispatch import make_strategy
-    from gridstudy.models.plant_response import PlantResponse
-    from gridstudy.studies.study import _strategy_params
-
-    base = strategy.response if strategy.response is not None and not strategy.response.is_instantaneous \
-        else PlantResponse()
-    if total_latency_s <= 0:
-        resp = PlantResponse.instantaneous()
-    else:
-        f = total_latency_s / base.total_latency_s
-        resp = base.replace(measurement_delay_s=base.measurement_delay_s * f, measurement_tau_s=base.measurement_tau_s * f,
-                            control_period_s=base.control_period_s * f, comms_latency_s=base.comms_latency_s * f,
-                            inverter_tau_s=base.inverter_tau_s * f)
-    return make_strategy(strategy.name, strategy.plant, recovery=strategy.recovery, reactive=strategy.reactive,
-                         response=resp, **_strategy_params(strategy))
-
-
-def run_window(study: Study, site: Site, scenario: str, strategy: Strategy | None, n0: QSTSResult,
+def run_window(study: StudySetup, site: Site, scenario: str, strategy: Strategy | None, n0: QSTSResult,
                profiles: pd.DataFrame, window: Window, settings: FluctuationSection, engine: str = "fast") -> WindowRun:
     """Run one window of one scenario at ``settings.step_s`` (see the module docstring).
 
@@ -206,7 +185,7 @@ def run_window(study: Study, site: Site, scenario: str, strategy: Strategy | Non
     from gridstudy.studies.qsts.run import run_qsts
     from gridstudy.studies.stages.contingency import window_start_site
 
-    idx = study._horizon
+    idx = study.horizon
     step = study.step_s
     k_warm = max(0, int(math.floor(((window.start - idx[0]).total_seconds() - settings.warmup_s) / step)))
     warm = idx[0] + pd.Timedelta(seconds=k_warm * step)
@@ -288,14 +267,14 @@ class Assessment:
     note: str
 
 
-def too_short(study: Study) -> bool:
+def too_short(study: StudySetup) -> bool:
     """True when the horizon cannot hold one Pst: a minute plus the flickermeter's look-ahead."""
     fl = study.fluctuation
     lookahead_s = math.ceil((LOOKAHEAD_STEPS + 1) * fl.step_s / study.step_s) * study.step_s
-    return len(study._horizon) * study.step_s < MIN_WINDOW_S + lookahead_s
+    return len(study.horizon) * study.step_s < MIN_WINDOW_S + lookahead_s
 
 
-def assess(study: Study, site: Site, results: dict[str, QSTSResult], profiles: dict[str, pd.DataFrame],
+def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profiles: dict[str, pd.DataFrame],
            engine: str = "fast", say: Any = None) -> Assessment | None:
     """The sub-second assessment of every scenario (``None`` when the study disables it or its
     campus is a measured trace coarser than the sub-second step)."""
@@ -400,7 +379,7 @@ def replace_id(f: Finding, fid: str, group: str) -> Finding:
     return replace(f, id=fid, group=group)
 
 
-def latency_sensitivity(study: Study, site: Site, results: dict[str, QSTSResult], profiles: dict[str, pd.DataFrame],
+def latency_sensitivity(study: StudySetup, site: Site, results: dict[str, QSTSResult], profiles: dict[str, pd.DataFrame],
                         worst_windows: dict[str, Window], settings: FluctuationSection, engine: str,
                         say: Any) -> list[dict[str, Any]]:
     """Pst and 5-s peak-to-peak of each battery scenario's worst flicker window
@@ -415,7 +394,7 @@ def latency_sensitivity(study: Study, site: Site, results: dict[str, QSTSResult]
         say(f"latency sensitivity {name}: {len(settings.latencies_s)} latencies on the worst window")
         worst = (worst_windows[name], None)
         for lat in settings.latencies_s:
-            s = latency_response(strat, lat)
+            s = strat.with_total_latency(lat)
             r = run_window(study, site, name, s, results[name], profiles[name], worst[0], settings, engine)
             fm = flickermeter(r.poi_vm_pu, lamp=study.preset.flicker_lamp,
                               settle_s=settings.warmup_s if r.judged.start else 0.0, interval_s=settings.window_s)
@@ -481,7 +460,7 @@ def summary_keys(fluct: Assessment, name: str, p2p_1s: float) -> dict[str, Any]:
     return out
 
 
-def summary_block(study: Study, fluct: Assessment | None) -> dict[str, Any]:
+def summary_block(study: StudySetup, fluct: Assessment | None) -> dict[str, Any]:
     """The top-level ``fluctuation`` block of ``summary.json``."""
     fl = study.fluctuation
     base = {"enabled": bool(fl.enabled), "step_s": fl.step_s, "window_s": fl.window_s, "warmup_s": fl.warmup_s,
