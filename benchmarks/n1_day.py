@@ -43,9 +43,10 @@ def main(argv=None) -> int:
     from qsts_year import study_file
 
     from gridstudy.grid.topology import site_outages
+    from gridstudy.studies.setup import ENGINE_COLUMNS
     from gridstudy.studies.spec.limits import RunPolicy, use_policy
     from gridstudy.studies.stages.contingency import FULL_SERIES_MAX_STEPS, run_contingencies, window_start_site
-    from gridstudy.studies.study import ENGINE_COLUMNS, Study
+    from gridstudy.studies.study import Study
 
     with tempfile.TemporaryDirectory() as tmp, use_policy(RunPolicy(force=True)):
         study = Study.from_file(study_file(Path(ROOT / "examples" / "demo.toml"), args.site, args.days, Path(tmp)))

@@ -36,14 +36,29 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from gridstudy.studies.setup import ENGINE_COLUMNS, StudySetup
+from gridstudy.grid.basecase import check_site
+from gridstudy.studies.criteria import Finding
+from gridstudy.studies.judge.findings import scenario_findings, scenario_summary
+from gridstudy.studies.output.result import StudyResult
+from gridstudy.studies.qsts.run import run_qsts
+from gridstudy.studies.setup import StudySetup
 from gridstudy.studies.spec.limits import STREAM_MIN_STEPS
+from gridstudy.studies.stages.contingency import ContingencyOutcome, contingency_stage
+from gridstudy.studies.stages.fluctuation import (
+    Assessment,
+    assess,
+    spectra_table,
+    summary_block,
+    summary_keys,
+    windows_table,
+)
+from gridstudy.studies.stages.load_loss import largest_load_loss
+from gridstudy.studies.stages.sag import sag_stage
 
 if TYPE_CHECKING:
     from gridstudy.grid.site import Site
     from gridstudy.models.battery import MegapackPlant
     from gridstudy.models.dispatch import Strategy
-    from gridstudy.studies.output.result import StudyResult
     from gridstudy.studies.qsts.inputs import RecordSpec
     from gridstudy.studies.qsts.results import QSTSResult
 
@@ -182,14 +197,26 @@ class Study(StudySetup):
     def run(self, engine: str = "fast", *, contingencies: bool = True, sag: bool = True, fluctuation: bool = True,
             quiet: bool = True,
             say: Callable[[str], None] | None = None) -> StudyResult:
-        """Run the whole study: every scenario judged, N-1 over the worst window, sag events.
+        """Run the whole study, one named step after the other (like pvlib's ``ModelChain.run_model``):
+
+        1. :meth:`build_site` and :meth:`check_engine` — the site, refused before anything runs when
+           the base case does not converge or the engine cannot model it;
+        2. :meth:`time_series` — every scenario's QSTS at the study step, judged;
+        3. :func:`~gridstudy.studies.stages.fluctuation.assess` — the sub-second windows (flicker,
+           rapid voltage change, short-window variation, oscillation), replacing their study-step
+           findings;
+        4. :func:`~gridstudy.studies.stages.contingency.contingency_stage` — N-1 over the worst window;
+        5. :func:`~gridstudy.studies.stages.sag.sag_stage` — the sag-mitigation events at 20 ms;
+        6. :func:`~gridstudy.studies.stages.load_loss.largest_load_loss` — POI voltage rise and
+           frequency screen;
+        7. :meth:`summarize` — ``summary.json`` and the tables.
 
         Parameters
         ----------
         engine : {'fast', 'reference'}
             QSTS engine.
-        contingencies, sag : bool
-            Run N-1 over time / the sag events (when the study enables them).
+        contingencies, sag, fluctuation : bool
+            Run N-1 over time / the sag events / the sub-second assessment (when the study enables them).
         quiet : bool
             No progress bars.
         say : callable, optional
@@ -200,14 +227,6 @@ class Study(StudySetup):
         StudyResult
             Held in memory; :meth:`StudyResult.save` writes it.
         """
-        from gridstudy.grid.basecase import check_site
-        from gridstudy.grid.topology import site_outages
-        from gridstudy.studies.judge.findings import scenario_findings, scenario_summary
-        from gridstudy.studies.output.result import StudyResult
-        from gridstudy.studies.qsts.run import run_qsts
-        from gridstudy.studies.stages.contingency import run_contingencies, window_start_site, worst_window
-        from gridstudy.studies.stages.sag import run_sag_events
-
         say = say or (lambda line: None)
         t_start = time.perf_counter()
         site = self.build_site()
@@ -215,18 +234,34 @@ class Study(StudySetup):
         campus = self.campus_profile()
         profs = self.profiles(campus)
         site_summary = check_site(site)
+        results, findings = self.time_series(site, profs, engine, quiet=quiet, say=say)
+        fluct = assess(self, site, results, profs, engine, say) if fluctuation else None
+        cont = contingency_stage(self, site, results, profs, engine, say) if contingencies \
+            else ContingencyOutcome()
+        sag_rows, sag_series = sag_stage(self, site, engine, say) if sag else ([], pd.DataFrame())
+        return self.summarize(site, site_summary, campus, engine, profs, results, findings, fluct, cont, sag_rows,
+                              sag_series, t_start, say)
+
+    def time_series(self, site: Site, profs: dict[str, pd.DataFrame], engine: str, *, quiet: bool = True,
+                    say: Callable[[str], None] | None = None) -> tuple[dict[str, QSTSResult], dict[str, list[Finding]]]:
+        """Step 2 of :meth:`run`: the QSTS of every scenario at the study step and its findings."""
+        say = say or (lambda line: None)
         results: dict[str, QSTSResult] = {}
-        findings: dict[str, list] = {}
-        scen_summary: dict[str, dict] = {}
+        findings: dict[str, list[Finding]] = {}
         for name, prof in profs.items():
             say(f"QSTS {name}: {len(prof)} steps of {self.step_s:g} s on {site.name} ({engine} engine)")
             res = run_qsts(self.qsts_inputs(site, name, prof), engine=engine, quiet=quiet)
             results[name] = res
             findings[name] = scenario_findings(site, res, self.preset, prof)
+        return results, findings
 
-        from gridstudy.studies.stages.fluctuation import assess, summary_block, summary_keys
-
-        fluct = assess(self, site, results, profs, engine, say) if fluctuation else None
+    def summarize(self, site: Site, site_summary: dict[str, Any], campus: pd.DataFrame, engine: str, profs: dict[str, pd.DataFrame],
+                  results: dict[str, QSTSResult], findings: dict[str, list[Finding]], fluct: Assessment | None,
+                  cont: ContingencyOutcome, sag_rows: list[dict[str, Any]], sag_series: pd.DataFrame, t_start: float,
+                  say: Callable[[str], None]) -> StudyResult:
+        """The last steps of :meth:`run`: the sub-second findings in place of their study-step
+        counterparts, the largest credible load loss, ``summary.json`` and the tables."""
+        scen_summary: dict[str, dict[str, Any]] = {}
         for name, prof in profs.items():
             if fluct is not None:  # the sub-second findings replace their study-step counterparts
                 findings[name] = [f for f in findings[name] if f.id not in fluct.replaced_ids] + fluct.findings[name]
@@ -235,46 +270,10 @@ class Study(StudySetup):
             scen_summary[name]["gpu_smoothing_extra_mwh"] = float(prof.attrs.get("smoothing_extra_mwh", 0.0))
             if fluct is not None:
                 scen_summary[name].update(summary_keys(fluct, name, scen_summary[name]["max_p2p_mw_5s"]))
-
-        cont_rows: list[dict] = []
-        loss_rows: list[dict] = []
-        window_note = ""
-        cs = self.contingencies
-        if contingencies and cs.enabled:
-            credible, lost = site_outages(site)
-            loss_rows = [{"outage": o.label, "element": o.element, "index": o.index,
-                          "result": "loss of supply (POI islanded): not run"} for o in lost]
-            poi0 = results["without_battery"].series["poi_vm_pu"]
-            sl = worst_window(poi0, cs.window)
-            window_note = (f"{cs.window} window centred on the lowest N-0 POI voltage without battery: "
-                           f"{poi0.index[sl.start]} to {poi0.index[sl.stop - 1]}")
-            window_note += ("; each outage starts from the N-0 tap positions and state of charge at the window start "
-                            "(tap-changer delay timers at zero)")
-            from gridstudy.studies.stages.contingency import FULL_SERIES_MAX_STEPS
-
-            whole = sl.start == 0 and sl.stop == len(poi0) and len(poi0) > FULL_SERIES_MAX_STEPS and engine == "fast"
-            # the whole of a long horizon: each outage makes its own profiles part by part (streaming)
-            sel = {n: (self.profile_stream(n) if whole else profs[n][list(ENGINE_COLUMNS)].iloc[sl], self.controls(n))
-                   for n in cs.scenarios if n in profs}
-            starts = {n: window_start_site(site, results[n], sl.start, profs[n]) for n in sel}
-            say(f"N-1: {len(credible)} credible outages x {len(sel)} scenarios over {window_note}; "
-                f"{len(lost)} loss-of-supply outages")
-            cont_rows = run_contingencies(site, credible, sel, self.preset, engine, cs.workers, start_sites=starts)
-
-        sag_rows: list[dict] = []
-        sag_series = pd.DataFrame()
-        if sag and self.sag.enabled:
-            say(f"sag events: {len(self.sag.events)} at {self.sag.step_s:g} s step")
-            name, kw, curve = self.event_strategy()
-            sag_rows, sag_series = run_sag_events(site, self.sag, self.battery, self.preset, engine, kw,
-                                                  curve=curve, strategy=name, campus_voltage=self.campus_voltage)
-
-        from gridstudy.studies.stages.load_loss import largest_load_loss
-
         say("largest credible load loss: POI voltage rise and frequency screen")
-        lll = largest_load_loss(site, campus, self.preset, scen_summary, loss_rows, sag_rows)
-        summary = self._summary(site, campus, engine, site_summary, scen_summary, window_note, cont_rows,
-                                loss_rows, sag_rows)
+        lll = largest_load_loss(site, campus, self.preset, scen_summary, cont.loss_rows, sag_rows)
+        summary = self._summary(site, campus, engine, site_summary, scen_summary, cont.window_note, cont.rows,
+                                cont.loss_rows, sag_rows)
         summary["largest_load_loss"] = lll
         summary["warnings"] = self.warnings(site_summary)
         summary["fluctuation"] = summary_block(self, fluct)
@@ -282,13 +281,10 @@ class Study(StudySetup):
         summary["runtime_s"] = time.perf_counter() - t_start
         tables: dict[str, pd.DataFrame] = {}
         if fluct is not None:
-            from gridstudy.studies.stages.fluctuation import spectra_table, windows_table
-
             tables = {"fluctuation_windows": windows_table(fluct), "fluctuation_spectra": spectra_table(fluct)}
         return StudyResult(summary=summary, scenarios=results, findings=findings, profiles=profs,
-                           contingencies=cont_rows, sag_series=sag_series, site=site, study_text=self.text,
+                           contingencies=cont.rows, sag_series=sag_series, site=site, study_text=self.text,
                            tables=tables)
-
 
     def _summary(self, site: Site, campus: pd.DataFrame, engine: str, site_summary: dict, scen_summary: dict,
                  window_note: str, cont_rows: list[dict], loss_rows: list[dict], sag_rows: list[dict]) -> dict:

@@ -10,8 +10,9 @@ from gridstudy.models.battery import MegapackPlant
 from gridstudy.models.campus import CampusLoadParams
 from gridstudy.models.dispatch import make_strategy
 from gridstudy.models.timeindex import make_index
+from gridstudy.studies.setup import ENGINE_COLUMNS
 from gridstudy.studies.stages import contingency
-from gridstudy.studies.study import ENGINE_COLUMNS, Study
+from gridstudy.studies.study import Study
 
 
 def _study() -> Study:

@@ -16,9 +16,9 @@ from gridstudy.grid.topology import Outage
 from gridstudy.studies.qsts.inputs import RecordSpec
 from gridstudy.studies.qsts.results import tap_series_name
 from gridstudy.studies.qsts.run import run_qsts
+from gridstudy.studies.setup import ENGINE_COLUMNS
 from gridstudy.studies.stages import contingency
 from gridstudy.studies.stages.contingency import run_outage, window_start_site
-from gridstudy.studies.study import ENGINE_COLUMNS
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo.toml"
 

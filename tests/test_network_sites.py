@@ -297,8 +297,9 @@ def test_contingency_window_follows_the_network_profiles(tmp_path):
     from gridstudy.grid.basecase import internal_buses
     from gridstudy.grid.topology import Outage
     from gridstudy.models import CampusLoadParams, make_index
+    from gridstudy.studies.setup import ENGINE_COLUMNS
     from gridstudy.studies.stages.contingency import run_outage
-    from gridstudy.studies.study import ENGINE_COLUMNS, Study
+    from gridstudy.studies.study import Study
 
     csv = tmp_path / "profiles.csv"
     times = pd.date_range("2025-07-15 00:00", periods=8, freq="15min")

@@ -25,16 +25,18 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from gridstudy.grid.site import Site
-from gridstudy.grid.topology import Outage
+from gridstudy.grid.topology import Outage, site_outages
 from gridstudy.studies.criteria.presets import CriteriaPreset
 from gridstudy.studies.output.folder import fault_point
 from gridstudy.studies.qsts.inputs import ProfileStream
+from gridstudy.studies.setup import ENGINE_COLUMNS, StudySetup
 from gridstudy.studies.spec.limits import FULL_SERIES_MAX_STEPS, STREAM_PART_STEPS
 from gridstudy.studies.workers import in_worker, worker_pool
 
@@ -208,3 +210,43 @@ def run_contingencies(site: Site, outages: list[Outage], cases: Mapping[str, tup
         futures = [pool.submit(in_worker, _run_args, j) for j in jobs]
         fault_point("n1-running")
         return [f.result() for f in futures]
+
+
+@dataclass
+class ContingencyOutcome:
+    """What the N-1 stage gives a study: the outage rows (``rows``), the outages that island the POI
+    (``loss_rows``, listed, not run) and the sentence that says which window ran (``window_note``)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    loss_rows: list[dict[str, Any]] = field(default_factory=list)
+    window_note: str = ""
+
+
+def contingency_stage(setup: StudySetup, site: Site, results: Mapping[str, QSTSResult],
+                      profiles: Mapping[str, pd.DataFrame], engine: str,
+                      say: Callable[[str], None] | None = None) -> ContingencyOutcome:
+    """The N-1 stage of a study: every credible single outage over the worst window of the N-0
+    run without battery (see the module docstring), for each scenario of ``contingencies.scenarios``,
+    each from its N-0 state at the window start; nothing when the study does not enable it."""
+    say = say or (lambda line: None)
+    cs = setup.contingencies
+    if not cs.enabled:
+        return ContingencyOutcome()
+    credible, lost = site_outages(site)
+    loss_rows = [{"outage": o.label, "element": o.element, "index": o.index,
+                  "result": "loss of supply (POI islanded): not run"} for o in lost]
+    poi0 = results["without_battery"].series["poi_vm_pu"]
+    sl = worst_window(poi0, cs.window)
+    window_note = (f"{cs.window} window centred on the lowest N-0 POI voltage without battery: "
+                   f"{poi0.index[sl.start]} to {poi0.index[sl.stop - 1]}")
+    window_note += ("; each outage starts from the N-0 tap positions and state of charge at the window start "
+                    "(tap-changer delay timers at zero)")
+    whole = sl.start == 0 and sl.stop == len(poi0) and len(poi0) > FULL_SERIES_MAX_STEPS and engine == "fast"
+    # the whole of a long horizon: each outage makes its own profiles part by part (streaming)
+    sel = {n: (setup.profile_stream(n) if whole else profiles[n][list(ENGINE_COLUMNS)].iloc[sl], setup.controls(n))
+           for n in cs.scenarios if n in profiles}
+    starts = {n: window_start_site(site, results[n], sl.start, profiles[n]) for n in sel}
+    say(f"N-1: {len(credible)} credible outages x {len(sel)} scenarios over {window_note}; "
+        f"{len(lost)} loss-of-supply outages")
+    rows = run_contingencies(site, credible, sel, setup.preset, engine, cs.workers, start_sites=starts)
+    return ContingencyOutcome(rows=rows, loss_rows=loss_rows, window_note=window_note)

@@ -27,12 +27,15 @@ scope.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from gridstudy.grid.site import Site
 from gridstudy.models.campus_voltage import CampusVoltageResponse
+from gridstudy.studies.setup import StudySetup
 from gridstudy.studies.spec.interconnection import SagEvent, SagSection
 
 __all__ = ["event_profiles", "run_event", "run_sag_events"]
@@ -162,3 +165,17 @@ def run_sag_events(site: Site, sec: SagSection, plant, preset, engine: str = "fa
             f.insert(0, "event", ev.name)
             frames.append(f.reset_index(drop=True))
     return rows, (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame())
+
+
+def sag_stage(setup: StudySetup, site: Site, engine: str,
+              say: Callable[[str], None] | None = None) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """The sag stage of a study: every event of its ``[sag]`` section with the study's plant and the
+    events' strategy (:meth:`~gridstudy.studies.setup.StudySetup.event_strategy`); nothing when the
+    study does not enable it."""
+    if not setup.sag.enabled:
+        return [], pd.DataFrame()
+    say = say or (lambda line: None)
+    say(f"sag events: {len(setup.sag.events)} at {setup.sag.step_s:g} s step")
+    name, kw, curve = setup.event_strategy()
+    return run_sag_events(site, setup.sag, setup.battery, setup.preset, engine, kw, curve=curve, strategy=name,
+                          campus_voltage=setup.campus_voltage)
