@@ -23,7 +23,7 @@ from gridstudy.grid.network_spec import NetworkSpec
 
 __all__ = [
     "SourceSpec", "BusSpec", "LineSpec", "TransformerSpec", "LoadSpec", "ShuntSpec", "HallSpec",
-    "CampusSpec", "BatteryTransformerSpec", "BatterySpec", "NetworkSpec", "SiteSpec", "load_site_spec",
+    "CampusSpec", "BatteryTransformerSpec", "BatterySpec", "NetworkSpec", "SiteSpec", "load_site_spec", "site_spec_from_raw",
     "parse_site_spec",
 ]
 
@@ -321,7 +321,12 @@ def parse_site_spec(raw: dict[str, Any], source: str | None = None) -> SiteSpec:
 def load_site_spec(path: str | Path) -> SiteSpec:
     """Read and validate a site TOML file."""
     path = Path(path)
-    raw = read_toml(path, SiteError, "site")
+    return site_spec_from_raw(read_toml(path, SiteError, "site"), path)
+
+
+def site_spec_from_raw(raw: dict[str, Any], path: str | Path) -> SiteSpec:
+    """Validate the parsed TOML of the site file at ``path``: files it names are relative to it."""
+    path = Path(path)
     spec = parse_site_spec(raw, source=str(path))
     ns = spec.network
     if ns is not None:  # files named by the site file are relative to it

@@ -51,28 +51,23 @@ def _preset_of(criteria: Any) -> CriteriaPreset:
 def _site_spec_of(site: Any, base_dir: Path) -> tuple[SiteSpec | None, Site | None]:
     """A site argument as ``(SiteSpec, None)`` or, for a built site, ``(None, Site)``."""
     from gridstudy.grid.errors import InputError
-    from gridstudy.grid.reference import reference_site_path, reference_sites
     from gridstudy.grid.site import Site
     from gridstudy.grid.spec import SiteSpec, load_site_spec
+    from gridstudy.studies.spec.sections import site_file
 
     if isinstance(site, Site):
         return None, site
     if isinstance(site, SiteSpec):
         return site, None
     if isinstance(site, (str, Path)):
-        s = str(site)
         try:
-            if s in reference_sites():
-                return load_site_spec(reference_site_path(s)), None
-            p = Path(s)
-            p = p if p.is_absolute() else base_dir / p
-            if p.suffix != ".toml":
-                raise StudyError([Problem("study.site", f"not a reference site ({', '.join(reference_sites())}) "
-                                                        "nor a .toml site file", s)])
-            return load_site_spec(p), None
-        except StudyError:
-            raise
+            where = site_file(str(site), base_dir)
+            if isinstance(where, Problem):
+                raise StudyError([where])
+            return load_site_spec(where), None
         except InputError as exc:
+            if isinstance(exc, StudyError):
+                raise
             raise StudyError([Problem(f"study.site: {q.path}", q.message, q.value, q.has_value)
                               for q in exc.problems]) from None
     raise StudyError([Problem("site", "must be a reference site name, a site TOML path, a SiteSpec or a Site",

@@ -29,7 +29,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,12 +37,13 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from gridstudy.grid.basecase import check_site
-from gridstudy.studies.criteria import Finding
+from gridstudy.studies.criteria import RAMP_PRESETS, Finding, custom_preset, get_preset
 from gridstudy.studies.judge.findings import scenario_findings, scenario_summary
 from gridstudy.studies.output.result import StudyResult
 from gridstudy.studies.qsts.run import run_qsts
 from gridstudy.studies.setup import StudySetup
 from gridstudy.studies.spec.limits import STREAM_MIN_STEPS
+from gridstudy.studies.spec.scale import StudyFile, load_scale_study
 from gridstudy.studies.stages.contingency import ContingencyOutcome, contingency_stage
 from gridstudy.studies.stages.fluctuation import (
     Assessment,
@@ -78,35 +79,20 @@ class Study(StudySetup):
         """Read, validate and resolve a study file (every problem listed in one :class:`StudyError`).
 
         Every section is validated, ``[sizing]`` and ``[sweep]`` included, so one file serves every
-        command.
+        command; the file is read and parsed once (:func:`~gridstudy.studies.spec.scale.load_scale_study`).
         """
-        from gridstudy.studies.spec.scale import load_scale_study
-
-        return cls.from_scale(load_scale_study(path))
+        return cls.from_study_file(load_scale_study(path))
 
     @classmethod
-    def from_scale(cls, scale: Any) -> Study:
-        """A study from a validated file (:class:`~gridstudy.studies.spec.scale.ScaleStudy`)."""
-        from gridstudy.studies.spec.interconnection import parse_interconnection
-
-        spec, ic = parse_interconnection(scale.study_raw, source=str(scale.path))
-        return cls.from_parts(scale.study_raw, spec, ic, base_dir=scale.path.parent, path=scale.path, text=scale.text)
-
-    @classmethod
-    def from_parts(cls, raw: Mapping[str, Any], spec: Any, ic: Any, *, base_dir: Path, path: Path | None = None,
-                   text: str = "") -> Study:
-        """A study from a validated file's sections (:func:`~gridstudy.studies.spec.interconnection.parse_interconnection`)."""
-        from gridstudy.studies.criteria import RAMP_PRESETS, custom_preset, get_preset
-        from gridstudy.studies.spec.sections import parse_study, resolve_study
-
-        source = str(path) if path is not None else None
-        resolved = resolve_study(spec, base_dir=base_dir, source=source)
-        from gridstudy.studies.spec.interconnection import scenario_raw
-
+    def from_study_file(cls, sf: StudyFile) -> Study:
+        """A study from a validated file (:class:`~gridstudy.studies.spec.scale.StudyFile`), which it
+        resolves once (its site, campus, plant and strategies, and each alternative scenario's)."""
+        spec, ic = sf.spec, sf.ic
+        resolved = sf.resolved
         alternatives: dict[str, Strategy | None] = {}
         scenario_campus: dict[str, Any] = {}
         for sc in ic.scenarios:
-            alt = resolve_study(parse_study(scenario_raw(dict(raw), sc.model_dump())), base_dir=base_dir, source=source)
+            alt = sf.scenario(sc.name)
             alternatives[sc.name] = alt.strategy
             if sc.campus and alt.campus_params is not None:
                 scenario_campus[sc.name] = alt.campus_params
@@ -114,8 +100,6 @@ class Study(StudySetup):
         if ic.criteria.ramp is not None:
             preset = custom_preset(f"{preset.name}+{ic.criteria.ramp}", preset, ramps=RAMP_PRESETS[ic.criteria.ramp])
         if ic.criteria.disturbance_counter is not None:
-            import dataclasses
-
             set_ = ic.criteria.disturbance_counter.model_dump(exclude_none=True)
             preset = custom_preset(preset.name, preset,
                                    disturbance_counter=dataclasses.replace(preset.disturbance_counter, **set_))
@@ -127,10 +111,10 @@ class Study(StudySetup):
         desc = (resolved.campus_params.as_dict() if resolved.campus_params is not None
                 else {"trace": spec.campus.trace.path})
         return cls(site=resolved.site_spec, campus=campus, battery=resolved.plant, strategy=resolved.strategy,
-                   criteria=preset, index=resolved.index, scenarios=alternatives, scenario_campus=scenario_campus, contingencies=ic.contingencies,
-                   sag=ic.sag, fluctuation=ic.fluctuation, campus_voltage=cv, campus_voltage_time_series=cv_ts,
-                   name=spec.study.name, text=text, path=path, campus_description=desc,
-                   base_dir=base_dir, page_size=ic.report.page_size)
+                   criteria=preset, index=resolved.index, scenarios=alternatives, scenario_campus=scenario_campus,
+                   contingencies=ic.contingencies, sag=ic.sag, fluctuation=ic.fluctuation, campus_voltage=cv,
+                   campus_voltage_time_series=cv_ts, name=spec.study.name, text=sf.text, path=sf.path,
+                   campus_description=desc, base_dir=sf.base_dir, page_size=ic.report.page_size)
 
     def with_battery(self, battery: MegapackPlant | None, strategy: Strategy | None) -> Study:
         """A copy of this study with another plant and strategy (same site, campus, horizon, criteria)."""

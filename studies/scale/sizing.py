@@ -29,7 +29,6 @@ and ``sizing.png`` (cost against units, pass/fail).
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
-from gridstudy.studies.spec.scale import STRATEGY_PARAMETERS, ScaleStudy, SizingSection, load_scale_study
+from gridstudy.studies.spec.scale import SizingSection, StudyFile, load_scale_study
 
 if TYPE_CHECKING:
     from gridstudy.grid.topology import Outage
@@ -107,7 +106,7 @@ class StudyEvaluator:
 
     Parameters
     ----------
-    scale : ScaleStudy
+    scale : StudyFile
         The validated study file.
     engine : {'fast', 'reference'}
         QSTS engine.
@@ -117,7 +116,7 @@ class StudyEvaluator:
         Cost model. [USD/MW], [USD/MWh]
     """
 
-    def __init__(self, scale: ScaleStudy, engine: str = "fast", n1: bool = False,
+    def __init__(self, scale: StudyFile, engine: str = "fast", n1: bool = False,
                  cost_per_mw_usd: float = 0.0, cost_per_mwh_usd: float = 0.0):
         from gridstudy.studies.study import Study
 
@@ -127,8 +126,8 @@ class StudyEvaluator:
         self.cost_per_mw_usd = cost_per_mw_usd
         self.cost_per_mwh_usd = cost_per_mwh_usd
         self.base_dir = scale.path.parent
-        self.study = Study.from_scale(scale)
-        self.spec = self._resolve({}).spec
+        self.study = Study.from_study_file(scale)
+        self.spec = scale.spec
         self.ic = self.study.contingencies
         self.preset = self.study.preset
         self.plant = self.study.battery
@@ -139,19 +138,6 @@ class StudyEvaluator:
         self._outages: list[Outage] | None = None
         if n1:
             self._prepare_n1()
-
-    def _resolve(self, battery: dict[str, Any]):
-        from gridstudy.studies.spec.sections import parse_study, resolve_study
-
-        raw = {k: copy.deepcopy(v) for k, v in self.scale.study_raw.items() if k in ("study", "campus", "battery")}
-        bat = raw.setdefault("battery", {})
-        for k, v in battery.items():
-            if k in STRATEGY_PARAMETERS:
-                bat.setdefault(STRATEGY_PARAMETERS[k][1], {})[k] = v
-            else:
-                bat[k] = v
-        return resolve_study(parse_study(raw, source=str(self.scale.path)), base_dir=self.base_dir,
-                             source=str(self.scale.path))
 
     def _run(self, name: str, study):
         from gridstudy.studies.qsts.inputs import RecordSpec
@@ -216,10 +202,9 @@ class StudyEvaluator:
         t0 = time.perf_counter()
         self.calls += 1
         params = dict(params or {})
-        resolved = self._resolve({"units": int(units), "model": model, **params})
-        plant = resolved.plant
+        plant, strategy = self.scale.design({"units": int(units), "model": model, **params})
         self._size_storage(plant)
-        res, prof, ctrl = self._run("with_battery", self.study.with_battery(plant, resolved.strategy))
+        res, prof, ctrl = self._run("with_battery", self.study.with_battery(plant, strategy))
         fs = scenario_findings(self.site, res, self.preset, prof)
         summ = scenario_summary(self.site, res, fs, prof, self.preset)
         crit = [f.to_dict() for f in fs]
@@ -378,17 +363,16 @@ def size_battery(path: str | Path, out_dir: str | Path, *, quiet: bool = False,
     """
     from gridstudy.studies.output.folder import output_folder
 
-    load_scale_study(path, need="sizing")  # bad input: refused before the folder is touched
+    scale = load_scale_study(path, need="sizing")  # bad input: refused before the folder is touched
     # locked now; the files are staged and replace out_dir whole once the search ends
     with output_folder(out_dir, "size") as stage:
-        return _size_battery(path, stage, quiet=quiet, evaluator=evaluator)
+        return _size_battery(scale, stage, quiet=quiet, evaluator=evaluator)
 
 
-def _size_battery(path: str | Path, out_dir: Path, *, quiet: bool, evaluator: StudyEvaluator | None) -> dict[str, Any]:
+def _size_battery(scale: StudyFile, out_dir: Path, *, quiet: bool, evaluator: StudyEvaluator | None) -> dict[str, Any]:
     from gridstudy.studies.io import to_jsonable, write_json, write_parquet
 
     t0 = time.perf_counter()
-    scale = load_scale_study(path, need="sizing")
     assert scale.sizing is not None, "load_scale_study(need='sizing') refuses a file without [sizing]"
     sz: SizingSection = scale.sizing
     ev = evaluator or StudyEvaluator(scale, sz.engine, sz.n1)

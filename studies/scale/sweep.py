@@ -43,7 +43,7 @@ from typing import Any
 
 import pandas as pd
 
-from gridstudy.studies.spec.scale import METRICS, ScaleStudy, load_scale_study, sweep_target
+from gridstudy.studies.spec.scale import METRICS, StudyFile, load_scale_study, sweep_target
 
 __all__ = ["scenario_tasks", "run_scenario", "run_sweep", "scenario_hash", "dumps_toml", "METRICS",
            "EVALUATION_VERSION"]
@@ -91,12 +91,12 @@ def scenario_hash(task: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def scenario_tasks(scale: ScaleStudy) -> list[dict]:
+def scenario_tasks(scale: StudyFile) -> list[dict]:
     """One task description per point of the sweep's product, in product order.
 
     Parameters
     ----------
-    scale : ScaleStudy
+    scale : StudyFile
         A validated study file with a ``[sweep]`` section.
 
     Returns
@@ -204,8 +204,8 @@ def _evaluate(task: dict) -> dict:
             site_path = Path(td) / "site.toml"
             site_path.write_text(dumps_toml(site_raw))
             study.setdefault("study", {})["site"] = str(site_path)
-        scale = ScaleStudy(path=Path(task["base_dir"]) / "scenario.toml", text="", study_raw=study,
-                           site_raw=site_raw, sizing=None, sweep=None)
+        scale = StudyFile.from_raw(Path(task["base_dir"]) / "scenario.toml", study, site_raw,
+                                   site_path if site_raw is not None else None)
         ev = StudyEvaluator(scale, engine=task["engine"])
         primary = "with_battery" if "with_battery" in task["scenarios"] else task["scenarios"][0]
         row["campus_peak_mw"] = float(ev.campus["campus_p_mw"].max())
@@ -355,7 +355,7 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
                       dask_local=dask_local, client=client, retries=retries, retry_failed=retry_failed)
 
 
-def _sweep(scale: ScaleStudy, tasks: list[dict], out: Path, stage: Path, t0: float, say, *, workers: int | None,
+def _sweep(scale: StudyFile, tasks: list[dict], out: Path, stage: Path, t0: float, say, *, workers: int | None,
            scheduler: str | None, dask_local: int | None, client, retries: int, retry_failed: bool) -> dict:
     from gridstudy.studies.io import to_jsonable, write_json, write_parquet
     from gridstudy.studies.output.folder import fault_point

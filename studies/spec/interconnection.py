@@ -244,12 +244,17 @@ def window_problems(study: StudySpec, ic: InterconnectionSpec, raw: dict[str, An
     return out
 
 
-def parse_interconnection(raw: dict[str, Any], source: str | None = None) -> tuple[StudySpec, InterconnectionSpec]:
-    """Validate a whole study file: every problem of every section at once."""
+def parse_interconnection(raw: dict[str, Any],
+                          source: str | None = None) -> tuple[StudySpec, InterconnectionSpec, dict[str, StudySpec]]:
+    """Validate a whole study file: every problem of every section at once.
+
+    Returns the ``[study]``/``[campus]``/``[battery]`` spec, the interconnection sections and, per
+    alternative scenario (``[[scenarios]]``), the spec of its own study file (:func:`scenario_raw`)."""
     problems: list[Problem] = []
     base = {k: v for k, v in raw.items() if k not in _OWN}
     own = {k: v for k, v in raw.items() if k in _OWN}
     study = ic = None
+    scen_specs: dict[str, StudySpec] = {}
     try:
         study = parse_study(base, source=source)
     except InputError as exc:
@@ -269,7 +274,7 @@ def parse_interconnection(raw: dict[str, Any], source: str | None = None) -> tup
             problems.append(Problem(f"scenarios[{k}].name", "duplicate scenario name", s.get("name")))
         merged = scenario_raw(base, s)
         try:
-            parse_study(merged)
+            scen_specs[str(s.get("name"))] = parse_study(merged)
         except InputError as exc:
             problems += [Problem(f"scenarios[{k}].{p.path}", p.message, p.value, p.has_value)
                          for p in exc.problems if p.path.startswith(("battery", "campus"))
@@ -284,12 +289,12 @@ def parse_interconnection(raw: dict[str, Any], source: str | None = None) -> tup
     if problems:
         raise StudyError(problems, source=source)
     assert study is not None and ic is not None  # each failure above added a problem
-    return study, ic
+    return study, ic, scen_specs
 
 
 def load_interconnection(path: str | Path) -> tuple[dict, StudySpec, InterconnectionSpec]:
     """Read a study file; return ``(raw mapping, study spec, interconnection spec)``."""
     path = Path(path)
     raw = read_toml(path, StudyError, "study")
-    study, ic = parse_interconnection(raw, source=str(path))
+    study, ic, _ = parse_interconnection(raw, source=str(path))
     return raw, study, ic

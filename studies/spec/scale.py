@@ -32,7 +32,7 @@ import copy
 import itertools
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,9 +40,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gridstudy.grid.errors import InputError, Problem, parse_toml_text, problems_from_pydantic, read_text
 from gridstudy.grid.megapack import MEGAPACK_MODELS
+from gridstudy.grid.spec import site_spec_from_raw
 from gridstudy.studies.errors import StudyError
+from gridstudy.studies.spec.interconnection import InterconnectionSpec, parse_interconnection
+from gridstudy.studies.spec.sections import ResolvedStudy, StudySpec, make_battery, resolve_study, site_file
 
-__all__ = ["METRICS", "SizingSection", "StrategyGrid", "SweepSection", "ScaleStudy", "load_scale_study",
+__all__ = ["METRICS", "SizingSection", "StrategyGrid", "SweepSection", "StudyFile", "load_scale_study",
            "parse_scale_study", "site_raw_of", "STRATEGY_PARAMETERS", "COST_PER_MW_USD",
            "COST_PER_MWH_USD", "OWN_SECTIONS", "STUDY_SECTIONS"]
 
@@ -228,12 +231,14 @@ class SweepSection(_Section):
 
 
 @dataclass
-class ScaleStudy:
-    """A validated study file with its sizing and sweep sections.
+class StudyFile:
+    """A study file, read and validated once: every section, and (on first use, once) resolved
+    into the objects a study runs (:attr:`resolved`, :meth:`scenario`, :meth:`design`).
 
     ``study_raw`` is the file's mapping without ``[sizing]``/``[sweep]`` (what
     :func:`gridstudy.studies.spec.interconnection.parse_interconnection` accepts); ``site_raw`` is the
-    site description the study names, as a mapping.
+    site description the study names, as a mapping, read from ``site_path``; ``spec`` and ``ic`` are
+    its validated sections, ``scenario_specs`` the study file of each alternative scenario.
     """
 
     path: Path
@@ -242,20 +247,90 @@ class ScaleStudy:
     site_raw: dict[str, Any] | None
     sizing: SizingSection | None
     sweep: SweepSection | None
+    spec: StudySpec
+    ic: InterconnectionSpec
+    scenario_specs: dict[str, StudySpec] = field(default_factory=dict)
+    site_path: Path | None = None
+    _resolved: dict[str, ResolvedStudy] = field(default_factory=dict, init=False, repr=False)
+    _site_spec: list[Any] = field(default_factory=list, init=False, repr=False)
+
+    @classmethod
+    def from_raw(cls, path: Path, study_raw: dict[str, Any], site_raw: dict[str, Any] | None = None,
+                 site_path: Path | None = None, text: str = "") -> StudyFile:
+        """A study file given as mappings (a sweep's scenario), validated like a file."""
+        spec, ic, scen = parse_interconnection(study_raw, source=str(path))
+        if site_raw is None:
+            site_raw, site_path = site_raw_of(study_raw, path.parent)
+        return cls(path=path, text=text, study_raw=study_raw, site_raw=site_raw, sizing=None, sweep=None, spec=spec,
+                   ic=ic, scenario_specs=scen, site_path=site_path)
+
+    @property
+    def base_dir(self) -> Path:
+        """The study file's folder: paths in the file are relative to it."""
+        return self.path.parent
+
+    @property
+    def site_spec(self) -> Any:
+        """The site, validated from the mapping read with the file (``None`` when that mapping is
+        missing or invalid: :attr:`resolved` then reads the file and reports its problems)."""
+        if not self._site_spec:
+            spec = None
+            if self.site_raw is not None and self.site_path is not None:
+                try:
+                    spec = site_spec_from_raw(self.site_raw, self.site_path)
+                except InputError:
+                    spec = None
+            self._site_spec.append(spec)
+        return self._site_spec[0]
+
+    def _resolve(self, key: str, spec: StudySpec) -> ResolvedStudy:
+        if key not in self._resolved:
+            self._resolved[key] = resolve_study(spec, base_dir=self.base_dir, source=str(self.path),
+                                                site_spec=self.site_spec)
+        return self._resolved[key]
+
+    @property
+    def resolved(self) -> ResolvedStudy:
+        """The study's site, campus, horizon, plant and strategy (resolved once)."""
+        return self._resolve("", self.spec)
+
+    def scenario(self, name: str) -> ResolvedStudy:
+        """An alternative scenario's own study file, resolved (once) on the study's site."""
+        return self._resolve(f"scenario:{name}", self.scenario_specs[name])
+
+    def design(self, battery: dict[str, Any]) -> tuple[Any, Any]:
+        """The plant and strategy of the study's ``[battery]`` with ``battery`` changed (``units``,
+        ``model``, plant fields, or a strategy parameter of :data:`STRATEGY_PARAMETERS`), without
+        reading or parsing the file again; :class:`StudyError` names what the models refuse."""
+        bs = self.spec.battery
+        update: dict[str, Any] = {}
+        for k, v in battery.items():
+            if k in STRATEGY_PARAMETERS:
+                table = STRATEGY_PARAMETERS[k][1]
+                update[table] = update.get(table, getattr(bs, table)).model_copy(update={k: v})
+            elif k not in ("units", "model"):
+                update[k] = v
+        bs = bs.model_copy(update=update)
+        site = self.resolved.site_spec
+        site_bat = site.battery if site is not None else None
+        units = battery.get("units", bs.units if bs.units is not None else (site_bat.units if site_bat else None))
+        model = battery.get("model", bs.model or (site_bat.model if site_bat else "megapack2xl-2h"))
+        soc0 = bs.soc_init_percent if bs.soc_init_percent is not None else (site_bat.soc_percent if site_bat else 50.0)
+        plant, strategy, problems = make_battery(bs, int(units), model, soc0,
+                                                 cap_default_mw=site.campus.p_mw if site is not None else None)
+        if problems:
+            raise StudyError(problems, source=str(self.path))
+        return plant, strategy
 
 
 def site_raw_of(study_raw: dict[str, Any], base_dir: Path) -> tuple[dict[str, Any] | None, Path | None]:
     """The site description named by ``study.site`` as a mapping, and its file (or ``None``)."""
-    from gridstudy.grid.reference import reference_site_path, reference_sites
-
     site = (study_raw.get("study") or {}).get("site")
     if not isinstance(site, str):
         return None, None
-    if site in reference_sites():
-        p = reference_site_path(site)
-    else:
-        p = Path(site)
-        p = p if p.is_absolute() else base_dir / p
+    p = site_file(site, base_dir)
+    if isinstance(p, Problem):
+        return None, None
     try:
         return tomllib.loads(p.read_text(encoding="utf-8")), p
     except (OSError, ValueError, RecursionError):  # bad TOML, not UTF-8: the study's own check names it
@@ -324,9 +399,9 @@ def path_problems(raw: dict[str, Any], root: Path) -> list[Problem]:
     elif isinstance(trace, str):
         named.append(("campus.trace", trace))
     out = []
-    for field, value in named:
+    for name, value in named:
         if isinstance(value, str) and value:
-            p = outside_problem(value, root, field)
+            p = outside_problem(value, root, name)
             if p is not None:
                 out.append(p)
     return out
@@ -398,17 +473,17 @@ def pd_seconds(text: str) -> float:
     return float(pd.Timedelta(text).total_seconds())
 
 
-def parse_scale_study(raw: dict[str, Any], path: Path, text: str = "") -> ScaleStudy:
+def parse_scale_study(raw: dict[str, Any], path: Path, text: str = "") -> StudyFile:
     """Validate a whole study file with its ``[sizing]``/``[sweep]``; every problem at once."""
-    from gridstudy.studies.spec.interconnection import parse_interconnection
 
     problems: list[Problem] = path_problems(raw, path.parent)
     if problems:  # nothing outside the study's folder is read
         raise StudyError(problems, source=str(path))
     study_raw = {k: copy.deepcopy(v) for k, v in raw.items() if k not in OWN_SECTIONS}
     study_spec = ic = None
+    scen: dict[str, StudySpec] = {}
     try:
-        study_spec, ic = parse_interconnection(study_raw, source=str(path))
+        study_spec, ic, scen = parse_interconnection(study_raw, source=str(path))
     except InputError as exc:
         problems += exc.problems
     sizing = sweep = None
@@ -422,7 +497,7 @@ def parse_scale_study(raw: dict[str, Any], path: Path, text: str = "") -> ScaleS
             sweep = SweepSection.model_validate(raw["sweep"])
         except ValidationError as exc:
             problems += problems_from_pydantic(exc, prefix="sweep")
-    site_raw, _ = site_raw_of(study_raw, path.parent)
+    site_raw, site_path = site_raw_of(study_raw, path.parent)
     if sizing is not None and study_spec is not None:
         strategy = study_spec.battery.strategy
         for k in sizing.strategy.given():
@@ -446,10 +521,12 @@ def parse_scale_study(raw: dict[str, Any], path: Path, text: str = "") -> ScaleS
         problems += study_budget(study_spec, ic, site_raw, runs)
     if problems:
         raise StudyError(problems, source=str(path))
-    return ScaleStudy(path=path, text=text, study_raw=study_raw, site_raw=site_raw, sizing=sizing, sweep=sweep)
+    assert study_spec is not None and ic is not None  # parse_interconnection raised otherwise
+    return StudyFile(path=path, text=text, study_raw=study_raw, site_raw=site_raw, sizing=sizing, sweep=sweep,
+                     spec=study_spec, ic=ic, scenario_specs=scen, site_path=site_path)
 
 
-def load_scale_study(path: str | Path, need: str | None = None) -> ScaleStudy:
+def load_scale_study(path: str | Path, need: str | None = None) -> StudyFile:
     """Read and validate a study file for ``gridstudy size``/``sweep``.
 
     Parameters

@@ -40,7 +40,7 @@ from gridstudy.studies.errors import StudyError
 
 __all__ = ["StudySection", "CampusSection", "TraceSection", "BatterySection", "RampLimitSection",
            "SmoothingSection", "ImportCapSection", "LoadLossSection", "RecoverySection", "ReactiveSection",
-           "StudySpec", "parse_study", "load_study", "ResolvedStudy", "resolve_study"]
+           "StudySpec", "parse_study", "load_study", "ResolvedStudy", "resolve_study", "site_file"]
 
 
 class _Section(BaseModel):
@@ -542,15 +542,33 @@ class ResolvedStudy:
     strategy: Any
 
 
-def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | None = None) -> ResolvedStudy:
+def site_file(site: str, base_dir: str | Path) -> Path | Problem:
+    """The site file a study names (``study.site``): a reference site's file, or a ``.toml`` file
+    relative to the study's folder (``base_dir``); a :class:`Problem` for anything else. The one
+    place a study's site reference is resolved."""
+    from gridstudy.grid.reference import reference_site_path, reference_sites
+
+    if site in reference_sites():
+        return reference_site_path(site)
+    p = Path(site)
+    p = p if p.is_absolute() else Path(base_dir) / p
+    if p.suffix != ".toml":
+        return Problem("study.site", f"not a reference site ({', '.join(reference_sites())}) nor a .toml site file", site)
+    return p
+
+
+def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | None = None,
+                  site_spec: Any = None) -> ResolvedStudy:
     """Resolve site, campus model or trace, plant and strategy; every problem listed at once.
+
+    ``site_spec``: the site, already read (:attr:`gridstudy.studies.spec.scale.StudyFile.site_spec`);
+    ``None`` reads the file ``study.site`` names.
 
     Raises
     ------
     StudyError
         With every problem of the site reference, the model parameters and the trace.
     """
-    from gridstudy.grid.reference import reference_site_path, reference_sites
     from gridstudy.grid.spec import load_site_spec
     from gridstudy.models.campus import CampusLoadParams, gpus_for_peak
     from gridstudy.models.timeindex import make_index
@@ -559,20 +577,15 @@ def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | Non
     base_dir = Path(base_dir)
     problems: list[Problem] = []
     st = spec.study
-    site_spec = None
-    try:
-        if st.site in reference_sites():
-            site_spec = load_site_spec(reference_site_path(st.site))
-        else:
-            p = Path(st.site)
-            p = p if p.is_absolute() else base_dir / p
-            if p.suffix != ".toml":
-                problems.append(Problem("study.site", f"not a reference site ({', '.join(reference_sites())}) "
-                                                      "nor a .toml site file", st.site))
+    if site_spec is None:
+        try:
+            where = site_file(st.site, base_dir)
+            if isinstance(where, Problem):
+                problems.append(where)
             else:
-                site_spec = load_site_spec(p)
-    except InputError as exc:
-        problems += [Problem(f"study.site: {q.path}", q.message, q.value, q.has_value) for q in exc.problems]
+                site_spec = load_site_spec(where)
+        except InputError as exc:
+            problems += [Problem(f"study.site: {q.path}", q.message, q.value, q.has_value) for q in exc.problems]
 
     index = make_index(st.start, st.horizon_s, st.step_s)
     campus_peak_mw = site_spec.campus.p_mw if site_spec is not None else None
