@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandapower as pp
 import pandapower.shortcircuit as sc
+from pandapower.control import DiscreteTapControl
 
 from gridstudy.grid.site import Site
 
@@ -121,7 +122,6 @@ def add_tap_controllers(site: Site, net: pp.pandapowerNet | None = None) -> list
     The band is ``vm_set_pu ± deadband_pu`` at the LV bus, from the trafo table columns written
     by :func:`gridstudy.grid.build.build_site`.
     """
-    from pandapower.control import DiscreteTapControl
 
     net = site.net if net is None else net
     out = []

@@ -15,6 +15,7 @@ import math
 import pandapower as pp
 
 from gridstudy.grid.megapack import megapack
+from gridstudy.grid.network_site import finish_network_site, prepare_network
 from gridstudy.grid.site import BatteryPlant, Site
 from gridstudy.grid.spec import SiteSpec
 
@@ -88,8 +89,6 @@ def build_site(spec: SiteSpec) -> Site:
     bus: dict[str | int, int] = {}
     base = None
     if spec.network is not None:
-        from gridstudy.grid.network_site import prepare_network
-
         base = prepare_network(spec)
         net = base.net
         bus.update(base.refs)
@@ -179,8 +178,6 @@ def build_site(spec: SiteSpec) -> Site:
         description=spec.description, strength=spec.strength, meta={"spec": spec},
     )
     if base is not None:
-        from gridstudy.grid.network_site import finish_network_site
-
         finish_network_site(site, spec, base)
     return site
 

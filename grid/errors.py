@@ -8,8 +8,10 @@ one into a message of one line per problem and exit code 2.
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 __all__ = ["Problem", "InputError", "SiteError", "problems_from_pydantic", "read_toml", "read_text",
@@ -100,7 +102,6 @@ def problems_from_pydantic(exc: Any, prefix: str = "") -> list[Problem]:
 def read_text(path: str | os.PathLike[str], error: type[InputError] = SiteError, field: str = "site") -> str:
     """The text of an input file (UTF-8); a missing file, a folder, an unreadable or non-UTF-8 file
     raises ``error`` naming ``field`` and the path (never the content)."""
-    from pathlib import Path
 
     path = Path(path)
     try:
@@ -117,7 +118,6 @@ def read_text(path: str | os.PathLike[str], error: type[InputError] = SiteError,
 
 def parse_toml_text(text: str, path: str, error: type[InputError] = SiteError, field: str = "site") -> dict[str, Any]:
     """Parse TOML text; bad TOML (including nesting too deep to parse) raises ``error``."""
-    import tomllib
 
     try:
         return tomllib.loads(text)

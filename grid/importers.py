@@ -12,10 +12,12 @@ import importlib
 from pathlib import Path
 
 import pandapower as pp
+import pandapower.networks as pn
 
 from gridstudy.grid.build import add_battery, add_campus
 from gridstudy.grid.errors import Problem, SiteError
 from gridstudy.grid.megapack import MEGAPACK_MODELS
+from gridstudy.grid.network import read_net_json
 from gridstudy.grid.site import BatteryPlant, Site
 from gridstudy.grid.topology import validate_topology
 
@@ -37,10 +39,7 @@ def load_network(ref: str) -> pp.pandapowerNet:
     name = ref.split(":", 1)[1] if ref.startswith("case:") else ref
     path = Path(ref)
     if path.suffix == ".json":
-        from gridstudy.grid.network import read_net_json
-
         return read_net_json(path, "network")
-    import pandapower.networks as pn
 
     fn = getattr(pn, name, None)
     if not callable(fn):

@@ -41,8 +41,11 @@ from pathlib import Path
 from typing import Any
 
 import pandapower as pp
+import pandapower.networks as pn
+from pandapower.converter.cim.cim2pp.from_cim import from_cim
+from pandapower.converter.matpower.from_mpc import from_mpc
 
-from gridstudy.grid.errors import Problem, SiteError
+from gridstudy.grid.errors import Problem, SiteError, read_text
 
 __all__ = ["FORMATS", "SUFFIX_FORMATS", "infer_format", "read_network", "network_from_ref", "ALLOWED_MODULES",
            "check_net_json", "net_from_json_text", "read_net_json"]
@@ -118,7 +121,6 @@ def net_from_json_text(text: str, field: str = "network", source: str | None = N
 
 def read_net_json(path: str | Path, field: str = "network") -> Any:
     """:func:`net_from_json_text` of a file (UTF-8; a missing or unreadable file names ``field``)."""
-    from gridstudy.grid.errors import read_text
 
     text = read_text(path, SiteError, field)
     return net_from_json_text(text, field, str(path))
@@ -155,7 +157,6 @@ def _via_pypowsybl(path: Path, fmt: str, f_hz: float, field: str) -> Any:
     except ImportError:
         raise SiteError([Problem(field, f"{fmt} files need the 'pypowsybl' package "
                                  "(pip install 'gridstudy[networks]')", str(path))]) from None
-    from pandapower.converter.matpower.from_mpc import from_mpc
 
     try:
         pnet = _quiet(pn.load, str(path))
@@ -194,8 +195,6 @@ def _via_pypowsybl(path: Path, fmt: str, f_hz: float, field: str) -> Any:
 
 
 def _cgmes(path: Path, f_hz: float, field: str) -> Any:
-    from pandapower.converter.cim.cim2pp.from_cim import from_cim
-
     files = [str(p) for p in sorted(path.iterdir())] if path.is_dir() else [str(path)]
     try:
         net = _quiet(from_cim, file_list=files, cgmes_version="2.4.15")
@@ -231,8 +230,6 @@ def read_network(path: str | Path, fmt: str | None = None, f_hz: float = 50.0,
     if kind == "pandapower":
         return read_net_json(path, field)
     if kind == "matpower":
-        from pandapower.converter.matpower.from_mpc import from_mpc
-
         try:
             net = _quiet(from_mpc, str(path), f_hz=f_hz)
         except Exception as exc:
@@ -256,7 +253,6 @@ def network_from_ref(case: str | None = None, simbench: str | None = None, field
             return _quiet(sb.get_simbench_net, simbench)
         except Exception as exc:  # simbench raises bare errors for unknown codes
             raise SiteError([Problem(f"{field}.simbench", f"unknown SimBench code ({exc})", simbench)]) from None
-    import pandapower.networks as pn
 
     fn = getattr(pn, str(case), None)
     if not callable(fn) or str(case).startswith("_"):

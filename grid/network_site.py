@@ -18,6 +18,8 @@ from typing import Any
 
 import pandapower as pp
 import pandas as pd
+from pandapower.grid_equivalents import get_equivalent
+from pandapower.toolbox import replace_gen_by_ext_grid
 
 from gridstudy.grid.errors import Problem, SiteError
 from gridstudy.grid.network import network_from_ref, read_network
@@ -97,7 +99,6 @@ def _slack(net: Any, slack: str | int | None, problems: list[Problem]) -> None:
     """Make the network's slack an ``ext_grid``: the named generator, or the slack generators
     the file marks (a slack ``gen`` and an ``ext_grid`` are the same in a power flow; the fast
     engine takes ``ext_grid`` only)."""
-    from pandapower.toolbox import replace_gen_by_ext_grid
 
     gens: list[int] = []
     if slack is not None:
@@ -162,7 +163,6 @@ def reduce_network(net: Any, poi_bus: int, reduce: ReduceSpec, keep: set[int],
         network becomes ward injections and impedances (``ward``) or radial equivalent buses
         (``rei``) computed at the base-case operating point of the full network.
     """
-    from pandapower.grid_equivalents import get_equivalent
 
     if boundary is None:
         assert reduce.radius is not None

@@ -8,6 +8,7 @@ from typing import Any
 
 from gridstudy.grid.build import build_site
 from gridstudy.grid.errors import Problem, SiteError
+from gridstudy.grid.importers import attach, load_network
 from gridstudy.grid.site import Site
 from gridstudy.grid.spec import SiteSpec, load_site_spec, parse_site_spec
 from gridstudy.grid.topology import validate_topology
@@ -49,8 +50,6 @@ def load_site(ref: str | Path | dict[str, Any], **attach_kwargs: Any) -> Site:
     if s.endswith(".toml"):
         return site_from_spec(load_site_spec(s), source=s)
     if s.endswith(".json") or s.startswith(("case:", "simbench:")):
-        from gridstudy.grid.importers import attach, load_network
-
         missing = [k for k in ("poi", "campus_p_mw") if attach_kwargs.get(k) is None]
         if missing:
             raise SiteError([Problem(k, "required to attach a campus to a network", None) for k in missing], source=s)

@@ -15,6 +15,7 @@ from typing import Any
 import pandapower as pp
 
 from gridstudy.grid.errors import Problem, SiteError
+from gridstudy.grid.network import net_from_json_text
 from gridstudy.grid.site import BatteryPlant, Site
 
 __all__ = ["site_to_json", "site_from_json", "read_site_json", "HANDLES"]
@@ -59,7 +60,6 @@ def site_from_json(text: str, source: str = "site.json") -> Site:
     absent = [k for k in HANDLES if k not in h]
     if absent:
         raise SiteError([Problem(f"handles.{k}", "missing", None, has_value=False) for k in absent], source=source)
-    from gridstudy.grid.network import net_from_json_text
 
     if not isinstance(d["net"], str):
         raise SiteError([Problem("net", "must be pandapower's JSON text", type(d["net"]).__name__)], source=source)

@@ -46,7 +46,7 @@ import pandas as pd
 
 from gridstudy.models.errors import ModelError, Problem
 from gridstudy.models.gpu_smoothing import GpuSmoothing, smooth_segments
-from gridstudy.models.timeindex import step_seconds
+from gridstudy.models.timeindex import make_index, step_seconds
 
 __all__ = ["GpuModel", "GPU_MODELS", "CampusLoadParams", "campus_load", "campus_chunks", "campus_window", "change_severity",
            "expected_mean_p_mw",
@@ -754,7 +754,6 @@ def campus_window(index: pd.DatetimeIndex, params: CampusLoadParams, start: pd.T
     pandas.DataFrame
         As :func:`campus_load`, on the window's fine index.
     """
-    from gridstudy.models.timeindex import make_index
 
     coarse = step_seconds(index)
     horizon_s = len(index) * coarse

@@ -10,6 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 __all__ = ["atomic_write", "write_json", "write_parquet", "to_jsonable"]
 
 
@@ -33,8 +36,6 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
 
 def to_jsonable(obj: Any) -> Any:
     """Convert numpy/pandas scalars and containers for JSON; NaN and inf become ``None``."""
-    import numpy as np
-    import pandas as pd
 
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}

@@ -17,12 +17,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+import pandapower as pp
 import pandas as pd
 
-from gridstudy.grid.errors import Problem
-from gridstudy.studies.errors import StudyError
+from gridstudy.grid.basecase import is_divergence, settle_taps, solve_idle_battery
+from gridstudy.grid.build import rate_storage
+from gridstudy.grid.errors import InputError, Problem
+from gridstudy.grid.reference import site_from_spec
+from gridstudy.grid.site import BatteryPlant, Site
+from gridstudy.grid.spec import SiteSpec, load_site_spec
+from gridstudy.models.campus import CampusLoadParams, campus_chunks, campus_load, gpus_for_peak
+from gridstudy.models.dispatch import OUTPUT_COLUMNS, dispatch, dispatch_chunks
+from gridstudy.models.element_profiles import element_profiles
+from gridstudy.studies.criteria.presets import CriteriaPreset, get_preset
+from gridstudy.studies.errors import NotConvergedError, StudyError
+from gridstudy.studies.qsts.fast import unsupported_features
+from gridstudy.studies.qsts.inputs import Controls, ProfileStream, QSTSInputs, RecordSpec, VoltVarCurve, check_index
 from gridstudy.studies.spec.interconnection import ContingencySection, FluctuationSection, SagSection
 from gridstudy.studies.spec.limits import STREAM_PART_STEPS, plant_warnings
+from gridstudy.studies.spec.sections import site_file
 
 if TYPE_CHECKING:
     from gridstudy.grid.site import BatteryPlant, Site
@@ -39,7 +52,6 @@ ENGINE_COLUMNS = ("campus_p_mw", "campus_q_mvar", "battery_p_mw", "battery_q_mva
 
 
 def _preset_of(criteria: Any) -> CriteriaPreset:
-    from gridstudy.studies.criteria.presets import CriteriaPreset, get_preset
 
     if isinstance(criteria, CriteriaPreset):
         return criteria
@@ -50,10 +62,6 @@ def _preset_of(criteria: Any) -> CriteriaPreset:
 
 def _site_spec_of(site: Any, base_dir: Path) -> tuple[SiteSpec | None, Site | None]:
     """A site argument as ``(SiteSpec, None)`` or, for a built site, ``(None, Site)``."""
-    from gridstudy.grid.errors import InputError
-    from gridstudy.grid.site import Site
-    from gridstudy.grid.spec import SiteSpec, load_site_spec
-    from gridstudy.studies.spec.sections import site_file
 
     if isinstance(site, Site):
         return None, site
@@ -144,9 +152,6 @@ class StudySetup:
     page_size: str | None = None
 
     def __post_init__(self) -> None:
-        from gridstudy.models.campus import CampusLoadParams, gpus_for_peak
-        from gridstudy.studies.qsts.inputs import check_index
-
         problems: list[Problem] = []
         self.site_spec, self._site = _site_spec_of(self.site, Path(self.base_dir))
         self.preset = _preset_of(self.criteria)
@@ -235,7 +240,6 @@ class StudySetup:
         """Campus ``campus_p_mw`` [MW] and ``campus_q_mvar`` [Mvar] on the horizon (or ``index``), of
         the study or of ``scenario``; ``attrs["smoothing_extra_mwh"]``: energy GPU-side smoothing
         burns (0 without). [MWh]"""
-        from gridstudy.models.campus import campus_load
 
         index = self.horizon if index is None else index
         campus = self.campus_for(scenario)
@@ -253,9 +257,6 @@ class StudySetup:
         """The site this study runs on: a fresh net, OLTC taps settled at the campus draw of the first
         step with the battery idle (:func:`gridstudy.grid.basecase.settle_taps`), storage rated to the
         study's plant (:func:`gridstudy.grid.build.rate_storage`, which keeps ``site.battery`` true)."""
-        from gridstudy.grid.basecase import settle_taps
-        from gridstudy.grid.build import rate_storage
-        from gridstudy.grid.reference import site_from_spec
 
         if self.site_spec is not None:
             site = site_from_spec(self.site_spec)
@@ -271,7 +272,6 @@ class StudySetup:
     @staticmethod
     def plant_ratings(plant: MegapackPlant) -> BatteryPlant:
         """The grid-layer ratings of a models-layer plant."""
-        from gridstudy.grid.site import BatteryPlant
 
         return BatteryPlant(model=plant.model, units=int(plant.units), p_mw=float(plant.p_max_mw),
                             e_mwh=float(plant.e_max_mwh), s_mva=float(plant.s_max_mva),
@@ -288,7 +288,6 @@ class StudySetup:
     def profiles(self, campus: pd.DataFrame | None = None, only: str | None = None) -> dict[str, pd.DataFrame]:
         """Campus and battery series of every scenario (or of scenario ``only``), columns
         :data:`gridstudy.models.dispatch.OUTPUT_COLUMNS`."""
-        from gridstudy.models.dispatch import OUTPUT_COLUMNS, dispatch
 
         base = self.campus_profile() if campus is None else campus
         out = {}
@@ -313,8 +312,6 @@ class StudySetup:
         ``chunk_steps`` steps: the campus model (:func:`gridstudy.models.campus.campus_chunks`) and
         the dispatch (:func:`gridstudy.models.dispatch.dispatch_chunks`) of one part after the
         other, each carrying its state exactly; concatenated, the parts equal :meth:`profiles`."""
-        from gridstudy.models.campus import campus_chunks
-        from gridstudy.models.dispatch import OUTPUT_COLUMNS, dispatch_chunks
 
         campus = self.campus_for(scenario)
         index = self.horizon
@@ -335,14 +332,12 @@ class StudySetup:
         """The engine profiles of ``scenario`` made part by part (:class:`~gridstudy.studies.qsts.inputs.ProfileStream`):
         bounded memory whatever the horizon; ``prefetch`` parts made ahead [-] in a second thread, or
         with ``process`` in a child process (the second core without this process's interpreter lock)."""
-        from gridstudy.studies.qsts.inputs import ProfileStream
 
         parts = _EngineParts(self, scenario, int(chunk_steps), self.controls(scenario).volt_var is not None)
         return ProfileStream(self.horizon, ENGINE_COLUMNS, parts, prefetch=prefetch, process=process)
 
     def controls(self, scenario: str) -> Controls:
         """The engine controls of a scenario (volt-var when its strategy asks for it)."""
-        from gridstudy.studies.qsts.inputs import Controls
 
         strat = self.strategies()[scenario]
         cv = self.campus_voltage if self.campus_voltage_time_series else None
@@ -353,8 +348,6 @@ class StudySetup:
     def qsts_inputs(self, site: Site, scenario: str, profiles: pd.DataFrame | ProfileStream,
                     record: RecordSpec | None = None) -> QSTSInputs:
         """The engine inputs of one scenario on ``site`` (``profiles``: a frame or :meth:`profile_stream`)."""
-        from gridstudy.models.element_profiles import element_profiles
-        from gridstudy.studies.qsts.inputs import ProfileStream, QSTSInputs, RecordSpec
 
         if isinstance(profiles, ProfileStream):
             return QSTSInputs(site, profiles, self.controls(scenario), record or RecordSpec(),
@@ -372,8 +365,6 @@ class StudySetup:
         check_first_block(site, float(self.campus_profile(self.horizon[:2])["campus_p_mw"].iloc[0]))
         if engine != "fast":
             return
-        from gridstudy.studies.qsts.fast import unsupported_features
-        from gridstudy.studies.qsts.inputs import QSTSInputs
 
         idx = self.horizon[:2]
         probe = QSTSInputs(site, pd.DataFrame({"campus_p_mw": [0.0] * len(idx)}, index=idx))
@@ -394,7 +385,6 @@ class StudySetup:
     def event_strategy(self) -> tuple[str, dict[str, Any], Any]:
         """The battery strategy of the sag events: the study's own with its parameters, or load-loss
         absorption when the study's battery is idle; and the volt-var curve they use."""
-        from gridstudy.studies.qsts.inputs import VoltVarCurve
 
         s = self.strategy
         if s is None or s.name == "none":
@@ -446,10 +436,7 @@ def check_first_block(site: Any, campus_p_mw: float) -> None:
     gridstudy.studies.errors.NotConvergedError
         The base case does not converge (exit code 1: a finding, nothing run).
     """
-    import pandapower as pp
 
-    from gridstudy.grid.basecase import is_divergence, solve_idle_battery
-    from gridstudy.studies.errors import NotConvergedError
 
     try:
         solve_idle_battery(site, regulate=False, campus_p_mw=campus_p_mw, max_iteration=50)

@@ -38,8 +38,13 @@ import pandas as pd
 
 from gridstudy.grid.basecase import check_site
 from gridstudy.studies.criteria import RAMP_PRESETS, Finding, custom_preset, get_preset
+from gridstudy.studies.criteria.voltage import voltage_class
 from gridstudy.studies.judge.findings import scenario_findings, scenario_summary
+from gridstudy.studies.judge.streamed import StreamJudge
 from gridstudy.studies.output.result import StudyResult
+from gridstudy.studies.qsts.fast import run_fast
+from gridstudy.studies.qsts.inputs import RecordSpec
+from gridstudy.studies.qsts.results import ResultRecorder
 from gridstudy.studies.qsts.run import run_qsts
 from gridstudy.studies.setup import StudySetup
 from gridstudy.studies.spec.limits import STREAM_MIN_STEPS
@@ -108,8 +113,9 @@ class Study(StudySetup):
         vr = spec.campus.voltage_response
         cv = vr.model() if vr is not None else None
         cv_ts = bool(vr.time_series) if vr is not None else False
+        trace = spec.campus.trace
         desc = (resolved.campus_params.as_dict() if resolved.campus_params is not None
-                else {"trace": spec.campus.trace.path})
+                else {"trace": trace.path if trace is not None else None})
         return cls(site=resolved.site_spec, campus=campus, battery=resolved.plant, strategy=resolved.strategy,
                    criteria=preset, index=resolved.index, scenarios=alternatives, scenario_campus=scenario_campus,
                    contingencies=ic.contingencies, sag=ic.sag, fluctuation=ic.fluctuation, campus_voltage=cv,
@@ -146,8 +152,6 @@ class Study(StudySetup):
         ``summary["criteria"]`` holds ``criterion -> {passed, worst_value, unit}``. A run of whole
         frames is not judged here (:meth:`run` judges a study).
         """
-        from gridstudy.studies.qsts.inputs import RecordSpec
-        from gridstudy.studies.qsts.run import run_qsts
 
         site = self.build_site() if site is None else site
         self.check_engine(site, engine)
@@ -157,9 +161,6 @@ class Study(StudySetup):
             for name, prof in self.profiles().items():
                 yield name, run_qsts(self.qsts_inputs(site, name, prof, record), engine=engine, quiet=quiet)
             return
-        from gridstudy.studies.judge.streamed import StreamJudge
-        from gridstudy.studies.qsts.fast import run_fast
-        from gridstudy.studies.qsts.results import ResultRecorder
 
         record = RecordSpec(envelope_freq="1min") if record is None else record
         for name in self.strategies():
@@ -272,8 +273,6 @@ class Study(StudySetup):
 
     def _summary(self, site: Site, campus: pd.DataFrame, engine: str, site_summary: dict, scen_summary: dict,
                  window_note: str, cont_rows: list[dict], loss_rows: list[dict], sag_rows: list[dict]) -> dict:
-        from gridstudy.studies.criteria.voltage import voltage_class
-
         plant, strat = self.battery, self.strategy
         bands = {}
         for _, row in site.net.bus.iterrows():

@@ -129,7 +129,10 @@ def test_study_run_and_sizing_hand_the_n0_start_state_to_every_outage(monkeypatc
         captured.append((site, dict(cases), dict(start_sites or {})))
         return []
 
-    monkeypatch.setattr(contingency, "run_contingencies", fake)
+    import gridstudy.studies.scale.sizing as sizing_mod
+
+    monkeypatch.setattr(contingency, "run_contingencies", fake)  # the study's N-1 stage
+    monkeypatch.setattr(sizing_mod, "run_contingencies", fake)  # the sizing evaluator's
     text = DEMO.read_text().replace('duration = "1D"', 'duration = "45min"').replace('window = "1h"', 'window = "2min"')
     path = tmp_path / "demo45.toml"
     path.write_text(text)

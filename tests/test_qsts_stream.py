@@ -241,11 +241,11 @@ def test_qsts_each_holds_one_scenario_at_a_time(monkeypatch):
     import gc
     import weakref
 
-    import gridstudy.studies.qsts.fast as fast_mod
+    import gridstudy.studies.study as study_mod
 
     refs: list = []
     alive_during_next: list[bool] = []
-    real = fast_mod.run_fast
+    real = study_mod.run_fast
 
     def spy(*args, **kwargs):
         gc.collect()
@@ -254,7 +254,7 @@ def test_qsts_each_holds_one_scenario_at_a_time(monkeypatch):
         refs.append(weakref.ref(res))
         return res
 
-    monkeypatch.setattr(fast_mod, "run_fast", spy)
+    monkeypatch.setattr(study_mod, "run_fast", spy)  # the streamed run of Study.qsts_each
     st = _study(0.02)
     names = []
     for name, res in st.qsts_each(site=st.build_site(), stream=True, prefetch=0):

@@ -21,6 +21,7 @@ In a source checkout the sub-packages live in the top-level folders ``grid/``, `
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 __all__ = ["Study", "StudyResult", "report", "grid", "models", "studies", "__version__"]
@@ -40,8 +41,6 @@ def __getattr__(name: str) -> Any:
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
     if name == "__version__":
-        from importlib.metadata import PackageNotFoundError, version
-
         try:
             return version("gridstudy")
         except PackageNotFoundError:

@@ -26,21 +26,33 @@ Exit codes (one place, :func:`main`, maps what went wrong to them):
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import sys
+import traceback
 import warnings
 
+from gridstudy.grid.basecase import check_site
 from gridstudy.grid.errors import InputError
-from gridstudy.studies.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_INTERNAL, EXIT_NONCONVERGED, EXIT_OK
+from gridstudy.grid.reference import load_site, reference_sites
+from gridstudy.grid.spec import load_site_spec
+from gridstudy.studies.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_ENVIRONMENT,
+    EXIT_INTERNAL,
+    EXIT_NONCONVERGED,
+    EXIT_OK,
+    NotConvergedError,
+)
+from gridstudy.studies.io import write_json
 from gridstudy.studies.output.folder import OutputFolderError
+from gridstudy.studies.spec.limits import RunPolicy, use_policy
 
 __all__ = ["main", "build_parser"]
 
 
 
 def _cmd_sites(args) -> int:
-    from gridstudy.grid.reference import reference_sites
-    from gridstudy.grid.spec import load_site_spec
 
     sites = reference_sites()
     if args.names:
@@ -80,9 +92,6 @@ def _fmt(v, spec=".4f") -> str:
 
 
 def _cmd_check(args) -> int:
-    from gridstudy.grid.basecase import check_site
-    from gridstudy.grid.reference import load_site
-    from gridstudy.studies.io import write_json
 
     site = load_site(args.site, poi=args.poi, campus_p_mw=args.campus_mw,
                      battery_model=args.battery_model, battery_units=args.battery_units or 0) \
@@ -151,7 +160,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands():
     """Sub-commands defined by other modules of the study layer (each has ``register(sub)``)."""
-    import importlib
 
     out = []
     for mod in ("gridstudy.studies.cli.profile", "gridstudy.studies.cli.qsts", "gridstudy.studies.cli.run", "gridstudy.studies.cli.scale"):
@@ -180,8 +188,6 @@ def _add_policy_options(sub) -> None:
 
 
 def _run(args) -> int:
-    from gridstudy.studies.spec.limits import RunPolicy, use_policy
-
     pol = RunPolicy(force=getattr(args, "force", False), max_memory_gb=getattr(args, "max_memory_gb", None),
                     allow_outside_paths=getattr(args, "allow_outside_paths", False),
                     engine=getattr(args, "engine", None) or "fast", streams=getattr(args, "streams", False))
@@ -192,7 +198,6 @@ def _run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; the one place that maps what went wrong to an exit code (module docstring)."""
-    from gridstudy.studies.errors import NotConvergedError
 
     args = build_parser().parse_args(argv)
     try:
@@ -221,7 +226,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: a power flow did not converge (voltage collapse): {str(exc).splitlines()[0]}",
                   file=sys.stderr)
             return EXIT_NONCONVERGED
-        import traceback
 
         traceback.print_exc()
         print(f"internal error ({type(exc).__name__}): please report it with the input", file=sys.stderr)

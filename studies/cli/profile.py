@@ -14,6 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from gridstudy.models.campus import CampusLoadParams
+from gridstudy.models.dispatch import summarize
+from gridstudy.studies.io import write_json, write_parquet
+from gridstudy.studies.output.folder import output_folder
+from gridstudy.studies.study import Study
+
 __all__ = ["register", "study_profile", "profile_summary"]
 
 
@@ -27,8 +33,6 @@ def profile_summary(study, profiles: pd.DataFrame) -> dict:
     profiles : pandas.DataFrame
         Its profile (:meth:`~gridstudy.studies.study.Study.profiles`).
     """
-    from gridstudy.models.campus import CampusLoadParams
-    from gridstudy.models.dispatch import summarize
 
     plant = study.battery
     model = isinstance(study.campus, CampusLoadParams)
@@ -55,10 +59,6 @@ def study_profile(study) -> pd.DataFrame:
 
 
 def _cmd_profile(args) -> int:
-    from gridstudy.studies.io import write_json, write_parquet
-    from gridstudy.studies.output.folder import output_folder
-    from gridstudy.studies.study import Study
-
     study = Study.from_file(args.study)
     with output_folder(args.out, "profile") as stage:  # locked now; moved into place complete
         profiles = study_profile(study)

@@ -26,16 +26,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from gridstudy.studies.errors import EXIT_NONCONVERGED
+from gridstudy.studies.io import write_json
+from gridstudy.studies.output.folder import output_folder
+from gridstudy.studies.qsts.inputs import RecordSpec
 from gridstudy.studies.spec.limits import FULL_SERIES_MAX_STEPS
+from gridstudy.studies.study import Study
 
 __all__ = ["register"]
 
 
 
 def _cmd_qsts(args) -> int:
-    from gridstudy.studies.output.folder import output_folder
-    from gridstudy.studies.qsts.inputs import RecordSpec
-    from gridstudy.studies.study import Study
 
     study = Study.from_file(args.study)
     assert study.index is not None  # Study refuses a study without a horizon
@@ -48,8 +49,6 @@ def _cmd_qsts(args) -> int:
 
 
 def _qsts(study, args, record, out: Path) -> int:
-    from gridstudy.studies.io import write_json
-
     site = study.build_site()
     summary = {}
     nonconverged = False

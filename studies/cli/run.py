@@ -7,13 +7,13 @@ results are written), 2 bad input.
 
 from __future__ import annotations
 
+from gridstudy.studies.cli.run_study import run_study, summary_line
+from gridstudy.studies.errors import EXIT_NONCONVERGED
+
 __all__ = ["register"]
 
 
 def _cmd_run(args) -> int:
-    from gridstudy.studies.cli.run_study import run_study, summary_line
-    from gridstudy.studies.errors import EXIT_NONCONVERGED
-
     summary = run_study(args.study, args.out, engine=args.engine, contingencies=not args.no_contingencies,
                         sag=not args.no_sag, quiet=args.quiet, report=not args.no_report)
     print(f"{summary['study']} on {summary['site']}: written to {args.out}")
@@ -27,7 +27,8 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from gridstudy.studies.report.render import report
+    from gridstudy.studies.report.render import report  # the optional report extra
+
 
     html, pdf = report(args.dir, pdf=not args.no_pdf)
     print(f"wrote {html}" + (f" and {pdf}" if pdf else ""))

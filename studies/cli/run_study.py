@@ -15,6 +15,7 @@ from typing import Any
 
 from gridstudy.studies.io import to_jsonable
 from gridstudy.studies.output.folder import fault_point, output_folder
+from gridstudy.studies.study import Study
 
 __all__ = ["run_study", "summary_line"]
 
@@ -22,7 +23,6 @@ __all__ = ["run_study", "summary_line"]
 def run_study(path: str | Path, out_dir: str | Path, engine: str = "fast", contingencies: bool = True,
               sag: bool = True, quiet: bool = False, report: bool = True) -> dict[str, Any]:
     """Run the whole study of ``path`` into ``out_dir``; return the summary (also ``summary.json``)."""
-    from gridstudy.studies.study import Study
 
     study = Study.from_file(path)  # raises StudyError before anything is written
     say = None if quiet else (lambda line: print(line, flush=True))
@@ -33,7 +33,7 @@ def run_study(path: str | Path, out_dir: str | Path, engine: str = "fast", conti
         fault_point("results")
         if report:
             try:
-                from gridstudy.studies.report.render import render_report
+                from gridstudy.studies.report.render import render_report  # the optional report extra
             except ModuleNotFoundError:  # the report extra is not installed
                 pass
             else:

@@ -6,11 +6,13 @@ the range; 2 bad input (every problem listed, nothing written).
 
 from __future__ import annotations
 
+from gridstudy.studies.scale.sizing import size_battery
+from gridstudy.studies.scale.sweep import run_sweep
+
 __all__ = ["register"]
 
 
 def _cmd_size(args) -> int:
-    from gridstudy.studies.scale.sizing import size_battery
 
     res = size_battery(args.study, args.out, quiet=args.quiet)
     ch = res["chosen"]
@@ -28,8 +30,6 @@ def _cmd_size(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from gridstudy.studies.scale.sweep import run_sweep
-
     res = run_sweep(args.study, args.out, workers=args.workers, scheduler=args.scheduler,
                     dask_local=args.dask_local, retry_failed=args.retry_failed, quiet=args.quiet)
     print(f"{res['scenarios']} scenarios: {res['evaluated']} run, {res['reused']} reused from {args.out}/scenarios; "

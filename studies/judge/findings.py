@@ -29,11 +29,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from gridstudy.grid.basecase import internal_buses
 from gridstudy.grid.site import Site
 from gridstudy.studies.criteria import (
     Finding,
     Limit,
     flicker_finding,
+    max_p2p_mw,
+    max_ramp_mw_per_min,
     power_factor,
     power_factor_finding,
     ramp_finding,
@@ -43,6 +46,7 @@ from gridstudy.studies.criteria import (
     voltage_band_finding,
     voltage_class,
 )
+from gridstudy.studies.criteria.load_loss import load_loss_finding
 from gridstudy.studies.criteria.presets import CriteriaPreset
 from gridstudy.studies.qsts.results import QSTSResult
 
@@ -54,7 +58,6 @@ __all__ = ["scenario_findings", "scenario_summary", "bus_band_finding", "thermal
 def _real_buses(site: Site) -> pd.Index:
     """The buses judged: the site's monitored buses (all, where its file names none), without the
     model-internal ones (the Thevenin source's)."""
-    from gridstudy.grid.basecase import internal_buses
 
     buses = site.net.bus.index.difference(internal_buses(site))
     monitored = getattr(site, "monitored_buses", None)
@@ -320,7 +323,6 @@ for _c in (
 
 def _load_loss(ev: Evidence) -> list[Finding]:
     """Transfers of the campus to backup (disturbance counter or ride-through envelope)."""
-    from gridstudy.studies.criteria.load_loss import load_loss_finding
 
     return [load_loss_finding(ev.poi.where(ev.result.converged.to_numpy()), ev.profiles["campus_p_mw"],
                               ev.preset.disturbance_counter, ev.preset.ride_through)]
@@ -370,7 +372,6 @@ def scenario_summary(site: Site, result: QSTSResult, findings: list[Finding], pr
     campus side only where the meter has no reading at every step (``grid_side_measured_at``
     says which).
     """
-    from gridstudy.studies.criteria import max_p2p_mw, max_ramp_mw_per_min
 
     poi = _poi_series(result)
     conv = result.converged.to_numpy()

@@ -26,6 +26,7 @@ pass/fail are exact.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ from gridstudy.studies.criteria import Finding
 from gridstudy.studies.criteria.power_factor import power_factor_finding
 from gridstudy.studies.criteria.presets import CriteriaPreset
 from gridstudy.studies.criteria.ramp import ramp_finding
+from gridstudy.studies.judge.findings import bus_band_finding, convergence_finding, thermal_from_summary
 from gridstudy.studies.qsts.results import QSTSResult, ResultRecorder
 
 __all__ = ["StreamJudge", "JUDGE_STEPS"]
@@ -44,7 +46,6 @@ __all__ = ["StreamJudge", "JUDGE_STEPS"]
 
 def _slug(criterion: str) -> str:
     """The registry's id suffix of a limit's finding (:func:`gridstudy.studies.judge.findings._finding_id`)."""
-    import re
 
     return re.sub(r"[^a-z0-9]+", "-", criterion.split(": ", 1)[-1].lower()).strip("-")
 
@@ -135,7 +136,6 @@ class StreamJudge:
 
     def findings(self, result: QSTSResult) -> list[Finding]:
         """The findings of the streamed run (see the module docstring for what is judged)."""
-        from gridstudy.studies.judge.findings import bus_band_finding, convergence_finding, thermal_from_summary
 
         case = self.case
         out = [dataclasses.replace(f, id=f"{g}.{case}", group=g) for g, f in (

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import json
 import os
 import re
@@ -49,6 +50,7 @@ from typing import Any
 
 from gridstudy.grid.errors import InputError, Problem
 from gridstudy.studies.errors import EXIT_ENVIRONMENT
+from gridstudy.studies.io import write_json
 
 __all__ = ["MARKER", "OutputFolderError", "OutputBusyError", "IncompleteOutputError", "output_folder",
            "locked", "write_marker", "check_complete", "stop_on_signals", "fault_point"]
@@ -211,7 +213,6 @@ def locked(target: str | Path, *, create_parent: bool = True) -> Iterator[Path]:
     OutputFolderError
         The lock file cannot be created (a folder that is not writable, a missing parent).
     """
-    import fcntl
 
     path = _resolve(target)
     created: list[Path] = []
@@ -272,7 +273,6 @@ def _files(d: Path) -> list[str]:
 
 def write_marker(d: str | Path, command: str) -> Path:
     """Write :data:`MARKER` into ``d`` (atomically): the command and every file of the folder."""
-    from gridstudy.studies.io import write_json
 
     d = Path(d)
     return write_json(d / MARKER, {"gridstudy_output": command, "files": _files(d)})

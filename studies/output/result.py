@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from gridstudy.grid.site_io import site_to_json
 from gridstudy.studies.io import atomic_write, to_jsonable, write_json, write_parquet
+from gridstudy.studies.output.folder import output_folder
 
 if TYPE_CHECKING:
     from gridstudy.grid.site import Site
@@ -147,7 +149,6 @@ class StudyResult:
         (:func:`gridstudy.studies.output.folder.output_folder`): ``directory`` is then exactly this result,
         and an interrupted save leaves the previous folder as it was.
         """
-        from gridstudy.studies.output.folder import output_folder
 
         with output_folder(directory, "run") as stage:
             self.write(stage)
@@ -155,7 +156,6 @@ class StudyResult:
 
     def write(self, directory: str | Path) -> Path:
         """Write the result's files into ``directory`` (no marker, no staging); ``summary.json`` last."""
-        from gridstudy.grid.site_io import site_to_json
 
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)

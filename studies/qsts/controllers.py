@@ -73,6 +73,8 @@ import numpy as np
 import pandas as pd
 from pandapower.control.basic_controller import Controller
 
+from gridstudy.models.campus_voltage import multiplier
+
 __all__ = ["TapController", "VoltVarController", "BatteryController", "CampusVoltageController",
            "add_tap_controllers", "tap_direction_lowering", "tap_settings", "DELAY_EPS_S", "Q_TOL_MVAR",
            "P_TOL_MW"]
@@ -558,7 +560,6 @@ class CampusVoltageController(Controller):  # type: ignore[misc]  # pandapower s
                  order: int = 3, level: int = -1, **kwargs):
         super().__init__(net, in_service=in_service, order=order, level=level, initial_run=False,
                          recycle=dict(_RECYCLE_PQ), **kwargs)
-        from gridstudy.models.campus_voltage import multiplier
 
         self.load_index = np.atleast_1d(np.asarray(load_index, dtype=np.int64))
         self.bus = net.load.loc[self.load_index, "bus"].to_numpy(dtype=np.int64)

@@ -48,16 +48,22 @@ from __future__ import annotations
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import cast
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
+from gridstudy.models.campus_voltage import multiplier, multiplier_slope
+from gridstudy.studies.errors import NotConvergedError
 from gridstudy.studies.qsts import fast_kernel as K
 from gridstudy.studies.qsts.apply import element_series
 from gridstudy.studies.qsts.controllers import Q_TOL_MVAR, tap_direction_lowering, tap_settings, volt_var_update
 from gridstudy.studies.qsts.fast_model import FactorSet, FastModel, build_model, unsupported_features
+from gridstudy.studies.qsts.fast_output import BlockOutput
 from gridstudy.studies.qsts.inputs import QSTSInputs
+from gridstudy.studies.qsts.results import ResultRecorder
 
 __all__ = ["run_fast", "FastModel", "build_model", "unsupported_features"]
 
@@ -131,8 +137,6 @@ def run_fast(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 4096, *
     """
     model = build_model(inputs, tolerance_mva=tolerance_mva)
     if recorder is None:
-        from gridstudy.studies.qsts.results import ResultRecorder
-
         recorder = ResultRecorder(inputs.site, cast(pd.DatetimeIndex, inputs.profiles.index), inputs.record,
                                   engine="fast")  # QSTSInputs checked the index
     t0 = time.perf_counter()
@@ -155,7 +159,6 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
 
     ``pipeline``: solve the next block in a second thread while this one turns the current block
     into outputs and calls ``sink`` (the results are the same; the kernel releases the GIL)."""
-    from gridstudy.studies.qsts.fast_output import BlockOutput
 
     site, net = inputs.site, model.net
     es = element_series(inputs, 0, 0)  # the index lists; values are mapped block by block
@@ -222,7 +225,6 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
 
     def vd_dsd(Vmag, j, p_rows, q_rows):
         """The loads' ``d(S)/d|V|`` per internal bus at step ``j`` of a block [pu] (sparse factors)."""
-        from gridstudy.models.campus_voltage import multiplier_slope
 
         out = np.zeros(model.nb, dtype=np.complex128)
         for a, e in enumerate(vd_el):
@@ -285,11 +287,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
 
     bar = None
     if not quiet and n > 20000:
-        try:
-            from tqdm import tqdm
-            bar = tqdm(total=n, unit="step", desc="QSTS fast")
-        except ImportError:
-            bar = None
+        bar = tqdm(total=n, unit="step", desc="QSTS fast")
 
     def solve(b0):
         """Solve the block starting at step ``b0``; return the arguments of ``out.emit``."""
@@ -377,7 +375,6 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
         if b0 == 0 and n > len(solved[1]) and not np.asarray(solved[1]).any():
             # not one step of the first block converged: the rest would cost a full Newton retry
             # each and collapse alike; stop with the verdict instead of grinding through the horizon
-            from gridstudy.studies.errors import NotConvergedError
 
             raise NotConvergedError(
                 f"voltage collapse: none of the first {len(solved[1])} steps converged; the remaining "
@@ -390,7 +387,6 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     if pipeline and len(starts) > 1:
         # two threads: the compiled kernel (which releases the GIL) solves block b + 1 while this
         # thread turns block b into outputs and streams it; the blocks stay in order
-        from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="qsts-solve") as pool:
             pending = pool.submit(solve, starts[0])
@@ -417,8 +413,6 @@ def _retry_step(model, Ybus, j, el_bus, el_w, el_p, el_q, ref_bus, ref_vm, Vm, V
     on success and leaves them (the last good start) on failure."""
     loads = None
     if vd is not None and len(vd[0]):
-        from gridstudy.models.campus_voltage import multiplier, multiplier_slope
-
         vd_el, vd_p0, vd_q0, vd_par = vd
         vd_b = el_bus[vd_el]
         vd_s = el_w[vd_el] * ((vd_p0 + el_p[j, vd_el]) + 1j * (vd_q0 + el_q[j, vd_el]))

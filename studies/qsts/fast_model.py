@@ -22,10 +22,18 @@ import copy
 import numpy as np
 import pandapower as pp
 import scipy.sparse as sp
+from pandapower.pd2ppc import _pd2ppc
+from pandapower.pypower.bustypes import bustypes
+from pandapower.pypower.idx_brch import F_BUS, T_BUS
+from pandapower.pypower.idx_bus import BASE_KV, VA, VM
+from pandapower.pypower.idx_gen import GEN_BUS, PG, QG, VG
+from pandapower.pypower.makeSbus import makeSbus
+from pandapower.pypower.makeYbus import makeYbus
 from scipy.sparse.linalg import splu, spsolve
 
 from gridstudy.grid.errors import Problem
 from gridstudy.studies.errors import StudyError
+from gridstudy.studies.qsts.fast_jacobian import jacobian_values
 from gridstudy.studies.qsts.inputs import QSTSInputs
 
 __all__ = ["FastModel", "FactorSet", "build_model", "unsupported_features", "DENSE_MAX"]
@@ -177,9 +185,6 @@ class FastModel:
     """
 
     def __init__(self, inputs: QSTSInputs, tolerance_mva: float = 1e-8):
-        from pandapower.pypower.bustypes import bustypes
-        from pandapower.pypower.idx_bus import BASE_KV, VA, VM
-        from pandapower.pypower.makeSbus import makeSbus
 
         site = inputs.site
         self.site = site
@@ -216,7 +221,6 @@ class FastModel:
         self.base_kv = self.bus[:, BASE_KV].real.astype(float)
         self.Sbus0 = makeSbus(self.baseMVA, self.bus, self.gen).astype(np.complex128)
         # ext_grid injection at the slack buses (PG of their gen rows) to recover the import
-        from pandapower.pypower.idx_gen import GEN_BUS, PG, QG, VG
         self.gen_bus = self.gen[:, GEN_BUS].real.astype(np.int64)
         V0 = self.bus[:, VM].real * np.exp(1j * np.deg2rad(self.bus[:, VA].real))
         on = self.gen_bus
@@ -230,7 +234,6 @@ class FastModel:
             V[idx] = res.vm_pu.to_numpy()[ok] * np.exp(1j * np.deg2rad(res.va_degree.to_numpy()[ok]))
             # auxiliary buses of pandapower (open switches, 3-winding star points, ...) have no
             # result: take a branch neighbour's voltage (trafo phase shifts make a flat start far)
-            from pandapower.pypower.idx_brch import F_BUS, T_BUS
             br = ppci["branch"]
             fb, tb = br[:, F_BUS].real.astype(np.int64), br[:, T_BUS].real.astype(np.int64)
             for _ in range(4):
@@ -254,7 +257,6 @@ class FastModel:
 
     # -------------------------------------------------------------- pandapower conversion
     def _convert(self, tap_pos):
-        from pandapower.pd2ppc import _pd2ppc
 
         net = self.net
         if len(self.taps):
@@ -276,8 +278,6 @@ class FastModel:
         return rows[rows < self.gen.shape[0]].astype(np.int64) if gen_is is None else rows.astype(np.int64)
 
     def _ybus_from_branch(self, branch):
-        from pandapower.pypower.makeYbus import makeYbus
-
         Ybus, Yf, Yt = makeYbus(self.baseMVA, self.bus, branch)
         Ybus = sp.csr_matrix(Ybus)
         Ybus.sort_indices()
@@ -340,7 +340,6 @@ class FastModel:
         of the voltage-dependent loads' consumer power, which enters the mismatch with a plus sign.
         The pattern is worked out once per ``Ybus``; the values are filled by
         :func:`gridstudy.studies.qsts.fast_jacobian.jacobian_values`."""
-        from gridstudy.studies.qsts.fast_jacobian import jacobian_values
 
         pat = self._jac_patterns.get(id(Ybus))
         if pat is None or pat[0] is not Ybus:

@@ -15,6 +15,11 @@ import math
 import numpy as np
 import scipy.sparse as sp
 from numba import njit
+from pandapower.pypower.idx_brch import F_BUS, T_BUS
+
+from gridstudy.grid.poi_meter import poi_meter
+from gridstudy.studies.qsts.fast_kernel import vd_multipliers
+from gridstudy.studies.qsts.results import tap_series_name
 
 __all__ = ["BlockOutput"]
 
@@ -84,9 +89,7 @@ class BlockOutput:
         Q [Mvar], scaling); ``col_load``/``col_st``: table index -> element column; ``vd``: the
         voltage-dependent loads ``(columns, parameters)`` (their reported draw is the schedule
         times the multiplier at their bus voltage, as the grid sees it)."""
-        from pandapower.pypower.idx_brch import F_BUS, T_BUS
 
-        from gridstudy.studies.qsts.results import tap_series_name
 
         site, net = inputs.site, model.net
         self.model, self.site = model, site
@@ -147,9 +150,7 @@ class BlockOutput:
     def _meter_init(self, net, site, branch, ppci_of_ppc, col_load, col_st):
         """The POI meter's cut as internal branch rows (``Yf`` or ``Yt`` side) and its elements at
         the POI bus as element columns (plus fixed storages, constant P and Q [MW, Mvar])."""
-        from pandapower.pypower.idx_brch import F_BUS, T_BUS
 
-        from gridstudy.grid.poi_meter import poi_meter
 
         model = self.model
         key = (int(site.poi_bus), tuple(int(c) for c in site.campus_loads), tuple(int(s) for s in site.storages))
@@ -217,8 +218,6 @@ class BlockOutput:
         P = (self.p0[None, :] + el_p) * self.el_scale[None, :]
         Q = (self.q0[None, :] + dq) * self.el_scale[None, :]
         if len(self.vd_cols):
-            from gridstudy.studies.qsts.fast_kernel import vd_multipliers
-
             mult = np.empty((k, len(self.vd_cols)))
             vd_multipliers(V, self.vd_bus, self.vd_par, mult)
             P[:, self.vd_cols] *= mult

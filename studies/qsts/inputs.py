@@ -28,6 +28,9 @@ side from its own power flow.
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -42,6 +45,7 @@ from gridstudy.models.campus_voltage import CampusVoltageResponse
 from gridstudy.models.dispatch import VoltVarCurve  # the one curve of the models layer, re-exported here
 from gridstudy.models.element_profiles import ElementProfiles
 from gridstudy.studies.errors import StudyError
+from gridstudy.studies.workers import die_with_parent
 
 __all__ = ["KNOWN_COLUMNS", "DISPATCH_ONLY_COLUMNS", "TapControl", "VoltVarCurve", "Controls", "RecordSpec", "QSTSInputs",
            "ProfileStream", "check_index"]
@@ -249,8 +253,6 @@ class _Rows:
 
 def _prefetched(parts: Callable[[], Iterator[pd.DataFrame]], ahead: int) -> Iterator[pd.DataFrame]:
     """The parts of ``parts()`` made in a second thread, up to ``ahead`` ahead of the reader."""
-    import queue
-    import threading
 
     q: queue.Queue = queue.Queue(maxsize=max(1, ahead))
     stop = threading.Event()
@@ -300,14 +302,11 @@ def _prefetched_process(parts: Callable[[], Iterator[pd.DataFrame]], ahead: int)
 
     The child is started at once (not at the first part asked for), so a caller can fork from
     its main thread before the engine starts its own threads."""
-    import multiprocessing as mp
 
     ctx = mp.get_context("fork")
     q = ctx.Queue(maxsize=max(1, ahead))
 
     def make() -> None:
-        from gridstudy.studies.workers import die_with_parent
-
         die_with_parent()
         try:
             for part in parts():

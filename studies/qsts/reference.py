@@ -45,6 +45,7 @@ import pandapower as pp
 import pandas as pd
 from pandapower.control import ConstControl
 from pandapower.timeseries import DFData, OutputWriter, run_timeseries
+from tqdm.auto import tqdm
 
 from gridstudy.grid.poi_meter import poi_meter, poi_meter_pq
 from gridstudy.studies.qsts.apply import element_series
@@ -234,8 +235,6 @@ def run_reference(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 36
         pass
     bar = None
     if not quiet:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=n, desc=f"reference {site.name}", unit="step", delay=2.0)
     hook = _Hook(site, net, recorder, block_steps, bar)
     loggers = [logging.getLogger(m) for m in ("pandapower.timeseries.run_time_series",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from gridstudy.studies.qsts.inputs import QSTSInputs
+import dataclasses
+
+from gridstudy.studies.qsts.fast import run_fast
+from gridstudy.studies.qsts.inputs import ProfileStream, QSTSInputs
+from gridstudy.studies.qsts.reference import run_reference
 from gridstudy.studies.qsts.results import QSTSResult
 
 __all__ = ["run_qsts", "ENGINES"]
@@ -31,22 +35,10 @@ def run_qsts(inputs: QSTSInputs, engine: str = "fast", quiet: bool = False,
     QSTSResult
     """
     if engine == "reference":
-        import dataclasses
-
-        from gridstudy.studies.qsts.inputs import ProfileStream
-        from gridstudy.studies.qsts.reference import run_reference
-
         if isinstance(inputs.profiles, ProfileStream):  # the reference engine takes whole frames
             inputs = dataclasses.replace(inputs, profiles=inputs.profiles.frame())
 
         return run_reference(inputs, quiet=quiet, block_steps=block_steps)
     if engine == "fast":
-        try:
-            from gridstudy.studies.qsts.fast import run_fast
-        except ImportError as exc:
-            if getattr(exc, "name", None) in ("gridstudy.studies.qsts.fast", None) or "run_fast" in str(exc):
-                raise RuntimeError("the fast QSTS engine (studies.qsts.fast.run_fast) is not available; "
-                                   "use engine='reference'") from exc
-            raise
         return run_fast(inputs, quiet=quiet, block_steps=block_steps)
     raise ValueError(f"unknown QSTS engine {engine!r}; known: {', '.join(ENGINES)}")

@@ -15,6 +15,7 @@ from itertools import pairwise
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -94,7 +95,6 @@ def envelope(s: pd.Series, max_points: int = MAX_POINTS) -> pd.Series:
 def _time_axis(ax, index: pd.Index) -> None:  # a DatetimeIndex (pandas types a Series index as Index)
     span = index[-1] - index[0] if len(index) > 1 else pd.Timedelta(0)
     ax.set_xlabel(f"time from {index[0]:%Y-%m-%d %H:%M:%S}" if len(index) else "time")
-    import matplotlib.dates as mdates
     loc = mdates.AutoDateLocator(minticks=4, maxticks=9)
     ax.xaxis.set_major_locator(loc)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S" if span <= pd.Timedelta("2h") else "%H:%M"))

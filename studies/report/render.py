@@ -19,16 +19,28 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import cast
 
+import jinja2
 import pandas as pd
+from weasyprint import HTML
 
+from gridstudy.grid.errors import InputError, Problem
+from gridstudy.grid.site_io import read_site_json
+from gridstudy.studies.criteria.flicker import pst
+from gridstudy.studies.criteria.ramp import delta_mw, rolling_range_mw
+from gridstudy.studies.errors import ReportError
 from gridstudy.studies.io import atomic_write
+from gridstudy.studies.output.folder import REPORT_FILES, check_complete, locked, stop_on_signals, write_marker
 from gridstudy.studies.report import figures as F
+from gridstudy.studies.report.oneline import draw_oneline
+from gridstudy.studies.report.schema import load_summary, read_table
 from gridstudy.studies.report.tables import (
     cont_table,
     criteria_table,
@@ -101,15 +113,12 @@ class Report:
 # ---------------------------------------------------------------------------------------------- data
 def _read_parquet(path: Path) -> pd.DataFrame | None:
     """A saved table, ``None`` when absent; a damaged one is named (ReportError), never dropped."""
-    from gridstudy.studies.report.schema import read_table
 
     return read_table(path)
 
 
 def _site(d: Path):
     """The site as studied, from ``site.json`` (saved by the study; nothing is rebuilt or solved)."""
-    from gridstudy.grid.errors import InputError
-    from gridstudy.grid.site_io import read_site_json
 
     path = d / "site.json"
     if not path.exists():
@@ -128,7 +137,6 @@ def _plant_soc_limits(summary: dict) -> tuple[float, float] | None:
 
 # ------------------------------------------------------------------------------------------- helpers
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("gridstudy")
@@ -187,7 +195,6 @@ class _Figs:
 def build_report(out_dir: str | Path) -> Report:
     """Read the saved study in ``out_dir`` and build the template context (figures included)."""
     d = Path(out_dir)
-    from gridstudy.studies.report.schema import load_summary
 
     summary = load_summary(d)  # validated: a bad field is named, exit code 2
     sc = summary["scenarios"]
@@ -226,8 +233,6 @@ def build_report(out_dir: str | Path) -> Report:
     site, site_note = _site(d)
     ctx["site_note"] = site_note
     if site is not None:
-        from gridstudy.studies.report.oneline import draw_oneline
-
         ctx["oneline"] = figs.add("oneline", F.to_svg(draw_oneline(site)),
                                   "One-line diagram of the site as studied, drawn from the network model; the POI bus in red.")
     ctx["ratings"] = ratings_table(site)
@@ -299,7 +304,6 @@ def build_report(out_dir: str | Path) -> Report:
                     "campus plus battery, without the facility's transformer losses")
             rf.append(figs.add("grid-power", F.grid_power(gp, campus, "Grid-side active power at the POI"),
                                f"Active power drawn from the grid ({what}; import positive) and the campus demand."))
-            from gridstudy.studies.criteria.ramp import delta_mw, rolling_range_mw
 
             crits = {}
             for s in sc.values():
@@ -355,8 +359,6 @@ def build_report(out_dir: str | Path) -> Report:
         rep.tables.update({f"branch_summary_{n}": b.reset_index() for n, b in branch.items()})
     fl = summary.get("fluctuation") or {}
     if series is not None and len(series) and not fl.get("aliased"):
-        from gridstudy.studies.criteria.flicker import pst
-
         pstd = {}
         for n in sc:
             col = f"{n}|poi_vm_pu"
@@ -410,9 +412,6 @@ def build_report(out_dir: str | Path) -> Report:
         try:
             sizing = json.loads((d / "sizing.json").read_text(encoding="utf-8"))
         except ValueError as exc:
-            from gridstudy.grid.errors import Problem
-            from gridstudy.studies.errors import ReportError
-
             raise ReportError([Problem("sizing.json", f"not valid JSON ({str(exc)[:120]})", str(d / "sizing.json"))]) from None
     ctx["sizing"] = sizing
     if sizing:
@@ -533,8 +532,6 @@ def _sections(ctx: dict) -> list[dict]:
 
 def render_html(rep: Report) -> str:
     """The report as one self-contained HTML string."""
-    import jinja2
-
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).resolve().parents[1] / "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     ctx = dict(rep.context)
@@ -572,10 +569,6 @@ def render_report(out_dir: str | Path, pdf: bool = True) -> tuple[Path, Path | N
     html_path = atomic_write(d / "report.html", lambda p: p.write_text(html, encoding="utf-8"))
     pdf_path = None
     if pdf:
-        import logging
-
-        from weasyprint import HTML
-
         logging.getLogger("weasyprint").setLevel(logging.ERROR)
         logging.getLogger("fontTools").setLevel(logging.ERROR)
         # no base URL: the links to report_tables/ stay relative (they follow the folder, and the PDF does
@@ -592,7 +585,6 @@ def report(out_dir: str | Path, pdf: bool = True) -> tuple[Path, Path | None]:
     while the report files are rewritten (each atomically, in place; see :func:`render_report`), then
     the marker is rewritten to list them.
     """
-    from gridstudy.studies.output.folder import REPORT_FILES, check_complete, locked, stop_on_signals, write_marker
 
     d = Path(out_dir)
     check_complete(d, "run", ignore=REPORT_FILES)  # before the lock: a path that is no output gets no lock file

@@ -29,6 +29,7 @@ and ``sizing.png`` (cost against units, pass/fail).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -38,7 +39,17 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
 
+from gridstudy.grid.build import rate_storage
+from gridstudy.grid.megapack import megapack
+from gridstudy.grid.topology import site_outages
+from gridstudy.studies.io import atomic_write, to_jsonable, write_json, write_parquet
+from gridstudy.studies.judge.findings import scenario_findings, scenario_summary
+from gridstudy.studies.output.folder import output_folder
+from gridstudy.studies.qsts.inputs import RecordSpec
+from gridstudy.studies.qsts.run import run_qsts
 from gridstudy.studies.spec.scale import SizingSection, StudyFile, load_scale_study
+from gridstudy.studies.stages.contingency import run_contingencies, window_start_site, worst_window
+from gridstudy.studies.study import Study
 
 if TYPE_CHECKING:
     from gridstudy.grid.topology import Outage
@@ -118,7 +129,6 @@ class StudyEvaluator:
 
     def __init__(self, scale: StudyFile, engine: str = "fast", n1: bool = False,
                  cost_per_mw_usd: float = 0.0, cost_per_mwh_usd: float = 0.0):
-        from gridstudy.studies.study import Study
 
         self.scale = scale
         self.engine = engine
@@ -140,8 +150,6 @@ class StudyEvaluator:
             self._prepare_n1()
 
     def _run(self, name: str, study):
-        from gridstudy.studies.qsts.inputs import RecordSpec
-        from gridstudy.studies.qsts.run import run_qsts
 
         prof = study.profiles(self.campus, only=name)[name]
         inputs = study.qsts_inputs(self.site, name, prof, RecordSpec(worst_windows=0))
@@ -149,15 +157,12 @@ class StudyEvaluator:
         return res, prof, inputs.controls
 
     def _prepare_n1(self) -> None:
-        from gridstudy.grid.topology import site_outages
-        from gridstudy.studies.stages.contingency import worst_window
 
         res, _, _ = self._run("without_battery", self.study)
         self._window = worst_window(res.series["poi_vm_pu"], self.ic.window)
         self._outages, _ = site_outages(self.site)
 
     def _size_storage(self, plant) -> None:
-        from gridstudy.grid.build import rate_storage
 
         rate_storage(self.site, self.study.plant_ratings(plant))
 
@@ -169,7 +174,6 @@ class StudyEvaluator:
         dict
             :func:`gridstudy.studies.judge.findings.scenario_summary` of the run.
         """
-        from gridstudy.studies.judge.findings import scenario_findings, scenario_summary
 
         if self.plant is not None:
             self._size_storage(self.plant)
@@ -196,8 +200,6 @@ class StudyEvaluator:
             [USD], ``pass``, ``failed`` (criteria), ``margins`` (criterion -> margin [-]), key
             metrics and ``runtime_s`` [s].
         """
-        from gridstudy.studies.judge.findings import scenario_findings, scenario_summary
-        from gridstudy.studies.stages.contingency import run_contingencies, window_start_site
 
         t0 = time.perf_counter()
         self.calls += 1
@@ -361,7 +363,6 @@ def size_battery(path: str | Path, out_dir: str | Path, *, quiet: bool = False,
     OutputFolderError
         ``out_dir`` is locked by another run, not writable, or holds other files (before the search).
     """
-    from gridstudy.studies.output.folder import output_folder
 
     scale = load_scale_study(path, need="sizing")  # bad input: refused before the folder is touched
     # locked now; the files are staged and replace out_dir whole once the search ends
@@ -370,7 +371,6 @@ def size_battery(path: str | Path, out_dir: str | Path, *, quiet: bool = False,
 
 
 def _size_battery(scale: StudyFile, out_dir: Path, *, quiet: bool, evaluator: StudyEvaluator | None) -> dict[str, Any]:
-    from gridstudy.studies.io import to_jsonable, write_json, write_parquet
 
     t0 = time.perf_counter()
     assert scale.sizing is not None, "load_scale_study(need='sizing') refuses a file without [sizing]"
@@ -398,8 +398,6 @@ def _size_battery(scale: StudyFile, out_dir: Path, *, quiet: bool, evaluator: St
     best: dict | None = None
     comb_rows = []
     for model, params in combos:
-        from gridstudy.grid.megapack import megapack
-
         unit = megapack(model)
         unit_cost = design_cost_usd(unit.p_mw, unit.e_mwh, sz.cost_per_mw_usd, sz.cost_per_mwh_usd)
         hi = sz.units_max
@@ -483,8 +481,6 @@ def _size_battery(scale: StudyFile, out_dir: Path, *, quiet: bool, evaluator: St
 
 
 def _sha(text: str) -> str:
-    import hashlib
-
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -496,7 +492,6 @@ def _figure(path: Path, frontier: list[dict], chosen: dict | None) -> None:
         import matplotlib.pyplot as plt
     except ModuleNotFoundError:  # the report extra is optional
         return
-    from gridstudy.studies.io import atomic_write
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     combs = list(dict.fromkeys(d["combination"] for d in frontier))

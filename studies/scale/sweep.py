@@ -38,12 +38,17 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable
+from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from gridstudy.studies.io import atomic_write, to_jsonable, write_json, write_parquet
+from gridstudy.studies.output.folder import fault_point, output_folder
+from gridstudy.studies.scale.sizing import StudyEvaluator
 from gridstudy.studies.spec.scale import METRICS, StudyFile, load_scale_study, sweep_target
+from gridstudy.studies.workers import in_worker, worker_pool
 
 __all__ = ["scenario_tasks", "run_scenario", "run_sweep", "scenario_hash", "dumps_toml", "METRICS",
            "EVALUATION_VERSION"]
@@ -191,8 +196,6 @@ def _alive(pid: int) -> bool:
 
 
 def _evaluate(task: dict) -> dict:
-    from gridstudy.studies.output.folder import fault_point
-    from gridstudy.studies.scale.sizing import StudyEvaluator
 
     row: dict[str, Any] = {}
     # named after this process, so that a folder a killed process left can be told and removed
@@ -254,10 +257,7 @@ def _local(tasks: list[dict], workers: int) -> Iterable[tuple[dict, dict]]:
         for t in tasks:
             yield t, run_scenario(t)
         return
-    from concurrent.futures import as_completed
 
-    from gridstudy.studies.output.folder import fault_point
-    from gridstudy.studies.workers import in_worker, worker_pool
 
     # workers end with this process: killed, interrupted or failing, it leaves no orphan behind
     with worker_pool(min(workers, len(tasks))) as pool:
@@ -339,7 +339,6 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
     OutputFolderError
         ``out_dir`` is locked by another run, not writable, or holds other files (before any scenario runs).
     """
-    from gridstudy.studies.output.folder import output_folder
 
     t0 = time.perf_counter()
     scale = load_scale_study(path, need="sweep")
@@ -357,9 +356,6 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
 
 def _sweep(scale: StudyFile, tasks: list[dict], out: Path, stage: Path, t0: float, say, *, workers: int | None,
            scheduler: str | None, dask_local: int | None, client, retries: int, retry_failed: bool) -> dict:
-    from gridstudy.studies.io import to_jsonable, write_json, write_parquet
-    from gridstudy.studies.output.folder import fault_point
-
     sw = scale.sweep
     assert sw is not None, "run_sweep passes a study with [sweep]"
     store = out / "scenarios"
@@ -455,7 +451,6 @@ def _figure(path: Path, table: pd.DataFrame, params: list[str], metric: str) -> 
         import matplotlib.pyplot as plt
     except ModuleNotFoundError:  # the report extra is optional
         return
-    from gridstudy.studies.io import atomic_write
 
     y = pd.to_numeric(table[metric], errors="coerce") if metric in table else pd.Series(math.nan, index=table.index)
     fig, axes = plt.subplots(1, len(params), figsize=(3.6 * len(params) + 0.6, 3.6), squeeze=False, sharey=True)

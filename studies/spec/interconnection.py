@@ -25,6 +25,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gridstudy.grid.errors import InputError, Problem, problems_from_pydantic, read_toml
+from gridstudy.studies.criteria import PRESETS, RAMP_PRESETS
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.spec.sections import StudySpec, parse_study
 
@@ -57,7 +58,6 @@ class CriteriaSection(_Section):
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, v):
-        from gridstudy.studies.criteria import PRESETS
 
         if v not in PRESETS:
             raise ValueError(f"unknown criteria preset; known: {', '.join(PRESETS)}")
@@ -66,8 +66,6 @@ class CriteriaSection(_Section):
     @field_validator("ramp")
     @classmethod
     def _known_ramp(cls, v):
-        from gridstudy.studies.criteria import RAMP_PRESETS
-
         if v is not None and v not in RAMP_PRESETS:
             raise ValueError(f"unknown ramp preset; known: {', '.join(RAMP_PRESETS)}")
         return v

@@ -36,13 +36,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gridstudy.grid.errors import InputError, Problem, parse_toml_text, problems_from_pydantic, read_text
 from gridstudy.grid.megapack import MEGAPACK_MODELS
+from gridstudy.grid.reference import reference_sites
 from gridstudy.grid.spec import site_spec_from_raw
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.spec.interconnection import InterconnectionSpec, parse_interconnection
+from gridstudy.studies.spec.limits import budget_problems, outside_problem
 from gridstudy.studies.spec.sections import ResolvedStudy, StudySpec, make_battery, resolve_study, site_file
 
 __all__ = ["METRICS", "SizingSection", "StrategyGrid", "SweepSection", "StudyFile", "load_scale_study",
@@ -316,6 +319,9 @@ class StudyFile:
         units = battery.get("units", bs.units if bs.units is not None else (site_bat.units if site_bat else None))
         model = battery.get("model", bs.model or (site_bat.model if site_bat else "megapack2xl-2h"))
         soc0 = bs.soc_init_percent if bs.soc_init_percent is not None else (site_bat.soc_percent if site_bat else 50.0)
+        if units is None:
+            raise StudyError([Problem("battery.units", "required: the site has no battery", None, has_value=False)],
+                             source=str(self.path))
         plant, strategy, problems = make_battery(bs, int(units), model, soc0,
                                                  cap_default_mw=site.campus.p_mw if site is not None else None)
         if problems:
@@ -348,7 +354,6 @@ def _get(d: Any, parts: list[str]) -> tuple[bool, Any]:
 
 def _study_path_ok(parts: list[str]) -> bool:
     """Whether ``parts`` names a field of the study schema (:class:`gridstudy.studies.spec.sections.StudySpec`)."""
-    from gridstudy.studies.spec.sections import StudySpec
 
     model: Any = StudySpec
     for part in parts:
@@ -384,8 +389,6 @@ def sweep_target(path: str, site_raw: dict[str, Any] | None) -> tuple[str, list[
 def path_problems(raw: dict[str, Any], root: Path) -> list[Problem]:
     """Files the study names (``study.site``, ``campus.trace``) that lie outside its folder tree
     (:func:`gridstudy.studies.spec.limits.outside_problem`), before any of them is read."""
-    from gridstudy.grid.reference import reference_sites
-    from gridstudy.studies.spec.limits import outside_problem
 
     named: list[tuple[str, Any]] = []
     st = raw.get("study")
@@ -441,7 +444,6 @@ def study_budget(spec: Any, ic: Any, site_raw: dict[str, Any] | None, runs: int 
     """The study's estimated memory and run time against the limits
     (:func:`gridstudy.studies.spec.limits.budget_problems`): its steps, scenarios, buses, N-1 outages over
     the worst window, sub-second windows and sag events."""
-    from gridstudy.studies.spec.limits import budget_problems
 
     st = spec.study
     steps = st.horizon_s / st.step_s
@@ -468,7 +470,6 @@ def study_budget(spec: Any, ic: Any, site_raw: dict[str, Any] | None, runs: int 
 
 def pd_seconds(text: str) -> float:
     """A pandas duration string in seconds. [s]"""
-    import pandas as pd
 
     return float(pd.Timedelta(text).total_seconds())
 

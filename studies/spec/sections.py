@@ -28,6 +28,10 @@ Relative paths (site TOML, trace) are taken from the study file's folder.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import math
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -36,7 +40,27 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from gridstudy.grid.errors import InputError, Problem, problems_from_pydantic, read_toml
+from gridstudy.grid.reference import reference_site_path, reference_sites
+from gridstudy.grid.spec import load_site_spec
+from gridstudy.models.battery import MegapackPlant
+from gridstudy.models.campus import CampusLoadParams, gpus_for_peak
+from gridstudy.models.campus_voltage import CampusVoltageResponse
+from gridstudy.models.dispatch import (
+    ImportCap,
+    LoadLossAbsorption,
+    RampLimit,
+    ReactiveControl,
+    Smoothing,
+    SocRecovery,
+    VoltVarCurve,
+    make_strategy,
+)
+from gridstudy.models.gpu_smoothing import GpuSmoothing
+from gridstudy.models.plant_response import PlantResponse
+from gridstudy.models.timeindex import make_index
+from gridstudy.models.traces import load_trace, resample_trace, scale_trace
 from gridstudy.studies.errors import StudyError
+from gridstudy.studies.spec.limits import MAX_BATTERY_UNITS, MAX_GPUS, MAX_STEPS
 
 __all__ = ["StudySection", "CampusSection", "TraceSection", "BatterySection", "RampLimitSection",
            "SmoothingSection", "ImportCapSection", "LoadLossSection", "RecoverySection", "ReactiveSection",
@@ -86,7 +110,6 @@ class StudySection(_Section):
     def _one_duration(self):
         if (self.duration is None) == (self.duration_s is None):
             raise ValueError("give exactly one of duration or duration_s")
-        from gridstudy.studies.spec.limits import MAX_STEPS
 
         key = "duration" if self.duration is not None else "duration_s"  # "<field>: ..." names the field
         n = self.horizon_s / self.step_s
@@ -156,9 +179,6 @@ def derived_section(name: str, params: Any, *, exclude: tuple[str, ...] = (), ov
     doc : str
         Docstring of the section.
     """
-    import dataclasses
-    import inspect
-    import typing
 
     fields: dict[str, Any] = {}
     if dataclasses.is_dataclass(params):
@@ -186,13 +206,11 @@ class _VoltageResponseBase(_Section):
 
     def model(self) -> Any:
         """The model the section describes (it validates the values)."""
-        from gridstudy.models.campus_voltage import CampusVoltageResponse
 
         return CampusVoltageResponse(**self.model_dump(exclude={"time_series"}))
 
 
 def _voltage_response_section() -> type[BaseModel]:
-    from gridstudy.models.campus_voltage import CampusVoltageResponse
 
     return derived_section(
         "VoltageResponseSection", CampusVoltageResponse, base=_VoltageResponseBase,
@@ -219,7 +237,6 @@ class _CampusBase(_Section):
     def model_kwargs(self) -> dict[str, Any]:
         """The fields that are :class:`CampusLoadParams` arguments (``smoothing`` as the model's
         :class:`~gridstudy.models.gpu_smoothing.GpuSmoothing`, which validates its values)."""
-        from gridstudy.models.gpu_smoothing import GpuSmoothing
 
         kw = self.model_dump(exclude={"trace", "gpus", "smoothing", "voltage_response"})
         sm = getattr(self, "smoothing", None)
@@ -228,12 +245,6 @@ class _CampusBase(_Section):
 
 
 def _sections() -> dict[str, type[BaseModel]]:
-    from gridstudy.models.battery import MegapackPlant
-    from gridstudy.models.campus import CampusLoadParams
-    from gridstudy.models.dispatch import ImportCap, LoadLossAbsorption, RampLimit, Smoothing, SocRecovery
-    from gridstudy.models.gpu_smoothing import GpuSmoothing
-    from gridstudy.models.plant_response import PlantResponse
-
     out: dict[str, type[BaseModel]] = {}
     out["gpu_smoothing"] = derived_section(
         "GpuSmoothingSection", GpuSmoothing,
@@ -392,9 +403,6 @@ def make_battery(bs: Any, units: int, model: str, soc_init_percent: float, cap_d
 
     The models validate their own parameters; their problems come back at the file's paths.
     """
-    from gridstudy.models.battery import MegapackPlant
-    from gridstudy.models.dispatch import ReactiveControl, SocRecovery, VoltVarCurve, make_strategy
-    from gridstudy.models.plant_response import PlantResponse
 
     problems: list[Problem] = []
     plant = strategy = None
@@ -435,7 +443,6 @@ def make_battery(bs: Any, units: int, model: str, soc_init_percent: float, cap_d
 def _model_problems(raw: dict[str, Any]) -> list[Problem]:
     """The values of the model parameters, checked by the models themselves, beside the schema's
     checks (so that one run lists both): the campus model, the plant and the strategy."""
-    from gridstudy.models.campus import CampusLoadParams
 
     out: list[Problem] = []
     cs = _lenient(CampusSection, raw.get("campus", {}))
@@ -460,7 +467,6 @@ def _model_problems(raw: dict[str, Any]) -> list[Problem]:
 
 def _size_problems(raw: dict[str, Any]) -> list[Problem]:
     """Sizes no study can mean (:data:`gridstudy.studies.spec.limits.MAX_GPUS`, ``MAX_BATTERY_UNITS``)."""
-    from gridstudy.studies.spec.limits import MAX_BATTERY_UNITS, MAX_GPUS
 
     out = []
     for path, limit in (("campus.gpus", MAX_GPUS), ("battery.units", MAX_BATTERY_UNITS)):
@@ -546,7 +552,6 @@ def site_file(site: str, base_dir: str | Path) -> Path | Problem:
     """The site file a study names (``study.site``): a reference site's file, or a ``.toml`` file
     relative to the study's folder (``base_dir``); a :class:`Problem` for anything else. The one
     place a study's site reference is resolved."""
-    from gridstudy.grid.reference import reference_site_path, reference_sites
 
     if site in reference_sites():
         return reference_site_path(site)
@@ -569,10 +574,6 @@ def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | Non
     StudyError
         With every problem of the site reference, the model parameters and the trace.
     """
-    from gridstudy.grid.spec import load_site_spec
-    from gridstudy.models.campus import CampusLoadParams, gpus_for_peak
-    from gridstudy.models.timeindex import make_index
-    from gridstudy.models.traces import load_trace, resample_trace, scale_trace
 
     base_dir = Path(base_dir)
     problems: list[Problem] = []
@@ -617,7 +618,6 @@ def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | Non
                 factor = cast(float, tr.peak_mw or campus_peak_mw) / float(raw["campus_p_mw"].max())  # one is given
                 trace = scale_trace(trace, factor=factor)
             if "campus_q_mvar" not in trace:
-                import math
                 trace["campus_q_mvar"] = trace["campus_p_mw"] * math.tan(math.acos(tr.pf))
         except InputError as exc:
             problems += exc.problems

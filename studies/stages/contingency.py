@@ -31,11 +31,18 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from gridstudy.grid.basecase import internal_buses
 from gridstudy.grid.site import Site
 from gridstudy.grid.topology import Outage, site_outages
+from gridstudy.models.element_profiles import element_profiles
 from gridstudy.studies.criteria.presets import CriteriaPreset
+from gridstudy.studies.judge.findings import scenario_findings
+from gridstudy.studies.judge.streamed import StreamJudge
 from gridstudy.studies.output.folder import fault_point
-from gridstudy.studies.qsts.inputs import ProfileStream
+from gridstudy.studies.qsts.fast import run_fast
+from gridstudy.studies.qsts.inputs import ProfileStream, QSTSInputs, RecordSpec
+from gridstudy.studies.qsts.results import ResultRecorder, tap_series_name
+from gridstudy.studies.qsts.run import run_qsts
 from gridstudy.studies.setup import ENGINE_COLUMNS, StudySetup
 from gridstudy.studies.spec.limits import FULL_SERIES_MAX_STEPS, STREAM_PART_STEPS
 from gridstudy.studies.workers import in_worker, worker_pool
@@ -83,7 +90,6 @@ def window_start_site(site: Site, n0: QSTSResult, start: int, profiles: pd.DataF
     Site
         A copy with its own net (the OLTC timers are not part of it: every run starts them at zero).
     """
-    from gridstudy.studies.qsts.results import tap_series_name
 
     s = copy.copy(site)
     s.net = copy.deepcopy(site.net)
@@ -115,11 +121,6 @@ def run_outage(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame
     N-1 criterion; a longer one (or a :class:`~gridstudy.studies.qsts.inputs.ProfileStream`) streams
     on the fast engine and is judged on its aggregates: convergence, every bus's N-1 band, the
     emergency ratings (ride-through and load loss need the whole POI series: not judged there)."""
-    from gridstudy.grid.basecase import internal_buses
-    from gridstudy.models.element_profiles import element_profiles
-    from gridstudy.studies.judge.findings import scenario_findings
-    from gridstudy.studies.qsts.inputs import QSTSInputs, RecordSpec
-    from gridstudy.studies.qsts.run import run_qsts
 
     s = _outage_site(site, outage)
     cols = [c for c in ("campus_p_mw", "campus_q_mvar", "battery_p_mw", "battery_q_mvar") if c in profiles]
@@ -166,11 +167,6 @@ def _run_streamed(s: Site, profiles: pd.DataFrame | ProfileStream, cols: list[st
     """One outage over a long window on the fast engine, streaming: the profiles part by part
     (a frame is read in parts as it is), the per-step series as 1-minute envelopes, the N-1 criteria
     from the streamed aggregates (:class:`gridstudy.studies.judge.streamed.StreamJudge`)."""
-    from gridstudy.models.element_profiles import element_profiles
-    from gridstudy.studies.judge.streamed import StreamJudge
-    from gridstudy.studies.qsts.fast import run_fast
-    from gridstudy.studies.qsts.inputs import QSTSInputs, RecordSpec
-    from gridstudy.studies.qsts.results import ResultRecorder
 
     if isinstance(profiles, ProfileStream):
         stream = profiles.with_columns(cols)

@@ -31,17 +31,27 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from gridstudy.grid.errors import Problem
-from gridstudy.studies.criteria import Finding
-from gridstudy.studies.criteria.flickermeter import LOOKAHEAD_STEPS
+from gridstudy.models.campus import CampusLoadParams, campus_window, change_severity
+from gridstudy.models.dispatch import dispatch
+from gridstudy.studies.criteria import Finding, max_p2p_mw, ramp_findings, rvc_finding, voltage_class
+from gridstudy.studies.criteria.flickermeter import (
+    LOOKAHEAD_STEPS,
+    emission_finding,
+    flickermeter,
+    flickermeter_finding,
+)
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.judge.findings import slug
+from gridstudy.studies.qsts.inputs import RecordSpec
+from gridstudy.studies.qsts.run import run_qsts
+from gridstudy.studies.stages.contingency import window_start_site
 
 if TYPE_CHECKING:
     from gridstudy.grid.site import Site
@@ -92,7 +102,6 @@ class WindowRun:
 def shortest_period_s(study: StudySetup) -> float | None:
     """The shortest period the campus model produces: its training iteration (``None`` for a
     measured trace, whose content the study cannot know). [s]"""
-    from gridstudy.models.campus import CampusLoadParams
 
     if isinstance(study.campus, CampusLoadParams):
         return float(study.campus.period_s) * max(0.2, 1.0 - 3.0 * float(study.campus.jitter))
@@ -108,7 +117,6 @@ def aliased(study: StudySetup) -> bool:
 def choose_windows(study: StudySetup, settings: FluctuationSection) -> list[Window]:
     """The windows of the sub-second assessment (see the module docstring); every problem of a
     named window (outside the horizon) raised at once."""
-    from gridstudy.models.campus import CampusLoadParams, change_severity
 
     idx = study.horizon
     t0 = idx[0]
@@ -179,11 +187,6 @@ def run_window(study: StudySetup, site: Site, scenario: str, strategy: Strategy 
     engine : {'fast', 'reference'}
         QSTS engine.
     """
-    from gridstudy.models.campus import campus_window
-    from gridstudy.models.dispatch import dispatch
-    from gridstudy.studies.qsts.inputs import RecordSpec
-    from gridstudy.studies.qsts.run import run_qsts
-    from gridstudy.studies.stages.contingency import window_start_site
 
     idx = study.horizon
     step = study.step_s
@@ -278,9 +281,6 @@ def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profil
            engine: str = "fast", say: Any = None) -> Assessment | None:
     """The sub-second assessment of every scenario (``None`` when the study disables it or its
     campus is a measured trace coarser than the sub-second step)."""
-    from gridstudy.models.campus import CampusLoadParams
-    from gridstudy.studies.criteria import max_p2p_mw, ramp_findings, rvc_finding, voltage_class
-    from gridstudy.studies.criteria.flickermeter import flickermeter_finding
 
     settings = study.fluctuation
     if not settings.enabled or not isinstance(study.campus, CampusLoadParams):
@@ -326,7 +326,6 @@ def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profil
                 details={**dict(worst_f.details), "pst_by_window": psts, "method": "iec61000-4-15",
                          "fluctuation_step_s": settings.step_s},
                 id="flicker", group="flicker"))
-            from gridstudy.studies.criteria.flickermeter import emission_finding
 
             fs.append(replace_id(emission_finding(worst_f.worst_value, preset.flicker_levels(cls).pst,
                                                   preset.flicker_allocation, worst_r.window.start),
@@ -374,8 +373,6 @@ def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profil
 
 
 def replace_id(f: Finding, fid: str, group: str) -> Finding:
-    from dataclasses import replace
-
     return replace(f, id=fid, group=group)
 
 
@@ -384,8 +381,6 @@ def latency_sensitivity(study: StudySetup, site: Site, results: dict[str, QSTSRe
                         say: Any) -> list[dict[str, Any]]:
     """Pst and 5-s peak-to-peak of each battery scenario's worst flicker window
     (``worst_windows``) against the total battery latency (:data:`FluctuationSection.latencies_s`)."""
-    from gridstudy.studies.criteria import max_p2p_mw
-    from gridstudy.studies.criteria.flickermeter import flickermeter
 
     out = []
     for name, strat in study.strategies().items():

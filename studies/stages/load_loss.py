@@ -26,11 +26,15 @@ import copy
 import math
 from typing import Any
 
+import pandapower as pp
 import pandas as pd
+from pandapower.powerflow import LoadflowNotConverged
 
 from gridstudy.grid.site import Site
+from gridstudy.grid.topology import Outage, unsupplied_buses
 from gridstudy.studies.criteria.frequency import frequency_screen
 from gridstudy.studies.criteria.presets import CriteriaPreset
+from gridstudy.studies.criteria.voltage import voltage_class
 
 __all__ = ["campus_off_rise", "largest_load_loss"]
 
@@ -51,7 +55,6 @@ def campus_off_rise(site: Site, campus_p_mw: float) -> tuple[float, float]:
     tuple of float
         POI voltage before and after the loss. [pu]
     """
-    import pandapower as pp
 
     net = copy.deepcopy(site.net)
     loads = list(site.campus_loads)
@@ -72,7 +75,6 @@ def campus_off_rise(site: Site, campus_p_mw: float) -> tuple[float, float]:
 
 def _loss_of_supply_mw(site: Site, row: dict, campus_mw: float) -> float:
     """Campus at its peak plus every other in-service load islanded by the outage. [MW]"""
-    from gridstudy.grid.topology import Outage, unsupplied_buses
 
     net = site.net
     dead = unsupplied_buses(net, Outage(str(row["element"]), int(row["index"]), str(row.get("outage", ""))))
@@ -123,7 +125,6 @@ def largest_load_loss(site: Site, campus: pd.DataFrame, preset: CriteriaPreset, 
         [pu], ``frequency_zenith_hz``, ``frequency_nadir_hz`` (``None`` when no case lowers
         frequency) [Hz], the limits, ``cases`` (every credible loss) and ``pass``.
     """
-    from gridstudy.studies.criteria.voltage import voltage_class
 
     peak = max(float(site.campus_p_mw), float(campus["campus_p_mw"].max()))
     cases: list[dict[str, Any]] = [{"cause": "campus trip to backup at peak", "mw": peak}]
@@ -132,7 +133,6 @@ def largest_load_loss(site: Site, campus: pd.DataFrame, preset: CriteriaPreset, 
     cases += [{"cause": f"N-1 loss of supply: {r['outage']}", "mw": _loss_of_supply_mw(site, r, peak)}
               for r in loss_rows]
     worst = max(cases, key=lambda c: float(c["mw"]))  # the first listed wins a tie
-    from pandapower.powerflow import LoadflowNotConverged
 
     collapse = ""
     try:

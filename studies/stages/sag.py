@@ -35,6 +35,10 @@ import pandas as pd
 
 from gridstudy.grid.site import Site
 from gridstudy.models.campus_voltage import CampusVoltageResponse
+from gridstudy.models.dispatch import dispatch, make_strategy
+from gridstudy.studies.criteria.load_loss import load_transfers
+from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, RecordSpec, VoltVarCurve
+from gridstudy.studies.qsts.run import run_qsts
 from gridstudy.studies.setup import StudySetup
 from gridstudy.studies.spec.interconnection import SagEvent, SagSection
 
@@ -67,10 +71,6 @@ def event_profiles(site: Site, event: SagEvent, sec: SagSection, start="2025-07-
 
 def _run(site, prof, with_battery, plant, strategy_kw, curve, engine, strategy="load_loss_absorption",
          campus_voltage=None):
-    from gridstudy.models.dispatch import dispatch, make_strategy
-    from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, RecordSpec
-    from gridstudy.studies.qsts.run import run_qsts
-
     prof = prof.copy()
     if with_battery:
         strat = make_strategy(strategy, plant, **strategy_kw)
@@ -93,8 +93,6 @@ def run_event(site: Site, event: SagEvent, sec: SagSection, plant, preset, engin
     ``curve``: the volt-var curve (default :class:`VoltVarCurve`, with its response time);
     ``campus_voltage``: the campus's voltage dependence (default :class:`CampusVoltageResponse`;
     a sag event always applies one)."""
-    from gridstudy.studies.criteria.load_loss import load_transfers
-    from gridstudy.studies.qsts.inputs import VoltVarCurve
 
     curve = curve or VoltVarCurve()
     cv = campus_voltage or CampusVoltageResponse()
