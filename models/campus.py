@@ -50,7 +50,7 @@ from gridstudy.models.timeindex import make_index, step_seconds
 
 __all__ = ["GpuModel", "GPU_MODELS", "CampusLoadParams", "campus_load", "campus_chunks", "campus_window", "change_severity",
            "expected_mean_p_mw",
-           "nominal_peak_p_mw", "gpus_for_peak"]
+           "nominal_peak_p_mw", "gpus_for_peak", "campus_for_peak"]
 
 
 @dataclass(frozen=True)
@@ -272,6 +272,14 @@ def gpus_for_peak(peak_p_mw: float, params: CampusLoadParams) -> int:
     """Number of GPUs whose :func:`nominal_peak_p_mw` is ``peak_p_mw`` (rounded). [-]"""
     one = params.replace(gpus=1)
     return max(1, int(round(peak_p_mw / nominal_peak_p_mw(one))))
+
+
+def campus_for_peak(peak_p_mw: float, **params: Any) -> CampusLoadParams:
+    """The campus of ``params`` (:class:`CampusLoadParams` fields but ``gpus``) whose GPU count
+    makes its :func:`nominal_peak_p_mw` the site's campus peak ``peak_p_mw`` [MW]
+    (:func:`gpus_for_peak`)."""
+    one = CampusLoadParams(gpus=1, **params)
+    return one.replace(gpus=gpus_for_peak(peak_p_mw, one))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -14,6 +15,11 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["atomic_write", "write_json", "write_parquet", "to_jsonable"]
+
+
+def text_sha256(text: str) -> str:
+    """SHA-256 of a text's UTF-8 bytes, in hex: the ``input_sha256`` of a study's outputs."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:

@@ -10,7 +10,6 @@ stages (:mod:`gridstudy.studies.stages`) and the scale tools take a setup; the
 from __future__ import annotations
 
 import copy
-import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +25,22 @@ from gridstudy.grid.errors import InputError, Problem
 from gridstudy.grid.reference import site_from_spec
 from gridstudy.grid.site import BatteryPlant, Site
 from gridstudy.grid.spec import SiteSpec, load_site_spec
-from gridstudy.models.campus import CampusLoadParams, campus_chunks, campus_load, gpus_for_peak
+from gridstudy.models.campus import CampusLoadParams, campus_chunks, campus_for_peak, campus_load
 from gridstudy.models.dispatch import OUTPUT_COLUMNS, dispatch, dispatch_chunks
 from gridstudy.models.element_profiles import element_profiles
+from gridstudy.models.timeindex import step_seconds
 from gridstudy.studies.criteria.presets import CriteriaPreset, get_preset
 from gridstudy.studies.errors import NotConvergedError, StudyError
+from gridstudy.studies.io import text_sha256
 from gridstudy.studies.qsts.fast import unsupported_features
 from gridstudy.studies.qsts.inputs import Controls, ProfileStream, QSTSInputs, RecordSpec, VoltVarCurve, check_index
-from gridstudy.studies.spec.interconnection import ContingencySection, FluctuationSection, SagSection
+from gridstudy.studies.spec.interconnection import (
+    ContingencySection,
+    FluctuationSection,
+    SagSection,
+    fluctuation_window_problems,
+    unknown_scenario_problems,
+)
 from gridstudy.studies.spec.limits import STREAM_PART_STEPS, plant_warnings
 from gridstudy.studies.spec.sections import site_file
 
@@ -179,29 +186,13 @@ class StudySetup:
             raise StudyError(problems, source=str(self.path) if self.path else None)
         check_index(self.horizon, "index")
         if self.campus is None:
-            one = CampusLoadParams(gpus=1)
-            self.campus = one.replace(gpus=gpus_for_peak(self.campus_peak_mw, one))
+            self.campus = campus_for_peak(self.campus_peak_mw)
         if not self.campus_description:
             self.campus_description = (self.campus.as_dict() if isinstance(self.campus, CampusLoadParams)
                                        else {"trace": "given as a series"})
-        fl = self.fluctuation
-        for key, length in (("window_s", fl.window_s), ("warmup_s", fl.warmup_s)):
-            n = length / fl.step_s
-            if abs(n - round(n)) > 1e-6:
-                problems.append(Problem(f"fluctuation.{key}", f"must be a whole number of sub-second steps "
-                                                               f"({fl.step_s:g} s)", length))
-        horizon = self.horizon
-        end = horizon[0] + pd.Timedelta(seconds=len(horizon) * self.step_s)
-        for k, w in enumerate(fl.windows):
-            t = pd.Timestamp(w)
-            if t < horizon[0] or t + pd.Timedelta(seconds=fl.window_s) > end:
-                problems.append(Problem(f"fluctuation.windows[{k}]", f"the {fl.window_s:g}-s window must lie inside the "
-                                                                    f"horizon {horizon[0]} .. {end}", w))
-        known = {"without_battery", "with_battery", *self.scenarios}
-        for k, n in enumerate(self.contingencies.scenarios):
-            if n not in known:
-                problems.append(Problem(f"contingencies.scenarios[{k}]",
-                                        f"unknown scenario; known: {', '.join(sorted(known))}", n))
+        problems += fluctuation_window_problems(self.fluctuation, self.horizon[0], self.step_s, len(self.horizon))
+        problems += unknown_scenario_problems(list(self.contingencies.scenarios),
+                                              {"without_battery", "with_battery", *self.scenarios})
         if problems:
             raise StudyError(problems, source=str(self.path) if self.path else None)
 
@@ -224,12 +215,12 @@ class StudySetup:
     @property
     def step_s(self) -> float:
         """Study step. [s]"""
-        return float(pd.Timedelta(cast(pd.offsets.Tick, self.horizon.freq)).total_seconds())  # fixed step: a Tick
+        return step_seconds(self.horizon)
 
     @property
     def sha256(self) -> str:
         """SHA-256 of the study file's text (empty text for a study made of objects)."""
-        return hashlib.sha256(self.text.encode()).hexdigest()
+        return text_sha256(self.text)
 
     def campus_for(self, scenario: str | None = None) -> Any:
         """The campus of a scenario: its own (``scenario_campus``, e.g. with GPU-side smoothing) or

@@ -75,7 +75,11 @@ def test_wheel_runs_a_study_from_the_checkout_folder(wheel_venv, tmp_path):
     study.write_text(text + "\n[contingencies]\n" if "[contingencies]" not in text else text, encoding="utf-8")
     code = (f"import gridstudy, json; r = gridstudy.Study.from_file({str(study)!r}).run(contingencies=False, sag=False); "
             "print(gridstudy.__file__); print(json.dumps(sorted(r.summary['scenarios'].keys())))")
-    res = _run([str(py), "-c", code], cwd=ROOT)
+    # -P: the current folder is not put on the path, as for the ``gridstudy`` command; without it,
+    # the checkout's git-ignored gridstudy/ link tree (``make links``, for mypy and editors) would be
+    # imported from the repository root instead of the wheel, as any package folder in the current
+    # directory is
+    res = _run([str(py), "-P", "-c", code], cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]
     out = res.stdout.splitlines()
     assert out[0].startswith(str(site)), out[0]  # the wheel's package, not the checkout

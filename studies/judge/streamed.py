@@ -26,7 +26,6 @@ pass/fail are exact.
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 
 import numpy as np
@@ -38,16 +37,16 @@ from gridstudy.studies.criteria import Finding
 from gridstudy.studies.criteria.power_factor import power_factor_finding
 from gridstudy.studies.criteria.presets import CriteriaPreset
 from gridstudy.studies.criteria.ramp import ramp_finding
-from gridstudy.studies.judge.findings import bus_band_finding, convergence_finding, thermal_from_summary
+from gridstudy.studies.judge.findings import bus_band_finding, convergence_finding, slug, thermal_from_summary
 from gridstudy.studies.qsts.results import QSTSResult, ResultRecorder
 
 __all__ = ["StreamJudge", "JUDGE_STEPS"]
 
 
 def _slug(criterion: str) -> str:
-    """The registry's id suffix of a limit's finding (:func:`gridstudy.studies.judge.findings._finding_id`)."""
-
-    return re.sub(r"[^a-z0-9]+", "-", criterion.split(": ", 1)[-1].lower()).strip("-")
+    """The registry's id suffix of a limit's finding (:func:`gridstudy.studies.judge.findings.slug` of
+    the part after the group's ``": "``)."""
+    return slug(criterion.split(": ", 1)[-1])
 
 #: Steps gathered before a stretch is judged (about 4 MB of series). [-]
 JUDGE_STEPS = 1 << 18

@@ -44,6 +44,7 @@ from gridstudy.grid.site import Site
 from gridstudy.models.campus_voltage import CampusVoltageResponse
 from gridstudy.models.dispatch import VoltVarCurve  # the one curve of the models layer, re-exported here
 from gridstudy.models.element_profiles import ElementProfiles
+from gridstudy.models.timeindex import step_seconds
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.workers import die_with_parent
 
@@ -381,8 +382,7 @@ class QSTSInputs:
 
     @property
     def step_s(self) -> float:
-        index = cast(pd.DatetimeIndex, self.profiles.index)  # check_index passed: a fixed step, a Tick
-        return float(pd.Timedelta(cast(pd.offsets.Tick, index.freq)).total_seconds())
+        return step_seconds(self.profiles.index)  # check_index passed: a fixed step
 
 
 def check_index(index: pd.Index, path: str) -> None:

@@ -29,7 +29,6 @@ and ``sizing.png`` (cost against units, pass/fail).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -42,7 +41,7 @@ import pandas as pd
 from gridstudy.grid.build import rate_storage
 from gridstudy.grid.megapack import megapack
 from gridstudy.grid.topology import site_outages
-from gridstudy.studies.io import atomic_write, to_jsonable, write_json, write_parquet
+from gridstudy.studies.io import atomic_write, text_sha256, to_jsonable, write_json, write_parquet
 from gridstudy.studies.judge.findings import scenario_findings, scenario_summary
 from gridstudy.studies.output.folder import output_folder
 from gridstudy.studies.qsts.inputs import RecordSpec
@@ -448,7 +447,7 @@ def _size_battery(scale: StudyFile, out_dir: Path, *, quiet: bool, evaluator: St
         chosen["min_margin"] = min((m for c, m in best["margins"].items()
                                     if m is not None and not c.startswith("convergence")), default=None)
     result = {
-        "study": ev.spec.study.name, "site": ev.site.name, "input_sha256": _sha(scale.text),
+        "study": ev.spec.study.name, "site": ev.site.name, "input_sha256": text_sha256(scale.text),
         "criteria_preset": ev.preset.name, "n1": sz.n1, "engine": sz.engine,
         "search": {"units_min": sz.units_min, "units_max": sz.units_max, "models": models,
                    "strategy": ev.spec.battery.strategy, "strategy_grid": sz.strategy.given(),
@@ -478,10 +477,6 @@ def _size_battery(scale: StudyFile, out_dir: Path, *, quiet: bool, evaluator: St
     _figure(out / "sizing.png", frontier, chosen)
     write_json(out / "sizing.json", result)
     return to_jsonable(result)
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _figure(path: Path, frontier: list[dict], chosen: dict | None) -> None:

@@ -44,7 +44,7 @@ from typing import Any
 
 import pandas as pd
 
-from gridstudy.studies.io import atomic_write, to_jsonable, write_json, write_parquet
+from gridstudy.studies.io import atomic_write, text_sha256, to_jsonable, write_json, write_parquet
 from gridstudy.studies.output.folder import fault_point, output_folder
 from gridstudy.studies.scale.sizing import StudyEvaluator
 from gridstudy.studies.spec.scale import METRICS, StudyFile, load_scale_study, sweep_target
@@ -92,8 +92,7 @@ def scenario_hash(task: dict) -> str:
         p = Path(trace if isinstance(trace, str) else trace.get("path", ""))
         p = p if p.is_absolute() else Path(task["base_dir"]) / p
         content["trace_sha256"] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
-    text = json.dumps(content, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return text_sha256(json.dumps(content, sort_keys=True, default=str))
 
 
 def scenario_tasks(scale: StudyFile) -> list[dict]:
@@ -418,7 +417,7 @@ def _sweep(scale: StudyFile, tasks: list[dict], out: Path, stage: Path, t0: floa
     table["error"] = table["error"].fillna("").astype(str)
     table["pass"] = table["pass"].fillna(False).astype(bool)
     summary = {
-        "study": scale.study_raw.get("study", {}).get("name"), "input_sha256": hashlib.sha256(scale.text.encode()).hexdigest(),
+        "study": scale.study_raw.get("study", {}).get("name"), "input_sha256": text_sha256(scale.text),
         "parameters": sw.parameters, "scenarios": len(tasks), "evaluated": evaluated, "reused": reused,
         "failed": int((table["error"] != "").sum()), "passed": int(table["pass"].sum()), "backend": backend,
         "run_s": run_s, "runtime_s": time.perf_counter() - t0,

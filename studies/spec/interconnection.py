@@ -18,16 +18,18 @@ Sections::
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from gridstudy.grid.errors import InputError, Problem, problems_from_pydantic, read_toml
 from gridstudy.studies.criteria import PRESETS, RAMP_PRESETS
+from gridstudy.studies.criteria.flickermeter import LOOKAHEAD_STEPS
 from gridstudy.studies.errors import StudyError
-from gridstudy.studies.spec.sections import StudySpec, parse_study
+from gridstudy.studies.spec.sections import Section, StudySpec, parse_study
 
 __all__ = ["CriteriaSection", "ScenarioSection", "ContingencySection", "SagEvent", "SagSection",
            "ReportSection", "FluctuationSection", "InterconnectionSpec", "parse_interconnection", "load_interconnection",
@@ -36,11 +38,7 @@ __all__ = ["CriteriaSection", "ScenarioSection", "ContingencySection", "SagEvent
 _OWN = ("criteria", "scenarios", "contingencies", "sag", "report", "fluctuation")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DisturbanceCounterSection(_Section):
+class DisturbanceCounterSection(Section):
     """The campus's disturbance counter (``gridstudy.models.protection``); unset fields keep the
     defaults of ``docs/sources/events.md §6``."""
 
@@ -50,7 +48,7 @@ class DisturbanceCounterSection(_Section):
     return_after_s: float | None = Field(None, gt=0, description="time on backup before the return [s]")
 
 
-class CriteriaSection(_Section):
+class CriteriaSection(Section):
     preset: str = "generic-utility"
     ramp: str | None = Field(None, description="ramp-limit preset replacing the preset's (ercot-proposed, ieso, ...)")
     disturbance_counter: DisturbanceCounterSection | None = None
@@ -71,7 +69,7 @@ class CriteriaSection(_Section):
         return v
 
 
-class ScenarioSection(_Section):
+class ScenarioSection(Section):
     """A further named alternative: the file's ``[battery]`` and ``[campus]`` with these keys replaced
     (e.g. ``campus = { smoothing = { floor_percent = 50.0 } }`` for GPU-side smoothing, with
     ``battery = { strategy = "none" }`` for smoothing alone)."""
@@ -89,7 +87,7 @@ class ScenarioSection(_Section):
         return v
 
 
-class ContingencySection(_Section):
+class ContingencySection(Section):
     enabled: bool = True
     window: str = Field("1h", description="worst-window length ('all' = the whole horizon)")
     workers: int = Field(2, ge=1, le=64, description="parallel processes [-]")
@@ -107,7 +105,7 @@ class ContingencySection(_Section):
         return v
 
 
-class SagEvent(_Section):
+class SagEvent(Section):
     """One scripted event of the sag-mitigation set.
 
     ``job_start``: the campus jumps from ``idle_fraction`` of its peak to full at the block ramp
@@ -138,21 +136,21 @@ DEFAULT_SAG_EVENTS = (
 )
 
 
-class SagSection(_Section):
+class SagSection(Section):
     enabled: bool = True
     step_s: float = Field(0.02, ge=0.01, le=1.0, description="[s]")
     duration_s: float = Field(8.0, gt=0, le=600, description="horizon of each event run [s]")
     events: list[SagEvent] = Field(default_factory=lambda: [SagEvent(**e) for e in DEFAULT_SAG_EVENTS])
 
 
-class ReportSection(_Section):
+class ReportSection(Section):
     """``[report]``: how the report is printed."""
 
     page_size: Literal["Letter", "A4"] | None = Field(
         None, description="PDF page size; default: the criteria preset's (US Letter for every built-in preset)")
 
 
-class FluctuationSection(_Section):
+class FluctuationSection(Section):
     """``[fluctuation]``: the sub-second assessment of voltage and power fluctuations.
 
     The horizon runs at the study step; fluctuation criteria (flicker by the IEC 61000-4-15
@@ -192,7 +190,7 @@ class FluctuationSection(_Section):
         return v
 
 
-class InterconnectionSpec(_Section):
+class InterconnectionSpec(Section):
     """The sections of this module (the rest of the file is a :class:`gridstudy.studies.spec.sections.StudySpec`)."""
 
     criteria: CriteriaSection = Field(default_factory=CriteriaSection)
@@ -242,6 +240,43 @@ def window_problems(study: StudySpec, ic: InterconnectionSpec, raw: dict[str, An
     return out
 
 
+def unknown_scenario_problems(names: list[str], known: set[str], path: str = "contingencies.scenarios") -> list[Problem]:
+    """A problem for each scenario name of ``names`` that is not one of ``known`` (``path[k]``)."""
+    return [Problem(f"{path}[{k}]", f"unknown scenario; known: {', '.join(sorted(known))}", n)
+            for k, n in enumerate(names) if n not in known]
+
+
+def fluctuation_window_problems(fl: FluctuationSection, start: pd.Timestamp, step_s: float,
+                                steps: int) -> list[Problem]:
+    """The sub-second windows named by ``fluctuation.windows`` that do not fit in the horizon of
+    ``steps`` steps of ``step_s`` [s] from ``start``: each must start inside it and end at least
+    the flickermeter's look-ahead before its end (:func:`fluctuation_window_end`); and a
+    ``window_s``/``warmup_s`` that is not a whole number of sub-second steps."""
+    out: list[Problem] = []
+    for key, length in (("window_s", fl.window_s), ("warmup_s", fl.warmup_s)):
+        n = length / fl.step_s
+        if abs(n - round(n)) > 1e-6:
+            out.append(Problem(f"fluctuation.{key}", f"must be a whole number of sub-second steps ({fl.step_s:g} s)",
+                               length))
+    horizon_end = start + pd.Timedelta(seconds=steps * step_s)
+    end = fluctuation_window_end(fl, start, step_s, steps)
+    for k, s in enumerate(fl.windows):
+        t = pd.Timestamp(s)
+        if t < start or t + pd.Timedelta(seconds=fl.window_s) > end:
+            out.append(Problem(f"fluctuation.windows[{k}]", f"the window of {fl.window_s:g} s must lie inside the "
+                                                            f"horizon {start} .. {horizon_end}, ending at least the "
+                                                            f"flickermeter's look-ahead before its end ({end})", s))
+    return out
+
+
+def fluctuation_window_end(fl: FluctuationSection, start: pd.Timestamp, step_s: float, steps: int) -> pd.Timestamp:
+    """The latest end of a sub-second window: the horizon's end less the flickermeter's look-ahead
+    (:data:`gridstudy.studies.criteria.flickermeter.LOOKAHEAD_STEPS` sub-second steps, rounded up to
+    whole study steps)."""
+    horizon_end = start + pd.Timedelta(seconds=steps * step_s)
+    return horizon_end - pd.Timedelta(seconds=math.ceil((LOOKAHEAD_STEPS + 1) * fl.step_s / step_s) * step_s)
+
+
 def parse_interconnection(raw: dict[str, Any],
                           source: str | None = None) -> tuple[StudySpec, InterconnectionSpec, dict[str, StudySpec]]:
     """Validate a whole study file: every problem of every section at once.
@@ -281,9 +316,7 @@ def parse_interconnection(raw: dict[str, Any],
         problems += window_problems(study, ic, raw)
     if ic is not None:
         known = {"without_battery", "with_battery", *[n for n in names if isinstance(n, str)]}
-        for k, n in enumerate(ic.contingencies.scenarios):
-            if n not in known:
-                problems.append(Problem(f"contingencies.scenarios[{k}]", f"unknown scenario; known: {', '.join(sorted(known))}", n))
+        problems += unknown_scenario_problems(list(ic.contingencies.scenarios), known)
     if problems:
         raise StudyError(problems, source=source)
     assert study is not None and ic is not None  # each failure above added a problem

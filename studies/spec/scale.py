@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from gridstudy.grid.errors import InputError, Problem, parse_toml_text, problems_from_pydantic, read_text
 from gridstudy.grid.megapack import MEGAPACK_MODELS
@@ -46,7 +46,7 @@ from gridstudy.grid.spec import site_spec_from_raw
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.spec.interconnection import InterconnectionSpec, parse_interconnection
 from gridstudy.studies.spec.limits import budget_problems, outside_problem
-from gridstudy.studies.spec.sections import ResolvedStudy, StudySpec, make_battery, resolve_study, site_file
+from gridstudy.studies.spec.sections import ResolvedStudy, Section, StudySpec, make_battery, resolve_study, site_file
 
 __all__ = ["METRICS", "SizingSection", "StrategyGrid", "SweepSection", "StudyFile", "load_scale_study",
            "parse_scale_study", "site_raw_of", "STRATEGY_PARAMETERS", "COST_PER_MW_USD",
@@ -78,10 +78,6 @@ STRATEGY_PARAMETERS = {
 }
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 def _positive_list(v: list[float] | None) -> list[float] | None:
     if v is not None:
         if not v:
@@ -93,7 +89,7 @@ def _positive_list(v: list[float] | None) -> list[float] | None:
     return v
 
 
-class StrategyGrid(_Section):
+class StrategyGrid(Section):
     """``[sizing.strategy]``: values of the dispatch strategy's parameters to search.
 
     Each key is a list; the sizing searches the units for every combination.
@@ -121,7 +117,7 @@ class StrategyGrid(_Section):
         return [dict(zip(g, vals, strict=True)) for vals in itertools.product(*g.values())] if g else [{}]
 
 
-class SizingSection(_Section):
+class SizingSection(Section):
     """``[sizing]``: the search range, what must pass, and the cost model.
 
     Parameters
@@ -177,7 +173,7 @@ def _with_battery_only() -> list[_SweepScenario]:
     return ["with_battery"]
 
 
-class SweepSection(_Section):
+class SweepSection(Section):
     """``[sweep]``: the swept parameters and how each point is run.
 
     Parameters

@@ -43,7 +43,7 @@ from gridstudy.grid.errors import InputError, Problem, problems_from_pydantic, r
 from gridstudy.grid.reference import reference_site_path, reference_sites
 from gridstudy.grid.spec import load_site_spec
 from gridstudy.models.battery import MegapackPlant
-from gridstudy.models.campus import CampusLoadParams, gpus_for_peak
+from gridstudy.models.campus import CampusLoadParams, campus_for_peak
 from gridstudy.models.campus_voltage import CampusVoltageResponse
 from gridstudy.models.dispatch import (
     ImportCap,
@@ -62,16 +62,19 @@ from gridstudy.models.traces import load_trace, resample_trace, scale_trace
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.spec.limits import MAX_BATTERY_UNITS, MAX_GPUS, MAX_STEPS
 
-__all__ = ["StudySection", "CampusSection", "TraceSection", "BatterySection", "RampLimitSection",
+__all__ = ["Section", "StudySection", "CampusSection", "TraceSection", "BatterySection", "RampLimitSection",
            "SmoothingSection", "ImportCapSection", "LoadLossSection", "RecoverySection", "ReactiveSection",
            "StudySpec", "parse_study", "load_study", "ResolvedStudy", "resolve_study", "site_file"]
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
+    """Base of every section of a study file: unknown keys refused, values frozen once validated."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class StudySection(_Section):
+
+class StudySection(Section):
     """``[study]``: what is studied, where, and over which horizon."""
 
     name: str = Field(min_length=1)
@@ -134,7 +137,7 @@ class StudySection(_Section):
         return float(self.duration_s) if self.duration_s is not None else pd.Timedelta(cast(str, self.duration)).total_seconds()
 
 
-class TraceSection(_Section):
+class TraceSection(Section):
     """``[campus.trace]``: a measured trace instead of the synthetic model."""
 
     path: str = Field(min_length=1, description="CSV or Parquet file")
@@ -156,7 +159,7 @@ class TraceSection(_Section):
 
 
 def derived_section(name: str, params: Any, *, exclude: tuple[str, ...] = (), overrides: dict[str, Any] | None = None,
-                    base: type[BaseModel] = _Section, doc: str = "") -> type[BaseModel]:
+                    base: type[BaseModel] = Section, doc: str = "") -> type[BaseModel]:
     """A study-file section whose fields are a model class's own parameters.
 
     The model (a dataclass, or a class whose ``__init__`` takes keyword parameters) declares each
@@ -201,7 +204,7 @@ def derived_section(name: str, params: Any, *, exclude: tuple[str, ...] = (), ov
     return model
 
 
-class _VoltageResponseBase(_Section):
+class _VoltageResponseBase(Section):
     time_series: bool = False
 
     def model(self) -> Any:
@@ -225,7 +228,7 @@ else:
     VoltageResponseSection = _voltage_response_section()
 
 
-class _CampusBase(_Section):
+class _CampusBase(Section):
     trace: TraceSection | None = None
     voltage_response: VoltageResponseSection | None = None
 
@@ -279,7 +282,7 @@ def _sections() -> dict[str, type[BaseModel]]:
     return out
 
 
-class ReactiveSection(_Section):
+class ReactiveSection(Section):
     """``[battery.reactive]`` (see :class:`gridstudy.models.dispatch.ReactiveControl`; its ``curve`` is
     given here as the points ``v_pu`` [pu] and ``q_pu`` [pu of inverter MVA]); values are validated by
     the model."""
@@ -295,7 +298,7 @@ class ReactiveSection(_Section):
 
 _S = _sections()
 if TYPE_CHECKING:  # the type checker sees sections whose fields it cannot know statically
-    class _Derived(_Section):
+    class _Derived(Section):
         def __getattr__(self, name: str) -> Any: ...
 
     class CampusSection(_CampusBase, _Derived): ...
@@ -340,7 +343,7 @@ class BatterySection(_BatteryBase):
     with the strategies' tables."""
 
 
-class StudySpec(_Section):
+class StudySpec(Section):
     """A whole study file."""
 
     study: StudySection
@@ -599,8 +602,7 @@ def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | Non
             if cs.gpus is not None:
                 params = CampusLoadParams(gpus=cs.gpus, **kw)
             elif campus_peak_mw is not None:
-                one = CampusLoadParams(gpus=1, **kw)
-                params = one.replace(gpus=gpus_for_peak(campus_peak_mw, one))
+                params = campus_for_peak(campus_peak_mw, **kw)
         except InputError as exc:
             problems += exc.problems
     else:

@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from gridstudy.grid.errors import Problem
 from gridstudy.models.campus import CampusLoadParams, campus_window, change_severity
 from gridstudy.models.dispatch import dispatch
 from gridstudy.studies.criteria import Finding, max_p2p_mw, ramp_findings, rvc_finding, voltage_class
@@ -51,6 +50,7 @@ from gridstudy.studies.errors import StudyError
 from gridstudy.studies.judge.findings import slug
 from gridstudy.studies.qsts.inputs import RecordSpec
 from gridstudy.studies.qsts.run import run_qsts
+from gridstudy.studies.spec.interconnection import fluctuation_window_end, fluctuation_window_problems
 from gridstudy.studies.stages.contingency import window_start_site
 
 if TYPE_CHECKING:
@@ -120,23 +120,13 @@ def choose_windows(study: StudySetup, settings: FluctuationSection) -> list[Wind
 
     idx = study.horizon
     t0 = idx[0]
-    horizon_end = t0 + pd.Timedelta(seconds=len(idx) * study.step_s)
-    # a window must leave room for the flickermeter's look-ahead before the horizon ends
-    end = horizon_end - pd.Timedelta(seconds=math.ceil((LOOKAHEAD_STEPS + 1) * settings.step_s / study.step_s)
-                                     * study.step_s)
-    w = pd.Timedelta(seconds=settings.window_s)
-    out: list[Window] = []
-    problems: list[Problem] = []
-    for k, s in enumerate(settings.windows):
-        start = pd.Timestamp(s)
-        if start < t0 or start + w > end:
-            problems.append(Problem(f"fluctuation.windows[{k}]", f"the window of {settings.window_s:g} s must lie inside "
-                                    f"the horizon {t0} .. {horizon_end}, ending at least the flickermeter's "
-                                    f"look-ahead before its end ({end})", s))
-        else:
-            out.append(Window(start, start + w, "named in the study"))
+    problems = fluctuation_window_problems(settings, t0, study.step_s, len(idx))
     if problems:
         raise StudyError(problems, source=str(study.path) if study.path else None)
+    # a window leaves room for the flickermeter's look-ahead before the horizon ends
+    end = fluctuation_window_end(settings, t0, study.step_s, len(idx))
+    w = pd.Timedelta(seconds=settings.window_s)
+    out = [Window(pd.Timestamp(s), pd.Timestamp(s) + w, "named in the study") for s in settings.windows]
     if not isinstance(study.campus, CampusLoadParams):
         return out
 
