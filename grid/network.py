@@ -23,7 +23,7 @@ fast engine does not take) and writes a JSON file beside its input; on IEEE 14 i
 is 0.053 pu away from pypowsybl's own load flow. pypowsybl's MATPOWER export keeps shunts,
 transformer ratios and the reference bus, and pandapower's ``from_mpc`` (the converter its own
 test suite validates) turns it into a net whose power flow agrees with pypowsybl's load flow to
-about 1e-8 pu (tests/test_network_formats.py). What MATPOWER cannot carry is lost: element
+about 1e-8 pu (tests/grid/test_network_formats.py). What MATPOWER cannot carry is lost: element
 names (loads and generators are named after their bus), switches (merged), ratings other than
 ``RATE_A``.
 

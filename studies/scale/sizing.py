@@ -41,8 +41,9 @@ import pandas as pd
 from gridstudy.grid.build import rate_storage
 from gridstudy.grid.megapack import megapack
 from gridstudy.grid.topology import site_outages
-from gridstudy.studies.io import atomic_write, text_sha256, to_jsonable, write_json, write_parquet
+from gridstudy.studies.io import text_sha256, to_jsonable, write_json, write_parquet
 from gridstudy.studies.judge.findings import scenario_findings, scenario_summary
+from gridstudy.studies.output.figure import pyplot, save_png
 from gridstudy.studies.output.folder import output_folder
 from gridstudy.studies.qsts.inputs import RecordSpec
 from gridstudy.studies.qsts.run import run_qsts
@@ -480,12 +481,8 @@ def _size_battery(scale: StudyFile, out_dir: Path, *, quiet: bool, evaluator: St
 
 
 def _figure(path: Path, frontier: list[dict], chosen: dict | None) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ModuleNotFoundError:  # the report extra is optional
+    plt = pyplot()
+    if plt is None:
         return
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -506,5 +503,4 @@ def _figure(path: Path, frontier: list[dict], chosen: dict | None) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
-    plt.close(fig)
+    save_png(fig, path)

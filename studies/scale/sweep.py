@@ -44,7 +44,8 @@ from typing import Any
 
 import pandas as pd
 
-from gridstudy.studies.io import atomic_write, text_sha256, to_jsonable, write_json, write_parquet
+from gridstudy.studies.io import text_sha256, to_jsonable, write_json, write_parquet
+from gridstudy.studies.output.figure import pyplot, save_png
 from gridstudy.studies.output.folder import fault_point, output_folder
 from gridstudy.studies.scale.sizing import StudyEvaluator
 from gridstudy.studies.spec.scale import METRICS, StudyFile, load_scale_study, sweep_target
@@ -443,12 +444,8 @@ def _carry_store(store: Path, dest: Path, hashes: list[str]) -> None:
 
 
 def _figure(path: Path, table: pd.DataFrame, params: list[str], metric: str) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ModuleNotFoundError:  # the report extra is optional
+    plt = pyplot()
+    if plt is None:
         return
 
     y = pd.to_numeric(table[metric], errors="coerce") if metric in table else pd.Series(math.nan, index=table.index)
@@ -470,5 +467,4 @@ def _figure(path: Path, table: pd.DataFrame, params: list[str], metric: str) -> 
     axes[0][0].legend(fontsize=7)
     fig.suptitle(f"Sweep: {metric} per scenario (with battery)", fontsize=10)
     fig.tight_layout()
-    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
-    plt.close(fig)
+    save_png(fig, path)

@@ -40,7 +40,7 @@ def test_values_are_judged_by_the_models_at_their_file_paths():
 def test_campus_voltage_response_and_volt_var_lag_reach_both_engines(tmp_path):
     """The study file's [campus.voltage_response] (with time_series = true) and the volt-var
     response time reach the engines' controls, and both engines agree on the result (1e-8 pu, as in
-    tests/test_qsts_agreement.py)."""
+    tests/studies/qsts/test_qsts_agreement.py)."""
     import numpy as np
 
     from gridstudy.models.campus_voltage import CampusVoltageResponse

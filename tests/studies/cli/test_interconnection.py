@@ -109,7 +109,7 @@ inverter_tau_s = 0.0
 
 def test_battery_reduces_grid_side_ramps_and_poi_swing(tmp_path):
     """The strategy's mechanism, with a plant that answers in the step the load moves (its
-    latency is judged in tests/test_fluctuation.py and by the sub-second windows)."""
+    latency is judged in tests/studies/stages/test_fluctuation.py and by the sub-second windows)."""
     out = tmp_path / "out"
     s = run_study(study(tmp_path, "memphis-161kv", extra=INSTANT_PLANT), out, contingencies=False, sag=False,
                   quiet=True, report=False)

@@ -158,7 +158,7 @@ def test_volt_var_is_a_fixed_point_each_step():
     load = pd.DataFrame({"load": np.linspace(2.0, 9.0, steps)})
     ConstControl(net, "load", "p_mw", element_index=[0], data_source=DFData(load), profile_name=["load"])
     # response time 0: the instantaneous curve (the default curve follows with a 5-s lag since
-    # issue 12 item 7; tests/test_qsts_volt_var_lag.py checks the lag)
+    # issue 12 item 7; tests/studies/qsts/test_qsts_volt_var_lag.py checks the lag)
     curve = VoltVarCurve(v_pu=(0.95, 0.99, 1.01, 1.05), q_pu=(-0.44, 0.0, 0.0, 0.44), response_time_s=0.0)
     VoltVarController(net, [0], curve)
     ow = OutputWriter(net, time_steps=range(steps), output_path=None,

@@ -220,7 +220,7 @@ def test_cli_qsts_prints_and_writes_the_streamed_verdicts(tmp_path, monkeypatch,
     from gridstudy.studies.cli.main import main
 
     monkeypatch.setattr(study_mod, "STREAM_MIN_STEPS", 1_000)
-    src = Path(__file__).resolve().parents[1] / "examples" / "demo.toml"
+    src = Path(__file__).resolve().parents[3] / "examples" / "demo.toml"
     text = src.read_text().replace('duration = "1D"', 'duration = "72min"')
     assert 'duration = "72min"' in text
     f = tmp_path / "s.toml"

@@ -10,7 +10,7 @@ from gridstudy.studies.cli.main import main
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.spec.sections import load_study, resolve_study
 
-EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("profile-*.toml"))
+EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "examples").glob("profile-*.toml"))
 
 STUDY = """
 [study]

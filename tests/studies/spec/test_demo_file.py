@@ -8,7 +8,7 @@ import pytest
 
 from gridstudy.studies.study import Study
 
-DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo.toml"
+DEMO = Path(__file__).resolve().parents[3] / "examples" / "demo.toml"
 
 
 def test_demo_comment_states_the_measured_poi_swing(tmp_path):

@@ -19,7 +19,7 @@ from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, RecordSpec, Volt
 from gridstudy.studies.qsts.results import ResultRecorder
 from gridstudy.studies.qsts.run import run_qsts
 
-#: engines' voltage agreement (see tests/test_qsts_agreement.py for the margin)
+#: engines' voltage agreement (see tests/studies/qsts/test_qsts_agreement.py for the margin)
 TOL_PU = 1e-8
 #: Q agreement: the steepest curve segment, 0.44 pu / 0.06 pu of ~32 MVA ≈ 240 Mvar/pu, times 1e-8 pu
 TOL_MVAR = 3e-6

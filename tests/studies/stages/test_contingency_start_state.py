@@ -20,7 +20,7 @@ from gridstudy.studies.setup import ENGINE_COLUMNS
 from gridstudy.studies.stages import contingency
 from gridstudy.studies.stages.contingency import run_outage, window_start_site
 
-DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo.toml"
+DEMO = Path(__file__).resolve().parents[3] / "examples" / "demo.toml"
 
 #: Power-flow tolerance of both engines is 1e-8 MVA (fast) / 1e-10 MVA (reference) on a 100 MVA
 #: base; the resulting voltage error is orders of magnitude below the 1e-9 pu asked of the test.

@@ -141,7 +141,7 @@ def test_bad_fluctuation_input_names_the_field(tmp_path, old, new, field, cli):
 @pytest.mark.slow
 def test_engines_agree_on_a_sub_second_window(tmp_path):
     """Both engines on the same 20-ms window from the same start state: 1e-8 pu, as on the study
-    step (tests/test_qsts_agreement.py)."""
+    step (tests/studies/qsts/test_qsts_agreement.py)."""
     from gridstudy.studies.stages.fluctuation import Window, run_window
 
     study = Study.from_file(_study(tmp_path, duration="5min"))

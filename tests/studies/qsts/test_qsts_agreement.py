@@ -14,51 +14,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from engine_capture import TOL_PU, CaptureRecorder, _capture_fast, _capture_reference
 
 from gridstudy.grid.reference import load_site, reference_sites
-from gridstudy.studies.qsts import reference as reference_mod
 from gridstudy.studies.qsts.fast import run_fast
 from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, TapControl, VoltVarCurve
-from gridstudy.studies.qsts.results import ResultRecorder
-
-TOL_PU = 1e-8
-
-
-class CaptureRecorder(ResultRecorder):
-    """A ResultRecorder that also keeps every block's full voltages, loadings and series."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.vm, self.ld, self.series, self.conv = [], [], [], []
-
-    def add_block(self, start, vm_pu, loading_percent, series, converged, iterations, max_mismatch_mva):
-        self.vm.append(np.array(vm_pu, dtype=float))
-        self.ld.append(np.array(loading_percent, dtype=float))
-        self.series.append({k: np.array(v, dtype=float) for k, v in series.items()})
-        self.conv.append(np.array(converged, dtype=bool))
-        super().add_block(start, vm_pu, loading_percent, series, converged, iterations, max_mismatch_mva)
-
-    def captured(self):
-        ser = {k: np.concatenate([s[k] for s in self.series]) for k in self.series[0]}
-        return np.vstack(self.vm), np.vstack(self.ld), ser, np.concatenate(self.conv)
-
-
-def _capture_reference(inputs, monkeypatch):
-    made = []
-
-    def factory(*a, **k):
-        made.append(CaptureRecorder(*a, **k))
-        return made[-1]
-
-    monkeypatch.setattr(reference_mod, "ResultRecorder", factory)
-    reference_mod.run_reference(inputs, quiet=True)
-    return made[0].captured()
-
-
-def _capture_fast(inputs, block_steps=64):
-    rec = CaptureRecorder(inputs.site, inputs.profiles.index, inputs.record, engine="fast")
-    run_fast(inputs, quiet=True, block_steps=block_steps, recorder=rec)
-    return rec.captured()
 
 
 def _profiles(site, n, seed=1, lo=0.3, hi=1.0, period=25):

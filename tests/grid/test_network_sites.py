@@ -11,7 +11,7 @@ import numpy as np
 import pandapower as pp
 import pandas as pd
 import pytest
-from test_qsts_agreement import TOL_PU, _capture_fast, _capture_reference
+from engine_capture import TOL_PU, _capture_fast, _capture_reference
 
 from gridstudy.grid.errors import InputError, SiteError
 from gridstudy.grid.reference import load_site
@@ -53,7 +53,7 @@ def _sb_site(tmp_path, extra: str = ""):
 @pytest.mark.slow
 def test_simbench_profiles_both_engines_agree(tmp_path, monkeypatch):
     """SimBench's own profiles drive loads and PV/wind in both engines; they agree to 1e-8 pu
-    (the tolerance of tests/test_qsts_agreement.py, explained there), and the values applied are
+    (the tolerance of tests/studies/qsts/test_qsts_agreement.py, explained there), and the values applied are
     simbench.get_absolute_values' own at the same position in the year."""
     import simbench as sb
 
@@ -214,12 +214,12 @@ def test_bad_network_inputs_listed(tmp_path):
 @pytest.mark.slow
 def test_example_simbench_site_runs_both_engines():
     """examples/simbench-hv-site.toml: its base case converges and a short QSTS with its own
-    profiles converges on both engines, which agree (tolerance: tests/test_qsts_agreement.py)."""
+    profiles converges on both engines, which agree (tolerance: tests/studies/qsts/test_qsts_agreement.py)."""
     from pathlib import Path
 
     from gridstudy.studies.qsts.run import run_qsts
 
-    site = load_site(Path(__file__).parents[1] / "examples" / "simbench-hv-site.toml")
+    site = load_site(Path(__file__).resolve().parents[2] / "examples" / "simbench-hv-site.toml")
     net = site.net
     pp.runpp(net, calculate_voltage_angles=True)
     assert net.converged and 0.95 < net.res_bus.vm_pu.at[site.poi_bus] < 1.05
