@@ -17,7 +17,7 @@ import pandapower as pp
 from gridstudy.grid.build import add_battery, add_campus
 from gridstudy.grid.errors import Problem, SiteError
 from gridstudy.grid.megapack import MEGAPACK_MODELS
-from gridstudy.grid.network import current_tap_model, read_net_json
+from gridstudy.grid.network import current_tap_model, pandapower_case, read_net_json
 from gridstudy.grid.site import BatteryPlant, Site
 from gridstudy.grid.topology import validate_topology
 
@@ -47,7 +47,7 @@ def load_network(ref: str) -> pp.pandapowerNet:
     fn = getattr(pn, name, None)
     if not callable(fn):
         raise SiteError([Problem("network", "not a JSON file, a pandapower.networks case or simbench:CODE", ref)])
-    return current_tap_model(fn())
+    return pandapower_case(fn)
 
 
 def resolve_bus(net: pp.pandapowerNet, bus: int | str, path: str = "bus") -> int:

@@ -39,6 +39,7 @@ import json
 import logging
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,8 @@ import pandas as pd
 from gridstudy.grid.errors import Problem, SiteError
 
 __all__ = ["FORMATS", "SUFFIX_FORMATS", "infer_format", "read_network", "network_from_ref", "ALLOWED_MODULES",
-           "check_net_json", "net_from_json_text", "read_net_json", "current_tap_model"]
+           "check_net_json", "net_from_json_text", "read_net_json", "current_tap_model",
+           "TAP_MODEL_WARNING", "pandapower_case"]
 
 #: Formats a network file may have. [-]
 FORMATS = ("pandapower", "matpower", "cgmes", "psse", "ucte")
@@ -69,11 +71,16 @@ ALLOWED_MODULES = ("pandapower", "pandas", "numpy", "gridstudy")
 #: Transformer tables that carry a tap model. [-]
 TRAFO_TABLES = ("trafo", "trafo3w")
 
+#: How pandapower's DeprecationWarning for a transformer table without ``tap_dependency_table``
+#: (the pre-3.0 tap model) begins. [-]
+TAP_MODEL_WARNING = "tap_dependency_table is missing in net"
+
 
 def _old_phase_shifter_to_type(df: pd.DataFrame, t: str) -> pd.Series:
     """``tap{t}_changer_type`` of a table that has only pandapower 2's ``tap{t}_phase_shifter``
-    flag, as pandapower's old path reads that flag: an ideal phase shifter where it is set, a
-    ratio (complex) tap where a step and a position are given, no tap otherwise."""
+    flag, as pandapower 2's power flow (the deprecated path of pandapower 3's ``build_branch``)
+    reads that flag: an ideal phase shifter where it is set, a ratio (complex) tap where a step
+    and a position are given, no tap otherwise."""
     ideal = df[f"tap{t}_phase_shifter"].astype(object).where(df[f"tap{t}_phase_shifter"].notna(), False).astype(bool)
     step = pd.to_numeric(df[f"tap{t}_step_percent"], errors="coerce") if f"tap{t}_step_percent" in df else None
     pos = pd.to_numeric(df[f"tap{t}_pos"], errors="coerce") if f"tap{t}_pos" in df else None
@@ -99,14 +106,17 @@ def current_tap_model(net: Any, field: str = "network") -> Any:
     ``convert_format`` converts by format version, and those cases already carry the current one.
 
     Added where missing is what pandapower's ``create_transformer*`` write by default:
-    ``tap_dependency_table`` False and ``id_characteristic_table`` <NA>. The power flow does not
+    ``tap_dependency_table`` False and ``id_characteristic_table`` <NA> (and ``tap_changer_type``
+    none, as ``convert_format`` adds it to a trafo table: a table without it and without
+    ``tap_phase_shifter`` has its taps ignored by pandapower either way). The power flow does not
     change: without a spline characteristic in use, the deprecated path takes the rated
     ``vk_percent``/``vkr_percent`` and the same ratio, as the current path does with no table.
     A ``tap_phase_shifter`` column beside ``tap_changer_type`` (pandapower reads the latter) is
-    dropped; without ``tap_changer_type`` the flag becomes the type pandapower's old path reads
-    it as (:func:`_old_phase_shifter_to_type`) — not pandapower's ``convert_trafo_pst_logic``,
-    which classifies by the step values and would make an ideal shifter with a percent step a
-    ratio tap.
+    dropped. Without ``tap_changer_type`` (a table in the pandapower 2 form, which pandapower
+    3.5's own deprecated path fails on) the flag becomes the type it meant
+    (:func:`_old_phase_shifter_to_type`) — not what pandapower's ``convert_trafo_pst_logic``
+    makes of it: that one classifies by the step values, so an ideal shifter with a percent step
+    would become a ratio tap.
 
     Raises
     ------
@@ -134,12 +144,28 @@ def current_tap_model(net: Any, field: str = "network") -> Any:
             if f"tap{t}_changer_type" not in df:
                 df[f"tap{t}_changer_type"] = _old_phase_shifter_to_type(df, t)
             df = df.drop(columns=old)
+        if "tap_changer_type" not in df:  # as pandapower's convert_format adds it: no tap model
+            df["tap_changer_type"] = pd.Series(None, index=df.index, dtype=object)
         if "tap_dependency_table" not in df:
             df["tap_dependency_table"] = False
         if "id_characteristic_table" not in df:
             df["id_characteristic_table"] = pd.Series(pd.NA, index=df.index, dtype="Int64")
         net[table] = df
     return net
+
+
+def pandapower_case(fn: Callable[[], Any], field: str = "network") -> Any:
+    """The net a ``pandapower.networks`` function builds, in the current tap model.
+
+    Several of those functions (``mv_oberrhein``, ...) run power flows of their own on
+    pandapower's stored case data, which is in the old tap model; the deprecation warning those
+    runs raise (:data:`TAP_MODEL_WARNING`, that one only) is held back, and the net they return
+    is converted (:func:`current_tap_model`) before anything of this package solves it.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=TAP_MODEL_WARNING, category=DeprecationWarning)
+        net = fn()
+    return current_tap_model(net, field)
 
 
 def _walk_refs(obj: Any, depth: int, found: list[str]) -> None:
@@ -345,4 +371,4 @@ def network_from_ref(case: str | None = None, simbench: str | None = None, field
     fn = getattr(pn, str(case), None)
     if not callable(fn) or str(case).startswith("_"):
         raise SiteError([Problem(f"{field}.case", "not a pandapower.networks case", case)])
-    return current_tap_model(fn(), f"{field}.case")
+    return pandapower_case(fn, f"{field}.case")
