@@ -2,7 +2,8 @@
 
 Sources: a pandapower JSON file, a ``pandapower.networks`` case name (``case30``,
 ``mv_oberrhein``, ...) or a SimBench code (``1-MV-rural--0-sw``; needs the ``simbench`` package).
-The net's ``ext_grid`` stays a stiff source in the power flow; its ``s_sc_max_mva`` /
+Every net, whether loaded here or given to :func:`attach`, is brought to pandapower's current tap model
+(:func:`gridstudy.grid.network.current_tap_model`). The net's ``ext_grid`` stays a stiff source in the power flow; its ``s_sc_max_mva`` /
 ``s_sc_min_mva`` / ``rx_max`` / ``rx_min`` (if present) are used for the short circuit.
 """
 
@@ -17,7 +18,7 @@ import pandapower.networks as pn
 from gridstudy.grid.build import add_battery, add_campus
 from gridstudy.grid.errors import Problem, SiteError
 from gridstudy.grid.megapack import MEGAPACK_MODELS
-from gridstudy.grid.network import read_net_json
+from gridstudy.grid.network import current_tap_model, pandapower_case, read_net_json
 from gridstudy.grid.site import BatteryPlant, Site
 from gridstudy.grid.topology import validate_topology
 
@@ -25,7 +26,8 @@ __all__ = ["load_network", "resolve_bus", "attach"]
 
 
 def load_network(ref: str) -> pp.pandapowerNet:
-    """Load a net from ``path.json``, ``case:NAME`` / a ``pandapower.networks`` name, or ``simbench:CODE``."""
+    """Load a net from ``path.json``, ``case:NAME`` / a ``pandapower.networks`` name, or ``simbench:CODE``,
+    in pandapower's current tap model (:func:`gridstudy.grid.network.current_tap_model`)."""
     if ref.startswith("simbench:"):
         try:
             sb = importlib.import_module("simbench")
@@ -33,9 +35,10 @@ def load_network(ref: str) -> pp.pandapowerNet:
             raise SiteError([Problem("network", "SimBench codes need the 'simbench' package (pip install simbench)", ref)]) from None
         code = ref.split(":", 1)[1]
         try:
-            return sb.get_simbench_net(code)
+            net = sb.get_simbench_net(code)
         except Exception as exc:  # simbench raises bare errors for unknown codes
             raise SiteError([Problem("network", f"unknown SimBench code ({exc})", code)]) from None
+        return current_tap_model(net)
     name = ref.split(":", 1)[1] if ref.startswith("case:") else ref
     path = Path(ref)
     if path.suffix == ".json":
@@ -44,7 +47,7 @@ def load_network(ref: str) -> pp.pandapowerNet:
     fn = getattr(pn, name, None)
     if not callable(fn):
         raise SiteError([Problem("network", "not a JSON file, a pandapower.networks case or simbench:CODE", ref)])
-    return fn()
+    return pandapower_case(fn)
 
 
 def resolve_bus(net: pp.pandapowerNet, bus: int | str, path: str = "bus") -> int:
@@ -68,7 +71,7 @@ def attach(net: pp.pandapowerNet, poi: int | str, campus_p_mw: float, campus_pf:
     Parameters
     ----------
     net : pandapowerNet
-        The network; modified in place.
+        The network; modified in place (also brought to pandapower's current tap model).
     poi : int or str
         POI bus index or name.
     campus_p_mw : float
@@ -99,6 +102,7 @@ def attach(net: pp.pandapowerNet, poi: int | str, campus_p_mw: float, campus_pf:
     if problems:
         raise SiteError(problems, source=name)
     assert poi_bus is not None  # a bus that did not resolve is one of the problems above
+    current_tap_model(net)  # a net built by the caller may be in the old one (no-op for load_network's)
     validate_topology(net, poi_bus, source=name)
     campus = add_campus(net, [(f"Data hall {k + 1}", poi_bus, campus_p_mw / halls, campus_pf) for k in range(halls)])
     storages: list[int] = []

@@ -27,6 +27,8 @@ about 1e-8 pu (tests/grid/test_network_formats.py). What MATPOWER cannot carry i
 names (loads and generators are named after their bus), switches (merged), ratings other than
 ``RATE_A``.
 
+Every net read here carries pandapower's current tap model (:func:`current_tap_model`).
+
 Every problem is raised as :class:`gridstudy.grid.errors.SiteError` naming the field and value.
 """
 
@@ -37,18 +39,22 @@ import json
 import logging
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandapower as pp
 import pandapower.networks as pn
+import pandas as pd
 from pandapower.converter.cim.cim2pp.from_cim import from_cim
 from pandapower.converter.matpower.from_mpc import from_mpc
 
 from gridstudy.grid.errors import Problem, SiteError, read_text
 
 __all__ = ["FORMATS", "SUFFIX_FORMATS", "infer_format", "read_network", "network_from_ref", "ALLOWED_MODULES",
-           "check_net_json", "net_from_json_text", "read_net_json"]
+           "check_net_json", "net_from_json_text", "read_net_json", "current_tap_model",
+           "TAP_MODEL_WARNING", "pandapower_case"]
 
 #: Formats a network file may have. [-]
 FORMATS = ("pandapower", "matpower", "cgmes", "psse", "ucte")
@@ -63,6 +69,106 @@ _LOG = logging.getLogger(__name__)
 #: pandas and numpy types of its tables, and this package's. pandapower imports the module a file
 #: names before it judges it; a file naming any other module is refused before pandapower reads it.
 ALLOWED_MODULES = ("pandapower", "pandas", "numpy", "gridstudy")
+
+
+#: Transformer tables that carry a tap model. [-]
+TRAFO_TABLES = ("trafo", "trafo3w")
+
+#: How pandapower's DeprecationWarning for a transformer table without ``tap_dependency_table``
+#: (the pre-3.0 tap model) begins. [-]
+TAP_MODEL_WARNING = "tap_dependency_table is missing in net"
+
+
+def _old_phase_shifter_to_type(df: pd.DataFrame, t: str) -> pd.Series:
+    """``tap{t}_changer_type`` of a table that has only pandapower 2's ``tap{t}_phase_shifter``
+    flag, as pandapower 2's power flow (the deprecated path of pandapower 3's ``build_branch``)
+    reads that flag: an ideal phase shifter where it is set, a ratio (complex) tap where a step
+    and a position are given, no tap otherwise."""
+    ideal = df[f"tap{t}_phase_shifter"].astype(object).where(df[f"tap{t}_phase_shifter"].notna(), False).astype(bool)
+    step = pd.to_numeric(df[f"tap{t}_step_percent"], errors="coerce") if f"tap{t}_step_percent" in df else None
+    pos = pd.to_numeric(df[f"tap{t}_pos"], errors="coerce") if f"tap{t}_pos" in df else None
+    ratio = (np.isfinite(step.to_numpy(dtype=float)) & np.isfinite(pos.to_numpy(dtype=float))
+             if step is not None and pos is not None else np.zeros(len(df), dtype=bool))
+    out = pd.Series(None, index=df.index, dtype=object)
+    out[ratio & ~ideal.to_numpy()] = "Ratio"
+    out[ideal.to_numpy()] = "Ideal"
+    return out
+
+
+def current_tap_model(net: Any, field: str = "network") -> Any:
+    """Give the transformer tables of ``net`` pandapower's current tap model, in place; return ``net``.
+
+    Since pandapower 3.0 a transformer's tap is described by ``tap_changer_type`` (``"Ratio"``,
+    ``"Symmetrical"``, ``"Ideal"`` or none), which replaced the ``tap_phase_shifter`` flag, and a
+    tap-dependent ratio or impedance by ``tap_dependency_table`` with ``id_characteristic_table``
+    (rows of ``net.trafo_characteristic_table``), which replaced the spline characteristics
+    (``tap_dependent_impedance``, ``net.characteristic``). A net without ``tap_dependency_table`` —
+    pandapower's own stored ``pandapower.networks`` cases (case14, case118, case300,
+    mv_oberrhein, ...) among them — goes down pandapower's deprecated path, with a
+    DeprecationWarning at every power flow. pandapower offers no converter for this:
+    ``convert_format`` converts by format version, and those cases already carry the current one.
+
+    Added where missing is what pandapower's ``create_transformer*`` write by default:
+    ``tap_dependency_table`` False and ``id_characteristic_table`` <NA> (and ``tap_changer_type``
+    none, as ``convert_format`` adds it to a trafo table: a table without it and without
+    ``tap_phase_shifter`` has its taps ignored by pandapower either way). The power flow does not
+    change: without a spline characteristic in use, the deprecated path takes the rated
+    ``vk_percent``/``vkr_percent`` and the same ratio, as the current path does with no table.
+    A ``tap_phase_shifter`` column beside ``tap_changer_type`` (pandapower reads the latter) is
+    dropped. Without ``tap_changer_type`` (a table in the pandapower 2 form, which pandapower
+    3.5's own deprecated path fails on) the flag becomes the type it meant
+    (:func:`_old_phase_shifter_to_type`) — not what pandapower's ``convert_trafo_pst_logic``
+    makes of it: that one classifies by the step values, so an ideal shifter with a percent step
+    would become a ratio tap.
+
+    Raises
+    ------
+    SiteError
+        When spline characteristics are in use (``tap_dependent_impedance`` set on a transformer
+        of a table without ``tap_dependency_table``): they cannot be carried over without a
+        ``trafo_characteristic_table``, and dropping them would change the power flow.
+    """
+    for table in TRAFO_TABLES:
+        if table not in net:
+            continue
+        df = net[table]
+        if "tap_dependency_table" not in df and "tap_dependent_impedance" in df:
+            used = df["tap_dependent_impedance"].astype(object).where(df["tap_dependent_impedance"].notna(), False)
+            if used.astype(bool).any():
+                names = [str(n) for n in df.loc[used.astype(bool).to_numpy(), "name"]] if "name" in df else []
+                raise SiteError([Problem(f"{field}.{table}.tap_dependent_impedance",
+                                         "spline tap characteristics (pandapower < 3.0) are not supported; "
+                                         "give the transformers a trafo_characteristic_table "
+                                         "(tap_dependency_table, id_characteristic_table)", names[:5])])
+        for t in ("", "2"):
+            old = f"tap{t}_phase_shifter"
+            if old not in df:
+                continue
+            if f"tap{t}_changer_type" not in df:
+                df[f"tap{t}_changer_type"] = _old_phase_shifter_to_type(df, t)
+            df = df.drop(columns=old)
+        if "tap_changer_type" not in df:  # as pandapower's convert_format adds it: no tap model
+            df["tap_changer_type"] = pd.Series(None, index=df.index, dtype=object)
+        if "tap_dependency_table" not in df:
+            df["tap_dependency_table"] = False
+        if "id_characteristic_table" not in df:
+            df["id_characteristic_table"] = pd.Series(pd.NA, index=df.index, dtype="Int64")
+        net[table] = df
+    return net
+
+
+def pandapower_case(fn: Callable[[], Any], field: str = "network") -> Any:
+    """The net a ``pandapower.networks`` function builds, in the current tap model.
+
+    Several of those functions (``mv_oberrhein``, ...) run power flows of their own on
+    pandapower's stored case data, which is in the old tap model; the deprecation warning those
+    runs raise (:data:`TAP_MODEL_WARNING`, that one only) is held back, and the net they return
+    is converted (:func:`current_tap_model`) before anything of this package solves it.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=TAP_MODEL_WARNING, category=DeprecationWarning)
+        net = fn()
+    return current_tap_model(net, field)
 
 
 def _walk_refs(obj: Any, depth: int, found: list[str]) -> None:
@@ -113,10 +219,11 @@ def net_from_json_text(text: str, field: str = "network", source: str | None = N
     """A pandapower net from its JSON text, its module references checked first (:func:`check_net_json`)."""
     check_net_json(text, field, source)
     try:
-        return _quiet(pp.from_json_string, text)
+        net = _quiet(pp.from_json_string, text)
     except Exception as exc:
         raise SiteError([Problem(field, f"not a pandapower JSON file ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})",
                                  source)]) from None
+    return current_tap_model(net, field)
 
 
 def read_net_json(path: str | Path, field: str = "network") -> Any:
@@ -235,14 +342,16 @@ def read_network(path: str | Path, fmt: str | None = None, f_hz: float = 50.0,
         except Exception as exc:
             raise SiteError([Problem(field, f"not a MATPOWER case pandapower can read ({exc})", str(path))]) from None
         net.name = path.stem
-        return net
-    if kind == "cgmes":
-        return _cgmes(path, f_hz, field)
-    return _via_pypowsybl(path, kind, f_hz, field)
+    elif kind == "cgmes":
+        net = _cgmes(path, f_hz, field)
+    else:
+        net = _via_pypowsybl(path, kind, f_hz, field)
+    return current_tap_model(net, field)
 
 
 def network_from_ref(case: str | None = None, simbench: str | None = None, field: str = "network") -> Any:
-    """A ``pandapower.networks`` case by name, or a SimBench grid by code (with its profiles)."""
+    """A ``pandapower.networks`` case by name, or a SimBench grid by code (with its profiles), in
+    pandapower's current tap model (:func:`current_tap_model`)."""
     if simbench is not None:
         try:
             sb = importlib.import_module("simbench")
@@ -250,11 +359,12 @@ def network_from_ref(case: str | None = None, simbench: str | None = None, field
             raise SiteError([Problem(f"{field}.simbench", "SimBench codes need the 'simbench' package "
                                      "(pip install 'gridstudy[networks]')", simbench)]) from None
         try:
-            return _quiet(sb.get_simbench_net, simbench)
+            net = _quiet(sb.get_simbench_net, simbench)
         except Exception as exc:  # simbench raises bare errors for unknown codes
             raise SiteError([Problem(f"{field}.simbench", f"unknown SimBench code ({exc})", simbench)]) from None
+        return current_tap_model(net, f"{field}.simbench")
 
     fn = getattr(pn, str(case), None)
     if not callable(fn) or str(case).startswith("_"):
         raise SiteError([Problem(f"{field}.case", "not a pandapower.networks case", case)])
-    return fn()
+    return pandapower_case(fn, f"{field}.case")
