@@ -9,7 +9,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,14 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     return path
 
 
+@overload
+def to_jsonable(obj: dict[Any, Any]) -> dict[str, Any]: ...
+@overload
+def to_jsonable(obj: list[Any] | tuple[Any, ...]) -> list[Any]: ...
+@overload
+def to_jsonable(obj: Any) -> Any: ...
+
+
 def to_jsonable(obj: Any) -> Any:
     """Convert numpy/pandas scalars and containers for JSON; NaN and inf become ``None``."""
 
@@ -66,5 +74,5 @@ def write_json(path: str | Path, data: Any) -> Path:
     return atomic_write(path, lambda p: p.write_text(text))
 
 
-def write_parquet(path: str | Path, df) -> Path:
+def write_parquet(path: str | Path, df: pd.DataFrame) -> Path:
     return atomic_write(path, lambda p: df.to_parquet(p))

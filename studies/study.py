@@ -271,10 +271,11 @@ class Study(StudySetup):
                            contingencies=cont.rows, sag_series=sag_series, site=site, study_text=self.text,
                            tables=tables)
 
-    def _summary(self, site: Site, campus: pd.DataFrame, engine: str, site_summary: dict, scen_summary: dict,
-                 window_note: str, cont_rows: list[dict], loss_rows: list[dict], sag_rows: list[dict]) -> dict:
+    def _summary(self, site: Site, campus: pd.DataFrame, engine: str, site_summary: dict[str, Any],
+                 scen_summary: dict[str, dict[str, Any]], window_note: str, cont_rows: list[dict[str, Any]],
+                 loss_rows: list[dict[str, Any]], sag_rows: list[dict[str, Any]]) -> dict[str, Any]:
         plant, strat = self.battery, self.strategy
-        bands = {}
+        bands: dict[str, list[float]] = {}
         for _, row in site.net.bus.iterrows():
             vb = self.preset.band(voltage_class(float(row["vn_kv"])), "n-0")
             bands[str(row["name"])] = [vb.vmin_pu, vb.vmax_pu]

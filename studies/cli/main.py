@@ -31,11 +31,12 @@ import math
 import sys
 import traceback
 import warnings
+from collections.abc import Callable, Sequence
 
 from gridstudy.grid.basecase import check_site
 from gridstudy.grid.errors import InputError
 from gridstudy.grid.reference import load_site, reference_sites
-from gridstudy.grid.spec import load_site_spec
+from gridstudy.grid.spec import SiteSpec, load_site_spec
 from gridstudy.studies.errors import (
     EXIT_BAD_INPUT,
     EXIT_ENVIRONMENT,
@@ -52,7 +53,7 @@ __all__ = ["main", "build_parser"]
 
 
 
-def _cmd_sites(args) -> int:
+def _cmd_sites(args: argparse.Namespace) -> int:
 
     sites = reference_sites()
     if args.names:
@@ -69,14 +70,14 @@ def _cmd_sites(args) -> int:
     return EXIT_OK
 
 
-def _poi_kv(spec) -> str:
+def _poi_kv(spec: SiteSpec) -> str:
     for b in spec.buses:
         if b.name == spec.poi:
             return f"{b.vn_kv:g} kV"
     return "?"
 
 
-def _print_table(head, rows) -> None:
+def _print_table(head: Sequence[object], rows: Sequence[Sequence[object]]) -> None:
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     line = "  ".join(f"{{:<{w}}}" for w in widths)
     print(line.format(*head))
@@ -85,13 +86,13 @@ def _print_table(head, rows) -> None:
         print(line.format(*map(str, r)))
 
 
-def _fmt(v, spec=".4f") -> str:
+def _fmt(v: object, spec: str = ".4f") -> str:
     if isinstance(v, float):
         return "n/a" if not math.isfinite(v) else format(v, spec)
     return str(v)
 
 
-def _cmd_check(args) -> int:
+def _cmd_check(args: argparse.Namespace) -> int:
 
     site = load_site(args.site, poi=args.poi, campus_p_mw=args.campus_mw,
                      battery_model=args.battery_model, battery_units=args.battery_units or 0) \
@@ -158,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _extra_commands():
+def _extra_commands() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
     """Sub-commands defined by other modules of the study layer (each has ``register(sub)``)."""
 
     out = []
@@ -173,7 +174,7 @@ def _extra_commands():
     return out
 
 
-def _add_policy_options(sub) -> None:
+def _add_policy_options(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``--force``, ``--max-memory-gb`` and ``--allow-outside-paths`` on every command that reads a
     study file (see :mod:`gridstudy.studies.spec.limits`)."""
     for p in sub.choices.values():
@@ -187,13 +188,14 @@ def _add_policy_options(sub) -> None:
                        help="let the study file name files outside its own folder")
 
 
-def _run(args) -> int:
+def _run(args: argparse.Namespace) -> int:
     pol = RunPolicy(force=getattr(args, "force", False), max_memory_gb=getattr(args, "max_memory_gb", None),
                     allow_outside_paths=getattr(args, "allow_outside_paths", False),
                     engine=getattr(args, "engine", None) or "fast", streams=getattr(args, "streams", False))
     with use_policy(pol), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # pandapower/pandas internals
-        return args.func(args)
+        func: Callable[[argparse.Namespace], int] = args.func  # the command's _cmd_* (set_defaults)
+        return func(args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,9 @@ and run (``DIR`` locked meanwhile; :mod:`gridstudy.studies.output.folder`).
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -23,7 +25,7 @@ from gridstudy.studies.study import Study
 __all__ = ["register", "study_profile", "profile_summary"]
 
 
-def profile_summary(study, profiles: pd.DataFrame) -> dict:
+def profile_summary(study: Study, profiles: pd.DataFrame) -> dict[str, Any]:
     """The JSON summary of a profile run.
 
     Parameters
@@ -36,6 +38,7 @@ def profile_summary(study, profiles: pd.DataFrame) -> dict:
 
     plant = study.battery
     model = isinstance(study.campus, CampusLoadParams)
+    assert study.index is not None  # Study refuses a study without a horizon
     return {
         "study": study.name, "site": study.site_spec.name if study.site_spec is not None else str(study.site),
         "start": profiles.index[0], "step_s": study.step_s,
@@ -48,7 +51,7 @@ def profile_summary(study, profiles: pd.DataFrame) -> dict:
     }
 
 
-def study_profile(study) -> pd.DataFrame:
+def study_profile(study: Study) -> pd.DataFrame:
     """The campus and battery series of a study: its ``with_battery`` scenario, or the campus alone
     (battery columns zero, SOC NaN) when it has no plant."""
     name = "with_battery" if "with_battery" in study.strategies() else "without_battery"
@@ -58,7 +61,7 @@ def study_profile(study) -> pd.DataFrame:
     return prof
 
 
-def _cmd_profile(args) -> int:
+def _cmd_profile(args: argparse.Namespace) -> int:
     study = Study.from_file(args.study)
     with output_folder(args.out, "profile") as stage:  # locked now; moved into place complete
         profiles = study_profile(study)
@@ -78,7 +81,7 @@ def _cmd_profile(args) -> int:
     return 0
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``profile`` sub-command to the ``gridstudy`` parser."""
     p = sub.add_parser("profile", help="campus load and battery dispatch series of a study file")
     p.add_argument("study", help="study TOML file")

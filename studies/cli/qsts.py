@@ -23,7 +23,9 @@ the results are written); 2 on bad input (every problem listed, nothing written)
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+from typing import Any
 
 from gridstudy.studies.errors import EXIT_NONCONVERGED
 from gridstudy.studies.io import write_json
@@ -36,7 +38,7 @@ __all__ = ["register"]
 
 
 
-def _cmd_qsts(args) -> int:
+def _cmd_qsts(args: argparse.Namespace) -> int:
 
     study = Study.from_file(args.study)
     assert study.index is not None  # Study refuses a study without a horizon
@@ -48,9 +50,9 @@ def _cmd_qsts(args) -> int:
     return code
 
 
-def _qsts(study, args, record, out: Path) -> int:
+def _qsts(study: Study, args: argparse.Namespace, record: RecordSpec, out: Path) -> int:
     site = study.build_site()
-    summary = {}
+    summary: dict[str, dict[str, Any]] = {}
     nonconverged = False
     # each scenario saved as it finishes and dropped: one scenario's results held at a time
     for name, res in study.qsts_each(args.engine, quiet=args.quiet, record=record, site=site):
@@ -79,7 +81,7 @@ def _qsts(study, args, record, out: Path) -> int:
     return EXIT_NONCONVERGED if nonconverged else 0
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``qsts`` sub-command to the ``gridstudy`` parser."""
     p = sub.add_parser("qsts", help="quasi-static time series of a study, without and with battery")
     p.add_argument("study", help="study TOML file")

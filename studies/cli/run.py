@@ -7,13 +7,15 @@ results are written), 2 bad input.
 
 from __future__ import annotations
 
+import argparse
+
 from gridstudy.studies.cli.run_study import run_study, summary_line
 from gridstudy.studies.errors import EXIT_NONCONVERGED
 
 __all__ = ["register"]
 
 
-def _cmd_run(args) -> int:
+def _cmd_run(args: argparse.Namespace) -> int:
     summary = run_study(args.study, args.out, engine=args.engine, contingencies=not args.no_contingencies,
                         sag=not args.no_sag, quiet=args.quiet, report=not args.no_report)
     print(f"{summary['study']} on {summary['site']}: written to {args.out}")
@@ -26,7 +28,7 @@ def _cmd_run(args) -> int:
     return 0
 
 
-def _cmd_report(args) -> int:
+def _cmd_report(args: argparse.Namespace) -> int:
     from gridstudy.studies.report.render import report  # the optional report extra
 
 
@@ -35,7 +37,7 @@ def _cmd_report(args) -> int:
     return 0
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r = sub.add_parser("run", help="run the whole interconnection study and write results and report")
     r.add_argument("study", help="study TOML file")
     r.add_argument("--out", required=True, help="output folder")

@@ -6,13 +6,15 @@ the range; 2 bad input (every problem listed, nothing written).
 
 from __future__ import annotations
 
+import argparse
+
 from gridstudy.studies.scale.sizing import size_battery
 from gridstudy.studies.scale.sweep import run_sweep
 
 __all__ = ["register"]
 
 
-def _cmd_size(args) -> int:
+def _cmd_size(args: argparse.Namespace) -> int:
 
     res = size_battery(args.study, args.out, quiet=args.quiet)
     ch = res["chosen"]
@@ -29,7 +31,7 @@ def _cmd_size(args) -> int:
     return 0
 
 
-def _cmd_sweep(args) -> int:
+def _cmd_sweep(args: argparse.Namespace) -> int:
     res = run_sweep(args.study, args.out, workers=args.workers, scheduler=args.scheduler,
                     dask_local=args.dask_local, retry_failed=args.retry_failed, quiet=args.quiet)
     print(f"{res['scenarios']} scenarios: {res['evaluated']} run, {res['reused']} reused from {args.out}/scenarios; "
@@ -37,7 +39,7 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("size", help="least-cost battery (units, model, strategy settings) that passes the study")
     s.add_argument("study", help="study TOML (optional [sizing] section)")
     s.add_argument("--out", required=True, help="output folder (sizing.json, sizing.parquet, sizing.png)")

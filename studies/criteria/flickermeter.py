@@ -604,17 +604,20 @@ class FlickerAllocation:
     def global_pst(self, planning_pst: float) -> float:
         """G: what all loads of the system may contribute. [-]"""
         a = self.alpha
-        rest = planning_pst ** a - (self.transfer_coefficient * self.upstream_pst) ** a
-        return max(rest, 0.0) ** (1.0 / a)
+        rest: float = planning_pst ** a - (self.transfer_coefficient * self.upstream_pst) ** a
+        g: float = max(rest, 0.0) ** (1.0 / a)
+        return g
 
     def emission_limit(self, planning_pst: float) -> float:
         """E_i: this installation's own limit. [-]"""
-        return self.global_pst(planning_pst) * self.share ** (1.0 / self.alpha)
+        e: float = self.global_pst(planning_pst) * self.share ** (1.0 / self.alpha)
+        return e
 
     def total(self, emission_pst: float) -> float:
         """The POI's Pst with the background added (cubic sum). [-]"""
         a = self.alpha
-        return (emission_pst ** a + self.background_pst ** a) ** (1.0 / a)
+        t: float = (emission_pst ** a + self.background_pst ** a) ** (1.0 / a)
+        return t
 
 
 def emission_finding(emission_pst: float, planning_pst: float, allocation: FlickerAllocation,

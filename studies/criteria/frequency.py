@@ -19,7 +19,9 @@ extreme located by an event on dΔω/dt = 0.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -122,7 +124,7 @@ EASTERN_SFR = SystemFrequencyResponse(
            "(BAL-003 IFRO); PRC-024 over-frequency; SFR model Anderson & Mirheydar 1990")
 
 
-def _rhs(p: SystemFrequencyResponse, dp_pu: float):
+def _rhs(p: SystemFrequencyResponse, dp_pu: float) -> Callable[[float, np.ndarray], np.ndarray]:
     h, d, g, fh, tr = p.h_s, p.d_pu, p.km / p.r_pu, p.f_h, p.t_r_s
 
     def f(_t: float, x: np.ndarray) -> np.ndarray:
@@ -207,7 +209,8 @@ def sfr_extreme(params: SystemFrequencyResponse, surplus_mw: float, t_end_s: flo
     return FrequencyExtreme(params.f0_hz * (1.0 + w), t_x, settle)
 
 
-def frequency_screen(params: SystemFrequencyResponse, loss_mw: float, pickup_mw: float | None = None) -> dict:
+def frequency_screen(params: SystemFrequencyResponse, loss_mw: float,
+                     pickup_mw: float | None = None) -> dict[str, Any]:
     """Judge a load loss (and optionally a load pickup) against the interconnection's limits.
 
     Parameters

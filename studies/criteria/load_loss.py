@@ -59,7 +59,7 @@ def load_transfers(vm_pu: pd.Series, campus_p_mw: pd.Series | float, counter: Di
         for t in ride_through_trips(vm_pu, envelope, nan_vm_pu=nan_vm_pu)["trip_time"]:
             k = max(int(idx.searchsorted(t, side="right")) - 1, 0)
             cand.append((pd.Timestamp(t), "ride-through envelope", float(p.iloc[k])))
-    rows: list[dict] = []
+    rows: list[dict[str, object]] = []
     busy_until: pd.Timestamp | None = None
     for t, cause, mw in sorted(cand, key=lambda c: c[0].value):
         if busy_until is not None and t < busy_until:

@@ -116,7 +116,9 @@ def voltage_class(vn_kv: float) -> str:
     return "MV" if vn_kv <= 35.0 else "HV"
 
 
-def _extremes(vm_pu: pd.Series | pd.DataFrame, path: str):
+def _extremes(vm_pu: pd.Series | pd.DataFrame,
+              path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pd.DatetimeIndex, float]:
+    """Each step's lowest and highest value with its column: ``(vmin, imin, vmax, imax, index, step_s)``."""
     values, index, step_s = as_values(vm_pu, path)
     imin = values.argmin(axis=1)
     imax = values.argmax(axis=1)

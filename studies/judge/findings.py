@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,7 @@ def _real_buses(site: Site) -> pd.Index:
     """The buses judged: the site's monitored buses (all, where its file names none), without the
     model-internal ones (the Thevenin source's)."""
 
-    buses = site.net.bus.index.difference(internal_buses(site))
+    buses: pd.Index = site.net.bus.index.difference(internal_buses(site))
     monitored = getattr(site, "monitored_buses", None)
     return buses if monitored is None else buses.intersection(pd.Index(monitored))
 
@@ -132,7 +133,7 @@ def thermal_from_summary(site: Site, result: QSTSResult, preset: CriteriaPreset,
     )
 
 
-def _branch_key(key, row):
+def _branch_key(key: Hashable, row: pd.Series) -> tuple[str | None, Hashable]:
     """Map a branch_summary row to (table, index)."""
     if "element" in row and "element_index" in row:
         return str(row["element"]), int(row["element_index"])
@@ -364,7 +365,7 @@ def finding_by_group(findings: list[Finding], group: str) -> Finding | None:
 
 
 def scenario_summary(site: Site, result: QSTSResult, findings: list[Finding], profiles: pd.DataFrame,
-                     preset: CriteriaPreset) -> dict:
+                     preset: CriteriaPreset) -> dict[str, Any]:
     """The per-scenario keys of ``summary.json``.
 
     ``poi_pf_min`` is the lowest power factor at the POI meter (NaN without a meter reading);

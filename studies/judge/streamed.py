@@ -127,7 +127,7 @@ class StreamJudge:
         self.worst[key] = dataclasses.replace(best, passed=old.passed and f.passed, events=old.events + f.events,
                                               seconds_outside=old.seconds_outside + f.seconds_outside)
 
-    def finish(self, meta: dict | None = None) -> QSTSResult:
+    def finish(self, meta: dict[str, Any] | None = None) -> QSTSResult:
         """Judge the last stretch; :meth:`ResultRecorder.finish`."""
         if self._ok and self._held:
             self._judge()

@@ -278,7 +278,7 @@ def write_marker(d: str | Path, command: str) -> Path:
     return write_json(d / MARKER, {"gridstudy_output": command, "files": _files(d)})
 
 
-def check_complete(d: str | Path, command: str | None = None, *, ignore: tuple[str, ...] = ()) -> dict:
+def check_complete(d: str | Path, command: str | None = None, *, ignore: tuple[str, ...] = ()) -> dict[str, Any]:
     """The marker of a complete output folder ``d``; :class:`IncompleteOutputError` otherwise.
 
     Parameters
