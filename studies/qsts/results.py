@@ -32,7 +32,6 @@ convergence record.
 from __future__ import annotations
 
 import heapq
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -510,7 +509,11 @@ class QSTSResult:
     def load(cls, directory: str | Path) -> QSTSResult:
         """Read back what :meth:`save` wrote."""
         d = Path(directory)
-        summary = json.loads((d / "summary.json").read_text())
+        from gridstudy.grid.errors import parse_json_object, read_text
+        from gridstudy.studies.errors import ReportError
+
+        summary = parse_json_object(read_text(d / "summary.json", ReportError, "summary.json"), str(d / "summary.json"),
+                                    ReportError, "summary.json", "the summary a QSTS run wrote")
         steps = pd.read_parquet(d / "steps.parquet")
         if summary.get("step_record") == "envelope":  # the record per envelope interval; the steps from the summary
             idx = pd.date_range(pd.Timestamp(summary["start"]), periods=int(summary["steps"]), freq=summary.get("freq"))

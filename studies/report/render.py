@@ -18,7 +18,6 @@ and sag runs); it uses the grid layer's data model and the criteria's pure windo
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -407,13 +406,11 @@ def build_report(out_dir: str | Path) -> Report:
     # 7 sizing
     sizing = None
     if (d / "sizing.json").exists():
-        try:
-            sizing = json.loads((d / "sizing.json").read_text(encoding="utf-8"))
-        except ValueError as exc:
-            from gridstudy.grid.errors import Problem
-            from gridstudy.studies.errors import ReportError
+        from gridstudy.grid.errors import parse_json_object, read_text
+        from gridstudy.studies.errors import ReportError
 
-            raise ReportError([Problem("sizing.json", f"not valid JSON ({str(exc)[:120]})", str(d / "sizing.json"))]) from None
+        sizing = parse_json_object(read_text(d / "sizing.json", ReportError, "sizing.json"), str(d / "sizing.json"),
+                                   ReportError, "sizing.json", "the result `gridstudy size` wrote")
     ctx["sizing"] = sizing
     if sizing:
         ch = sizing.get("chosen") or {}
