@@ -126,6 +126,8 @@ def problems_from_pydantic(exc: Any, prefix: str = "") -> list[Problem]:
             path = f"{prefix}.{path}" if path != "<root>" else prefix
         msg = err.get("msg", "invalid")
         msg = msg.removeprefix("Value error, ")
+        if err.get("type") == "finite_number":  # allow_inf_nan=False (INPUT_MODEL_CONFIG)
+            msg = NOT_FINITE
         if err.get("type") == "missing":
             problems.append(Problem(path, "required field is missing", has_value=False))
         else:

@@ -15,9 +15,9 @@ import math
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from gridstudy.grid.errors import Problem, SiteError, problems_from_pydantic, read_toml
+from gridstudy.grid.errors import INPUT_MODEL_CONFIG, Problem, SiteError, problems_from_pydantic, read_toml
 from gridstudy.grid.megapack import MEGAPACK_MODELS, megapack
 from gridstudy.grid.network_spec import NetworkSpec
 
@@ -29,7 +29,7 @@ __all__ = [
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = INPUT_MODEL_CONFIG  # unknown keys, inf and NaN refused
 
 
 class SourceSpec(_Model):

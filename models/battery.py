@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from gridstudy.grid.megapack import MEGAPACK_MODELS, MegapackModel, megapack
-from gridstudy.models.errors import ModelError, Problem
+from gridstudy.models.errors import ModelError, Problem, finite_parameters
 
 __all__ = ["MegapackPlant", "energy_step", "energy_balance"]
 
@@ -46,6 +46,7 @@ class _SiteBattery(Protocol):
     def soc_percent(self) -> float: ...
 
 
+@finite_parameters
 @dataclass(frozen=True)
 class MegapackPlant:
     """A battery plant of ``units`` Megapacks of one model.

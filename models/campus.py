@@ -44,7 +44,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from gridstudy.models.errors import ModelError, Problem
+from gridstudy.models.errors import ModelError, Problem, finite_parameters
 from gridstudy.models.gpu_smoothing import GpuSmoothing, smooth_segments
 from gridstudy.models.timeindex import step_seconds
 
@@ -87,6 +87,7 @@ GPU_MODELS: dict[str, GpuModel] = {
 }
 
 
+@finite_parameters
 @dataclass(frozen=True)
 class CampusLoadParams:
     """Parameters of the AI training campus load.

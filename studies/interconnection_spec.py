@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from gridstudy.grid.errors import InputError, Problem, problems_from_pydantic, read_toml
+from gridstudy.grid.errors import INPUT_MODEL_CONFIG, InputError, Problem, problems_from_pydantic, read_toml
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.spec import StudySpec, parse_study
 
@@ -36,7 +36,7 @@ _OWN = ("criteria", "scenarios", "contingencies", "sag", "report", "fluctuation"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = INPUT_MODEL_CONFIG  # unknown keys, inf and NaN refused
 
 
 class DisturbanceCounterSection(_Section):

@@ -36,9 +36,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from gridstudy.grid.errors import InputError, Problem, parse_toml_text, problems_from_pydantic, read_text
+from gridstudy.grid.errors import (
+    INPUT_MODEL_CONFIG,
+    InputError,
+    Problem,
+    parse_toml_text,
+    problems_from_pydantic,
+    read_text,
+)
 from gridstudy.grid.megapack import MEGAPACK_MODELS
 from gridstudy.studies.errors import StudyError
 
@@ -68,7 +75,7 @@ STRATEGY_PARAMETERS = {
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = INPUT_MODEL_CONFIG  # unknown keys, inf and NaN refused
 
 
 def _positive_list(v: list[float] | None) -> list[float] | None:

@@ -28,14 +28,15 @@ Relative paths (site TOML, trace) are taken from the study file's folder.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
 
-from gridstudy.grid.errors import InputError, Problem, problems_from_pydantic, read_toml
+from gridstudy.grid.errors import INPUT_MODEL_CONFIG, InputError, Problem, problems_from_pydantic, read_toml
 from gridstudy.studies.errors import StudyError
 
 __all__ = ["StudySection", "CampusSection", "TraceSection", "BatterySection", "RampLimitSection",
@@ -44,7 +45,7 @@ __all__ = ["StudySection", "CampusSection", "TraceSection", "BatterySection", "R
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = INPUT_MODEL_CONFIG  # unknown keys, inf and NaN refused
 
 
 class StudySection(_Section):
@@ -363,17 +364,31 @@ def _lenient(section: type[BaseModel], raw: Any) -> Any:
     or ``None``: what the models can still check beside the schema's own problems."""
     if not isinstance(raw, dict):
         return None
-    data = dict(raw)
-    for _ in range(len(data) + 1):
+    data = copy.deepcopy(raw)
+    for _ in range(64):  # each round removes at least one key
         try:
             return section.model_validate(data)
         except ValidationError as exc:
-            bad = {e["loc"][0] for e in exc.errors() if e.get("loc")}
-            if not bad & set(data):
+            removed = [_drop(data, tuple(e.get("loc", ()))) for e in exc.errors()]
+            if not any(removed):
                 return None
-            for k in bad:
-                data.pop(k, None)
     return None
+
+
+def _drop(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
+    """Remove the deepest key of the nested mappings of ``data`` on the way to ``loc`` (a table's
+    refused key alone, so that the models still judge its neighbours); whether one was removed."""
+    d: Any = data
+    parent: dict[str, Any] | None = None
+    key: Any = None
+    for part in loc:
+        if not (isinstance(d, dict) and part in d):
+            break
+        parent, key, d = d, part, d[part]
+    if parent is None:
+        return False
+    del parent[key]
+    return True
 
 
 def strategy_problem_path(problem: Problem, strategy: str) -> Problem:

@@ -12,8 +12,19 @@ field and the value, that no traceback is printed and that nothing is written.
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import pytest
-from test_bad_input import assert_refused, run_cli
+from test_bad_input import assert_refused, run_cli, study_file
+
+from gridstudy.grid.errors import NOT_FINITE
+from gridstudy.grid.reference import reference_sites
+from gridstudy.models.battery import MegapackPlant
+from gridstudy.models.campus import CampusLoadParams
+from gridstudy.models.dispatch import Smoothing, SocRecovery, VoltVarCurve
+from gridstudy.models.errors import ModelError
+from gridstudy.models.protection import DisturbanceCounter
 
 # -- a JSON input whose top level is not an object ------------------------------------------------
 
@@ -36,3 +47,83 @@ def test_network_json_named_by_a_site_file_is_checked_alike(tmp_path, capsys):
     out = tmp_path / "out"
     code, text = run_cli(capsys, "check", site, "--json", out / "check.json")
     assert_refused(code, text, out, "an array", "pandapower net", "net.json")
+
+
+# -- a non-finite number in any numeric parameter --------------------------------------------------
+
+def _site_with(d: Path, old: str, new: str) -> Path:
+    text = reference_sites()["feeder-34.5kv"].read_text()
+    assert old in text
+    p = d / "site.toml"
+    p.write_text(text.replace(old, new, 1))
+    return p
+
+
+@pytest.mark.parametrize("section, field, value", [
+    ("[campus]\ngpu_tdp_w = inf\n", "campus.gpu_tdp_w", "inf"),  # was: a NaN-MW campus, "voltage collapse", exit 1
+    ("[campus]\npue = nan\n", "campus.pue", "nan"),
+    ("[campus.smoothing]\nramp_up_w_per_s = inf\n", "campus.smoothing.ramp_up_w_per_s", "inf"),
+    ("[battery.ramp_limit]\nwindow_mw = inf\n", "battery.ramp_limit.window_mw", "inf"),
+    ("[battery.response]\ninverter_tau_s = nan\n", "battery.response.inverter_tau_s", "nan"),
+    ("[fluctuation]\nwindow_s = inf\n", "fluctuation.window_s", "inf"),
+    ("[sizing]\ncost_per_mw_usd = inf\n", "sizing.cost_per_mw_usd", "inf"),
+])
+def test_non_finite_study_parameter_is_bad_input(tmp_path, capsys, section, field, value):
+    p = study_file(tmp_path)
+    p.write_text(p.read_text().replace("[contingencies]", section + "\n[contingencies]", 1))
+    out = tmp_path / "out"
+    code, text = run_cli(capsys, "size" if field.startswith("sizing") else "run", p, "--out", out)
+    assert_refused(code, text, out, f"{field}: must be a finite number, got {value}")
+
+
+def test_non_finite_battery_field_of_the_plant_is_bad_input(tmp_path, capsys):
+    p = study_file(tmp_path, extra="aux_mw = inf\nunit_p_mw = nan\n")
+    out = tmp_path / "out"
+    code, text = run_cli(capsys, "run", p, "--out", out)
+    assert_refused(code, text, out, "battery.aux_mw: must be a finite number, got inf",
+                   "battery.unit_p_mw: must be a finite number, got nan")
+
+
+@pytest.mark.parametrize("old, new, field, value", [
+    ("p_mw = 25.0", "p_mw = inf", "campus.halls[0].p_mw", "inf"),
+    ("s_sc_min_mva = 2000.0", "s_sc_min_mva = nan", "source.s_sc_min_mva", "nan"),
+    ("length_km = 5.0", "length_km = inf", "lines[0].length_km", "inf"),
+])
+def test_non_finite_site_parameter_is_bad_input(tmp_path, capsys, old, new, field, value):
+    site = _site_with(tmp_path, old, new)
+    out = tmp_path / "out"
+    code, text = run_cli(capsys, "check", site, "--json", out / "check.json")
+    assert_refused(code, text, out, f"{field}: must be a finite number, got {value}")
+
+
+def test_non_finite_campus_attached_to_a_network_is_bad_input(tmp_path, capsys):
+    import pandapower as pp
+    import pandapower.networks as pn
+
+    net = tmp_path / "case9.json"
+    pp.to_json(pn.case9(), str(net))
+    out = tmp_path / "out"
+    code, text = run_cli(capsys, "check", net, "--poi", "4", "--campus-mw", "inf", "--json", out / "check.json")
+    assert_refused(code, text, out, "campus_p_mw: must be a finite number, got inf")
+
+
+@pytest.mark.parametrize("cls, kwargs, field", [
+    (CampusLoadParams, {"cooling_tau_s": math.inf}, "campus.cooling_tau_s"),
+    (MegapackPlant, {"units": 2, "unit_e_mwh": math.inf}, "battery.unit_e_mwh"),
+    (DisturbanceCounter, {"window_s": math.nan}, "window_s"),
+    (VoltVarCurve, {"response_time_s": -math.inf}, "battery.reactive.curve.response_time_s"),
+    (SocRecovery, {"time_s": math.inf}, "battery.recovery.time_s"),
+])
+def test_parameter_classes_refuse_non_finite_values_through_the_one_rule(cls, kwargs, field):
+    # the dataclasses raise when built; the ones a strategy validates list their problems
+    try:
+        problems = cls(**kwargs).problems()
+    except ModelError as exc:
+        problems = exc.problems
+    assert [(q.path, q.message) for q in problems] == [(field, NOT_FINITE)]
+
+
+def test_a_strategy_refuses_a_non_finite_parameter():
+    with pytest.raises(ModelError) as exc:
+        Smoothing(MegapackPlant(units=2), tau_s=math.inf)
+    assert str(exc.value).endswith("battery.tau_s: must be a finite number, got inf")

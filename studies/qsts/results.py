@@ -34,7 +34,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -512,8 +512,8 @@ class QSTSResult:
         from gridstudy.grid.errors import parse_json_object, read_text
         from gridstudy.studies.errors import ReportError
 
-        summary = parse_json_object(read_text(d / "summary.json", ReportError, "summary.json"), str(d / "summary.json"),
-                                    ReportError, "summary.json", "the summary a QSTS run wrote")
+        summary: Any = parse_json_object(read_text(d / "summary.json", ReportError, "summary.json"), str(d / "summary.json"),
+                                         ReportError, "summary.json", "the summary a QSTS run wrote")
         steps = pd.read_parquet(d / "steps.parquet")
         if summary.get("step_record") == "envelope":  # the record per envelope interval; the steps from the summary
             idx = pd.date_range(pd.Timestamp(summary["start"]), periods=int(summary["steps"]), freq=summary.get("freq"))
