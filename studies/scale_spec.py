@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from gridstudy.grid.bounds import MAX_BATTERY_UNITS
 from gridstudy.grid.errors import (
     INPUT_MODEL_CONFIG,
     InputError,
@@ -139,7 +140,7 @@ class SizingSection(_Section):
     """
 
     units_min: int = Field(1, ge=1, description="[-]")
-    units_max: int = Field(64, ge=1, le=100_000, description="[-]")
+    units_max: int = Field(64, ge=1, le=MAX_BATTERY_UNITS, description="[-]")
     models: list[str] | None = None
     n1: bool = False
     cost_per_mw_usd: float = Field(COST_PER_MW_USD, ge=0, description="[USD/MW]")

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import pandas as pd
 from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
 
+from gridstudy.grid.bounds import MAX_CAMPUS_MW, MAX_GPUS
 from gridstudy.grid.errors import INPUT_MODEL_CONFIG, InputError, Problem, problems_from_pydantic, read_toml
 from gridstudy.studies.errors import StudyError
 
@@ -121,7 +122,7 @@ class TraceSection(_Section):
     q_column: str | None = None
     units: Literal["MW", "kW", "W"] | None = Field(None, description="default: from the column name suffix")
     fill: Literal["interpolate", "ffill", "zero"] | None = Field(None, description="default: gaps/NaN are errors")
-    peak_mw: float | None = Field(None, gt=0, description="scale the trace to this peak [MW]")
+    peak_mw: float | None = Field(None, gt=0, le=MAX_CAMPUS_MW, description="scale the trace to this peak [MW]")
     scale: float | None = Field(None, gt=0, description="multiply the trace by this [-]")
     pf: float = Field(0.98, gt=0, le=1, description="power factor when the trace has no Q column [-]")
     allow_negative: bool = Field(False, description="accept negative active power (a campus that exports)")
@@ -473,19 +474,6 @@ def _model_problems(raw: dict[str, Any]) -> list[Problem]:
     return out
 
 
-def _size_problems(raw: dict[str, Any]) -> list[Problem]:
-    """Sizes no study can mean (:data:`gridstudy.studies.limits.MAX_GPUS`, ``MAX_BATTERY_UNITS``)."""
-    from gridstudy.studies.limits import MAX_BATTERY_UNITS, MAX_GPUS
-
-    out = []
-    for path, limit in (("campus.gpus", MAX_GPUS), ("battery.units", MAX_BATTERY_UNITS)):
-        section, key = path.split(".")
-        v = (raw.get(section) or {}).get(key) if isinstance(raw.get(section) or {}, dict) else None
-        if isinstance(v, int) and not isinstance(v, bool) and v > limit:
-            out.append(Problem(path, f"must be <= {limit:,}", v))
-    return out
-
-
 def parse_study(raw: dict[str, Any], source: str | None = None) -> StudySpec:
     """Validate a mapping (parsed TOML) into a :class:`StudySpec`, listing every problem at once:
     the schema's (unknown keys, types, the horizon) and the models' (every parameter's value)."""
@@ -497,7 +485,6 @@ def parse_study(raw: dict[str, Any], source: str | None = None) -> StudySpec:
         problems = [_plain(p) for p in problems_from_pydantic(exc)]
     seen = {p.path for p in problems}
     problems += [p for p in _model_problems(raw) if p.path not in seen]
-    problems += _size_problems(raw)
     if problems:
         raise StudyError(problems, source=source)
     assert spec is not None  # validation failed only with problems, raised above
@@ -567,7 +554,7 @@ def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | Non
     """
     from gridstudy.grid.reference import reference_site_path, reference_sites
     from gridstudy.grid.spec import load_site_spec
-    from gridstudy.models.campus import CampusLoadParams, gpus_for_peak
+    from gridstudy.models.campus import CampusLoadParams, gpus_for_peak, nominal_peak_p_mw
     from gridstudy.models.timeindex import make_index
     from gridstudy.models.traces import load_trace, resample_trace, scale_trace
 
@@ -601,6 +588,12 @@ def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | Non
                 params = CampusLoadParams(gpus=cs.gpus, **kw)
             elif campus_peak_mw is not None:
                 one = CampusLoadParams(gpus=1, **kw)
+                n = campus_peak_mw / nominal_peak_p_mw(one)
+                if not n < MAX_GPUS + 0.5:  # the bound of every campus model (gridstudy.grid.bounds)
+                    raise StudyError([Problem("campus.gpus", f"not given: the site's campus peak of {campus_peak_mw:.6g} MW "
+                                                             f"needs {n:.3g} GPUs of this model, more than the "
+                                                             f"{MAX_GPUS:,} a campus model may have", None,
+                                              has_value=False)])
                 params = one.replace(gpus=gpus_for_peak(campus_peak_mw, one))
         except InputError as exc:
             problems += exc.problems
@@ -621,6 +614,13 @@ def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | Non
             if "campus_q_mvar" not in trace:
                 import math
                 trace["campus_q_mvar"] = trace["campus_p_mw"] * math.tan(math.acos(tr.pf))
+            peak = float(trace["campus_p_mw"].max())
+            if not peak <= MAX_CAMPUS_MW:  # the bound of every campus (gridstudy.grid.bounds)
+                problems.append(Problem("campus.trace.scale" if tr.scale is not None else "campus.trace",
+                                        f"the trace's peak as scaled, {peak:.6g} MW, is more than the "
+                                        f"{MAX_CAMPUS_MW:,.0f} MW a campus may draw",
+                                        tr.scale if tr.scale is not None else tr.path))
+                trace = None
         except InputError as exc:
             problems += exc.problems
 

@@ -13,18 +13,24 @@ field and the value, that no traceback is printed and that nothing is written.
 from __future__ import annotations
 
 import math
+import tomllib
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from test_bad_input import assert_refused, run_cli, study_file
 
+from gridstudy.grid.bounds import MAX_BATTERY_UNITS, MAX_CAMPUS_MW
 from gridstudy.grid.errors import NOT_FINITE
 from gridstudy.grid.reference import reference_sites
+from gridstudy.grid.spec import parse_site_spec
 from gridstudy.models.battery import MegapackPlant
 from gridstudy.models.campus import CampusLoadParams
 from gridstudy.models.dispatch import Smoothing, SocRecovery, VoltVarCurve
 from gridstudy.models.errors import ModelError
 from gridstudy.models.protection import DisturbanceCounter
+from gridstudy.studies.scale_spec import SizingSection
+from gridstudy.studies.spec import parse_study
 
 # -- a JSON input whose top level is not an object ------------------------------------------------
 
@@ -127,3 +133,75 @@ def test_a_strategy_refuses_a_non_finite_parameter():
     with pytest.raises(ModelError) as exc:
         Smoothing(MegapackPlant(units=2), tau_s=math.inf)
     assert str(exc.value).endswith("battery.tau_s: must be a finite number, got inf")
+
+
+# -- one set of size bounds for every file and argument that names a plant ---------------------------
+
+def test_absurd_battery_count_in_a_site_file_is_refused_as_in_a_study_file(tmp_path, capsys):
+    # was: `check` solved the site and wrote its summary, exit 0, while a study file was refused
+    site = _site_with(tmp_path, "units = 16", "units = 1000000000")
+    out = tmp_path / "out"
+    code, text = run_cli(capsys, "check", site, "--json", out / "check.json")
+    assert_refused(code, text, out, "battery.units", "100000", "1000000000")
+    p = study_file(tmp_path, site="site.toml")  # a study naming that site: the same refusal, at its path
+    code, text = run_cli(capsys, "run", p, "--out", out)
+    assert_refused(code, text, out, "study.site: battery.units", "1000000000")
+
+
+def _accepts(check) -> bool:
+    from gridstudy.grid.errors import InputError
+
+    try:
+        check()
+    except (InputError, ValidationError):
+        return False
+    return True
+
+
+def _site_raw(units: int = 16, hall_mw: float = 25.0) -> dict:
+    raw = tomllib.loads(reference_sites()["feeder-34.5kv"].read_text())
+    raw["battery"]["units"] = units
+    raw["campus"]["halls"][0]["p_mw"] = hall_mw
+    return raw
+
+
+def _study_raw(battery: dict | None = None, campus: dict | None = None) -> dict:
+    return {"study": {"name": "s", "site": "feeder-34.5kv", "duration": "60s"}, "battery": battery or {},
+            "campus": campus or {}}
+
+
+def _attach(units: int = 0, campus_mw: float = 10.0):
+    import pandapower.networks as pn
+
+    from gridstudy.grid.importers import attach
+
+    return attach(pn.case9(), poi=4, campus_p_mw=campus_mw, battery_model="megapack2xl-2h", battery_units=units)
+
+
+BATTERY_ENTRIES = {
+    "site file": lambda n: parse_site_spec(_site_raw(units=n)),
+    "study file": lambda n: parse_study(_study_raw(battery={"units": n})),
+    "network attachment": lambda n: _attach(units=n),
+    "sizing range": lambda n: SizingSection(units_max=n),
+    "plant model": lambda n: MegapackPlant(units=n),
+}
+CAMPUS_ENTRIES = {
+    "site file": lambda mw: parse_site_spec(_site_raw(hall_mw=mw)),
+    "network attachment": lambda mw: _attach(campus_mw=mw),
+    "trace peak": lambda mw: parse_study(_study_raw(campus={"trace": {"path": "t.csv", "peak_mw": mw}})),
+    # a campus model whose nominal peak is mw: 1000 GPUs of TDP such that the peak is exactly mw
+    "campus model": lambda mw: CampusLoadParams(gpus=1000, gpu_tdp_w=mw * 1e3 / (1.5 * 1.3)),
+}
+
+
+@pytest.mark.parametrize("entry", list(BATTERY_ENTRIES))
+def test_every_entry_naming_a_plant_shares_the_unit_bound(entry):
+    assert _accepts(lambda: BATTERY_ENTRIES[entry](MAX_BATTERY_UNITS))
+    assert not _accepts(lambda: BATTERY_ENTRIES[entry](MAX_BATTERY_UNITS + 1))
+
+
+@pytest.mark.parametrize("entry", list(CAMPUS_ENTRIES))
+def test_every_entry_naming_a_campus_shares_the_campus_bound(entry):
+    # 0.1 % either side of the bound: the campus model's peak is a product of floats (TDP, overhead, PUE)
+    assert _accepts(lambda: CAMPUS_ENTRIES[entry](MAX_CAMPUS_MW * 0.999))
+    assert not _accepts(lambda: CAMPUS_ENTRIES[entry](MAX_CAMPUS_MW * 1.001))
