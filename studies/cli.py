@@ -7,6 +7,8 @@ Exit codes (one place, :func:`main`, maps what went wrong to them):
 1
     a power flow did not converge (a finding, reported plainly: voltage collapse); the results
     are written where the study ran, or the study stopped at its base case with nothing run.
+    Likewise a negative outcome of a search: ``size`` found no passing design, or every scenario
+    of a ``sweep`` ended in an error (its table, written, holds each error).
 2
     bad input: every problem listed, one per line, with its field path and value; no traceback,
     nothing written. This includes a folder given to ``report`` that is not a complete output or

@@ -485,6 +485,8 @@ def parse_study(raw: dict[str, Any], source: str | None = None) -> StudySpec:
         problems = [_plain(p) for p in problems_from_pydantic(exc)]
     seen = {p.path for p in problems}
     problems += [p for p in _model_problems(raw) if p.path not in seen]
+    if spec is not None and spec.campus.trace is None:  # scripted events that would never happen
+        problems += _horizon_problems(spec, spec.campus)
     if problems:
         raise StudyError(problems, source=source)
     assert spec is not None  # validation failed only with problems, raised above
@@ -500,7 +502,7 @@ def load_study(path: str | Path) -> StudySpec:
 
 def _horizon_problems(spec: StudySpec, params: Any) -> list[Problem]:
     """Scripted campus events (job start and stop, trip) that fall outside the horizon: refused, not
-    silently never happening."""
+    silently never happening (``params``: the campus model, or the ``[campus]`` section)."""
     if params is None:
         return []
     horizon_s = spec.study.horizon_s

@@ -43,9 +43,11 @@ from typing import Any
 
 import pandas as pd
 
+from gridstudy.grid.errors import Problem
+from gridstudy.studies.errors import StudyError
 from gridstudy.studies.scale_spec import ScaleStudy, load_scale_study, sweep_target
 
-__all__ = ["scenario_tasks", "run_scenario", "run_sweep", "scenario_hash", "dumps_toml", "METRICS",
+__all__ = ["scenario_tasks", "run_scenario", "run_sweep", "value_problems", "scenario_hash", "dumps_toml", "METRICS",
            "EVALUATION_VERSION"]
 
 #: Bumped when what a scenario evaluates changes, so that stored results are not reused.
@@ -194,6 +196,45 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _scenario_scale(task: dict, td: str) -> ScaleStudy:
+    """The study file of a scenario, its site description written to ``td`` (a folder that lives as
+    long as the scenario)."""
+    study = copy.deepcopy(task["study"])
+    site_raw = task["site"]
+    if site_raw is not None:
+        site_path = Path(td) / "site.toml"
+        site_path.write_text(dumps_toml(site_raw))
+        study.setdefault("study", {})["site"] = str(site_path)
+    return ScaleStudy(path=Path(task["base_dir"]) / "scenario.toml", text="", study_raw=study,
+                      site_raw=site_raw, sizing=None, sweep=None)
+
+
+def value_problems(scale: ScaleStudy) -> list[Problem]:
+    """Each swept value resolved as its scenarios will resolve it, before any runs: the study file
+    with that one value applied (and its site description) through
+    :meth:`gridstudy.studies.study.Study.from_scale`, which also resolves the site, the campus
+    sized to it, the plant and the trace (what :func:`gridstudy.studies.scale_spec.parse_scale_study`
+    validates of every value and scenario is the files' schema and models). One resolution per
+    value, not per scenario. Each problem is ``sweep.parameters.<parameter>`` with the value."""
+    from gridstudy.grid.errors import InputError
+    from gridstudy.studies.study import Study
+
+    sw = scale.sweep
+    assert sw is not None, "run_sweep passes a study with [sweep]"
+    out: list[Problem] = []
+    for k, values in sw.parameters.items():
+        for v in values:
+            study, site = copy.deepcopy(scale.study_raw), copy.deepcopy(scale.site_raw)
+            _apply(study, site, k, v)
+            task = {"study": study, "site": site, "base_dir": str(scale.path.parent.resolve())}
+            with tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}{os.getpid()}-") as td:
+                try:
+                    Study.from_scale(_scenario_scale(task, td))
+                except InputError as exc:
+                    out += [Problem(f"sweep.parameters.{k}", f"{q.path}: {q.message}", v) for q in exc.problems]
+    return out
+
+
 def _evaluate(task: dict) -> dict:
     from gridstudy.studies.outdir import fault_point
     from gridstudy.studies.sizing import StudyEvaluator
@@ -202,14 +243,7 @@ def _evaluate(task: dict) -> dict:
     # named after this process, so that a folder a killed process left can be told and removed
     with tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}{os.getpid()}-") as td:
         fault_point("scenario-running")
-        study = copy.deepcopy(task["study"])
-        site_raw = task["site"]
-        if site_raw is not None:
-            site_path = Path(td) / "site.toml"
-            site_path.write_text(dumps_toml(site_raw))
-            study.setdefault("study", {})["site"] = str(site_path)
-        scale = ScaleStudy(path=Path(task["base_dir"]) / "scenario.toml", text="", study_raw=study,
-                           site_raw=site_raw, sizing=None, sweep=None)
+        scale = _scenario_scale(task, td)
         ev = StudyEvaluator(scale, engine=task["engine"])
         primary = "with_battery" if "with_battery" in task["scenarios"] else task["scenarios"][0]
         row["campus_peak_mw"] = float(ev.campus["campus_p_mw"].max())
@@ -346,9 +380,15 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
     from gridstudy.studies.outdir import output_folder
 
     t0 = time.perf_counter()
-    scale = load_scale_study(path, need="sweep")
+    from gridstudy.studies.study import Study
+
+    scale = load_scale_study(path, need="sweep")  # every swept value validated with the file
     sw = scale.sweep
     assert sw is not None, "load_scale_study(need='sweep') refuses a file without [sweep]"
+    Study.from_scale(scale)  # the file's own site, trace and horizon resolved: refused before any scenario runs
+    problems = value_problems(scale)
+    if problems:
+        raise StudyError(problems, source=str(path))
     tasks = scenario_tasks(scale)
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     remove_stale_scenario_dirs()  # what a killed in-process sweep left in the temporary folder

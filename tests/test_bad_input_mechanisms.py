@@ -16,6 +16,7 @@ import math
 import tomllib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from pydantic import ValidationError
 from test_bad_input import assert_refused, run_cli, study_file
@@ -205,3 +206,50 @@ def test_every_entry_naming_a_campus_shares_the_campus_bound(entry):
     # 0.1 % either side of the bound: the campus model's peak is a product of floats (TDP, overhead, PUE)
     assert _accepts(lambda: CAMPUS_ENTRIES[entry](MAX_CAMPUS_MW * 0.999))
     assert not _accepts(lambda: CAMPUS_ENTRIES[entry](MAX_CAMPUS_MW * 1.001))
+
+
+# -- sweep values validated like the file's own fields; an all-error sweep is not a success -----------
+
+def _sweep_file(d: Path, parameters: str) -> Path:
+    p = study_file(d, extra="\n[battery.recovery]\nenabled = false\n")
+    p.write_text(p.read_text() + "\n[sweep]\nworkers = 1\n[sweep.parameters]\n" + parameters)
+    return p
+
+
+@pytest.mark.parametrize("parameters, field, value", [
+    # the models' ranges, as the study file's own [campus] would be judged (was: 2 scenarios with errors, exit 0)
+    ('"campus.pue" = [1.2, 5.0]\n', "sweep.parameters.campus.pue: must lie in [1, 3]", "5.0"),
+    ('"battery.units" = [4, 1000000000]\n', "sweep.parameters.battery.units: must be <= 100,000", "1000000000"),
+    ('"campus.gpu_tdp_w" = [700.0, inf]\n', "sweep.parameters.campus.gpu_tdp_w: must be a finite number", "inf"),
+    # the site description's schema
+    ('"site.campus.p_mw" = [20.0, -5.0]\n', "sweep.parameters.site.campus.p_mw: campus.halls[0].p_mw", "-5.0"),
+    # what only resolving the study against its site shows: a plant starting below its SOC floor
+    ('"site.battery.soc_percent" = [50.0, 2.0]\n', "battery.soc_init_percent: must lie within", "2.0"),
+    # values each valid, not together
+    ('"battery.soc_min_percent" = [10.0, 60.0]\n"battery.soc_max_percent" = [50.0, 90.0]\n',
+     "sweep.parameters: battery.soc_min_percent: must be below soc_max_percent", "'battery.soc_min_percent': 60.0"),
+])
+def test_sweep_value_the_file_would_refuse_is_refused_before_any_scenario_runs(tmp_path, capsys, monkeypatch,
+                                                                               parameters, field, value):
+    import gridstudy.studies.sweep as sweep_mod
+
+    ran = []
+    monkeypatch.setattr(sweep_mod, "run_scenario", lambda task: ran.append(task) or {})
+    p = _sweep_file(tmp_path, parameters)
+    out = tmp_path / "out"
+    code, text = run_cli(capsys, "sweep", p, "--out", out)
+    assert_refused(code, text, out, field, value)
+    assert ran == []
+
+
+def test_sweep_in_which_every_scenario_errors_does_not_exit_0(tmp_path, capsys):
+    # each value valid against the file, the plant's start (the site's 10 % SOC) below the swept
+    # 20 % floor: the one scenario ends in an error when it resolves (values together are not
+    # resolved before the run: one resolution per value, not per scenario)
+    p = _sweep_file(tmp_path, '"site.battery.soc_percent" = [10.0]\n"battery.soc_min_percent" = [20.0]\n')
+    out = tmp_path / "out"
+    code, text = run_cli(capsys, "sweep", p, "--out", out)
+    assert code == 1, text
+    assert "Traceback" not in text and "every scenario ended in an error" in text
+    table = pd.read_parquet(out / "sweep.parquet")  # the table is written: each row says why
+    assert len(table) == 1 and table["error"].str.contains("soc_init_percent").all()
