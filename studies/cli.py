@@ -182,8 +182,14 @@ def _add_policy_options(sub) -> None:
 
 
 def _run(args) -> int:
+    from gridstudy.grid.errors import Problem, non_finite_problems
     from gridstudy.studies.limits import RunPolicy, use_policy
 
+    gb = getattr(args, "max_memory_gb", None)
+    if gb is not None:  # an option, judged as a file's field would be: finite and > 0
+        bad = non_finite_problems({"--max-memory-gb": gb}) or ([] if gb > 0 else [Problem("--max-memory-gb", "must be > 0", gb)])
+        if bad:
+            raise InputError(bad)
     pol = RunPolicy(force=getattr(args, "force", False), max_memory_gb=getattr(args, "max_memory_gb", None),
                     allow_outside_paths=getattr(args, "allow_outside_paths", False),
                     engine=getattr(args, "engine", None) or "fast", streams=getattr(args, "streams", False))

@@ -114,6 +114,13 @@ def test_non_finite_campus_attached_to_a_network_is_bad_input(tmp_path, capsys):
     assert_refused(code, text, out, "campus_p_mw: must be a finite number, got inf")
 
 
+@pytest.mark.parametrize("value, message", [("nan", "must be a finite number, got nan"), ("-1", "must be > 0, got -1.0")])
+def test_memory_limit_option_is_judged_as_a_field(tmp_path, capsys, value, message):
+    out = tmp_path / "out"
+    code, text = run_cli(capsys, "profile", study_file(tmp_path), "--out", out, f"--max-memory-gb={value}")
+    assert_refused(code, text, out, f"--max-memory-gb: {message}")
+
+
 @pytest.mark.parametrize("cls, kwargs, field", [
     (CampusLoadParams, {"cooling_tau_s": math.inf}, "campus.cooling_tau_s"),
     (MegapackPlant, {"units": 2, "unit_e_mwh": math.inf}, "battery.unit_e_mwh"),
