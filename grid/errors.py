@@ -7,19 +7,56 @@ one into a message of one line per problem and exit code 2.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
+from pydantic import ConfigDict
+
 __all__ = ["Problem", "InputError", "SiteError", "problems_from_pydantic", "read_toml", "read_text",
-           "parse_toml_text", "MAX_VALUE_CHARS"]
+           "parse_toml_text", "parse_json_object", "MAX_VALUE_CHARS", "INPUT_MODEL_CONFIG", "NOT_FINITE",
+           "is_non_finite", "non_finite_problems"]
 
 #: Longest rendering of a value in a problem message; longer values are cut (an error never echoes a
 #: whole file). [characters]
 MAX_VALUE_CHARS = 200
+
+
+#: The configuration of every pydantic schema of an input file (site, network, study sections): unknown
+#: keys refused, the parsed file frozen, and no infinite or NaN number in any float field (TOML and
+#: JSON can write ``inf`` and ``nan``; no parameter of this package means one).
+INPUT_MODEL_CONFIG = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+#: The message of a non-finite number, in every layer (pydantic's own, "Input should be a finite
+#: number", is rewritten to it where a layer rewrites pydantic's messages).
+NOT_FINITE = "must be a finite number"
+
+
+def is_non_finite(value: Any) -> bool:
+    """Whether ``value`` is an infinite or NaN real number, or a list or tuple holding one (a
+    boolean, an integer, a string or ``None`` is not)."""
+    if isinstance(value, (list, tuple)):
+        return any(is_non_finite(v) for v in value)
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return False
+    try:
+        return not math.isfinite(value)
+    except OverflowError:  # an integer too large for a float is finite
+        return False
+
+
+def non_finite_problems(values: Mapping[str, Any], prefix: str = "") -> list[Problem]:
+    """One problem per non-finite number among ``values`` (name -> value): the one finiteness rule
+    of the parameters that are not read through a pydantic schema (the models' parameter classes,
+    the arguments of the functions that attach a campus to a network)."""
+    return [Problem(f"{prefix}.{name}" if prefix else name, NOT_FINITE, list(v) if isinstance(v, tuple) else v)
+            for name, v in values.items() if is_non_finite(v)]
 
 
 def _short(value: Any) -> str:
@@ -92,6 +129,8 @@ def problems_from_pydantic(exc: Any, prefix: str = "") -> list[Problem]:
             path = f"{prefix}.{path}" if path != "<root>" else prefix
         msg = err.get("msg", "invalid")
         msg = msg.removeprefix("Value error, ")
+        if err.get("type") == "finite_number":  # allow_inf_nan=False (INPUT_MODEL_CONFIG)
+            msg = NOT_FINITE
         if err.get("type") == "missing":
             problems.append(Problem(path, "required field is missing", has_value=False))
         else:
@@ -131,3 +170,27 @@ def read_toml(path: str | os.PathLike[str], error: type[InputError] = SiteError,
     """Parse a TOML file; a missing, unreadable or non-UTF-8 file or bad TOML raises ``error``
     naming ``field`` and the path."""
     return parse_toml_text(read_text(path, error, field), str(path), error, field)
+
+
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "a boolean",
+               type(None): "null"}
+
+
+def parse_json_object(text: str, source: str, error: type[InputError] = SiteError, field: str = "site",
+                      expected: str = "a JSON object") -> dict[str, Any]:
+    """Parse JSON text whose top level must be an object: the one shape check of every JSON input.
+
+    Bad JSON, nesting too deep to parse, or a top level that is an array, a string, a number, a
+    boolean or null raises ``error`` naming ``field``, the file (``source``) and what was
+    expected (``expected``, e.g. "a pandapower net written by pandapower.to_json").
+    """
+
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        msg = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:120]
+        raise error([Problem(field, f"not valid JSON ({msg}); expected {expected}", source)]) from None
+    if not isinstance(parsed, dict):
+        kind = _JSON_TYPES.get(type(parsed), type(parsed).__name__)
+        raise error([Problem(field, f"the top level is {kind}, not an object; expected {expected}", source)])
+    return parsed

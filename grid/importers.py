@@ -15,8 +15,9 @@ from pathlib import Path
 import pandapower as pp
 import pandapower.networks as pn
 
+from gridstudy.grid.bounds import MAX_BATTERY_UNITS, MAX_CAMPUS_MW
 from gridstudy.grid.build import add_battery, add_campus
-from gridstudy.grid.errors import Problem, SiteError
+from gridstudy.grid.errors import Problem, SiteError, non_finite_problems
 from gridstudy.grid.megapack import MEGAPACK_MODELS
 from gridstudy.grid.network import current_tap_model, pandapower_case, read_net_json
 from gridstudy.grid.site import BatteryPlant, Site
@@ -83,13 +84,18 @@ def attach(net: pp.pandapowerNet, poi: int | str, campus_p_mw: float, campus_pf:
     soc_percent : float
         Initial state of charge. [%]
     """
-    problems = []
-    if not campus_p_mw > 0:
-        problems.append(Problem("campus_p_mw", "must be > 0", campus_p_mw))
-    if not 0 < campus_pf <= 1:
+    problems = non_finite_problems({"campus_p_mw": campus_p_mw, "campus_pf": campus_pf, "soc_percent": soc_percent})
+    bad = {q.path for q in problems}
+    if "campus_p_mw" not in bad and not 0 < campus_p_mw <= MAX_CAMPUS_MW:
+        problems.append(Problem("campus_p_mw", f"must be > 0 and <= {MAX_CAMPUS_MW:,.0f}", campus_p_mw))
+    if "campus_pf" not in bad and not 0 < campus_pf <= 1:
         problems.append(Problem("campus_pf", "must be in (0, 1]", campus_pf))
-    if battery_units < 0:
-        problems.append(Problem("battery.units", "must be >= 0", battery_units))
+    if "soc_percent" not in bad and not 0 <= soc_percent <= 100:
+        problems.append(Problem("soc_percent", "must lie in [0, 100]", soc_percent))
+    if not (isinstance(halls, int) and halls >= 1):
+        problems.append(Problem("halls", "must be an integer >= 1", halls))
+    if not 0 <= battery_units <= MAX_BATTERY_UNITS:
+        problems.append(Problem("battery.units", f"must be >= 0 and <= {MAX_BATTERY_UNITS:,}", battery_units))
     if battery_units and battery_model not in MEGAPACK_MODELS:
         problems.append(Problem("battery.model", f"unknown Megapack model; known: {', '.join(MEGAPACK_MODELS)}", battery_model))
     if len(net.ext_grid) == 0:

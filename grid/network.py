@@ -50,7 +50,7 @@ import pandas as pd
 from pandapower.converter.cim.cim2pp.from_cim import from_cim
 from pandapower.converter.matpower.from_mpc import from_mpc
 
-from gridstudy.grid.errors import Problem, SiteError, read_text
+from gridstudy.grid.errors import Problem, SiteError, parse_json_object, read_text
 
 __all__ = ["FORMATS", "SUFFIX_FORMATS", "infer_format", "read_network", "network_from_ref", "ALLOWED_MODULES",
            "check_net_json", "net_from_json_text", "read_net_json", "current_tap_model",
@@ -64,6 +64,9 @@ SUFFIX_FORMATS = {".json": "pandapower", ".m": "matpower", ".mat": "matpower", "
                   ".xml": "cgmes", ".raw": "psse", ".rawx": "psse", ".uct": "ucte"}
 
 _LOG = logging.getLogger(__name__)
+
+#: What a pandapower JSON file holds, as the messages about one say.
+_PANDAPOWER_JSON = "a pandapower net written by pandapower.to_json (a JSON object)"
 
 #: Modules whose classes a pandapower JSON file may name (``"_module"``): pandapower's own, the
 #: pandas and numpy types of its tables, and this package's. pandapower imports the module a file
@@ -199,13 +202,10 @@ def check_net_json(text: str, field: str = "network", source: str | None = None)
     Raises
     ------
     SiteError
-        Not JSON, nested too deeply, or naming another module (the first few named).
+        Not JSON, nested too deeply, not an object at its top level, or naming another module (the
+        first few named).
     """
-    try:
-        parsed = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        msg = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise SiteError([Problem(field, f"not a pandapower JSON file ({msg})", source)]) from None
+    parsed = parse_json_object(text, str(source), SiteError, field, _PANDAPOWER_JSON)
     found: list[str] = []
     _walk_refs(parsed, 0, found)
     bad = sorted({m for m in found if not any(m == a or m.startswith(a + ".") for a in ALLOWED_MODULES)})
@@ -223,6 +223,9 @@ def net_from_json_text(text: str, field: str = "network", source: str | None = N
     except Exception as exc:
         raise SiteError([Problem(field, f"not a pandapower JSON file ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__})",
                                  source)]) from None
+    if not isinstance(net, pp.pandapowerNet):  # a JSON object pandapower reads as something else
+        raise SiteError([Problem(field, f"pandapower reads it as {type(net).__name__}, not a net; expected "
+                                        f"{_PANDAPOWER_JSON}", source)])
     return current_tap_model(net, field)
 
 

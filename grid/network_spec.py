@@ -29,13 +29,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
+
+from gridstudy.grid.errors import INPUT_MODEL_CONFIG
 
 __all__ = ["ContingencySpec", "MonitorSpec", "ReduceSpec", "NetworkSpec"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = INPUT_MODEL_CONFIG  # unknown keys, inf and NaN refused
 
 
 class ContingencySpec(_Model):

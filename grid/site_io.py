@@ -14,7 +14,7 @@ from typing import Any
 
 import pandapower as pp
 
-from gridstudy.grid.errors import Problem, SiteError
+from gridstudy.grid.errors import Problem, SiteError, parse_json_object
 from gridstudy.grid.network import net_from_json_text
 from gridstudy.grid.site import BatteryPlant, Site
 
@@ -47,11 +47,8 @@ def site_from_json(text: str, source: str = "site.json") -> Site:
     SiteError
         When the text is not such a file (naming what is missing).
     """
-    try:
-        d = json.loads(text)
-    except ValueError as exc:
-        raise SiteError([Problem("site", f"not JSON: {exc}", None, has_value=False)], source=source) from None
-    missing = [k for k in ("handles", "net") if not isinstance(d, dict) or k not in d]
+    d = parse_json_object(text, source, SiteError, "site", "the site a study saved (handles, battery, net)")
+    missing = [k for k in ("handles", "net") if k not in d]
     if missing:
         raise SiteError([Problem(k, "missing", None, has_value=False) for k in missing], source=source)
     h = d["handles"]

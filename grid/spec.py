@@ -15,9 +15,10 @@ import math
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from gridstudy.grid.errors import Problem, SiteError, problems_from_pydantic, read_toml
+from gridstudy.grid.bounds import MAX_BATTERY_UNITS, MAX_CAMPUS_MW
+from gridstudy.grid.errors import INPUT_MODEL_CONFIG, Problem, SiteError, problems_from_pydantic, read_toml
 from gridstudy.grid.megapack import MEGAPACK_MODELS, megapack
 from gridstudy.grid.network_spec import NetworkSpec
 
@@ -29,7 +30,7 @@ __all__ = [
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = INPUT_MODEL_CONFIG  # unknown keys, inf and NaN refused
 
 
 class SourceSpec(_Model):
@@ -167,7 +168,7 @@ class HallSpec(_Model):
 
     name: str = Field(min_length=1)
     bus: str
-    p_mw: float = Field(gt=0, description="peak grid draw of the hall [MW]")
+    p_mw: float = Field(gt=0, le=MAX_CAMPUS_MW, description="peak grid draw of the hall [MW]")
     pf: float = Field(0.98, gt=0, le=1, description="lagging power factor [-]")
 
     @property
@@ -178,6 +179,13 @@ class HallSpec(_Model):
 class CampusSpec(_Model):
     name: str = "AI training campus"
     halls: list[HallSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        if self.p_mw > MAX_CAMPUS_MW:
+            raise ValueError(f"the halls draw {self.p_mw:.6g} MW together, more than the {MAX_CAMPUS_MW:,.0f} MW "
+                             "a campus may draw (gridstudy.grid.bounds)")
+        return self
 
     @property
     def p_mw(self) -> float:
@@ -199,7 +207,7 @@ class BatterySpec(_Model):
 
     name: str = "Megapack plant"
     model: str
-    units: int = Field(gt=0, description="number of Megapack units [-]")
+    units: int = Field(gt=0, le=MAX_BATTERY_UNITS, description="number of Megapack units [-]")
     bus: str
     soc_percent: float = Field(50.0, ge=0, le=100, description="initial state of charge [%]")
     transformer: BatteryTransformerSpec | None = None

@@ -29,8 +29,9 @@ import numba
 import numpy as np
 import pandas as pd
 
+from gridstudy.grid.bounds import MAX_BATTERY_UNITS
 from gridstudy.grid.megapack import MEGAPACK_MODELS, MegapackModel, megapack
-from gridstudy.models.errors import ModelError, Problem
+from gridstudy.models.errors import ModelError, Problem, finite_parameters
 
 __all__ = ["MegapackPlant", "energy_step", "energy_balance"]
 
@@ -46,6 +47,7 @@ class _SiteBattery(Protocol):
     def soc_percent(self) -> float: ...
 
 
+@finite_parameters
 @dataclass(frozen=True)
 class MegapackPlant:
     """A battery plant of ``units`` Megapacks of one model.
@@ -97,8 +99,10 @@ class MegapackPlant:
             if not ok:
                 p.append(Problem(f"{prefix}.{name}", msg, getattr(self, name)))
 
-        need("units", isinstance(self.units, (int, np.integer)) and not isinstance(self.units, bool) and self.units > 0,
-             "must be an integer > 0")
+        integer = isinstance(self.units, (int, np.integer)) and not isinstance(self.units, bool)
+        need("units", integer and self.units > 0, "must be an integer > 0")
+        if integer and self.units > MAX_BATTERY_UNITS:
+            need("units", False, f"must be <= {MAX_BATTERY_UNITS:,} (gridstudy.grid.bounds)")
         need("model", self.model in MEGAPACK_MODELS, f"unknown Megapack model; known: {', '.join(MEGAPACK_MODELS)}")
         for name in ("unit_p_mw", "unit_e_mwh", "unit_s_mva"):
             v = getattr(self, name)

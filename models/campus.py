@@ -44,7 +44,8 @@ import numba
 import numpy as np
 import pandas as pd
 
-from gridstudy.models.errors import ModelError, Problem
+from gridstudy.grid.bounds import MAX_CAMPUS_MW, MAX_GPUS
+from gridstudy.models.errors import ModelError, Problem, finite_parameters
 from gridstudy.models.gpu_smoothing import GpuSmoothing, smooth_segments
 from gridstudy.models.timeindex import make_index, step_seconds
 
@@ -87,6 +88,7 @@ GPU_MODELS: dict[str, GpuModel] = {
 }
 
 
+@finite_parameters
 @dataclass(frozen=True)
 class CampusLoadParams:
     """Parameters of the AI training campus load.
@@ -199,7 +201,10 @@ class CampusLoadParams:
             if not ok:
                 p.append(Problem(f"{prefix}.{name}", msg, getattr(self, name)))
 
-        need("gpus", isinstance(self.gpus, (int, np.integer)) and self.gpus > 0, "must be an integer > 0")
+        integer = isinstance(self.gpus, (int, np.integer)) and not isinstance(self.gpus, bool)
+        need("gpus", integer and self.gpus > 0, "must be an integer > 0")
+        if integer and self.gpus > MAX_GPUS:
+            need("gpus", False, f"must be <= {MAX_GPUS:,} (gridstudy.grid.bounds)")
         need("gpu_model", self.gpu_model in GPU_MODELS, f"unknown GPU model; known: {', '.join(GPU_MODELS)}")
         need("gpu_tdp_w", self.gpu_tdp_w is None or self.gpu_tdp_w > 0, "must be > 0")
         need("compute_fraction", 0 < self.compute_fraction <= 1.5, "must lie in (0, 1.5]")
@@ -229,6 +234,12 @@ class CampusLoadParams:
         need("trip_duration_s", self.trip_duration_s >= 0, "must be >= 0")
         need("trip_drop_s", self.trip_drop_s >= 0, "must be >= 0")
         need("trip_recovery_s", self.trip_recovery_s > 0, "must be > 0")
+        factors = ("gpus", "gpu_tdp_w", "node_overhead", "compute_fraction", "pue")
+        if not p and all(math.isfinite(getattr(self, k) or 0.0) for k in factors) and not nominal_peak_p_mw(self) <= MAX_CAMPUS_MW:
+            # each factor valid (a non-finite one is the finiteness rule's), their product too large
+            p.append(Problem(prefix, f"nominal peak (gpus x TDP x (1 + node_overhead) x compute_fraction x pue) of "
+                                     f"{nominal_peak_p_mw(self):.6g} MW is more than the {MAX_CAMPUS_MW:,.0f} MW a "
+                                     "campus may draw (gridstudy.grid.bounds)", {k: getattr(self, k) for k in factors}))
         if self.smoothing is not None:
             if isinstance(self.smoothing, GpuSmoothing):
                 p += self.smoothing.problems(f"{prefix}.smoothing")

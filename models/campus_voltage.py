@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gridstudy.grid.errors import Problem
-from gridstudy.models.errors import ModelError
+from gridstudy.models.errors import ModelError, finite_parameters
 
 __all__ = ["CampusVoltageResponse", "multiplier", "multiplier_slope"]
 
@@ -59,6 +59,7 @@ def multiplier_slope(vm_pu: float, electronic_fraction: float, knee_vm_pu: float
     return electronic_fraction * pe + (1.0 - electronic_fraction) * (2.0 * z_fraction * vm_pu + i_fraction)
 
 
+@finite_parameters
 @dataclass(frozen=True)
 class CampusVoltageResponse:
     """Voltage dependence of the campus draw (module docstring; ``docs/sources/load.md §9``).

@@ -91,7 +91,7 @@ from gridstudy.models.dispatch_kernel import (
     _WINS,
     _run,
 )
-from gridstudy.models.errors import ModelError, Problem
+from gridstudy.models.errors import ModelError, Problem, finite_parameters
 from gridstudy.models.plant_response import PlantResponse
 from gridstudy.models.timeindex import step_seconds, window_samples
 
@@ -102,6 +102,7 @@ __all__ = ["VoltVarCurve", "ReactiveControl", "SocRecovery", "StepResult", "Stra
 OUTPUT_COLUMNS = ("campus_p_mw", "campus_q_mvar", "battery_p_mw", "battery_q_mvar", "soc_percent", "e_mwh",
                   "grid_p_mw", "grid_q_mvar", "saturated")
 
+@finite_parameters
 @dataclass(frozen=True)
 class VoltVarCurve:
     """Battery reactive power as a piecewise-linear function of its bus voltage.
@@ -149,6 +150,7 @@ class VoltVarCurve:
         return -math.expm1(-float(step_s) * math.log(10.0) / float(self.response_time_s))
 
 
+@finite_parameters
 @dataclass(frozen=True)
 class ReactiveControl:
     """Reactive-power mode of the battery plant.
@@ -186,6 +188,7 @@ class ReactiveControl:
         return p + self.curve.problems(f"{prefix}.curve")
 
 
+@finite_parameters
 @dataclass(frozen=True)
 class SocRecovery:
     """Steer the state of charge back toward a target where the strategy leaves room.
@@ -414,6 +417,7 @@ class NoDispatch(Strategy):
     _kind = _NONE
 
 
+@finite_parameters
 class RampLimit(Strategy):
     """Grid import limited in ramp rate and in swing over a short window.
 
@@ -466,6 +470,7 @@ class RampLimit(Strategy):
                 "window_s": self.window_s}
 
 
+@finite_parameters
 class Smoothing(Strategy):
     """Grid import is a first-order low-pass of the campus load.
 
@@ -497,6 +502,7 @@ class Smoothing(Strategy):
         return {"strategy": self.name, "tau_s": self.tau_s}
 
 
+@finite_parameters
 class ImportCap(Strategy):
     """Peak shaving: the battery discharges so that grid import stays at or below ``cap_mw``.
 
@@ -528,6 +534,7 @@ class ImportCap(Strategy):
         return {"strategy": self.name, "cap_mw": self.cap_mw}
 
 
+@finite_parameters
 class LoadLossAbsorption(Strategy):
     """Take a sudden loss of campus load into the battery and release it to the grid slowly.
 

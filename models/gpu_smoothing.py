@@ -27,7 +27,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from gridstudy.models.errors import ModelError, Problem
+from gridstudy.models.errors import ModelError, Problem, finite_parameters
 
 __all__ = ["GpuSmoothing", "smooth_segments"]
 
@@ -36,6 +36,7 @@ def _real(v: object) -> bool:
     return isinstance(v, Real) and not isinstance(v, bool)
 
 
+@finite_parameters
 @dataclass(frozen=True)
 class GpuSmoothing:
     """Per-GPU power smoothing (NVIDIA GB200/GB300 NVML power-smoothing profile).

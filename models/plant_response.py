@@ -45,7 +45,7 @@ from dataclasses import dataclass, fields
 from numbers import Real
 from typing import Any
 
-from gridstudy.models.errors import ModelError, Problem
+from gridstudy.models.errors import ModelError, Problem, finite_parameters
 
 __all__ = ["PlantResponse", "MAX_DELAY_S"]
 
@@ -55,6 +55,7 @@ MAX_DELAY_S = 10.0
 _TIMES = ("measurement_delay_s", "measurement_tau_s", "control_period_s", "comms_latency_s", "inverter_tau_s")
 
 
+@finite_parameters
 @dataclass(frozen=True)
 class PlantResponse:
     """Response chain of the battery plant, from the campus load it measures to its terminal power.

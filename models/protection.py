@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from gridstudy.models.errors import ModelError, Problem
+from gridstudy.models.errors import ModelError, Problem, finite_parameters
 from gridstudy.models.timeindex import step_seconds
 
 __all__ = ["DisturbanceCounter", "VIRGINIA_2024", "backup_transfers", "on_backup", "TRANSFER_COLUMNS"]
@@ -39,6 +39,7 @@ TRANSFER_COLUMNS = ["transfer_time", "return_time", "returns_in_horizon", "excur
                     "vm_pu_min"]
 
 
+@finite_parameters
 @dataclass(frozen=True)
 class DisturbanceCounter:
     """A counter of voltage excursions that transfers the campus to backup.
@@ -65,17 +66,26 @@ class DisturbanceCounter:
                    "Virginia 10 July 2024, six faults in 82 s, about 1,500 MW to backup)")
 
     def __post_init__(self) -> None:
-        problems = []
-        if not 0 < self.threshold_pu <= 1.5:
-            problems.append(Problem("threshold_pu", "needs 0 < threshold_pu <= 1.5", self.threshold_pu))
-        if not (isinstance(self.count, (int, np.integer)) and self.count >= 1):
-            problems.append(Problem("count", "must be an integer >= 1", self.count))
-        if not self.window_s >= 0:
-            problems.append(Problem("window_s", "must be >= 0", self.window_s))
-        if not self.return_after_s > 0:
-            problems.append(Problem("return_after_s", "must be > 0", self.return_after_s))
+        problems = self.problems()
         if problems:
             raise ModelError(problems)
+
+    def problems(self, prefix: str = "") -> list[Problem]:
+        """Every problem of the parameters, each at ``prefix.name`` (the bare name without a prefix)."""
+        problems = []
+
+        def path(name: str) -> str:
+            return f"{prefix}.{name}" if prefix else name
+
+        if not 0 < self.threshold_pu <= 1.5:
+            problems.append(Problem(path("threshold_pu"), "needs 0 < threshold_pu <= 1.5", self.threshold_pu))
+        if not (isinstance(self.count, (int, np.integer)) and self.count >= 1):
+            problems.append(Problem(path("count"), "must be an integer >= 1", self.count))
+        if not self.window_s >= 0:
+            problems.append(Problem(path("window_s"), "must be >= 0", self.window_s))
+        if not self.return_after_s > 0:
+            problems.append(Problem(path("return_after_s"), "must be > 0", self.return_after_s))
+        return problems
 
 
 #: Defaults: 3 excursions below 0.90 pu within 60 s, back after 1 h (``docs/sources/events.md §6``).

@@ -7,6 +7,8 @@ Exit codes (one place, :func:`main`, maps what went wrong to them):
 1
     a power flow did not converge (a finding, reported plainly: voltage collapse); the results
     are written where the study ran, or the study stopped at its base case with nothing run.
+    Likewise a negative outcome of a search: ``size`` found no passing design, or every scenario
+    of a ``sweep`` ended in an error (its table, written, holds each error).
 2
     bad input: every problem listed, one per line, with its field path and value; no traceback,
     nothing written. This includes a folder given to ``report`` that is not a complete output or
@@ -34,7 +36,7 @@ import warnings
 from collections.abc import Callable, Sequence
 
 from gridstudy.grid.basecase import check_site
-from gridstudy.grid.errors import InputError
+from gridstudy.grid.errors import InputError, Problem, non_finite_problems
 from gridstudy.grid.reference import load_site, reference_sites
 from gridstudy.grid.spec import SiteSpec, load_site_spec
 from gridstudy.studies.errors import (
@@ -189,6 +191,11 @@ def _add_policy_options(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _run(args: argparse.Namespace) -> int:
+    gb = getattr(args, "max_memory_gb", None)
+    if gb is not None:  # an option, judged as a file's field would be: finite and > 0
+        bad = non_finite_problems({"--max-memory-gb": gb}) or ([] if gb > 0 else [Problem("--max-memory-gb", "must be > 0", gb)])
+        if bad:
+            raise InputError(bad)
     pol = RunPolicy(force=getattr(args, "force", False), max_memory_gb=getattr(args, "max_memory_gb", None),
                     allow_outside_paths=getattr(args, "allow_outside_paths", False),
                     engine=getattr(args, "engine", None) or "fast", streams=getattr(args, "streams", False))

@@ -31,7 +31,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from gridstudy.studies.report.render import report  # the optional report extra
 
-
     html, pdf = report(args.dir, pdf=not args.no_pdf)
     print(f"wrote {html}" + (f" and {pdf}" if pdf else ""))
     return 0

@@ -1,12 +1,15 @@
 """``gridstudy size STUDY.toml --out DIR`` and ``gridstudy sweep STUDY.toml --out DIR``.
 
-Exit codes: 0 done (``size``: a passing design was found); 1 ``size`` found no passing design in
-the range; 2 bad input (every problem listed, nothing written).
+Exit codes: 0 done (``size``: a passing design was found; ``sweep``: at least one scenario ran to
+its result); 1 ``size`` found no passing design in the range, or every scenario of a ``sweep`` ended
+in an error (the table is written, each row's ``error`` says why); 2 bad input (every problem
+listed, nothing written; a sweep's values are validated with the file, before any scenario runs).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from gridstudy.studies.scale.sizing import size_battery
 from gridstudy.studies.scale.sweep import run_sweep
@@ -36,6 +39,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                     dask_local=args.dask_local, retry_failed=args.retry_failed, quiet=args.quiet)
     print(f"{res['scenarios']} scenarios: {res['evaluated']} run, {res['reused']} reused from {args.out}/scenarios; "
           f"{res['passed']} pass, {res['failed']} with errors; {res['runtime_s']:.1f} s")
+    if res["scenarios"] and res["failed"] == res["scenarios"]:  # no result at all: not a success
+        print(f"error: every scenario ended in an error; the error column of {args.out}/sweep.parquet says why",
+              file=sys.stderr)
+        return 1
     return 0
 
 

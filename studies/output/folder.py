@@ -35,7 +35,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
-import json
 import os
 import re
 import shutil
@@ -48,7 +47,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gridstudy.grid.errors import InputError, Problem
+from gridstudy.grid.errors import InputError, Problem, parse_json_object
 from gridstudy.studies.errors import EXIT_ENVIRONMENT
 from gridstudy.studies.io import write_json
 
@@ -304,10 +303,11 @@ def check_complete(d: str | Path, command: str | None = None, *, ignore: tuple[s
         raise refuse(f"no {MARKER}: not a complete gridstudy output (a run that was interrupted or is still "
                      "writing, or another folder); run the study again")
     try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        text = marker.read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         raise refuse(f"{MARKER} cannot be read ({type(exc).__name__}); run the study again") from None
-    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+    data = parse_json_object(text, str(marker), IncompleteOutputError, str(d), "a completion marker; run the study again")
+    if not isinstance(data.get("files"), list):
         raise refuse(f"{MARKER} is not a completion marker; run the study again")
     if command is not None and data.get("gridstudy_output") != command:
         raise refuse(f"written by `gridstudy {data.get('gridstudy_output')}`, not by `gridstudy {command}`")

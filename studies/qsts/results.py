@@ -32,16 +32,17 @@ convergence record.
 from __future__ import annotations
 
 import heapq
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 from numba import njit
 
+from gridstudy.grid.errors import parse_json_object, read_text
 from gridstudy.grid.site import Site
+from gridstudy.studies.errors import ReportError
 from gridstudy.studies.io import write_json, write_parquet
 from gridstudy.studies.qsts.inputs import RecordSpec
 
@@ -510,7 +511,9 @@ class QSTSResult:
     def load(cls, directory: str | Path) -> QSTSResult:
         """Read back what :meth:`save` wrote."""
         d = Path(directory)
-        summary = json.loads((d / "summary.json").read_text())
+
+        summary: Any = parse_json_object(read_text(d / "summary.json", ReportError, "summary.json"), str(d / "summary.json"),
+                                         ReportError, "summary.json", "the summary a QSTS run wrote")
         steps = pd.read_parquet(d / "steps.parquet")
         if summary.get("step_record") == "envelope":  # the record per envelope interval; the steps from the summary
             idx = pd.date_range(pd.Timestamp(summary["start"]), periods=int(summary["steps"]), freq=summary.get("freq"))

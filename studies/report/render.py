@@ -18,7 +18,6 @@ and sag runs); it uses the grid layer's data model and the criteria's pure windo
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import os
 import tomllib
@@ -31,7 +30,7 @@ import jinja2
 import pandas as pd
 from weasyprint import HTML
 
-from gridstudy.grid.errors import InputError, Problem
+from gridstudy.grid.errors import InputError, parse_json_object, read_text
 from gridstudy.grid.site_io import read_site_json
 from gridstudy.studies.criteria.flicker import pst
 from gridstudy.studies.criteria.ramp import delta_mw, rolling_range_mw
@@ -409,10 +408,8 @@ def build_report(out_dir: str | Path) -> Report:
     # 7 sizing
     sizing = None
     if (d / "sizing.json").exists():
-        try:
-            sizing = json.loads((d / "sizing.json").read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ReportError([Problem("sizing.json", f"not valid JSON ({str(exc)[:120]})", str(d / "sizing.json"))]) from None
+        sizing = parse_json_object(read_text(d / "sizing.json", ReportError, "sizing.json"), str(d / "sizing.json"),
+                                   ReportError, "sizing.json", "the result `gridstudy size` wrote")
     ctx["sizing"] = sizing
     if sizing:
         ch = sizing.get("chosen") or {}

@@ -10,14 +10,13 @@ Parquet table: a file that is present but unreadable is named, never silently dr
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
-from gridstudy.grid.errors import Problem, problems_from_pydantic
+from gridstudy.grid.errors import Problem, parse_json_object, problems_from_pydantic, read_text
 from gridstudy.studies.errors import ReportError
 
 __all__ = ["SummaryFile", "ScenarioEntry", "CriterionEntry", "LimitEntry", "load_summary", "read_table"]
@@ -94,12 +93,8 @@ def load_summary(d: Path) -> dict[str, Any]:
         Not JSON, or every field that is missing or of the wrong type, with its path.
     """
     path = d / "summary.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise ReportError([Problem("summary.json", f"not valid JSON ({str(exc)[:120]})", str(path))]) from None
-    if not isinstance(data, dict):
-        raise ReportError([Problem("summary.json", "must be a JSON object", type(data).__name__)])
+    data = parse_json_object(read_text(path, ReportError, "summary.json"), str(path), ReportError, "summary.json",
+                             "the summary a study wrote")
     try:
         SummaryFile.model_validate(data)
     except ValidationError as exc:

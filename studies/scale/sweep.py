@@ -44,14 +44,17 @@ from typing import Any
 
 import pandas as pd
 
+from gridstudy.grid.errors import InputError, Problem
+from gridstudy.studies.errors import StudyError
 from gridstudy.studies.io import text_sha256, to_jsonable, write_json, write_parquet
 from gridstudy.studies.output.figure import pyplot, save_png
 from gridstudy.studies.output.folder import fault_point, output_folder
 from gridstudy.studies.scale.sizing import StudyEvaluator
-from gridstudy.studies.spec.scale import METRICS, StudyFile, load_scale_study, sweep_target
+from gridstudy.studies.spec.scale import METRICS, StudyFile, apply_sweep_value, load_scale_study
+from gridstudy.studies.study import Study
 from gridstudy.studies.workers import in_worker, worker_pool
 
-__all__ = ["scenario_tasks", "run_scenario", "run_sweep", "scenario_hash", "dumps_toml", "METRICS",
+__all__ = ["scenario_tasks", "run_scenario", "run_sweep", "value_problems", "scenario_hash", "dumps_toml", "METRICS",
            "EVALUATION_VERSION"]
 
 #: Bumped when what a scenario evaluates changes, so that stored results are not reused.
@@ -60,29 +63,6 @@ EVALUATION_VERSION = 1
 
 
 # -- task descriptions -------------------------------------------------------------------------
-
-def _set(d: dict, parts: list[str], value: Any) -> None:
-    for p in parts[:-1]:
-        d = d.setdefault(p, {})
-    d[parts[-1]] = value
-
-
-def _apply(study: dict, site: dict | None, path: str, value: Any) -> None:
-    target = sweep_target(path, site)
-    assert not isinstance(target, str), target  # parse_scale_study refuses what has no target
-    kind, parts = target
-    if kind == "study":
-        _set(study, parts, value)
-        return
-    assert site is not None, f"{path}: the study names no site description to apply it to"
-    if kind == "site":
-        _set(site, parts, value)
-    else:  # site_campus_p_mw: scale every hall to the campus peak
-        halls = site["campus"]["halls"]
-        total = sum(float(h["p_mw"]) for h in halls)
-        for h in halls:
-            h["p_mw"] = float(h["p_mw"]) * float(value) / total if total > 0 else float(value) / len(halls)
-
 
 def scenario_hash(task: dict) -> str:
     """SHA-256 of a task's content (site, study, engine, scenarios, evaluation version)."""
@@ -119,7 +99,7 @@ def scenario_tasks(scale: StudyFile) -> list[dict]:
         site = copy.deepcopy(scale.site_raw)
         params = dict(zip(names, values, strict=True))
         for path, value in params.items():
-            _apply(study, site, path, value)
+            apply_sweep_value(study, site, path, value)
         task = {"params": params, "site": site, "study": study, "base_dir": str(scale.path.parent.resolve()),
                 "engine": sw.engine, "scenarios": list(sw.scenarios)}
         task["hash"] = scenario_hash(task)
@@ -195,20 +175,50 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _scenario_scale(task: dict, td: str) -> StudyFile:
+    """The study file of a scenario, its site description written to ``td`` (a folder that lives as
+    long as the scenario)."""
+    study = copy.deepcopy(task["study"])
+    site_raw = task["site"]
+    if site_raw is not None:
+        site_path = Path(td) / "site.toml"
+        site_path.write_text(dumps_toml(site_raw))
+        study.setdefault("study", {})["site"] = str(site_path)
+    return StudyFile.from_raw(Path(task["base_dir"]) / "scenario.toml", study, site_raw,
+                              site_path if site_raw is not None else None)
+
+
+def value_problems(scale: StudyFile) -> list[Problem]:
+    """Each swept value resolved as its scenarios will resolve it, before any runs: the study file
+    with that one value applied (and its site description) through
+    :meth:`gridstudy.studies.study.Study.from_study_file`, which also resolves the site, the campus
+    sized to it, the plant and the trace (what :func:`gridstudy.studies.scale_spec.parse_scale_study`
+    validates of every value and scenario is the files' schema and models). One resolution per
+    value, not per scenario. Each problem is ``sweep.parameters.<parameter>`` with the value."""
+
+    sw = scale.sweep
+    assert sw is not None, "run_sweep passes a study with [sweep]"
+    out: list[Problem] = []
+    for k, values in sw.parameters.items():
+        for v in values:
+            study, site = copy.deepcopy(scale.study_raw), copy.deepcopy(scale.site_raw)
+            apply_sweep_value(study, site, k, v)
+            task = {"study": study, "site": site, "base_dir": str(scale.path.parent.resolve())}
+            with tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}{os.getpid()}-") as td:
+                try:
+                    Study.from_study_file(_scenario_scale(task, td))
+                except InputError as exc:
+                    out += [Problem(f"sweep.parameters.{k}", f"{q.path}: {q.message}", v) for q in exc.problems]
+    return out
+
+
 def _evaluate(task: dict) -> dict:
 
     row: dict[str, Any] = {}
     # named after this process, so that a folder a killed process left can be told and removed
     with tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}{os.getpid()}-") as td:
         fault_point("scenario-running")
-        study = copy.deepcopy(task["study"])
-        site_raw = task["site"]
-        if site_raw is not None:
-            site_path = Path(td) / "site.toml"
-            site_path.write_text(dumps_toml(site_raw))
-            study.setdefault("study", {})["site"] = str(site_path)
-        scale = StudyFile.from_raw(Path(task["base_dir"]) / "scenario.toml", study, site_raw,
-                                   site_path if site_raw is not None else None)
+        scale = _scenario_scale(task, td)
         ev = StudyEvaluator(scale, engine=task["engine"])
         primary = "with_battery" if "with_battery" in task["scenarios"] else task["scenarios"][0]
         row["campus_peak_mw"] = float(ev.campus["campus_p_mw"].max())
@@ -341,9 +351,14 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
     """
 
     t0 = time.perf_counter()
-    scale = load_scale_study(path, need="sweep")
+
+    scale = load_scale_study(path, need="sweep")  # every swept value validated with the file
     sw = scale.sweep
     assert sw is not None, "load_scale_study(need='sweep') refuses a file without [sweep]"
+    Study.from_study_file(scale)  # the file's own site, trace and horizon resolved: refused before any scenario runs
+    problems = value_problems(scale)
+    if problems:
+        raise StudyError(problems, source=str(path))
     tasks = scenario_tasks(scale)
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     remove_stale_scenario_dirs()  # what a killed in-process sweep left in the temporary folder

@@ -8,7 +8,8 @@ the estimate and the limit named) before it computes or writes anything:
 - :class:`RunPolicy`: what the person running the command allows beyond the defaults
   (``--force``, ``--max-memory-gb``, ``--allow-outside-paths``), set for one command by the CLI
   (:func:`use_policy`);
-- hard limits that no option lifts (:data:`MAX_GPUS`, :data:`MAX_BATTERY_UNITS`, :data:`MAX_STEPS`);
+- hard limits that no option lifts (:data:`MAX_STEPS`, and the sizes of :mod:`gridstudy.grid.bounds`,
+  :data:`MAX_GPUS` and :data:`MAX_BATTERY_UNITS`, which site files, study files, sweeps and sizing share);
 - :func:`estimate_resources` and :func:`budget_problems`: memory and run time of a study from its
   steps, scenarios and buses, against this machine's memory and :data:`MAX_HOURS`; a command that
   streams long horizons (``qsts`` on the fast engine: profiles made part by part, the series kept
@@ -36,16 +37,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gridstudy.grid.bounds import MAX_BATTERY_UNITS, MAX_GPUS
 from gridstudy.grid.errors import Problem
 
 __all__ = ["RunPolicy", "policy", "use_policy", "MAX_GPUS", "MAX_BATTERY_UNITS", "MAX_STEPS", "MAX_HOURS",
            "MAX_SCENARIO_NAME", "machine_memory_bytes", "estimate_resources", "budget_problems",
            "outside_problem", "plant_warnings", "FIRST_BLOCK_STEPS"]
 
-#: Most GPUs of a campus model (10 million GPUs is about 10 GW of IT load). [-]
-MAX_GPUS = 10_000_000
-#: Most Megapack units of a plant (about 400 GWh; the sizing search has the same bound). [-]
-MAX_BATTERY_UNITS = 100_000
 #: Most steps of a horizon, whatever the memory (a year at 100 ms is 3.2e8). [-]
 MAX_STEPS = 400_000_000
 #: Longest estimated run time accepted without ``--force``. [h]

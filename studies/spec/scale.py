@@ -39,10 +39,17 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from gridstudy.grid.errors import InputError, Problem, parse_toml_text, problems_from_pydantic, read_text
+from gridstudy.grid.bounds import MAX_BATTERY_UNITS
+from gridstudy.grid.errors import (
+    InputError,
+    Problem,
+    parse_toml_text,
+    problems_from_pydantic,
+    read_text,
+)
 from gridstudy.grid.megapack import MEGAPACK_MODELS
 from gridstudy.grid.reference import reference_sites
-from gridstudy.grid.spec import site_spec_from_raw
+from gridstudy.grid.spec import parse_site_spec, site_spec_from_raw
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.spec.interconnection import InterconnectionSpec, parse_interconnection
 from gridstudy.studies.spec.limits import budget_problems, outside_problem
@@ -139,7 +146,7 @@ class SizingSection(Section):
     """
 
     units_min: int = Field(1, ge=1, description="[-]")
-    units_max: int = Field(64, ge=1, le=100_000, description="[-]")
+    units_max: int = Field(64, ge=1, le=MAX_BATTERY_UNITS, description="[-]")
     models: list[str] | None = None
     n1: bool = False
     cost_per_mw_usd: float = Field(COST_PER_MW_USD, ge=0, description="[USD/MW]")
@@ -373,6 +380,8 @@ def sweep_target(path: str, site_raw: dict[str, Any] | None) -> tuple[str, list[
             return "name a key of the site description after 'site.'"
         found, _ = _get(site_raw, rest)
         return ("site", rest) if found else f"no key {'.'.join(rest)} in the site description"
+    if parts == ["study", "site"]:  # each scenario runs on the study's site description, with its keys set
+        return "the site is not swept by name: sweep keys of its description (site.<key>, e.g. source.s_sc_min_mva)"
     if parts[0] in STUDY_SECTIONS:
         return ("study", parts) if _study_path_ok(parts) else "not a field of the study file"
     found, _ = _get(site_raw, parts)
@@ -380,6 +389,31 @@ def sweep_target(path: str, site_raw: dict[str, Any] | None) -> tuple[str, list[
         return "site", parts
     return ("unknown parameter: neither a study field (study./campus./battery.) nor a key of the "
             "site description (site.<key>, e.g. source.s_sc_min_mva)")
+
+
+def _set(d: dict[str, Any], parts: list[str], value: Any) -> None:
+    for p in parts[:-1]:
+        d = d.setdefault(p, {})
+    d[parts[-1]] = value
+
+
+def apply_sweep_value(study: dict[str, Any], site: dict[str, Any] | None, path: str, value: Any) -> None:
+    """Set the swept parameter ``path`` to ``value`` in a scenario's study and site mappings
+    (:func:`sweep_target` says where it lands)."""
+    target = sweep_target(path, site)
+    assert not isinstance(target, str), target  # parse_scale_study refuses what has no target
+    kind, parts = target
+    if kind == "study":
+        _set(study, parts, value)
+        return
+    assert site is not None, f"{path}: the study names no site description to apply it to"
+    if kind == "site":
+        _set(site, parts, value)
+    else:  # site_campus_p_mw: scale every hall to the campus peak
+        halls = site["campus"]["halls"]
+        total = sum(float(h["p_mw"]) for h in halls)
+        for h in halls:
+            h["p_mw"] = float(h["p_mw"]) * float(value) / total if total > 0 else float(value) / len(halls)
 
 
 def path_problems(raw: dict[str, Any], root: Path) -> list[Problem]:
@@ -434,6 +468,90 @@ def sweep_problems(sweep: SweepSection, site_raw: dict[str, Any] | None) -> list
         out.append(Problem("sweep.metric", f"not a column of the sweep table; known: {', '.join(sorted(known))}",
                            sweep.metric))
     return out
+
+
+def sweep_value_problems(sweep: SweepSection, study_raw: dict[str, Any], site_raw: dict[str, Any] | None) -> list[Problem]:
+    """Every swept value validated as the field it sets is validated in a file, before anything runs.
+
+    For each parameter and each of its values, the study file (or the site description) with that
+    one value applied goes through the same validation as the file itself (the study through
+    :func:`gridstudy.studies.interconnection_spec.parse_interconnection`: schema, models, sizes;
+    the site through :func:`gridstudy.grid.spec.parse_site_spec`); each problem comes back as
+    ``sweep.parameters.<parameter>`` with the value, naming the field it concerns where that is
+    another one (``battery.soc_min_percent`` when ``battery.soc_max_percent`` is swept below it).
+    The rest of the study file is valid when this runs, and the site's own problems are reported
+    as the site's, so every other problem is the value's. Values that are each valid but not
+    together are the scenario's error (:mod:`gridstudy.studies.scale.sweep`).
+    """
+
+    out: list[Problem] = []
+    if site_raw is not None:
+        try:
+            parse_site_spec(site_raw)
+        except InputError as exc:  # the site's own problems, named as the study names them, not a value's
+            return [Problem(f"study.site: {q.path}", q.message, q.value, q.has_value) for q in exc.problems]
+    for k, values in sweep.parameters.items():
+        t = sweep_target(k, site_raw)
+        if isinstance(t, str):  # named by parse_scale_study
+            continue
+        kind, parts = t
+        where = k if kind == "study" else ".".join(parts)
+        if kind != "study" and site_raw is None:
+            out.append(Problem(f"sweep.parameters.{k}", "the study's site is not a site description a sweep can set", k))
+            continue
+        for v in values:
+            study, site = copy.deepcopy(study_raw), copy.deepcopy(site_raw)
+            try:
+                apply_sweep_value(study, site, k, v)
+                if kind == "study":
+                    parse_interconnection(study)
+                else:
+                    parse_site_spec(site or {})
+            except InputError as exc:
+                out += [Problem(f"sweep.parameters.{k}", q.message if q.path == where else f"{q.path}: {q.message}", v)
+                        for q in exc.problems]
+            except (TypeError, ValueError):  # site.campus.p_mw scales the halls by the value
+                out.append(Problem(f"sweep.parameters.{k}", "must be a number [MW]", v))
+    return out
+
+
+def sweep_combination_problems(sweep: SweepSection, study_raw: dict[str, Any],
+                               site_raw: dict[str, Any] | None) -> list[Problem]:
+    """Values each valid (:func:`sweep_value_problems`) that are not valid together: every scenario
+    of the product validated as :func:`sweep_value_problems` validates one value, before anything
+    runs (a fraction of a millisecond each); the first scenario of each problem is named, with the
+    number of scenarios that have it."""
+
+    if len(sweep.parameters) < 2:
+        return []
+    kinds = set()
+    for k in sweep.parameters:
+        t = sweep_target(k, site_raw)
+        kinds.add("invalid" if isinstance(t, str) else t[0])
+    found: dict[str, tuple[Problem, dict[str, Any], int]] = {}
+    for values in itertools.product(*sweep.parameters.values()):
+        combination = dict(zip(sweep.parameters, values, strict=True))
+        study, site = copy.deepcopy(study_raw), copy.deepcopy(site_raw)
+        problems: list[Problem] = []
+        for k, v in combination.items():
+            apply_sweep_value(study, site, k, v)
+        if "study" in kinds:
+            try:
+                parse_interconnection(study)
+            except InputError as exc:
+                problems += exc.problems
+        if kinds - {"study"} and site is not None:
+            try:
+                parse_site_spec(site)
+            except InputError as exc:
+                problems += [Problem(f"site.{q.path}", q.message, q.value, q.has_value) for q in exc.problems]
+        for q in problems:
+            first, first_combination, n = found.get(q.path, (q, combination, 0))
+            found[q.path] = (first, first_combination, n + 1)
+    n_all = sweep.size()
+    return [Problem("sweep.parameters", f"{q.path}: {q.message} (the values are each valid, not together: "
+                                        f"{n} of {n_all} scenarios; the first)", c)
+            for q, c, n in found.values()]
 
 
 def study_budget(spec: Any, ic: Any, site_raw: dict[str, Any] | None, runs: int = 1) -> list[Problem]:
@@ -513,9 +631,13 @@ def parse_scale_study(raw: dict[str, Any], path: Path, text: str = "") -> StudyF
             problems.append(Problem("sweep.parameters", f"the product has {sweep.size()} scenarios, more than "
                                                        f"max_scenarios ({sweep.max_scenarios})", sweep.size()))
         problems += sweep_problems(sweep, site_raw)
+        if not problems:  # the file itself is valid: what is wrong now is a swept value's
+            problems += sweep_value_problems(sweep, study_raw, site_raw)
     if study_spec is not None and ic is not None and not problems:
         runs = 1 if sweep is None else math.ceil(sweep.size() / max(1, min(sweep.workers, sweep.size())))
         problems += study_budget(study_spec, ic, site_raw, runs)
+    if sweep is not None and not problems:  # a product the budget admits: each scenario's values together
+        problems += sweep_combination_problems(sweep, study_raw, site_raw)
     if problems:
         raise StudyError(problems, source=str(path))
     assert study_spec is not None and ic is not None  # parse_interconnection raised otherwise

@@ -28,6 +28,7 @@ Relative paths (site TOML, trace) are taken from the study file's folder.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 import math
@@ -37,13 +38,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
 
-from gridstudy.grid.errors import InputError, Problem, problems_from_pydantic, read_toml
+from gridstudy.grid.bounds import MAX_CAMPUS_MW, MAX_GPUS
+from gridstudy.grid.errors import INPUT_MODEL_CONFIG, InputError, Problem, problems_from_pydantic, read_toml
 from gridstudy.grid.reference import reference_site_path, reference_sites
 from gridstudy.grid.spec import load_site_spec
 from gridstudy.models.battery import MegapackPlant
-from gridstudy.models.campus import CampusLoadParams, campus_for_peak
+from gridstudy.models.campus import CampusLoadParams, campus_for_peak, nominal_peak_p_mw
 from gridstudy.models.campus_voltage import CampusVoltageResponse
 from gridstudy.models.dispatch import (
     ImportCap,
@@ -60,7 +62,7 @@ from gridstudy.models.plant_response import PlantResponse
 from gridstudy.models.timeindex import make_index
 from gridstudy.models.traces import load_trace, resample_trace, scale_trace
 from gridstudy.studies.errors import StudyError
-from gridstudy.studies.spec.limits import MAX_BATTERY_UNITS, MAX_GPUS, MAX_STEPS
+from gridstudy.studies.spec.limits import MAX_STEPS
 
 __all__ = ["Section", "StudySection", "CampusSection", "TraceSection", "BatterySection", "RampLimitSection",
            "SmoothingSection", "ImportCapSection", "LoadLossSection", "RecoverySection", "ReactiveSection",
@@ -68,9 +70,9 @@ __all__ = ["Section", "StudySection", "CampusSection", "TraceSection", "BatteryS
 
 
 class Section(BaseModel):
-    """Base of every section of a study file: unknown keys refused, values frozen once validated."""
+    """Base of every section of a study file: unknown keys, inf and NaN refused, values frozen once validated."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = INPUT_MODEL_CONFIG  # unknown keys, inf and NaN refused
 
 
 
@@ -146,7 +148,7 @@ class TraceSection(Section):
     q_column: str | None = None
     units: Literal["MW", "kW", "W"] | None = Field(None, description="default: from the column name suffix")
     fill: Literal["interpolate", "ffill", "zero"] | None = Field(None, description="default: gaps/NaN are errors")
-    peak_mw: float | None = Field(None, gt=0, description="scale the trace to this peak [MW]")
+    peak_mw: float | None = Field(None, gt=0, le=MAX_CAMPUS_MW, description="scale the trace to this peak [MW]")
     scale: float | None = Field(None, gt=0, description="multiply the trace by this [-]")
     pf: float = Field(0.98, gt=0, le=1, description="power factor when the trace has no Q column [-]")
     allow_negative: bool = Field(False, description="accept negative active power (a campus that exports)")
@@ -377,17 +379,31 @@ def _lenient(section: type[BaseModel], raw: Any) -> Any:
     or ``None``: what the models can still check beside the schema's own problems."""
     if not isinstance(raw, dict):
         return None
-    data = dict(raw)
-    for _ in range(len(data) + 1):
+    data = copy.deepcopy(raw)
+    for _ in range(64):  # each round removes at least one key
         try:
             return section.model_validate(data)
         except ValidationError as exc:
-            bad = {e["loc"][0] for e in exc.errors() if e.get("loc")}
-            if not bad & set(data):
+            removed = [_drop(data, tuple(e.get("loc", ()))) for e in exc.errors()]
+            if not any(removed):
                 return None
-            for k in bad:
-                data.pop(k, None)
     return None
+
+
+def _drop(data: dict[str, Any], loc: tuple[Any, ...]) -> bool:
+    """Remove the deepest key of the nested mappings of ``data`` on the way to ``loc`` (a table's
+    refused key alone, so that the models still judge its neighbours); whether one was removed."""
+    d: Any = data
+    parent: dict[str, Any] | None = None
+    key: Any = None
+    for part in loc:
+        if not (isinstance(d, dict) and part in d):
+            break
+        parent, key, d = d, part, d[part]
+    if parent is None:
+        return False
+    del parent[key]
+    return True
 
 
 def strategy_problem_path(problem: Problem, strategy: str) -> Problem:
@@ -468,18 +484,6 @@ def _model_problems(raw: dict[str, Any]) -> list[Problem]:
     return out
 
 
-def _size_problems(raw: dict[str, Any]) -> list[Problem]:
-    """Sizes no study can mean (:data:`gridstudy.studies.spec.limits.MAX_GPUS`, ``MAX_BATTERY_UNITS``)."""
-
-    out = []
-    for path, limit in (("campus.gpus", MAX_GPUS), ("battery.units", MAX_BATTERY_UNITS)):
-        section, key = path.split(".")
-        v = (raw.get(section) or {}).get(key) if isinstance(raw.get(section) or {}, dict) else None
-        if isinstance(v, int) and not isinstance(v, bool) and v > limit:
-            out.append(Problem(path, f"must be <= {limit:,}", v))
-    return out
-
-
 def parse_study(raw: dict[str, Any], source: str | None = None) -> StudySpec:
     """Validate a mapping (parsed TOML) into a :class:`StudySpec`, listing every problem at once:
     the schema's (unknown keys, types, the horizon) and the models' (every parameter's value)."""
@@ -491,7 +495,8 @@ def parse_study(raw: dict[str, Any], source: str | None = None) -> StudySpec:
         problems = [_plain(p) for p in problems_from_pydantic(exc)]
     seen = {p.path for p in problems}
     problems += [p for p in _model_problems(raw) if p.path not in seen]
-    problems += _size_problems(raw)
+    if spec is not None and spec.campus.trace is None:  # scripted events that would never happen
+        problems += _horizon_problems(spec, spec.campus)
     if problems:
         raise StudyError(problems, source=source)
     assert spec is not None  # validation failed only with problems, raised above
@@ -507,7 +512,7 @@ def load_study(path: str | Path) -> StudySpec:
 
 def _horizon_problems(spec: StudySpec, params: Any) -> list[Problem]:
     """Scripted campus events (job start and stop, trip) that fall outside the horizon: refused, not
-    silently never happening."""
+    silently never happening (``params``: the campus model, or the ``[campus]`` section)."""
     if params is None:
         return []
     horizon_s = spec.study.horizon_s
@@ -602,6 +607,13 @@ def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | Non
             if cs.gpus is not None:
                 params = CampusLoadParams(gpus=cs.gpus, **kw)
             elif campus_peak_mw is not None:
+                one = CampusLoadParams(gpus=1, **kw)
+                n = campus_peak_mw / nominal_peak_p_mw(one)
+                if not n < MAX_GPUS + 0.5:  # the bound of every campus model (gridstudy.grid.bounds)
+                    raise StudyError([Problem("campus.gpus", f"not given: the site's campus peak of {campus_peak_mw:.6g} MW "
+                                                             f"needs {n:.3g} GPUs of this model, more than the "
+                                                             f"{MAX_GPUS:,} a campus model may have", None,
+                                              has_value=False)])
                 params = campus_for_peak(campus_peak_mw, **kw)
         except InputError as exc:
             problems += exc.problems
@@ -621,6 +633,13 @@ def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | Non
                 trace = scale_trace(trace, factor=factor)
             if "campus_q_mvar" not in trace:
                 trace["campus_q_mvar"] = trace["campus_p_mw"] * math.tan(math.acos(tr.pf))
+            peak = float(trace["campus_p_mw"].max())
+            if not peak <= MAX_CAMPUS_MW:  # the bound of every campus (gridstudy.grid.bounds)
+                problems.append(Problem("campus.trace.scale" if tr.scale is not None else "campus.trace",
+                                        f"the trace's peak as scaled, {peak:.6g} MW, is more than the "
+                                        f"{MAX_CAMPUS_MW:,.0f} MW a campus may draw",
+                                        tr.scale if tr.scale is not None else tr.path))
+                trace = None
         except InputError as exc:
             problems += exc.problems
 

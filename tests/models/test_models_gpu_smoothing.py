@@ -100,7 +100,7 @@ def test_smoothing_flattens_the_training_swing_and_a_split_series_continues_it()
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("floor_percent", 120.0, "[0, 100]"), ("floor_percent", float("nan"), "[0, 100]"),
+    ("floor_percent", 120.0, "[0, 100]"), ("floor_percent", float("nan"), "must be a finite number"),
     ("ramp_up_w_per_s", -5.0, "> 0"), ("ramp_down_w_per_s", -1.0, "> 0"),
     ("ramp_down_hysteresis_ms", -10.0, ">= 0"),
 ])

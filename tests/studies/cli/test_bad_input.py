@@ -206,6 +206,10 @@ def test_oversized_plant_is_warned_in_summary_and_report(big_plant_output, tmp_p
     (lambda d: _edit_summary(d, lambda s: s["scenarios"]["with_battery"]["criteria"][0].update({"pass": "yes"})),
      ("summary.json.scenarios.with_battery.criteria[0].pass", "'yes'")),
     (lambda d: (d / "series.parquet").write_bytes(b"garbage"), ("series.parquet", "not a readable Parquet")),
+    # a JSON file whose top level is not an object (issue 23): one shape check for every JSON input
+    (lambda d: (d / "summary.json").write_text("[]"), ("summary.json", "the top level is an array")),
+    (lambda d: (d / "sizing.json").write_text('"chosen"'), ("sizing.json", "the top level is a string")),
+    (lambda d: (d / "complete.json").write_text("[]"), ("complete.json", "the top level is an array")),
 ])
 def test_report_refuses_damaged_output(big_plant_output, tmp_path, capsys, tamper, needles):
     d = tmp_path / "copy"

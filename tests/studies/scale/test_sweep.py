@@ -9,8 +9,9 @@ import pytest
 import gridstudy.studies.scale.sweep as sweep_mod
 from gridstudy.studies.scale.sweep import dumps_toml, run_sweep
 
-# 4 scenarios of 5 minutes on the feeder site; swing_depth 1.5 is out of range (<= 1): those two
-# scenarios fail with a parameter error while the others finish.
+# 4 scenarios of 5 minutes on the feeder site. Each value is valid (the sweep validates every value
+# before it runs), but a plant starting at 10 % SOC below a 20 % SOC floor is not: that scenario
+# fails with a parameter error while the others finish.
 STUDY = """
 [study]
 name = "small sweep"
@@ -30,8 +31,8 @@ strategy = "smoothing"
 workers = 2
 
 [sweep.parameters]
-"source.s_sc_min_mva" = [500.0, 2000.0]
-"campus.swing_depth" = [0.3, 1.5]
+"site.battery.soc_percent" = [50.0, 10.0]
+"battery.soc_min_percent" = [5.0, 20.0]
 """
 
 VOLATILE = ["runtime_s"]
@@ -64,9 +65,10 @@ def test_local_pool_and_dask_localcluster_give_the_same_table(tmp_path):
     local = run_sweep(study, tmp_path / "local", workers=2, quiet=True)
     t_local = pd.read_parquet(tmp_path / "local" / "sweep.parquet")
     assert local["scenarios"] == 4 and local["evaluated"] == 4
-    assert list(t_local.columns[:4]) == ["source.s_sc_min_mva", "campus.swing_depth", "pass", "error"]
-    bad = t_local["campus.swing_depth"] == 1.5
-    assert (t_local.loc[bad, "error"].str.contains("swing_depth")).all() and not t_local.loc[bad, "pass"].any()
+    assert list(t_local.columns[:4]) == ["site.battery.soc_percent", "battery.soc_min_percent", "pass", "error"]
+    bad = (t_local["site.battery.soc_percent"] == 10.0) & (t_local["battery.soc_min_percent"] == 20.0)
+    assert bad.sum() == 1
+    assert (t_local.loc[bad, "error"].str.contains("soc_init_percent")).all() and not t_local.loc[bad, "pass"].any()
     assert (t_local.loc[~bad, "error"] == "").all() and t_local.loc[~bad, "pst_max"].notna().all()
     assert (tmp_path / "local" / "sweep.png").stat().st_size > 0
 
@@ -117,7 +119,7 @@ def test_interrupted_sweep_resumes_without_redoing_finished_scenarios(tmp_path, 
 
 
 def test_bad_sweep_input_lists_every_problem_and_writes_nothing(tmp_path, cli):
-    bad = STUDY.replace('"campus.swing_depth" = [0.3, 1.5]',
+    bad = STUDY.replace('"battery.soc_min_percent" = [5.0, 20.0]',
                         '"campus.swing_dept" = [0.3]\n"source.nothing" = [1.0]\n"battery.units" = []')
     bad = bad.replace("workers = 2", "workers = 0").replace("units = 3", "units = -3")
     study = _study(tmp_path, bad)
