@@ -165,7 +165,8 @@ def _extra_commands() -> list[Callable[[argparse._SubParsersAction[argparse.Argu
     """Sub-commands defined by other modules of the study layer (each has ``register(sub)``)."""
 
     out = []
-    for mod in ("gridstudy.studies.cli.profile", "gridstudy.studies.cli.qsts", "gridstudy.studies.cli.run", "gridstudy.studies.cli.scale"):
+    for mod in ("gridstudy.studies.cli.profile", "gridstudy.studies.cli.qsts", "gridstudy.studies.cli.run",
+                "gridstudy.studies.cli.report", "gridstudy.studies.cli.size", "gridstudy.studies.cli.sweep"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as exc:

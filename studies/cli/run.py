@@ -1,7 +1,6 @@
-"""``gridstudy run STUDY.toml --out DIR`` and ``gridstudy report DIR``.
+"""``gridstudy run STUDY.toml --out DIR``: the whole interconnection study, its results and report.
 
-``run`` is a thin client of :class:`gridstudy.studies.study.Study`; ``report`` renders from the
-saved results alone. Exit codes as every command: 0 done, 1 a power flow did not converge (the
+``run`` is a thin client of :class:`gridstudy.studies.study.Study`. Exit codes as every command: 0 done, 1 a power flow did not converge (the
 results are written), 2 bad input.
 """
 
@@ -28,14 +27,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
-    from gridstudy.studies.report.render import report  # the optional report extra
-
-    html, pdf = report(args.dir, pdf=not args.no_pdf)
-    print(f"wrote {html}" + (f" and {pdf}" if pdf else ""))
-    return 0
-
-
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r = sub.add_parser("run", help="run the whole interconnection study and write results and report")
     r.add_argument("study", help="study TOML file")
@@ -46,8 +37,3 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.add_argument("--no-report", action="store_true", help="do not render the HTML/PDF report")
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.set_defaults(func=_cmd_run)
-
-    p = sub.add_parser("report", help="re-render report.html and report.pdf from saved results")
-    p.add_argument("dir", help="output folder of a previous `gridstudy run`")
-    p.add_argument("--no-pdf", action="store_true")
-    p.set_defaults(func=_cmd_report)

@@ -1,9 +1,9 @@
-"""``gridstudy size STUDY.toml --out DIR`` and ``gridstudy sweep STUDY.toml --out DIR``.
+"""``gridstudy sweep STUDY.toml --out DIR``: the scenarios of the study's ``[sweep]``, on a local
+pool or a Dask cluster.
 
-Exit codes: 0 done (``size``: a passing design was found; ``sweep``: at least one scenario ran to
-its result); 1 ``size`` found no passing design in the range, or every scenario of a ``sweep`` ended
-in an error (the table is written, each row's ``error`` says why); 2 bad input (every problem
-listed, nothing written; a sweep's values are validated with the file, before any scenario runs).
+Exit codes: 0 at least one scenario ran to its result; 1 every scenario ended in an error (the
+table is written, each row's ``error`` says why); 2 bad input (every problem listed, nothing
+written; the sweep's values are validated with the file, before any scenario runs).
 """
 
 from __future__ import annotations
@@ -11,27 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gridstudy.studies.scale.sizing import size_battery
 from gridstudy.studies.scale.sweep import run_sweep
 
 __all__ = ["register"]
-
-
-def _cmd_size(args: argparse.Namespace) -> int:
-
-    res = size_battery(args.study, args.out, quiet=args.quiet)
-    ch = res["chosen"]
-    print(f"{res['study']} on {res['site']}: {res['evaluations']} designs evaluated; written to {args.out}")
-    for v in res["monotonicity"]["violations"]:
-        print(f"warning: monotonicity violated: {v['combination']}: {v['criterion']} passes at "
-              f"{v['passes_at_units']} units, fails at {v['fails_at_units']}")
-    if ch is None:
-        print("no design in the search range passes every criterion")
-        return 1
-    params = "".join(f", {k} = {v:g}" for k, v in ch["strategy_parameters"].items())
-    print(f"chosen: {ch['units']} x {ch['model']} = {ch['p_mw']:.1f} MW / {ch['e_mwh']:.1f} MWh, "
-          f"${ch['cost_usd'] / 1e6:.2f} M ({ch['strategy']}{params})")
-    return 0
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -47,12 +29,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    s = sub.add_parser("size", help="least-cost battery (units, model, strategy settings) that passes the study")
-    s.add_argument("study", help="study TOML (optional [sizing] section)")
-    s.add_argument("--out", required=True, help="output folder (sizing.json, sizing.parquet, sizing.png)")
-    s.add_argument("--quiet", action="store_true", help="no progress output")
-    s.set_defaults(func=_cmd_size)
-
     w = sub.add_parser("sweep", help="run the scenarios of the study's [sweep] (local pool or Dask)")
     w.add_argument("study", help="study TOML with a [sweep] section")
     w.add_argument("--out", required=True, help="output folder (sweep.parquet, sweep.png, scenarios/)")
