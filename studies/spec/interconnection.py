@@ -55,7 +55,7 @@ class CriteriaSection(Section):
 
     @field_validator("preset")
     @classmethod
-    def _known_preset(cls, v):
+    def _known_preset(cls, v: str) -> str:
 
         if v not in PRESETS:
             raise ValueError(f"unknown criteria preset; known: {', '.join(PRESETS)}")
@@ -63,7 +63,7 @@ class CriteriaSection(Section):
 
     @field_validator("ramp")
     @classmethod
-    def _known_ramp(cls, v):
+    def _known_ramp(cls, v: str | None) -> str | None:
         if v is not None and v not in RAMP_PRESETS:
             raise ValueError(f"unknown ramp preset; known: {', '.join(RAMP_PRESETS)}")
         return v
@@ -81,7 +81,7 @@ class ScenarioSection(Section):
 
     @field_validator("name")
     @classmethod
-    def _not_default(cls, v):
+    def _not_default(cls, v: str) -> str:
         if v in ("without_battery", "with_battery"):
             raise ValueError("names without_battery and with_battery are the default scenarios")
         return v
@@ -95,7 +95,7 @@ class ContingencySection(Section):
 
     @field_validator("window")
     @classmethod
-    def _window(cls, v):
+    def _window(cls, v: str) -> str:
         if v != "all":
             try:
                 if pd.Timedelta(v).total_seconds() <= 0:
@@ -323,7 +323,7 @@ def parse_interconnection(raw: dict[str, Any],
     return study, ic, scen_specs
 
 
-def load_interconnection(path: str | Path) -> tuple[dict, StudySpec, InterconnectionSpec]:
+def load_interconnection(path: str | Path) -> tuple[dict[str, Any], StudySpec, InterconnectionSpec]:
     """Read a study file; return ``(raw mapping, study spec, interconnection spec)``."""
     path = Path(path)
     raw = read_toml(path, StudyError, "study")

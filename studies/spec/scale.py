@@ -34,7 +34,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import pandas as pd
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -111,7 +111,7 @@ class StrategyGrid(Section):
 
     @field_validator("*")
     @classmethod
-    def _check(cls, v):
+    def _check(cls, v: list[float] | None) -> list[float] | None:
         return _positive_list(v)
 
     def given(self) -> dict[str, list[float]]:
@@ -157,7 +157,7 @@ class SizingSection(Section):
 
     @field_validator("models")
     @classmethod
-    def _models(cls, v):
+    def _models(cls, v: list[str] | None) -> list[str] | None:
         if v is not None:
             if not v:
                 raise ValueError("give at least one Megapack model")
@@ -167,7 +167,7 @@ class SizingSection(Section):
         return v
 
     @model_validator(mode="after")
-    def _range(self):
+    def _range(self) -> Self:
         if self.units_min > self.units_max:
             raise ValueError(f"units_min ({self.units_min}) must not exceed units_max ({self.units_max})")
         return self
@@ -209,7 +209,7 @@ class SweepSection(Section):
 
     @field_validator("parameters")
     @classmethod
-    def _params(cls, v):
+    def _params(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
         if not v:
             raise ValueError("declare at least one swept parameter")
         for k, vals in v.items():
@@ -223,7 +223,7 @@ class SweepSection(Section):
 
     @field_validator("scenarios")
     @classmethod
-    def _scen(cls, v):
+    def _scen(cls, v: list[_SweepScenario]) -> list[_SweepScenario]:
         if not v:
             raise ValueError("give at least one scenario")
         return list(dict.fromkeys(v))

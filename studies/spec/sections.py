@@ -35,7 +35,7 @@ import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, Self, cast
 
 import pandas as pd
 from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
@@ -112,7 +112,7 @@ class StudySection(Section):
         return v
 
     @model_validator(mode="after")
-    def _one_duration(self):
+    def _one_duration(self) -> Self:
         if (self.duration is None) == (self.duration_s is None):
             raise ValueError("give exactly one of duration or duration_s")
 
@@ -154,7 +154,7 @@ class TraceSection(Section):
     allow_negative: bool = Field(False, description="accept negative active power (a campus that exports)")
 
     @model_validator(mode="after")
-    def _one_scale(self):
+    def _one_scale(self) -> Self:
         if self.peak_mw is not None and self.scale is not None:
             raise ValueError("give at most one of peak_mw or scale")
         return self

@@ -34,10 +34,13 @@ import numpy as np
 import pandas as pd
 
 from gridstudy.grid.site import Site
+from gridstudy.models.battery import MegapackPlant
 from gridstudy.models.campus_voltage import CampusVoltageResponse
 from gridstudy.models.dispatch import dispatch, make_strategy
 from gridstudy.studies.criteria.load_loss import load_transfers
+from gridstudy.studies.criteria.presets import CriteriaPreset
 from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, RecordSpec, VoltVarCurve
+from gridstudy.studies.qsts.results import QSTSResult
 from gridstudy.studies.qsts.run import run_qsts
 from gridstudy.studies.setup import StudySetup
 from gridstudy.studies.spec.interconnection import SagEvent, SagSection
@@ -45,7 +48,8 @@ from gridstudy.studies.spec.interconnection import SagEvent, SagSection
 __all__ = ["event_profiles", "run_event", "run_sag_events"]
 
 
-def event_profiles(site: Site, event: SagEvent, sec: SagSection, start="2025-07-01") -> pd.DataFrame:
+def event_profiles(site: Site, event: SagEvent, sec: SagSection,
+                   start: str | pd.Timestamp = "2025-07-01") -> pd.DataFrame:
     """Campus P/Q and source voltage of one event, on a ``sec.step_s`` index."""
     n = int(round(sec.duration_s / sec.step_s))
     idx = pd.date_range(start, periods=n, freq=pd.Timedelta(seconds=sec.step_s))
@@ -69,10 +73,12 @@ def event_profiles(site: Site, event: SagEvent, sec: SagSection, start="2025-07-
     return pd.DataFrame({"campus_p_mw": p, "campus_q_mvar": p * q_ratio, "source_vm_pu": vm}, index=idx)
 
 
-def _run(site, prof, with_battery, plant, strategy_kw, curve, engine, strategy="load_loss_absorption",
-         campus_voltage=None):
+def _run(site: Site, prof: pd.DataFrame, with_battery: bool, plant: MegapackPlant | None,
+         strategy_kw: dict[str, Any], curve: VoltVarCurve, engine: str, strategy: str = "load_loss_absorption",
+         campus_voltage: CampusVoltageResponse | None = None) -> tuple[pd.DataFrame, QSTSResult]:
     prof = prof.copy()
     if with_battery:
+        assert plant is not None  # run_event runs the battery scenario only with a plant
         strat = make_strategy(strategy, plant, **strategy_kw)
         d = dispatch(prof[["campus_p_mw", "campus_q_mvar"]], strategy=strat)
         prof["battery_p_mw"] = d["battery_p_mw"].to_numpy()
@@ -85,9 +91,10 @@ def _run(site, prof, with_battery, plant, strategy_kw, curve, engine, strategy="
     return prof, res
 
 
-def run_event(site: Site, event: SagEvent, sec: SagSection, plant, preset, engine: str = "fast",
-              strategy_kw: dict | None = None, curve=None, strategy: str = "load_loss_absorption",
-              campus_voltage: CampusVoltageResponse | None = None) -> dict:
+def run_event(site: Site, event: SagEvent, sec: SagSection, plant: MegapackPlant | None, preset: CriteriaPreset,
+              engine: str = "fast", strategy_kw: dict[str, Any] | None = None, curve: VoltVarCurve | None = None,
+              strategy: str = "load_loss_absorption",
+              campus_voltage: CampusVoltageResponse | None = None) -> dict[str, Any]:
     """Run one event without and with the battery; return its row and the series for plots.
 
     ``curve``: the volt-var curve (default :class:`VoltVarCurve`, with its response time);
@@ -98,8 +105,8 @@ def run_event(site: Site, event: SagEvent, sec: SagSection, plant, preset, engin
     cv = campus_voltage or CampusVoltageResponse()
     campus_buses = site.net.load.loc[list(site.campus_loads), "bus"].unique()
     base = event_profiles(site, event, sec)
-    row: dict = {"event": event.name, "kind": event.kind}
-    series = {}
+    row: dict[str, Any] = {"event": event.name, "kind": event.kind}
+    series: dict[str, pd.DataFrame] = {}
     for scen, with_bat in (("without_battery", False), ("with_battery", True)):
         if with_bat and plant is None:
             continue
@@ -148,11 +155,13 @@ def run_event(site: Site, event: SagEvent, sec: SagSection, plant, preset, engin
     return {"row": row, "series": series}
 
 
-def run_sag_events(site: Site, sec: SagSection, plant, preset, engine: str = "fast", strategy_kw: dict | None = None,
-                   curve=None, strategy: str = "load_loss_absorption",
-                   campus_voltage: CampusVoltageResponse | None = None) -> tuple[list[dict], pd.DataFrame]:
+def run_sag_events(site: Site, sec: SagSection, plant: MegapackPlant | None, preset: CriteriaPreset,
+                   engine: str = "fast", strategy_kw: dict[str, Any] | None = None, curve: VoltVarCurve | None = None,
+                   strategy: str = "load_loss_absorption",
+                   campus_voltage: CampusVoltageResponse | None = None) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     """All events of ``sec``; returns the ``sag_events`` rows and one long table of their series."""
-    rows, frames = [], []
+    rows: list[dict[str, Any]] = []
+    frames: list[pd.DataFrame] = []
     for ev in sec.events:
         out = run_event(site, ev, sec, plant, preset, engine, strategy_kw, curve, strategy, campus_voltage)
         rows.append(out["row"])
