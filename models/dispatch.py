@@ -92,6 +92,7 @@ from gridstudy.models.dispatch_kernel import (
     _run,
 )
 from gridstudy.models.errors import ModelError, Problem, finite_parameters
+from gridstudy.models.plant_control import PlantControl
 from gridstudy.models.plant_response import PlantResponse
 from gridstudy.models.timeindex import step_seconds, window_samples
 
@@ -245,17 +246,23 @@ class Strategy:
     response : PlantResponse or None
         How late the plant answers (measurement, control cycle, communication, inverter lag, ramp
         limit); ``None``: in the step the load moves, as :meth:`PlantResponse.instantaneous`.
+    control : PlantControl or None
+        The plant's control mode (:class:`gridstudy.models.plant_control.PlantControl`): the chain
+        the kernel runs is :meth:`PlantControl.chain` of ``response`` (the local loop, the
+        latency-aware filter, the grid-forming set-point); ``None``: grid-following on ``response``.
     """
 
     name = "base"
     _kind = _NONE
 
     def __init__(self, plant: MegapackPlant, *, recovery: SocRecovery | None = None,
-                 reactive: ReactiveControl | None = None, response: PlantResponse | None = None):
+                 reactive: ReactiveControl | None = None, response: PlantResponse | None = None,
+                 control: PlantControl | None = None):
         self.plant = plant
         self.recovery = recovery
         self.reactive = reactive or ReactiveControl()
         self.response = response
+        self.control = control
         problems = self.problems()
         if problems:
             raise ModelError(problems)
@@ -271,8 +278,8 @@ class Strategy:
     # -- parameters
     def params(self) -> dict[str, Any]:
         """The keyword parameters the strategy was made with, beyond ``plant``, ``recovery``,
-        ``reactive`` and ``response`` (``make_strategy(s.name, s.plant, **s.params())`` makes it again)."""
-        skip = {"self", "plant", "recovery", "reactive", "response"}
+        ``reactive``, ``response`` and ``control`` (``make_strategy(s.name, s.plant, **s.params())`` makes it again)."""
+        skip = {"self", "plant", "recovery", "reactive", "response", "control"}
         out: dict[str, Any] = {}
         for cls in type(self).__mro__:
             init = cls.__dict__.get("__init__")
@@ -287,7 +294,26 @@ class Strategy:
         """A fresh copy of this strategy (same plant, parameters, recovery and reactive mode) whose
         plant answers with ``response``."""
         return make_strategy(self.name, self.plant, recovery=self.recovery, reactive=self.reactive,
-                             response=response, **self.params())
+                             response=response, control=self.control, **self.params())
+
+    def with_control(self, control: PlantControl | None) -> Strategy:
+        """A fresh copy of this strategy whose plant runs in the control mode ``control``."""
+        return make_strategy(self.name, self.plant, recovery=self.recovery, reactive=self.reactive,
+                             response=self.response, control=control, **self.params())
+
+    @property
+    def chain(self) -> PlantResponse | None:
+        """The response chain the kernel runs: :meth:`PlantControl.chain` of :attr:`response`
+        (``response`` itself without a control mode; ``None``: the plant answers at once)."""
+        if self.control is None:
+            return self.response
+        base = self.response if self.response is not None else PlantResponse.instantaneous()
+        return self.control.chain(base)
+
+    @property
+    def mode(self) -> str:
+        """The plant's control mode."""
+        return self.control.mode if self.control is not None else "grid_following"
 
     def with_total_latency(self, total_latency_s: float) -> Strategy:
         """A copy whose plant answers with ``total_latency_s`` of total latency [s]: this strategy's
@@ -304,6 +330,8 @@ class Strategy:
             p += self.recovery.problems(f"{prefix}.recovery")
         if self.response is not None:
             p += self.response.problems(f"{prefix}.response")
+        if self.control is not None:
+            p += self.control.problems(f"{prefix}.control", self.response)
         return p
 
     def _params(self) -> np.ndarray:
@@ -323,7 +351,7 @@ class Strategy:
             P[_ETGT] = pl.e_max_mwh * rec.target_percent / 100.0
             P[_RECT] = rec.time_s
             P[_RECMAX] = rec.max_mw if rec.max_mw is not None else 0.05 * pl.p_max_mw
-        resp = self.response
+        resp = self.chain
         if resp is not None:
             P[_DMEAS], P[_TMEAS] = resp.measurement_delay_s, resp.measurement_tau_s
             P[_TCTRL], P[_DCOMM], P[_TINV] = resp.control_period_s, resp.comms_latency_s, resp.inverter_tau_s

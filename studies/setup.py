@@ -28,6 +28,8 @@ from gridstudy.grid.spec import SiteSpec, load_site_spec
 from gridstudy.models.campus import CampusLoadParams, campus_chunks, campus_for_peak, campus_load
 from gridstudy.models.dispatch import OUTPUT_COLUMNS, dispatch, dispatch_chunks
 from gridstudy.models.element_profiles import element_profiles
+from gridstudy.models.plant_control import PlantControl
+from gridstudy.models.plant_response import PlantResponse
 from gridstudy.models.timeindex import step_seconds
 from gridstudy.studies.criteria.presets import CriteriaPreset, get_preset
 from gridstudy.studies.errors import NotConvergedError, StudyError
@@ -332,9 +334,11 @@ class StudySetup:
 
         strat = self.strategies()[scenario]
         cv = self.campus_voltage if self.campus_voltage_time_series else None
+        gfm = strat.control.grid_forming if strat is not None and strat.control is not None \
+            and strat.control.is_grid_forming else None
         if strat is not None and strat.reactive.mode == "volt_var":
-            return Controls(volt_var=strat.reactive.curve, campus_voltage=cv)
-        return Controls(campus_voltage=cv)
+            return Controls(volt_var=strat.reactive.curve, campus_voltage=cv, grid_forming=gfm)
+        return Controls(campus_voltage=cv, grid_forming=gfm)
 
     def qsts_inputs(self, site: Site, scenario: str, profiles: pd.DataFrame | ProfileStream,
                     record: RecordSpec | None = None) -> QSTSInputs:
@@ -372,6 +376,15 @@ class StudySetup:
         sc = site_summary.get("skss_min_mva")
         return plant_warnings(float(self.battery.p_max_mw), float(self.campus_peak_mw),
                               float(sc) if isinstance(sc, (int, float)) else None)
+
+    def event_plant(self) -> tuple[PlantResponse, PlantControl | None]:
+        """The plant of the events (sag, job start, trip): the study's response chain and control
+        mode, the same plant as the sub-second windows (the Megapack defaults when the study's
+        battery is idle)."""
+        s = self.strategy
+        if s is None or s.name == "none":
+            return PlantResponse(), None
+        return (s.response if s.response is not None else PlantResponse.instantaneous()), s.control
 
     def event_strategy(self) -> tuple[str, dict[str, Any], Any]:
         """The battery strategy of the sag events: the study's own with its parameters, or load-loss

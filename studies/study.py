@@ -255,6 +255,7 @@ class Study(StudySetup):
             scen_summary[name]["gpu_smoothing_extra_mwh"] = float(prof.attrs.get("smoothing_extra_mwh", 0.0))
             if fluct is not None:
                 scen_summary[name].update(summary_keys(fluct, name, scen_summary[name]["max_p2p_mw_5s"]))
+            scen_summary[name].update(self.plant_keys(name, fluct))
         say("largest credible load loss: POI voltage rise and frequency screen")
         lll = largest_load_loss(site, campus, self.preset, scen_summary, cont.loss_rows, sag_rows)
         summary = self._summary(site, campus, engine, site_summary, scen_summary, cont.window_note, cont.rows,
@@ -263,6 +264,7 @@ class Study(StudySetup):
         summary["warnings"] = self.warnings(site_summary)
         summary["fluctuation"] = summary_block(self, fluct)
         summary["latency_sensitivity"] = fluct.latency_sensitivity if fluct is not None else []
+        summary["control_mode_sensitivity"] = fluct.control_mode_sensitivity if fluct is not None else []
         summary["runtime_s"] = time.perf_counter() - t_start
         tables: dict[str, pd.DataFrame] = {}
         if fluct is not None:
@@ -270,6 +272,25 @@ class Study(StudySetup):
         return StudyResult(summary=summary, scenarios=results, findings=findings, profiles=profs,
                            contingencies=cont.rows, sag_series=sag_series, site=site, study_text=self.text,
                            tables=tables)
+
+    def plant_keys(self, scenario: str, fluct: Assessment | None) -> dict[str, Any]:
+        """The plant of a scenario in ``summary.json``: ``plant_mode``, ``plant_total_latency_s`` (the
+        chain the dispatch runs; for a grid-forming plant, its set-point chain), and for a
+        grid-forming plant ``plant_virtual_impedance_pu`` and ``plant_first_step_share`` (its share of
+        the largest campus edge of its worst sub-second window)."""
+        strat = self.strategies().get(scenario)
+        if strat is None or strat.name == "none":
+            return {"plant_mode": "idle", "plant_total_latency_s": None}
+        chain = strat.chain
+        out: dict[str, Any] = {"plant_mode": strat.mode,
+                               "plant_total_latency_s": chain.total_latency_s if chain is not None else 0.0,
+                               "plant_control": strat.control.describe() if strat.control is not None
+                               else {"mode": "grid_following", "follow_filter": False}}
+        if strat.control is not None and strat.control.is_grid_forming:
+            g = strat.control.grid_forming
+            out["plant_virtual_impedance_pu"] = [g.r_pu, g.x_pu]
+            out["plant_first_step_share"] = fluct.first_step_share.get(scenario) if fluct is not None else None
+        return out
 
     def _summary(self, site: Site, campus: pd.DataFrame, engine: str, site_summary: dict[str, Any],
                  scen_summary: dict[str, dict[str, Any]], window_note: str, cont_rows: list[dict[str, Any]],

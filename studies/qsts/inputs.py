@@ -44,6 +44,7 @@ from gridstudy.grid.site import Site
 from gridstudy.models.campus_voltage import CampusVoltageResponse
 from gridstudy.models.dispatch import VoltVarCurve  # the one curve of the models layer, re-exported here
 from gridstudy.models.element_profiles import ElementProfiles
+from gridstudy.models.grid_forming import GridFormingControl
 from gridstudy.models.timeindex import step_seconds
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.workers import die_with_parent
@@ -87,6 +88,10 @@ class Controls:
     #: a battery dispatch strategy applied step by step inside the engine (see
     #: ``studies.qsts.controller.BatteryController``); ``None``: battery follows the profile.
     battery_controller: Any = None
+    #: the battery plant as a grid-forming voltage source behind its virtual impedance
+    #: (:class:`gridstudy.models.grid_forming.GridFormingControl`), solved inside the power flow each
+    #: step; the profiles' battery power is then its set-point. ``None``: the battery follows its profile.
+    grid_forming: GridFormingControl | None = None
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,12 @@ class FluctuationSection(Section):
     windows: list[str] = Field(default_factory=list, description="starts of further windows (ISO timestamps)")
     latencies_s: list[float] = Field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.3],
                                      description="total battery latencies of the sensitivity table [s]")
+    control_modes: bool = Field(True, description="run the control-mode sensitivity of the with_battery scenario")
+    local_latencies_s: list[float] = Field(default_factory=lambda: [0.02, 0.05],
+                                           description="local-control latencies of the control-mode sensitivity [s]")
+    virtual_reactances_pu: list[float] = Field(
+        default_factory=lambda: [0.1, 0.25],
+        description="grid-forming virtual reactances of the control-mode sensitivity [pu on the plant MVA]")
 
     @field_validator("windows")
     @classmethod
@@ -187,6 +193,20 @@ class FluctuationSection(Section):
     def _latencies(cls, v: list[float]) -> list[float]:
         if any(not (x >= 0.0) or x > 10.0 for x in v):  # NaN fails the first test
             raise ValueError("every latency must lie in [0, 10] s")
+        return v
+
+    @field_validator("local_latencies_s")
+    @classmethod
+    def _local(cls, v: list[float]) -> list[float]:
+        if any(not (0.0 < x <= 0.1) for x in v):  # NaN fails; the central chain's period + comms bound
+            raise ValueError("every local latency must lie in (0, 0.1] s")
+        return v
+
+    @field_validator("virtual_reactances_pu")
+    @classmethod
+    def _reactances(cls, v: list[float]) -> list[float]:
+        if any(not (0.04 <= x <= 0.4) for x in v):  # NaN fails; the generic grid-forming models' range
+            raise ValueError("every virtual reactance must lie in [0.04, 0.4] pu")
         return v
 
 

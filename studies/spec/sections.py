@@ -58,6 +58,8 @@ from gridstudy.models.dispatch import (
     make_strategy,
 )
 from gridstudy.models.gpu_smoothing import GpuSmoothing
+from gridstudy.models.grid_forming import GridFormingControl
+from gridstudy.models.plant_control import PlantControl
 from gridstudy.models.plant_response import PlantResponse
 from gridstudy.models.timeindex import make_index
 from gridstudy.models.traces import load_trace, resample_trace, scale_trace
@@ -249,6 +251,31 @@ class _CampusBase(Section):
         return kw
 
 
+class _ControlBase(Section):
+    mode: Literal["grid_following", "grid_following_local", "grid_forming"] = "grid_following"
+    local_latency_s: float = Field(0.02, description="total latency of the local loop (grid_following_local) [s]")
+    follow_filter: bool = Field(False, description="grid-following: act only on what the latency can follow")
+    follow_tau_factor: float = Field(2.0, description="latency-aware filter: time constant / total latency [-]")
+
+    def model(self) -> PlantControl:
+        """The :class:`~gridstudy.models.plant_control.PlantControl` of the section (validated by the models)."""
+        d = self.model_dump()
+        gfm_kw = {k: d.pop(k) for k in list(d) if k not in _ControlBase.model_fields}
+        problems: list[Problem] = []
+        gfm = GridFormingControl()
+        try:
+            gfm = GridFormingControl(**gfm_kw)
+        except InputError as exc:  # listed with the mode's own problems below
+            problems += exc.problems
+        try:
+            control = PlantControl(grid_forming=gfm, **d)
+        except InputError as exc:
+            problems += exc.problems
+        if problems:
+            raise StudyError(problems)
+        return control
+
+
 def _sections() -> dict[str, type[BaseModel]]:
     out: dict[str, type[BaseModel]] = {}
     out["gpu_smoothing"] = derived_section(
@@ -278,6 +305,11 @@ def _sections() -> dict[str, type[BaseModel]]:
         doc="``[battery.load_loss_absorption]`` (see :class:`gridstudy.models.dispatch.LoadLossAbsorption`).")
     out["recovery"] = derived_section("RecoverySection", SocRecovery, overrides={"enabled": (bool, True)},
                                       doc="``[battery.recovery]``: SOC recovery (see :class:`gridstudy.models.dispatch.SocRecovery`).")
+    out["control"] = derived_section(
+        "ControlSection", GridFormingControl, base=_ControlBase,
+        doc="``[battery.control]``: the plant's control mode (see :class:`gridstudy.models.plant_control.PlantControl`) "
+            "and, in ``grid_forming`` mode, its parameters (see :class:`gridstudy.models.grid_forming.GridFormingControl`); "
+            "absent: grid-following on ``[battery.response]``.")
     out["battery_plant"] = derived_section(
         "_PlantFields", MegapackPlant,
         overrides={"units": (int | None, None), "model": (str | None, None), "soc_init_percent": (float | None, None)})
@@ -312,6 +344,7 @@ if TYPE_CHECKING:  # the type checker sees sections whose fields it cannot know 
     class _PlantFields(_Derived): ...
     class PlantResponseSection(_Derived): ...
     class GpuSmoothingSection(_Derived): ...
+    class ControlSection(_ControlBase, _Derived): ...
 else:
     CampusSection = _S["campus"]
     RampLimitSection = _S["ramp_limit"]
@@ -322,6 +355,7 @@ else:
     _PlantFields = _S["battery_plant"]
     PlantResponseSection = _S["response"]
     GpuSmoothingSection = _S["gpu_smoothing"]
+    ControlSection = _S["control"]
 
 #: ``[battery]`` tables of the strategies, by strategy name.
 STRATEGY_TABLES = {"ramp_limit": "ramp_limit", "smoothing": "smoothing", "import_cap": "import_cap",
@@ -337,6 +371,7 @@ class _BatteryBase(_PlantFields):
     recovery: RecoverySection = Field(default_factory=RecoverySection)
     reactive: ReactiveSection = Field(default_factory=ReactiveSection)
     response: PlantResponseSection | None = None
+    control: ControlSection | None = None
 
 
 class BatterySection(_BatteryBase):
@@ -450,10 +485,21 @@ def make_battery(bs: Any, units: int, model: str, soc_init_percent: float, cap_d
         response = PlantResponse(**bs.response.model_dump()) if bs.response is not None else PlantResponse()
     except InputError as exc:
         problems += exc.problems
+    control = None
+    if bs.control is not None:
+        try:
+            control = bs.control.model()
+        except InputError as exc:
+            problems += exc.problems
+        if control is not None and response is not None:  # the local loop against the file's central chain
+            extra = control.problems("battery.control", response)
+            if extra:
+                problems += extra
+                control = None
     try:  # with a plant the file got wrong, its strategy is still checked (on a one-unit plant)
         strategy = make_strategy(bs.strategy, plant if plant is not None else MegapackPlant(units=1),
                                  recovery=None if bs.strategy == "none" else recovery, reactive=reactive,
-                                 response=response, **strat_kw)
+                                 response=response, control=control, **strat_kw)
     except InputError as exc:
         problems += [strategy_problem_path(q, bs.strategy) for q in exc.problems]
     return plant, strategy if plant is not None else None, problems

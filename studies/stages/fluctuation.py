@@ -39,6 +39,8 @@ import pandas as pd
 
 from gridstudy.models.campus import CampusLoadParams, campus_window, change_severity
 from gridstudy.models.dispatch import dispatch
+from gridstudy.models.grid_forming import GridFormingControl
+from gridstudy.models.plant_control import PlantControl
 from gridstudy.studies.criteria import Finding, max_p2p_mw, ramp_findings, rvc_finding, voltage_class
 from gridstudy.studies.criteria.flickermeter import (
     LOOKAHEAD_STEPS,
@@ -97,6 +99,9 @@ class WindowRun:
     nonconverged_steps: int
     findings: list[Finding] = field(default_factory=list)
     spectrum: pd.Series | None = None
+    #: the campus draw and the plant's delivered power of the run (consumer sign) [MW]
+    campus_p_mw: pd.Series | None = None
+    battery_p_mw: pd.Series | None = None
 
 
 def shortest_period_s(study: StudySetup) -> float | None:
@@ -197,13 +202,37 @@ def run_window(study: StudySetup, site: Site, scenario: str, strategy: Strategy 
         prof = dispatch(campus, strategy=s, reset=False)
     start_site = window_start_site(site, n0, k_warm, profiles)
     inputs = study.qsts_inputs(start_site, scenario, prof, RecordSpec(worst_windows=0))
+    # the plant of the strategy run here (a sensitivity's variant may differ from the scenario's)
+    inputs = replace(inputs, controls=replace(inputs.controls, grid_forming=grid_forming_of(strategy)))
     res = run_qsts(inputs, engine=engine, quiet=True)
     ser = res.series
     grid = ser["poi_p_mw"] if "poi_p_mw" in ser else ser["grid_p_mw"]
+    bat = ser["battery_p_mw"] if inputs.controls.grid_forming is not None else prof["battery_p_mw"]
     judged = slice(int(round((window.start - warm).total_seconds() / settings.step_s)),
                    int(round((window.stop - warm).total_seconds() / settings.step_s)))
     return WindowRun(window, scenario, ser["poi_vm_pu"].astype(float), grid.astype(float).rename("grid_p_mw"),
-                     judged, int(res.nonconverged_steps))
+                     judged, int(res.nonconverged_steps), campus_p_mw=prof["campus_p_mw"].astype(float),
+                     battery_p_mw=pd.Series(np.asarray(bat, dtype=float), index=prof.index, name="battery_p_mw"))
+
+
+def grid_forming_of(strategy: Strategy | None) -> GridFormingControl | None:
+    """The grid-forming parameters of a strategy's plant (``None``: not grid-forming)."""
+    c = strategy.control if strategy is not None else None
+    return c.grid_forming if c is not None and c.is_grid_forming else None
+
+
+def first_step_share(run: WindowRun) -> float:
+    """The plant's share of the largest campus edge of the judged part of ``run``, in the step of
+    the edge: ``−Δbattery / Δcampus`` (1: the plant takes it all, 0: the grid does). [-]"""
+    if run.campus_p_mw is None or run.battery_p_mw is None:
+        return math.nan
+    c = run.campus_p_mw.to_numpy()[run.judged]
+    b = run.battery_p_mw.to_numpy()[run.judged]
+    if len(c) < 2:
+        return math.nan
+    dc = np.diff(c)
+    k = int(np.argmax(np.abs(dc)))
+    return float(-(b[k + 1] - b[k]) / dc[k]) if dc[k] != 0.0 else math.nan
 
 
 def oscillation_spectrum(p_mw: pd.Series) -> pd.Series:
@@ -258,6 +287,9 @@ class Assessment:
     step_s: float
     latency_sensitivity: list[dict[str, Any]]
     note: str
+    control_mode_sensitivity: list[dict[str, Any]] = field(default_factory=list)
+    #: per scenario: the plant's share of the largest campus edge in its worst flicker window [-]
+    first_step_share: dict[str, float] = field(default_factory=dict)
 
 
 def too_short(study: StudySetup) -> bool:
@@ -353,13 +385,16 @@ def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profil
         if fl is not None:
             worst_by[name] = next((r.window for r in runs[name] if r.window.start == fl.when), runs[name][0].window)
     sens = latency_sensitivity(study, site, results, profiles, worst_by, settings, engine, say) if windows else []
+    modes = control_mode_sensitivity(study, site, results, profiles, worst_by, settings, engine, say) \
+        if windows and settings.control_modes else []
+    shares = {name: first_step_share(next(r for r in runs[name] if r.window == w)) for name, w in worst_by.items()}
     note = (f"The study step ({study.step_s:g} s) is longer than half the campus's shortest modelled period "
             f"({shortest_period_s(study):.2f} s): the study-step series is aliased, so flicker and grid-side "
             f"variation over fewer than {MIN_STEPS} steps are judged on the sub-second windows only."
             if is_aliased else
             f"The study step ({study.step_s:g} s) resolves the campus's shortest modelled period; the sub-second "
             "windows are judged beside the study-step series.")
-    return Assessment(windows, runs, findings, replaced, is_aliased, settings.step_s, sens, note)
+    return Assessment(windows, runs, findings, replaced, is_aliased, settings.step_s, sens, note, modes, shares)
 
 
 def replace_id(f: Finding, fid: str, group: str) -> Finding:
@@ -385,6 +420,59 @@ def latency_sensitivity(study: StudySetup, site: Site, results: dict[str, QSTSRe
                               settle_s=settings.warmup_s if r.judged.start else 0.0, interval_s=settings.window_s)
             out.append({"latency_s": lat, "scenario": name, "window": worst[0].label, "pst_max": fm.pst_max,
                         "max_p2p_mw_5s": max_p2p_mw(r.grid_p_mw.iloc[r.judged], 5.0)})
+    return out
+
+
+def control_mode_variants(strategy: Strategy, settings: FluctuationSection) -> list[tuple[dict[str, Any], Strategy]]:
+    """The plants of the control-mode sensitivity, each ``(row keys, strategy)``: grid-following at
+    every latency of ``settings.latencies_s`` without and with the latency-aware filter, local
+    control at ``settings.local_latencies_s``, and grid-forming droop and VSM at each virtual
+    reactance of ``settings.virtual_reactances_pu`` (the other parameters: the strategy's own
+    grid-forming parameters, or the defaults)."""
+    base = strategy.control if strategy.control is not None else PlantControl()
+    out: list[tuple[dict[str, Any], Strategy]] = []
+    for ff in (False, True):
+        gfl = base.replace(mode="grid_following", follow_filter=ff)
+        for lat in settings.latencies_s:
+            s = strategy.with_control(gfl).with_total_latency(lat)
+            out.append(({"mode": "grid_following", "follow_filter": ff, "latency_s": float(lat)}, s))
+    for lat in settings.local_latencies_s:
+        s = strategy.with_control(base.replace(mode="grid_following_local", local_latency_s=lat, follow_filter=False))
+        out.append(({"mode": "grid_following_local", "follow_filter": False, "latency_s": float(lat)}, s))
+    for loop in ("droop", "vsm"):
+        for x in settings.virtual_reactances_pu:
+            c = base.replace(mode="grid_forming", grid_forming=base.grid_forming.replace(loop=loop, x_pu=x))
+            s = strategy.with_control(c)
+            out.append(({"mode": "grid_forming", "loop": loop, "virtual_impedance_pu": float(x), "latency_s": 0.0,
+                         "follow_filter": True}, s))
+    return out
+
+
+def control_mode_sensitivity(study: StudySetup, site: Site, results: dict[str, QSTSResult],
+                             profiles: dict[str, pd.DataFrame], worst_windows: dict[str, Window],
+                             settings: FluctuationSection, engine: str, say: Any) -> list[dict[str, Any]]:
+    """Pst, 5-s peak-to-peak and the oscillation screen's peak of the plant alone (the study's
+    ``with_battery`` scenario) on its worst flicker window, for every plant of
+    :func:`control_mode_variants`."""
+    name = "with_battery"
+    strat = study.strategies().get(name)
+    if strat is None or strat.name == "none" or name not in worst_windows:
+        return []
+    win = worst_windows[name]
+    variants = control_mode_variants(strat, settings)
+    say(f"control-mode sensitivity {name}: {len(variants)} plants on the worst window")
+    lo, hi = study.preset.oscillation.band_hz
+    out = []
+    for keys, s in variants:
+        r = run_window(study, site, name, s, results[name], profiles[name], win, settings, engine)
+        fm = flickermeter(r.poi_vm_pu, lamp=study.preset.flicker_lamp,
+                          settle_s=settings.warmup_s if r.judged.start else 0.0, interval_s=settings.window_s)
+        sp = oscillation_spectrum(r.grid_p_mw.iloc[r.judged])
+        band = sp[(sp.index >= lo) & (sp.index <= hi)]
+        out.append({**keys, "scenario": name, "window": win.label, "pst_max": fm.pst_max,
+                    "max_p2p_mw_5s": max_p2p_mw(r.grid_p_mw.iloc[r.judged], 5.0),
+                    "oscillation_peak_mw": float(band.max()) if len(band) else math.nan,
+                    "first_step_share": first_step_share(r), "nonconverged_steps": r.nonconverged_steps})
     return out
 
 

@@ -37,6 +37,8 @@ from gridstudy.grid.site import Site
 from gridstudy.models.battery import MegapackPlant
 from gridstudy.models.campus_voltage import CampusVoltageResponse
 from gridstudy.models.dispatch import dispatch, make_strategy
+from gridstudy.models.plant_control import PlantControl
+from gridstudy.models.plant_response import PlantResponse
 from gridstudy.studies.criteria.load_loss import load_transfers
 from gridstudy.studies.criteria.presets import CriteriaPreset
 from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, RecordSpec, VoltVarCurve
@@ -75,31 +77,39 @@ def event_profiles(site: Site, event: SagEvent, sec: SagSection,
 
 def _run(site: Site, prof: pd.DataFrame, with_battery: bool, plant: MegapackPlant | None,
          strategy_kw: dict[str, Any], curve: VoltVarCurve, engine: str, strategy: str = "load_loss_absorption",
-         campus_voltage: CampusVoltageResponse | None = None) -> tuple[pd.DataFrame, QSTSResult]:
+         campus_voltage: CampusVoltageResponse | None = None, response: PlantResponse | None = None,
+         control: PlantControl | None = None) -> tuple[pd.DataFrame, QSTSResult]:
     prof = prof.copy()
     if with_battery:
         assert plant is not None  # run_event runs the battery scenario only with a plant
-        strat = make_strategy(strategy, plant, **strategy_kw)
+        strat = make_strategy(strategy, plant, response=response, control=control, **strategy_kw)
         d = dispatch(prof[["campus_p_mw", "campus_q_mvar"]], strategy=strat)
         prof["battery_p_mw"] = d["battery_p_mw"].to_numpy()
-        controls = Controls(volt_var=curve, campus_voltage=campus_voltage)
+        controls = Controls(volt_var=curve, campus_voltage=campus_voltage,
+                            grid_forming=control.grid_forming if control is not None and control.is_grid_forming
+                            else None)
     else:
         prof["battery_p_mw"] = 0.0
         controls = Controls(campus_voltage=campus_voltage)
     prof["battery_q_mvar"] = 0.0
     res = run_qsts(QSTSInputs(site, prof, controls, RecordSpec(worst_windows=0)), engine=engine, quiet=True)
+    if controls.grid_forming is not None:  # what the plant delivered, decided inside the power flow
+        prof["battery_p_mw"] = res.series["battery_p_mw"].to_numpy()
     return prof, res
 
 
 def run_event(site: Site, event: SagEvent, sec: SagSection, plant: MegapackPlant | None, preset: CriteriaPreset,
               engine: str = "fast", strategy_kw: dict[str, Any] | None = None, curve: VoltVarCurve | None = None,
               strategy: str = "load_loss_absorption",
-              campus_voltage: CampusVoltageResponse | None = None) -> dict[str, Any]:
+              campus_voltage: CampusVoltageResponse | None = None, response: PlantResponse | None = None,
+              control: PlantControl | None = None) -> dict[str, Any]:
     """Run one event without and with the battery; return its row and the series for plots.
 
     ``curve``: the volt-var curve (default :class:`VoltVarCurve`, with its response time);
     ``campus_voltage``: the campus's voltage dependence (default :class:`CampusVoltageResponse`;
-    a sag event always applies one)."""
+    a sag event always applies one); ``response`` and ``control``: the plant's response chain and
+    control mode (``None``: a plant that answers in the step the load moves, grid-following) — a
+    study passes its own, so that the events see the same plant as the sub-second windows."""
 
     curve = curve or VoltVarCurve()
     cv = campus_voltage or CampusVoltageResponse()
@@ -110,7 +120,7 @@ def run_event(site: Site, event: SagEvent, sec: SagSection, plant: MegapackPlant
     for scen, with_bat in (("without_battery", False), ("with_battery", True)):
         if with_bat and plant is None:
             continue
-        prof, res = _run(site, base, with_bat, plant, strategy_kw or {}, curve, engine, strategy, cv)
+        prof, res = _run(site, base, with_bat, plant, strategy_kw or {}, curve, engine, strategy, cv, response, control)
         poi = res.series["poi_vm_pu"].where(res.converged.to_numpy())
         # the campus bus before any transfer to backup: where the power supplies would drop out
         campus_vm_min = float(res.bus_summary.loc[campus_buses, "vm_min_pu"].min())
@@ -123,7 +133,8 @@ def run_event(site: Site, event: SagEvent, sec: SagSection, plant: MegapackPlant
             tripped = base.copy()
             after = (tripped.index >= trip_time) & (tripped.index < ret_time)
             tripped.loc[after, ["campus_p_mw", "campus_q_mvar"]] = 0.0
-            prof, res = _run(site, tripped, with_bat, plant, strategy_kw or {}, curve, engine, strategy, cv)
+            prof, res = _run(site, tripped, with_bat, plant, strategy_kw or {}, curve, engine, strategy, cv, response,
+                             control)
             poi = res.series["poi_vm_pu"].where(res.converged.to_numpy())
         grid = prof["campus_p_mw"] + prof["battery_p_mw"]
         t0 = base.index[0]
@@ -158,12 +169,15 @@ def run_event(site: Site, event: SagEvent, sec: SagSection, plant: MegapackPlant
 def run_sag_events(site: Site, sec: SagSection, plant: MegapackPlant | None, preset: CriteriaPreset,
                    engine: str = "fast", strategy_kw: dict[str, Any] | None = None, curve: VoltVarCurve | None = None,
                    strategy: str = "load_loss_absorption",
-                   campus_voltage: CampusVoltageResponse | None = None) -> tuple[list[dict[str, Any]], pd.DataFrame]:
-    """All events of ``sec``; returns the ``sag_events`` rows and one long table of their series."""
+                   campus_voltage: CampusVoltageResponse | None = None, response: PlantResponse | None = None,
+                   control: PlantControl | None = None) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """All events of ``sec``; returns the ``sag_events`` rows and one long table of their series
+    (``response``, ``control``: see :func:`run_event`)."""
     rows: list[dict[str, Any]] = []
     frames: list[pd.DataFrame] = []
     for ev in sec.events:
-        out = run_event(site, ev, sec, plant, preset, engine, strategy_kw, curve, strategy, campus_voltage)
+        out = run_event(site, ev, sec, plant, preset, engine, strategy_kw, curve, strategy, campus_voltage, response,
+                        control)
         rows.append(out["row"])
         for scen, df in out["series"].items():
             f = df.copy()
@@ -184,5 +198,6 @@ def sag_stage(setup: StudySetup, site: Site, engine: str,
     say = say or (lambda line: None)
     say(f"sag events: {len(setup.sag.events)} at {setup.sag.step_s:g} s step")
     name, kw, curve = setup.event_strategy()
+    response, control = setup.event_plant()
     return run_sag_events(site, setup.sag, setup.battery, setup.preset, engine, kw, curve=curve, strategy=name,
-                          campus_voltage=setup.campus_voltage)
+                          campus_voltage=setup.campus_voltage, response=response, control=control)
