@@ -88,7 +88,7 @@ class GridFormingControl:
     tau_p_s: float = 0.02
     tau_q_s: float = 0.02
     h_s: float = 2.0
-    d_pu: float = 20.0
+    d_pu: float = 100.0
     current_limit_pu: float = 1.0
     priority: Literal["p", "q"] = "p"
 

@@ -255,7 +255,7 @@ class _ControlBase(Section):
     mode: Literal["grid_following", "grid_following_local", "grid_forming"] = "grid_following"
     local_latency_s: float = Field(0.02, description="total latency of the local loop (grid_following_local) [s]")
     follow_filter: bool = Field(False, description="grid-following: act only on what the latency can follow")
-    follow_tau_factor: float = Field(2.0, description="latency-aware filter: time constant / total latency [-]")
+    follow_tau_factor: float = Field(10.0, description="latency-aware filter: time constant / total latency [-]")
 
     def model(self) -> PlantControl:
         """The :class:`~gridstudy.models.plant_control.PlantControl` of the section (validated by the models)."""
