@@ -394,7 +394,7 @@ class StudySetup:
         if s is None or s.name == "none":
             return "load_loss_absorption", {}, VoltVarCurve()
         curve = s.reactive.curve if s.reactive.mode == "volt_var" else VoltVarCurve()
-        return s.name, s.params(), curve
+        return s.name, {**s.params(), "recovery": s.recovery}, curve
 
 
 

@@ -54,7 +54,7 @@ from gridstudy.studies.report.tables import (
     sag_table,
     strength_table,
 )
-from gridstudy.studies.report.text import executive_sentences, fmt_num, fmt_value, scenario_label
+from gridstudy.studies.report.text import executive_sentences, fmt_num, fmt_value, plant_label, scenario_label
 
 __all__ = ["report", "render_report", "build_report", "Report"]
 
@@ -485,6 +485,18 @@ def _fluctuation_section(d: Path, summary: dict, ctx: dict, figs: _Figs, rep: Re
             cls="small", num={"total latency [ms]", "Pst", "5-s peak-to-peak [MW]"})
         ctx["fluct_sens_window"] = str(sdf["window"].iloc[0])
         rep.tables["latency_sensitivity"] = sdf
+    modes = summary.get("control_mode_sensitivity") or []
+    if modes:
+        mdf = pd.DataFrame(modes)
+        ctx["fluct_modes"] = html_table(pd.DataFrame({
+            "plant": [plant_label(r) for r in modes],
+            "Pst": [fmt_num(x, 3) for x in mdf["pst_max"]],
+            "5-s peak-to-peak [MW]": [fmt_num(x, 3) for x in mdf["max_p2p_mw_5s"]],
+            "oscillation peak [MW]": [fmt_num(x, 3) for x in mdf["oscillation_peak_mw"]],
+            "plant's share of the largest edge": [fmt_num(x, 2) for x in mdf["first_step_share"]]}),
+            cls="small", num={"Pst", "5-s peak-to-peak [MW]", "oscillation peak [MW]", "plant's share of the largest edge"})
+        ctx["fluct_modes_window"] = str(mdf["window"].iloc[0])
+        rep.tables["control_mode_sensitivity"] = mdf
     resp = (summary.get("battery") or {}).get("response")
     if resp:
         ctx["fluct_response"] = params_table(resp)

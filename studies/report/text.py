@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["scenario_label", "verdict_word", "fmt_value", "fmt_limits", "executive_sentences",
+__all__ = ["scenario_label", "plant_label", "reliance_sentence", "verdict_word", "fmt_value", "fmt_limits", "executive_sentences",
            "n1_verdicts", "sag_verdicts"]
 
 
@@ -189,4 +189,47 @@ def executive_sentences(summary: dict) -> list[str]:
         s = f(summary)
         if s:
             out.append(s)
+    rel = reliance_sentence(summary)
+    if rel:
+        out.append(rel)
     return out
+
+
+def plant_label(row: dict) -> str:
+    """A plant of the control-mode sensitivity or a scenario's ``plant_control`` in words."""
+    mode = row.get("mode", "grid_following")
+    if mode == "grid_forming":
+        g = row.get("grid_forming") or {}
+        loop = row.get("loop", g.get("loop", "droop"))
+        x = row.get("virtual_impedance_pu", g.get("x_pu"))
+        kind = "VSM" if loop == "vsm" else "droop"
+        return f"grid-forming ({kind}, virtual reactance {fmt_num(x, 3)} pu)"
+    if mode == "grid_following_local":
+        lat = row.get("latency_s", row.get("local_latency_s"))
+        return f"local grid-following ({fmt_num(1000 * lat, 3)} ms)" if lat is not None else "local grid-following"
+    lat = row.get("latency_s")
+    filt = " with the latency-aware filter" if row.get("follow_filter") else ""
+    return (f"grid-following ({fmt_num(1000 * lat, 3)} ms){filt}" if lat is not None else f"grid-following{filt}")
+
+
+def reliance_sentence(summary: dict) -> str:
+    """Which scenarios pass and what each relies on (its plant's mode and latency, campus smoothing)."""
+    parts = []
+    for n, s in summary["scenarios"].items():
+        if not s.get("pass"):
+            continue
+        relies = []
+        mode = s.get("plant_mode")
+        if mode and mode != "idle":
+            ctrl = dict(s.get("plant_control") or {"mode": mode})
+            lat = s.get("plant_total_latency_s")
+            if mode != "grid_forming" and lat is not None:
+                ctrl["latency_s"] = lat
+            relies.append(f"a battery plant in {plant_label(ctrl)} control")
+        if s.get("gpu_smoothing_extra_mwh", 0.0) > 0.0:
+            relies.append("GPU/rack power smoothing enabled on the campus")
+        parts.append(f"{scenario_label(n)} (relies on {_list(relies)})" if relies
+                     else f"{scenario_label(n)} (no mitigation)")
+    if not parts:
+        return "No scenario meets every N-0 criterion."
+    return f"Passing scenario(s): {'; '.join(parts)}."
