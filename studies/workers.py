@@ -85,6 +85,11 @@ def stop_pool(pool: ProcessPoolExecutor, grace_s: float = 5.0) -> None:
         if p.is_alive():
             p.kill()
             p.join(1.0)
+    # the executor's manager thread marks the futures of the ended workers (BrokenProcessPool) and
+    # exits; waiting for it means every future is settled when this returns, not some time later
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None and manager.is_alive():
+        manager.join(grace_s)
 
 
 @contextmanager
