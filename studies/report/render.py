@@ -83,6 +83,9 @@ QSTS_LIMITS = [
 #: PDF page sizes the report prints on (CSS ``@page`` size names).
 PAGE_SIZES = ("Letter", "A4")
 
+#: units of the plant-control parameters shown in the report
+_UNITS = {"r_pu": " pu", "x_pu": " pu", "mp": " pu/pu", "mq": " pu/pu", "tau_p_s": " s", "tau_q_s": " s",
+          "h_s": " s", "d_pu": " pu", "current_limit_pu": " pu", "local_latency_s": " s"}
 
 def _reactive_note(summary: dict) -> str:
     """How the battery's reactive power is controlled in the daily run and in the sag events (which
@@ -500,6 +503,23 @@ def _fluctuation_section(d: Path, summary: dict, ctx: dict, figs: _Figs, rep: Re
     resp = (summary.get("battery") or {}).get("response")
     if resp:
         ctx["fluct_response"] = params_table(resp)
+    mode_rows = []
+    for n, s in sc.items():
+        ctrl = s.get("plant_control")
+        if not ctrl:
+            continue
+        params = dict(ctrl.get("grid_forming") or {})
+        shown = [f"{k} = {fmt_num(v, 3) if isinstance(v, (int, float)) and not isinstance(v, bool) else v}"
+                 f"{_UNITS.get(k, '')}" for k, v in params.items()]
+        if ctrl.get("mode") == "grid_following_local":
+            shown.insert(0, f"local_latency_s = {fmt_num(ctrl.get('local_latency_s'), 3)} s")
+        if ctrl.get("follow_filter") or ctrl.get("mode") == "grid_forming":
+            shown.append(f"latency-aware filter: {fmt_num(ctrl.get('follow_tau_factor'), 3)} × latency")
+        mode_rows.append({"scenario": scenario_label(n), "mode": plant_label({"mode": ctrl.get("mode"), **ctrl,
+                                                                               "latency_s": s.get("plant_total_latency_s")}),
+                          "parameters (to be confirmed by the vendor)": "; ".join(shown) or "–"})
+    if mode_rows:
+        ctx["plant_modes"] = html_table(pd.DataFrame(mode_rows), cls="small")
     wdf = _read_parquet(d / "fluctuation_windows.parquet")
     if wdf is not None and len(wdf):
         for n in sc:
