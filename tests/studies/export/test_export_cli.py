@@ -101,3 +101,27 @@ def test_unknown_scenario_is_refused(tmp_path, capsys):
     assert main(["export", str(_study(tmp_path)), "--out", str(out), "--scenario", "nope"]) == 2
     assert "--scenario" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_run_writes_the_export_beside_the_results(tmp_path, capsys):
+    p = _study(tmp_path)
+    p.write_text(p.read_text() + '\n[export]\nenabled = true\nat = "2025-07-15T00:05:00"\n\n[contingencies]\nenabled = false\n'
+                 '\n[sag]\nenabled = false\n')
+    out = tmp_path / "out"
+    assert main(["run", str(p), "--out", str(out), "--no-report", "--quiet"]) == 0
+    assert {"case.raw", "case.dyr", "campus.csv", "README.md"} <= {q.name for q in (out / "export").iterdir()}
+    assert "'REGCA1'" in (out / "export" / "case.dyr").read_text()
+
+
+@pytest.mark.parametrize(("section", "field", "value"), [
+    ('at = "2025-07-16T00:00:00"', "export.at", "2025-07-16T00:00:00"),
+    ('scenario = "nope"', "export.scenario", "nope"),
+])
+def test_run_export_bad_input_is_refused(tmp_path, capsys, section, field, value):
+    p = _study(tmp_path)
+    p.write_text(p.read_text() + f"\n[export]\nenabled = true\n{section}\n")
+    out = tmp_path / "out"
+    assert main(["run", str(p), "--out", str(out), "--no-report", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert field in err and value in err
+    assert not out.exists()
