@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[report,distributed,networks,bench,test]'
+	$(PY) -m pip install --quiet -e '.[report,distributed,networks,bench,test,dynamics]'
 	touch $(STAMP)
 
 install: $(STAMP) links

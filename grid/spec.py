@@ -24,8 +24,8 @@ from gridstudy.grid.network_spec import NetworkSpec
 
 __all__ = [
     "SourceSpec", "BusSpec", "LineSpec", "TransformerSpec", "LoadSpec", "ShuntSpec", "HallSpec",
-    "CampusSpec", "BatteryTransformerSpec", "BatterySpec", "NetworkSpec", "SiteSpec", "load_site_spec", "site_spec_from_raw",
-    "parse_site_spec",
+    "CampusSpec", "BatteryTransformerSpec", "BatterySpec", "NetworkSpec", "GridEquivalentSpec", "SiteDynamicsSpec",
+    "SiteSpec", "load_site_spec", "site_spec_from_raw", "parse_site_spec",
 ]
 
 
@@ -232,6 +232,83 @@ class BatterySpec(_Model):
         return self.units * megapack(self.model).inverter_mva
 
 
+class GridEquivalentSpec(_Model):
+    """``[dynamics.grid]``: the dynamic model of the utility grid equivalent (the slack machine).
+
+    The source impedance of the site (``[source]``) stays a branch of the network; this machine sits
+    behind it and stands for the interconnection: its rating ``mva_base`` is the online generation
+    and ``h_s`` its inertia constant on that base, so that a load change moves its speed as it moves
+    the interconnection's frequency. Defaults: ``docs/sources/network.md §6`` (the Eastern
+    Interconnection of the study's frequency screen, ``docs/sources/criteria.md §10``; the
+    machine's reactances and time constants are typical round-rotor values, Kundur (1994)
+    Example 12.6, assumed; exciter and governor assumed). Per unit on ``mva_base``.
+    """
+
+    model: Literal["GENCLS", "GENROU"] = Field("GENROU", description="classical machine, or round rotor with "
+                                                                    "exciter (SEXS) and governor (TGOV1)")
+    mva_base: float = Field(300_000.0, gt=0, le=10_000_000.0, description="machine base: online generation [MVA]")
+    h_s: float = Field(4.0, gt=0, le=1000.0, description="inertia constant on mva_base [s]")
+    d_pu: float = Field(0.0, ge=0, le=100.0, description="damping (GENCLS, GENROU) [pu]")
+    ra_pu: float = Field(0.0, ge=0, lt=0.1, description="armature resistance [pu]")
+    xd1_pu: float = Field(0.3, gt=0, lt=5.0, description="transient reactance X'd [pu]")
+    # GENROU
+    xd_pu: float = Field(1.8, gt=0, lt=5.0, description="synchronous reactance Xd [pu]")
+    xq_pu: float = Field(1.7, gt=0, lt=5.0, description="synchronous reactance Xq [pu]")
+    xq1_pu: float = Field(0.55, gt=0, lt=5.0, description="transient reactance X'q [pu]")
+    xd2_pu: float = Field(0.25, gt=0, lt=5.0, description="subtransient reactance X''d = X''q [pu]")
+    xl_pu: float = Field(0.2, gt=0, lt=5.0, description="leakage reactance [pu]")
+    td10_s: float = Field(8.0, gt=0, le=100.0, description="T'd0 [s]")
+    tq10_s: float = Field(0.4, gt=0, le=100.0, description="T'q0 [s]")
+    td20_s: float = Field(0.03, gt=0, le=10.0, description="T''d0 [s]")
+    tq20_s: float = Field(0.05, gt=0, le=10.0, description="T''q0 [s]")
+    s10: float = Field(0.0, ge=0, le=1.0, description="saturation at 1.0 pu [-]")
+    s12: float = Field(0.0, ge=0, le=2.0, description="saturation at 1.2 pu [-]")
+    # TGOV1 governor
+    gov_r_pu: float = Field(0.0833, gt=0, le=1.0, description="droop, on mva_base [pu]")
+    gov_t1_s: float = Field(0.5, gt=0, le=100.0, description="governor time constant [s]")
+    gov_t2_s: float = Field(2.4, ge=0, le=100.0, description="turbine lead time constant [s]")
+    gov_t3_s: float = Field(8.0, gt=0, le=100.0, description="turbine lag (reheat) time constant [s]")
+    gov_vmax_pu: float = Field(1.0, gt=0, le=2.0, description="valve maximum [pu]")
+    gov_vmin_pu: float = Field(0.0, ge=0, le=2.0, description="valve minimum [pu]")
+    gov_dt_pu: float = Field(0.0, ge=0, le=100.0, description="turbine damping [pu]")
+    # SEXS exciter
+    exc_ta_tb: float = Field(0.1, gt=0, le=1.0, description="TA/TB [-]")
+    exc_tb_s: float = Field(10.0, gt=0, le=100.0, description="TB [s]")
+    exc_k: float = Field(100.0, gt=0, le=10_000.0, description="gain [pu]")
+    exc_te_s: float = Field(0.05, gt=0, le=10.0, description="TE [s]")
+    exc_emin_pu: float = Field(0.0, ge=-10.0, le=10.0, description="field voltage minimum [pu]")
+    exc_emax_pu: float = Field(5.0, ge=-10.0, le=10.0, description="field voltage maximum [pu]")
+
+    @model_validator(mode="after")
+    def _valid_ranges(self) -> Self:
+        problems = []
+        if self.model == "GENROU":  # the round-rotor model's own ordering (PSS/E GENROU)
+            if not self.xd_pu > self.xd1_pu > self.xd2_pu > self.xl_pu:
+                problems.append(f"GENROU needs xd_pu > xd1_pu > xd2_pu > xl_pu, got {self.xd_pu:g} > "
+                                f"{self.xd1_pu:g} > {self.xd2_pu:g} > {self.xl_pu:g}")
+            if not self.xq_pu > self.xq1_pu > self.xd2_pu:
+                problems.append(f"GENROU needs xq_pu > xq1_pu > xd2_pu, got {self.xq_pu:g} > {self.xq1_pu:g} > "
+                                f"{self.xd2_pu:g}")
+            if not (self.td10_s > self.td20_s and self.tq10_s > self.tq20_s):
+                problems.append("GENROU needs td10_s > td20_s and tq10_s > tq20_s")
+            if self.s12 < self.s10:
+                problems.append(f"s12 ({self.s12:g}) must not be below s10 ({self.s10:g})")
+            if self.gov_vmax_pu <= self.gov_vmin_pu:
+                problems.append(f"gov_vmax_pu ({self.gov_vmax_pu:g}) must exceed gov_vmin_pu ({self.gov_vmin_pu:g})")
+            if self.exc_emax_pu <= self.exc_emin_pu:
+                problems.append(f"exc_emax_pu ({self.exc_emax_pu:g}) must exceed exc_emin_pu ({self.exc_emin_pu:g})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class SiteDynamicsSpec(_Model):
+    """``[dynamics]`` of a site file: the dynamic models of its elements (the RMS check and the PSS/E
+    DYR export). Absent: the defaults of each."""
+
+    grid: GridEquivalentSpec = Field(default_factory=GridEquivalentSpec)
+
+
 class SiteSpec(_Model):
     """A whole site: source, network, POI, campus and (optionally) battery plant."""
 
@@ -253,6 +330,7 @@ class SiteSpec(_Model):
     shunts: list[ShuntSpec] = Field(default_factory=list)
     campus: CampusSpec
     battery: BatterySpec | None = None
+    dynamics: SiteDynamicsSpec = Field(default_factory=SiteDynamicsSpec)
 
     @model_validator(mode="after")
     def _source_or_network(self) -> SiteSpec:

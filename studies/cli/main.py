@@ -166,7 +166,8 @@ def _extra_commands() -> list[Callable[[argparse._SubParsersAction[argparse.Argu
 
     out = []
     for mod in ("gridstudy.studies.cli.profile", "gridstudy.studies.cli.qsts", "gridstudy.studies.cli.run",
-                "gridstudy.studies.cli.report", "gridstudy.studies.cli.size", "gridstudy.studies.cli.sweep"):
+                "gridstudy.studies.cli.report", "gridstudy.studies.cli.size", "gridstudy.studies.cli.sweep",
+                "gridstudy.studies.cli.export"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as exc:

@@ -13,8 +13,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from gridstudy.studies.export.case import export_case, write_files
 from gridstudy.studies.io import to_jsonable
 from gridstudy.studies.output.folder import fault_point, output_folder
+from gridstudy.studies.spec.scale import load_scale_study
 from gridstudy.studies.study import Study
 
 __all__ = ["run_study", "summary_line"]
@@ -24,12 +26,17 @@ def run_study(path: str | Path, out_dir: str | Path, engine: str = "fast", conti
               sag: bool = True, quiet: bool = False, report: bool = True) -> dict[str, Any]:
     """Run the whole study of ``path`` into ``out_dir``; return the summary (also ``summary.json``)."""
 
-    study = Study.from_file(path)  # raises StudyError before anything is written
+    sf = load_scale_study(path)  # raises StudyError before anything is written
+    study = Study.from_study_file(sf)
+    ex = sf.ic.export
     say = None if quiet else (lambda line: print(line, flush=True))
     # locked before the computation; results and report staged, moved into place together
     with output_folder(out_dir, "run") as stage:
         result = study.run(engine, contingencies=contingencies, sag=sag, quiet=quiet, say=say)
         result.write(stage)
+        if ex.enabled:  # the case for another tool, beside the results ([export])
+            write_files(export_case(study, at=ex.at, scenario=ex.scenario, engine=engine, field="export.at"),
+                        stage / "export")
         fault_point("results")
         if report:
             try:

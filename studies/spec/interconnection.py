@@ -35,7 +35,7 @@ __all__ = ["CriteriaSection", "ScenarioSection", "ContingencySection", "SagEvent
            "ReportSection", "FluctuationSection", "InterconnectionSpec", "parse_interconnection", "load_interconnection",
            "DEFAULT_SAG_EVENTS"]
 
-_OWN = ("criteria", "scenarios", "contingencies", "sag", "report", "fluctuation")
+_OWN = ("criteria", "scenarios", "contingencies", "sag", "report", "fluctuation", "export")
 
 
 class DisturbanceCounterSection(Section):
@@ -210,6 +210,26 @@ class FluctuationSection(Section):
         return v
 
 
+class ExportSection(Section):
+    """``[export]``: ``run`` also writes the study's case for another tool into ``export/`` of its
+    output folder (:mod:`gridstudy.studies.export.case`; ``gridstudy export`` writes it alone)."""
+
+    enabled: bool = False
+    format: Literal["psse"] = Field("psse", description="PSS/E RAW v33 + DYR")
+    at: str | None = Field(None, description="operating point (a time of the horizon); default: the worst window's start")
+    scenario: str | None = Field(None, description="scenario of the operating point; default: with_battery")
+
+    @field_validator("at")
+    @classmethod
+    def _stamp(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                pd.Timestamp(v)
+            except (ValueError, TypeError):
+                raise ValueError("not a timestamp such as '2025-07-15T03:00:00'") from None
+        return v
+
+
 class InterconnectionSpec(Section):
     """The sections of this module (the rest of the file is a :class:`gridstudy.studies.spec.sections.StudySpec`)."""
 
@@ -219,6 +239,7 @@ class InterconnectionSpec(Section):
     sag: SagSection = Field(default_factory=SagSection)
     report: ReportSection = Field(default_factory=ReportSection)
     fluctuation: FluctuationSection = Field(default_factory=FluctuationSection)
+    export: ExportSection = Field(default_factory=ExportSection)
 
 
 def scenario_raw(base: dict[str, Any], scenario: dict[str, Any]) -> dict[str, Any]:
@@ -251,6 +272,15 @@ def window_problems(study: StudySpec, ic: InterconnectionSpec, raw: dict[str, An
             if end >= run_s:
                 out.append(Problem(f"sag.events[{k}].at_s", f"the event ends at {end:g} s, outside the sag run of "
                                                             f"sag.duration_s = {run_s:g} s", ev.at_s))
+    ex = ic.export
+    if ex.enabled and ex.at is not None:
+        t_start = pd.Timestamp(study.study.start)
+        t_end = t_start + pd.Timedelta(seconds=study.study.horizon_s)
+        if not (t_start <= pd.Timestamp(ex.at) < t_end):
+            out.append(Problem("export.at", f"outside the horizon {t_start} .. {t_end}", ex.at))
+    if ex.enabled and ex.scenario is not None:
+        out += unknown_scenario_problems([ex.scenario], {"without_battery", "with_battery",
+                                                         *(sc.name for sc in ic.scenarios)}, "export.scenario")
     given = (raw.get("contingencies") or {}).get("window") if isinstance(raw.get("contingencies"), dict) else None
     if ic.contingencies.enabled and given is not None and ic.contingencies.window != "all":
         w = pd.Timedelta(ic.contingencies.window).total_seconds()
