@@ -10,7 +10,8 @@ Columns of :attr:`QSTSInputs.profiles` (all optional except ``campus_p_mw``):
     Without ``campus_q_mvar`` the halls keep their power factor from the site.
 ``battery_p_mw``, ``battery_q_mvar``
     Battery plant set points (charging positive), split over the storages in proportion to their
-    ``max_e_mwh``. Ignored when :attr:`Controls.battery_controller` is given. [MW, Mvar]
+    ``max_e_mwh``. Ignored when :attr:`Controls.battery_controller` is given; with
+    :attr:`Controls.grid_forming` the slow set-points of the grid-forming plant. [MW, Mvar]
 ``other_load_scale``
     Multiplier on every non-campus load's base ``p_mw``/``q_mvar``. [-]
 ``source_vm_pu``
@@ -44,6 +45,7 @@ from gridstudy.grid.site import Site
 from gridstudy.models.campus_voltage import CampusVoltageResponse
 from gridstudy.models.dispatch import VoltVarCurve  # the one curve of the models layer, re-exported here
 from gridstudy.models.element_profiles import ElementProfiles
+from gridstudy.models.grid_forming import GridFormingControl
 from gridstudy.models.timeindex import step_seconds
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.workers import die_with_parent
@@ -87,6 +89,10 @@ class Controls:
     #: a battery dispatch strategy applied step by step inside the engine (see
     #: ``studies.qsts.controller.BatteryController``); ``None``: battery follows the profile.
     battery_controller: Any = None
+    #: the battery as a grid-forming plant solved inside the power flow each step
+    #: (:mod:`gridstudy.studies.qsts.grid_forming`): ``battery_p_mw``/``battery_q_mvar`` are then its
+    #: slow set-points; ``None``: the battery injects its profile (or its controller's dispatch).
+    grid_forming: GridFormingControl | None = None
 
 
 @dataclass(frozen=True)
