@@ -78,12 +78,15 @@ def test_engines_agree_with_a_grid_forming_plant(control, campus_voltage, monkey
     assert res.summary["current_limited_steps"] == limited
     if control.current_limit_pu < 1.0:
         assert limited > 0
-        # a limited step delivers exactly the limit circle at its terminal voltage: |S| = 0.1 · sn · V
+        # a limited step delivers the limit circle |S| = 0.1 · sn · V_t, V_t the terminal voltage of
+        # the step's source-mode solution; the re-solve at the limited power moves the terminal
+        # voltage by the effect of that power change (about 1 % here): 3 %
         sn = float(site.net.storage.sn_mva.sum())
         on = ser_f[CURRENT_LIMITED] == 1.0
         s = np.hypot(ser_f["battery_p_mw"][on], ser_f["battery_q_mvar"][on])
         bess_bus = list(site.net.bus.index).index(int(site.net.storage.bus.iloc[0]))
-        np.testing.assert_allclose(s, 0.1 * sn * vm_f[on, bess_bus], rtol=1e-9)
+        np.testing.assert_allclose(s, 0.1 * sn * vm_f[on, bess_bus], rtol=0.03)
+        assert np.all(np.hypot(ser_f["battery_p_mw"], ser_f["battery_q_mvar"]) <= 0.1 * sn * 1.1)
     else:
         assert limited == 0
 
