@@ -110,6 +110,9 @@ class ResultRecorder:
         What to keep besides the per-bus/branch aggregates.
     engine : str
         Name of the engine, kept in the summary.
+    extra_series : tuple of str
+        Series recorded besides :data:`BASE_SERIES` and the taps (a grid-forming run's
+        :data:`CURRENT_LIMITED`, whose steps are counted in ``summary["current_limited_steps"]``).
     """
 
     def __init__(self, site: Site, index: pd.DatetimeIndex, record: RecordSpec | None = None,
