@@ -554,10 +554,13 @@ class CampusVoltageController(Controller):  # type: ignore[misc]  # pandapower s
         The characteristic (:class:`gridstudy.models.campus_voltage.CampusVoltageResponse`).
     tol_mva : float
         Fixed-point tolerance. [MVA]
+    ext_grids : sequence of int, optional
+        The ``ext_grid`` rows whose voltage is the source's (default: every one in service; a
+        grid-forming plant's EMF is not the source).
     """
 
     def __init__(self, net, load_index, response, tol_mva: float = P_TOL_MW, in_service=True,
-                 order: int = 3, level: int = -1, **kwargs):
+                 order: int = 3, level: int = -1, ext_grids=None, **kwargs):
         super().__init__(net, in_service=in_service, order=order, level=level, initial_run=False,
                          recycle=dict(_RECYCLE_PQ), **kwargs)
 
@@ -571,6 +574,7 @@ class CampusVoltageController(Controller):  # type: ignore[misc]  # pandapower s
         self.m = np.ones(len(self.load_index))
         self.first = True
         self._prev: tuple | None = None
+        self.ext_grids = None if ext_grids is None else np.asarray(ext_grids, dtype=np.int64)
         net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
 
     def set_recycle(self, net):
@@ -584,7 +588,8 @@ class CampusVoltageController(Controller):  # type: ignore[misc]  # pandapower s
         net.load.loc[self.load_index, "q_mvar"] = self.q_sched * self.m
         # the source voltage now against the last step's: the first pass scales the campus voltage
         # by it, so that a scripted source sag starts from a load that the sagged grid can carry
-        eg = net.ext_grid.vm_pu[net.ext_grid.in_service.astype(bool)].to_numpy(dtype=float)
+        tab = net.ext_grid if self.ext_grids is None else net.ext_grid.loc[self.ext_grids]
+        eg = tab.vm_pu[tab.in_service.astype(bool)].to_numpy(dtype=float)
         src = float(eg.min()) if len(eg) else 1.0
         prev = getattr(self, "_src_vm_pu", src)
         self._src_ratio = src / prev if prev > 0 else 1.0

@@ -38,6 +38,12 @@ How it works
 - Campus voltage dependence (``Controls.campus_voltage``): the campus loads' injection is a
   function of their bus voltage inside the Newton iterations (mismatch and Jacobian), see
   :mod:`gridstudy.studies.qsts.fast_kernel`.
+- Grid-forming plant (``Controls.grid_forming``, :mod:`gridstudy.studies.qsts.grid_forming`): its
+  EMF is one more slack whose magnitude and angle the kernel sets from the loop's state each step,
+  advancing the loop after each converged step. The steps where the plant is a constant-power
+  injection (the run's first converged step, at its set-point, and the current-limited steps, on
+  the limit circle) are solved here with a full Newton-Raphson on the model with the EMF's bus as
+  a PQ bus (:meth:`FastModel.with_pq_bus`), like the reference engine's ``runpp`` of those steps.
 
 Supported nets: see :mod:`gridstudy.studies.qsts.fast_model`; anything else raises
 :class:`gridstudy.studies.errors.StudyError` naming it.
@@ -56,14 +62,16 @@ import pandas as pd
 from tqdm import tqdm
 
 from gridstudy.models.campus_voltage import multiplier, multiplier_slope
+from gridstudy.models.grid_forming import N_STATE
 from gridstudy.studies.errors import NotConvergedError
 from gridstudy.studies.qsts import fast_kernel as K
 from gridstudy.studies.qsts.apply import element_series
 from gridstudy.studies.qsts.controllers import Q_TOL_MVAR, tap_direction_lowering, tap_settings, volt_var_update
 from gridstudy.studies.qsts.fast_model import FactorSet, FastModel, build_model, unsupported_features
 from gridstudy.studies.qsts.fast_output import BlockOutput
+from gridstudy.studies.qsts.grid_forming import LIMIT_EPS, advance, current_limited, set_points, start_state
 from gridstudy.studies.qsts.inputs import QSTSInputs
-from gridstudy.studies.qsts.results import ResultRecorder
+from gridstudy.studies.qsts.results import CURRENT_LIMITED, ResultRecorder
 
 __all__ = ["run_fast", "FastModel", "build_model", "unsupported_features"]
 
@@ -138,7 +146,8 @@ def run_fast(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 4096, *
     model = build_model(inputs, tolerance_mva=tolerance_mva)
     if recorder is None:
         recorder = ResultRecorder(inputs.site, cast(pd.DatetimeIndex, inputs.profiles.index), inputs.record,
-                                  engine="fast")  # QSTSInputs checked the index
+                                  engine="fast",  # QSTSInputs checked the index
+                                  extra_series=(CURRENT_LIMITED,) if inputs.controls.grid_forming is not None else ())
     t0 = time.perf_counter()
     if pipeline is None:
         pipeline = (os.cpu_count() or 1) > 1
@@ -237,6 +246,22 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     eg_bus = model.lookup[net.ext_grid.loc[es.ext_grid_index, "bus"].to_numpy(dtype=np.int64)] if len(es.ext_grid_index) else np.zeros(0, np.int64)
     ref_bus = np.asarray(eg_bus, dtype=np.int64)
 
+    # ---- grid-forming plant: its EMF is the last slack (kernel arguments gfm_*)
+    gfm = model.gfm
+    gfm_r, gfm_t, gfm_g = -1, 0, 0
+    gfm_par = np.zeros(1)
+    gfm_c = np.zeros(4)
+    gfm_x = np.zeros(N_STATE)
+    gfm_started = False  # the loop's state is set (from the run's first converged step)
+    model_pq = model
+    if gfm is not None:
+        gfm_g, gfm_t = int(model.lookup[gfm.internal_bus]), int(model.lookup[gfm.bus])
+        ref_bus = np.r_[ref_bus, gfm_g].astype(np.int64)
+        gfm_r = len(ref_bus) - 1
+        gfm_par = gfm.parameters
+        gfm_c = np.array([model.baseMVA / gfm.sn_mva, gfm.control.current_limit_pu, LIMIT_EPS, model.baseMVA])
+        model_pq = model.with_pq_bus(gfm_g)
+
     # ---- taps
     tap_i, tap_f = _tap_params(inputs, model)
     tap_pos = model.tap_pos0.copy()
@@ -252,7 +277,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     m = len(model.pvpq) + len(model.pq)
     md = m if dense else 0
     Jc = np.zeros((JAC_CACHE, md, md))
-    kd = 2 * ne + len(ref_bus)
+    kd = 2 * ne + len(ref_bus) + (1 if gfm is not None else 0)
     Ckey = np.zeros((JAC_CACHE, kd))
     CVm = np.zeros((JAC_CACHE, model.nb))
     CVa = np.zeros((JAC_CACHE, model.nb))
@@ -269,18 +294,21 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
         """The kernel's key of step ``j`` of a block (volt-var elements: their Q state)."""
         q = q_rows[j].copy()
         q[vv_el] = vv_q
-        return np.r_[el_w * p_rows[j], el_w * q, ref_w * ref_vm_now[j]]
+        key = np.r_[el_w * p_rows[j], el_w * q, ref_w * ref_vm_now[j]]
+        return key if gfm is None else np.r_[key, ref_w[gfm_r] * gfm_va_now[j]]
 
     def add_factor(Vc, keyc, dsd=None):
         """Factorise the Jacobian at ``Vc`` into the set, with the sensitivities of the unknowns to
         the key's components (:meth:`FastModel.injection_columns`)."""
         lu = model.factor(Ybus, Vc, dsd)
-        fs.add(lu, lu.solve(model.injection_columns(Ybus, Vc, el_bus, el_w, ref_bus, ref_w)).T, keyc,
+        fs.add(lu, lu.solve(model.injection_columns(Ybus, Vc, el_bus, el_w, ref_bus, ref_w, gfm_r)).T, keyc,
                SPARSE_COOLDOWN)
 
     ref_vm_now = np.zeros((1, len(ref_bus)))
+    gfm_va_now = np.zeros(1)
     if not dense:  # campus loads at their scheduled power: no load derivative yet
-        add_factor(V, np.r_[np.zeros(2 * ne), ref_w * np.abs(V[ref_bus])])
+        add_factor(V, np.r_[np.zeros(2 * ne), ref_w * np.abs(V[ref_bus]),
+                            ref_w[gfm_r:] * np.angle(V[ref_bus[gfm_r:]]) if gfm is not None else []])
     n_tap_moves, n_retry, n_failed = 0, 0, 0
     out = BlockOutput(model, inputs, el_bus, el_w, el_p0, el_q0, el_scale, col_load, col_st, vv_storages,
                       vd=(vd_el, vd_par))
@@ -289,9 +317,110 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     if not quiet and n > 20000:
         bar = tqdm(total=n, unit="step", desc="QSTS fast")
 
+    def gfm_pq(j, s, el_p, el_q, V0):
+        """Step ``j`` with the grid-forming plant injecting ``s`` [pu of its MVA, generator sign]
+        at its terminal: full Newton-Raphson on the model with the EMF's bus as a PQ bus, from
+        ``V0``, then from the initial voltages. Returns ``(V, converged, iterations, max|F|)``."""
+        assert gfm is not None  # called with a grid-forming plant only
+        Sbus = model.Sbus0.copy()
+        np.subtract.at(Sbus, el_bus, el_w * (el_p[j] + 1j * el_q[j]))
+        Sbus[gfm_g] = 0.0
+        Sbus[gfm_t] += s * gfm.sn_mva / base
+        total = 0
+        for start in (V0, model.V_init):
+            Vs = start.copy()
+            Vmag = np.abs(Vs)
+            ext = ref_bus[:gfm_r]  # the grid's slacks at their set-point
+            Vmag[ext] = ref_vm_block[j, :gfm_r]
+            Vmag[model.pv] = model.pv_vm
+            Vs = Vmag * np.exp(1j * np.angle(Vs))
+            Vsol, ok, it, worst = model_pq.newton(Ybus, Sbus, Vs, tol, loads=gfm_loads(j, el_p, el_q))
+            total += it
+            if ok:
+                return Vsol, True, total, worst
+        return Vsol, False, total, worst
+
+    def gfm_loads(j, el_p, el_q):
+        """The voltage-dependent campus loads of step ``j`` for :meth:`FastModel.newton` (or ``None``)."""
+        if not len(vd_el):
+            return None
+        vd_b = el_bus[vd_el]
+        vd_s = el_w[vd_el] * ((vd_p0 + el_p[j, vd_el]) + 1j * (vd_q0 + el_q[j, vd_el]))
+
+        def loads(Vmag):
+            extra = np.zeros(model.nb, dtype=np.complex128)
+            slope = np.zeros(model.nb, dtype=np.complex128)
+            for a, b in enumerate(vd_b):
+                extra[b] += vd_s[a] * (multiplier(float(Vmag[b]), *vd_par) - 1.0)
+                slope[b] += vd_s[a] * multiplier_slope(float(Vmag[b]), *vd_par)
+            return extra, slope
+        return loads
+
+    def gfm_step(j, kind, el_p, el_q, gfm_set, out):
+        """Step ``j`` with the plant as a constant-power injection, in Python: ``kind = 'start'``,
+        the run's first step (at its set-point; limited when that exceeds the current limit), or
+        ``'limit'``, a step whose source-mode solution (in ``Vm, Va``) exceeded the current limit.
+        Records the step, advances the loop (or sets its state); returns whether it converged."""
+        nonlocal gfm_started
+        assert gfm is not None  # called with a grid-forming plant only
+        out_V, out_conv, out_iter, out_mis, gfm_out = out
+        V0 = Vm * np.exp(1j * Va)
+        ctl = gfm.control
+        p_set, q_set = float(gfm_set[j, 0]), float(gfm_set[j, 1])
+        if kind == "start":
+            s = complex(p_set, q_set)
+            V, ok, it, worst = gfm_pq(j, s, el_p, el_q, V0)
+            limited = False
+            if ok:
+                s_lim, limited = current_limited(s, abs(V[gfm_t]), ctl)
+                if limited:
+                    s = s_lim
+                    V, ok, it2, worst = gfm_pq(j, s, el_p, el_q, V)
+                    it += it2
+        else:
+            i_g = Ybus[gfm_g] @ V0  # the current into the EMF's only branch
+            s_t = complex(V0[gfm_t] * np.conj(i_g[0])) * base / gfm.sn_mva
+            s, limited = current_limited(s_t, abs(V0[gfm_t]), ctl)
+            V, ok, it, worst = gfm_pq(j, s, el_p, el_q, V0)
+        out_conv[j] = ok
+        out_iter[j] = it
+        if not ok:
+            out_V[j] = np.nan
+            out_mis[j] = np.nan
+            gfm_out[j] = np.nan
+            return False
+        out_V[j] = V
+        out_mis[j] = worst
+        gfm_out[j] = (-s.real * gfm.sn_mva, -s.imag * gfm.sn_mva, 1.0 if limited else 0.0)
+        Vm[:] = np.abs(V)
+        Va[:] = np.angle(V)
+        if not gfm_started:
+            gfm_x[:] = start_state(complex(V[gfm_t]), s, q_set, ctl)
+            gfm_started = True
+        else:
+            advance(gfm_x, gfm_par, complex(V[gfm_t]), s, p_set, q_set, dt, limited, ctl)
+        return True
+
+    def gfm_source_done(j, gfm_set, out):
+        """After a Python retry of a source-mode step ``j``: the current limit, the delivered
+        power and the loop's advance, as the kernel does after a converged step."""
+        assert gfm is not None  # called with a grid-forming plant only
+        out_V, gfm_out, el_p, el_q = out[0], out[4], out[5], out[6]
+        V = out_V[j]
+        i_g = complex((Ybus[gfm_g] @ V)[0])
+        s_t = complex(V[gfm_t] * np.conj(i_g)) * base / gfm.sn_mva
+        if current_limited(s_t, abs(V[gfm_t]), gfm.control)[1]:
+            return gfm_step(j, "limit", el_p, el_q, gfm_set, out[:5])
+        gfm_out[j] = (-s_t.real * gfm.sn_mva, -s_t.imag * gfm.sn_mva, 0.0)
+        advance(gfm_x, gfm_par, complex(V[gfm_t]), s_t, float(gfm_set[j, 0]), float(gfm_set[j, 1]), dt, False,
+                gfm.control)
+        return True
+
+    ref_vm_block = np.zeros((0, len(ref_bus)))
+
     def solve(b0):
         """Solve the block starting at step ``b0``; return the arguments of ``out.emit``."""
-        nonlocal Ybus, Yf, Yt, branch, ref_vm_now, n_tap_moves, n_retry, n_failed
+        nonlocal Ybus, Yf, Yt, branch, ref_vm_now, gfm_va_now, ref_vm_block, n_tap_moves, n_retry, n_failed
         b1 = min(n, b0 + block_steps)
         k = b1 - b0
         eb = element_series(inputs, b0, b1)
@@ -312,7 +441,16 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
         for j, gi in enumerate(es.gen_index):
             el_p[:, col_gen[int(gi)]] = eb.gen_p_mw[:, j] - el_p0[col_gen[int(gi)]]
         ref_vm = np.ascontiguousarray(eb.ext_grid_vm_pu)
+        gfm_set = np.zeros((k, 2))
+        gfm_va = np.zeros(k)
+        gfm_out = np.full((k, 3), np.nan)
+        if gfm is not None:  # the EMF's magnitude column is set by the kernel from the loop's state
+            ref_vm = np.ascontiguousarray(np.c_[ref_vm, np.ones(k)])
+            gfm_set = np.ascontiguousarray(np.c_[set_points(eb.storage_p_mw.sum(axis=1), eb.storage_q_mvar.sum(axis=1),
+                                                            gfm.sn_mva)])
         ref_vm_now = ref_vm
+        ref_vm_block = ref_vm
+        gfm_va_now = gfm_va
         out_V = np.full((k, model.nb), np.nan + 0j, dtype=np.complex128)
         out_conv = np.zeros(k, dtype=np.bool_)
         out_iter = np.zeros(k, dtype=np.int64)
@@ -326,26 +464,44 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
             Yj = Ybus.indices.astype(np.int64)
             Yx = Ybus.data.astype(np.complex128)
             pos_before = tap_pos.copy()
-            # mypy maps a *args of unknown length onto every parameter left, so it counts too many
-            status, j = K.solve_block(  # type: ignore[call-arg]
-                i, k, Yp, Yj, Yx, model.Sbus0, el_bus, el_w, el_p, el_q,
-                ref_bus, ref_vm, ref_w, model.pv, model.pv_vm, model.pvpq, model.pq,
-                dense, *cache, *fs.args(), Vm, Va,
-                vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, Q_TOL_MVAR, 100,
-                vv_alpha, 1 if b0 == 0 else 0, *vd,
-                *tap_args(), tol, CHORD_MAX_ITER, SPARSE_REFRESH_ITER, REFRESH_RATIO, INSERT_ITER,
-                out_V, out_conv, out_iter, out_mis, out_vvq,
-            )
+            gfm_rows = (out_V, out_conv, out_iter, out_mis, gfm_out, el_p, el_q)
+            if gfm is not None and not gfm_started:  # the run's first step(s): at the set-point
+                status, j = GFM_START, i
+            else:
+                # mypy maps a *args of unknown length onto every parameter left, so it counts too many
+                status, j = K.solve_block(  # type: ignore[call-arg]
+                    i, k, Yp, Yj, Yx, model.Sbus0, el_bus, el_w, el_p, el_q,
+                    ref_bus, ref_vm, ref_w, model.pv, model.pv_vm, model.pvpq, model.pq,
+                    dense, *cache, *fs.args(), Vm, Va,
+                    vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, Q_TOL_MVAR, 100,
+                    vv_alpha, 1 if b0 == 0 else 0, *vd,
+                    *tap_args(), tol, CHORD_MAX_ITER, SPARSE_REFRESH_ITER, REFRESH_RATIO, INSERT_ITER,
+                    out_V, out_conv, out_iter, out_mis, out_vvq,
+                    gfm_r, gfm_t, gfm_par, gfm_c, gfm_x, gfm_set, gfm_va, gfm_out,
+                )
             if status == K.DONE:
                 taps_block[i:k] = pos_before
                 break
             taps_block[i:j + 1] = pos_before
+            if status in (GFM_START, K.LIMIT):
+                # the plant as a constant-power injection at step j (module docstring)
+                ok = gfm_step(j, "start" if status == GFM_START else "limit", el_p, el_q, gfm_set, gfm_rows[:5])
+                if not ok:
+                    n_failed += 1
+                Jstate[3] = 0  # the voltages are not those of the last key
+                moved = K.tap_update(np.abs(out_V[j]) if ok else np.full(model.nb, np.nan), *tap_args())
+                status = K.TAP if moved else K.REFRESH
             if status == K.FAILED:
                 n_retry += 1
+                if gfm is not None:  # the EMF's angle of this step (the kernel set its magnitude)
+                    Va[gfm_g] = gfm_va[j]
                 ok = _retry_step(model, Ybus, j, el_bus, el_w, el_p, el_q, ref_bus, ref_vm, Vm, Va,
                                  vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, tol,
                                  out_V, out_conv, out_iter, out_mis, out_vvq,
-                                 vv_alpha=vv_alpha if (b0 > 0 or j > 0) else 1.0, vd=vd)
+                                 vv_alpha=vv_alpha if (b0 > 0 or j > 0) else 1.0, vd=vd,
+                                 ref_va=(gfm_g, float(gfm_va[j])) if gfm is not None else None)
+                if ok and gfm is not None:
+                    ok = gfm_source_done(j, gfm_set, gfm_rows)
                 if not ok:
                     n_failed += 1
                 Jstate[3] = 0  # the retried voltages are not those of the last key
@@ -369,7 +525,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
                            vd_dsd(Vm, j, el_p, el_q) if len(vd_el) else None)
             i = j + 1
         return (out_V, out_conv, out_iter, out_mis * base, out_vvq, el_p, el_q, taps_block, seg_starts,
-                seg_keys)
+                seg_keys, gfm_out if gfm is not None else None)
 
     def emit(b0, solved):
         if b0 == 0 and n > len(solved[1]) and not np.asarray(solved[1]).any():
@@ -404,13 +560,19 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
             "failed_steps": n_failed}
 
 
+#: Status of a step the engine solves in Python before calling the kernel: the grid-forming
+#: plant's first step, at its set-point (not one of the kernel's statuses).
+GFM_START = -1
+
+
 def _retry_step(model, Ybus, j, el_bus, el_w, el_p, el_q, ref_bus, ref_vm, Vm, Va,
                 vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, tol,
-                out_V, out_conv, out_iter, out_mis, out_vvq, vv_alpha: float = 1.0, vd=None) -> bool:
+                out_V, out_conv, out_iter, out_mis, out_vvq, vv_alpha: float = 1.0, vd=None, ref_va=None) -> bool:
     """Full Newton-Raphson for step ``j`` (with the volt-var fixed point, its lag ``vv_alpha``
     and the voltage-dependent loads ``vd = (columns, base P, base Q, parameters)``), from the
     last good voltages, then from the initial ones. Writes the step's outputs; updates ``Vm, Va``
-    on success and leaves them (the last good start) on failure."""
+    on success and leaves them (the last good start) on failure. ``ref_va = (bus, angle [rad])``:
+    a slack whose angle is set per step (a grid-forming plant's EMF)."""
     loads = None
     if vd is not None and len(vd[0]):
         vd_el, vd_p0, vd_q0, vd_par = vd
@@ -436,7 +598,10 @@ def _retry_step(model, Ybus, j, el_bus, el_w, el_p, el_q, ref_bus, ref_vm, Vm, V
         Vm0 = np.abs(V0)
         Vm0[ref_bus] = ref_vm[j]
         Vm0[model.pv] = model.pv_vm
-        V0 = Vm0 * np.exp(1j * np.angle(V0))
+        Va0 = np.angle(V0)
+        if ref_va is not None:
+            Va0[ref_va[0]] = ref_va[1]
+        V0 = Vm0 * np.exp(1j * Va0)
         S = Sbus.copy()
         q = qv.copy()
         prev = None

@@ -31,6 +31,17 @@ The kernel stops and hands control back to Python when the caller must act:
     Newton-Raphson.
 ``TAP``
     after step ``i`` a tap moved (``tap_pos`` updated): rebuild ``Ybus`` and continue at ``i + 1``.
+``LIMIT``
+    step ``i`` converged with the grid-forming plant's current above its limit (not recorded; the
+    voltages are the step's source-mode solution): solve it again with the plant on the limit
+    circle (:mod:`gridstudy.studies.qsts.grid_forming`), advance the loop and the taps, continue at
+    ``i + 1``.
+
+Grid-forming plant (``gfm_r >= 0``): the plant's EMF is the slack ``ref_bus[gfm_r]``; each step
+its magnitude and angle come from the loop's state ``gfm_x`` (written into ``ref_vm[i, gfm_r]``
+and ``gfm_va[i]``; the angle is one more component of the key), and after a converged step the
+plant's injection at that bus (row product of ``Ybus`` with ``V``) is checked against the current
+limit and advances the loop with the compiled :func:`gridstudy.models.grid_forming.loop_step`.
 """
 
 from __future__ import annotations
@@ -41,14 +52,17 @@ import numpy as np
 from numba import njit
 
 from gridstudy.models.campus_voltage import multiplier, multiplier_slope
+from gridstudy.models.grid_forming import S_DELTA, S_E, loop_step
 from gridstudy.studies.qsts.controllers import DELAY_EPS_S
 from gridstudy.studies.qsts.fast_jacobian import jacobian_inverse
 
-DONE, REFRESH, FAILED, TAP = 0, 1, 2, 3
+DONE, REFRESH, FAILED, TAP, LIMIT = 0, 1, 2, 3, 4
 
 #: the campus characteristic of the models layer, compiled: one definition for both engines
 _vd_m = njit(cache=True, fastmath=False)(multiplier)
 _vd_dm = njit(cache=True, fastmath=False)(multiplier_slope)
+#: the grid-forming plant's power loop of the models layer, compiled: one definition for both engines
+_gfm_loop = njit(cache=True, fastmath=False)(loop_step)
 
 #: fast-math without the no-NaN/no-inf assumptions (the kernel tests for NaN)
 _FM = {"nsz", "arcp", "contract", "afn", "reassoc"}
@@ -209,6 +223,7 @@ def solve_block(
     tap_i, tap_f, tap_pos, timers, dt,
     tol, max_iter, slow_iter, ratio, insert_iter,
     out_V, out_conv, out_iter, out_mis, out_vvq,
+    gfm_r, gfm_t, gfm_par, gfm_c, gfm_x, gfm_set, gfm_va, gfm_out,
 ):
     """Solve steps ``start .. stop-1`` of the block; return ``(status, step)``.
 
@@ -222,6 +237,11 @@ def solve_block(
     Mvar]) draw their scheduled power times :func:`gridstudy.models.campus_voltage.multiplier` of
     their bus voltage with the parameters ``vd_par``.
     Taps: see :func:`tap_update`; ``timers`` [s] and ``tap_pos`` are state, updated in place.
+    Grid-forming plant (module docstring; ``gfm_r = -1``: none): ``gfm_t`` its terminal (internal
+    bus), ``gfm_par`` the loop's parameters, ``gfm_c = (baseMVA / plant MVA, current limit [pu],
+    LIMIT_EPS [pu], baseMVA)``, ``gfm_x`` the loop's state (updated in place), ``gfm_set[i]`` the step's
+    set-points ``(p_set, q_set)`` [pu of the plant, generator sign], ``gfm_va[i]`` the EMF angle
+    used [rad], ``gfm_out[i] = (P, Q, 0)`` the delivered terminal power [MW, Mvar, consumer sign].
 
     Dense mode keeps a cache of operating points: slot ``c`` holds a Jacobian inverse ``Jc[c]``,
     the voltages ``CVm[c], CVa[c]`` where it was taken and their key ``Ckey[c]`` (the changing
@@ -265,7 +285,7 @@ def solve_block(
     vd_m = np.empty(n_vd)                        # multiplier folded into Sbus now [-]
     dsd = np.zeros(nb, dtype=np.complex128)      # load derivative for the Jacobian [pu]
     vd_f, vd_k, vd_z, vd_i = (vd_par[0], vd_par[1], vd_par[2], vd_par[3]) if n_vd > 0 else (0.0, 1.0, 0.0, 0.0)
-    kd = 2 * n_el + n_ref
+    kd = 2 * n_el + n_ref + (1 if gfm_r >= 0 else 0)
     key = np.empty(kd)
     vv_of = np.full(n_el, -1, dtype=np.int64)
     for a in range(n_vv):
@@ -286,6 +306,10 @@ def solve_block(
             Sbus[el_bus[e]] -= el_w[e] * (el_p[i, e] + 1j * q)
             key[e] = el_w[e] * el_p[i, e]
             key[n_el + e] = el_w[e] * q
+        if gfm_r >= 0:  # the plant's EMF from the loop's state; its angle is the key's last component
+            ref_vm[i, gfm_r] = gfm_x[S_E]
+            gfm_va[i] = gfm_x[S_DELTA]
+            key[kd - 1] = ref_w[gfm_r] * gfm_x[S_DELTA]
         for r in range(n_ref):
             key[2 * n_el + r] = ref_w[r] * ref_vm[i, r]
         for a in range(n_vd):  # Sbus holds them at m = 1 (their scheduled power)
@@ -310,6 +334,8 @@ def solve_block(
             slot = -1  # sparse mode keeps no Jacobian per cached point
         for r in range(n_ref):
             Vm[ref_bus[r]] = ref_vm[i, r]
+        if gfm_r >= 0:
+            Va[ref_bus[gfm_r]] = gfm_va[i]
         for r in range(pv_bus.shape[0]):
             Vm[pv_bus[r]] = pv_vm[r]
         fresh = True
@@ -509,6 +535,20 @@ def solve_block(
                 if n_vd > 0:
                     _vd_slope(vd_el, el_bus, vd_s, Vm, vd_par, dsd)
                 _insert(Yp, Yj, Yx, V, Vm, Va, pvpq, pq, pos, key, Jc, Ckey, CVm, CVa, Jstate, dsd)
+        if gfm_r >= 0:  # the plant's injection: the current into its EMF bus's only branch
+            g = ref_bus[gfm_r]
+            acc = 0j
+            for k in range(Yp[g], Yp[g + 1]):
+                acc += Yx[k] * V[Yj[k]]
+            if abs(acc) * gfm_c[0] > gfm_c[1] + gfm_c[2]:
+                Jstate[3] = 0
+                return LIMIT, i
+            s_e = V[g] * np.conj(acc) * gfm_c[0]
+            s_t = V[gfm_t] * np.conj(acc)
+            gfm_out[i, 0] = -s_t.real * gfm_c[3]
+            gfm_out[i, 1] = -s_t.imag * gfm_c[3]
+            gfm_out[i, 2] = 0.0
+            _gfm_loop(gfm_x, gfm_par, s_e.real, s_e.imag, gfm_set[i, 0], gfm_set[i, 1], dt)
         moved = tap_update(Vm, tap_i, tap_f, tap_pos, timers, dt)
         if moved:
             return TAP, i

@@ -13,6 +13,11 @@ default), loads (constant power in the net; the campus loads' voltage dependence
 ``Controls.campus_voltage``), static generators, storages, shunts, wards and extended wards,
 lines, 2- and 3-winding transformers, impedances, switches. Anything else is named by
 :func:`unsupported_features`, and :func:`build_model` raises :class:`gridstudy.studies.errors.StudyError`.
+
+With ``Controls.grid_forming`` the model's net carries the grid-forming plant
+(:func:`gridstudy.studies.qsts.grid_forming.add_grid_forming`: its EMF an ``ext_grid`` slack at an
+internal bus, :attr:`FastModel.gfm`); :meth:`FastModel.with_pq_bus` is the same model with that bus
+as a PQ bus, for the steps the plant is a constant-power injection.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from scipy.sparse.linalg import splu, spsolve
 from gridstudy.grid.errors import Problem
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.qsts.fast_jacobian import jacobian_values
+from gridstudy.studies.qsts.grid_forming import add_grid_forming, grid_forming_problems
 from gridstudy.studies.qsts.inputs import QSTSInputs
 
 __all__ = ["FastModel", "FactorSet", "build_model", "unsupported_features", "DENSE_MAX"]
@@ -51,6 +57,7 @@ def unsupported_features(inputs: QSTSInputs) -> list[Problem]:
         t = net[tab] if tab in net else None
         return t[t.in_service.astype(bool)] if t is not None and len(t) and "in_service" in t else (t if t is not None else [])
 
+    out += grid_forming_problems(inputs)
     if inputs.controls.battery_controller is not None:
         out.append(Problem("controls.battery_controller", "not supported by the fast engine (use engine='reference', "
                            "or pre-compute battery_p_mw/battery_q_mvar profiles)",
@@ -190,6 +197,9 @@ class FastModel:
         self.site = site
         net = copy.deepcopy(site.net)
         self.net = net
+        gfm = inputs.controls.grid_forming
+        #: the grid-forming plant in the model's net (``None``: the battery is a PQ injection)
+        self.gfm = add_grid_forming(net, site, gfm) if gfm is not None else None
         # sets net._options exactly as runpp does; the solution (if any) is the first warm start.
         # numba=False: one power flow does not repay pandapower's own numba compilation (seconds
         # in every fresh process); the engine's kernel is compiled and cached separately
@@ -255,6 +265,20 @@ class FastModel:
         self.meter: tuple | None = None
         self._ybus_cache[tuple(self.tap_pos0.tolist())] = self._ybus_from_branch(ppci["branch"])
 
+    def with_pq_bus(self, bus: int) -> FastModel:
+        """The same model with the slack bus ``bus`` (internal index) as a PQ bus: for the steps the
+        grid-forming plant is a constant-power injection (its EMF bus then carries no current)."""
+        m = copy.copy(self)
+        m.ref = self.ref[self.ref != bus]
+        m.pq = np.r_[self.pq, bus].astype(np.int64)
+        m.pvpq = np.r_[self.pv, m.pq].astype(np.int64)
+        m.pos_a = np.full(self.nb, -1, dtype=np.int64)
+        m.pos_a[m.pvpq] = np.arange(len(m.pvpq))
+        m.pos_m = np.full(self.nb, -1, dtype=np.int64)
+        m.pos_m[m.pq] = len(m.pvpq) + np.arange(len(m.pq))
+        m._jac_patterns = {}
+        return m
+
     # -------------------------------------------------------------- pandapower conversion
     def _convert(self, tap_pos):
 
@@ -308,18 +332,20 @@ class FastModel:
         # diagonal pivots: about a third less fill than COLAMD with partial pivoting on these nets
         return splu(sp.csc_matrix(J), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.1)
 
-    def injection_columns(self, Ybus, V, el_bus, el_w, ref_bus, ref_w) -> np.ndarray:
+    def injection_columns(self, Ybus, V, el_bus, el_w, ref_bus, ref_w, angle_ref: int = -1) -> np.ndarray:
         """``∂F/∂key`` at ``V``: the mismatch rows ``[P(pv+pq), Q(pq)]`` against the kernel's key
         (:func:`gridstudy.studies.qsts.fast_kernel.solve_block`): per changing element ``e`` its
         consumer power ``el_w[e]·P`` and ``el_w[e]·Q`` [pu] (1 on the P row, and the Q row of a PQ
         bus, of its internal bus ``el_bus[e]``; nothing at a slack bus or for a weight of 0), then
         per slack bus ``ref_bus[r]`` its voltage magnitude times ``ref_w[r]``:
         ``V_b conj(Y_b,ref V_ref/|V_ref|) / ref_w`` on the rows of the other buses. Solved with
-        the Jacobian, the columns are the first-order sensitivities of the unknowns to the key."""
+        the Jacobian, the columns are the first-order sensitivities of the unknowns to the key.
+        ``angle_ref >= 0``: one more column, the angle of the slack ``ref_bus[angle_ref]`` times
+        its ``ref_w`` (a grid-forming plant's EMF): ``V_b conj(Y_b,ref · j V_ref) / ref_w``."""
         pvpq, pq = self.pvpq, self.pq
         pos_a, pos_m = self.pos_a, self.pos_m
         ne = len(el_bus)
-        B = np.zeros((len(pvpq) + len(pq), 2 * ne + len(ref_bus)))
+        B = np.zeros((len(pvpq) + len(pq), 2 * ne + len(ref_bus) + (1 if angle_ref >= 0 else 0)))
         for e in range(ne):
             b = int(el_bus[e])
             if el_w[e] != 0.0 and pos_a[b] >= 0:
@@ -332,6 +358,11 @@ class FastModel:
                 col = V * np.conj(Yc[:, int(rb)].toarray().ravel() * (V[rb] / abs(V[rb]))) / ref_w[r]
                 B[pos_a[pvpq], 2 * ne + r] = col[pvpq].real
                 B[pos_m[pq], 2 * ne + r] = col[pq].imag
+        if angle_ref >= 0 and ref_w[angle_ref] > 0.0:
+            rb = int(ref_bus[angle_ref])
+            col = V * np.conj(Yc[:, rb].toarray().ravel() * (1j * V[rb])) / ref_w[angle_ref]
+            B[pos_a[pvpq], -1] = col[pvpq].real
+            B[pos_m[pq], -1] = col[pq].imag
         return B
 
     def jacobian(self, Ybus, V, dsd=None):

@@ -19,7 +19,7 @@ from pandapower.pypower.idx_brch import F_BUS, T_BUS
 
 from gridstudy.grid.poi_meter import poi_meter
 from gridstudy.studies.qsts.fast_kernel import vd_multipliers
-from gridstudy.studies.qsts.results import tap_series_name
+from gridstudy.studies.qsts.results import CURRENT_LIMITED, tap_series_name
 
 __all__ = ["BlockOutput"]
 
@@ -93,7 +93,7 @@ class BlockOutput:
 
         site, net = inputs.site, model.net
         self.model, self.site = model, site
-        bus_idx = net.bus.index.to_numpy()
+        bus_idx = site.net.bus.index.to_numpy()  # the site's buses (a grid-forming plant adds its own)
         lk = model.lookup[bus_idx]
         self.bus_ok = lk < model.nb
         self.bus_pos = np.where(self.bus_ok, lk, 0)
@@ -116,6 +116,9 @@ class BlockOutput:
         # incidence elements -> internal buses with the weights of the delta injections
         self.C = sp.csr_matrix((el_w, (np.arange(ne), el_bus)), shape=(ne, model.nb))
         self.ref = np.unique(model.ref)
+        self.gfm = model.gfm
+        if self.gfm is not None:  # the grid import: the plant's EMF is not the grid
+            self.ref = self.ref[self.ref != model.lookup[self.gfm.internal_bus]]
         self.tap_names = [tap_series_name(site.net, int(t)) for t in site.regulating_trafos]
         # per reported branch (lines, then trafos): internal row (-1 when pandapower dropped it)
         # and the factors from |If|, |It| [pu] to loading [%], as pandapower defines it: lines
@@ -155,7 +158,8 @@ class BlockOutput:
         model = self.model
         key = (int(site.poi_bus), tuple(int(c) for c in site.campus_loads), tuple(int(s) for s in site.storages))
         if model.meter is None or model.meter[0] != key:  # the cut is a graph search: once per model
-            model.meter = (key, poi_meter(net, site.poi_bus, site.campus_loads, site.storages))
+            # the site's own net: a grid-forming plant's source sits behind the terminal
+            model.meter = (key, poi_meter(site.net, site.poi_bus, site.campus_loads, site.storages))
         meter = model.meter[1]
         self.meter_ok = meter.ok and self.poi_ok
         m_rows, m_to = [], []
@@ -176,6 +180,7 @@ class BlockOutput:
                 m_to.append(True)
         self.m_rows = np.asarray(m_rows, dtype=np.int64)
         self.m_to = np.asarray(m_to, dtype=np.bool_)
+        self._meter_storages = tuple(int(s) for s in meter.storages)
         self.m_cols = np.array([col_load[int(i)] for i in meter.loads]
                                + [col_st[int(s)] for s in meter.storages if int(s) in col_st], dtype=np.int64)
         fixed = [int(s) for s in meter.storages if int(s) not in col_st]
@@ -184,8 +189,10 @@ class BlockOutput:
         self.m_fixed = complex(float((st.p_mw.to_numpy(dtype=float) * w).sum()),
                                float((st.q_mvar.to_numpy(dtype=float) * w).sum()))
 
-    def emit(self, sink, start, V, conv, iters, mis_mva, vvq, el_p, el_q, taps, seg_starts, seg_keys):
-        """Compute the block's outputs from internal voltages ``V`` [pu] and hand them to ``sink``."""
+    def emit(self, sink, start, V, conv, iters, mis_mva, vvq, el_p, el_q, taps, seg_starts, seg_keys, gfm_out=None):
+        """Compute the block's outputs from internal voltages ``V`` [pu] and hand them to ``sink``;
+        ``gfm_out``: per step the grid-forming plant's delivered power at its terminal [MW, Mvar,
+        consumer sign] and whether it was current-limited (1.0), with ``Controls.grid_forming``."""
         m = self.model
         k = V.shape[0]
         vm = np.empty((k, self.bus_pos.shape[0]))
@@ -239,6 +246,12 @@ class BlockOutput:
             "poi_p_mw": meter.real.copy(),
             "poi_q_mvar": meter.imag.copy(),
         }
+        if self.gfm is not None and gfm_out is not None:
+            g = np.where(bad[:, None], np.nan, np.asarray(gfm_out, dtype=float))
+            series["battery_p_mw"], series["battery_q_mvar"], series[CURRENT_LIMITED] = g[:, 0], g[:, 1], g[:, 2]
+            if self._meter_storages:
+                series["poi_p_mw"] = series["poi_p_mw"] + g[:, 0]  # the plant at the POI node itself
+                series["poi_q_mvar"] = series["poi_q_mvar"] + g[:, 1]
         for c, name in enumerate(self.tap_names):
             series[name] = taps[:, c].astype(float)
         sink(start, vm, loading, series, np.asarray(conv, dtype=bool), np.asarray(iters, dtype=np.int64),

@@ -10,7 +10,8 @@ Columns of :attr:`QSTSInputs.profiles` (all optional except ``campus_p_mw``):
     Without ``campus_q_mvar`` the halls keep their power factor from the site.
 ``battery_p_mw``, ``battery_q_mvar``
     Battery plant set points (charging positive), split over the storages in proportion to their
-    ``max_e_mwh``. Ignored when :attr:`Controls.battery_controller` is given. [MW, Mvar]
+    ``max_e_mwh``. Ignored when :attr:`Controls.battery_controller` is given; with
+    :attr:`Controls.grid_forming` the slow set-points of the grid-forming plant. [MW, Mvar]
 ``other_load_scale``
     Multiplier on every non-campus load's base ``p_mw``/``q_mvar``. [-]
 ``source_vm_pu``
@@ -88,9 +89,9 @@ class Controls:
     #: a battery dispatch strategy applied step by step inside the engine (see
     #: ``studies.qsts.controller.BatteryController``); ``None``: battery follows the profile.
     battery_controller: Any = None
-    #: the battery plant as a grid-forming voltage source behind its virtual impedance
-    #: (:class:`gridstudy.models.grid_forming.GridFormingControl`), solved inside the power flow each
-    #: step; the profiles' battery power is then its set-point. ``None``: the battery follows its profile.
+    #: the battery as a grid-forming plant solved inside the power flow each step
+    #: (:mod:`gridstudy.studies.qsts.grid_forming`): ``battery_p_mw``/``battery_q_mvar`` are then its
+    #: slow set-points; ``None``: the battery injects its profile (or its controller's dispatch).
     grid_forming: GridFormingControl | None = None
 
 

@@ -55,8 +55,14 @@ from gridstudy.studies.qsts.controllers import (
     TapController,
     VoltVarController,
 )
+from gridstudy.studies.qsts.grid_forming import (
+    GridFormingController,
+    add_grid_forming,
+    check_grid_forming,
+    set_points,
+)
 from gridstudy.studies.qsts.inputs import QSTSInputs
-from gridstudy.studies.qsts.results import QSTSResult, ResultRecorder, tap_series_name
+from gridstudy.studies.qsts.results import CURRENT_LIMITED, QSTSResult, ResultRecorder, tap_series_name
 
 __all__ = ["run_reference", "RUNPP_OPTIONS", "max_mismatch_mva"]
 
@@ -107,11 +113,13 @@ def _series_frame(es) -> tuple[pd.DataFrame, list[tuple[str, str, np.ndarray, li
 class _Hook:
     """Collects each step into block buffers and streams full blocks into the recorder."""
 
-    def __init__(self, site, net, recorder: ResultRecorder, block_steps: int, bar):
+    def __init__(self, site, net, recorder: ResultRecorder, block_steps: int, bar,
+                 gfm: GridFormingController | None = None):
         self.site, self.rec, self.bar = site, recorder, bar
+        self.gfm = gfm
         self.k = max(1, int(block_steps))
-        nb, nl, nt = len(net.bus), len(net.line), len(net.trafo)
-        self.bus_order = net.bus.index
+        nb, nl, nt = len(site.net.bus), len(net.line), len(net.trafo)
+        self.bus_order = site.net.bus.index  # the site's buses (a grid-forming plant adds its own)
         self.vm = np.full((self.k, nb), np.nan)
         self.ld = np.full((self.k, nl + nt), np.nan)
         self.names = recorder.series_names
@@ -124,7 +132,10 @@ class _Hook:
         self.storages = np.asarray(site.storages, dtype=np.int64)
         self.taps = [(tap_series_name(net, t), int(t)) for t in site.regulating_trafos]
         self.poi = site.poi_bus
-        self.meter = poi_meter(net, site.poi_bus, site.campus_loads, site.storages)
+        # the meter of the site's own net: a grid-forming plant's source sits behind the terminal
+        self.meter = poi_meter(site.net, site.poi_bus, site.campus_loads, site.storages)
+        # the site's ext_grids: the grid import (a grid-forming plant's EMF is not the grid)
+        self.grid_eg = site.net.ext_grid.index
 
     def __call__(self, net, time_step, pf_converged, ctrl_converged, ts_variables):
         j = self.fill
@@ -137,15 +148,24 @@ class _Hook:
         s["campus_q_mvar"][j] = net.load.q_mvar.loc[self.campus].sum()
         s["battery_p_mw"][j] = net.storage.p_mw.loc[self.storages].sum() if self.storages.size else 0.0
         s["battery_q_mvar"][j] = net.storage.q_mvar.loc[self.storages].sum() if self.storages.size else 0.0
+        if self.gfm is not None:  # the plant's delivery at its terminal, and whether it was limited
+            if ok:
+                p, q, lim = self.gfm.reading(net)
+                s["battery_p_mw"][j], s["battery_q_mvar"][j], s[CURRENT_LIMITED][j] = p, q, float(lim)
+            else:
+                s["battery_p_mw"][j] = s["battery_q_mvar"][j] = s[CURRENT_LIMITED][j] = np.nan
         for name, t in self.taps:
             s[name][j] = net.trafo.tap_pos.at[t]
         if ok:
             self.vm[j] = net.res_bus.vm_pu.reindex(self.bus_order).to_numpy()
             self.ld[j] = np.r_[net.res_line.loading_percent.to_numpy(), net.res_trafo.loading_percent.to_numpy()]
             s["poi_vm_pu"][j] = net.res_bus.vm_pu.at[self.poi]
-            s["grid_p_mw"][j] = net.res_ext_grid.p_mw.sum()
-            s["grid_q_mvar"][j] = net.res_ext_grid.q_mvar.sum()
+            s["grid_p_mw"][j] = net.res_ext_grid.p_mw.reindex(self.grid_eg).sum()
+            s["grid_q_mvar"][j] = net.res_ext_grid.q_mvar.reindex(self.grid_eg).sum()
             s["poi_p_mw"][j], s["poi_q_mvar"][j] = poi_meter_pq(net, self.meter)
+            if self.gfm is not None and self.meter.storages:  # the plant at the POI node itself
+                s["poi_p_mw"][j] += s["battery_p_mw"][j]
+                s["poi_q_mvar"][j] += s["battery_q_mvar"][j]
             self.it[j] = int(net._ppc.get("iterations", 0) or 0)
             self.mis[j] = max_mismatch_mva(net)
         else:
@@ -173,13 +193,22 @@ class _Hook:
 def build_reference_net(inputs: QSTSInputs):
     """The deep-copied net with every controller of the reference run; returns ``(net, battery)``.
 
-    ``battery`` is the :class:`BatteryController` (or ``None``).
+    ``battery`` is the :class:`BatteryController` (or ``None``). With ``Controls.grid_forming`` the
+    net carries the grid-forming plant (:func:`gridstudy.studies.qsts.grid_forming.add_grid_forming`)
+    and its :class:`~gridstudy.studies.qsts.grid_forming.GridFormingController` (:func:`_gfm_controller`).
     """
     site, controls = inputs.site, inputs.controls
+    check_grid_forming(inputs)
     net = copy.deepcopy(site.net)
     if "controller" in net and len(net.controller):
         net.controller = net.controller.iloc[0:0]
     es = element_series(inputs)
+    plant = None
+    if controls.grid_forming is not None:
+        plant = add_grid_forming(net, site, controls.grid_forming)
+        # the storages' profiles are the plant's set-points, not injections
+        p_set, q_set = set_points(es.storage_p_mw.sum(axis=1), es.storage_q_mvar.sum(axis=1), plant.sn_mva)
+        es.storage_index = es.storage_index[:0]
     frame, specs = _series_frame(es)
     ds = DFData(frame)
     for element, variable, idx, names in specs:
@@ -200,9 +229,20 @@ def build_reference_net(inputs: QSTSInputs):
                                     volt_var=controls.volt_var)
     elif controls.volt_var is not None and storages:
         VoltVarController(net, storages, controls.volt_var, step_s=step_s)
+    peers = []
     if controls.campus_voltage is not None and len(site.campus_loads):
-        CampusVoltageController(net, site.campus_loads, controls.campus_voltage)
+        peers.append(CampusVoltageController(net, site.campus_loads, controls.campus_voltage,
+                                             ext_grids=site.net.ext_grid.index))
+    if plant is not None:
+        GridFormingController(net, plant, p_set, q_set, step_s, peers=peers)
     return net, battery
+
+
+def _gfm_controller(net) -> GridFormingController | None:
+    """The net's grid-forming plant controller, if it has one."""
+    if "controller" not in net or not len(net.controller):
+        return None
+    return next((c for c in net.controller.object if isinstance(c, GridFormingController)), None)
 
 
 def run_reference(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 3600) -> QSTSResult:
@@ -227,7 +267,9 @@ def run_reference(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 36
     index = cast(pd.DatetimeIndex, inputs.profiles.index)  # QSTSInputs checked it
     n = len(index)
     net, battery = build_reference_net(inputs)
-    recorder = ResultRecorder(site, index, inputs.record, engine="reference")
+    gfm = _gfm_controller(net)
+    recorder = ResultRecorder(site, index, inputs.record, engine="reference",
+                              extra_series=(CURRENT_LIMITED,) if gfm is not None else ())
     OutputWriter(net, time_steps=range(n), output_path=None, log_variables=[("res_ext_grid", "p_mw")])
     try:  # results to start from (init='results'); a base case that diverges starts flat
         pp.runpp(net, init="auto", run_control=False, **RUNPP_OPTIONS)
@@ -236,7 +278,7 @@ def run_reference(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 36
     bar = None
     if not quiet:
         bar = tqdm(total=n, desc=f"reference {site.name}", unit="step", delay=2.0)
-    hook = _Hook(site, net, recorder, block_steps, bar)
+    hook = _Hook(site, net, recorder, block_steps, bar, gfm=gfm)
     loggers = [logging.getLogger(m) for m in ("pandapower.timeseries.run_time_series",
                                               "pandapower.control.run_control", "pandapower.powerflow")]
     levels = [lg.level for lg in loggers]

@@ -46,7 +46,7 @@ from gridstudy.studies.errors import ReportError
 from gridstudy.studies.io import write_json, write_parquet
 from gridstudy.studies.qsts.inputs import RecordSpec
 
-__all__ = ["ResultRecorder", "QSTSResult", "BASE_SERIES", "tap_series_name"]
+__all__ = ["ResultRecorder", "QSTSResult", "BASE_SERIES", "CURRENT_LIMITED", "tap_series_name"]
 
 #: Series every engine reports per step (plus ``tap_pos_<trafo name>`` per regulating trafo).
 #: ``poi_p_mw``/``poi_q_mvar``: the POI meter (:mod:`gridstudy.grid.poi_meter`: the power flowing
@@ -54,6 +54,11 @@ __all__ = ["ResultRecorder", "QSTSResult", "BASE_SERIES", "tap_series_name"]
 #: absorbed Q positive); ``grid_p_mw``/``grid_q_mvar``: the slack (``ext_grid``) import.
 BASE_SERIES = ("poi_vm_pu", "campus_p_mw", "campus_q_mvar", "battery_p_mw", "battery_q_mvar",
                "grid_p_mw", "grid_q_mvar", "poi_p_mw", "poi_q_mvar")
+
+
+#: Series of a run with a grid-forming plant (:mod:`gridstudy.studies.qsts.grid_forming`): 1.0 on a
+#: step where the plant was at its current limit, else 0.0; counted in ``summary["current_limited_steps"]``.
+CURRENT_LIMITED = "battery_current_limited"
 
 
 def tap_series_name(net, trafo: int) -> str:
@@ -105,10 +110,13 @@ class ResultRecorder:
         What to keep besides the per-bus/branch aggregates.
     engine : str
         Name of the engine, kept in the summary.
+    extra_series : tuple of str
+        Series recorded besides :data:`BASE_SERIES` and the taps (a grid-forming run's
+        :data:`CURRENT_LIMITED`, whose steps are counted in ``summary["current_limited_steps"]``).
     """
 
     def __init__(self, site: Site, index: pd.DatetimeIndex, record: RecordSpec | None = None,
-                 engine: str = ""):
+                 engine: str = "", extra_series: tuple[str, ...] = ()):
         self.site, self.index = site, index
         self.record = record or RecordSpec()
         self.engine = engine
@@ -119,7 +127,10 @@ class ResultRecorder:
             float((index[1] - index[0]).total_seconds()) if len(index) > 1 else 1.0)
         self.bus_index = net.bus.index.to_numpy()
         self.branch_keys = [("line", int(i)) for i in net.line.index] + [("trafo", int(i)) for i in net.trafo.index]
-        self.series_names = list(BASE_SERIES) + [tap_series_name(net, t) for t in site.regulating_trafos]
+        self.series_names = (list(BASE_SERIES) + [tap_series_name(net, t) for t in site.regulating_trafos]
+                             + list(extra_series))
+        #: steps with ``battery_current_limited`` = 1 (the grid-forming plant at its current limit) [-]
+        self.current_limited = 0
         nb, nbr = len(self.bus_index), len(self.branch_keys)
         self.vmin = np.full(nb, np.inf)
         self.vmax = np.full(nb, -np.inf)
@@ -242,6 +253,8 @@ class ResultRecorder:
         _bus_counts(vm, self.band_lo, self.band_hi, self.edges, self.below, self.above, self.hist)
 
         ser = {s: np.asarray(series[s], dtype=float).reshape(k) for s in self.series_names}
+        if CURRENT_LIMITED in ser:
+            self.current_limited += int(np.count_nonzero(ser[CURRENT_LIMITED] == 1.0))
         if self.full:
             for s, a in ser.items():
                 self.full[s][sl] = a
@@ -395,6 +408,7 @@ class ResultRecorder:
             "tap_operations": dict(self.tap_ops),
             "envelope_freq": self.record.envelope_freq if self.env_index is not None else None,
             "window_severity_pu": [float(w.attrs["severity_pu"]) for w in windows.values()],
+            **({"current_limited_steps": self.current_limited} if CURRENT_LIMITED in self.series_names else {}),
             **(meta or {}),
         }
         return QSTSResult(
