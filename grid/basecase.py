@@ -288,6 +288,14 @@ def short_circuit(site: Site, battery_k: float = BATTERY_SC_K) -> ShortCircuitSu
     )
 
 
+def short_circuit_mva_at(site: Site, bus: int) -> float:
+    """Three-phase short-circuit power at ``bus`` (IEC 60909 max case via pandapower, the battery
+    left out): the network's strength seen from there. [MVA]"""
+    net = _sc_net(site)
+    sc.calc_sc(net, bus=bus, case="max", fault="3ph")
+    return float(net.res_bus_sc.at[bus, "skss_mw"])
+
+
 def check_site(site: Site) -> dict[str, Any]:
     """The ``gridstudy check`` summary: base-case power flow plus short circuit at the POI."""
     pf = base_case(site)

@@ -38,7 +38,8 @@ from typing import Any, Literal
 
 from gridstudy.models.errors import ModelError, Problem, finite_parameters
 
-__all__ = ["GridFormingControl", "LOOPS", "PRIORITIES", "NOMINAL_HZ", "loop_step", "parameter_vector", "initial_state"]
+__all__ = ["GridFormingControl", "LOOPS", "PRIORITIES", "NOMINAL_HZ", "loop_step", "parameter_vector", "initial_state",
+           "loop_spectral_radius", "synchronizing_coefficient"]
 
 #: Power-loop kinds: droop (REGFM_A1-like) and virtual synchronous machine (REGFM_B1-like).
 LOOPS = ("droop", "vsm")
@@ -200,3 +201,36 @@ def initial_state(delta_rad: float, e_pu: float, p_pu: float, q_pu: float, q_set
     x[S_DELTA], x[S_OMEGA], x[S_PF], x[S_QF], x[S_E] = delta_rad, 1.0, p_pu, q_pu, e_pu
     x[S_E0] = e_pu - control.mq * (q_set_pu - q_pu)
     return x
+
+
+def loop_spectral_radius(control: GridFormingControl, k_sync: float, dt: float) -> float:
+    """The spectral radius of the power loop as :func:`loop_step` advances it, linearised about a
+    steady state with the plant's output ``P_e = K δ`` (``k_sync`` = K = ∂P_e/∂δ, pu of the plant's
+    MVA per rad), at step ``dt`` [s]: below 1 the loop settles, at or above 1 it diverges.
+
+    Droop, states ``(δ, P_f)``, ``a = 1 − exp(−dt/τ_p)``, ``c = ω_b m_p dt``:
+    ``P_f⁺ = a K δ + (1 − a) P_f``, ``δ⁺ = δ − c P_f⁺``. VSM, states ``(δ, ω)``, ``b = dt / 2H``:
+    ``ω⁺ = −b K δ + (1 − b D) ω``, ``δ⁺ = δ + ω_b dt ω⁺``.
+    """
+    wb = control.omega_b
+    if control.loop == "droop":
+        a = 1.0 - math.exp(-dt / control.tau_p_s) if control.tau_p_s > 0.0 else 1.0
+        c = wb * control.mp * dt
+        m = [[1.0 - c * a * k_sync, -c * (1.0 - a)], [a * k_sync, 1.0 - a]]
+    else:
+        b = dt / (2.0 * control.h_s)
+        m = [[1.0 - wb * dt * b * k_sync, wb * dt * (1.0 - b * control.d_pu)], [-b * k_sync, 1.0 - b * control.d_pu]]
+    tr = m[0][0] + m[1][1]
+    det = m[0][0] * m[1][1] - m[0][1] * m[1][0]
+    disc = tr * tr / 4.0 - det
+    if disc >= 0.0:
+        r = math.sqrt(disc)
+        return max(abs(tr / 2.0 + r), abs(tr / 2.0 - r))
+    return math.sqrt(det)  # a complex pair: |λ|² = det
+
+
+def synchronizing_coefficient(control: GridFormingControl, x_network_pu: float) -> float:
+    """The synchronizing coefficient ``K ≈ E V / (x_v + x_network)`` at 1 pu voltages, pu of the
+    plant's MVA per rad: ``x_network_pu`` the network's Thevenin reactance seen from the plant's
+    terminals on the plant's MVA. [pu/rad]"""
+    return 1.0 / (control.x_pu + x_network_pu)

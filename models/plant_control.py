@@ -50,9 +50,11 @@ class PlantControl:
     local_latency_s : float
         Total latency of the local loop (``grid_following_local``): shorter than the central
         chain's control period plus its communication latency. [s]
-    follow_filter : bool
-        Grid-following modes: act only on what the latency can follow (a first-order target
-        filter of ``follow_tau_factor`` × total latency). Always on for the grid-forming set-point.
+    follow_filter : bool or None
+        Act only on what the latency can follow (a first-order target filter of
+        ``follow_tau_factor`` × total latency); ``None``: the mode's default — off for the
+        grid-following modes, on for the grid-forming set-point (whose fast action is the plant's
+        own response within the step).
     follow_tau_factor : float
         Time constant of the latency-aware filter, in multiples of the total latency. [-]
     grid_forming : GridFormingControl
@@ -61,7 +63,7 @@ class PlantControl:
 
     mode: Literal["grid_following", "grid_following_local", "grid_forming"] = "grid_following"
     local_latency_s: float = 0.02
-    follow_filter: bool = False
+    follow_filter: bool | None = None
     follow_tau_factor: float = 10.0
     grid_forming: GridFormingControl = field(default_factory=GridFormingControl)
 
@@ -78,7 +80,8 @@ class PlantControl:
             p.append(Problem(f"{prefix}.mode", f"unknown control mode; known: {', '.join(MODES)}", self.mode))
         base = response if response is not None else PlantResponse()
         # judged against the central chain in local mode; otherwise against the default chain's bound
-        ref = base if self.mode == "grid_following_local" else PlantResponse()
+        # (an idealised central chain that answers at once sets no bound: the default chain's is used)
+        ref = base if self.mode == "grid_following_local" and not base.is_instantaneous else PlantResponse()
         bound = ref.control_period_s + ref.comms_latency_s
         v = self.local_latency_s
         if not (isinstance(v, Real) and not isinstance(v, bool) and 0.0 < float(v) <= bound):
@@ -88,13 +91,18 @@ class PlantControl:
         f = self.follow_tau_factor
         if not (isinstance(f, Real) and not isinstance(f, bool) and 0.0 < float(f) <= 100.0):
             p.append(Problem(f"{prefix}.follow_tau_factor", "must lie in (0, 100]", f))
-        if not isinstance(self.follow_filter, bool):
+        if self.follow_filter is not None and not isinstance(self.follow_filter, bool):
             p.append(Problem(f"{prefix}.follow_filter", "must be true or false", self.follow_filter))
         if isinstance(self.grid_forming, GridFormingControl):
             p += self.grid_forming.problems(prefix)
         else:
             p.append(Problem(f"{prefix}.grid_forming", "must be a GridFormingControl", self.grid_forming))
         return p
+
+    @property
+    def filtered(self) -> bool:
+        """Whether the latency-aware filter is on (``follow_filter``, or the mode's default)."""
+        return self.is_grid_forming if self.follow_filter is None else bool(self.follow_filter)
 
     @property
     def is_grid_forming(self) -> bool:
@@ -111,7 +119,7 @@ class PlantControl:
                                   comms_latency_s=0.0, inverter_tau_s=half, ramp_mw_per_s=base.ramp_mw_per_s)
         else:
             chain = base
-        if self.follow_filter or self.is_grid_forming:
+        if self.filtered:
             chain = with_follow_filter(chain, self.follow_tau_factor)
         return chain
 
@@ -126,9 +134,8 @@ class PlantControl:
         out: dict[str, Any] = {"mode": self.mode}
         if self.mode == "grid_following_local":
             out["local_latency_s"] = self.local_latency_s
-        if self.mode != "grid_forming":
-            out["follow_filter"] = self.follow_filter
-        if self.follow_filter or self.is_grid_forming:
+        out["follow_filter"] = self.filtered
+        if self.filtered:
             out["follow_tau_factor"] = self.follow_tau_factor
         if self.is_grid_forming:
             out["grid_forming"] = self.grid_forming.describe()

@@ -19,7 +19,7 @@ import numpy as np
 import pandapower as pp
 import pandas as pd
 
-from gridstudy.grid.basecase import is_divergence, settle_taps, solve_idle_battery
+from gridstudy.grid.basecase import is_divergence, settle_taps, short_circuit_mva_at, solve_idle_battery
 from gridstudy.grid.build import rate_storage
 from gridstudy.grid.errors import InputError, Problem
 from gridstudy.grid.reference import site_from_spec
@@ -28,6 +28,7 @@ from gridstudy.grid.spec import SiteSpec, load_site_spec
 from gridstudy.models.campus import CampusLoadParams, campus_chunks, campus_for_peak, campus_load
 from gridstudy.models.dispatch import OUTPUT_COLUMNS, dispatch, dispatch_chunks
 from gridstudy.models.element_profiles import element_profiles
+from gridstudy.models.grid_forming import GridFormingControl, loop_spectral_radius, synchronizing_coefficient
 from gridstudy.models.plant_control import PlantControl
 from gridstudy.models.plant_response import PlantResponse
 from gridstudy.models.timeindex import step_seconds
@@ -90,6 +91,14 @@ def _site_spec_of(site: Any, base_dir: Path) -> tuple[SiteSpec | None, Site | No
     raise StudyError([Problem("site", "must be a reference site name, a site TOML path, a SiteSpec or a Site",
                               type(site).__name__)])
 
+
+
+#: Longest step at which a grid-forming plant's power loop is advanced step by step; at longer
+#: steps (the study step of a day, 1 s) the loop settles within the step (tens to a few hundred
+#: milliseconds, docs/sources/megapack.md §9) and the plant delivers its set-point. [s]
+GFM_LOOP_MAX_STEP_S = 0.1
+#: Largest spectral radius accepted for the loop at a sub-second step (a margin under 1). [-]
+GFM_MAX_RADIUS = 0.95
 
 
 @dataclass
@@ -336,9 +345,55 @@ class StudySetup:
         cv = self.campus_voltage if self.campus_voltage_time_series else None
         gfm = strat.control.grid_forming if strat is not None and strat.control is not None \
             and strat.control.is_grid_forming else None
+        if gfm is not None:  # the plant's reactive power follows its Q-V droop
+            # at a step its power loop settles within (longer than GFM_LOOP_MAX_STEP_S) the plant
+            # delivers its set-point over the step: the profile, as a grid-following plant's
+            return Controls(campus_voltage=cv, grid_forming=gfm if self.step_s <= GFM_LOOP_MAX_STEP_S else None)
         if strat is not None and strat.reactive.mode == "volt_var":
-            return Controls(volt_var=strat.reactive.curve, campus_voltage=cv, grid_forming=gfm)
-        return Controls(campus_voltage=cv, grid_forming=gfm)
+            return Controls(volt_var=strat.reactive.curve, campus_voltage=cv)
+        return Controls(campus_voltage=cv)
+
+    def grid_forming_problems(self, site: Site) -> list[Problem]:
+        """Every sub-second step at which a grid-forming plant of the study would run its power loop
+        unstably: the loop is advanced once per step (:func:`gridstudy.models.grid_forming.loop_step`),
+        so its linearised spectral radius (:func:`~gridstudy.models.grid_forming.loop_spectral_radius`)
+        at the synchronizing coefficient of the site (from the short-circuit level at the plant's
+        terminals, with a 25 % margin) must stay below :data:`GFM_MAX_RADIUS`."""
+        gfms: dict[str, GridFormingControl] = {}
+        for name, strat in self.strategies().items():
+            if strat is not None and strat.control is not None and strat.control.is_grid_forming:
+                gfms[name] = strat.control.grid_forming
+        fl = self.fluctuation
+        st = self.strategy
+        if fl.enabled and fl.control_modes and st is not None and st.name != "none":
+            base = st.control.grid_forming if st.control is not None else GridFormingControl()
+            for loop in ("droop", "vsm"):
+                for x in fl.virtual_reactances_pu:
+                    gfms[f"control-mode sensitivity ({loop}, {x:g} pu)"] = base.replace(loop=loop, x_pu=x)
+        stores = [int(i) for i in site.storages if bool(site.net.storage.at[i, "in_service"])]
+        if not gfms or not stores:
+            return []
+        bus = int(site.net.storage.at[stores[0], "bus"])
+        x_net = float(site.net.storage.loc[stores, "sn_mva"].sum()) / short_circuit_mva_at(site, bus)
+        steps = []
+        if self.step_s <= GFM_LOOP_MAX_STEP_S:
+            steps.append(("study.step_s", self.step_s))
+        if fl.enabled:
+            steps.append(("fluctuation.step_s", fl.step_s))
+        if self.sag.enabled:
+            steps.append(("sag.step_s", self.sag.step_s))
+        out = []
+        for path, dt in steps:
+            for name, g in gfms.items():
+                k = 1.25 * synchronizing_coefficient(g, x_net)
+                rho = loop_spectral_radius(g, k, dt)
+                if not rho < GFM_MAX_RADIUS:
+                    out.append(Problem(path, f"the grid-forming power loop of {name} ({g.loop}, x_pu {g.x_pu:g}, mp "
+                                             f"{g.mp:g}) is not stable when advanced at this step (spectral radius "
+                                             f"{rho:.2f} at K = {k:.2f} pu/rad); use a shorter step, or a larger "
+                                             "virtual reactance or a smaller droop", dt))
+                    break
+        return out
 
     def qsts_inputs(self, site: Site, scenario: str, profiles: pd.DataFrame | ProfileStream,
                     record: RecordSpec | None = None) -> QSTSInputs:

@@ -39,6 +39,7 @@ import pandas as pd
 from gridstudy.grid.basecase import check_site
 from gridstudy.studies.criteria import RAMP_PRESETS, Finding, custom_preset, get_preset
 from gridstudy.studies.criteria.voltage import voltage_class
+from gridstudy.studies.errors import StudyError
 from gridstudy.studies.judge.findings import scenario_findings, scenario_summary
 from gridstudy.studies.judge.streamed import StreamJudge
 from gridstudy.studies.output.result import StudyResult
@@ -216,6 +217,9 @@ class Study(StudySetup):
         t_start = time.perf_counter()
         site = self.build_site()
         self.check_engine(site, engine)
+        gfm_problems = self.grid_forming_problems(site)
+        if gfm_problems:
+            raise StudyError(gfm_problems, source=str(self.path) if self.path else None)
         campus = self.campus_profile()
         profs = self.profiles(campus)
         site_summary = check_site(site)
@@ -275,15 +279,19 @@ class Study(StudySetup):
 
     def plant_keys(self, scenario: str, fluct: Assessment | None) -> dict[str, Any]:
         """The plant of a scenario in ``summary.json``: ``plant_mode``, ``plant_total_latency_s`` (the
-        chain the dispatch runs; for a grid-forming plant, its set-point chain), and for a
-        grid-forming plant ``plant_virtual_impedance_pu`` and ``plant_first_step_share`` (its share of
+        chain the dispatch runs; 0 for a grid-forming plant, which answers within the step),
+        ``plant_setpoint_latency_s`` (the chain of the set-point), and for a grid-forming plant ``plant_virtual_impedance_pu`` and ``plant_first_step_share`` (its share of
         the largest campus edge of its worst sub-second window)."""
         strat = self.strategies().get(scenario)
         if strat is None or strat.name == "none":
             return {"plant_mode": "idle", "plant_total_latency_s": None}
         chain = strat.chain
+        lat = chain.total_latency_s if chain is not None else 0.0
+        gfm = strat.control is not None and strat.control.is_grid_forming
         out: dict[str, Any] = {"plant_mode": strat.mode,
-                               "plant_total_latency_s": chain.total_latency_s if chain is not None else 0.0,
+                               # a grid-forming plant answers within the step; its set-point is slower
+                               "plant_total_latency_s": 0.0 if gfm else lat,
+                               "plant_setpoint_latency_s": lat,
                                "plant_control": strat.control.describe() if strat.control is not None
                                else {"mode": "grid_following", "follow_filter": False}}
         if strat.control is not None and strat.control.is_grid_forming:

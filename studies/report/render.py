@@ -513,7 +513,7 @@ def _fluctuation_section(d: Path, summary: dict, ctx: dict, figs: _Figs, rep: Re
                  f"{_UNITS.get(k, '')}" for k, v in params.items()]
         if ctrl.get("mode") == "grid_following_local":
             shown.insert(0, f"local_latency_s = {fmt_num(ctrl.get('local_latency_s'), 3)} s")
-        if ctrl.get("follow_filter") or ctrl.get("mode") == "grid_forming":
+        if ctrl.get("follow_filter"):
             shown.append(f"latency-aware filter: {fmt_num(ctrl.get('follow_tau_factor'), 3)} × latency")
         mode_rows.append({"scenario": scenario_label(n), "mode": plant_label({"mode": ctrl.get("mode"), **ctrl,
                                                                                "latency_s": s.get("plant_total_latency_s")}),

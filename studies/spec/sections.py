@@ -254,7 +254,8 @@ class _CampusBase(Section):
 class _ControlBase(Section):
     mode: Literal["grid_following", "grid_following_local", "grid_forming"] = "grid_following"
     local_latency_s: float = Field(0.02, description="total latency of the local loop (grid_following_local) [s]")
-    follow_filter: bool = Field(False, description="grid-following: act only on what the latency can follow")
+    follow_filter: bool | None = Field(None, description="act only on what the latency can follow (default: off "
+                                                         "grid-following, on for the grid-forming set-point)")
     follow_tau_factor: float = Field(10.0, description="latency-aware filter: time constant / total latency [-]")
 
     def model(self) -> PlantControl:

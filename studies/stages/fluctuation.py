@@ -203,7 +203,9 @@ def run_window(study: StudySetup, site: Site, scenario: str, strategy: Strategy 
     start_site = window_start_site(site, n0, k_warm, profiles)
     inputs = study.qsts_inputs(start_site, scenario, prof, RecordSpec(worst_windows=0))
     # the plant of the strategy run here (a sensitivity's variant may differ from the scenario's)
-    inputs = replace(inputs, controls=replace(inputs.controls, grid_forming=grid_forming_of(strategy)))
+    gfm = grid_forming_of(strategy)
+    inputs = replace(inputs, controls=replace(inputs.controls, grid_forming=gfm,
+                                              volt_var=None if gfm is not None else inputs.controls.volt_var))
     res = run_qsts(inputs, engine=engine, quiet=True)
     ser = res.series
     grid = ser["poi_p_mw"] if "poi_p_mw" in ser else ser["grid_p_mw"]
@@ -409,7 +411,8 @@ def latency_sensitivity(study: StudySetup, site: Site, results: dict[str, QSTSRe
 
     out = []
     for name, strat in study.strategies().items():
-        if strat is None or strat.name == "none" or name not in worst_windows:
+        # the central chain scaled: a grid-following plant's (the other modes are in the control-mode table)
+        if strat is None or strat.name == "none" or name not in worst_windows or strat.mode != "grid_following":
             continue
         say(f"latency sensitivity {name}: {len(settings.latencies_s)} latencies on the worst window")
         worst = (worst_windows[name], None)
@@ -441,7 +444,8 @@ def control_mode_variants(strategy: Strategy, settings: FluctuationSection) -> l
         out.append(({"mode": "grid_following_local", "follow_filter": False, "latency_s": float(lat)}, s))
     for loop in ("droop", "vsm"):
         for x in settings.virtual_reactances_pu:
-            c = base.replace(mode="grid_forming", grid_forming=base.grid_forming.replace(loop=loop, x_pu=x))
+            c = base.replace(mode="grid_forming", follow_filter=None,
+                             grid_forming=base.grid_forming.replace(loop=loop, x_pu=x))
             s = strategy.with_control(c)
             out.append(({"mode": "grid_forming", "loop": loop, "virtual_impedance_pu": float(x), "latency_s": 0.0,
                          "follow_filter": True}, s))
