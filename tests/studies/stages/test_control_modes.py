@@ -5,9 +5,9 @@ and the refusal of a step its power loop cannot be advanced at."""
 import json
 
 import pytest
-from gridstudy.studies.cli.main import main
 
 from gridstudy.grid.basecase import short_circuit_mva_at
+from gridstudy.studies.cli.main import main
 from gridstudy.studies.study import Study
 
 STUDY = """
