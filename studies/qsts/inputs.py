@@ -255,7 +255,7 @@ class _Rows:
 def _prefetched(parts: Callable[[], Iterator[pd.DataFrame]], ahead: int) -> Iterator[pd.DataFrame]:
     """The parts of ``parts()`` made in a second thread, up to ``ahead`` ahead of the reader."""
 
-    q: queue.Queue = queue.Queue(maxsize=max(1, ahead))
+    q: queue.Queue[object] = queue.Queue(maxsize=max(1, ahead))
     stop = threading.Event()
     done = object()
 
@@ -345,7 +345,7 @@ class QSTSInputs:
     #: the loads among them too. ``None``: those elements keep their base values.
     elements: ElementProfiles | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_index(self.profiles.index, "profiles.index")
         drop = [c for c in self.profiles.columns if c in DISPATCH_ONLY_COLUMNS]
         if drop:
