@@ -264,7 +264,7 @@ def too_short(study: StudySetup) -> bool:
     """True when the horizon cannot hold one Pst: a minute plus the flickermeter's look-ahead."""
     fl = study.fluctuation
     lookahead_s = math.ceil((LOOKAHEAD_STEPS + 1) * fl.step_s / study.step_s) * study.step_s
-    return len(study.horizon) * study.step_s < MIN_WINDOW_S + lookahead_s
+    return bool(len(study.horizon) * study.step_s < MIN_WINDOW_S + lookahead_s)
 
 
 def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profiles: dict[str, pd.DataFrame],
