@@ -75,7 +75,7 @@ import numpy.typing as npt
 import pandapower as pp
 import pandas as pd
 from pandapower.control.basic_controller import Controller
-from pandapower.timeseries import DataSource
+from pandapower.timeseries.data_source import DataSource
 
 from gridstudy.models.campus_voltage import CampusVoltageResponse, multiplier
 from gridstudy.models.dispatch import Strategy
