@@ -127,6 +127,7 @@ class VoltVarCurve:
     response_time_s: float = 5.0
 
     def problems(self, prefix: str = "battery.reactive.curve") -> list[Problem]:
+        """Every problem of the curve: lengths, rising ``v_pu``, ``q_pu`` within ±1, response time within [0, 600] s."""
         p = []
         if len(self.v_pu) != len(self.q_pu) or len(self.v_pu) < 2:
             p.append(Problem(f"{prefix}", "v_pu and q_pu need the same length, at least 2", (len(self.v_pu), len(self.q_pu))))
@@ -139,6 +140,7 @@ class VoltVarCurve:
         return p
 
     def __call__(self, vm_pu: float | np.ndarray) -> np.float64 | np.ndarray:
+        """Q of the curve at ``vm_pu``, per unit of the inverter rating, linear between its points. [pu]"""
         return np.interp(vm_pu, self.v_pu, self.q_pu)
 
     def lag_factor(self, step_s: float) -> float:
@@ -178,6 +180,7 @@ class ReactiveControl:
     curve: VoltVarCurve = field(default_factory=VoltVarCurve)
 
     def problems(self, prefix: str = "battery.reactive") -> list[Problem]:
+        """Every problem of the reactive-power settings (mode, power factor and its reference, curve)."""
         p = []
         if self.mode not in ("none", "fixed_pf", "volt_var"):
             p.append(Problem(f"{prefix}.mode", "must be none, fixed_pf or volt_var", self.mode))
@@ -210,6 +213,7 @@ class SocRecovery:
     max_mw: float | None = None
 
     def problems(self, prefix: str = "battery.recovery") -> list[Problem]:
+        """Every problem of the recovery settings (target within [0, 100] %, time and power not negative)."""
         p = []
         if not (0 <= self.target_percent <= 100):
             p.append(Problem(f"{prefix}.target_percent", "must lie in [0, 100]", self.target_percent))
@@ -251,7 +255,7 @@ class Strategy:
     _kind = _NONE
 
     def __init__(self, plant: MegapackPlant, *, recovery: SocRecovery | None = None,
-                 reactive: ReactiveControl | None = None, response: PlantResponse | None = None):
+                 reactive: ReactiveControl | None = None, response: PlantResponse | None = None) -> None:
         self.plant = plant
         self.recovery = recovery
         self.reactive = reactive or ReactiveControl()
@@ -450,6 +454,7 @@ class RampLimit(Strategy):
         super().__init__(plant, **kw)
 
     def problems(self, prefix: str = "battery") -> list[Problem]:
+        """Every problem of the strategy's parameters (the base checks and its own)."""
         p = super().problems(prefix)
         if not self.ramp_mw_per_min > 0:
             p.append(Problem(f"{prefix}.ramp_mw_per_min", "must be > 0", self.ramp_mw_per_min))
@@ -466,6 +471,7 @@ class RampLimit(Strategy):
         P[_WINMW], P[_WINS], P[_TAU] = self.window_mw, self.window_s, self.target_tau_s
 
     def describe(self) -> dict[str, str | float]:
+        """Name and parameters, for summaries."""
         return {"strategy": self.name, "ramp_mw_per_min": self.ramp_mw_per_min, "window_mw": self.window_mw,
                 "window_s": self.window_s}
 
@@ -490,6 +496,7 @@ class Smoothing(Strategy):
         super().__init__(plant, **kw)
 
     def problems(self, prefix: str = "battery") -> list[Problem]:
+        """Every problem of the strategy's parameters (the base checks and its own)."""
         p = super().problems(prefix)
         if not self.tau_s > 0:
             p.append(Problem(f"{prefix}.tau_s", "must be > 0", self.tau_s))
@@ -499,6 +506,7 @@ class Smoothing(Strategy):
         P[_TAU] = self.tau_s
 
     def describe(self) -> dict[str, str | float]:
+        """Name and parameters, for summaries."""
         return {"strategy": self.name, "tau_s": self.tau_s}
 
 
@@ -522,6 +530,7 @@ class ImportCap(Strategy):
         super().__init__(plant, **kw)
 
     def problems(self, prefix: str = "battery") -> list[Problem]:
+        """Every problem of the strategy's parameters (the base checks and its own)."""
         p = super().problems(prefix)
         if not self.cap_mw >= 0:
             p.append(Problem(f"{prefix}.cap_mw", "must be >= 0", self.cap_mw))
@@ -531,6 +540,7 @@ class ImportCap(Strategy):
         P[_CAPMW] = self.cap_mw
 
     def describe(self) -> dict[str, str | float]:
+        """Name and parameters, for summaries."""
         return {"strategy": self.name, "cap_mw": self.cap_mw}
 
 
@@ -564,6 +574,7 @@ class LoadLossAbsorption(Strategy):
         super().__init__(plant, **kw)
 
     def problems(self, prefix: str = "battery") -> list[Problem]:
+        """Every problem of the strategy's parameters (the base checks and its own)."""
         p = super().problems(prefix)
         if not self.release_mw_per_min > 0:
             p.append(Problem(f"{prefix}.release_mw_per_min", "must be > 0", self.release_mw_per_min))
@@ -577,6 +588,7 @@ class LoadLossAbsorption(Strategy):
         P[_REL], P[_TRIG], P[_TAU] = self.release_mw_per_min / 60.0, self.trigger_fraction, self.detect_tau_s
 
     def describe(self) -> dict[str, str | float]:
+        """Name and parameters, for summaries."""
         return {"strategy": self.name, "release_mw_per_min": self.release_mw_per_min,
                 "trigger_fraction": self.trigger_fraction}
 

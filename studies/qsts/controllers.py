@@ -169,10 +169,12 @@ class TapController(Controller):  # type: ignore[misc]  # pandapower ships no ty
         self.set_recycle(net)
 
     def set_recycle(self, net: pp.pandapowerNet) -> None:
+        """Declare what pandapower may reuse between steps (a tap move changes the trafo branches)."""
         # a tap move changes the admittance matrix: pandapower must rebuild the trafo branches
         net.controller.at[self.index, "recycle"] = dict(_RECYCLE_TRAFO)
 
     def initialize_control(self, net: pp.pandapowerNet) -> None:
+        """Start a time step: the step is not done until :meth:`control_step` has run."""
         self.applied = False
 
     def time_step(self, net: pp.pandapowerNet, time: int) -> None:
@@ -183,9 +185,11 @@ class TapController(Controller):  # type: ignore[misc]  # pandapower ships no ty
             self.pending = 0
 
     def is_converged(self, net: pp.pandapowerNet) -> bool:
+        """Whether this step's control step has run (the tap acts between steps, not within one)."""
         return self.applied
 
     def control_step(self, net: pp.pandapowerNet) -> None:
+        """Mark the step done (a move is scheduled in :meth:`finalize_step`)."""
         self.applied = True
 
     def finalize_step(self, net: pp.pandapowerNet, time: int) -> None:
@@ -339,19 +343,24 @@ class VoltVarController(_VoltVarMixin, Controller):  # type: ignore[misc]  # pan
         net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
 
     def set_recycle(self, net: pp.pandapowerNet) -> None:
+        """Declare what pandapower may reuse between steps (storage P/Q change, the branches do not)."""
         net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
 
     def initialize_control(self, net: pp.pandapowerNet) -> None:
+        """Start a time step: the first pass takes the latest voltages available."""
         self.first = True
         self._vv_prev = None
 
     def is_converged(self, net: pp.pandapowerNet) -> bool:
+        """Whether Q has settled on the curve at this step's voltages (within the tolerance)."""
         return self._vv_is_converged(net)
 
     def control_step(self, net: pp.pandapowerNet) -> None:
+        """One secant-damped fixed-point update of Q."""
         self._vv_control_step(net)
 
     def finalize_step(self, net: pp.pandapowerNet, time: int) -> None:
+        """Keep this step's Q as the start of the next step's lag."""
         self._vv_finalize(net)
 
 
@@ -454,6 +463,7 @@ class BatteryController(_VoltVarMixin, Controller):  # type: ignore[misc]  # pan
         net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
 
     def set_recycle(self, net: pp.pandapowerNet) -> None:
+        """Declare what pandapower may reuse between steps (storage P/Q change, the branches do not)."""
         net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
 
     @property
@@ -501,16 +511,19 @@ class BatteryController(_VoltVarMixin, Controller):  # type: ignore[misc]  # pan
         self._log["saturated"].append(bool(not (abs(float(request) - self.p_mw) <= 1e-12)))
 
     def initialize_control(self, net: pp.pandapowerNet) -> None:
+        """Start a time step: dispatch is written in :meth:`time_step`; volt-var starts a new fixed point."""
         self.applied = False
         self.first = True
         self._vv_prev = None
 
     def is_converged(self, net: pp.pandapowerNet) -> bool:
+        """Whether the step is settled: volt-var's fixed point where it is on, else the dispatch written."""
         if self.volt_var is not None:
             return self._vv_is_converged(net)
         return self.applied
 
     def control_step(self, net: pp.pandapowerNet) -> None:
+        """One volt-var update where it is on; mark the dispatch written."""
         if self.volt_var is not None:
             self._vv_control_step(net)
         self.applied = True
@@ -592,6 +605,7 @@ class CampusVoltageController(Controller):  # type: ignore[misc]  # pandapower s
         net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
 
     def set_recycle(self, net: pp.pandapowerNet) -> None:
+        """Declare what pandapower may reuse between steps (load P/Q change, the branches do not)."""
         net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
 
     def time_step(self, net: pp.pandapowerNet, time: int) -> None:
@@ -609,6 +623,7 @@ class CampusVoltageController(Controller):  # type: ignore[misc]  # pandapower s
         self._src_vm_pu = src
 
     def initialize_control(self, net: pp.pandapowerNet) -> None:
+        """Start a time step: the first pass takes the previous step's voltages, scaled by the source."""
         self.first = True
         self._prev = None
 
@@ -622,12 +637,14 @@ class CampusVoltageController(Controller):  # type: ignore[misc]  # pandapower s
         return np.where(np.isfinite(f), f, self.m)
 
     def is_converged(self, net: pp.pandapowerNet) -> bool:
+        """Whether ``m`` has settled: ``|S_sched| · |m(V) - m|`` below the tolerance at every load."""
         if self.first:
             return False
         s = np.hypot(self.p_sched, self.q_sched)
         return bool(np.all(np.abs(self.target(net) - self.m) * s < self.tol_mva))
 
     def control_step(self, net: pp.pandapowerNet) -> None:
+        """One secant-damped update of the multipliers ``m`` from this step's voltages."""
         fresh = not self.first  # the voltages in res_bus were solved in this time step
         self.first = False
         m = self.m.copy()

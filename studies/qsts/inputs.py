@@ -133,7 +133,7 @@ class ProfileStream:
     """
 
     def __init__(self, index: pd.DatetimeIndex, columns: Any, parts: Callable[[], Iterator[pd.DataFrame]], *,
-                 prefetch: int = 0, process: bool = False):
+                 prefetch: int = 0, process: bool = False) -> None:
         check_index(index, "profiles.index")
         self.index = index
         self.columns = pd.Index(list(columns))
@@ -243,7 +243,7 @@ class ProfileStream:
 
 
 class _Rows:
-    def __init__(self, stream: ProfileStream):
+    def __init__(self, stream: ProfileStream) -> None:
         self.stream = stream
 
     def __getitem__(self, key: slice) -> pd.DataFrame:
@@ -335,6 +335,8 @@ def _prefetched_process(parts: Callable[[], Iterator[pd.DataFrame]], ahead: int)
 
 @dataclass
 class QSTSInputs:
+    """What one QSTS run takes: the site, its profiles, the controls, what to record, the other elements' profiles."""
+
     site: Site
     #: the whole horizon as a frame, or a :class:`ProfileStream` that makes it part by part
     profiles: pd.DataFrame | ProfileStream
@@ -382,6 +384,7 @@ class QSTSInputs:
 
     @property
     def step_s(self) -> float:
+        """Length of one step of the profiles' fixed-step index. [s]"""
         return step_seconds(self.profiles.index)  # check_index passed: a fixed step
 
 

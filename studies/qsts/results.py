@@ -128,7 +128,7 @@ class ResultRecorder:
     """
 
     def __init__(self, site: Site, index: pd.DatetimeIndex, record: RecordSpec | None = None,
-                 engine: str = ""):
+                 engine: str = "") -> None:
         self.site, self.index = site, index
         self.record = record or RecordSpec()
         self.engine = engine

@@ -55,6 +55,7 @@ def _verdict_html(passed: bool | None, extra: str = "") -> str:
 
 
 def fmt_when(x: str | pd.Timestamp | None) -> str:
+    """A time as ``YYYY-MM-DD HH:MM:SS``, an en dash when missing, the text itself when not a time."""
     if not x:
         return "–"
     try:
@@ -86,6 +87,7 @@ def _verdict_row(label: str, criterion: str, names: list[str], results: dict[str
 
 
 def exec_table(summary: dict[str, Any]) -> str:
+    """The executive table (HTML): per criterion and case, each scenario's verdict."""
     sc = summary["scenarios"]
     names = list(sc)
     crit_order: dict[str, str] = {}  # finding id -> display name
@@ -123,6 +125,7 @@ def exec_table(summary: dict[str, Any]) -> str:
 
 
 def ratings_table(site: Site | None) -> str:
+    """The ratings of the site's source, lines, transformers, loads, battery and shunts (HTML); empty without a site."""
     if site is None:
         return ""
     net = site.net
@@ -155,6 +158,7 @@ def ratings_table(site: Site | None) -> str:
 
 
 def strength_table(ss: dict[str, Any], summary: dict[str, Any]) -> str:
+    """The grid strength at the POI (HTML): fault levels, X/R and breaker duties from ``ss``."""
     rows = [
         ("POI bus", ss.get("poi_bus"), ""),
         ("POI nominal voltage", fmt_num(ss.get("poi_vn_kv")), "kV"),
@@ -182,6 +186,7 @@ def strength_table(ss: dict[str, Any], summary: dict[str, Any]) -> str:
 
 
 def criteria_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
+    """The limits of every judged criterion, as HTML and as a frame."""
     seen, rows = set(), []
     for s in summary["scenarios"].values():
         for c in s.get("criteria", []):
@@ -198,12 +203,14 @@ def criteria_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
 
 
 def params_table(d: dict[str, Any]) -> str:
+    """A two-column parameter table (HTML) of ``d``."""
     rows = [(k, fmt_num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else ("–" if v is None else str(v)))
             for k, v in d.items()]
     return html_table(pd.DataFrame(rows, columns=["parameter", "value"]), cls="small", num={"value"})
 
 
 def metrics_table(summary: dict[str, Any]) -> str:
+    """Key figures per scenario (HTML): POI voltages, flicker, ramps, power factor, taps, convergence, battery limits."""
     keys = [("poi_vm_pu_min", "lowest POI voltage", "pu"), ("poi_vm_pu_max", "highest POI voltage", "pu"),
             ("seconds_outside_n0_band", "time outside the N-0 band at the POI", "s"),
             ("rvc_events", "rapid voltage changes (≥ 1 %)", "events"), ("pst_max", "highest Pst (10 min)", "-"),
@@ -224,6 +231,7 @@ def metrics_table(summary: dict[str, Any]) -> str:
 
 
 def findings_detail(summary: dict[str, Any]) -> pd.DataFrame:
+    """Every finding of every scenario, one row each, formatted for the report."""
     rows = []
     for n, s in summary["scenarios"].items():
         for c in s.get("criteria", []):
@@ -235,6 +243,7 @@ def findings_detail(summary: dict[str, Any]) -> pd.DataFrame:
 
 
 def cont_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
+    """The N-1 results, one row per outage and scenario, as HTML and as a frame."""
     rows = []
     for r in summary.get("contingencies") or []:
         nc = r.get("nonconverged_steps") or 0
@@ -267,6 +276,7 @@ def cont_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
 
 
 def sag_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
+    """The sag events' results, one row per event and scenario, as HTML and as a frame."""
     rows = []
     for ev in summary.get("sag_events") or []:
         for scen, v in ev.items():

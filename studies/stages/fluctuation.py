@@ -82,6 +82,7 @@ class Window:
 
     @property
     def label(self) -> str:
+        """Readable name of the window: its start and why it was chosen."""
         return f"{self.start:%Y-%m-%d %H:%M:%S} ({self.reason})"
 
 
