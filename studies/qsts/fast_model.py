@@ -261,7 +261,7 @@ class FastModel:
         self._ybus_cache: dict[tuple[int, ...], YbusSet] = {}
         self._jac_patterns: dict[int, tuple[Any, ...]] = {}
         #: the POI meter's cut, found once per model: ``(key, PoiMeter)`` (see :mod:`gridstudy.studies.qsts.fast_output`)
-        self.meter: tuple[Any, PoiMeter] | None = None
+        self.meter: tuple[tuple[int, tuple[int, ...], tuple[int, ...]], PoiMeter] | None = None
         self._ybus_cache[tuple(self.tap_pos0.tolist())] = self._ybus_from_branch(ppci["branch"])
 
     # -------------------------------------------------------------- pandapower conversion
