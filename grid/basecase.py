@@ -51,6 +51,8 @@ BATTERY_SC_K = 1.5
 
 @dataclass(frozen=True)
 class PowerFlowSummary:
+    """The base-case power flow of a site in figures: convergence, voltages, loadings, slack and load power."""
+
     converged: bool
     poi_vm_pu: float
     min_vm_pu: float

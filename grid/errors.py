@@ -88,7 +88,7 @@ class InputError(ValueError):
 
     kind = "input"
 
-    def __init__(self, problems: Iterable[Problem], source: str | None = None):
+    def __init__(self, problems: Iterable[Problem], source: str | None = None) -> None:
         self.problems = list(problems)
         self.source = source
         head = f"invalid {self.kind}" + (f" {source}" if source else "")

@@ -23,6 +23,7 @@ def reference_sites() -> dict[str, Path]:
 
 
 def reference_site_path(name: str) -> Path:
+    """The TOML file of the built-in reference site ``name``; :class:`SiteError` naming the known ones otherwise."""
     sites = reference_sites()
     if name not in sites:
         raise SiteError([Problem("site", f"unknown reference site; known: {', '.join(sites)}", name)])

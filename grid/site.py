@@ -125,8 +125,10 @@ class Site:
 
     @property
     def poi_name(self) -> str:
+        """Name of the POI bus."""
         return str(self.net.bus.at[self.poi_bus, "name"])
 
     @property
     def poi_vn_kv(self) -> float:
+        """Nominal voltage of the POI bus. [kV]"""
         return float(self.net.bus.at[self.poi_bus, "vn_kv"])

@@ -62,6 +62,8 @@ class SourceSpec(_Model):
 
 
 class BusSpec(_Model):
+    """A bus of the site: its name, nominal voltage [kV] and optional zone."""
+
     name: str = Field(min_length=1)
     vn_kv: float = Field(gt=0, description="nominal voltage [kV]")
     zone: str | None = None
@@ -152,6 +154,7 @@ class LoadSpec(_Model):
 
     @property
     def q_mvar(self) -> float:
+        """Reactive power at ``pf`` (lagging, consumed). [Mvar]"""
         return self.p_mw * math.tan(math.acos(self.pf))
 
 
@@ -173,10 +176,13 @@ class HallSpec(_Model):
 
     @property
     def q_mvar(self) -> float:
+        """Reactive power of the hall's peak at ``pf`` (lagging, consumed). [Mvar]"""
         return self.p_mw * math.tan(math.acos(self.pf))
 
 
 class CampusSpec(_Model):
+    """The AI training campus: its data halls (their peak draws add up to the campus peak)."""
+
     name: str = "AI training campus"
     halls: list[HallSpec] = Field(min_length=1)
 
@@ -221,14 +227,17 @@ class BatterySpec(_Model):
 
     @property
     def p_mw(self) -> float:
+        """Rated active power of the plant. [MW]"""
         return self.units * megapack(self.model).p_mw
 
     @property
     def e_mwh(self) -> float:
+        """Usable energy of the plant. [MWh]"""
         return self.units * megapack(self.model).e_mwh
 
     @property
     def s_mva(self) -> float:
+        """Apparent power rating of the plant's inverters. [MVA]"""
         return self.units * megapack(self.model).inverter_mva
 
 

@@ -52,6 +52,7 @@ class Outage:
 
     @property
     def label(self) -> str:
+        """Readable name of the outage (``Line <name>`` or ``Transformer <name>``)."""
         kind = "Line" if self.element == "line" else "Transformer"
         return f"{kind} {self.name}"
 

@@ -129,12 +129,14 @@ class MegapackPlant:
         return cls(**kw)
 
     def replace(self, **changes: Any) -> MegapackPlant:
+        """A copy with ``changes`` applied (validated again)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d.update(changes)
         return MegapackPlant(**d)
 
     @property
     def unit(self) -> MegapackModel:
+        """The Megapack model of one unit of the plant."""
         return megapack(self.model)
 
     @property

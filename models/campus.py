@@ -264,6 +264,7 @@ class CampusLoadParams:
         return CampusLoadParams(**d)
 
     def as_dict(self) -> dict[str, Any]:
+        """The parameters as a plain dict (field name to value)."""
         return asdict(self)
 
 
@@ -344,7 +345,7 @@ class _EdgeStream:
     :meth:`around` gives the edges a part ``[a, b]`` needs and the position of the first of them
     among all edges, so that the phase parity (even: compute) is that of the whole draw."""
 
-    def __init__(self, params: CampusLoadParams, horizon_s: float, seed_rng: Callable[[], np.random.Generator]):
+    def __init__(self, params: CampusLoadParams, horizon_s: float, seed_rng: Callable[[], np.random.Generator]) -> None:
         self.params, self.horizon_s, self.seed_rng = params, float(horizon_s), seed_rng
         self._restart()
 
@@ -396,7 +397,7 @@ _ACTIVE_MARGIN_S = 1e-3
 class _Envelope:
     """Training activity a(t) in [0, 1] (0 idle, 1 training) and trip factor g(t) in [0, 1]."""
 
-    def __init__(self, params: CampusLoadParams, horizon_s: float, intr: np.ndarray):
+    def __init__(self, params: CampusLoadParams, horizon_s: float, intr: np.ndarray) -> None:
         self.p = params
         self.horizon_s = horizon_s
         self.intr = intr

@@ -128,6 +128,7 @@ class VoltVarCurve:
     response_time_s: float = 5.0
 
     def problems(self, prefix: str = "battery.reactive.curve") -> list[Problem]:
+        """Every problem of the curve: lengths, rising ``v_pu``, ``q_pu`` within ±1, response time within [0, 600] s."""
         p = []
         if len(self.v_pu) != len(self.q_pu) or len(self.v_pu) < 2:
             p.append(Problem(f"{prefix}", "v_pu and q_pu need the same length, at least 2", (len(self.v_pu), len(self.q_pu))))
@@ -140,6 +141,7 @@ class VoltVarCurve:
         return p
 
     def __call__(self, vm_pu: float | np.ndarray) -> np.float64 | np.ndarray:
+        """Q of the curve at ``vm_pu``, per unit of the inverter rating, linear between its points. [pu]"""
         return np.interp(vm_pu, self.v_pu, self.q_pu)
 
     def lag_factor(self, step_s: float) -> float:
@@ -179,6 +181,7 @@ class ReactiveControl:
     curve: VoltVarCurve = field(default_factory=VoltVarCurve)
 
     def problems(self, prefix: str = "battery.reactive") -> list[Problem]:
+        """Every problem of the reactive-power settings (mode, power factor and its reference, curve)."""
         p = []
         if self.mode not in ("none", "fixed_pf", "volt_var"):
             p.append(Problem(f"{prefix}.mode", "must be none, fixed_pf or volt_var", self.mode))
@@ -211,6 +214,7 @@ class SocRecovery:
     max_mw: float | None = None
 
     def problems(self, prefix: str = "battery.recovery") -> list[Problem]:
+        """Every problem of the recovery settings (target within [0, 100] %, time and power not negative)."""
         p = []
         if not (0 <= self.target_percent <= 100):
             p.append(Problem(f"{prefix}.target_percent", "must lie in [0, 100]", self.target_percent))
@@ -257,7 +261,7 @@ class Strategy:
 
     def __init__(self, plant: MegapackPlant, *, recovery: SocRecovery | None = None,
                  reactive: ReactiveControl | None = None, response: PlantResponse | None = None,
-                 control: PlantControl | None = None):
+                 control: PlantControl | None = None) -> None:
         self.plant = plant
         self.recovery = recovery
         self.reactive = reactive or ReactiveControl()
@@ -478,6 +482,7 @@ class RampLimit(Strategy):
         super().__init__(plant, **kw)
 
     def problems(self, prefix: str = "battery") -> list[Problem]:
+        """Every problem of the strategy's parameters (the base checks and its own)."""
         p = super().problems(prefix)
         if not self.ramp_mw_per_min > 0:
             p.append(Problem(f"{prefix}.ramp_mw_per_min", "must be > 0", self.ramp_mw_per_min))
@@ -494,6 +499,7 @@ class RampLimit(Strategy):
         P[_WINMW], P[_WINS], P[_TAU] = self.window_mw, self.window_s, self.target_tau_s
 
     def describe(self) -> dict[str, str | float]:
+        """Name and parameters, for summaries."""
         return {"strategy": self.name, "ramp_mw_per_min": self.ramp_mw_per_min, "window_mw": self.window_mw,
                 "window_s": self.window_s}
 
@@ -518,6 +524,7 @@ class Smoothing(Strategy):
         super().__init__(plant, **kw)
 
     def problems(self, prefix: str = "battery") -> list[Problem]:
+        """Every problem of the strategy's parameters (the base checks and its own)."""
         p = super().problems(prefix)
         if not self.tau_s > 0:
             p.append(Problem(f"{prefix}.tau_s", "must be > 0", self.tau_s))
@@ -527,6 +534,7 @@ class Smoothing(Strategy):
         P[_TAU] = self.tau_s
 
     def describe(self) -> dict[str, str | float]:
+        """Name and parameters, for summaries."""
         return {"strategy": self.name, "tau_s": self.tau_s}
 
 
@@ -550,6 +558,7 @@ class ImportCap(Strategy):
         super().__init__(plant, **kw)
 
     def problems(self, prefix: str = "battery") -> list[Problem]:
+        """Every problem of the strategy's parameters (the base checks and its own)."""
         p = super().problems(prefix)
         if not self.cap_mw >= 0:
             p.append(Problem(f"{prefix}.cap_mw", "must be >= 0", self.cap_mw))
@@ -559,6 +568,7 @@ class ImportCap(Strategy):
         P[_CAPMW] = self.cap_mw
 
     def describe(self) -> dict[str, str | float]:
+        """Name and parameters, for summaries."""
         return {"strategy": self.name, "cap_mw": self.cap_mw}
 
 
@@ -592,6 +602,7 @@ class LoadLossAbsorption(Strategy):
         super().__init__(plant, **kw)
 
     def problems(self, prefix: str = "battery") -> list[Problem]:
+        """Every problem of the strategy's parameters (the base checks and its own)."""
         p = super().problems(prefix)
         if not self.release_mw_per_min > 0:
             p.append(Problem(f"{prefix}.release_mw_per_min", "must be > 0", self.release_mw_per_min))
@@ -605,6 +616,7 @@ class LoadLossAbsorption(Strategy):
         P[_REL], P[_TRIG], P[_TAU] = self.release_mw_per_min / 60.0, self.trigger_fraction, self.detect_tau_s
 
     def describe(self) -> dict[str, str | float]:
+        """Name and parameters, for summaries."""
         return {"strategy": self.name, "release_mw_per_min": self.release_mw_per_min,
                 "trigger_fraction": self.trigger_fraction}
 

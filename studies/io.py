@@ -70,9 +70,11 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def write_json(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented JSON to ``path`` atomically (NaN and inf as ``null``); return the path."""
     text = json.dumps(to_jsonable(data), indent=2, allow_nan=False) + "\n"
     return atomic_write(path, lambda p: p.write_text(text))
 
 
 def write_parquet(path: str | Path, df: pd.DataFrame) -> Path:
+    """Write ``df`` as Parquet to ``path`` atomically; return the path."""
     return atomic_write(path, lambda p: df.to_parquet(p))

@@ -139,6 +139,7 @@ def _is_network(s: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``gridstudy`` argument parser with every subcommand."""
     p = argparse.ArgumentParser(prog="gridstudy", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 

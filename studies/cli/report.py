@@ -19,6 +19,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``report`` subcommand to ``sub``."""
     p = sub.add_parser("report", help="re-render report.html and report.pdf from saved results")
     p.add_argument("dir", help="output folder of a previous `gridstudy run`")
     p.add_argument("--no-pdf", action="store_true")

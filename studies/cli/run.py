@@ -28,6 +28,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``run`` subcommand to ``sub``."""
     r = sub.add_parser("run", help="run the whole interconnection study and write results and report")
     r.add_argument("study", help="study TOML file")
     r.add_argument("--out", required=True, help="output folder")

@@ -45,7 +45,8 @@ def run_study(path: str | Path, out_dir: str | Path, engine: str = "fast", conti
                 pass
             else:
                 render_report(stage)
-    return to_jsonable(result.summary)
+    summary: dict[str, Any] = to_jsonable(result.summary)  # a dict of Any matches every overload: Any
+    return summary
 
 
 def summary_line(summary: dict[str, Any]) -> str:

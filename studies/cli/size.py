@@ -31,6 +31,7 @@ def _cmd_size(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``size`` subcommand to ``sub``."""
     s = sub.add_parser("size", help="least-cost battery (units, model, strategy settings) that passes the study")
     s.add_argument("study", help="study TOML (optional [sizing] section)")
     s.add_argument("--out", required=True, help="output folder (sizing.json, sizing.parquet, sizing.png)")

@@ -29,6 +29,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``sweep`` subcommand to ``sub``."""
     w = sub.add_parser("sweep", help="run the scenarios of the study's [sweep] (local pool or Dask)")
     w.add_argument("study", help="study TOML with a [sweep] section")
     w.add_argument("--out", required=True, help="output folder (sweep.parquet, sweep.png, scenarios/)")

@@ -104,6 +104,7 @@ class SystemFrequencyResponse:
         return (self.d_pu + self.km / self.r_pu) * self.base_mw / self.f0_hz
 
     def limits(self) -> tuple[Limit, ...]:
+        """The under- and over-frequency limits the criterion judges against. [Hz]"""
         return (Limit("under-frequency (first UFLS stage)", self.f_min_hz, "Hz", self.source, self.check),
                 Limit("over-frequency (generator no-trip, continuous)", self.f_max_hz, "Hz", self.source,
                       self.check))

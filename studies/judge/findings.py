@@ -143,6 +143,7 @@ def _branch_key(key: Hashable, row: pd.Series) -> tuple[str | None, Hashable]:
 
 
 def convergence_finding(result: QSTSResult) -> Finding:
+    """The power-flow convergence finding of a run: passes when every step converged."""
     n = result.nonconverged_steps
     first = result.first_nonconverged if n else None
     return Finding(
@@ -172,10 +173,12 @@ class Evidence:
 
     @property
     def poi(self) -> pd.Series:
+        """The POI voltage series of the run (recorded in full). [pu]"""
         return _poi_series(self.result)
 
     @property
     def all_converged(self) -> bool:
+        """Whether the run has at least two steps and every step converged."""
         return len(self.poi) >= 2 and bool(self.result.converged.all())
 
 

@@ -70,7 +70,7 @@ class StreamJudge:
     """
 
     def __init__(self, recorder: ResultRecorder, site: Site, preset: CriteriaPreset, judge_steps: int = JUDGE_STEPS,
-                 case: str = "n-0"):
+                 case: str = "n-0") -> None:
         self.recorder, self.site, self.preset, self.case = recorder, site, preset, case
         # the grid-side series criteria are N-0 criteria (the registry's cases)
         self.series_criteria = case == "n-0"

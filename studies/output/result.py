@@ -180,4 +180,5 @@ class StudyResult:
 
     def jsonable_summary(self) -> dict[str, Any]:
         """The summary as ``summary.json`` holds it (NaN as ``None``, timestamps as ISO text)."""
-        return to_jsonable(self.summary)
+        summary: dict[str, Any] = to_jsonable(self.summary)  # a dict of Any matches every overload: Any
+        return summary

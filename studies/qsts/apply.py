@@ -46,7 +46,8 @@ class ElementSeries:
 
 def _split(total: np.ndarray, weights: np.ndarray) -> np.ndarray:
     w = weights / weights.sum()
-    return np.asarray(total, dtype=float)[:, None] * w[None, :]
+    split: np.ndarray = np.asarray(total, dtype=float)[:, None] * w[None, :]
+    return split
 
 
 def element_series(inputs: QSTSInputs, start: int = 0, stop: int | None = None) -> ElementSeries:

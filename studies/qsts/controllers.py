@@ -68,12 +68,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
+import pandapower as pp
 import pandas as pd
 from pandapower.control.basic_controller import Controller
+from pandapower.timeseries.data_source import DataSource
 
-from gridstudy.models.campus_voltage import multiplier
+from gridstudy.models.campus_voltage import CampusVoltageResponse, multiplier
+from gridstudy.models.dispatch import Strategy
 
 __all__ = ["TapController", "VoltVarController", "BatteryController", "CampusVoltageController",
            "add_tap_controllers", "tap_direction_lowering", "tap_settings", "DELAY_EPS_S", "Q_TOL_MVAR",
@@ -90,6 +95,11 @@ P_TOL_MW = 1e-8
 _RECYCLE_TRAFO = {"trafo": True, "gen": False, "bus_pq": False}
 _RECYCLE_PQ = {"trafo": False, "gen": False, "bus_pq": True}
 
+#: A volt-var characteristic: ``q_pu = curve(vm_pu)`` (e.g. :class:`gridstudy.studies.qsts.inputs.VoltVarCurve`).
+VoltVarFn = Callable[[npt.NDArray[np.float64]], npt.ArrayLike]
+#: A plain dispatch rule: ``battery_p_mw = rule(campus_p_mw, soc_percent, step_s)``. [MW, %, s -> MW]
+DispatchRule = Callable[[float, float, float], float]
+
 
 def tap_direction_lowering(tap_side: str, tap_step_percent: float) -> int:
     """The change of ``tap_pos`` (+1 or -1) that lowers the LV-side voltage. [-]"""
@@ -97,7 +107,7 @@ def tap_direction_lowering(tap_side: str, tap_step_percent: float) -> int:
     return d if tap_step_percent >= 0 else -d
 
 
-def _trafo_param(net, trafo: int, col: str, override: float | None, default: float) -> float:
+def _trafo_param(net: pp.pandapowerNet, trafo: int, col: str, override: float | None, default: float) -> float:
     if override is not None:
         return float(override)
     if col in net.trafo and pd.notna(net.trafo.at[trafo, col]):
@@ -105,7 +115,7 @@ def _trafo_param(net, trafo: int, col: str, override: float | None, default: flo
     return default
 
 
-def tap_settings(net, trafo: int, vm_set_pu: float | None = None, deadband_pu: float | None = None,
+def tap_settings(net: pp.pandapowerNet, trafo: int, vm_set_pu: float | None = None, deadband_pu: float | None = None,
                  delay_s: float | None = None) -> tuple[float, float, float]:
     """``(vm_set [pu], deadband [pu], delay [s])`` of a regulating transformer: the override when
     given, else its ``net.trafo`` column, else 1.0 pu, 0.01 pu and 30 s. Both engines use it."""
@@ -138,9 +148,9 @@ class TapController(Controller):  # type: ignore[misc]  # pandapower ships no ty
         Tap moves applied so far. [-]
     """
 
-    def __init__(self, net, trafo_index: int, step_s: float = 1.0, vm_set_pu: float | None = None,
+    def __init__(self, net: pp.pandapowerNet, trafo_index: int, step_s: float = 1.0, vm_set_pu: float | None = None,
                  deadband_pu: float | None = None, delay_s: float | None = None, in_service: bool = True,
-                 order: int = 0, level: int = -1, **kwargs):
+                 order: int = 0, level: int = -1, **kwargs: Any) -> None:
         super().__init__(net, in_service=in_service, order=order, level=level, initial_run=False,
                          recycle=dict(_RECYCLE_TRAFO), **kwargs)
         t = int(trafo_index)
@@ -158,27 +168,31 @@ class TapController(Controller):  # type: ignore[misc]  # pandapower ships no ty
         self.applied = True
         self.set_recycle(net)
 
-    def set_recycle(self, net):
+    def set_recycle(self, net: pp.pandapowerNet) -> None:
+        """Declare what pandapower may reuse between steps (a tap move changes the trafo branches)."""
         # a tap move changes the admittance matrix: pandapower must rebuild the trafo branches
         net.controller.at[self.index, "recycle"] = dict(_RECYCLE_TRAFO)
 
-    def initialize_control(self, net):
+    def initialize_control(self, net: pp.pandapowerNet) -> None:
+        """Start a time step: the step is not done until :meth:`control_step` has run."""
         self.applied = False
 
-    def time_step(self, net, time):
+    def time_step(self, net: pp.pandapowerNet, time: int) -> None:
         """Apply the move scheduled after the previous step."""
         if self.pending:
             net.trafo.at[self.trafo_index, "tap_pos"] = float(net.trafo.at[self.trafo_index, "tap_pos"]) + self.pending
             self.operations += 1
             self.pending = 0
 
-    def is_converged(self, net):
+    def is_converged(self, net: pp.pandapowerNet) -> bool:
+        """Whether this step's control step has run (the tap acts between steps, not within one)."""
         return self.applied
 
-    def control_step(self, net):
+    def control_step(self, net: pp.pandapowerNet) -> None:
+        """Mark the step done (a move is scheduled in :meth:`finalize_step`)."""
         self.applied = True
 
-    def finalize_step(self, net, time):
+    def finalize_step(self, net: pp.pandapowerNet, time: int) -> None:
         """Update the timers from this step's LV voltage and schedule a move for the next step."""
         v = float(net.res_bus.vm_pu.at[self.lv_bus]) if net.get("converged", False) else math.nan
         self.update(v, float(net.trafo.at[self.trafo_index, "tap_pos"]))
@@ -205,18 +219,19 @@ class TapController(Controller):  # type: ignore[misc]  # pandapower ships no ty
                     setattr(self, attr, min(t, self.delay_s))
         return self.pending
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"TapController [trafo {self.trafo_index}]"
 
 
-def add_tap_controllers(net, trafos: Sequence[int], step_s: float, vm_set_pu=None, deadband_pu=None,
-                        delay_s=None) -> list[TapController]:
+def add_tap_controllers(net: pp.pandapowerNet, trafos: Sequence[int], step_s: float, vm_set_pu: float | None = None,
+                        deadband_pu: float | None = None, delay_s: float | None = None) -> list[TapController]:
     """One :class:`TapController` per transformer of ``trafos``."""
     return [TapController(net, t, step_s=step_s, vm_set_pu=vm_set_pu, deadband_pu=deadband_pu,
                           delay_s=delay_s) for t in trafos]
 
 
-def volt_var_update(q: np.ndarray, f: np.ndarray, prev: tuple | None) -> np.ndarray:
+def volt_var_update(q: npt.NDArray[np.float64], f: npt.NDArray[np.float64],
+                    prev: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None) -> npt.NDArray[np.float64]:
     """Next volt-var Q: a secant-damped fixed-point step on ``h(q) = f(V(q)) - q``.
 
     ``f`` is the curve's Q at the voltages solved with ``q``. A plain fixed point ``q <- f``
@@ -242,8 +257,10 @@ class _VoltVarMixin:
     """Fixed-point volt-var on ``self.storage_index`` (needs ``self.curve``, ``self.s_mva``)."""
 
     storage_index: np.ndarray  # set by the controller before _vv_init
+    curve: VoltVarFn | None
+    s_mva: npt.NDArray[np.float64]
 
-    def _vv_init(self, net, curve, tol_mvar, step_s: float = 1.0):
+    def _vv_init(self, net: pp.pandapowerNet, curve: VoltVarFn | None, tol_mvar: float, step_s: float = 1.0) -> None:
         self.curve = curve
         self.q_tol_mvar = float(tol_mvar)
         # fraction of the gap to the curve closed per step (module docstring); a plain callable
@@ -254,16 +271,17 @@ class _VoltVarMixin:
         self.s_mva = net.storage.loc[self.storage_index, "sn_mva"].to_numpy(dtype=float)
         self.bus = net.storage.loc[self.storage_index, "bus"].to_numpy(dtype=np.int64)
         self.first = True
-        self._vv_prev: tuple | None = None
+        self._vv_prev: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None
         self.vv_iterations = 0
 
-    def volt_var_q(self, net) -> np.ndarray:
+    def volt_var_q(self, net: pp.pandapowerNet) -> npt.NDArray[np.float64]:
         """Q of each storage from the voltages now in ``net.res_bus`` (P priority). [Mvar]"""
-        q_now = net.storage.loc[self.storage_index, "q_mvar"].to_numpy(dtype=float)
+        q_now: npt.NDArray[np.float64] = net.storage.loc[self.storage_index, "q_mvar"].to_numpy(dtype=float)
         if not net.get("converged", False) or "vm_pu" not in net.res_bus:
             return q_now
-        v = net.res_bus.vm_pu.reindex(self.bus).to_numpy(dtype=float)
-        p = net.storage.loc[self.storage_index, "p_mw"].to_numpy(dtype=float)
+        v: npt.NDArray[np.float64] = net.res_bus.vm_pu.reindex(self.bus).to_numpy(dtype=float)
+        p: npt.NDArray[np.float64] = net.storage.loc[self.storage_index, "p_mw"].to_numpy(dtype=float)
+        assert self.curve is not None  # called only by a controller with a volt-var curve
         q = np.asarray(self.curve(v), dtype=float) * self.s_mva
         qlim = np.sqrt(np.maximum(self.s_mva ** 2 - p ** 2, 0.0))
         q = np.clip(q, -qlim, qlim)
@@ -271,20 +289,20 @@ class _VoltVarMixin:
             q = np.clip(self.q_state + (q - self.q_state) * self.vv_alpha, -qlim, qlim)
         return np.where(np.isfinite(q), q, q_now)
 
-    def _vv_finalize(self, net) -> None:
+    def _vv_finalize(self, net: pp.pandapowerNet) -> None:
         """Keep this step's Q as the start of the next step's lag (a step that did not settle keeps
         the previous state, as the fast engine does)."""
         if net.get("converged", False) and self._vv_is_converged(net):
             self.q_state = net.storage.loc[self.storage_index, "q_mvar"].to_numpy(dtype=float).copy()
 
-    def _vv_is_converged(self, net) -> bool:
+    def _vv_is_converged(self, net: pp.pandapowerNet) -> bool:
         if self.first:
             return False
         q = self.volt_var_q(net)
         q_now = net.storage.loc[self.storage_index, "q_mvar"].to_numpy(dtype=float)
         return bool(np.all(np.abs(q - q_now) < self.q_tol_mvar))
 
-    def _vv_control_step(self, net) -> None:
+    def _vv_control_step(self, net: pp.pandapowerNet) -> None:
         """One secant-damped fixed-point update of Q (see :func:`volt_var_update`)."""
         fresh = not self.first  # the voltages in res_bus were solved in this time step
         self.first = False
@@ -315,37 +333,43 @@ class VoltVarController(_VoltVarMixin, Controller):  # type: ignore[misc]  # pan
         Length of one time step (for the response time). [s]
     """
 
-    def __init__(self, net, storage_index, curve, tol_mvar: float = Q_TOL_MVAR, in_service=True,
-                 order: int = 2, level: int = -1, step_s: float = 1.0, **kwargs):
+    def __init__(self, net: pp.pandapowerNet, storage_index: int | Sequence[int], curve: VoltVarFn,
+                 tol_mvar: float = Q_TOL_MVAR, in_service: bool = True,
+                 order: int = 2, level: int = -1, step_s: float = 1.0, **kwargs: Any) -> None:
         super().__init__(net, in_service=in_service, order=order, level=level, initial_run=False,
                          recycle=dict(_RECYCLE_PQ), **kwargs)
         self.storage_index = np.atleast_1d(np.asarray(storage_index, dtype=np.int64))
         self._vv_init(net, curve, tol_mvar, step_s)
         net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
 
-    def set_recycle(self, net):
+    def set_recycle(self, net: pp.pandapowerNet) -> None:
+        """Declare what pandapower may reuse between steps (storage P/Q change, the branches do not)."""
         net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
 
-    def initialize_control(self, net):
+    def initialize_control(self, net: pp.pandapowerNet) -> None:
+        """Start a time step: the first pass takes the latest voltages available."""
         self.first = True
         self._vv_prev = None
 
-    def is_converged(self, net):
+    def is_converged(self, net: pp.pandapowerNet) -> bool:
+        """Whether Q has settled on the curve at this step's voltages (within the tolerance)."""
         return self._vv_is_converged(net)
 
-    def control_step(self, net):
+    def control_step(self, net: pp.pandapowerNet) -> None:
+        """One secant-damped fixed-point update of Q."""
         self._vv_control_step(net)
 
-    def finalize_step(self, net, time):
+    def finalize_step(self, net: pp.pandapowerNet, time: int) -> None:
+        """Keep this step's Q as the start of the next step's lag."""
         self._vv_finalize(net)
 
 
-def _is_model_strategy(strategy) -> bool:
+def _is_model_strategy(strategy: object) -> bool:
     """A :class:`gridstudy.models.dispatch.Strategy` (own SOC: ``step(campus_p_mw, dt_s, ...)``, ``reset``)."""
     return all(hasattr(strategy, a) for a in ("step", "reset", "soc_percent", "plant"))
 
 
-def _strategy_fn(strategy) -> Callable[[int, float, float, float], float] | None:
+def _strategy_fn(strategy: Strategy | DispatchRule | None) -> Callable[[int, float, float, float], float] | None:
     """Normalise a plain dispatch rule to ``f(step, campus_p_mw, soc_percent, step_s) -> p_mw``
     (``None`` for a model strategy, which dispatches itself)."""
     if strategy is None:
@@ -401,10 +425,12 @@ class BatteryController(_VoltVarMixin, Controller):  # type: ignore[misc]  # pan
         State of charge now. [%]
     """
 
-    def __init__(self, net, storage_index, strategy=None, step_s: float = 1.0, load_index=None,
-                 data_source=None, profile_name=None, round_trip_efficiency: float = 0.92,
-                 soc_percent: float | None = None, volt_var=None, tol_mvar: float = Q_TOL_MVAR,
-                 in_service=True, order: int = 1, level: int = -1, **kwargs):
+    def __init__(self, net: pp.pandapowerNet, storage_index: int | Sequence[int],
+                 strategy: Strategy | DispatchRule | None = None, step_s: float = 1.0,
+                 load_index: int | Sequence[int] | None = None, data_source: DataSource | None = None,
+                 profile_name: str | None = None, round_trip_efficiency: float = 0.92,
+                 soc_percent: float | None = None, volt_var: VoltVarFn | None = None, tol_mvar: float = Q_TOL_MVAR,
+                 in_service: bool = True, order: int = 1, level: int = -1, **kwargs: Any) -> None:
         super().__init__(net, in_service=in_service, order=order, level=level, initial_run=False,
                          recycle=dict(_RECYCLE_PQ), **kwargs)
         self.storage_index = np.atleast_1d(np.asarray(storage_index, dtype=np.int64))
@@ -427,23 +453,24 @@ class BatteryController(_VoltVarMixin, Controller):  # type: ignore[misc]  # pan
         self.e_mwh = soc0 / 100.0 * self.e_max_mwh
         self.model_strategy = _is_model_strategy(strategy)
         if self.model_strategy:
-            strategy.reset()
+            cast(Strategy, strategy).reset()
         self.volt_var = volt_var
         self._vv_init(net, volt_var, tol_mvar, self.step_s)
         self.applied = True
         self.p_mw = 0.0
-        self._log: dict[str, list] = {k: [] for k in ("time_step", "campus_p_mw", "request_p_mw", "p_mw",
+        self._log: dict[str, list[Any]] = {k: [] for k in ("time_step", "campus_p_mw", "request_p_mw", "p_mw",
                                                      "q_mvar", "saturation_p_mw", "saturated", "soc_percent")}
         net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
 
-    def set_recycle(self, net):
+    def set_recycle(self, net: pp.pandapowerNet) -> None:
+        """Declare what pandapower may reuse between steps (storage P/Q change, the branches do not)."""
         net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
 
     @property
     def soc_percent(self) -> float:
         """State of charge now. [%]"""
         if self.model_strategy:
-            return float(self.strategy.soc_percent)
+            return float(cast(Strategy, self.strategy).soc_percent)
         return 100.0 * self.e_mwh / self.e_max_mwh
 
     def limits_mw(self) -> tuple[float, float]:
@@ -453,19 +480,19 @@ class BatteryController(_VoltVarMixin, Controller):  # type: ignore[misc]  # pan
         discharge = min(self.p_max_mw, max(self.e_mwh - self.e_min_mwh, 0.0) * self.eta_discharge / dt_h)
         return discharge, charge
 
-    def campus_p_mw(self, net, time) -> float:
+    def campus_p_mw(self, net: pp.pandapowerNet, time: int) -> float:
         """The campus load at this step. [MW]"""
         if self.data_source is not None:
             return float(self.data_source.get_time_step_value(time_step=time, profile_name=self.profile_name))
         return float(net.load.loc[self.load_index, "p_mw"].sum())
 
-    def time_step(self, net, time):
+    def time_step(self, net: pp.pandapowerNet, time: int) -> None:
         """Dispatch: strategy request, clipped, written to the storages with the SOC at step start."""
         load = self.campus_p_mw(net, time)
         soc0 = self.soc_percent
         if self.model_strategy:
             q_load = 0.0 if self.load_index is None else float(net.load.loc[self.load_index, "q_mvar"].sum())
-            r = self.strategy.step(load, self.step_s, campus_q_mvar=q_load)
+            r = cast(Strategy, self.strategy).step(load, self.step_s, campus_q_mvar=q_load)
             self.p_mw = float(r.battery_p_mw)
             request = self.p_mw + (np.nan if r.saturated else 0.0)
             if self.volt_var is None:
@@ -483,29 +510,32 @@ class BatteryController(_VoltVarMixin, Controller):  # type: ignore[misc]  # pan
         self._log["saturation_p_mw"].append(float(request) - self.p_mw)
         self._log["saturated"].append(bool(not (abs(float(request) - self.p_mw) <= 1e-12)))
 
-    def initialize_control(self, net):
+    def initialize_control(self, net: pp.pandapowerNet) -> None:
+        """Start a time step: dispatch is written in :meth:`time_step`; volt-var starts a new fixed point."""
         self.applied = False
         self.first = True
         self._vv_prev = None
 
-    def is_converged(self, net):
+    def is_converged(self, net: pp.pandapowerNet) -> bool:
+        """Whether the step is settled: volt-var's fixed point where it is on, else the dispatch written."""
         if self.volt_var is not None:
             return self._vv_is_converged(net)
         return self.applied
 
-    def control_step(self, net):
+    def control_step(self, net: pp.pandapowerNet) -> None:
+        """One volt-var update where it is on; mark the dispatch written."""
         if self.volt_var is not None:
             self._vv_control_step(net)
         self.applied = True
 
-    def finalize_step(self, net, time):
+    def finalize_step(self, net: pp.pandapowerNet, time: int) -> None:
         """Integrate the energy of the step."""
         if self.volt_var is not None:
             self._vv_finalize(net)
         dt_h = self.step_s / 3600.0
         p = self.p_mw
         if self.model_strategy:
-            self.e_mwh = float(self.strategy.e_mwh)
+            self.e_mwh = float(cast(Strategy, self.strategy).e_mwh)
         else:
             self.e_mwh += (p * self.eta_charge if p > 0 else p / self.eta_discharge) * dt_h
             self.e_mwh = min(max(self.e_mwh, self.e_min_mwh), self.e_max_mwh)  # rounding only
@@ -524,7 +554,7 @@ class BatteryController(_VoltVarMixin, Controller):  # type: ignore[misc]  # pan
         return pd.DataFrame({k: v[:n] for k, v in self._log.items() if k != "time_step"},
                             index=pd.Index(self._log["time_step"][:n], name="time_step"))
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"BatteryController [storage {list(self.storage_index)}]"
 
 
@@ -559,8 +589,10 @@ class CampusVoltageController(Controller):  # type: ignore[misc]  # pandapower s
         grid-forming plant's EMF is not the source).
     """
 
-    def __init__(self, net, load_index, response, tol_mva: float = P_TOL_MW, in_service=True,
-                 order: int = 3, level: int = -1, ext_grids=None, **kwargs):
+    def __init__(self, net: pp.pandapowerNet, load_index: int | Sequence[int], response: CampusVoltageResponse,
+                 tol_mva: float = P_TOL_MW, in_service: bool = True,
+                 order: int = 3, level: int = -1, ext_grids: Sequence[int] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(net, in_service=in_service, order=order, level=level, initial_run=False,
                          recycle=dict(_RECYCLE_PQ), **kwargs)
 
@@ -573,14 +605,15 @@ class CampusVoltageController(Controller):  # type: ignore[misc]  # pandapower s
         self.q_sched = net.load.loc[self.load_index, "q_mvar"].to_numpy(dtype=float).copy()
         self.m = np.ones(len(self.load_index))
         self.first = True
-        self._prev: tuple | None = None
+        self._prev: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None
         self.ext_grids = None if ext_grids is None else np.asarray(ext_grids, dtype=np.int64)
         net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
 
-    def set_recycle(self, net):
+    def set_recycle(self, net: pp.pandapowerNet) -> None:
+        """Declare what pandapower may reuse between steps (load P/Q change, the branches do not)."""
         net.controller.at[self.index, "recycle"] = dict(_RECYCLE_PQ)
 
-    def time_step(self, net, time):
+    def time_step(self, net: pp.pandapowerNet, time: int) -> None:
         """Read the step's scheduled draw (written by the profiles' ``ConstControl`` before)."""
         self.p_sched = net.load.loc[self.load_index, "p_mw"].to_numpy(dtype=float).copy()
         self.q_sched = net.load.loc[self.load_index, "q_mvar"].to_numpy(dtype=float).copy()
@@ -595,11 +628,12 @@ class CampusVoltageController(Controller):  # type: ignore[misc]  # pandapower s
         self._src_ratio = src / prev if prev > 0 else 1.0
         self._src_vm_pu = src
 
-    def initialize_control(self, net):
+    def initialize_control(self, net: pp.pandapowerNet) -> None:
+        """Start a time step: the first pass takes the previous step's voltages, scaled by the source."""
         self.first = True
         self._prev = None
 
-    def target(self, net, scale: float = 1.0) -> np.ndarray:
+    def target(self, net: pp.pandapowerNet, scale: float = 1.0) -> npt.NDArray[np.float64]:
         """``m(V · scale)`` at the voltages now in ``net.res_bus`` (the current ``m`` where none). [-]"""
         if not net.get("converged", False) or "vm_pu" not in net.res_bus:
             return self.m.copy()
@@ -608,13 +642,15 @@ class CampusVoltageController(Controller):  # type: ignore[misc]  # pandapower s
         f = np.array([self._m(float(x), *par) if np.isfinite(x) else np.nan for x in v])
         return np.where(np.isfinite(f), f, self.m)
 
-    def is_converged(self, net):
+    def is_converged(self, net: pp.pandapowerNet) -> bool:
+        """Whether ``m`` has settled: ``|S_sched| · |m(V) - m|`` below the tolerance at every load."""
         if self.first:
             return False
         s = np.hypot(self.p_sched, self.q_sched)
         return bool(np.all(np.abs(self.target(net) - self.m) * s < self.tol_mva))
 
-    def control_step(self, net):
+    def control_step(self, net: pp.pandapowerNet) -> None:
+        """One secant-damped update of the multipliers ``m`` from this step's voltages."""
         fresh = not self.first  # the voltages in res_bus were solved in this time step
         self.first = False
         m = self.m.copy()
@@ -625,5 +661,5 @@ class CampusVoltageController(Controller):  # type: ignore[misc]  # pandapower s
         net.load.loc[self.load_index, "p_mw"] = self.p_sched * self.m
         net.load.loc[self.load_index, "q_mvar"] = self.q_sched * self.m
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"CampusVoltageController [load {list(self.load_index)}]"

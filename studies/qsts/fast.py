@@ -55,10 +55,11 @@ import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from tqdm import tqdm
 
 from gridstudy.models.campus_voltage import multiplier, multiplier_slope
@@ -71,7 +72,7 @@ from gridstudy.studies.qsts.fast_model import FactorSet, FastModel, build_model,
 from gridstudy.studies.qsts.fast_output import BlockOutput
 from gridstudy.studies.qsts.grid_forming import LIMIT_EPS, advance, current_limited, set_points, start_state
 from gridstudy.studies.qsts.inputs import QSTSInputs
-from gridstudy.studies.qsts.results import CURRENT_LIMITED, ResultRecorder
+from gridstudy.studies.qsts.results import CURRENT_LIMITED, BlockRecorder, BlockSink, QSTSResult, ResultRecorder
 
 __all__ = ["run_fast", "FastModel", "build_model", "unsupported_features"]
 
@@ -99,8 +100,13 @@ BLOCK_BYTES = 16 * 2**20
 #: Jacobian at the current point. [-]
 REFRESH_RATIO = 0.1
 
+#: What solving one block gives :meth:`BlockOutput.emit`: ``(V, converged, iterations,
+#: mismatch [MVA], volt-var Q, el_p, el_q, tap positions, segment starts, segment tap keys)``.
+SolvedBlock = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                    list[int], list[tuple[int, ...]]]
 
-def _tap_params(inputs: QSTSInputs, model: FastModel):
+
+def _tap_params(inputs: QSTSInputs, model: FastModel) -> tuple[np.ndarray, np.ndarray]:
     """The regulating trafos packed for :func:`gridstudy.studies.qsts.fast_kernel.tap_update`: ``tap_i``
     rows (enabled, LV bus (internal), the tap_pos change that lowers the LV voltage, tap_min,
     tap_max) and ``tap_f`` rows (vm_set [pu], deadband [pu], delay [s]); the same settings as
@@ -118,7 +124,8 @@ def _tap_params(inputs: QSTSInputs, model: FastModel):
 
 
 def run_fast(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 4096, *,
-             tolerance_mva: float = 1e-8, recorder=None, pipeline: bool | None = None):
+             tolerance_mva: float = 1e-8, recorder: BlockRecorder | None = None,
+             pipeline: bool | None = None) -> QSTSResult:
     """Run the QSTS time series with the fast engine.
 
     Parameters
@@ -160,8 +167,8 @@ def run_fast(inputs: QSTSInputs, quiet: bool = False, block_steps: int = 4096, *
         return recorder.finish()
 
 
-def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True, block_steps: int = 4096,
-                 tolerance_mva: float = 1e-8, pipeline: bool = False) -> dict:
+def solve_series(model: FastModel, inputs: QSTSInputs, sink: BlockSink, quiet: bool = True, block_steps: int = 4096,
+                 tolerance_mva: float = 1e-8, pipeline: bool = False) -> dict[str, Any]:
     """Solve every step of ``inputs`` on ``model`` and call ``sink(start, vm_pu, loading_percent,
     series, converged, iterations, max_mismatch_mva)`` per block (see
     :meth:`gridstudy.studies.qsts.results.ResultRecorder.add_block`). Returns run statistics.
@@ -232,7 +239,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     vd_par = np.asarray(cv.params if cv is not None else (0.0, 1.0, 0.0, 0.0), dtype=float)
     vd = (vd_el, vd_p0, vd_q0, vd_par)
 
-    def vd_dsd(Vmag, j, p_rows, q_rows):
+    def vd_dsd(Vmag: np.ndarray, j: int, p_rows: np.ndarray, q_rows: np.ndarray) -> np.ndarray:
         """The loads' ``d(S)/d|V|`` per internal bus at step ``j`` of a block [pu] (sparse factors)."""
 
         out = np.zeros(model.nb, dtype=np.complex128)
@@ -267,7 +274,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     tap_pos = model.tap_pos0.copy()
     timers = np.zeros((2, len(tap_pos)))  # up, down [s]
 
-    def tap_args():  # the kernel's tap arguments (tap_pos and timers change in place)
+    def tap_args() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:  # the kernel's tap arguments (tap_pos and timers change in place)
         return (tap_i, tap_f, tap_pos, timers, dt)
 
     Ybus, Yf, Yt, branch = model.ybus(tap_pos)
@@ -290,14 +297,14 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
     cache = (Jc, Ckey, CVm, CVa, CV, Jstate, key_prev, np.vstack([model.pos_a, model.pos_m]))
     fs = FactorSet(1, kd, 1) if dense else FactorSet(m, kd, SPARSE_SLOTS)
 
-    def step_key(j, p_rows, q_rows):
+    def step_key(j: int, p_rows: np.ndarray, q_rows: np.ndarray) -> np.ndarray:
         """The kernel's key of step ``j`` of a block (volt-var elements: their Q state)."""
         q = q_rows[j].copy()
         q[vv_el] = vv_q
-        key = np.r_[el_w * p_rows[j], el_w * q, ref_w * ref_vm_now[j]]
+        key: np.ndarray = np.r_[el_w * p_rows[j], el_w * q, ref_w * ref_vm_now[j]]
         return key if gfm is None else np.r_[key, ref_w[gfm_r] * gfm_va_now[j]]
 
-    def add_factor(Vc, keyc, dsd=None):
+    def add_factor(Vc: np.ndarray, keyc: np.ndarray, dsd: np.ndarray | None = None) -> None:
         """Factorise the Jacobian at ``Vc`` into the set, with the sensitivities of the unknowns to
         the key's components (:meth:`FastModel.injection_columns`)."""
         lu = model.factor(Ybus, Vc, dsd)
@@ -418,7 +425,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
 
     ref_vm_block = np.zeros((0, len(ref_bus)))
 
-    def solve(b0):
+    def solve(b0: int) -> SolvedBlock:
         """Solve the block starting at step ``b0``; return the arguments of ``out.emit``."""
         nonlocal Ybus, Yf, Yt, branch, ref_vm_now, gfm_va_now, ref_vm_block, n_tap_moves, n_retry, n_failed
         b1 = min(n, b0 + block_steps)
@@ -527,7 +534,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
         return (out_V, out_conv, out_iter, out_mis * base, out_vvq, el_p, el_q, taps_block, seg_starts,
                 seg_keys, gfm_out if gfm is not None else None)
 
-    def emit(b0, solved):
+    def emit(b0: int, solved: SolvedBlock) -> None:
         if b0 == 0 and n > len(solved[1]) and not np.asarray(solved[1]).any():
             # not one step of the first block converged: the rest would cost a full Newton retry
             # each and collapse alike; stop with the verdict instead of grinding through the horizon
@@ -565,9 +572,14 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink, quiet: bool = True,
 GFM_START = -1
 
 
-def _retry_step(model, Ybus, j, el_bus, el_w, el_p, el_q, ref_bus, ref_vm, Vm, Va,
-                vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, tol,
-                out_V, out_conv, out_iter, out_mis, out_vvq, vv_alpha: float = 1.0, vd=None, ref_va=None) -> bool:
+def _retry_step(model: FastModel, Ybus: sp.csr_matrix, j: int, el_bus: np.ndarray, el_w: np.ndarray,
+                el_p: np.ndarray, el_q: np.ndarray, ref_bus: np.ndarray, ref_vm: np.ndarray, Vm: np.ndarray,
+                Va: np.ndarray, vv_el: np.ndarray, vv_bus: np.ndarray, vv_sn: np.ndarray, vv_p0: np.ndarray,
+                vv_q0: np.ndarray, vv_cv: np.ndarray, vv_cq: np.ndarray, vv_q: np.ndarray, tol: float,
+                out_V: np.ndarray, out_conv: np.ndarray, out_iter: np.ndarray, out_mis: np.ndarray,
+                out_vvq: np.ndarray, vv_alpha: float = 1.0,
+                vd: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+                ref_va: np.ndarray | None = None) -> bool:
     """Full Newton-Raphson for step ``j`` (with the volt-var fixed point, its lag ``vv_alpha``
     and the voltage-dependent loads ``vd = (columns, base P, base Q, parameters)``), from the
     last good voltages, then from the initial ones. Writes the step's outputs; updates ``Vm, Va``
@@ -579,7 +591,7 @@ def _retry_step(model, Ybus, j, el_bus, el_w, el_p, el_q, ref_bus, ref_vm, Vm, V
         vd_b = el_bus[vd_el]
         vd_s = el_w[vd_el] * ((vd_p0 + el_p[j, vd_el]) + 1j * (vd_q0 + el_q[j, vd_el]))
 
-        def loads(Vmag):
+        def loads(Vmag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             """(extra consumer power beyond the scheduled, d/d|V|) per internal bus [pu]."""
             extra = np.zeros(model.nb, dtype=np.complex128)
             slope = np.zeros(model.nb, dtype=np.complex128)

@@ -16,7 +16,8 @@ __all__ = ["jacobian_inverse", "jacobian_values", "invert"]
 
 
 @njit(cache=True)
-def jacobian_inverse(Yp, Yj, Yx, V, pvpq, pq, pos_a, pos_m, dsd, out):
+def jacobian_inverse(Yp: np.ndarray, Yj: np.ndarray, Yx: np.ndarray, V: np.ndarray, pvpq: np.ndarray, pq: np.ndarray,
+                     pos_a: np.ndarray, pos_m: np.ndarray, dsd: np.ndarray, out: np.ndarray) -> None:
     """Dense inverse of the power-flow Jacobian at ``V`` into ``out`` (m x m).
 
     ``dS/dVa[b, c] = -j V_b conj(Y_bc V_c) + δ_bc j V_b conj(I_b)``,
@@ -63,7 +64,8 @@ def jacobian_inverse(Yp, Yj, Yx, V, pvpq, pq, pos_a, pos_m, dsd, out):
 
 
 @njit(cache=True)
-def jacobian_values(Yp, Yj, Yx, V, Yrow, src, kind, dest, dsd, out):
+def jacobian_values(Yp: np.ndarray, Yj: np.ndarray, Yx: np.ndarray, V: np.ndarray, Yrow: np.ndarray, src: np.ndarray,
+                    kind: np.ndarray, dest: np.ndarray, dsd: np.ndarray, out: np.ndarray) -> None:
     """The sparse power-flow Jacobian's values at ``V`` into ``out`` (its CSC data): entry ``i`` of
     the pattern takes quadrant ``kind[i]`` (0: ``dP/dVa``, 1: ``dP/dVm``, 2: ``dQ/dVa``, 3:
     ``dQ/dVm``) of ``Ybus`` entry ``src[i]`` (row ``Yrow[src[i]]``), stored at ``out[dest[i]]``;
@@ -94,7 +96,7 @@ def jacobian_values(Yp, Yj, Yx, V, Yrow, src, kind, dest, dsd, out):
 
 
 @njit(cache=True)
-def invert(A, out):
+def invert(A: np.ndarray, out: np.ndarray) -> None:
     """``out = A⁻¹`` by Gauss-Jordan elimination with partial pivoting, ``A`` overwritten (no
     allocation: the Jacobians here are small). A singular ``A`` gives a NaN ``out``."""
     m = A.shape[0]

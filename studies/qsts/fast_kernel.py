@@ -69,7 +69,9 @@ _FM = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
 @njit(cache=True, fastmath=_FM, error_model="numpy")
-def _lu_solve(Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work):
+def _lu_solve(Lp: np.ndarray, Li: np.ndarray, Lx: np.ndarray, Up: np.ndarray, Ui: np.ndarray, Ux: np.ndarray,
+              Ud: np.ndarray, perm_r: np.ndarray, perm_c: np.ndarray, F: np.ndarray, dx: np.ndarray,
+              work: np.ndarray) -> None:
     """``dx = J⁻¹ F`` from sparse LU factors (``Pr J Pc = L U``; ``L`` unit lower triangular
     without its diagonal, ``U`` strictly upper with the reciprocal of its diagonal in ``Ud``)."""
     m = F.shape[0]
@@ -91,7 +93,7 @@ def _lu_solve(Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work):
 
 
 @njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
-def _apply(dx, pvpq, pq, Va, Vm, V):
+def _apply(dx: np.ndarray, pvpq: np.ndarray, pq: np.ndarray, Va: np.ndarray, Vm: np.ndarray, V: np.ndarray) -> None:
     """``x -= dx`` on the unknowns ``[Va(pv+pq), Vm(pq)]``, and ``V`` with them: rotated by the
     angle correction (cos/sin by their series for the small corrections of a chord step: the
     first omitted terms, d⁶/720 and d⁷/5040, are below 2e-15 for |d| < 1e-2 rad) and scaled by
@@ -114,7 +116,7 @@ def _apply(dx, pvpq, pq, Va, Vm, V):
 
 
 @njit(cache=True, inline="always")
-def _nearest(keys, used, key):
+def _nearest(keys: np.ndarray, used: int, key: np.ndarray) -> tuple[int, float]:
     """The row of ``keys[:used]`` nearest to ``key`` (L1 distance) and its distance; ``(-1, 1e300)``
     when none is used."""
     row = -1
@@ -130,7 +132,7 @@ def _nearest(keys, used, key):
 
 
 @njit(cache=True, nogil=True)
-def vd_multipliers(V, buses, par, out):
+def vd_multipliers(V: np.ndarray, buses: np.ndarray, par: np.ndarray, out: np.ndarray) -> None:
     """``out[i, a]``: the voltage-dependent load ``a``'s draw per unit of its schedule at step
     ``i`` (:func:`gridstudy.models.campus_voltage.multiplier` of ``|V[i, buses[a]]|``, parameters
     ``par``)."""
@@ -140,13 +142,15 @@ def vd_multipliers(V, buses, par, out):
 
 
 @njit(cache=True)
-def _insert(Yp, Yj, Yx, V, Vm, Va, pvpq, pq, pos, key, Jc, Ckey, CVm, CVa, Jstate, dsd):
+def _insert(Yp: np.ndarray, Yj: np.ndarray, Yx: np.ndarray, V: np.ndarray, Vm: np.ndarray, Va: np.ndarray,
+            pvpq: np.ndarray, pq: np.ndarray, pos: np.ndarray, key: np.ndarray, Jc: np.ndarray, Ckey: np.ndarray,
+            CVm: np.ndarray, CVa: np.ndarray, Jstate: np.ndarray, dsd: np.ndarray) -> int:
     """Invert the Jacobian at ``V`` (load derivative ``dsd``,
     :func:`gridstudy.studies.qsts.fast_jacobian.jacobian_inverse`) into a
     free (or the oldest) cache slot keyed by ``key``, with ``Vm, Va`` as the slot's voltages;
     return the slot."""
     if Jstate[0] < Jc.shape[0]:
-        slot = Jstate[0]
+        slot: int = Jstate[0]  # an element of the int64 state array
         Jstate[0] += 1
     else:
         slot = Jstate[1]
@@ -160,7 +164,8 @@ def _insert(Yp, Yj, Yx, V, Vm, Va, pvpq, pq, pos, key, Jc, Ckey, CVm, CVa, Jstat
 
 
 @njit(cache=True)
-def tap_update(Vm, tap_i, tap_f, tap_pos, timers, dt):
+def tap_update(Vm: np.ndarray, tap_i: np.ndarray, tap_f: np.ndarray, tap_pos: np.ndarray, timers: np.ndarray,
+               dt: float) -> bool:
     """Advance the tap timers by one step ``dt`` [s] at LV voltages ``Vm`` [pu]; return whether a
     tap moved.
 
@@ -201,7 +206,8 @@ def tap_update(Vm, tap_i, tap_f, tap_pos, timers, dt):
 
 
 @njit(cache=True)
-def _vd_slope(vd_el, el_bus, vd_s, Vm, vd_par, dsd):
+def _vd_slope(vd_el: np.ndarray, el_bus: np.ndarray, vd_s: np.ndarray, Vm: np.ndarray, vd_par: np.ndarray,
+              dsd: np.ndarray) -> None:
     """``dsd[b] = Σ S_sched · m'(|V_b|)`` over the voltage-dependent loads at bus ``b`` [pu]."""
     for a in range(vd_el.shape[0]):
         dsd[el_bus[vd_el[a]]] = 0.0
@@ -212,19 +218,25 @@ def _vd_slope(vd_el, el_bus, vd_s, Vm, vd_par, dsd):
 
 @njit(cache=True, nogil=True)
 def solve_block(
-    start, stop,
-    Yp, Yj, Yx, Sbus0, el_bus, el_w, el_p, el_q,
-    ref_bus, ref_vm, ref_w, pv_bus, pv_vm, pvpq, pq,
-    dense, Jc, Ckey, CVm, CVa, CV, Jstate, key_prev, pos,
-    Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, Fs, Fkey, Fstate,
-    Vm, Va,
-    vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, vv_tol, vv_max, vv_alpha, vv_lag_from,
-    vd_el, vd_p0, vd_q0, vd_par,
-    tap_i, tap_f, tap_pos, timers, dt,
-    tol, max_iter, slow_iter, ratio, insert_iter,
-    out_V, out_conv, out_iter, out_mis, out_vvq,
-    gfm_r, gfm_t, gfm_par, gfm_c, gfm_x, gfm_set, gfm_va, gfm_out,
-):
+    start: int, stop: int,
+    Yp: np.ndarray, Yj: np.ndarray, Yx: np.ndarray, Sbus0: np.ndarray, el_bus: np.ndarray, el_w: np.ndarray,
+    el_p: np.ndarray, el_q: np.ndarray,
+    ref_bus: np.ndarray, ref_vm: np.ndarray, ref_w: np.ndarray, pv_bus: np.ndarray, pv_vm: np.ndarray, pvpq: np.ndarray,
+    pq: np.ndarray,
+    dense: bool, Jc: np.ndarray, Ckey: np.ndarray, CVm: np.ndarray, CVa: np.ndarray, CV: np.ndarray, Jstate: np.ndarray,
+    key_prev: np.ndarray, pos: np.ndarray,
+    Lp: np.ndarray, Li: np.ndarray, Lx: np.ndarray, Up: np.ndarray, Ui: np.ndarray, Ux: np.ndarray, Ud: np.ndarray,
+    perm_r: np.ndarray, perm_c: np.ndarray, Fs: np.ndarray, Fkey: np.ndarray, Fstate: np.ndarray,
+    Vm: np.ndarray, Va: np.ndarray,
+    vv_el: np.ndarray, vv_bus: np.ndarray, vv_sn: np.ndarray, vv_p0: np.ndarray, vv_q0: np.ndarray, vv_cv: np.ndarray,
+    vv_cq: np.ndarray, vv_q: np.ndarray, vv_tol: float, vv_max: int, vv_alpha: float, vv_lag_from: int,
+    vd_el: np.ndarray, vd_p0: np.ndarray, vd_q0: np.ndarray, vd_par: np.ndarray,
+    tap_i: np.ndarray, tap_f: np.ndarray, tap_pos: np.ndarray, timers: np.ndarray, dt: float,
+    tol: float, max_iter: int, slow_iter: int, ratio: float, insert_iter: int,
+    out_V: np.ndarray, out_conv: np.ndarray, out_iter: np.ndarray, out_mis: np.ndarray, out_vvq: np.ndarray,
+    gfm_r: int, gfm_t: int, gfm_par: np.ndarray, gfm_c: np.ndarray, gfm_x: np.ndarray, gfm_set: np.ndarray,
+    gfm_va: np.ndarray, gfm_out: np.ndarray,
+) -> tuple[int, int]:
     """Solve steps ``start .. stop-1`` of the block; return ``(status, step)``.
 
     ``el_p``/``el_q`` are the per-step deltas of the changing elements' consumer power from the

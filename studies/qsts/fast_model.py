@@ -23,8 +23,11 @@ as a PQ bus, for the steps the plant is a constant-power injection.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandapower as pp
 import scipy.sparse as sp
 from pandapower.pd2ppc import _pd2ppc
@@ -34,9 +37,10 @@ from pandapower.pypower.idx_bus import BASE_KV, VA, VM
 from pandapower.pypower.idx_gen import GEN_BUS, PG, QG, VG
 from pandapower.pypower.makeSbus import makeSbus
 from pandapower.pypower.makeYbus import makeYbus
-from scipy.sparse.linalg import splu, spsolve
+from scipy.sparse.linalg import SuperLU, splu, spsolve
 
 from gridstudy.grid.errors import Problem
+from gridstudy.grid.poi_meter import PoiMeter
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.qsts.fast_jacobian import jacobian_values
 from gridstudy.studies.qsts.grid_forming import add_grid_forming, grid_forming_problems
@@ -47,13 +51,17 @@ __all__ = ["FastModel", "FactorSet", "build_model", "unsupported_features", "DEN
 #: Largest Jacobian order solved with a dense inverse; above it, sparse LU factors. [-]
 DENSE_MAX = 48
 
+#: ``(Ybus, Yf, Yt, branch)``: the admittance matrices pandapower builds for one set of tap
+#: positions, and the internal branch table they were built from.
+YbusSet = tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix, np.ndarray]
+
 
 def unsupported_features(inputs: QSTSInputs) -> list[Problem]:
     """Every feature of ``inputs`` the fast engine cannot model, as problems naming them."""
     net = inputs.site.net
     out = []
 
-    def in_service(tab):
+    def in_service(tab: str) -> Any:  # the in-service rows of a net table (a DataFrame), [] without one
         t = net[tab] if tab in net else None
         return t[t.in_service.astype(bool)] if t is not None and len(t) and "in_service" in t else (t if t is not None else [])
 
@@ -91,7 +99,7 @@ def unsupported_features(inputs: QSTSInputs) -> list[Problem]:
     return out
 
 
-def _off_diagonal(A):
+def _off_diagonal(A: sp.spmatrix) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], np.ndarray, np.ndarray]:
     """A square CSC factor split into its off-diagonal part ``(indptr, indices, data)`` and its
     diagonal, without scipy's general triangle extraction."""
     A = sp.csc_matrix(A)
@@ -119,7 +127,7 @@ class FactorSet:
     replacement.
     """
 
-    def __init__(self, m: int, kd: int, slots: int):
+    def __init__(self, m: int, kd: int, slots: int) -> None:
         self.m, self.kd, self.slots = m, kd, slots
         self.cap = 1
         self.Lp = np.zeros((slots, m + 1), np.int64)
@@ -148,7 +156,7 @@ class FactorSet:
         """Forget every slot (the admittance matrix changed)."""
         self.state[:] = 0
 
-    def add(self, lu, S: np.ndarray, key: np.ndarray, cooldown: int) -> int:
+    def add(self, lu: SuperLU, S: np.ndarray, key: np.ndarray, cooldown: int) -> int:
         """Store the factors of ``lu`` (:func:`scipy.sparse.linalg.splu`), the sensitivities ``S``
         (``kd x m``) and the key; return the slot. When the set is full the least used slot is
         replaced and the kernel may not ask for another replacement for ``cooldown`` steps."""
@@ -179,7 +187,8 @@ class FactorSet:
         self.count += 1
         return f
 
-    def args(self) -> tuple:
+    def args(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                            np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The kernel's factor arguments."""
         return (self.Lp, self.Li, self.Lx, self.Up, self.Ui, self.Ux, self.Ud, self.perm_r, self.perm_c,
                 self.S, self.key, self.state)
@@ -191,7 +200,7 @@ class FastModel:
     Built by :func:`build_model`. Works on a private deep copy of the site's net.
     """
 
-    def __init__(self, inputs: QSTSInputs, tolerance_mva: float = 1e-8):
+    def __init__(self, inputs: QSTSInputs, tolerance_mva: float = 1e-8) -> None:
 
         site = inputs.site
         self.site = site
@@ -259,10 +268,10 @@ class FastModel:
         self.Sg_eg = np.zeros(self.nb, dtype=np.complex128)
         np.add.at(self.Sg_eg, self.gen_bus[self.eg_gen_rows],
                   (self.gen[self.eg_gen_rows, PG].real + 1j * self.gen[self.eg_gen_rows, QG].real) / self.baseMVA)
-        self._ybus_cache: dict[tuple, tuple] = {}
-        self._jac_patterns: dict[int, tuple] = {}
+        self._ybus_cache: dict[tuple[int, ...], YbusSet] = {}
+        self._jac_patterns: dict[int, tuple[Any, ...]] = {}
         #: the POI meter's cut, found once per model: ``(key, PoiMeter)`` (see :mod:`gridstudy.studies.qsts.fast_output`)
-        self.meter: tuple | None = None
+        self.meter: tuple[tuple[int, tuple[int, ...], tuple[int, ...]], PoiMeter] | None = None
         self._ybus_cache[tuple(self.tap_pos0.tolist())] = self._ybus_from_branch(ppci["branch"])
 
     def with_pq_bus(self, bus: int) -> FastModel:
@@ -280,7 +289,7 @@ class FastModel:
         return m
 
     # -------------------------------------------------------------- pandapower conversion
-    def _convert(self, tap_pos):
+    def _convert(self, tap_pos: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
 
         net = self.net
         if len(self.taps):
@@ -288,26 +297,27 @@ class FastModel:
         net._pd2ppc_lookups = {"bus": np.array([], dtype=np.int64), "bus_dc": np.array([], dtype=np.int64),
                                "ext_grid": np.array([], dtype=np.int64), "gen": np.array([], dtype=np.int64),
                                "branch": np.array([], dtype=np.int64), "branch_dc": np.array([], dtype=np.int64)}
-        return _pd2ppc(net)
+        converted: tuple[dict[str, Any], dict[str, Any]] = _pd2ppc(net)  # (ppc, ppci)
+        return converted
 
-    def _ext_grid_gen_rows(self):
+    def _ext_grid_gen_rows(self) -> npt.NDArray[np.int64]:
         lk = self.net._pd2ppc_lookups.get("ext_grid")
         eg = self.net.ext_grid
         eg = eg[eg.in_service.astype(bool)]
         if lk is None or not len(eg):
             return np.zeros(0, dtype=np.int64)
-        rows = np.asarray(lk)[eg.index.to_numpy()]
+        rows: np.ndarray = np.asarray(lk)[eg.index.to_numpy()]
         gen_is = np.asarray(self.net._ppc["internal"]["gen_is"]) if "internal" in self.net._ppc and "gen_is" in self.net._ppc["internal"] else None
         rows = rows[rows >= 0]
         return rows[rows < self.gen.shape[0]].astype(np.int64) if gen_is is None else rows.astype(np.int64)
 
-    def _ybus_from_branch(self, branch):
+    def _ybus_from_branch(self, branch: np.ndarray) -> YbusSet:
         Ybus, Yf, Yt = makeYbus(self.baseMVA, self.bus, branch)
         Ybus = sp.csr_matrix(Ybus)
         Ybus.sort_indices()
         return Ybus, sp.csr_matrix(Yf), sp.csr_matrix(Yt), branch.copy()
 
-    def ybus(self, tap_pos) -> tuple:
+    def ybus(self, tap_pos: np.ndarray | Sequence[int]) -> YbusSet:
         """``(Ybus, Yf, Yt, branch)`` for these tap positions (pandapower's model, cached)."""
         key = tuple(int(t) for t in tap_pos)
         if key not in self._ybus_cache:
@@ -323,7 +333,7 @@ class FastModel:
         """Whether the kernel works with dense Jacobian inverses (order ≤ :data:`DENSE_MAX`)."""
         return len(self.pvpq) + len(self.pq) <= DENSE_MAX
 
-    def factor(self, Ybus, V, dsd=None):
+    def factor(self, Ybus: sp.csr_matrix, V: np.ndarray, dsd: np.ndarray | None = None) -> SuperLU:
         """Sparse LU factors (:func:`scipy.sparse.linalg.splu`) of the power-flow Jacobian at ``V``;
         ``dsd``: the voltage-dependent loads' ``d(S_load)/d|V|`` per internal bus [pu] (see
         :meth:`jacobian`)."""
@@ -332,7 +342,8 @@ class FastModel:
         # diagonal pivots: about a third less fill than COLAMD with partial pivoting on these nets
         return splu(sp.csc_matrix(J), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.1)
 
-    def injection_columns(self, Ybus, V, el_bus, el_w, ref_bus, ref_w, angle_ref: int = -1) -> np.ndarray:
+    def injection_columns(self, Ybus: sp.csr_matrix, V: np.ndarray, el_bus: np.ndarray, el_w: np.ndarray,
+                          ref_bus: np.ndarray, ref_w: np.ndarray, angle_ref: int = -1) -> np.ndarray:
         """``∂F/∂key`` at ``V``: the mismatch rows ``[P(pv+pq), Q(pq)]`` against the kernel's key
         (:func:`gridstudy.studies.qsts.fast_kernel.solve_block`): per changing element ``e`` its
         consumer power ``el_w[e]·P`` and ``el_w[e]·Q`` [pu] (1 on the P row, and the Q row of a PQ
@@ -365,7 +376,7 @@ class FastModel:
             B[pos_m[pq], -1] = col[pq].imag
         return B
 
-    def jacobian(self, Ybus, V, dsd=None):
+    def jacobian(self, Ybus: sp.csr_matrix, V: np.ndarray, dsd: np.ndarray | None = None) -> sp.csc_matrix:
         """The power-flow Jacobian at ``V`` (CSC), rows and columns ``[Va(pv+pq), Vm(pq)]``;
         ``dsd`` (optional, per internal bus [pu]) is added on the ``dVm`` diagonal: the derivative
         of the voltage-dependent loads' consumer power, which enters the mismatch with a plus sign.
@@ -384,7 +395,7 @@ class FastModel:
                         np.asarray(V, dtype=np.complex128), Yrow, src, kind, dest, d, out)
         return sp.csc_matrix((out, indices, indptr), shape=(m, m))
 
-    def _jacobian_pattern(self, Ybus):
+    def _jacobian_pattern(self, Ybus: sp.csr_matrix) -> tuple[np.ndarray, ...]:
         """Where each ``Ybus`` entry's four derivatives go in the CSC Jacobian: ``(Yrow, src, kind,
         dest, indices, indptr)`` for :func:`gridstudy.studies.qsts.fast_jacobian.jacobian_values`."""
         pvpq, pq = self.pvpq, self.pq
@@ -411,7 +422,9 @@ class FastModel:
         dest[M.data.astype(np.int64) - 1] = np.arange(len(rows))
         return Yrow, src, kind, dest, M.indices.astype(np.int32), M.indptr.astype(np.int32)
 
-    def newton(self, Ybus, Sbus, V0, tol, max_iter=30, loads=None):
+    def newton(self, Ybus: sp.csr_matrix, Sbus: np.ndarray, V0: np.ndarray, tol: float, max_iter: int = 30,
+               loads: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+               ) -> tuple[np.ndarray, bool, int, float]:
         """Full Newton-Raphson from ``V0``; return ``(V, converged, iterations, max|F| [pu])``.
 
         ``loads``: optional ``f(|V|) -> (extra, slope)`` per internal bus [pu]: consumer power

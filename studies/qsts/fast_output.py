@@ -13,13 +13,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandapower as pp
 import scipy.sparse as sp
 from numba import njit
 from pandapower.pypower.idx_brch import F_BUS, T_BUS
 
 from gridstudy.grid.poi_meter import poi_meter
+from gridstudy.grid.site import Site
 from gridstudy.studies.qsts.fast_kernel import vd_multipliers
-from gridstudy.studies.qsts.results import CURRENT_LIMITED, tap_series_name
+from gridstudy.studies.qsts.fast_model import FastModel
+from gridstudy.studies.qsts.inputs import QSTSInputs
+from gridstudy.studies.qsts.results import CURRENT_LIMITED, BlockSink, tap_series_name
 
 __all__ = ["BlockOutput"]
 
@@ -27,8 +31,11 @@ SQRT3 = np.sqrt(3.0)
 
 
 @njit(cache=True, nogil=True)
-def _branch_block(V, a, b, Yfp, Yfj, Yfx, Ytp, Ytj, Ytx, rows, scale_f, scale_t, Yp, Yj, Yx, ref, out, s_ref,
-                  m_rows, m_to, m_bus, s_meter, bus_pos, bus_ok, vm):
+def _branch_block(V: np.ndarray, a: int, b: int, Yfp: np.ndarray, Yfj: np.ndarray, Yfx: np.ndarray, Ytp: np.ndarray,
+                  Ytj: np.ndarray, Ytx: np.ndarray, rows: np.ndarray, scale_f: np.ndarray, scale_t: np.ndarray,
+                  Yp: np.ndarray, Yj: np.ndarray, Yx: np.ndarray, ref: np.ndarray, out: np.ndarray, s_ref: np.ndarray,
+                  m_rows: np.ndarray, m_to: np.ndarray, m_bus: int, s_meter: np.ndarray, bus_pos: np.ndarray,
+                  bus_ok: np.ndarray, vm: np.ndarray) -> None:
     """Steps ``a .. b-1`` of ``V`` (internal voltages [pu]): ``vm[i, c] = |V[i, bus_pos[c]]|`` (NaN
     where not ``bus_ok[c]``), ``out[i, c] = max(|If|·scale_f[c],
     |It|·scale_t[c])`` of internal branch ``rows[c]`` (0 where ``rows[c] < 0``),
@@ -82,8 +89,10 @@ def _branch_block(V, a, b, Yfp, Yfj, Yfx, Ytp, Ytj, Ytx, rows, scale_f, scale_t,
 class BlockOutput:
     """Per-run constants for :meth:`emit`; built by :func:`gridstudy.studies.qsts.fast.solve_series`."""
 
-    def __init__(self, model, inputs, el_bus, el_w, el_p0, el_q0, el_scale, col_load, col_st, vv_storages,
-                 vd=None):
+    def __init__(self, model: FastModel, inputs: QSTSInputs, el_bus: np.ndarray, el_w: np.ndarray,
+                 el_p0: np.ndarray, el_q0: np.ndarray, el_scale: np.ndarray, col_load: dict[int, int],
+                 col_st: dict[int, int], vv_storages: list[int],
+                 vd: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """``el_*``: the changing elements as :func:`gridstudy.studies.qsts.fast.solve_series` lays them out
         (internal bus, ``scaling / sn_mva`` weight [1/MVA] (0 when out of service), base P [MW] and
         Q [Mvar], scaling); ``col_load``/``col_st``: table index -> element column; ``vd``: the
@@ -150,7 +159,8 @@ class BlockOutput:
         self.rows, self.scale_f, self.scale_t = rows, sf, st_
         self._meter_init(net, site, branch, ppci_of_ppc, col_load, col_st)
 
-    def _meter_init(self, net, site, branch, ppci_of_ppc, col_load, col_st):
+    def _meter_init(self, net: pp.pandapowerNet, site: Site, branch: np.ndarray, ppci_of_ppc: np.ndarray,
+                    col_load: dict[int, int], col_st: dict[int, int]) -> None:
         """The POI meter's cut as internal branch rows (``Yf`` or ``Yt`` side) and its elements at
         the POI bus as element columns (plus fixed storages, constant P and Q [MW, Mvar])."""
 
@@ -189,7 +199,9 @@ class BlockOutput:
         self.m_fixed = complex(float((st.p_mw.to_numpy(dtype=float) * w).sum()),
                                float((st.q_mvar.to_numpy(dtype=float) * w).sum()))
 
-    def emit(self, sink, start, V, conv, iters, mis_mva, vvq, el_p, el_q, taps, seg_starts, seg_keys, gfm_out=None):
+    def emit(self, sink: BlockSink, start: int, V: np.ndarray, conv: np.ndarray, iters: np.ndarray,
+             mis_mva: np.ndarray, vvq: np.ndarray, el_p: np.ndarray, el_q: np.ndarray, taps: np.ndarray,
+             seg_starts: list[int], seg_keys: list[tuple[int, ...]], gfm_out: np.ndarray | None = None) -> None:
         """Compute the block's outputs from internal voltages ``V`` [pu] and hand them to ``sink``;
         ``gfm_out``: per step the grid-forming plant's delivered power at its terminal [MW, Mvar,
         consumer sign] and whether it was current-limited (1.0), with ``Controls.grid_forming``."""

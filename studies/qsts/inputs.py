@@ -139,7 +139,7 @@ class ProfileStream:
     """
 
     def __init__(self, index: pd.DatetimeIndex, columns: Any, parts: Callable[[], Iterator[pd.DataFrame]], *,
-                 prefetch: int = 0, process: bool = False):
+                 prefetch: int = 0, process: bool = False) -> None:
         check_index(index, "profiles.index")
         self.index = index
         self.columns = pd.Index(list(columns))
@@ -249,7 +249,7 @@ class ProfileStream:
 
 
 class _Rows:
-    def __init__(self, stream: ProfileStream):
+    def __init__(self, stream: ProfileStream) -> None:
         self.stream = stream
 
     def __getitem__(self, key: slice) -> pd.DataFrame:
@@ -261,7 +261,7 @@ class _Rows:
 def _prefetched(parts: Callable[[], Iterator[pd.DataFrame]], ahead: int) -> Iterator[pd.DataFrame]:
     """The parts of ``parts()`` made in a second thread, up to ``ahead`` ahead of the reader."""
 
-    q: queue.Queue = queue.Queue(maxsize=max(1, ahead))
+    q: queue.Queue[object] = queue.Queue(maxsize=max(1, ahead))
     stop = threading.Event()
     done = object()
 
@@ -341,6 +341,8 @@ def _prefetched_process(parts: Callable[[], Iterator[pd.DataFrame]], ahead: int)
 
 @dataclass
 class QSTSInputs:
+    """What one QSTS run takes: the site, its profiles, the controls, what to record, the other elements' profiles."""
+
     site: Site
     #: the whole horizon as a frame, or a :class:`ProfileStream` that makes it part by part
     profiles: pd.DataFrame | ProfileStream
@@ -351,7 +353,7 @@ class QSTSInputs:
     #: the loads among them too. ``None``: those elements keep their base values.
     elements: ElementProfiles | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_index(self.profiles.index, "profiles.index")
         drop = [c for c in self.profiles.columns if c in DISPATCH_ONLY_COLUMNS]
         if drop:
@@ -388,6 +390,7 @@ class QSTSInputs:
 
     @property
     def step_s(self) -> float:
+        """Length of one step of the profiles' fixed-step index. [s]"""
         return step_seconds(self.profiles.index)  # check_index passed: a fixed step
 
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 import copy
 import logging
 import time as _time
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pandapower as pp
@@ -48,7 +48,8 @@ from pandapower.timeseries import DFData, OutputWriter, run_timeseries
 from tqdm.auto import tqdm
 
 from gridstudy.grid.poi_meter import poi_meter, poi_meter_pq
-from gridstudy.studies.qsts.apply import element_series
+from gridstudy.grid.site import Site
+from gridstudy.studies.qsts.apply import ElementSeries, element_series
 from gridstudy.studies.qsts.controllers import (
     BatteryController,
     CampusVoltageController,
@@ -71,7 +72,7 @@ RUNPP_OPTIONS = dict(algorithm="nr", calculate_voltage_angles=True, tolerance_mv
                      lightsim2grid=False)
 
 
-def max_mismatch_mva(net) -> float:
+def max_mismatch_mva(net: pp.pandapowerNet) -> float:
     """Largest nodal power mismatch of the last power flow of ``net``. [MVA]
 
     ``max |V · conj(Ybus · V) - Sbus|`` over the PV and PQ buses of pandapower's internal case
@@ -91,7 +92,7 @@ def max_mismatch_mva(net) -> float:
     return float(np.abs(mis[rows]).max() * i["baseMVA"])
 
 
-def _series_frame(es) -> tuple[pd.DataFrame, list[tuple[str, str, np.ndarray, list[str]]]]:
+def _series_frame(es: ElementSeries) -> tuple[pd.DataFrame, list[tuple[str, str, np.ndarray, list[str]]]]:
     cols, specs = {}, []
     for element, variable, idx, values in (
         ("load", "p_mw", es.load_index, es.load_p_mw), ("load", "q_mvar", es.load_index, es.load_q_mvar),
@@ -113,8 +114,8 @@ def _series_frame(es) -> tuple[pd.DataFrame, list[tuple[str, str, np.ndarray, li
 class _Hook:
     """Collects each step into block buffers and streams full blocks into the recorder."""
 
-    def __init__(self, site, net, recorder: ResultRecorder, block_steps: int, bar,
-                 gfm: GridFormingController | None = None):
+    def __init__(self, site: Site, net: pp.pandapowerNet, recorder: ResultRecorder, block_steps: int,
+                 bar: tqdm | None, gfm: GridFormingController | None = None) -> None:
         self.site, self.rec, self.bar = site, recorder, bar
         self.gfm = gfm
         self.k = max(1, int(block_steps))
@@ -137,7 +138,8 @@ class _Hook:
         # the site's ext_grids: the grid import (a grid-forming plant's EMF is not the grid)
         self.grid_eg = site.net.ext_grid.index
 
-    def __call__(self, net, time_step, pf_converged, ctrl_converged, ts_variables):
+    def __call__(self, net: pp.pandapowerNet, time_step: int, pf_converged: bool, ctrl_converged: bool,
+                 ts_variables: dict[str, Any]) -> None:
         j = self.fill
         # a step whose controllers did not settle (e.g. a volt-var loop that oscillates) is not a
         # solution either: both count as not converged, with NaN voltages, like the fast engine
@@ -180,7 +182,7 @@ class _Hook:
         if self.bar is not None:
             self.bar.update(1)
 
-    def flush(self):
+    def flush(self) -> None:
         k = self.fill
         if k == 0:
             return
@@ -190,7 +192,7 @@ class _Hook:
         self.fill = 0
 
 
-def build_reference_net(inputs: QSTSInputs):
+def build_reference_net(inputs: QSTSInputs) -> tuple[pp.pandapowerNet, BatteryController | None]:
     """The deep-copied net with every controller of the reference run; returns ``(net, battery)``.
 
     ``battery`` is the :class:`BatteryController` (or ``None``). With ``Controls.grid_forming`` the

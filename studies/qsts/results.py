@@ -32,11 +32,13 @@ convergence record.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
+import pandapower as pp
 import pandas as pd
 from numba import njit
 
@@ -61,14 +63,32 @@ BASE_SERIES = ("poi_vm_pu", "campus_p_mw", "campus_q_mvar", "battery_p_mw", "bat
 CURRENT_LIMITED = "battery_current_limited"
 
 
-def tap_series_name(net, trafo: int) -> str:
+#: Where an engine hands each block of solved steps: ``sink(start, vm_pu, loading_percent, series,
+#: converged, iterations, max_mismatch_mva)`` (:meth:`ResultRecorder.add_block`).
+BlockSink = Callable[[int, np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray], None]
+
+
+class BlockRecorder(Protocol):
+    """What an engine streams its blocks into: a :class:`ResultRecorder`, or a wrapper of one."""
+
+    def add_block(self, start: int, vm_pu: np.ndarray, loading_percent: np.ndarray,
+                  series: dict[str, np.ndarray], converged: np.ndarray, iterations: np.ndarray,
+                  max_mismatch_mva: np.ndarray) -> None:
+        """Add the steps ``start .. start + k - 1`` (:meth:`ResultRecorder.add_block`)."""
+
+    def finish(self, meta: dict[str, Any] | None = None) -> QSTSResult:
+        """Close the run and return its result (:meth:`ResultRecorder.finish`)."""
+
+
+def tap_series_name(net: pp.pandapowerNet, trafo: int) -> str:
     """Series name of a transformer's tap position: ``tap_pos_<name>`` (``tap_pos_<index>`` without name)."""
     name = net.trafo.at[trafo, "name"]
     return f"tap_pos_{name}" if isinstance(name, str) and name else f"tap_pos_{trafo}"
 
 
 @njit(cache=True, nogil=True)
-def _bus_counts(vm, lo, hi, edges, below, above, hist):  # pragma: no cover - compiled
+def _bus_counts(vm: np.ndarray, lo: np.ndarray, hi: np.ndarray, edges: np.ndarray, below: np.ndarray,
+                above: np.ndarray, hist: np.ndarray) -> None:  # pragma: no cover - compiled
     """Add the steps of ``vm`` (shape (k, n_bus), NaN where not converged) [pu] to the band counts
     ``below``/``above`` (shape (n_band, n_bus): steps with ``vm < lo[q]`` / ``vm > hi[q]``) and to the
     histogram ``hist`` (shape (n_bus, len(edges) + 1): bin ``j`` counts the steps with ``j`` edges at
@@ -116,7 +136,7 @@ class ResultRecorder:
     """
 
     def __init__(self, site: Site, index: pd.DatetimeIndex, record: RecordSpec | None = None,
-                 engine: str = "", extra_series: tuple[str, ...] = ()):
+                 engine: str = "", extra_series: tuple[str, ...] = ()) -> None:
         self.site, self.index = site, index
         self.record = record or RecordSpec()
         self.engine = engine
@@ -183,10 +203,11 @@ class ResultRecorder:
         self.tap_last = dict.fromkeys(self.tap_ops, np.nan)
         # worst windows: aligned windows of window_steps, severity max |poi - 1|
         self.window_steps = max(1, int(round(self.record.window_s / self.step_s)))
-        self.heap: list = []  # (severity, -window_no, window_no, frame data)
+        # (severity, -window_no, window_no, start step, series, bus voltages)
+        self.heap: list[tuple[float, int, int, int, dict[str, np.ndarray], np.ndarray]] = []
         self.win_no = -1
-        self.win_buf: dict[str, list] = {}
-        self.win_bus: list = []
+        self.win_buf: dict[str, list[np.ndarray]] = {}
+        self.win_bus: list[np.ndarray] = []
         self.win_sev = -np.inf
         self.win_start = 0
 
@@ -282,7 +303,8 @@ class ResultRecorder:
         return np.searchsorted(self._env_ns, t - t % self._env_freq_ns)
 
     @staticmethod
-    def _extremes(x, start, mn, mx, mn_at, mx_at):
+    def _extremes(x: np.ndarray, start: int, mn: np.ndarray, mx: np.ndarray, mn_at: np.ndarray,
+                  mx_at: np.ndarray) -> None:
         if x.shape[1] == 0 or x.shape[0] == 0:
             return
         lo = np.where(np.isnan(x), np.inf, x)
@@ -295,7 +317,7 @@ class ResultRecorder:
         better = vhi > mx
         mx[better], mx_at[better] = vhi[better], start + ihi[better]
 
-    def _windows(self, start, vm, ser):
+    def _windows(self, start: int, vm: np.ndarray, ser: dict[str, np.ndarray]) -> None:
         """Track the worst aligned windows. Severities of all windows in the block come from one
         reduction; only a window that can enter the heap (or the one still open at the block's
         end) has its data copied."""
@@ -328,7 +350,7 @@ class ResultRecorder:
             if j != last:
                 self._close_window()
 
-    def _close_window(self):
+    def _close_window(self) -> None:
         if self.win_no < 0 or not self.win_buf:
             self.win_no = -1
             return
@@ -342,7 +364,7 @@ class ResultRecorder:
         self.win_no = -1
 
     # ------------------------------------------------------------------ result
-    def finish(self, meta: dict | None = None) -> QSTSResult:
+    def finish(self, meta: dict[str, Any] | None = None) -> QSTSResult:
         """Close the run and return the :class:`QSTSResult`; every step must have been added."""
         missing = self.n - self.added if self.compact else int((~self.filled).sum())
         if missing:
@@ -350,10 +372,10 @@ class ResultRecorder:
         self._close_window()
         net, idx, dt = self.site.net, self.index, self.step_s
 
-        def when(at):
+        def when(at: np.ndarray) -> pd.DatetimeIndex:
             return pd.DatetimeIndex([idx[i] if i >= 0 else pd.NaT for i in at])
 
-        def fin(a):
+        def fin(a: np.ndarray) -> np.ndarray:
             return np.where(np.isfinite(a), a, np.nan)
 
         bus = pd.DataFrame({
@@ -461,9 +483,9 @@ class QSTSResult:
     converged: pd.Series
     iterations: pd.Series
     max_mismatch_mva: pd.Series
-    windows: dict = field(default_factory=dict)
+    windows: dict[int, pd.DataFrame] = field(default_factory=dict)
     tap_operations: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))
-    summary: dict = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
     #: per-step log of the battery controller (reference engine with a dispatch strategy)
     battery: pd.DataFrame | None = None
 

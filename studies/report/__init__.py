@@ -1,0 +1,1 @@
+"""The report: HTML and PDF from a saved study folder (figures, tables, plain-word findings)."""

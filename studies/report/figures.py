@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 from itertools import pairwise
+from typing import Any
 
 import matplotlib
 
@@ -19,6 +20,8 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 __all__ = ["envelope", "to_svg", "poi_voltage", "poi_voltage_zoom", "bus_envelopes", "voltage_duration",
            "grid_power", "grid_variation", "battery", "taps", "loading_ranges", "flicker_pst", "sag_event",
@@ -37,14 +40,14 @@ plt.rcParams.update({
 })
 
 
-def style(scenario: str, k: int = 0) -> dict:
+def style(scenario: str, k: int = 0) -> dict[str, Any]:
     """Colour and legend label of a scenario."""
     if scenario in SCENARIO_STYLE:
         return dict(SCENARIO_STYLE[scenario])
     return dict(color=_EXTRA_COLORS[k % len(_EXTRA_COLORS)], label=scenario.replace("_", " "))
 
 
-def to_svg(fig) -> str:
+def to_svg(fig: Figure) -> str:
     """The figure as an inline ``<svg>`` element (no XML prolog, no fixed pixel size); closes it."""
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
@@ -92,7 +95,7 @@ def envelope(s: pd.Series, max_points: int = MAX_POINTS) -> pd.Series:
     return s.iloc[keep]
 
 
-def _time_axis(ax, index: pd.Index) -> None:  # a DatetimeIndex (pandas types a Series index as Index)
+def _time_axis(ax: Axes, index: pd.Index) -> None:  # a DatetimeIndex (pandas types a Series index as Index)
     span = index[-1] - index[0] if len(index) > 1 else pd.Timedelta(0)
     ax.set_xlabel(f"time from {index[0]:%Y-%m-%d %H:%M:%S}" if len(index) else "time")
     loc = mdates.AutoDateLocator(minticks=4, maxticks=9)
@@ -102,19 +105,19 @@ def _time_axis(ax, index: pd.Index) -> None:  # a DatetimeIndex (pandas types a 
         ax.set_xlim(index[0], index[-1])
 
 
-def _hline(ax, y: float, text: str, color: str = "0.25", ls: str = "--", where: str = "right") -> None:
+def _hline(ax: Axes, y: float, text: str, color: str = "0.25", ls: str = "--", where: str = "right") -> None:
     ax.axhline(y, color=color, ls=ls, lw=0.9, zorder=1)
     x = 0.995 if where == "right" else 0.005
     ax.annotate(text, xy=(x, y), xycoords=("axes fraction", "data"), ha="right" if where == "right" else "left",
                 va="bottom", fontsize=7, color=color, bbox=dict(fc="white", ec="none", alpha=0.75, pad=0.5))
 
 
-def _fig(h: float = 3.0, w: float = 7.2, nrows: int = 1, sharex: bool = True):
+def _fig(h: float = 3.0, w: float = 7.2, nrows: int = 1, sharex: bool = True) -> tuple[Figure, np.ndarray]:
     fig, ax = plt.subplots(nrows, 1, figsize=(w, h), sharex=sharex, squeeze=False)
     return fig, ax[:, 0]
 
 
-def _band_lines(ax, band: tuple[float, float] | None, name: str) -> None:
+def _band_lines(ax: Axes, band: tuple[float, float] | None, name: str) -> None:
     if band:
         _hline(ax, band[1], f"{name} max {band[1]:.3g} pu")
         _hline(ax, band[0], f"{name} min {band[0]:.3g} pu")
@@ -157,7 +160,8 @@ def worst_minutes(s: pd.Series, minutes: float = 5.0) -> tuple[pd.Timestamp, pd.
     return idx[end - w + 1], idx[end]
 
 
-def poi_voltage_zoom(series: dict[str, pd.Series], band: tuple[float, float] | None, t0, t1, title: str) -> str:
+def poi_voltage_zoom(series: dict[str, pd.Series], band: tuple[float, float] | None, t0: pd.Timestamp,
+                     t1: pd.Timestamp, title: str) -> str:
     """POI voltage at full resolution over the worst minutes."""
     fig, (ax,) = _fig(h=2.8)
     for k, (scen, s) in enumerate(series.items()):
@@ -176,7 +180,8 @@ def poi_voltage_zoom(series: dict[str, pd.Series], band: tuple[float, float] | N
     return to_svg(fig)
 
 
-def _range_bars(frames: dict[str, pd.DataFrame], lo_col: str, hi_col: str, row_in: float):
+def _range_bars(frames: dict[str, pd.DataFrame], lo_col: str, hi_col: str,
+                row_in: float) -> tuple[Figure, Axes, list[str]]:
     """A figure of horizontal min-to-max bars: one row per entry of the frames' ``name`` column,
     one bar per scenario in each row; ``row_in``: figure height per row [in]. Returns
     ``(fig, ax, names)``."""
@@ -398,7 +403,8 @@ def sag_event(df: pd.DataFrame, title: str) -> str:
     return to_svg(fig)
 
 
-def sizing_frontier(frontier: list[dict], evaluations: list[dict], chosen: dict | None, title: str) -> str:
+def sizing_frontier(frontier: list[dict[str, Any]], evaluations: list[dict[str, Any]], chosen: dict[str, Any] | None,
+                    title: str) -> str:
     """Cost against energy of the evaluated battery designs; pass/fail marked, frontier and choice drawn."""
     fig, (ax,) = _fig(h=3.2)
     ev = pd.DataFrame(evaluations or [])

@@ -9,6 +9,7 @@ circle with a sine, the campus halls as arrows (loads) and the battery as a box.
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import cast
 
 import matplotlib
 
@@ -16,7 +17,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import networkx as nx
 import numpy as np
+import pandapower as pp
 import pandapower.topology as top
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
 from gridstudy.grid.site import Site
@@ -25,7 +29,7 @@ from gridstudy.grid.topology import source_buses
 __all__ = ["draw_oneline"]
 
 
-def _layout(net, root: int) -> dict[int, tuple[float, float]]:
+def _layout(net: pp.pandapowerNet, root: int) -> dict[int, tuple[float, float]]:
     g = nx.Graph(top.create_nxgraph(net, respect_switches=True, include_impedances=True))
     depth = nx.single_source_shortest_path_length(g, root)
     layers: dict[int, list[int]] = defaultdict(list)
@@ -44,7 +48,7 @@ def _bus_pair(a: int, b: int) -> tuple[int, int]:
     return (a, b) if a <= b else (b, a)
 
 
-def draw_oneline(site: Site, ax=None, title: str | None = None):
+def draw_oneline(site: Site, ax: Axes | None = None, title: str | None = None) -> Figure:
     """Draw the one-line diagram of ``site``; return the matplotlib figure."""
     net = site.net
     roots = sorted(source_buses(net))
@@ -53,7 +57,7 @@ def draw_oneline(site: Site, ax=None, title: str | None = None):
         width = max(6.0, 2.2 * max(1, len({round(x, 3) for x, _ in pos.values()})))
         height = max(4.0, 1.9 * (1 + len({y for _, y in pos.values()})))
         fig, ax = plt.subplots(figsize=(min(width, 11), min(height, 13)))
-    fig = ax.figure
+    fig = cast(Figure, ax.figure)  # the axes of a whole figure: this one, or the caller's
     half = 1.1
     # branches, grouped by bus pair so parallels fan out
     pairs: dict[tuple[int, int], list[tuple[str, int]]] = defaultdict(list)
@@ -110,7 +114,7 @@ def draw_oneline(site: Site, ax=None, title: str | None = None):
         sc = f"\n{r.s_sc_min_mva:g}-{r.s_sc_max_mva:g} MVA" if np.isfinite(r.get("s_sc_max_mva", np.nan)) else ""
         ax.text(x + 0.35, y + 0.95, f"Utility source{sc}", fontsize=7, va="center")
     # loads: campus halls highlighted, others grey
-    by_bus: dict[int, list] = defaultdict(list)
+    by_bus: dict[int, list[tuple[str, int]]] = defaultdict(list)
     for idx, r in net.load[net.load.in_service].iterrows():
         by_bus[int(r.bus)].append(("campus" if idx in site.campus_loads else "load", idx))
     for idx, r in net.storage[net.storage.in_service].iterrows():

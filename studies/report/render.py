@@ -24,13 +24,14 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import jinja2
 import pandas as pd
 from weasyprint import HTML
 
 from gridstudy.grid.errors import InputError, parse_json_object, read_text
+from gridstudy.grid.site import Site
 from gridstudy.grid.site_io import read_site_json
 from gridstudy.studies.criteria.flicker import pst
 from gridstudy.studies.criteria.ramp import delta_mw, rolling_range_mw
@@ -87,7 +88,7 @@ PAGE_SIZES = ("Letter", "A4")
 _UNITS = {"r_pu": " pu", "x_pu": " pu", "mp": " pu/pu", "mq": " pu/pu", "tau_p_s": " s", "tau_q_s": " s",
           "h_s": " s", "d_pu": " pu", "current_limit_pu": " pu", "local_latency_s": " s"}
 
-def _reactive_note(summary: dict) -> str:
+def _reactive_note(summary: dict[str, Any]) -> str:
     """How the battery's reactive power is controlled in the daily run and in the sag events (which
     run volt-var: the study's curve, or the default curve of docs/sources/megapack.md §3)."""
     bat = summary.get("battery") or {}
@@ -107,8 +108,8 @@ class Report:
     """Everything the template needs."""
 
     dir: Path
-    summary: dict
-    context: dict = field(default_factory=dict)
+    summary: dict[str, Any]
+    context: dict[str, Any] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
@@ -119,7 +120,7 @@ def _read_parquet(path: Path) -> pd.DataFrame | None:
     return read_table(path)
 
 
-def _site(d: Path):
+def _site(d: Path) -> tuple[Site | None, str | None]:
     """The site as studied, from ``site.json`` (saved by the study; nothing is rebuilt or solved)."""
 
     path = d / "site.json"
@@ -131,7 +132,7 @@ def _site(d: Path):
         return None, f"{path.name} could not be read: {exc}"
 
 
-def _plant_soc_limits(summary: dict) -> tuple[float, float] | None:
+def _plant_soc_limits(summary: dict[str, Any]) -> tuple[float, float] | None:
     bat = summary.get("battery") or {}
     lo, hi = bat.get("soc_min_percent"), bat.get("soc_max_percent")
     return (float(lo), float(hi)) if lo is not None and hi is not None else None
@@ -151,7 +152,7 @@ def _source_date_epoch() -> int | None:
     return int(epoch) if epoch.isdigit() else None
 
 
-def report_datetime(summary: dict) -> _dt.datetime:
+def report_datetime(summary: dict[str, Any]) -> _dt.datetime:
     """The date the report carries (title block, PDF creation and modification dates), from the inputs.
 
     ``SOURCE_DATE_EPOCH`` (seconds since 1970, the reproducible-builds convention) when set, else
@@ -170,7 +171,7 @@ def report_datetime(summary: dict) -> _dt.datetime:
     return _dt.datetime(start.year, start.month, start.day, tzinfo=_dt.UTC)
 
 
-def _report_date_label(summary: dict) -> str:
+def _report_date_label(summary: dict[str, Any]) -> str:
     why = "SOURCE_DATE_EPOCH" if _source_date_epoch() is not None else \
         "the study's start: the same inputs give the same report"
     return f"{report_datetime(summary):%Y-%m-%d} ({why})"
@@ -184,10 +185,10 @@ def _csv(d: Path, name: str, df: pd.DataFrame) -> str:
 
 # ------------------------------------------------------------------------------------------ sections
 class _Figs:
-    def __init__(self):
-        self.items: list[dict] = []
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
 
-    def add(self, fid: str, svg: str, caption: str) -> dict:
+    def add(self, fid: str, svg: str, caption: str) -> dict[str, Any]:
         f = {"id": f"fig-{fid}", "n": len(self.items) + 1, "svg": svg, "caption": caption}
         self.items.append(f)
         return f
@@ -202,7 +203,7 @@ def build_report(out_dir: str | Path) -> Report:
     sc = summary["scenarios"]
     rep = Report(d, summary)
     figs = _Figs()
-    ctx: dict = {"summary": summary}
+    ctx: dict[str, Any] = {"summary": summary}
     series = _read_parquet(d / "series.parquet")
     if series is not None:
         series.index = pd.DatetimeIndex(series.index)
@@ -434,7 +435,7 @@ def build_report(out_dir: str | Path) -> Report:
     return rep
 
 
-def _fluctuation_section(d: Path, summary: dict, ctx: dict, figs: _Figs, rep: Report) -> None:
+def _fluctuation_section(d: Path, summary: dict[str, Any], ctx: dict[str, Any], figs: _Figs, rep: Report) -> None:
     """Context of the section "Fluctuations at sub-second resolution" (from saved files only)."""
     fl = summary.get("fluctuation") or {}
     sc = summary["scenarios"]
@@ -548,7 +549,7 @@ def _fluctuation_section(d: Path, summary: dict, ctx: dict, figs: _Figs, rep: Re
             "from 7 Hz."))
 
 
-def _sections(ctx: dict) -> list[dict]:
+def _sections(ctx: dict[str, Any]) -> list[dict[str, Any]]:
     s = [("summary", "Executive summary"), ("facility", "Facility description"), ("method", "Assumptions and method"),
          ("results", "Results without and with the battery (N-0)"),
          ("fluctuations", "Fluctuations at sub-second resolution"), ("contingencies", "Contingencies (N-1)"),

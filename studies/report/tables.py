@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import html as _html
 import math
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 
+from gridstudy.grid.site import Site
 from gridstudy.studies.report.text import (
     fmt_limits,
     fmt_num,
@@ -25,7 +28,7 @@ __all__ = ["html_table", "fmt_when", "exec_table", "ratings_table", "strength_ta
            "metrics_table", "findings_detail", "cont_table", "sag_table", "load_loss_table"]
 
 
-def _esc(x) -> str:
+def _esc(x: object) -> str:
     return _html.escape(str(x))
 
 
@@ -51,7 +54,8 @@ def _verdict_html(passed: bool | None, extra: str = "") -> str:
     return f"<span class=\"{cls}\">{w}</span>" + (f"<br><span class=\"small\">{_esc(extra)}</span>" if extra else "")
 
 
-def fmt_when(x) -> str:
+def fmt_when(x: str | pd.Timestamp | None) -> str:
+    """A time as ``YYYY-MM-DD HH:MM:SS``, an en dash when missing, the text itself when not a time."""
     if not x:
         return "–"
     try:
@@ -67,7 +71,8 @@ def _verdict_cell(criterion: str, scenario: str, ok: bool, inner: str) -> str:
             f"data-verdict=\"{verdict_word(ok).lower()}\">{inner}</td>")
 
 
-def _verdict_row(label: str, criterion: str, names: list[str], results: dict, judge, missing: str) -> str:
+def _verdict_row(label: str, criterion: str, names: list[str], results: dict[str, Any],
+                 judge: Callable[[Any], tuple[bool, str]], missing: str) -> str:
     """A row of the executive table: per scenario ``judge(result) -> (ok, text)``, or a ``missing``
     cell where the scenario has no result."""
     cells = []
@@ -81,7 +86,8 @@ def _verdict_row(label: str, criterion: str, names: list[str], results: dict, ju
     return f"<tr><td>{label}</td>{''.join(cells)}</tr>"
 
 
-def exec_table(summary: dict) -> str:
+def exec_table(summary: dict[str, Any]) -> str:
+    """The executive table (HTML): per criterion and case, each scenario's verdict."""
     sc = summary["scenarios"]
     names = list(sc)
     crit_order: dict[str, str] = {}  # finding id -> display name
@@ -101,7 +107,7 @@ def exec_table(summary: dict) -> str:
                                  "not judged"))
     n1 = n1_verdicts(summary)
     if summary.get("contingencies") is not None and (n1 or summary.get("loss_of_supply")):
-        def n1_text(d):
+        def n1_text(d: dict[str, Any]) -> tuple[bool, str]:
             extra = f", {len(d['nonconverged'])} not converged" if d["nonconverged"] else ""
             return d["passed"] == d["n"], f"{d['passed']}/{d['n']} outages pass" + extra
 
@@ -118,7 +124,8 @@ def exec_table(summary: dict) -> str:
     return f"<table class=\"exec\"><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def ratings_table(site) -> str:
+def ratings_table(site: Site | None) -> str:
+    """The ratings of the site's source, lines, transformers, loads, battery and shunts (HTML); empty without a site."""
     if site is None:
         return ""
     net = site.net
@@ -150,7 +157,8 @@ def ratings_table(site) -> str:
     return html_table(pd.DataFrame(rows, columns=["element", "name", "voltage", "rating and parameters"]))
 
 
-def strength_table(ss: dict, summary: dict) -> str:
+def strength_table(ss: dict[str, Any], summary: dict[str, Any]) -> str:
+    """The grid strength at the POI (HTML): fault levels, X/R and breaker duties from ``ss``."""
     rows = [
         ("POI bus", ss.get("poi_bus"), ""),
         ("POI nominal voltage", fmt_num(ss.get("poi_vn_kv")), "kV"),
@@ -177,7 +185,8 @@ def strength_table(ss: dict, summary: dict) -> str:
     return html_table(df, cls="kv", num={"value"})
 
 
-def criteria_table(summary: dict) -> tuple[str, pd.DataFrame]:
+def criteria_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
+    """The limits of every judged criterion, as HTML and as a frame."""
     seen, rows = set(), []
     for s in summary["scenarios"].values():
         for c in s.get("criteria", []):
@@ -193,13 +202,15 @@ def criteria_table(summary: dict) -> tuple[str, pd.DataFrame]:
     return html_table(df, cls="small"), df
 
 
-def params_table(d: dict) -> str:
+def params_table(d: dict[str, Any]) -> str:
+    """A two-column parameter table (HTML) of ``d``."""
     rows = [(k, fmt_num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else ("–" if v is None else str(v)))
             for k, v in d.items()]
     return html_table(pd.DataFrame(rows, columns=["parameter", "value"]), cls="small", num={"value"})
 
 
-def metrics_table(summary: dict) -> str:
+def metrics_table(summary: dict[str, Any]) -> str:
+    """Key figures per scenario (HTML): POI voltages, flicker, ramps, power factor, taps, convergence, battery limits."""
     keys = [("poi_vm_pu_min", "lowest POI voltage", "pu"), ("poi_vm_pu_max", "highest POI voltage", "pu"),
             ("seconds_outside_n0_band", "time outside the N-0 band at the POI", "s"),
             ("rvc_events", "rapid voltage changes (≥ 1 %)", "events"), ("pst_max", "highest Pst (10 min)", "-"),
@@ -219,7 +230,8 @@ def metrics_table(summary: dict) -> str:
                   num={scenario_label(n) for n in sc})
 
 
-def findings_detail(summary: dict) -> pd.DataFrame:
+def findings_detail(summary: dict[str, Any]) -> pd.DataFrame:
+    """Every finding of every scenario, one row each, formatted for the report."""
     rows = []
     for n, s in summary["scenarios"].items():
         for c in s.get("criteria", []):
@@ -230,7 +242,8 @@ def findings_detail(summary: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def cont_table(summary: dict) -> tuple[str, pd.DataFrame]:
+def cont_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
+    """The N-1 results, one row per outage and scenario, as HTML and as a frame."""
     rows = []
     for r in summary.get("contingencies") or []:
         nc = r.get("nonconverged_steps") or 0
@@ -262,7 +275,8 @@ def cont_table(summary: dict) -> tuple[str, pd.DataFrame]:
     return f"<table class=\"small cont\"><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>", df
 
 
-def sag_table(summary: dict) -> tuple[str, pd.DataFrame]:
+def sag_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
+    """The sag events' results, one row per event and scenario, as HTML and as a frame."""
     rows = []
     for ev in summary.get("sag_events") or []:
         for scen, v in ev.items():
@@ -282,7 +296,7 @@ def sag_table(summary: dict) -> tuple[str, pd.DataFrame]:
     return (html_table(df, cls="small", num={c for c in df.columns if "[" in c or c == "non-conv. steps"}) if len(df) else ""), df
 
 
-def load_loss_table(summary: dict) -> tuple[str, pd.DataFrame]:
+def load_loss_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
     """The largest credible load loss (``summary["largest_load_loss"]``) as a quantity/value table."""
     ll = summary.get("largest_load_loss")
     if not ll:

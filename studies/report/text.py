@@ -8,6 +8,7 @@ guessed.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 __all__ = ["scenario_label", "plant_label", "reliance_sentence", "verdict_word", "fmt_value", "fmt_limits", "executive_sentences",
            "n1_verdicts", "sag_verdicts"]
@@ -23,7 +24,7 @@ def verdict_word(passed: bool | None) -> str:
     return "n/a" if passed is None else ("PASS" if passed else "FAIL")
 
 
-def fmt_num(v, digits: int = 4) -> str:
+def fmt_num(v: object, digits: int = 4) -> str:
     """A number with ``digits`` significant digits, or an en dash when missing."""
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
@@ -40,7 +41,7 @@ def fmt_num(v, digits: int = 4) -> str:
     return str(v)
 
 
-def fmt_value(value, unit: str | None) -> str:
+def fmt_value(value: object, unit: str | None) -> str:
     """A worst value with its unit (``1.013 pu``)."""
     if isinstance(value, (list, tuple)):
         return "–".join(fmt_num(v) for v in value) + (f" {unit}" if unit and unit != "-" else "")
@@ -50,7 +51,7 @@ def fmt_value(value, unit: str | None) -> str:
     return f"{s} {unit}"
 
 
-def fmt_limits(limits: list[dict]) -> str:
+def fmt_limits(limits: list[dict[str, Any]]) -> str:
     """The limits of a finding as one line (``N-0: 0.95–1.05 pu``)."""
     return "; ".join(f"{lim['name']}: {fmt_value(lim['value'], lim.get('unit'))}" for lim in limits or [])
 
@@ -62,9 +63,9 @@ def _list(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def n1_verdicts(summary: dict) -> dict[str, dict]:
+def n1_verdicts(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per scenario: ``{"n": cases, "passed": count, "failed": [outages], "nonconverged": [outages]}``."""
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     for r in summary.get("contingencies") or []:
         d = out.setdefault(r["scenario"], {"n": 0, "passed": 0, "failed": [], "nonconverged": []})
         d["n"] += 1
@@ -77,9 +78,9 @@ def n1_verdicts(summary: dict) -> dict[str, dict]:
     return out
 
 
-def sag_verdicts(summary: dict) -> dict[str, dict]:
+def sag_verdicts(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per scenario: ``{"n": events, "trips": [event names], "nonconverged": [event names]}``."""
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, Any]] = {}
     for ev in summary.get("sag_events") or []:
         for scen, v in ev.items():
             if not isinstance(v, dict):
@@ -93,7 +94,7 @@ def sag_verdicts(summary: dict) -> dict[str, dict]:
     return out
 
 
-def _scenario_sentence(name: str, scen: dict) -> str:
+def _scenario_sentence(name: str, scen: dict[str, Any]) -> str:
     crits = scen.get("criteria", [])
     failed = [c["criterion"] for c in crits if not c["pass"]]
     n = len(crits)
@@ -105,7 +106,7 @@ def _scenario_sentence(name: str, scen: dict) -> str:
     return f"{who} fails {len(failed)} of {n} N-0 criteria: {_list(failed)}."
 
 
-def _ramp_sentence(summary: dict) -> str:
+def _ramp_sentence(summary: dict[str, Any]) -> str:
     sc = summary["scenarios"]
     if "without_battery" not in sc or "with_battery" not in sc:
         return ""
@@ -128,7 +129,7 @@ def _ramp_sentence(summary: dict) -> str:
     return s + "."
 
 
-def _voltage_sentence(summary: dict) -> str:
+def _voltage_sentence(summary: dict[str, Any]) -> str:
     sc = summary["scenarios"]
     bits = []
     for name in ("without_battery", "with_battery"):
@@ -147,7 +148,7 @@ def _voltage_sentence(summary: dict) -> str:
     return out + "."
 
 
-def _n1_sentence(summary: dict) -> str:
+def _n1_sentence(summary: dict[str, Any]) -> str:
     v = n1_verdicts(summary)
     loss = summary.get("loss_of_supply") or []
     if not v and not loss:
@@ -164,7 +165,7 @@ def _n1_sentence(summary: dict) -> str:
     return s + "."
 
 
-def _sag_sentence(summary: dict) -> str:
+def _sag_sentence(summary: dict[str, Any]) -> str:
     v = sag_verdicts(summary)
     if not v:
         return ""
@@ -176,7 +177,7 @@ def _sag_sentence(summary: dict) -> str:
     return "In the sag-mitigation events, " + _list(bits) + "."
 
 
-def executive_sentences(summary: dict) -> list[str]:
+def executive_sentences(summary: dict[str, Any]) -> list[str]:
     """Two to five sentences in plain words, each computed from ``summary``."""
     sc = summary["scenarios"]
     out = [_scenario_sentence(n, s) for n, s in sc.items()]

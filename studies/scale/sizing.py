@@ -45,7 +45,8 @@ from gridstudy.studies.io import text_sha256, to_jsonable, write_json, write_par
 from gridstudy.studies.judge.findings import scenario_findings, scenario_summary
 from gridstudy.studies.output.figure import pyplot, save_png
 from gridstudy.studies.output.folder import output_folder
-from gridstudy.studies.qsts.inputs import RecordSpec
+from gridstudy.studies.qsts.inputs import Controls, RecordSpec
+from gridstudy.studies.qsts.results import QSTSResult
 from gridstudy.studies.qsts.run import run_qsts
 from gridstudy.studies.spec.scale import SizingSection, StudyFile, load_scale_study
 from gridstudy.studies.stages.contingency import run_contingencies, window_start_site, worst_window
@@ -81,7 +82,7 @@ def design_cost_usd(p_mw: float, e_mwh: float, cost_per_mw_usd: float, cost_per_
     return p_mw * cost_per_mw_usd + e_mwh * cost_per_mwh_usd
 
 
-def finding_margin(finding: dict) -> float | None:
+def finding_margin(finding: dict[str, Any]) -> float | None:
     """Signed relative distance of a finding's worst value to its nearest limit.
 
     ``|worst - limit| / |limit|`` (absolute distance where the limit is 0), positive when the
@@ -128,7 +129,7 @@ class StudyEvaluator:
     """
 
     def __init__(self, scale: StudyFile, engine: str = "fast", n1: bool = False,
-                 cost_per_mw_usd: float = 0.0, cost_per_mwh_usd: float = 0.0):
+                 cost_per_mw_usd: float = 0.0, cost_per_mwh_usd: float = 0.0) -> None:
 
         self.scale = scale
         self.engine = engine
@@ -149,7 +150,7 @@ class StudyEvaluator:
         if n1:
             self._prepare_n1()
 
-    def _run(self, name: str, study):
+    def _run(self, name: str, study: Study) -> tuple[QSTSResult, pd.DataFrame, Controls]:
 
         prof = study.profiles(self.campus, only=name)[name]
         inputs = study.qsts_inputs(self.site, name, prof, RecordSpec(worst_windows=0))
@@ -162,7 +163,7 @@ class StudyEvaluator:
         self._window = worst_window(res.series["poi_vm_pu"], self.ic.window)
         self._outages, _ = site_outages(self.site)
 
-    def _size_storage(self, plant) -> None:
+    def _size_storage(self, plant: MegapackPlant) -> None:
 
         rate_storage(self.site, self.study.plant_ratings(plant))
 
@@ -296,7 +297,7 @@ def least_passing_units(passes: Callable[[int], bool], lo: int, hi: int, hi_firs
     return tr
 
 
-def monotonicity_violations(designs: list[dict]) -> list[dict]:
+def monotonicity_violations(designs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Criteria that pass at a size and fail at a larger one, per model and strategy setting.
 
     Parameters
@@ -311,7 +312,7 @@ def monotonicity_violations(designs: list[dict]) -> list[dict]:
         ``combination``, ``criterion``, ``passes_at_units``, ``fails_at_units``.
     """
     out = []
-    by: dict[str, list[dict]] = {}
+    by: dict[str, list[dict[str, Any]]] = {}
     for d in designs:
         by.setdefault(d["combination"], []).append(d)
     for comb, ds in by.items():
@@ -377,14 +378,14 @@ def _size_battery(scale: StudyFile, out_dir: Path, *, quiet: bool, evaluator: St
     sz: SizingSection = scale.sizing
     ev = evaluator or StudyEvaluator(scale, sz.engine, sz.n1)
     ev.cost_per_mw_usd, ev.cost_per_mwh_usd = sz.cost_per_mw_usd, sz.cost_per_mwh_usd
-    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    say: Callable[..., None] = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     # parse_scale_study refuses sizing with battery.strategy 'none', so the study has a plant
     models = sz.models or [cast("MegapackPlant", ev.plant).model]
     combos = [(m, p) for m in models for p in sz.strategy.combinations()]
-    designs: list[dict] = []
-    seen: dict[tuple, dict] = {}
+    designs: list[dict[str, Any]] = []
+    seen: dict[tuple[str, int, tuple[tuple[str, float], ...]], dict[str, Any]] = {}
 
-    def evaluate(model, units, params):
+    def evaluate(model: str, units: int, params: dict[str, float]) -> dict[str, Any]:
         key = (model, int(units), tuple(sorted(params.items())))
         if key not in seen:
             d = ev.evaluate(model, units, params)
@@ -395,7 +396,7 @@ def _size_battery(scale: StudyFile, out_dir: Path, *, quiet: bool, evaluator: St
                 f"${d['cost_usd'] / 1e6:.1f} M): {'PASS' if d['pass'] else 'FAIL ' + '; '.join(d['failed'])}")
         return seen[key]
 
-    best: dict | None = None
+    best: dict[str, Any] | None = None
     comb_rows = []
     for model, params in combos:
         unit = megapack(model)
@@ -480,7 +481,7 @@ def _size_battery(scale: StudyFile, out_dir: Path, *, quiet: bool, evaluator: St
     return to_jsonable(result)
 
 
-def _figure(path: Path, frontier: list[dict], chosen: dict | None) -> None:
+def _figure(path: Path, frontier: list[dict[str, Any]], chosen: dict[str, Any] | None) -> None:
     plt = pyplot()
     if plt is None:
         return

@@ -37,10 +37,10 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import as_completed
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -54,6 +54,9 @@ from gridstudy.studies.spec.scale import METRICS, StudyFile, apply_sweep_value, 
 from gridstudy.studies.study import Study
 from gridstudy.studies.workers import in_worker, worker_pool
 
+if TYPE_CHECKING:  # the optional extra [distributed]: imported where a sweep runs on Dask
+    from distributed import Client
+
 __all__ = ["scenario_tasks", "run_scenario", "run_sweep", "value_problems", "scenario_hash", "dumps_toml", "METRICS",
            "EVALUATION_VERSION"]
 
@@ -64,7 +67,7 @@ EVALUATION_VERSION = 1
 
 # -- task descriptions -------------------------------------------------------------------------
 
-def scenario_hash(task: dict) -> str:
+def scenario_hash(task: dict[str, Any]) -> str:
     """SHA-256 of a task's content (site, study, engine, scenarios, evaluation version)."""
     content = {k: task[k] for k in ("site", "study", "engine", "scenarios")}
     content["version"] = EVALUATION_VERSION
@@ -76,7 +79,7 @@ def scenario_hash(task: dict) -> str:
     return text_sha256(json.dumps(content, sort_keys=True, default=str))
 
 
-def scenario_tasks(scale: StudyFile) -> list[dict]:
+def scenario_tasks(scale: StudyFile) -> list[dict[str, Any]]:
     """One task description per point of the sweep's product, in product order.
 
     Parameters
@@ -129,7 +132,7 @@ def _toml_value(v: Any) -> str:
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 
-def dumps_toml(d: dict, prefix: str = "") -> str:
+def dumps_toml(d: dict[str, Any], prefix: str = "") -> str:
     """Write a mapping of TOML types (tables, arrays of tables, scalars, arrays) as TOML text."""
     scalars, tables, arrays = [], [], []
     for k, v in d.items():
@@ -175,7 +178,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _scenario_scale(task: dict, td: str) -> StudyFile:
+def _scenario_scale(task: dict[str, Any], td: str) -> StudyFile:
     """The study file of a scenario, its site description written to ``td`` (a folder that lives as
     long as the scenario)."""
     study = copy.deepcopy(task["study"])
@@ -212,7 +215,7 @@ def value_problems(scale: StudyFile) -> list[Problem]:
     return out
 
 
-def _evaluate(task: dict) -> dict:
+def _evaluate(task: dict[str, Any]) -> dict[str, Any]:
 
     row: dict[str, Any] = {}
     # named after this process, so that a folder a killed process left can be told and removed
@@ -234,7 +237,7 @@ def _evaluate(task: dict) -> dict:
     return row
 
 
-def run_scenario(task: dict) -> dict:
+def run_scenario(task: dict[str, Any]) -> dict[str, Any]:
     """Run one scenario description; never raises on bad parameters or solver trouble.
 
     Parameters
@@ -262,7 +265,7 @@ def run_scenario(task: dict) -> dict:
 
 # -- execution backends ---------------------------------------------------------------------------
 
-def _local(tasks: list[dict], workers: int) -> Iterable[tuple[dict, dict]]:
+def _local(tasks: list[dict[str, Any]], workers: int) -> Iterable[tuple[dict[str, Any], dict[str, Any]]]:
     if workers <= 1 or len(tasks) <= 1:
         for t in tasks:
             yield t, run_scenario(t)
@@ -281,12 +284,13 @@ def _local(tasks: list[dict], workers: int) -> Iterable[tuple[dict, dict]]:
                 yield t, _lost(t, exc)
 
 
-def _lost(task: dict, exc: BaseException) -> dict:
+def _lost(task: dict[str, Any], exc: BaseException) -> dict[str, Any]:
     return {"hash": task["hash"], **task["params"], "pass": False,
             "error": f"task lost: {type(exc).__name__}: {exc}", "runtime_s": math.nan, "_lost": True}
 
 
-def _dask(tasks: list[dict], client, retries: int) -> Iterable[tuple[dict, dict]]:
+def _dask(tasks: list[dict[str, Any]], client: Client,
+          retries: int) -> Iterable[tuple[dict[str, Any], dict[str, Any]]]:
     from distributed import as_completed
 
     keys = [f"gridstudy-scenario-{t['hash'][:20]}" for t in tasks]
@@ -302,7 +306,7 @@ def _dask(tasks: list[dict], client, retries: int) -> Iterable[tuple[dict, dict]
 
 # -- the sweep ---------------------------------------------------------------------------------
 
-def _stored(path: Path, h: str) -> dict | None:
+def _stored(path: Path, h: str) -> dict[str, Any] | None:
     try:
         d = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -311,8 +315,8 @@ def _stored(path: Path, h: str) -> dict | None:
 
 
 def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = None, scheduler: str | None = None,
-              dask_local: int | None = None, client=None, retries: int = 1, retry_failed: bool = False,
-              quiet: bool = False) -> dict:
+              dask_local: int | None = None, client: Client | None = None, retries: int = 1,
+              retry_failed: bool = False, quiet: bool = False) -> dict[str, Any]:
     """Run every scenario of a study file's ``[sweep]`` and write the table and figure.
 
     Parameters
@@ -369,12 +373,13 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
                       dask_local=dask_local, client=client, retries=retries, retry_failed=retry_failed)
 
 
-def _sweep(scale: StudyFile, tasks: list[dict], out: Path, stage: Path, t0: float, say, *, workers: int | None,
-           scheduler: str | None, dask_local: int | None, client, retries: int, retry_failed: bool) -> dict:
+def _sweep(scale: StudyFile, tasks: list[dict[str, Any]], out: Path, stage: Path, t0: float,
+           say: Callable[..., None], *, workers: int | None, scheduler: str | None, dask_local: int | None,
+           client: Client | None, retries: int, retry_failed: bool) -> dict[str, Any]:
     sw = scale.sweep
     assert sw is not None, "run_sweep passes a study with [sweep]"
     store = out / "scenarios"
-    rows: dict[str, dict] = {}
+    rows: dict[str, dict[str, Any]] = {}
     pending = []
     for t in tasks:
         d = _stored(store / f"{t['hash']}.json", t["hash"])
@@ -385,7 +390,7 @@ def _sweep(scale: StudyFile, tasks: list[dict], out: Path, stage: Path, t0: floa
     reused = len(rows)
     own_client = cluster = None
     if client is not None:
-        backend = f"dask ({getattr(client, 'scheduler', None) and client.scheduler.address})"
+        backend = f"dask ({getattr(client, 'scheduler', None) and client.scheduler.address})"  # type: ignore[union-attr]  # guarded: scheduler is set
     elif scheduler or dask_local:
         from distributed import Client, LocalCluster
 

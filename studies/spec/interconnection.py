@@ -49,6 +49,8 @@ class DisturbanceCounterSection(Section):
 
 
 class CriteriaSection(Section):
+    """``[criteria]``: the criteria preset, an optional ramp-limit preset and the disturbance counter."""
+
     preset: str = "generic-utility"
     ramp: str | None = Field(None, description="ramp-limit preset replacing the preset's (ercot-proposed, ieso, ...)")
     disturbance_counter: DisturbanceCounterSection | None = None
@@ -88,6 +90,8 @@ class ScenarioSection(Section):
 
 
 class ContingencySection(Section):
+    """``[contingencies]``: the N-1 runs: the worst window, the worker processes and the scenarios."""
+
     enabled: bool = True
     window: str = Field("1h", description="worst-window length ('all' = the whole horizon)")
     workers: int = Field(2, ge=1, le=64, description="parallel processes [-]")
@@ -137,6 +141,8 @@ DEFAULT_SAG_EVENTS = (
 
 
 class SagSection(Section):
+    """``[sag]``: the sag events, each run without and with the battery at ``step_s``."""
+
     enabled: bool = True
     step_s: float = Field(0.02, ge=0.01, le=1.0, description="[s]")
     duration_s: float = Field(8.0, gt=0, le=600, description="horizon of each event run [s]")

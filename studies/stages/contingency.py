@@ -48,7 +48,12 @@ from gridstudy.studies.spec.limits import FULL_SERIES_MAX_STEPS, STREAM_PART_STE
 from gridstudy.studies.workers import in_worker, worker_pool
 
 if TYPE_CHECKING:
+    from gridstudy.studies.criteria import Finding
+    from gridstudy.studies.qsts.inputs import Controls
     from gridstudy.studies.qsts.results import QSTSResult
+
+    #: one outage of one scenario: the arguments of :func:`run_outage`
+    _OutageJob = tuple[Site, Outage, str, pd.DataFrame | ProfileStream, Controls, CriteriaPreset, str]
 
 
 __all__ = ["worst_window", "window_start_site", "run_outage", "run_contingencies"]
@@ -113,8 +118,8 @@ def _outage_site(site: Site, outage: Outage) -> Site:
     return s
 
 
-def run_outage(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame | ProfileStream, controls,
-               preset: CriteriaPreset, engine: str) -> dict:
+def run_outage(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame | ProfileStream, controls: Controls,
+               preset: CriteriaPreset, engine: str) -> dict[str, Any]:
     """Run one outage for one scenario; return its table row (never raises on divergence).
 
     A window up to :data:`FULL_SERIES_MAX_STEPS` keeps its per-step series and is judged on every
@@ -162,8 +167,8 @@ def run_outage(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame
     }
 
 
-def _run_streamed(s: Site, profiles: pd.DataFrame | ProfileStream, cols: list[str], controls,
-                  preset: CriteriaPreset) -> tuple[QSTSResult, list]:
+def _run_streamed(s: Site, profiles: pd.DataFrame | ProfileStream, cols: list[str], controls: Controls,
+                  preset: CriteriaPreset) -> tuple[QSTSResult, list[Finding]]:
     """One outage over a long window on the fast engine, streaming: the profiles part by part
     (a frame is read in parts as it is), the per-step series as 1-minute envelopes, the N-1 criteria
     from the streamed aggregates (:class:`gridstudy.studies.judge.streamed.StreamJudge`)."""
@@ -182,13 +187,13 @@ def _run_streamed(s: Site, profiles: pd.DataFrame | ProfileStream, cols: list[st
     return res, judge.findings(res)
 
 
-def _run_args(args):
+def _run_args(args: _OutageJob) -> dict[str, Any]:
     return run_outage(*args)
 
 
-def run_contingencies(site: Site, outages: list[Outage], cases: Mapping[str, tuple[pd.DataFrame | ProfileStream, object]],
+def run_contingencies(site: Site, outages: list[Outage], cases: Mapping[str, tuple[pd.DataFrame | ProfileStream, Controls]],
                       preset: CriteriaPreset, engine: str, workers: int = 2,
-                      start_sites: Mapping[str, Site] | None = None) -> list[dict]:
+                      start_sites: Mapping[str, Site] | None = None) -> list[dict[str, Any]]:
     """Run every outage for every scenario in ``cases`` (``name -> (profiles, controls)``).
 
     ``start_sites`` (``name -> site``, from :func:`window_start_site`) gives each scenario the N-0

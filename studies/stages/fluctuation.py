@@ -84,6 +84,7 @@ class Window:
 
     @property
     def label(self) -> str:
+        """Readable name of the window: its start and why it was chosen."""
         return f"{self.start:%Y-%m-%d %H:%M:%S} ({self.reason})"
 
 
@@ -298,7 +299,7 @@ def too_short(study: StudySetup) -> bool:
     """True when the horizon cannot hold one Pst: a minute plus the flickermeter's look-ahead."""
     fl = study.fluctuation
     lookahead_s = math.ceil((LOOKAHEAD_STEPS + 1) * fl.step_s / study.step_s) * study.step_s
-    return len(study.horizon) * study.step_s < MIN_WINDOW_S + lookahead_s
+    return bool(len(study.horizon) * study.step_s < MIN_WINDOW_S + lookahead_s)
 
 
 def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profiles: dict[str, pd.DataFrame],

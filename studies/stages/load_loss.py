@@ -73,7 +73,7 @@ def campus_off_rise(site: Site, campus_p_mw: float) -> tuple[float, float]:
     return before, float(net.res_bus.at[site.poi_bus, "vm_pu"])
 
 
-def _loss_of_supply_mw(site: Site, row: dict, campus_mw: float) -> float:
+def _loss_of_supply_mw(site: Site, row: dict[str, Any], campus_mw: float) -> float:
     """Campus at its peak plus every other in-service load islanded by the outage. [MW]"""
 
     net = site.net
@@ -82,7 +82,7 @@ def _loss_of_supply_mw(site: Site, row: dict, campus_mw: float) -> float:
     return campus_mw + float(others.p_mw.sum())
 
 
-def _transfers(scenarios: dict, sag_rows: list[dict]) -> list[tuple[str, float]]:
+def _transfers(scenarios: dict[str, Any], sag_rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
     """``(where, MW)`` of every transfer to backup found in the scenarios and the sag events."""
     out: list[tuple[str, float]] = []
     for name, s in scenarios.items():
@@ -99,8 +99,8 @@ def _transfers(scenarios: dict, sag_rows: list[dict]) -> list[tuple[str, float]]
     return out
 
 
-def largest_load_loss(site: Site, campus: pd.DataFrame, preset: CriteriaPreset, scenarios: dict,
-                      loss_rows: list[dict], sag_rows: list[dict]) -> dict[str, Any]:
+def largest_load_loss(site: Site, campus: pd.DataFrame, preset: CriteriaPreset, scenarios: dict[str, Any],
+                      loss_rows: list[dict[str, Any]], sag_rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The top-level ``largest_load_loss`` entry of ``summary.json`` (see the module's rules).
 
     Parameters
