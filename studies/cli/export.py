@@ -27,6 +27,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``export`` command to the parser's subcommands."""
     e = sub.add_parser("export", help="write the study case at an operating point as PSS/E RAW v33 + DYR")
     e.add_argument("study", help="study TOML file")
     e.add_argument("--format", choices=FORMATS, default="psse", help="output format (PSS/E RAW v33 + DYR)")

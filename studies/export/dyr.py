@@ -148,6 +148,7 @@ class GridFormingParameters:
     xa_pu: float = 0.15
 
     def problems(self, prefix: str = "grid_forming") -> list[Problem]:
+        """Every parameter out of its model's range, each at ``prefix.name``."""
         out = []
         for k, v in asdict(self).items():
             ok = math.isfinite(v) and (v >= 0 if k == "ra_pu" else v > 0)

@@ -55,6 +55,7 @@ import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any, cast
 
 import numpy as np
@@ -103,7 +104,11 @@ REFRESH_RATIO = 0.1
 #: What solving one block gives :meth:`BlockOutput.emit`: ``(V, converged, iterations,
 #: mismatch [MVA], volt-var Q, el_p, el_q, tap positions, segment starts, segment tap keys)``.
 SolvedBlock = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                    list[int], list[tuple[int, ...]]]
+                    list[int], list[tuple[int, ...]], np.ndarray | None]
+
+
+#: The voltage-dependent loads of a step for :meth:`FastModel.newton`: ``|V| -> (extra S, dS/d|V|)``.
+LoadsFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def _tap_params(inputs: QSTSInputs, model: FastModel) -> tuple[np.ndarray, np.ndarray]:
@@ -324,7 +329,8 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink: BlockSink, quiet: b
     if not quiet and n > 20000:
         bar = tqdm(total=n, unit="step", desc="QSTS fast")
 
-    def gfm_pq(j, s, el_p, el_q, V0):
+    def gfm_pq(j: int, s: complex, el_p: np.ndarray, el_q: np.ndarray,
+               V0: np.ndarray) -> tuple[np.ndarray, bool, int, float]:
         """Step ``j`` with the grid-forming plant injecting ``s`` [pu of its MVA, generator sign]
         at its terminal: full Newton-Raphson on the model with the EMF's bus as a PQ bus, from
         ``V0``, then from the initial voltages. Returns ``(V, converged, iterations, max|F|)``."""
@@ -347,14 +353,14 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink: BlockSink, quiet: b
                 return Vsol, True, total, worst
         return Vsol, False, total, worst
 
-    def gfm_loads(j, el_p, el_q):
+    def gfm_loads(j: int, el_p: np.ndarray, el_q: np.ndarray) -> LoadsFn | None:
         """The voltage-dependent campus loads of step ``j`` for :meth:`FastModel.newton` (or ``None``)."""
         if not len(vd_el):
             return None
         vd_b = el_bus[vd_el]
         vd_s = el_w[vd_el] * ((vd_p0 + el_p[j, vd_el]) + 1j * (vd_q0 + el_q[j, vd_el]))
 
-        def loads(Vmag):
+        def loads(Vmag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             extra = np.zeros(model.nb, dtype=np.complex128)
             slope = np.zeros(model.nb, dtype=np.complex128)
             for a, b in enumerate(vd_b):
@@ -363,7 +369,8 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink: BlockSink, quiet: b
             return extra, slope
         return loads
 
-    def gfm_step(j, kind, el_p, el_q, gfm_set, out):
+    def gfm_step(j: int, kind: str, el_p: np.ndarray, el_q: np.ndarray, gfm_set: np.ndarray,
+                 out: tuple[np.ndarray, ...]) -> bool:
         """Step ``j`` with the plant as a constant-power injection, in Python: ``kind = 'start'``,
         the run's first step (at its set-point; limited when that exceeds the current limit), or
         ``'limit'``, a step whose source-mode solution (in ``Vm, Va``) exceeded the current limit.
@@ -408,7 +415,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink: BlockSink, quiet: b
             advance(gfm_x, gfm_par, complex(V[gfm_t]), s, p_set, q_set, dt, limited, ctl)
         return True
 
-    def gfm_source_done(j, gfm_set, out):
+    def gfm_source_done(j: int, gfm_set: np.ndarray, out: tuple[np.ndarray, ...]) -> bool:
         """After a Python retry of a source-mode step ``j``: the current limit, the delivered
         power and the loop's advance, as the kernel does after a converged step."""
         assert gfm is not None  # called with a grid-forming plant only
@@ -475,14 +482,14 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink: BlockSink, quiet: b
             if gfm is not None and not gfm_started:  # the run's first step(s): at the set-point
                 status, j = GFM_START, i
             else:
-                # mypy maps a *args of unknown length onto every parameter left, so it counts too many
-                status, j = K.solve_block(  # type: ignore[call-arg]
+                status, j = K.solve_block(
                     i, k, Yp, Yj, Yx, model.Sbus0, el_bus, el_w, el_p, el_q,
                     ref_bus, ref_vm, ref_w, model.pv, model.pv_vm, model.pvpq, model.pq,
                     dense, *cache, *fs.args(), Vm, Va,
                     vv_el, vv_bus, vv_sn, vv_p0, vv_q0, vv_cv, vv_cq, vv_q, Q_TOL_MVAR, 100,
                     vv_alpha, 1 if b0 == 0 else 0, *vd,
-                    *tap_args(), tol, CHORD_MAX_ITER, SPARSE_REFRESH_ITER, REFRESH_RATIO, INSERT_ITER,
+                    # mypy matches the fifth *tuple of this call to the wrong parameters (its five items fit)
+                    *tap_args(), tol, CHORD_MAX_ITER, SPARSE_REFRESH_ITER, REFRESH_RATIO, INSERT_ITER,  # type: ignore[arg-type]
                     out_V, out_conv, out_iter, out_mis, out_vvq,
                     gfm_r, gfm_t, gfm_par, gfm_c, gfm_x, gfm_set, gfm_va, gfm_out,
                 )
@@ -579,7 +586,7 @@ def _retry_step(model: FastModel, Ybus: sp.csr_matrix, j: int, el_bus: np.ndarra
                 out_V: np.ndarray, out_conv: np.ndarray, out_iter: np.ndarray, out_mis: np.ndarray,
                 out_vvq: np.ndarray, vv_alpha: float = 1.0,
                 vd: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
-                ref_va: np.ndarray | None = None) -> bool:
+                ref_va: tuple[int, float] | None = None) -> bool:
     """Full Newton-Raphson for step ``j`` (with the volt-var fixed point, its lag ``vv_alpha``
     and the voltage-dependent loads ``vd = (columns, base P, base Q, parameters)``), from the
     last good voltages, then from the initial ones. Writes the step's outputs; updates ``Vm, Va``

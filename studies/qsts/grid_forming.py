@@ -47,10 +47,12 @@ from __future__ import annotations
 
 import cmath
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandapower as pp
 from pandapower.control.basic_controller import Controller
 
@@ -246,8 +248,9 @@ class GridFormingController(Controller):  # type: ignore[misc]  # pandapower shi
         Controllers whose fixed point must settle before the current limit is judged.
     """
 
-    def __init__(self, net, plant: GridFormingPlant, p_set, q_set, step_s: float, peers=(), in_service=True,
-                 order: int = 10, level: int = -1, **kwargs):
+    def __init__(self, net: pp.pandapowerNet, plant: GridFormingPlant, p_set: npt.ArrayLike, q_set: npt.ArrayLike,
+                 step_s: float, peers: Sequence[Any] = (), in_service: bool = True, order: int = 10, level: int = -1,
+                 **kwargs: Any) -> None:
         # recycle=False: the ext_grid is switched and its angle changes, so every step is a full runpp
         super().__init__(net, in_service=in_service, order=order, level=level, initial_run=False, recycle=False,
                          **kwargs)
@@ -264,7 +267,7 @@ class GridFormingController(Controller):  # type: ignore[misc]  # pandapower shi
         self.applied = False
         self.limited_steps = 0
 
-    def _pq_mode(self, net, s: complex) -> None:
+    def _pq_mode(self, net: pp.pandapowerNet, s: complex) -> None:
         p = self.plant
         self.pq = s
         net.ext_grid.at[p.ext_grid, "in_service"] = False
@@ -272,7 +275,7 @@ class GridFormingController(Controller):  # type: ignore[misc]  # pandapower shi
         net.sgen.at[p.sgen, "p_mw"] = s.real * p.sn_mva
         net.sgen.at[p.sgen, "q_mvar"] = s.imag * p.sn_mva
 
-    def _source_mode(self, net) -> None:
+    def _source_mode(self, net: pp.pandapowerNet) -> None:
         p, x = self.plant, self.x
         assert x is not None  # source mode only after the first converged step
         self.pq = None
@@ -281,7 +284,8 @@ class GridFormingController(Controller):  # type: ignore[misc]  # pandapower shi
         net.ext_grid.at[p.ext_grid, "vm_pu"] = float(x[S_E])
         net.ext_grid.at[p.ext_grid, "va_degree"] = math.degrees(float(x[S_DELTA]))
 
-    def time_step(self, net, time):
+    def time_step(self, net: pp.pandapowerNet, time: int) -> None:
+        """Before the step's power flow: the plant in source mode (PQ mode on the first step)."""
         self.t = int(time)
         self.limited = False
         self.applied = False
@@ -290,10 +294,11 @@ class GridFormingController(Controller):  # type: ignore[misc]  # pandapower shi
         else:
             self._source_mode(net)
 
-    def initialize_control(self, net):
+    def initialize_control(self, net: pp.pandapowerNet) -> None:
+        """Before the run."""
         self.applied = False
 
-    def terminal(self, net) -> tuple[complex, complex]:
+    def terminal(self, net: pp.pandapowerNet) -> tuple[complex, complex]:
         """``(V_t [pu], S_t [pu of the plant's MVA, generator sign])`` from the last power flow."""
         p = self.plant
         vm = float(net.res_bus.vm_pu.at[p.bus])
@@ -305,7 +310,8 @@ class GridFormingController(Controller):  # type: ignore[misc]  # pandapower shi
         s = complex(float(net.res_impedance.p_to_mw.at[p.impedance]), float(net.res_impedance.q_to_mvar.at[p.impedance]))
         return v, -s / p.sn_mva
 
-    def is_converged(self, net):
+    def is_converged(self, net: pp.pandapowerNet) -> bool:
+        """Whether the step is done: solved once, and within the current limit (or limited)."""
         if not self.applied:
             return False
         if self.limited or not net.get("converged", False):
@@ -315,7 +321,8 @@ class GridFormingController(Controller):  # type: ignore[misc]  # pandapower shi
         v, s = self.terminal(net)
         return not current_limited(s, abs(v), self.plant.control)[1]
 
-    def control_step(self, net):
+    def control_step(self, net: pp.pandapowerNet) -> None:
+        """After a power flow over the limit: the step again in PQ mode on the limit circle."""
         if not self.applied:
             self.applied = True
             return
@@ -324,13 +331,14 @@ class GridFormingController(Controller):  # type: ignore[misc]  # pandapower shi
         self._pq_mode(net, s_lim)
         self.limited = True
 
-    def reading(self, net) -> tuple[float, float, bool]:
+    def reading(self, net: pp.pandapowerNet) -> tuple[float, float, bool]:
         """The step's delivered power at the terminal (consumer sign [MW, Mvar]) and whether it was
         current-limited."""
         _, s = self.terminal(net)
         return -s.real * self.plant.sn_mva, -s.imag * self.plant.sn_mva, self.limited
 
-    def finalize_step(self, net, time):
+    def finalize_step(self, net: pp.pandapowerNet, time: int) -> None:
+        """After the step: the loop's start state or its advance."""
         if not net.get("converged", False):
             return  # a step that did not converge leaves the state as it was
         v, s = self.terminal(net)
@@ -343,5 +351,5 @@ class GridFormingController(Controller):  # type: ignore[misc]  # pandapower shi
         if self.limited:
             self.limited_steps += 1
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"GridFormingController [storage {list(self.plant.storages)}]"

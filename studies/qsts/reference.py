@@ -240,7 +240,7 @@ def build_reference_net(inputs: QSTSInputs) -> tuple[pp.pandapowerNet, BatteryCo
     return net, battery
 
 
-def _gfm_controller(net) -> GridFormingController | None:
+def _gfm_controller(net: pp.pandapowerNet) -> GridFormingController | None:
     """The net's grid-forming plant controller, if it has one."""
     if "controller" not in net or not len(net.controller):
         return None

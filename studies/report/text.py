@@ -196,7 +196,7 @@ def executive_sentences(summary: dict[str, Any]) -> list[str]:
     return out
 
 
-def plant_label(row: dict) -> str:
+def plant_label(row: dict[str, Any]) -> str:
     """A plant of the control-mode sensitivity or a scenario's ``plant_control`` in words."""
     mode = row.get("mode", "grid_following")
     if mode == "grid_forming":
@@ -213,7 +213,7 @@ def plant_label(row: dict) -> str:
     return (f"grid-following ({fmt_num(1000 * lat, 3)} ms){filt}" if lat is not None else f"grid-following{filt}")
 
 
-def reliance_sentence(summary: dict) -> str:
+def reliance_sentence(summary: dict[str, Any]) -> str:
     """Which scenarios pass and what each relies on (its plant's mode and latency, campus smoothing)."""
     parts = []
     for n, s in summary["scenarios"].items():
