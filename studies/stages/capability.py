@@ -252,6 +252,8 @@ def capability_rows(site: Site, corners: list[Corner], preset: CriteriaPreset,
     """Every corner intact and with each of ``outages`` (default: the site's credible single
     outages), one row each (see :func:`judge_state`)."""
     outages = site_outages(site)[0] if outages is None else outages
+    if corners and not site.storages:  # a study with a plant rates (or adds) the site's storage
+        raise ValueError(f"site {site.name} has no storage element to put the plant's corners on")
     rows: list[dict[str, Any]] = []
     for c in corners:
         head = {"corner": c.name, "scenarios": list(c.scenarios), "campus_p_mw": c.campus_p_mw,
