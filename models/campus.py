@@ -51,7 +51,7 @@ from gridstudy.models.timeindex import make_index, step_seconds
 
 __all__ = ["GpuModel", "GPU_MODELS", "CampusLoadParams", "campus_load", "campus_chunks", "campus_window", "change_severity",
            "expected_mean_p_mw",
-           "nominal_peak_p_mw", "gpus_for_peak", "campus_for_peak"]
+           "nominal_peak_p_mw", "nominal_idle_p_mw", "gpus_for_peak", "campus_for_peak"]
 
 
 @dataclass(frozen=True)
@@ -278,6 +278,12 @@ def expected_mean_p_mw(params: CampusLoadParams) -> float:
 def nominal_peak_p_mw(params: CampusLoadParams) -> float:
     """Grid draw with every GPU in the compute phase and cooling at the same level. [MW]"""
     return params.it_scale_mw * params.compute_fraction * params.pue
+
+
+def nominal_idle_p_mw(params: CampusLoadParams) -> float:
+    """Grid draw with every GPU idle (no job, ``idle_fraction`` of TDP) and cooling settled at the
+    same level: the sustained draw of a connected campus that runs no job. [MW]"""
+    return params.it_scale_mw * params.idle_fraction * params.pue
 
 
 def gpus_for_peak(peak_p_mw: float, params: CampusLoadParams) -> int:

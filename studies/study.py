@@ -50,6 +50,7 @@ from gridstudy.studies.qsts.run import run_qsts
 from gridstudy.studies.setup import StudySetup
 from gridstudy.studies.spec.limits import STREAM_MIN_STEPS
 from gridstudy.studies.spec.scale import StudyFile, load_scale_study
+from gridstudy.studies.stages.capability import capability_stage
 from gridstudy.studies.stages.contingency import ContingencyOutcome, contingency_stage
 from gridstudy.studies.stages.fluctuation import (
     Assessment,
@@ -181,7 +182,7 @@ class Study(StudySetup):
             del res, judge, inputs, ps  # nothing of this scenario is held while the next one runs
 
     def run(self, engine: str = "fast", *, contingencies: bool = True, sag: bool = True, fluctuation: bool = True,
-            quiet: bool = True,
+            capability: bool = True, quiet: bool = True,
             say: Callable[[str], None] | None = None) -> StudyResult:
         """Run the whole study, one named step after the other (like pvlib's ``ModelChain.run_model``):
 
@@ -193,9 +194,13 @@ class Study(StudySetup):
            findings;
         4. :func:`~gridstudy.studies.stages.contingency.contingency_stage` — N-1 over the worst window;
         5. :func:`~gridstudy.studies.stages.sag.sag_stage` — the sag-mitigation events at 20 ms;
-        6. :func:`~gridstudy.studies.stages.load_loss.largest_load_loss` — POI voltage rise and
+        6. :func:`~gridstudy.studies.stages.capability.capability_stage` — the plant's full
+           capability: the two corners it can create (campus at peak with the plant charging at its
+           rating, campus idle with the plant exporting at it), intact and after every credible
+           outage; a failing corner fails the overall verdict;
+        7. :func:`~gridstudy.studies.stages.load_loss.largest_load_loss` — POI voltage rise and
            frequency screen;
-        7. :meth:`summarize` — ``summary.json`` and the tables.
+        8. :meth:`summarize` — ``summary.json`` and the tables (``plant_capability`` added).
 
         Parameters
         ----------
@@ -203,6 +208,8 @@ class Study(StudySetup):
             QSTS engine.
         contingencies, sag, fluctuation : bool
             Run N-1 over time / the sag events / the sub-second assessment (when the study enables them).
+        capability : bool
+            Run the plant's full-capability corners (``summary["plant_capability"]``; ``None`` when off).
         quiet : bool
             No progress bars.
         say : callable, optional
@@ -228,8 +235,13 @@ class Study(StudySetup):
         cont = contingency_stage(self, site, results, profs, engine, say) if contingencies \
             else ContingencyOutcome()
         sag_rows, sag_series = sag_stage(self, site, engine, say) if sag else ([], pd.DataFrame())
-        return self.summarize(site, site_summary, campus, engine, profs, results, findings, fluct, cont, sag_rows,
-                              sag_series, t_start, say)
+        cap = capability_stage(self, site, say) if capability else None
+        result = self.summarize(site, site_summary, campus, engine, profs, results, findings, fluct, cont, sag_rows,
+                                sag_series, t_start, say)
+        result.summary["plant_capability"] = None
+        if cap is not None:
+            cap.add_to(result)  # the block, the overall verdict and the table
+        return result
 
     def time_series(self, site: Site, profs: dict[str, pd.DataFrame], engine: str, *, quiet: bool = True,
                     say: Callable[[str], None] | None = None) -> tuple[dict[str, QSTSResult], dict[str, list[Finding]]]:

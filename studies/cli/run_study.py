@@ -59,5 +59,10 @@ def summary_line(summary: dict[str, Any]) -> str:
     if n1:
         bad = [c for c in n1 if not c["pass"]]
         parts.append(f"  N-1: {len(n1) - len(bad)}/{len(n1)} outage cases pass")
+    cap = (summary.get("plant_capability") or {}).get("corners") or []
+    if cap:
+        ok = sum(bool(r["pass"]) for r in cap)
+        parts.append(f"  plant full capability: {ok}/{len(cap)} corner states pass"
+                     + ("" if ok == len(cap) else " (fails the overall verdict)"))
     rt = summary.get("runtime_s")
     return "\n".join(parts) + (f"\n  runtime {rt:.1f} s" if isinstance(rt, (int, float)) and math.isfinite(rt) else "")

@@ -100,7 +100,8 @@ class StudyResult:
 
     @property
     def passed(self) -> bool:
-        """Every scenario passes every N-0 criterion."""
+        """Every scenario passes every N-0 criterion, and the plant's full-capability corners pass
+        (intact and after each credible outage) where the run studied them."""
         return bool(self.summary["pass"])
 
     @property

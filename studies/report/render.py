@@ -42,6 +42,7 @@ from gridstudy.studies.report import figures as F
 from gridstudy.studies.report.oneline import draw_oneline
 from gridstudy.studies.report.schema import load_summary, read_table
 from gridstudy.studies.report.tables import (
+    capability_tables,
     cont_table,
     criteria_table,
     exec_table,
@@ -55,7 +56,14 @@ from gridstudy.studies.report.tables import (
     sag_table,
     strength_table,
 )
-from gridstudy.studies.report.text import executive_sentences, fmt_num, fmt_value, plant_label, scenario_label
+from gridstudy.studies.report.text import (
+    capability_sentences,
+    executive_sentences,
+    fmt_num,
+    fmt_value,
+    plant_label,
+    scenario_label,
+)
 
 __all__ = ["report", "render_report", "build_report", "Report"]
 
@@ -225,7 +233,9 @@ def build_report(out_dir: str | Path) -> Report:
         ("Report date", _report_date_label(summary)), ("Package", f"gridstudy {_version()}"),
         ("Engine", f"{summary['engine']} (quasi-static time series)"), ("Criteria preset", summary.get("criteria_preset", "")),
         ("Input file SHA-256", summary.get("input_sha256", "")),
-        ("Overall verdict (N-0, all scenarios)", "PASS" if summary.get("pass") else "FAIL — see the executive summary"),
+        ("Overall verdict (N-0, all scenarios" + ("; the plant's full capability, N-0 and N-1)"
+                                                  if summary.get("plant_capability") else ")"),
+         "PASS" if summary.get("pass") else "FAIL — see the executive summary"),
     ]
 
     # 1 executive summary
@@ -395,6 +405,12 @@ def build_report(out_dir: str | Path) -> Report:
     ctx["loss_of_supply"] = summary.get("loss_of_supply") or []
     if len(cont_df):
         rep.tables["contingencies"] = cont_df
+    # the plant's full capability
+    ctx["cap"] = summary.get("plant_capability")
+    ctx["cap_worst"], ctx["cap_table"], cap_df = capability_tables(summary)
+    ctx["cap_sentences"] = capability_sentences(summary)
+    if len(cap_df):
+        rep.tables["plant_capability"] = cap_df
     # 6 sag
     ctx["sag_table"], sag_df = sag_table(summary)
     ctx["sag_figs"] = []
@@ -553,7 +569,7 @@ def _sections(ctx: dict[str, Any]) -> list[dict[str, Any]]:
     s = [("summary", "Executive summary"), ("facility", "Facility description"), ("method", "Assumptions and method"),
          ("results", "Results without and with the battery (N-0)"),
          ("fluctuations", "Fluctuations at sub-second resolution"), ("contingencies", "Contingencies (N-1)"),
-         ("sag", "Sag mitigation")]
+         ("capability", "Plant full capability"), ("sag", "Sag mitigation")]
     if ctx.get("sizing"):
         s.append(("sizing", "Battery sizing"))
     s.append(("appendix", "Appendix: detailed tables and the study file"))

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from gridstudy.grid.errors import Problem, parse_json_object, problems_from_pydantic, read_text
 from gridstudy.studies.errors import ReportError
 
-__all__ = ["SummaryFile", "ScenarioEntry", "CriterionEntry", "LimitEntry", "load_summary", "read_table"]
+__all__ = ["SummaryFile", "CapabilityEntry", "ScenarioEntry", "CriterionEntry", "LimitEntry", "load_summary", "read_table"]
 
 
 class _Open(BaseModel):
@@ -57,6 +57,16 @@ class ScenarioEntry(_Open):
     nonconverged_steps: int | None = Field(None, ge=0)
 
 
+class CapabilityEntry(_Open):
+    """The plant's full capability (``plant_capability``): the approach, every corner state, the verdict."""
+
+    approach: str
+    corners: list[dict[str, Any]] = Field(default_factory=list)
+    passed: StrictBool = Field(alias="pass")
+    worst: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+    note: str = ""
+
+
 class SummaryFile(_Open):
     """``summary.json`` of ``gridstudy run``, as far as the report reads it."""
 
@@ -82,6 +92,7 @@ class SummaryFile(_Open):
     page_size: str | None = None
     largest_load_loss: dict[str, Any] | None = None
     warnings: list[str] = Field(default_factory=list)
+    plant_capability: CapabilityEntry | None = None
 
 
 def load_summary(d: Path) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from gridstudy.studies.report.text import (
 )
 
 __all__ = ["html_table", "fmt_when", "exec_table", "ratings_table", "strength_table", "criteria_table", "params_table",
-           "metrics_table", "findings_detail", "cont_table", "sag_table", "load_loss_table"]
+           "metrics_table", "findings_detail", "cont_table", "sag_table", "load_loss_table", "capability_tables"]
 
 
 def _esc(x: object) -> str:
@@ -319,3 +319,45 @@ def load_loss_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
             ("verdict", verdict_word(ll.get("pass")), "", "frequency within limits and POI voltage within the N-1 band")]
     df = pd.DataFrame(rows, columns=["quantity", "value", "unit", "basis"])
     return html_table(df, cls="small kv", num={"value"}), df
+
+
+#: Display names of the plant's corners.
+CORNER_LABELS = {"peak_charging": "campus at peak, plant charging at its rating",
+                 "idle_exporting": "campus idle, plant exporting at its rating"}
+
+
+def capability_tables(summary: dict[str, Any]) -> tuple[str, str, pd.DataFrame]:
+    """The plant's full capability (``summary["plant_capability"]``): the corners' worst voltages and
+    loadings (one row per corner and case), every state (one row per corner and outage), and the
+    latter as a frame for the appendix CSV."""
+    cap = summary.get("plant_capability") or {}
+    rows = cap.get("corners") or []
+    if not rows:
+        return "", "", pd.DataFrame()
+    worst = []
+    for corner, cases in (cap.get("worst") or {}).items():
+        for case, w in cases.items():
+            worst.append({"corner": CORNER_LABELS.get(corner, corner), "case": case,
+                          "states failing": f"{w.get('failing', 0)} of {w.get('states', 0)}",
+                          "lowest V [pu]": fmt_num(w.get("min_vm_pu")),
+                          "at bus (outage)": f"{w.get('min_vm_bus', '')} ({w.get('min_vm_outage', '')})",
+                          "highest V [pu]": fmt_num(w.get("max_vm_pu")),
+                          "max loading [%]": fmt_num(w.get("max_loading_percent"), 3),
+                          "on branch (outage)": f"{w.get('max_loading_element', '')} ({w.get('max_loading_outage', '')})",
+                          "not converged": ", ".join(w.get("not_converged") or []) or "none"})
+    wdf = pd.DataFrame(worst)
+    detail = []
+    for r in rows:
+        if r.get("error"):
+            res = "NOT CONVERGED"
+        else:
+            res = verdict_word(r.get("pass"))
+        detail.append({"corner": CORNER_LABELS.get(r["corner"], r["corner"]), "outage": r.get("outage", ""),
+                       "result": res, "POI V [pu]": fmt_num(r.get("poi_vm_pu")),
+                       "lowest V [pu]": fmt_num(r.get("min_vm_pu")), "at bus": r.get("min_vm_bus", ""),
+                       "max loading [%]": fmt_num(r.get("max_loading_percent"), 3),
+                       "on branch": r.get("max_loading_element", ""), "POI P [MW]": fmt_num(r.get("poi_p_mw")),
+                       "violations": ", ".join(r.get("violations") or [])})
+    ddf = pd.DataFrame(detail)
+    num = {c for c in ddf.columns if "[" in c} | {c for c in wdf.columns if "[" in c}
+    return html_table(wdf, cls="small", num=num), html_table(ddf, cls="small cont", num=num), ddf

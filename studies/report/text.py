@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["scenario_label", "plant_label", "reliance_sentence", "verdict_word", "fmt_value", "fmt_limits", "executive_sentences",
-           "n1_verdicts", "sag_verdicts"]
+__all__ = ["scenario_label", "plant_label", "reliance_sentence", "verdict_word", "fmt_value", "fmt_limits",
+           "executive_sentences", "n1_verdicts", "sag_verdicts", "capability_sentences"]
 
 
 def scenario_label(name: str) -> str:
@@ -186,7 +186,7 @@ def executive_sentences(summary: dict[str, Any]) -> list[str]:
         ok = [n for n in alt if sc[n]["pass"]]
         out = out[:2] + ([f"Of {len(alt)} alternative battery scenario(s), {len(ok)} meet(s) all N-0 criteria"
                           + (f" ({_list([scenario_label(n) for n in ok])})" if ok else "") + "."])
-    for f in (_ramp_sentence, _voltage_sentence, _n1_sentence, _sag_sentence):
+    for f in (_ramp_sentence, _voltage_sentence, _n1_sentence, _sag_sentence, _capability_sentence):
         s = f(summary)
         if s:
             out.append(s)
@@ -234,3 +234,67 @@ def reliance_sentence(summary: dict[str, Any]) -> str:
     if not parts:
         return "No scenario meets every N-0 criterion."
     return f"Passing scenario(s): {'; '.join(parts)}."
+
+
+def _corner_bits(cap: dict[str, Any]) -> list[str]:
+    """One phrase per corner and case that fails: its worst voltage and loading."""
+    names = {"peak_charging": "with the campus at peak and the plant charging at its rating",
+             "idle_exporting": "with the campus idle and the plant exporting at its rating"}
+    bits = []
+    for corner, cases in (cap.get("worst") or {}).items():
+        for case, w in cases.items():
+            if not w.get("failing"):
+                continue
+            where = "intact" if case == "N-0" else "after a single outage"
+            b = (f"{names.get(corner, corner)}, {where}, {w['failing']} of {w['states']} state(s) fail "
+                 f"(lowest bus voltage {fmt_num(w.get('min_vm_pu'))} pu at {w.get('min_vm_bus', '')}, "
+                 f"worst loading {fmt_num(w.get('max_loading_percent'), 3)} % on {w.get('max_loading_element', '')}")
+            if w.get("not_converged"):
+                b += f"; {len(w['not_converged'])} did not converge: voltage collapse"
+            bits.append(b + ")")
+    return bits
+
+
+def _capability_sentence(summary: dict[str, Any]) -> str:
+    cap = summary.get("plant_capability") or {}
+    if not cap.get("corners"):
+        return ""
+    if cap.get("pass"):
+        return ("At the plant's full rating (campus at peak with the plant charging, campus idle with it exporting) "
+                "every state passes, intact and after each credible outage.")
+    return ("At the plant's full rating the study fails: " + "; ".join(_corner_bits(cap))
+            + ". This fails the overall verdict (section on the plant's full capability).")
+
+
+def capability_sentences(summary: dict[str, Any]) -> list[str]:
+    """What the plant's full capability means, in plain words: the approach, the verdict and what it
+    asks of the POI agreement (empty when the study has no corner)."""
+    cap = summary.get("plant_capability") or {}
+    rows = cap.get("corners") or []
+    if not rows:
+        return [str(cap.get("note") or "")] if cap else []
+    out = ["Approach (a), the corners: the dispatch enforces no POI import or export limit, so the study solves "
+           "the two corners the plant can create (the campus at its peak with the plant charging at its rating; "
+           "the campus idle with the plant exporting at its rating; the plant at unity power factor), intact and "
+           "after every credible single outage, with the regulating transformers settled, and judges each like any "
+           "other state: intact against the N-0 bus bands and normal ratings, after an outage against the N-1 "
+           "bands and emergency ratings; a power flow that does not converge is voltage collapse. A failing corner, "
+           "intact or after an outage, fails the study's overall verdict."]
+    intact = {r["corner"]: r for r in rows if r.get("case") == "N-0"}
+    imp = (intact.get("peak_charging") or {}).get("poi_p_mw")
+    exp_ = (intact.get("idle_exporting") or {}).get("poi_p_mw")
+    reach = []
+    if isinstance(imp, (int, float)) and math.isfinite(imp):
+        reach.append(f"{fmt_num(float(imp))} MW import")
+    if isinstance(exp_, (int, float)) and math.isfinite(exp_):
+        reach.append(f"{fmt_num(-float(exp_))} MW export")
+    at = f" ({_list(reach)} at the POI, intact)" if reach else ""
+    if cap.get("pass"):
+        out.append(f"The plant's full rating can be delivered at this POI{at}: a POI agreement that allows it needs "
+                   "no import or export limit enforced by the plant's controller.")
+    else:
+        out.append(f"The plant's full rating cannot be delivered at this POI without violations{at}: "
+                   + "; ".join(_corner_bits(cap)) + ". The POI agreement must therefore either set import and "
+                   "export limits that the plant's controller enforces, below what the corners reach, and have the "
+                   "study judge them, or the network must be reinforced; this study applies no such limits.")
+    return out

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     _OutageJob = tuple[Site, Outage, str, pd.DataFrame | ProfileStream, Controls, CriteriaPreset, str]
 
 
-__all__ = ["worst_window", "window_start_site", "run_outage", "run_contingencies"]
+__all__ = ["worst_window", "window_start_site", "outage_site", "run_outage", "run_contingencies"]
 
 
 def worst_window(poi_vm_pu: pd.Series, window: str) -> slice:
@@ -109,7 +109,9 @@ def window_start_site(site: Site, n0: QSTSResult, start: int, profiles: pd.DataF
     return s
 
 
-def _outage_site(site: Site, outage: Outage) -> Site:
+def outage_site(site: Site, outage: Outage) -> Site:
+    """A copy of ``site`` (its own net) with ``outage`` out of service; an outaged regulating
+    transformer leaves ``regulating_trafos``."""
     s = copy.copy(site)
     s.net = copy.deepcopy(site.net)
     s.net[outage.element].at[outage.index, "in_service"] = False
@@ -127,7 +129,7 @@ def run_outage(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame
     on the fast engine and is judged on its aggregates: convergence, every bus's N-1 band, the
     emergency ratings (ride-through and load loss need the whole POI series: not judged there)."""
 
-    s = _outage_site(site, outage)
+    s = outage_site(site, outage)
     cols = [c for c in ("campus_p_mw", "campus_q_mvar", "battery_p_mw", "battery_q_mvar") if c in profiles]
     row = {"outage": outage.label, "element": outage.element, "index": outage.index, "scenario": scenario}
     streamed = engine == "fast" and (isinstance(profiles, ProfileStream) or len(profiles) > FULL_SERIES_MAX_STEPS)

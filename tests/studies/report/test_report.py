@@ -45,7 +45,7 @@ pytestmark = pytest.mark.slow  # one short study with N-1 (about a minute) and t
 
 SECTIONS = ["Executive summary", "Facility description", "Assumptions and method",
             "Results without and with the battery (N-0)", "Fluctuations at sub-second resolution",
-            "Contingencies (N-1)", "Sag mitigation",
+            "Contingencies (N-1)", "Plant full capability", "Sag mitigation",
             "Appendix: detailed tables and the study file"]
 
 
@@ -159,6 +159,26 @@ def test_contingency_table_lists_every_outage(study):
         assert r["outage"] in html
     table = pd.read_csv(study / "report_tables" / "contingencies.csv")
     assert len(table) == len(summary["contingencies"])
+
+
+def test_capability_section_lists_the_corners(study):
+    from gridstudy.studies.report.text import fmt_num
+
+    summary = json.loads((study / "summary.json").read_text())
+    cap = summary["plant_capability"]
+    assert cap["approach"] == "corners" and cap["corners"]
+    html = (study / "report.html").read_text()
+    section = html[html.index('<section id="capability"'):]
+    section = section[:section.index("</section>")]
+    assert "Approach (a), the corners" in section
+    assert ("cannot be delivered at this POI" if not cap["pass"] else "can be delivered at this POI") in section
+    for cases in cap["worst"].values():  # each corner's worst voltage and loading, intact and after an outage
+        for w in cases.values():
+            assert fmt_num(w["min_vm_pu"]) in section and fmt_num(w["max_loading_percent"], 3) in section
+    assert len(pd.read_csv(study / "report_tables" / "plant_capability.csv")) == len(cap["corners"])
+    assert len(pd.read_parquet(study / "plant_capability.parquet")) == len(cap["corners"])
+    # the overall verdict: every scenario's N-0 verdict and the corners', intact and after an outage
+    assert summary["pass"] == (all(s["pass"] for s in summary["scenarios"].values()) and cap["pass"])
 
 
 def test_pdf_sections_toc_and_page_numbers(study):
