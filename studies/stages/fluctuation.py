@@ -39,7 +39,7 @@ import pandas as pd
 
 from gridstudy.models.campus import CampusLoadParams, campus_window, change_severity
 from gridstudy.models.dispatch import dispatch
-from gridstudy.studies.criteria import Finding, max_p2p_mw, ramp_findings, rvc_finding, voltage_class
+from gridstudy.studies.criteria import Finding, max_p2p_mw, ramp_finding, rvc_finding, voltage_class
 from gridstudy.studies.criteria.flickermeter import (
     LOOKAHEAD_STEPS,
     emission_finding,
@@ -331,7 +331,7 @@ def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profil
                                        "is judged on the whole horizon at the study step.",
                 details=dict(wr.details), id="rapid_voltage_change.sub-second", group="rapid_voltage_change"))
             for lim in short:
-                per = [ramp_findings(r.grid_p_mw.iloc[r.judged], [lim])[0] for r in rs]
+                per = [ramp_finding(r.grid_p_mw.iloc[r.judged], lim, preset.meter_for(lim)) for r in rs]
                 wf = max(per, key=lambda f: f.worst_value)
                 fs.append(Finding(
                     criterion=f"grid-side variation: {lim.name} (sub-second)", passed=all(f.passed for f in per),
