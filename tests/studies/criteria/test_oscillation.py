@@ -75,5 +75,5 @@ def test_no_line_in_the_band_reads_zero():
 
 def test_bad_window_lengths_are_refused():
     p = pd.Series(np.zeros(100), index=IDX[:100])
-    with pytest.raises(CriteriaError, match="oscillation.windows_s"):
+    with pytest.raises(CriteriaError, match=r"oscillation\.windows_s"):
         worst_line(p, BAND, (10.0, float("nan")))
