@@ -105,6 +105,8 @@ class Study(StudySetup):
         preset = get_preset(ic.criteria.preset)
         if ic.criteria.ramp is not None:
             preset = custom_preset(f"{preset.name}+{ic.criteria.ramp}", preset, ramps=RAMP_PRESETS[ic.criteria.ramp])
+        if ic.criteria.status:
+            preset = custom_preset(preset.name, preset, status=dict(ic.criteria.status))
         if ic.criteria.region is not None:
             preset = custom_preset(preset.name, preset, region=ic.criteria.region)
         if ic.criteria.meters is not None:

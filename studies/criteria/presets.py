@@ -167,6 +167,9 @@ class CriteriaPreset:
     meters : Mapping
         ``kind -> Meter`` for ``ramp_rate`` (``delta`` limits), ``peak_to_peak`` (``range``
         limits) and ``power_factor`` (:data:`DEFAULT_METERS`).
+    status : Mapping
+        ``criterion group -> status`` replacing the status of every limit of that group (what the
+        utility confirmed, e.g. ``{"poi_power_factor": "published"}``).
     region : str or None
         The region of the study's connection (``"TVA"``, ``"ERCOT"``): a limit of another region
         is shown as ``reference (other region)`` and does not decide the pass; ``None``: every
@@ -196,6 +199,7 @@ class CriteriaPreset:
     oscillation: OscillationLimit = field(default_factory=lambda: OSCILLATION_DEFAULT)
     meters: Mapping[str, Meter] = field(default_factory=lambda: dict(DEFAULT_METERS))
     region: str | None = None
+    status: Mapping[str, str] = field(default_factory=dict)
     equipment_bands: Mapping[tuple[str, str], VoltageBand] = field(default_factory=lambda: {
         ("MV", "n-0"): EQUIPMENT_MV, ("MV", "n-1"): EQUIPMENT_MV,
         ("LV", "n-0"): EQUIPMENT_LV, ("LV", "n-1"): EQUIPMENT_LV})

@@ -392,11 +392,13 @@ def with_standing(f: Finding, preset: CriteriaPreset, step_s: float | None = Non
     A binding finding whose every limit is a rule of another region than the study's
     (:meth:`CriteriaPreset.binding`) becomes ``reference (other region)``: shown, not counted.
     Limits without a meter get the registry's description of how their group reads its quantity
-    (:data:`MEASURED`).
+    (:data:`MEASURED`); a group named in the preset's ``status`` gets that status on every limit.
     """
     step = f"{step_s:g}" if step_s is not None else "study"
     how = MEASURED.get(f.group, "")
     limits = tuple(replace(lim, meter=how.format(step=step)) if not lim.meter and how else lim for lim in f.limits)
+    if f.group in preset.status:  # the status the study file gives the group's limits
+        limits = tuple(replace(lim, status=preset.status[f.group]) for lim in limits)
     standing = f.standing
     if standing == "binding" and f.limits and not any(preset.binding(lim.region) for lim in f.limits):
         standing = "reference (other region)"

@@ -29,6 +29,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from gridstudy.grid.errors import InputError, Problem, problems_from_pydantic, read_toml
 from gridstudy.studies.criteria import PRESETS, RAMP_PRESETS
+from gridstudy.studies.criteria._base import STATUSES
 from gridstudy.studies.criteria.flickermeter import LOOKAHEAD_STEPS
 from gridstudy.studies.criteria.meter import meter_problems
 from gridstudy.studies.errors import StudyError
@@ -75,7 +76,19 @@ class CriteriaSection(Section):
     region: str | None = Field(None, min_length=1, description="region of the connection (e.g. 'TVA', 'ERCOT'); "
                                                                "default: the preset's")
     meters: MetersSection | None = None
+    status: dict[str, str] = Field(default_factory=dict, description="criterion group -> status of its limits "
+                                                                     "(published | proposed | assumed), as the "
+                                                                     "utility confirmed them")
     disturbance_counter: DisturbanceCounterSection | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _statuses(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = {k: s for k, s in v.items() if s not in STATUSES}
+        if bad:
+            k, s = next(iter(bad.items()))
+            raise ValueError(f"status of {k!r} is {s!r}; must be one of {', '.join(STATUSES)}")
+        return v
 
     @field_validator("preset")
     @classmethod

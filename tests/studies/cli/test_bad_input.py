@@ -335,3 +335,10 @@ def test_study_file_meter_that_cannot_read_the_series_is_refused(tmp_path, capsy
     out = tmp_path / "out"
     code, text = run_cli(capsys, "run", p, "--out", out)
     assert_refused(code, text, out, "criteria.meters.power_factor.window_s", needle)
+
+
+def test_unknown_limit_status_is_refused(tmp_path, capsys):
+    p = study_file(tmp_path, '[criteria.status]\npoi_power_factor = "approved"\n', duration="1h")
+    out = tmp_path / "out"
+    code, text = run_cli(capsys, "run", p, "--out", out)
+    assert_refused(code, text, out, "criteria.status", "approved", "published, proposed, assumed")
