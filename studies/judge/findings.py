@@ -442,6 +442,7 @@ def scenario_summary(site: Site, result: QSTSResult, findings: list[Finding], pr
         "pst_max": float(flick.details.get("pst_max", flick.worst_value)) if flick is not None else math.nan,
         "plt_max": float(flick.details.get("plt_max", math.nan)) if flick is not None else math.nan,
         "max_ramp_mw_per_min": float(max_ramp_mw_per_min(gp)) if len(gp) > 1 else 0.0,
+        "poi_p_mw_max": float(gp.max()) if len(gp) else math.nan,
         "max_p2p_mw_5s": float(max_p2p_mw(gp, 5.0)) if len(gp) > 1 else 0.0,
         "grid_side_measured_at": at,
         "poi_pf_min": _pf_min(*meter) if meter is not None else math.nan,

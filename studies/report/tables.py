@@ -99,6 +99,20 @@ def _verdict_row(label: str, criterion: str, names: list[str], results: dict, ju
     return f"<tr><td>{label}</td>{''.join(cells)}</tr>"
 
 
+def _cost_rows(sc: dict, names: list[str]) -> list[str]:
+    """What a mitigation costs the grid, beside the verdicts: the extra energy GPU smoothing draws
+    and the POI's peak import (a smoothing floor raises it); figures, not verdicts."""
+    rows = []
+    if any(sc[n].get("gpu_smoothing_extra_mwh") for n in names):
+        cells = "".join(f"<td class=\"num\">{_esc(fmt_num(sc[n].get('gpu_smoothing_extra_mwh'), 4))} MWh</td>"
+                        for n in names)
+        rows.append(f"<tr><td>GPU smoothing: extra energy drawn over the horizon (figure, not a verdict)</td>{cells}</tr>")
+    if any(sc[n].get("poi_p_mw_max") is not None for n in names):
+        cells = "".join(f"<td class=\"num\">{_esc(fmt_num(sc[n].get('poi_p_mw_max'), 4))} MW</td>" for n in names)
+        rows.append(f"<tr><td>POI peak import at the study step (figure, not a verdict)</td>{cells}</tr>")
+    return rows
+
+
 def exec_table(summary: dict) -> str:
     sc = summary["scenarios"]
     names = list(sc)
@@ -130,6 +144,7 @@ def exec_table(summary: dict) -> str:
         rows.append(_verdict_row("load ride-through in the sag events", "sag ride-through", names, sg,
                                  lambda d: (not d["trips"], f"{len(d['trips'])} of {d['n']} events trip"),
                                  "not run"))
+    rows += _cost_rows(sc, names)
     overall = "".join(_verdict_cell("all N-0", n, sc[n]["pass"], f"<b>{_verdict_html(sc[n]['pass'])}</b>")
                       for n in names)
     rows.append(f"<tr class=\"overall\"><td><b>all N-0 criteria</b></td>{overall}</tr>")

@@ -59,5 +59,5 @@ def test_study_status_replaces_the_groups_statuses():
 
 
 def test_unknown_standing_is_refused():
-    with pytest.raises(CriteriaError, match="finding.standing"):
+    with pytest.raises(CriteriaError, match=r"finding\.standing"):
         dataclasses.replace(_finding(), standing="advisory")
