@@ -396,6 +396,12 @@ def with_standing(f: Finding, preset: CriteriaPreset, step_s: float | None = Non
     """
     step = f"{step_s:g}" if step_s is not None else "study"
     how = MEASURED.get(f.group, "")
+    fine = f.details.get("fluctuation_step_s")
+    if f.details.get("method") == "iec61000-4-15":  # the sub-second windows' flickermeter
+        how = ("POI voltage magnitude at the sub-second step" + (f" of {1000 * float(fine):g} ms" if fine else "")
+               + " through the IEC 61000-4-15 flickermeter")
+    elif f.id.endswith("sub-second") and f.group == "rapid_voltage_change":
+        how = "POI voltage magnitude, each sample of the sub-second windows"
     limits = tuple(replace(lim, meter=how.format(step=step)) if not lim.meter and how else lim for lim in f.limits)
     if f.group in preset.status:  # the status the study file gives the group's limits
         limits = tuple(replace(lim, status=preset.status[f.group]) for lim in limits)
