@@ -68,22 +68,31 @@ class GpuModel:
         Readable name.
     uncertain : bool
         True where the TDP is an unconfirmed default *(check)*.
+    smoothing_scopes : tuple of str
+        The GPU-side power smoothing the hardware has (``docs/sources/load.md §7``): ``"gpu"``, the
+        NVML power-smoothing profile (Blackwell: GB200, GB300); ``"rack"``, the energy storage of
+        the GB300 NVL72 power shelf as well. Empty: none (Hopper: H100, H200).
     """
 
     key: str
     tdp_w: float
     description: str
     uncertain: bool = False
+    smoothing_scopes: tuple[str, ...] = ()
 
 
-#: GPU presets: H100/H200 SXM 700 W (docs/sources/load.md §4); GB200 per-GPU 1200 W is not
-#: confirmed from a primary document and is a default to check *(check)*.
+#: GPU presets: H100/H200 SXM 700 W (docs/sources/load.md §4); GB200 per-GPU 1200 W and GB300
+#: per-GPU 1400 W are not confirmed from a primary document and are defaults to check *(check)*.
+#: Power smoothing: NVML's profile on Blackwell (GB200, GB300), the power shelf's storage on the
+#: GB300 NVL72 (docs/sources/load.md §7); none on Hopper.
 GPU_MODELS: dict[str, GpuModel] = {
     g.key: g
     for g in (
         GpuModel("h100", 700.0, "NVIDIA H100 SXM"),
         GpuModel("h200", 700.0, "NVIDIA H200 SXM"),
-        GpuModel("gb200", 1200.0, "NVIDIA GB200 (per B200 GPU)", uncertain=True),
+        GpuModel("gb200", 1200.0, "NVIDIA GB200 (per B200 GPU)", uncertain=True, smoothing_scopes=("gpu",)),
+        GpuModel("gb300", 1400.0, "NVIDIA GB300 NVL72 (per B300 GPU)", uncertain=True,
+                 smoothing_scopes=("gpu", "rack")),
     )
 }
 
@@ -243,6 +252,16 @@ class CampusLoadParams:
         if self.smoothing is not None:
             if isinstance(self.smoothing, GpuSmoothing):
                 p += self.smoothing.problems(f"{prefix}.smoothing")
+                gm = GPU_MODELS.get(self.gpu_model)
+                if gm is not None and self.smoothing.scope in ("gpu", "rack") and \
+                        self.smoothing.scope not in gm.smoothing_scopes:
+                    has = [k for k, g in GPU_MODELS.items() if self.smoothing.scope in g.smoothing_scopes]
+                    p.append(Problem(f"{prefix}.smoothing.scope",
+                                     f"the campus's GPUs ({gm.description}, gpu_model = {self.gpu_model!r}) have no "
+                                     + ("rack-level power smoothing (power-shelf energy storage)"
+                                        if self.smoothing.scope == "rack" else "GPU power-smoothing feature")
+                                     + " (docs/sources/load.md §7); GPU models that have it: " + ", ".join(has),
+                                     self.smoothing.scope))
             else:
                 need("smoothing", False, "must be a GpuSmoothing or None")
         return p

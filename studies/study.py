@@ -38,9 +38,10 @@ import pandas as pd
 
 from gridstudy.grid.basecase import check_site
 from gridstudy.studies.criteria import RAMP_PRESETS, Finding, custom_preset, get_preset
-from gridstudy.studies.criteria.voltage import voltage_class
+from gridstudy.studies.criteria.meter import Meter
+from gridstudy.studies.criteria.presets import DEFAULT_METERS
 from gridstudy.studies.errors import StudyError
-from gridstudy.studies.judge.findings import scenario_findings, scenario_summary
+from gridstudy.studies.judge.findings import bus_band, scenario_findings, scenario_summary, with_standing
 from gridstudy.studies.judge.streamed import StreamJudge
 from gridstudy.studies.output.result import StudyResult
 from gridstudy.studies.qsts.fast import run_fast
@@ -106,6 +107,15 @@ class Study(StudySetup):
         preset = get_preset(ic.criteria.preset)
         if ic.criteria.ramp is not None:
             preset = custom_preset(f"{preset.name}+{ic.criteria.ramp}", preset, ramps=RAMP_PRESETS[ic.criteria.ramp])
+        if ic.criteria.status:
+            preset = custom_preset(preset.name, preset, status=dict(ic.criteria.status))
+        if ic.criteria.region is not None:
+            preset = custom_preset(preset.name, preset, region=ic.criteria.region)
+        if ic.criteria.meters is not None:
+            set_m = {k: Meter(DEFAULT_METERS[k].quantity, DEFAULT_METERS[k].point, v["averaging"], v.get("window_s"),
+                              f"study file [criteria.meters.{k}]")
+                     for k, v in ic.criteria.meters.model_dump(exclude_none=True).items()}
+            preset = custom_preset(preset.name, preset, meters=set_m)
         if ic.criteria.disturbance_counter is not None:
             set_ = ic.criteria.disturbance_counter.model_dump(exclude_none=True)
             preset = custom_preset(preset.name, preset,
@@ -266,6 +276,7 @@ class Study(StudySetup):
         for name, prof in profs.items():
             if fluct is not None:  # the sub-second findings replace their study-step counterparts
                 findings[name] = [f for f in findings[name] if f.id not in fluct.replaced_ids] + fluct.findings[name]
+            findings[name] = [with_standing(f, self.preset, self.step_s) for f in findings[name]]
             scen_summary[name] = scenario_summary(site, results[name], findings[name], prof, self.preset)
             scen_summary[name]["strategy"] = prof.attrs.get("strategy", "battery idle")
             scen_summary[name]["gpu_smoothing_extra_mwh"] = float(prof.attrs.get("smoothing_extra_mwh", 0.0))
@@ -317,13 +328,14 @@ class Study(StudySetup):
                  loss_rows: list[dict[str, Any]], sag_rows: list[dict[str, Any]]) -> dict[str, Any]:
         plant, strat = self.battery, self.strategy
         bands: dict[str, list[float]] = {}
-        for _, row in site.net.bus.iterrows():
-            vb = self.preset.band(voltage_class(float(row["vn_kv"])), "n-0")
+        for b, row in site.net.bus.iterrows():
+            vb = bus_band(site, self.preset, b, "n-0")
             bands[str(row["name"])] = [vb.vmin_pu, vb.vmax_pu]
         return {
             "study": self.name, "site": site.name, "site_description": site.description,
             "steps": len(campus), "step_s": self.step_s, "start": campus.index[0], "end": campus.index[-1],
-            "engine": engine, "criteria_preset": self.preset.name, "input_sha256": self.sha256,
+            "engine": engine, "criteria_preset": self.preset.name, "criteria_region": self.preset.region,
+            "input_sha256": self.sha256,
             "site_summary": site_summary,
             "battery": None if plant is None else {
                 "model": plant.model, "units": plant.units, "p_mw": plant.p_max_mw, "e_mwh": plant.e_max_mwh,

@@ -21,7 +21,20 @@ import pandas as pd
 from gridstudy.grid.errors import Problem
 from gridstudy.studies.errors import StudyError
 
-__all__ = ["CriteriaError", "Limit", "Finding", "step_seconds", "as_values", "runs"]
+__all__ = ["CriteriaError", "Limit", "Finding", "step_seconds", "as_values", "runs", "STATUSES", "STANDINGS",
+           "TO_CONFIRM"]
+
+#: The status of a limit: a value in a dated, published document; a value proposed (a draft, a
+#: straw proposal, a withdrawn revision); or a value assumed by the package (practice, reading).
+STATUSES = ("published", "proposed", "assumed")
+
+#: How a finding counts: ``binding`` decides the verdict; ``reference (other region)`` is a rule of
+#: another region shown for comparison; ``not applicable`` is a criterion that cannot be judged or
+#: cannot fail for the scenario. Only ``binding`` findings count toward the pass.
+STANDINGS = ("binding", "reference (other region)", "not applicable")
+
+#: What the report says of every limit that is not ``published``.
+TO_CONFIRM = "to confirm with the utility"
 
 
 class CriteriaError(StudyError):
@@ -47,6 +60,16 @@ class Limit:
     check : bool
         ``True`` where the value could not be confirmed from a primary document and is a
         default to be reviewed for each study (the *(check)* marks of ``docs/README.md §2``).
+        Without ``status``: ``check=True`` means ``assumed``, else ``published``.
+    status : {'published', 'proposed', 'assumed'} or None
+        See :data:`STATUSES`; ``None``: from ``check``. Anything but ``published`` sets ``check``.
+    date : str
+        The date (year at least) of the document a ``published`` value rests on.
+    region : str or None
+        The region or utility whose rule this is (``"ERCOT"``); ``None``: not regional (a
+        standard, a package default). Judged outside its region it is a reference only.
+    meter : str
+        How the quantity is measured (:meth:`gridstudy.studies.criteria.meter.Meter.describe`).
     """
 
     name: str
@@ -54,12 +77,29 @@ class Limit:
     unit: str
     source: str
     check: bool = False
+    status: str | None = None
+    date: str = ""
+    region: str | None = None
+    meter: str = ""
+
+    def __post_init__(self) -> None:
+        status = self.status if self.status is not None else ("assumed" if self.check else "published")
+        if status not in STATUSES:
+            raise CriteriaError([Problem(f"{self.name}.status", "must be one of " + ", ".join(STATUSES), status)])
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "check", status != "published")
+
+    @property
+    def to_confirm(self) -> bool:
+        """Whether the report marks the limit "to confirm with the utility" (not ``published``)."""
+        return self.status != "published"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         value = list(self.value) if isinstance(self.value, tuple) else self.value
         return {"name": self.name, "value": _jsonable(value), "unit": self.unit,
-                "source": self.source, "check": self.check}
+                "source": self.source, "check": self.check, "status": self.status, "date": self.date,
+                "region": self.region, "meter": self.meter}
 
 
 @dataclass(frozen=True)
@@ -95,6 +135,8 @@ class Finding:
         the display name.
     group : str
         The registry entry (criterion family) that made the finding, e.g. ``"grid_variation"``.
+    standing : str
+        One of :data:`STANDINGS`; only ``binding`` findings count toward a scenario's pass.
     """
 
     criterion: str
@@ -109,13 +151,22 @@ class Finding:
     details: Mapping[str, Any] = field(default_factory=dict)
     id: str = ""
     group: str = ""
+    standing: str = "binding"
 
     def __post_init__(self) -> None:
+        if self.standing not in STANDINGS:
+            raise CriteriaError([Problem("finding.standing", "must be one of " + ", ".join(STANDINGS),
+                                         self.standing)])
         object.__setattr__(self, "details", MappingProxyType(dict(self.details)))
         object.__setattr__(self, "passed", bool(self.passed))
         object.__setattr__(self, "events", int(self.events))
         object.__setattr__(self, "seconds_outside", float(self.seconds_outside))
         object.__setattr__(self, "worst_value", float(self.worst_value))
+
+    @property
+    def counts(self) -> bool:
+        """Whether the finding decides the verdict (``binding``)."""
+        return self.standing == "binding"
 
     @property
     def source(self) -> str:
@@ -129,6 +180,7 @@ class Finding:
             "group": self.group,
             "criterion": self.criterion,
             "pass": self.passed,
+            "standing": self.standing,
             "worst_value": _jsonable(self.worst_value),
             "worst_unit": self.worst_unit,
             "when": _jsonable(self.when),

@@ -11,6 +11,7 @@ plants; Ameren); 0.97 lagging to 0.99 leading (CAISO).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ import pandas as pd
 
 from gridstudy.grid.errors import Problem
 from gridstudy.studies.criteria._base import CriteriaError, Finding, Limit, as_values, positive, runs
+from gridstudy.studies.criteria.meter import Meter
 
 __all__ = ["PowerFactorBand", "PF_LGIA", "PF_CAISO", "power_factor", "power_factor_finding"]
 
@@ -34,21 +36,30 @@ class PowerFactorBand:
         Lowest power factor while supplying reactive power (``q_mvar < 0``). [-]
     source : str
     check : bool
+    status : str or None
+        ``published``, ``proposed`` or ``assumed`` (``None``: from ``check``).
+    region : str or None
+        The region whose rule the band is (``None``: not regional).
     """
 
     min_lagging: float = 0.95
     min_leading: float = 0.95
-    source: str = "pro-forma LGIA (0.95 leading to 0.95 lagging at the POI); Ameren"
-    check: bool = False
+    source: str = ("pro-forma LGIA (0.95 leading to 0.95 lagging at the POI; a generator interconnection "
+                   "requirement, assumed for the load); Ameren")
+    check: bool = True
+    status: str | None = None
+    region: str | None = None
 
     def limits(self) -> tuple[Limit, Limit]:
         """The two bounds as :class:`Limit` records."""
-        return (Limit("min power factor, lagging", self.min_lagging, "-", self.source, self.check),
-                Limit("min power factor, leading", self.min_leading, "-", self.source, self.check))
+        return (Limit("min power factor, lagging", self.min_lagging, "-", self.source, self.check, self.status,
+                      region=self.region),
+                Limit("min power factor, leading", self.min_leading, "-", self.source, self.check, self.status,
+                      region=self.region))
 
 
 PF_LGIA = PowerFactorBand()
-PF_CAISO = PowerFactorBand(0.97, 0.99, "CAISO (0.97 lagging to 0.99 leading)")
+PF_CAISO = PowerFactorBand(0.97, 0.99, "CAISO (0.97 lagging to 0.99 leading)", region="CAISO")
 
 
 def power_factor(p_mw: pd.Series, q_mvar: pd.Series) -> pd.Series:
@@ -78,7 +89,7 @@ def power_factor(p_mw: pd.Series, q_mvar: pd.Series) -> pd.Series:
 
 
 def power_factor_finding(p_mw: pd.Series, q_mvar: pd.Series, band: PowerFactorBand = PF_LGIA, *,
-                         min_p_mw: float = 0.0) -> Finding:
+                         min_p_mw: float = 0.0, meter: Meter | None = None) -> Finding:
     """Judge the POI power factor against a lagging/leading band.
 
     Parameters
@@ -91,6 +102,11 @@ def power_factor_finding(p_mw: pd.Series, q_mvar: pd.Series, band: PowerFactorBa
     min_p_mw : float
         Steps with ``|p_mw| <= min_p_mw`` are not judged (power factor is meaningless near zero
         active power, e.g. after a transfer to backup). [MW]
+    meter : Meter, optional
+        How P and Q are read (:mod:`gridstudy.studies.criteria.meter`): a tariff's demand
+        interval (``block`` of 15 min) gives the interval's power factor from its average P and Q
+        (its kWh over its kVAh); ``None``: each sample. A series shorter than one interval gives a
+        ``not applicable`` finding.
 
     Returns
     -------
@@ -102,6 +118,17 @@ def power_factor_finding(p_mw: pd.Series, q_mvar: pd.Series, band: PowerFactorBa
     positive(problems, "min_p_mw", min_p_mw, allow_zero=True)
     if problems:
         raise CriteriaError(problems)
+    power_factor(p_mw, q_mvar)  # the inputs checked as given
+    meter = meter if meter is not None else Meter("active and reactive power", averaging="sample")
+    lims = tuple(dataclasses.replace(x, meter=meter.describe()) for x in band.limits())
+    p_read, q_read = meter.apply(p_mw), meter.apply(q_mvar)
+    if p_read is None or q_read is None:
+        return Finding(criterion="POI power factor", passed=True, worst_value=float("nan"), worst_unit="-",
+                       when=None, seconds_outside=0.0, events=0, limits=lims,
+                       note=f"Not applicable: the series is shorter than one reading of the meter ({meter.describe()}).",
+                       details={"side": None, "judged_steps": 0, "meter": meter.describe()},
+                       standing="not applicable")
+    p_mw, q_mvar = p_read, q_read
     pf = power_factor(p_mw, q_mvar)
     _, idx, step_s = as_values(p_mw, "p_mw", frame_ok=False)
     signed = pf.to_numpy()
@@ -125,8 +152,9 @@ def power_factor_finding(p_mw: pd.Series, q_mvar: pd.Series, band: PowerFactorBa
         when=when,
         seconds_outside=float(outside.sum()) * step_s,
         events=len(starts),
-        limits=band.limits(),
+        limits=lims,
         note=(f"Power factor {band.min_lagging:g} lagging to {band.min_leading:g} leading; "
-              "consumer view: P import positive, Q absorbed positive (lagging)."),
-        details={"side": side, "judged_steps": int(judged.sum())},
+              "consumer view: P import positive, Q absorbed positive (lagging); "
+              f"meter: {meter.describe()}."),
+        details={"side": side, "judged_steps": int(judged.sum()), "meter": meter.describe()},
     )

@@ -18,6 +18,11 @@ southern            as generic, ramps ``southern``
 ==================  ==========================================================================
 
 Values marked *(check)* in ``docs/sources/criteria.md`` carry ``check=True`` in their :class:`Limit` records.
+
+Every limit carries its status (``published`` with a dated document, ``proposed``, ``assumed``) and,
+for a regional rule, its region; a preset judged for a study in another region (``region``) shows
+such rules as ``reference (other region)``, not as binding verdicts. Every grid-side limit names
+its meter (:attr:`CriteriaPreset.meters`, ``docs/sources/criteria.md §11``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from gridstudy.grid.errors import Problem
@@ -33,6 +39,7 @@ from gridstudy.studies.criteria._base import CriteriaError, Limit
 from gridstudy.studies.criteria.flicker import FLICKER_HV, FLICKER_MV, FlickerLevels
 from gridstudy.studies.criteria.flickermeter import FlickerAllocation
 from gridstudy.studies.criteria.frequency import EASTERN_SFR, ERCOT_SFR, SystemFrequencyResponse
+from gridstudy.studies.criteria.meter import Meter
 from gridstudy.studies.criteria.power_factor import PF_LGIA, PowerFactorBand
 from gridstudy.studies.criteria.ramp import RAMP_PRESETS, RampLimit
 from gridstudy.studies.criteria.ride_through import NOGRR282, RideThroughEnvelope
@@ -48,13 +55,35 @@ from gridstudy.studies.criteria.voltage import (
     VoltageBand,
 )
 
-__all__ = ["CriteriaPreset", "PRESETS", "get_preset", "custom_preset", "OscillationLimit", "OSCILLATION_DEFAULT"]
+__all__ = ["CriteriaPreset", "PRESETS", "get_preset", "custom_preset", "OscillationLimit", "OSCILLATION_DEFAULT",
+           "DEFAULT_METERS", "METER_KINDS", "EQUIPMENT_MV", "EQUIPMENT_LV"]
 
 _GENERIC_RAMPS = (
     RampLimit("20 MW/min", 60.0, 20.0, "delta",
-              source="IESO, Southern Company, CAISO (20 MW/min)"),
+              source="IESO, Southern Company, CAISO (20 MW/min)", status="assumed",
+              region="IESO, Southern Company, CAISO"),
     *RAMP_PRESETS["ercot-proposed"],
 )
+
+_METER_SOURCE = "docs/sources/criteria.md §11 (assumed: the cited rules do not state their meter)"
+
+#: The meters of the grid-side criteria (``docs/sources/criteria.md §11``), by kind:
+#: ``ramp_rate`` (MW per interval: the change between consecutive 1-minute averages),
+#: ``peak_to_peak`` (MW within a window: on a 1-s RMS meter read every step), ``power_factor``
+#: (the tariff's 15-minute demand interval: the interval's average P over its average S).
+DEFAULT_METERS: Mapping[str, Meter] = MappingProxyType({
+    "ramp_rate": Meter("active power", "POI meter", "block", 60.0, _METER_SOURCE),
+    "peak_to_peak": Meter("active power", "POI meter", "rolling", 1.0, _METER_SOURCE),
+    "power_factor": Meter("active and reactive power", "POI meter", "block", 900.0, _METER_SOURCE),
+})
+METER_KINDS = tuple(DEFAULT_METERS)
+
+#: Equipment ranges of the customer's own buses (not service points): ±10 % of nominal, the
+#: continuous operating range of the equipment on them (motors, NEMA MG 1; drives and UPS
+#: rectifiers), docs/sources/criteria.md §1 *(assumed)*.
+EQUIPMENT_MV = VoltageBand(0.90, 1.10, "equipment range (customer bus)",
+                           "equipment continuous operating range +/-10 % (NEMA MG 1 practice; assumed)", check=True)
+EQUIPMENT_LV = EQUIPMENT_MV
 
 
 @dataclass(frozen=True)
@@ -79,6 +108,8 @@ class OscillationLimit:
     cap_percent: float = 20.0
     source: str = "Choukse et al., arXiv:2508.14318 (utility specifications for AI campuses), docs/sources/criteria.md §9"
     check: bool = True
+    #: Window lengths of the screen: the worst amplitude over sliding windows of each. [s]
+    windows_s: tuple[float, ...] = (10.0, 30.0, 120.0, 600.0)
 
     #: Sensitive bands marked on the spectrum: inter-area, low-frequency local, torsional. [Hz]
     SENSITIVE_BANDS: ClassVar[tuple[tuple[str, float, float], ...]] = (
@@ -133,6 +164,19 @@ class CriteriaPreset:
     oscillation : OscillationLimit
         The screen of grid-side power oscillations at the POI (band, cap on the spectral
         amplitude as a share of the campus rating; ``docs/sources/criteria.md §9``).
+    meters : Mapping
+        ``kind -> Meter`` for ``ramp_rate`` (``delta`` limits), ``peak_to_peak`` (``range``
+        limits) and ``power_factor`` (:data:`DEFAULT_METERS`).
+    status : Mapping
+        ``criterion group -> status`` replacing the status of every limit of that group (what the
+        utility confirmed, e.g. ``{"poi_power_factor": "published"}``).
+    region : str or None
+        The region of the study's connection (``"TVA"``, ``"ERCOT"``): a limit of another region
+        is shown as ``reference (other region)`` and does not decide the pass; ``None``: every
+        limit binding.
+    equipment_bands : Mapping
+        ``(voltage_class, case) -> VoltageBand`` for the customer's buses other than the POI
+        (the service point): equipment ranges at MV and LV; HV buses keep the planning bands.
     """
 
     name: str
@@ -153,6 +197,29 @@ class CriteriaPreset:
     flicker_lamp: str = "120V"
     flicker_allocation: FlickerAllocation = field(default_factory=FlickerAllocation)
     oscillation: OscillationLimit = field(default_factory=lambda: OSCILLATION_DEFAULT)
+    meters: Mapping[str, Meter] = field(default_factory=lambda: dict(DEFAULT_METERS))
+    region: str | None = None
+    status: Mapping[str, str] = field(default_factory=dict)
+    equipment_bands: Mapping[tuple[str, str], VoltageBand] = field(default_factory=lambda: {
+        ("MV", "n-0"): EQUIPMENT_MV, ("MV", "n-1"): EQUIPMENT_MV,
+        ("LV", "n-0"): EQUIPMENT_LV, ("LV", "n-1"): EQUIPMENT_LV})
+
+    def meter_for(self, limit: RampLimit) -> Meter:
+        """The meter a grid-side limit is read on: ``ramp_rate`` for a change over an interval,
+        ``peak_to_peak`` for a range within a window."""
+        return self.meters["ramp_rate" if limit.method == "delta" else "peak_to_peak"]
+
+    def equipment_band(self, voltage_class: str, case: str = "n-0") -> VoltageBand:
+        """The band of a customer bus that is not the service point: its equipment range (MV,
+        LV), or the class band (:meth:`band`) where the preset gives none (HV)."""
+        return self.equipment_bands.get((voltage_class, case.lower())) or self.band(voltage_class, case)
+
+    def binding(self, region: str | None) -> bool:
+        """Whether a limit of ``region`` binds this preset's study (not regional, no study region,
+        or the study's region among the limit's comma-separated regions)."""
+        if region is None or self.region is None:
+            return True
+        return self.region.strip().lower() in [r.strip().lower() for r in region.split(",")]
 
     def band(self, voltage_class: str, case: str = "n-0") -> VoltageBand:
         """The steady-state band of a voltage class (``"LV"``, ``"MV"``, ``"HV"``) and case.
@@ -176,9 +243,9 @@ class CriteriaPreset:
 
 PRESETS: dict[str, CriteriaPreset] = {
     "generic-utility": CriteriaPreset("generic-utility"),
-    "ercot": CriteriaPreset("ercot", ramps=RAMP_PRESETS["ercot-proposed"], frequency=ERCOT_SFR),
-    "ieso": CriteriaPreset("ieso", ramps=RAMP_PRESETS["ieso"]),
-    "southern": CriteriaPreset("southern", ramps=RAMP_PRESETS["southern"]),
+    "ercot": CriteriaPreset("ercot", ramps=RAMP_PRESETS["ercot-proposed"], frequency=ERCOT_SFR, region="ERCOT"),
+    "ieso": CriteriaPreset("ieso", ramps=RAMP_PRESETS["ieso"], region="IESO"),
+    "southern": CriteriaPreset("southern", ramps=RAMP_PRESETS["southern"], region="Southern Company"),
 }
 
 
@@ -221,7 +288,7 @@ def custom_preset(name: str, base: str | CriteriaPreset = "generic-utility",
     if bad:
         raise CriteriaError([Problem(f"criteria.{k}", "unknown field; known: "
                                      + ", ".join(sorted(known)), overrides[k]) for k in bad])
-    for k in ("voltage_bands", "rvc", "flicker"):
+    for k in ("voltage_bands", "rvc", "flicker", "meters", "equipment_bands"):
         if k in overrides:
             overrides[k] = {**getattr(base_p, k), **overrides[k]}
     return dataclasses.replace(base_p, name=name, **overrides)

@@ -41,6 +41,7 @@ ATC's rule (changes above 50 MW at no more than 0.5 MW/s) is not a preset; a cus
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -50,7 +51,8 @@ import pandas as pd
 
 from gridstudy.grid.errors import Problem
 from gridstudy.models.timeindex import window_samples
-from gridstudy.studies.criteria._base import CriteriaError, Finding, Limit, as_values, positive, runs
+from gridstudy.studies.criteria._base import STATUSES, CriteriaError, Finding, Limit, as_values, positive, runs
+from gridstudy.studies.criteria.meter import Meter
 
 __all__ = ["RampLimit", "RAMP_PRESETS", "ramp_limits", "nprr1191_limits", "delta_mw",
            "rolling_range_mw", "max_ramp_mw_per_min", "max_p2p_mw", "ramp_finding",
@@ -77,6 +79,12 @@ class RampLimit:
         The limit itself is a violation (the source says "<").
     source : str
     check : bool
+    status : str or None
+        ``published`` (with ``date``), ``proposed`` or ``assumed``; ``None``: from ``check``.
+    region : str or None
+        The region or utilities whose rule it is (comma-separated; ``None``: not regional).
+    date : str
+        Date of the published document.
     """
 
     name: str
@@ -87,6 +95,9 @@ class RampLimit:
     strict: bool = False
     source: str = "custom"
     check: bool = False
+    status: str | None = None
+    region: str | None = None
+    date: str = ""
 
     def __post_init__(self) -> None:
         problems: list[Problem] = []
@@ -97,7 +108,9 @@ class RampLimit:
         if self.direction not in ("both", "up", "down"):
             problems.append(Problem(f"{self.name}.direction", "must be 'both', 'up' or 'down'",
                                     self.direction))
-        elif self.method == "range" and self.direction != "both":
+        if self.status is not None and self.status not in STATUSES:
+            problems.append(Problem(f"{self.name}.status", "must be one of " + ", ".join(STATUSES), self.status))
+        if self.method == "range" and self.direction != "both" and self.direction in ("up", "down"):
             problems.append(Problem(f"{self.name}.direction", "a range limit takes 'both'",
                                     self.direction))
         if problems:
@@ -109,7 +122,7 @@ class RampLimit:
         dirn = "" if self.direction == "both" else f" ({self.direction})"
         return Limit(f"{self.name}: MW {what} {self.window_s:g} s{dirn}"
                      + (" (strictly below)" if self.strict else ""),
-                     self.max_mw, "MW", self.source, self.check)
+                     self.max_mw, "MW", self.source, self.check, self.status, self.date, self.region)
 
 
 _ERCOT = "ERCOT proposed large-load rule (10 MW peak-to-peak in any 5 s)"
@@ -120,13 +133,18 @@ _AESO = "AESO (10 MW/min)"
 _NPRR = "ERCOT NPRR1191 (withdrawn)"
 
 RAMP_PRESETS: dict[str, tuple[RampLimit, ...]] = {
-    "ercot-proposed": (RampLimit("ERCOT 5-s peak-to-peak", 5.0, 10.0, "range", source=_ERCOT),),
-    "ieso": (RampLimit("IESO ramp", 60.0, 20.0, "delta", source=_IESO),
-             RampLimit("IESO 15-s", 15.0, 5.0, "range", source=_IESO)),
-    "southern": (RampLimit("Southern ramp", 60.0, 20.0, "delta", source=_SOUTHERN),
-                 RampLimit("Southern 4-6 s", 6.0, 10.0, "range", strict=True, source=_SOUTHERN)),
-    "caiso": (RampLimit("CAISO 10-min ramp", 600.0, 200.0, "delta", source=_CAISO),),
-    "aeso": (RampLimit("AESO ramp", 60.0, 10.0, "delta", source=_AESO),),
+    "ercot-proposed": (RampLimit("ERCOT 5-s peak-to-peak", 5.0, 10.0, "range", source=_ERCOT,
+                                 status="proposed", region="ERCOT"),),
+    # not traced to a dated document (docs/sources/criteria.md §5): assumed until confirmed
+    "ieso": (RampLimit("IESO ramp", 60.0, 20.0, "delta", source=_IESO, status="assumed", region="IESO"),
+             RampLimit("IESO 15-s", 15.0, 5.0, "range", source=_IESO, status="assumed", region="IESO")),
+    "southern": (RampLimit("Southern ramp", 60.0, 20.0, "delta", source=_SOUTHERN, status="assumed",
+                           region="Southern Company"),
+                 RampLimit("Southern 4-6 s", 6.0, 10.0, "range", strict=True, source=_SOUTHERN,
+                           status="assumed", region="Southern Company")),
+    "caiso": (RampLimit("CAISO 10-min ramp", 600.0, 200.0, "delta", source=_CAISO, status="proposed",
+                        region="CAISO"),),
+    "aeso": (RampLimit("AESO ramp", 60.0, 10.0, "delta", source=_AESO, status="assumed", region="AESO"),),
 }
 
 
@@ -149,8 +167,9 @@ def nprr1191_limits(peak_mw: float) -> tuple[RampLimit, RampLimit]:
     if problems:
         raise CriteriaError(problems)
     return (RampLimit("NPRR1191 down", 60.0, min(0.05 * peak_mw, 20.0), "delta", "down",
-                      source=_NPRR),
-            RampLimit("NPRR1191 up", 60.0, min(0.02 * peak_mw, 8.0), "delta", "up", source=_NPRR))
+                      source=_NPRR, status="proposed", region="ERCOT"),
+            RampLimit("NPRR1191 up", 60.0, min(0.02 * peak_mw, 8.0), "delta", "up", source=_NPRR,
+                      status="proposed", region="ERCOT"))
 
 
 def ramp_limits(name: str, *, peak_mw: float | None = None) -> tuple[RampLimit, ...]:
@@ -243,7 +262,7 @@ def max_p2p_mw(p_mw: pd.Series, window_s: float = 5.0) -> float:
     return float(rolling_range_mw(p_mw, window_s).max())
 
 
-def ramp_finding(p_mw: pd.Series, limit: RampLimit) -> Finding:
+def ramp_finding(p_mw: pd.Series, limit: RampLimit, meter: Meter | None = None) -> Finding:
     """Judge grid-side power against one variation limit.
 
     Parameters
@@ -252,6 +271,11 @@ def ramp_finding(p_mw: pd.Series, limit: RampLimit) -> Finding:
         Grid-side active power at the POI (campus plus battery), import positive, on a fixed-step
         index. [MW]
     limit : RampLimit
+    meter : Meter, optional
+        How the power is read before the limit judges it (:mod:`gridstudy.studies.criteria.meter`):
+        e.g. 1-minute block averages for a MW/min rate (the change between consecutive averages),
+        a 1-s RMS for a peak-to-peak; ``None``: each sample as recorded. A series shorter than
+        one averaging window gives a ``not applicable`` finding.
 
     Returns
     -------
@@ -263,6 +287,18 @@ def ramp_finding(p_mw: pd.Series, limit: RampLimit) -> Finding:
     """
     if not isinstance(limit, RampLimit):
         raise CriteriaError([Problem("limit", "must be a RampLimit", type(limit).__name__)])
+    as_values(p_mw, "p_mw", frame_ok=False)
+    meter = meter if meter is not None else Meter("active power", averaging="sample")
+    read = meter.apply(p_mw)
+    lim_rec = dataclasses.replace(limit.limit(), meter=meter.describe())
+    if read is None or (limit.method == "delta" and len(read) < 2):
+        return Finding(
+            criterion=f"grid-side variation: {limit.name}", passed=True, worst_value=float("nan"),
+            worst_unit="MW", when=None, seconds_outside=0.0, events=0, limits=(lim_rec,),
+            note=f"Not applicable: the series is too short for one reading of the meter ({meter.describe()}).",
+            details={"method": limit.method, "window_s": limit.window_s, "meter": meter.describe()},
+            standing="not applicable")
+    p_mw = read
     _, idx, step_s = as_values(p_mw, "p_mw", frame_ok=False)
     if limit.method == "range":
         m = rolling_range_mw(p_mw, limit.window_s).to_numpy()
@@ -285,13 +321,15 @@ def ramp_finding(p_mw: pd.Series, limit: RampLimit) -> Finding:
         when=when,
         seconds_outside=float(outside.sum()) * step_s,
         events=len(starts),
-        limits=(limit.limit(),),
+        limits=(lim_rec,),
         note=("Peak-to-peak (max - min) within any window" if limit.method == "range" else
-              "Net change P(t) - P(t - window)") + f" of {limit.window_s:g} s, POI import positive.",
+              "Net change P(t) - P(t - window)") + f" of {limit.window_s:g} s, POI import positive; "
+             f"meter: {meter.describe()}.",
         details={"worst_mw_per_min": (worst * 60.0 / limit.window_s
                                      if limit.method == "delta" else None),
                  "method": limit.method,
-                 "window_s": limit.window_s},
+                 "window_s": limit.window_s,
+                 "meter": meter.describe()},
     )
 
 

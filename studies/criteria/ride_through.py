@@ -78,6 +78,9 @@ class RideThroughEnvelope:
     window_s: float = 10.0
     source: str = _SOURCE
     check: bool = False
+    #: NOGRR282 is ERCOT's revision request (docs/sources/criteria.md §7): a proposed rule of one region
+    status: str = "proposed"
+    region: str | None = "ERCOT"
 
     def __post_init__(self) -> None:
         problems = []
@@ -101,12 +104,13 @@ class RideThroughEnvelope:
 
     def limits(self) -> tuple[Limit, ...]:
         """Every band as a :class:`Limit` (allowance in seconds)."""
-        out = [Limit("continuous band", (self.vmin_pu, self.vmax_pu), "pu", self.source, self.check),
+        st, rg = self.status, self.region
+        out = [Limit("continuous band", (self.vmin_pu, self.vmax_pu), "pu", self.source, self.check, st, region=rg),
                Limit("allowance window (time summed over)", self.window_s, "s",
-                     "package reading, after IEEE 2800-2022 consecutive deviations", True)]
-        out += [Limit(f"time below {t:g} pu", a, "s", self.source, self.check)
+                     "package reading, after IEEE 2800-2022 consecutive deviations", True, region=rg)]
+        out += [Limit(f"time below {t:g} pu", a, "s", self.source, self.check, st, region=rg)
                 for t, a in self.low_bands]
-        out += [Limit(f"time above {t:g} pu", a, "s", self.source, self.check)
+        out += [Limit(f"time above {t:g} pu", a, "s", self.source, self.check, st, region=rg)
                 for t, a in self.high_bands]
         return tuple(out)
 

@@ -64,6 +64,7 @@ class VoltageBand:
     name: str = "band"
     source: str = "custom"
     check: bool = False
+    date: str = ""
 
     def __post_init__(self) -> None:
         if not (0 < self.vmin_pu < self.vmax_pu):
@@ -72,14 +73,14 @@ class VoltageBand:
 
     def limit(self) -> Limit:
         """The band as a :class:`Limit`."""
-        return Limit(self.name, (self.vmin_pu, self.vmax_pu), "pu", self.source, self.check)
+        return Limit(self.name, (self.vmin_pu, self.vmax_pu), "pu", self.source, self.check, date=self.date)
 
 
 #: Low-voltage service (up to 1 kV), ANSI C84.1 Table 1 on the 120-V base.
 ANSI_RANGE_A = VoltageBand(0.95, 1.05, "ANSI C84.1 Range A",
-                           "ANSI C84.1 Table 1, low-voltage service Range A (114-126 V on 120 V)")
+                           "ANSI C84.1-2020 Table 1, low-voltage service Range A (114-126 V on 120 V)", date="2020")
 ANSI_RANGE_B = VoltageBand(110 / 120, 127 / 120, "ANSI C84.1 Range B",
-                           "ANSI C84.1 Table 1, low-voltage service Range B (110-127 V on 120 V)")
+                           "ANSI C84.1-2020 Table 1, low-voltage service Range B (110-127 V on 120 V)", date="2020")
 #: Medium-voltage service (above 1 kV up to 34.5 kV), ANSI C84.1 Table 1 service voltage columns:
 #: Range A -2.5 %/+5 % (34.5 kV: 33 640-36 230 V), Range B -5 %/+5.8 % (34.5 kV: 32 780-36 510 V).
 ANSI_MV_SERVICE_RANGE_A = VoltageBand(0.975, 1.05, "ANSI C84.1 MV service Range A",

@@ -49,9 +49,10 @@ from gridstudy.studies.criteria import (
 )
 from gridstudy.studies.criteria.load_loss import load_loss_finding
 from gridstudy.studies.criteria.presets import CriteriaPreset
+from gridstudy.studies.criteria.voltage import VoltageBand
 from gridstudy.studies.qsts.results import QSTSResult
 
-__all__ = ["scenario_findings", "scenario_summary", "bus_band_finding", "thermal_from_summary",
+__all__ = ["scenario_findings", "scenario_summary", "bus_band_finding", "bus_band", "with_standing", "MEASURED", "thermal_from_summary",
            "convergence_finding", "Criterion", "Evidence", "REGISTRY", "register", "finding_by_group",
            "grid_side_pq", "slug"]
 
@@ -65,14 +66,23 @@ def _real_buses(site: Site) -> pd.Index:
     return buses if monitored is None else buses.intersection(pd.Index(monitored))
 
 
+def bus_band(site: Site, preset: CriteriaPreset, bus: Hashable, case: str = "n-0") -> VoltageBand:
+    """The band a bus is judged against: the POI (the service point) the service band of its
+    class (:meth:`CriteriaPreset.band`: ANSI C84.1 service ranges at MV and LV, planning bands at
+    HV); the customer's own buses their equipment range (:meth:`CriteriaPreset.equipment_band`)."""
+    vn = float(site.net.bus.at[bus, "vn_kv"])
+    if bus == site.poi_bus:
+        return preset.band(voltage_class(vn), case)
+    return preset.equipment_band(voltage_class(vn), case)
+
+
 def bus_band_finding(site: Site, result: QSTSResult, preset: CriteriaPreset, case: str = "n-0") -> Finding:
-    """Every bus's min/max voltage against the band of its voltage class (``case`` N-0 or N-1)."""
+    """Every bus's min/max voltage against its band (``case`` N-0 or N-1; :func:`bus_band`)."""
     bs = result.bus_summary.loc[result.bus_summary.index.intersection(_real_buses(site))]
     worst_margin, worst = -math.inf, None
     failing = []
     for b, row in bs.iterrows():
-        vn = float(site.net.bus.at[b, "vn_kv"])
-        band = preset.band(voltage_class(vn), case)
+        band = bus_band(site, preset, b, case)
         for side, v, t in (("low", row.vm_min_pu, row.get("vm_min_time")), ("high", row.vm_max_pu, row.get("vm_max_time"))):
             if not np.isfinite(v):
                 continue
@@ -89,7 +99,8 @@ def bus_band_finding(site: Site, result: QSTSResult, preset: CriteriaPreset, cas
         criterion=f"bus voltages {case.upper()} (all buses)", passed=not failing, worst_value=float(v),
         worst_unit="pu", when=pd.Timestamp(t) if t is not None and not pd.isna(t) else None,
         seconds_outside=math.nan, events=len(failing), limits=(band.limit(),),
-        note=f"worst bus {site.net.bus.at[b, 'name']} ({side}); each bus judged against its class band",
+        note=(f"worst bus {site.net.bus.at[b, 'name']} ({side}); the POI against the service range of its class, "
+              "the customer's own buses against their equipment range"),
         details={"buses_outside": sorted(set(failing)), "element": str(site.net.bus.at[b, "name"])},
     )
 
@@ -127,7 +138,8 @@ def thermal_from_summary(site: Site, result: QSTSResult, preset: CriteriaPreset,
         criterion=f"thermal {case.upper()}", passed=not over, worst_value=worst[0], worst_unit="% of rating",
         when=pd.Timestamp(worst[2]) if worst[2] is not None and not pd.isna(worst[2]) else None,
         seconds_outside=math.nan, events=len(over),
-        limits=(Limit(f"{'normal' if case == 'n-0' else 'emergency'} rating", limit_pct, "%", source),),
+        limits=(Limit(f"{'normal' if case == 'n-0' else 'emergency'} rating", limit_pct, "%", source,
+                      bool(getattr(lim, "check", True))),),
         note=f"worst branch {worst[1]}" + (f" (emergency = {worst[3]:g} x normal)" if case == "n-1" else ""),
         details={"element": worst[1], "overloaded_elements": over},
     )
@@ -281,7 +293,7 @@ def _pf_min(p_mw: pd.Series, q_mvar: pd.Series) -> float:
 
 def _power_factor(ev: Evidence) -> list[Finding]:
     p, q, at = grid_side_pq(ev.result, ev.profiles)
-    f = power_factor_finding(p, q, ev.preset.power_factor)
+    f = power_factor_finding(p, q, ev.preset.power_factor, meter=ev.preset.meters["power_factor"])
     cp, cq = _campus_side_pq(ev.result, ev.profiles)
     return [replace(f, note=f"{f.note} {_AT_NOTE[at]}",
                     details={**f.details, "measured_at": at, "campus_side_pf_min": _pf_min(cp, cq)})]
@@ -292,8 +304,9 @@ def _grid_variation(ev: Evidence) -> list[Finding]:
     cp = _campus_side_pq(ev.result, ev.profiles)[0]
     out = []
     for lim in ev.preset.ramps:
-        f = ramp_finding(p, lim)
-        c = ramp_finding(cp, lim)
+        meter = ev.preset.meter_for(lim)
+        f = ramp_finding(p, lim, meter)
+        c = ramp_finding(cp, lim, meter)
         out.append(replace(f, note=f"{f.note} {_AT_NOTE[at]}",
                            details={**f.details, "measured_at": at, "campus_side_worst_mw": c.worst_value,
                                     "campus_side_passed": c.passed}))
@@ -355,11 +368,50 @@ def scenario_findings(site: Site, result: QSTSResult, preset: CriteriaPreset, pr
         made = c.judge(ev)
         for f in made:
             fid = _finding_id(c, f, case, several=len(made) > 1 or c.id == "grid_variation")
-            findings.append(replace(f, id=fid, group=c.id))
+            findings.append(with_standing(replace(f, id=fid, group=c.id), preset, ev.result.step_s))
     ids = [f.id for f in findings]
     if len(set(ids)) != len(ids):
         raise ValueError(f"criteria registry gave duplicate finding ids: {ids}")
     return findings
+
+
+#: How the criteria of the registry that judge the study-step series read their quantity (the
+#: grid-side ones name their :class:`~gridstudy.studies.criteria.meter.Meter`); ``{step}`` is the step.
+MEASURED = {
+    "convergence": "power flow of every study step",
+    "poi_voltage": "POI voltage magnitude, each {step}-s study-step sample (a quasi-static phasor)",
+    "rapid_voltage_change": "POI voltage magnitude, each {step}-s study-step sample",
+    "flicker": "POI voltage magnitude, analytical estimate from the {step}-s steps (IEC 61000-3-7)",
+    "bus_voltages": "voltage magnitude of every monitored bus, each {step}-s study-step sample",
+    "thermal": "branch loading, each {step}-s study-step sample",
+    "ride_through": "POI voltage magnitude, each {step}-s study-step sample",
+    "load_loss": "POI voltage magnitude, each {step}-s study-step sample, through the campus's protection",
+}
+
+
+def with_standing(f: Finding, preset: CriteriaPreset, step_s: float | None = None) -> Finding:
+    """``f`` with its standing for the study of ``preset`` and every limit's meter named.
+
+    A binding finding whose every limit is a rule of another region than the study's
+    (:meth:`CriteriaPreset.binding`) becomes ``reference (other region)``: shown, not counted.
+    Limits without a meter get the registry's description of how their group reads its quantity
+    (:data:`MEASURED`); a group named in the preset's ``status`` gets that status on every limit.
+    """
+    step = f"{step_s:g}" if step_s is not None else "study"
+    how = MEASURED.get(f.group, "")
+    fine = f.details.get("fluctuation_step_s")
+    if f.details.get("method") == "iec61000-4-15":  # the sub-second windows' flickermeter
+        how = ("POI voltage magnitude at the sub-second step" + (f" of {1000 * float(fine):g} ms" if fine else "")
+               + " through the IEC 61000-4-15 flickermeter")
+    elif f.id.endswith("sub-second") and f.group == "rapid_voltage_change":
+        how = "POI voltage magnitude, each sample of the sub-second windows"
+    limits = tuple(replace(lim, meter=how.format(step=step)) if not lim.meter and how else lim for lim in f.limits)
+    if f.group in preset.status:  # the status the study file gives the group's limits
+        limits = tuple(replace(lim, status=preset.status[f.group]) for lim in limits)
+    standing = f.standing
+    if standing == "binding" and f.limits and not any(preset.binding(lim.region) for lim in f.limits):
+        standing = "reference (other region)"
+    return replace(f, limits=limits, standing=standing)
 
 
 def finding_by_group(findings: list[Finding], group: str) -> Finding | None:
@@ -390,7 +442,7 @@ def scenario_summary(site: Site, result: QSTSResult, findings: list[Finding], pr
     rt = finding_by_group(findings, "ride_through")
     outside = int(((poi_ok < band.vmin_pu) | (poi_ok > band.vmax_pu)).sum()) * step_seconds(poi.index)
     return {
-        "pass": all(f.passed for f in findings),
+        "pass": all(f.passed for f in findings if f.counts),
         "poi_vm_pu_min": float(poi_ok.min()) if len(poi_ok) else math.nan,
         "poi_vm_pu_max": float(poi_ok.max()) if len(poi_ok) else math.nan,
         "seconds_outside_n0_band": float(outside),
@@ -399,6 +451,7 @@ def scenario_summary(site: Site, result: QSTSResult, findings: list[Finding], pr
         "pst_max": float(flick.details.get("pst_max", flick.worst_value)) if flick is not None else math.nan,
         "plt_max": float(flick.details.get("plt_max", math.nan)) if flick is not None else math.nan,
         "max_ramp_mw_per_min": float(max_ramp_mw_per_min(gp)) if len(gp) > 1 else 0.0,
+        "poi_p_mw_max": float(gp.max()) if len(gp) else math.nan,
         "max_p2p_mw_5s": float(max_p2p_mw(gp, 5.0)) if len(gp) > 1 else 0.0,
         "grid_side_measured_at": at,
         "poi_pf_min": _pf_min(*meter) if meter is not None else math.nan,
@@ -408,5 +461,6 @@ def scenario_summary(site: Site, result: QSTSResult, findings: list[Finding], pr
         "tap_operations": int(result.tap_operations.sum()) if len(result.tap_operations) else 0,
         "battery_saturated_steps": int(profiles["saturated"].sum()) if "saturated" in profiles else 0,
         "criteria": [f.to_dict() for f in findings],
-        "failed": [f.criterion for f in findings if not f.passed],
+        "failed": [f.criterion for f in findings if not f.passed and f.counts],
+        "reference_failed": [f.criterion for f in findings if not f.passed and not f.counts],
     }

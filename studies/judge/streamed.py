@@ -26,6 +26,7 @@ pass/fail are exact.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,13 @@ from gridstudy.studies.criteria import Finding
 from gridstudy.studies.criteria.power_factor import power_factor_finding
 from gridstudy.studies.criteria.presets import CriteriaPreset
 from gridstudy.studies.criteria.ramp import ramp_finding
-from gridstudy.studies.judge.findings import bus_band_finding, convergence_finding, slug, thermal_from_summary
+from gridstudy.studies.judge.findings import (
+    bus_band_finding,
+    convergence_finding,
+    slug,
+    thermal_from_summary,
+    with_standing,
+)
 from gridstudy.studies.qsts.results import QSTSResult, ResultRecorder
 
 __all__ = ["StreamJudge", "JUDGE_STEPS"]
@@ -76,7 +83,12 @@ class StreamJudge:
         self.series_criteria = case == "n-0"
         self.judge_steps = int(judge_steps)
         step_s = recorder.step_s
-        self.tail_steps = max([window_samples(lim.window_s, step_s) for lim in preset.ramps] + [1])
+        # a window crossing a stretch boundary is judged whole: its samples and its meter's averaging
+        # window are kept; stretches advance by whole blocks of every block meter, so that the
+        # meters' blocks stay aligned to the start of the run
+        self.tail_steps = max([window_samples(lim.window_s, step_s) + preset.meter_for(lim).samples(step_s)
+                               for lim in preset.ramps] + [preset.meters["power_factor"].samples(step_s), 1])
+        self.block_steps = math.lcm(*[m.samples(step_s) for m in preset.meters.values() if m.averaging == "block"], 1)
         self._p: list[np.ndarray] = []
         self._q: list[np.ndarray] = []
         self._ok = True
@@ -106,12 +118,15 @@ class StreamJudge:
         p, q = np.concatenate(self._p), np.concatenate(self._q)
         idx = self.recorder.index[self._start:self._start + len(p)]
         ps, qs = pd.Series(p, index=idx), pd.Series(q, index=idx)
-        made = [("poi_power_factor", power_factor_finding(ps, qs, self.preset.power_factor), False)]
-        made += [(f"grid_variation.{lim.name}", ramp_finding(ps, lim), True) for lim in self.preset.ramps]
+        made = [("poi_power_factor", power_factor_finding(ps, qs, self.preset.power_factor,
+                                                          meter=self.preset.meters["power_factor"]), False)]
+        made += [(f"grid_variation.{lim.name}", ramp_finding(ps, lim, self.preset.meter_for(lim)), True)
+                 for lim in self.preset.ramps]
         for key, f, larger_worse in made:
             self._keep(key, f, larger_worse)
         self.stretches += 1
-        keep = min(self.tail_steps, len(p))
+        advance = max(0, (len(p) - self.tail_steps) // self.block_steps * self.block_steps)
+        keep = len(p) - advance
         self._p, self._q = [p[len(p) - keep:]], [q[len(q) - keep:]]
         self._start += len(p) - keep
         self._held = 0
@@ -144,7 +159,7 @@ class StreamJudge:
         if self._ok and self.series_criteria:  # ids as the registry gives them (gridstudy.studies.judge.findings)
             out += [dataclasses.replace(f, id=key if key == "poi_power_factor" else f"grid_variation.{_slug(f.criterion)}",
                                         group=key.split(".")[0]) for key, f in self.worst.items()]
-        return out
+        return [with_standing(f, self.preset, self.recorder.step_s) for f in out]
 
     def summary(self, result: QSTSResult) -> dict[str, Any]:
         """``criterion -> {passed, worst_value, unit}`` of :meth:`findings`, JSON-able."""

@@ -491,11 +491,16 @@ def _fluctuation_section(d: Path, summary: dict[str, Any], ctx: dict[str, Any], 
     for n, s in sc.items():
         o = s.get("oscillation") or {}
         if o:
-            osc_rows.append({"scenario": scenario_label(n), "peak [MW]": fmt_num(o.get("peak_mw"), 2),
-                             "at [Hz]": fmt_num(o.get("peak_hz"), 3), "cap [MW]": fmt_num(o.get("limit_mw"), 1),
-                             "verdict": "PASS" if o.get("pass") else "FAIL"})
+            row = {"scenario": scenario_label(n)}
+            for lw, r in (o.get("by_window_length") or {}).items():
+                row[f"{lw}-s windows [MW]"] = f"{fmt_num(r.get('amplitude_mw'), 3)} at {fmt_num(r.get('peak_hz'), 3)} Hz"
+            row.update({"worst [MW]": fmt_num(o.get("peak_mw"), 3), "cap [MW]": fmt_num(o.get("limit_mw"), 3),
+                        "verdict": "PASS" if o.get("pass") else "FAIL"})
+            osc_rows.append(row)
+            ctx["fluct_osc_method"] = o.get("method", "one Hann spectrum per window")
     if osc_rows:
-        ctx["fluct_osc"] = html_table(pd.DataFrame(osc_rows), cls="small", num={"peak [MW]", "at [Hz]", "cap [MW]"})
+        odf = pd.DataFrame(osc_rows).fillna("–")
+        ctx["fluct_osc"] = html_table(odf, cls="small", num={c for c in odf.columns if "MW" in c})
     sens = summary.get("latency_sensitivity") or []
     if sens:
         sdf = pd.DataFrame(sens)

@@ -71,6 +71,21 @@ def _verdict_cell(criterion: str, scenario: str, ok: bool, inner: str) -> str:
             f"data-verdict=\"{verdict_word(ok).lower()}\">{inner}</td>")
 
 
+def _standing_cell(criterion: str, scenario: str, c: dict[str, Any]) -> str:
+    """The cell of a finding that does not decide the verdict: a rule of another region (its
+    verdict shown as a reference) or a criterion not applicable to the scenario."""
+    standing = c.get("standing", "binding")
+    if standing == "not applicable":
+        inner = "<span class=\"na\">not applicable</span>"
+        word = "n/a"
+    else:
+        inner = (f"<span class=\"na\">reference (other region)</span><br><span class=\"small\">would "
+                 f"{verdict_word(c['pass']).lower()}: {_esc(fmt_value(c.get('worst_value'), c.get('worst_unit')))}</span>")
+        word = "reference"
+    return (f"<td data-criterion=\"{_esc(criterion)}\" data-scenario=\"{_esc(scenario)}\" "
+            f"data-verdict=\"{word}\">{inner}</td>")
+
+
 def _verdict_row(label: str, criterion: str, names: list[str], results: dict[str, Any],
                  judge: Callable[[Any], tuple[bool, str]], missing: str) -> str:
     """A row of the executive table: per scenario ``judge(result) -> (ok, text)``, or a ``missing``
@@ -81,9 +96,26 @@ def _verdict_row(label: str, criterion: str, names: list[str], results: dict[str
         if r is None:
             cells.append(f"<td class=\"na\">{missing}</td>")
             continue
+        if isinstance(r, dict) and r.get("standing", "binding") != "binding":
+            cells.append(_standing_cell(criterion, n, r))
+            continue
         ok, text = judge(r)
         cells.append(_verdict_cell(criterion, n, ok, _verdict_html(ok, text)))
     return f"<tr><td>{label}</td>{''.join(cells)}</tr>"
+
+
+def _cost_rows(sc: dict[str, Any], names: list[str]) -> list[str]:
+    """What a mitigation costs the grid, beside the verdicts: the extra energy GPU smoothing draws
+    and the POI's peak import (a smoothing floor raises it); figures, not verdicts."""
+    rows = []
+    if any(sc[n].get("gpu_smoothing_extra_mwh") for n in names):
+        cells = "".join(f"<td class=\"num\">{_esc(fmt_num(sc[n].get('gpu_smoothing_extra_mwh'), 4))} MWh</td>"
+                        for n in names)
+        rows.append(f"<tr><td>GPU smoothing: extra energy drawn over the horizon (figure, not a verdict)</td>{cells}</tr>")
+    if any(sc[n].get("poi_p_mw_max") is not None for n in names):
+        cells = "".join(f"<td class=\"num\">{_esc(fmt_num(sc[n].get('poi_p_mw_max'), 4))} MW</td>" for n in names)
+        rows.append(f"<tr><td>POI peak import at the study step (figure, not a verdict)</td>{cells}</tr>")
+    return rows
 
 
 def exec_table(summary: dict[str, Any]) -> str:
@@ -118,6 +150,7 @@ def exec_table(summary: dict[str, Any]) -> str:
         rows.append(_verdict_row("load ride-through in the sag events", "sag ride-through", names, sg,
                                  lambda d: (not d["trips"], f"{len(d['trips'])} of {d['n']} events trip"),
                                  "not run"))
+    rows += _cost_rows(sc, names)
     overall = "".join(_verdict_cell("all N-0", n, sc[n]["pass"], f"<b>{_verdict_html(sc[n]['pass'])}</b>")
                       for n in names)
     rows.append(f"<tr class=\"overall\"><td><b>all N-0 criteria</b></td>{overall}</tr>")
@@ -185,9 +218,26 @@ def strength_table(ss: dict[str, Any], summary: dict[str, Any]) -> str:
     return html_table(df, cls="kv", num={"value"})
 
 
+def limit_status(lim: dict[str, Any], region: str | None) -> str:
+    """A limit's status as the report prints it: ``published (<date>)``, ``proposed`` or
+    ``assumed``, with ``reference (other region)`` where it is a rule of another region than the
+    study's."""
+    status = lim.get("status") or ("assumed" if lim.get("check") else "published")
+    if status == "published" and lim.get("date"):
+        status = f"published ({lim['date']})"
+    reg = lim.get("region")
+    if reg and region and region.strip().lower() not in [r.strip().lower() for r in str(reg).split(",")]:
+        status += f"; reference (other region: {reg})"
+    elif reg:
+        status += f" ({reg})"
+    return status
+
+
 def criteria_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
-    """The limits of every judged criterion, as HTML and as a frame."""
+    """Every limit judged, with its meter, status and source; every limit that is not
+    ``published`` marked "to confirm with the utility"."""
     seen, rows = set(), []
+    region = summary.get("criteria_region")
     for s in summary["scenarios"].values():
         for c in s.get("criteria", []):
             for lim in c.get("limits", []):
@@ -195,9 +245,12 @@ def criteria_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
                 if key in seen:
                     continue
                 seen.add(key)
+                status = lim.get("status") or ("assumed" if lim.get("check") else "published")
                 rows.append({"criterion": c["criterion"], "limit": lim["name"],
-                             "value": fmt_value(lim["value"], lim.get("unit")), "source": lim.get("source", ""),
-                             "to confirm with the utility": "yes" if lim.get("check") else ""})
+                             "value": fmt_value(lim["value"], lim.get("unit")), "meter": lim.get("meter") or "–",
+                             "status": limit_status(lim, region), "source": lim.get("source", ""),
+                             "to confirm with the utility": "to confirm with the utility"
+                             if status != "published" else ""})
     df = pd.DataFrame(rows)
     return html_table(df, cls="small"), df
 
@@ -235,7 +288,10 @@ def findings_detail(summary: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for n, s in summary["scenarios"].items():
         for c in s.get("criteria", []):
-            rows.append({"scenario": scenario_label(n), "criterion": c["criterion"], "verdict": verdict_word(c["pass"]),
+            standing = c.get("standing", "binding")
+            verdict = verdict_word(c["pass"]) if standing == "binding" else (
+                "n/a" if standing == "not applicable" else f"reference ({verdict_word(c['pass'])})")
+            rows.append({"scenario": scenario_label(n), "criterion": c["criterion"], "verdict": verdict,
                          "worst": fmt_value(c.get("worst_value"), c.get("worst_unit")), "when": fmt_when(c.get("when")),
                          "seconds outside": fmt_num(c.get("seconds_outside")), "events": fmt_num(c.get("events")),
                          "limits": fmt_limits(c.get("limits")), "note": c.get("note", "")})

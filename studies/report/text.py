@@ -95,7 +95,9 @@ def sag_verdicts(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _scenario_sentence(name: str, scen: dict[str, Any]) -> str:
-    crits = scen.get("criteria", [])
+    # only binding findings count: references to other regions' rules and criteria not applicable
+    # to the scenario are shown in the tables, not counted here
+    crits = [c for c in scen.get("criteria", []) if c.get("standing", "binding") == "binding"]
     failed = [c["criterion"] for c in crits if not c["pass"]]
     n = len(crits)
     who = f"The campus {scenario_label(name)}"

@@ -211,8 +211,9 @@ class StudyEvaluator:
         fs = scenario_findings(self.site, res, self.preset, prof)
         summ = scenario_summary(self.site, res, fs, prof, self.preset)
         crit = [f.to_dict() for f in fs]
-        failed = [c["criterion"] for c in crit if not c["pass"]]
-        passed = {c["id"]: bool(c["pass"]) for c in crit}
+        counted = [c for c in crit if c["standing"] == "binding"]  # references and n/a do not decide
+        failed = [c["criterion"] for c in counted if not c["pass"]]
+        passed = {c["id"]: bool(c["pass"]) for c in counted}
         if self.n1:
             assert self._window is not None and self._outages is not None, "_prepare_n1 runs in __init__ when n1"
             sl = self._window

@@ -7,7 +7,9 @@ at once.
 Sections::
 
     [criteria]       preset (generic-utility | ercot | ieso | southern), ramp (a ramp preset that
-                     replaces the preset's grid-side limits), flicker_percentile
+                     replaces the preset's grid-side limits), region (the connection's region:
+                     rules of other regions are references, not verdicts), [criteria.meters]
+                     (ramp_rate, peak_to_peak, power_factor: averaging and window_s)
     [[scenarios]]    further named alternatives: name + a [battery] table merged over the file's
     [contingencies]  enabled, window (worst-window length, e.g. "1h"; "all" = the whole horizon),
                      workers (parallel processes), scenarios (which scenarios run N-1)
@@ -27,7 +29,9 @@ from pydantic import Field, ValidationError, field_validator
 
 from gridstudy.grid.errors import InputError, Problem, problems_from_pydantic, read_toml
 from gridstudy.studies.criteria import PRESETS, RAMP_PRESETS
+from gridstudy.studies.criteria._base import STATUSES
 from gridstudy.studies.criteria.flickermeter import LOOKAHEAD_STEPS
+from gridstudy.studies.criteria.meter import meter_problems
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.spec.sections import Section, StudySpec, parse_study
 
@@ -48,12 +52,45 @@ class DisturbanceCounterSection(Section):
     return_after_s: float | None = Field(None, gt=0, description="time on backup before the return [s]")
 
 
+class MeterSection(Section):
+    """A grid-side criterion's meter (:class:`gridstudy.studies.criteria.meter.Meter`): ``sample``
+    (each study-step sample), ``rolling`` (an RMS of ``window_s``, read every step) or ``block``
+    (consecutive averages of ``window_s``). The window must be a whole number of study steps and
+    no longer than the horizon."""
+
+    averaging: str = Field(description="sample | rolling | block")
+    window_s: float | None = Field(None, description="averaging window [s]")
+
+
+class MetersSection(Section):
+    """``[criteria.meters]``: the meters of the grid-side criteria (unset: the preset's)."""
+
+    ramp_rate: MeterSection | None = None
+    peak_to_peak: MeterSection | None = None
+    power_factor: MeterSection | None = None
+
+
 class CriteriaSection(Section):
     """``[criteria]``: the criteria preset, an optional ramp-limit preset and the disturbance counter."""
 
     preset: str = "generic-utility"
     ramp: str | None = Field(None, description="ramp-limit preset replacing the preset's (ercot-proposed, ieso, ...)")
+    region: str | None = Field(None, min_length=1, description="region of the connection (e.g. 'TVA', 'ERCOT'); "
+                                                               "default: the preset's")
+    meters: MetersSection | None = None
+    status: dict[str, str] = Field(default_factory=dict, description="criterion group -> status of its limits "
+                                                                     "(published | proposed | assumed), as the "
+                                                                     "utility confirmed them")
     disturbance_counter: DisturbanceCounterSection | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _statuses(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = {k: s for k, s in v.items() if s not in STATUSES}
+        if bad:
+            k, s = next(iter(bad.items()))
+            raise ValueError(f"status of {k!r} is {s!r}; must be one of {', '.join(STATUSES)}")
+        return v
 
     @field_validator("preset")
     @classmethod
@@ -296,6 +333,22 @@ def window_problems(study: StudySpec, ic: InterconnectionSpec, raw: dict[str, An
     return out
 
 
+def meter_section_problems(study: StudySpec, ic: InterconnectionSpec) -> list[Problem]:
+    """The meters the file sets (``[criteria.meters]``) that cannot read the study's series: an
+    unknown averaging, a window shorter than the study step, not a whole number of steps, or
+    longer than the horizon."""
+    m = ic.criteria.meters
+    if m is None:
+        return []
+    out: list[Problem] = []
+    for kind in ("ramp_rate", "peak_to_peak", "power_factor"):
+        sec = getattr(m, kind)
+        if sec is not None:
+            out += meter_problems(f"criteria.meters.{kind}", sec.averaging, sec.window_s,
+                                  step_s=study.study.step_s, horizon_s=study.study.horizon_s)
+    return out
+
+
 def unknown_scenario_problems(names: list[str], known: set[str], path: str = "contingencies.scenarios") -> list[Problem]:
     """A problem for each scenario name of ``names`` that is not one of ``known`` (``path[k]``)."""
     return [Problem(f"{path}[{k}]", f"unknown scenario; known: {', '.join(sorted(known))}", n)
@@ -370,6 +423,7 @@ def parse_interconnection(raw: dict[str, Any],
                          and (p.path, p.message, repr(p.value)) not in base_problems]
     if ic is not None and study is not None:
         problems += window_problems(study, ic, raw)
+        problems += meter_section_problems(study, ic)
     if ic is not None:
         known = {"without_battery", "with_battery", *[n for n in names if isinstance(n, str)]}
         problems += unknown_scenario_problems(list(ic.contingencies.scenarios), known)

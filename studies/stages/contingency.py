@@ -156,14 +156,14 @@ def run_outage(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame
     vmin = bus.loc[real, "vm_min_pu"]
     return {
         **row,
-        "pass": all(f.passed for f in findings),
+        "pass": all(f.passed for f in findings if f.counts),
         "worst_vm_pu": float(vmin.min()) if vmin.notna().any() else math.nan,
         "worst_vm_bus": str(bus.loc[vmin.idxmin(), "name"]) if vmin.notna().any() else "",
         "max_vm_pu": float(bus.loc[real, "vm_max_pu"].max()),
         "max_loading_percent": float(worst_load),
         "max_loading_element": worst_elem,
         "nonconverged_steps": res.nonconverged_steps,
-        "violations": [f.criterion for f in findings if not f.passed],
+        "violations": [f.criterion for f in findings if not f.passed and f.counts],
         "criteria": [f.to_dict() for f in findings],
         "error": "",
     }

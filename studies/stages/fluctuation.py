@@ -30,6 +30,7 @@ by their sub-second counterparts.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -41,13 +42,15 @@ from gridstudy.models.campus import CampusLoadParams, campus_window, change_seve
 from gridstudy.models.dispatch import dispatch
 from gridstudy.models.grid_forming import GridFormingControl
 from gridstudy.models.plant_control import PlantControl
-from gridstudy.studies.criteria import Finding, max_p2p_mw, ramp_findings, rvc_finding, voltage_class
+from gridstudy.studies.criteria import Finding, max_p2p_mw, ramp_finding, rvc_finding, voltage_class
 from gridstudy.studies.criteria.flickermeter import (
     LOOKAHEAD_STEPS,
     emission_finding,
     flickermeter,
     flickermeter_finding,
 )
+from gridstudy.studies.criteria.oscillation import METHOD as OSC_METHOD
+from gridstudy.studies.criteria.oscillation import worst_line
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.judge.findings import slug
 from gridstudy.studies.qsts.inputs import RecordSpec
@@ -252,30 +255,39 @@ def oscillation_spectrum(p_mw: pd.Series) -> pd.Series:
     return pd.Series(amp, index=np.fft.rfftfreq(n, dt), name="amplitude_mw")
 
 
-def oscillation_finding(spectra: dict[str, pd.Series], rating_mw: float, limit: OscillationLimit) -> Finding:
-    """The largest spectral amplitude in the band over the windows, against the cap."""
+def oscillation_finding(series: dict[str, pd.Series], rating_mw: float, limit: OscillationLimit) -> Finding:
+    """The worst oscillation amplitude of the grid-side power in the band over sliding windows of
+    several lengths (:func:`gridstudy.studies.criteria.oscillation.worst_line`) in every judged
+    window (``label -> series``), against the cap."""
     lo, hi = limit.band_hz
-    worst, when, peak_hz = 0.0, None, math.nan
+    worst, when, peak_hz, length, start = 0.0, None, math.nan, math.nan, None
+    by_length: dict[str, dict[str, Any]] = {}
     bands: dict[str, dict[str, float]] = {}
-    for label, sp in spectra.items():
-        band = sp[(sp.index >= lo) & (sp.index <= hi)]
-        if len(band) and float(band.max()) >= worst:
-            worst, when, peak_hz = float(band.max()), label, float(band.index[int(np.argmax(band.to_numpy()))])
+    for label, p in series.items():
+        w, per = worst_line(p, (lo, hi), limit.windows_s)
+        if w.amplitude_mw >= worst:
+            worst, when, peak_hz, length, start = w.amplitude_mw, label, w.peak_hz, w.window_s, w.start
+        for lw, r in per.items():
+            cur = by_length.get(f"{lw:g}")
+            if cur is None or r.amplitude_mw > cur["amplitude_mw"]:
+                by_length[f"{lw:g}"] = {**r.to_dict(), "window": label}
         for name, a, b in limit.SENSITIVE_BANDS:
-            part = sp[(sp.index >= a) & (sp.index < b)]
-            if len(part):
-                cur = bands.setdefault(name, {"peak_mw": 0.0, "peak_hz": math.nan})
-                if float(part.max()) >= cur["peak_mw"]:
-                    cur.update(peak_mw=float(part.max()), peak_hz=float(part.index[int(np.argmax(part.to_numpy()))]))
+            sw, _ = worst_line(p, (a, b), limit.windows_s)
+            cur_b = bands.setdefault(name, {"peak_mw": 0.0, "peak_hz": math.nan})
+            if sw.amplitude_mw >= cur_b["peak_mw"]:
+                cur_b.update(peak_mw=sw.amplitude_mw, peak_hz=sw.peak_hz)
     limit_mw = limit.cap_percent / 100.0 * rating_mw
+    method = OSC_METHOD.format(lengths=", ".join(f"{w:g}" for w in limit.windows_s))
     return Finding(
         criterion=f"oscillation {lo:g}-{hi:g} Hz (grid-side power)", passed=worst <= limit_mw,
         worst_value=100.0 * worst / rating_mw if rating_mw > 0 else math.nan, worst_unit="% of campus rating",
-        when=None, seconds_outside=math.nan, events=int(worst > limit_mw), limits=(limit.limit(),),
-        note=(f"Largest single-sided amplitude of the grid-side active power at the POI in {lo:g}-{hi:g} Hz over the "
-              f"sub-second windows: {worst:.2f} MW at {peak_hz:.2f} Hz (window {when})."),
+        when=start, seconds_outside=math.nan, events=int(worst > limit_mw),
+        limits=(dataclasses.replace(limit.limit(), meter=f"grid-side active power at the POI, {method}"),),
+        note=(f"Worst oscillation of the grid-side active power at the POI in {lo:g}-{hi:g} Hz: {worst:.2f} MW at "
+              f"{peak_hz:.2f} Hz on a {length:g}-s window of {when}. Method: {method}."),
         details={"band_hz": [lo, hi], "peak_mw": worst, "peak_hz": peak_hz, "limit_mw": limit_mw,
-                 "pass": worst <= limit_mw, "window": when, "bands": bands})
+                 "pass": worst <= limit_mw, "window": when, "bands": bands, "window_s": length,
+                 "by_window_length": by_length, "method": method})
 
 
 @dataclass
@@ -366,7 +378,7 @@ def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profil
                                        "is judged on the whole horizon at the study step.",
                 details=dict(wr.details), id="rapid_voltage_change.sub-second", group="rapid_voltage_change"))
             for lim in short:
-                per = [ramp_findings(r.grid_p_mw.iloc[r.judged], [lim])[0] for r in rs]
+                per = [ramp_finding(r.grid_p_mw.iloc[r.judged], lim, preset.meter_for(lim)) for r in rs]
                 wf = max(per, key=lambda f: f.worst_value)
                 fs.append(Finding(
                     criterion=f"grid-side variation: {lim.name} (sub-second)", passed=all(f.passed for f in per),
@@ -376,11 +388,10 @@ def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profil
                     details={**dict(wf.details), "max_p2p_mw_5s": max(max_p2p_mw(r.grid_p_mw.iloc[r.judged], 5.0)
                                                                       for r in rs)},
                     id=f"grid_variation.{slug(lim.name)}{ramp_suffix}", group="grid_variation"))
-            spectra = {}
             for r in rs:
                 r.spectrum = oscillation_spectrum(r.grid_p_mw.iloc[r.judged])
-                spectra[r.window.label] = r.spectrum
-            fs.append(replace_id(oscillation_finding(spectra, rating, preset.oscillation), "oscillation", "oscillation"))
+            fs.append(replace_id(oscillation_finding({r.window.label: r.grid_p_mw.iloc[r.judged] for r in rs}, rating,
+                                                     preset.oscillation), "oscillation", "oscillation"))
         findings[name] = fs
     worst_by = {}
     for name, fs in findings.items():
@@ -466,17 +477,17 @@ def control_mode_sensitivity(study: StudySetup, site: Site, results: dict[str, Q
     win = worst_windows[name]
     variants = control_mode_variants(strat, settings)
     say(f"control-mode sensitivity {name}: {len(variants)} plants on the worst window")
-    lo, hi = study.preset.oscillation.band_hz
+    osc = study.preset.oscillation
     out = []
     for keys, s in variants:
         r = run_window(study, site, name, s, results[name], profiles[name], win, settings, engine)
         fm = flickermeter(r.poi_vm_pu, lamp=study.preset.flicker_lamp,
                           settle_s=settings.warmup_s if r.judged.start else 0.0, interval_s=settings.window_s)
-        sp = oscillation_spectrum(r.grid_p_mw.iloc[r.judged])
-        band = sp[(sp.index >= lo) & (sp.index <= hi)]
+        # the oscillation screen's own meter (worst line over its sliding windows), as the findings
+        line, _ = worst_line(r.grid_p_mw.iloc[r.judged], osc.band_hz, osc.windows_s)
         out.append({**keys, "scenario": name, "window": win.label, "pst_max": fm.pst_max,
                     "max_p2p_mw_5s": max_p2p_mw(r.grid_p_mw.iloc[r.judged], 5.0),
-                    "oscillation_peak_mw": float(band.max()) if len(band) else math.nan,
+                    "oscillation_peak_mw": float(line.amplitude_mw),
                     "first_step_share": first_step_share(r), "nonconverged_steps": r.nonconverged_steps})
     return out
 
@@ -534,7 +545,8 @@ def summary_keys(fluct: Assessment, name: str, p2p_1s: float) -> dict[str, Any]:
         out["flicker_emission"]["pass"] = em.passed
     if osc is not None:
         d = osc.details
-        out["oscillation"] = {k: d[k] for k in ("band_hz", "peak_mw", "peak_hz", "limit_mw", "pass", "window", "bands")}
+        out["oscillation"] = {k: d[k] for k in ("band_hz", "peak_mw", "peak_hz", "limit_mw", "pass", "window", "bands",
+                                                "window_s", "by_window_length", "method")}
     return out
 
 

@@ -15,7 +15,7 @@ def _square(smoothing: GpuSmoothing | None, seconds: float = 4.0, step_s: float 
     """1,000 GPUs of 1 kW: a square wave of GPU power, 1.0 of TDP for 1 s then 0.2 for 1 s (period
     2 s, duty 0.5, swing 0.8, no jitter, no checkpoints); PUE 1 (no facility load); 0.5 W of node
     overhead per W of GPU power."""
-    p = CampusLoadParams(gpus=1000, gpu_tdp_w=1000.0, compute_fraction=1.0, swing_depth=0.8, idle_fraction=0.1,
+    p = CampusLoadParams(gpus=1000, gpu_model="gb200", gpu_tdp_w=1000.0, compute_fraction=1.0, swing_depth=0.8, idle_fraction=0.1,
                          node_overhead=0.5, pue=1.0, period_s=2.0, duty=0.5, jitter=0.0,
                          checkpoint_interval_s=None, smoothing=smoothing)
     return campus_load(make_index("2025-01-01", seconds, step_s), p)
@@ -69,7 +69,7 @@ def test_square_wave_held_up_by_the_floor():
 def test_smoothing_is_off_by_default_and_changes_nothing():
     off = _square(None)
     assert "smoothing_extra_p_mw" not in off and off.attrs["smoothing_extra_mwh"] == 0.0
-    p = CampusLoadParams(gpus=10_000, seed=4)
+    p = CampusLoadParams(gpus=10_000, gpu_model="gb200", gpu_tdp_w=700.0, seed=4)  # smoothing needs Blackwell
     assert p.smoothing is None
     # unlimited ramps, no floor, no hysteresis: the smoothed series is the workload's own
     idle = GpuSmoothing(ramp_up_w_per_s=None, ramp_down_w_per_s=None, floor_percent=0.0, ramp_down_hysteresis_ms=0.0)
@@ -81,7 +81,7 @@ def test_smoothing_is_off_by_default_and_changes_nothing():
 
 
 def test_smoothing_flattens_the_training_swing_and_a_split_series_continues_it():
-    p = CampusLoadParams(gpus=10_000, seed=4, smoothing=GpuSmoothing())
+    p = CampusLoadParams(gpus=10_000, gpu_model="gb200", gpu_tdp_w=700.0, seed=4, smoothing=GpuSmoothing())
     idx = make_index("2025-01-01", 600, 0.05)
     whole = campus_load(idx, p)
     raw = campus_load(idx, p.replace(smoothing=None))
@@ -109,3 +109,20 @@ def test_bad_smoothing_names_field_and_value(field, value, message):
         GpuSmoothing(**{field: value})
     assert exc.value.fields == [f"campus.smoothing.{field}"]
     assert message in str(exc.value) and str(value) in str(exc.value)
+
+
+@pytest.mark.parametrize("model, scope, ok", [
+    ("h100", "gpu", False), ("h200", "rack", False),  # Hopper: no power-smoothing feature
+    ("gb200", "gpu", True), ("gb200", "rack", False),  # NVML profile, no power-shelf storage
+    ("gb300", "gpu", True), ("gb300", "rack", True),
+])
+def test_smoothing_is_refused_on_hardware_without_the_feature(model, scope, ok):
+    """A mitigation the hardware does not have is refused, stating why (docs/sources/load.md §7)."""
+    make = lambda: CampusLoadParams(gpus=1000, gpu_model=model, smoothing=GpuSmoothing(scope=scope))  # noqa: E731
+    if ok:
+        assert make().smoothing.scope == scope
+        return
+    with pytest.raises(ModelError) as exc:
+        make()
+    (prob,) = [q for q in exc.value.problems if q.path == "campus.smoothing.scope"]
+    assert model in prob.message and "docs/sources/load.md §7" in prob.message and "gb300" in prob.message

@@ -322,3 +322,23 @@ def test_errors_never_echo_a_whole_file(tmp_path, capsys):
     code, text = run_cli(capsys, "run", p, "--out", out)
     assert_refused(code, text, out, "study.site")
     assert len(text) < 5_000
+
+
+# -- issue 21: a meter that cannot read the study's series ---------------------------------------
+
+@pytest.mark.parametrize("meter, needle", [
+    ('averaging = "block"\nwindow_s = 7200.0', "exceeds the horizon of 3600 s"),
+    ('averaging = "rolling"\nwindow_s = 0.5', "is shorter than the step of 1 s"),
+])
+def test_study_file_meter_that_cannot_read_the_series_is_refused(tmp_path, capsys, meter, needle):
+    p = study_file(tmp_path, f"[criteria.meters.power_factor]\n{meter}\n", duration="1h")
+    out = tmp_path / "out"
+    code, text = run_cli(capsys, "run", p, "--out", out)
+    assert_refused(code, text, out, "criteria.meters.power_factor.window_s", needle)
+
+
+def test_unknown_limit_status_is_refused(tmp_path, capsys):
+    p = study_file(tmp_path, '[criteria.status]\npoi_power_factor = "approved"\n', duration="1h")
+    out = tmp_path / "out"
+    code, text = run_cli(capsys, "run", p, "--out", out)
+    assert_refused(code, text, out, "criteria.status", "approved", "published, proposed, assumed")

@@ -81,17 +81,25 @@ def test_same_series_judged_by_its_class():
     assert not voltage_band_finding(_series([1.0, 0.94, 1.0]), preset.band("MV", "n-1")).passed
 
 
-def test_bus_band_finding_uses_each_bus_class():
-    # the per-bus N-0 check of a study: a 161 kV POI and a 34.5 kV MV bus, both at 0.97 pu minimum
+def test_bus_band_finding_service_range_at_poi_equipment_range_elsewhere():
+    # a 161 kV bus and a 34.5 kV MV bus, both at 0.97 pu minimum. ANSI C84.1 service ranges hold at
+    # the service point (the POI) only; the customer's own buses are judged against their
+    # equipment range (0.90-1.10 pu, presets.EQUIPMENT_MV)
     bus = pd.DataFrame({"name": ["POI 161 kV", "MV 34.5 kV"], "vn_kv": [161.0, 34.5]}, index=[0, 1])
-    site = SimpleNamespace(net=SimpleNamespace(bus=bus), source_impedance=None)
     t = T0 + pd.Timedelta(seconds=20)
     summary = pd.DataFrame({"vm_min_pu": [0.97, 0.97], "vm_max_pu": [1.01, 1.01],
                             "vm_min_time": [t, t], "vm_max_time": [T0, T0]}, index=[0, 1])
     result = SimpleNamespace(bus_summary=summary)
+    # POI at 161 kV: 0.97 >= 0.95 (planning band) there, and the 34.5 kV customer bus is inside
+    # its equipment range (0.97 >= 0.90), though below MV service Range A (0.975)
+    site = SimpleNamespace(net=SimpleNamespace(bus=bus), source_impedance=None, poi_bus=0)
     f = bus_band_finding(site, result, get_preset("generic-utility"), "n-0")
-    # only the MV bus fails: 0.97 < 0.975 there, while 0.97 >= 0.95 at 161 kV
+    assert f.passed and f.details["buses_outside"] == []
+    # the same voltages with the 34.5 kV bus as the service point (a feeder POI): 0.97 < 0.975 of
+    # ANSI C84.1 MV service Range A fails there
+    site_mv = SimpleNamespace(net=SimpleNamespace(bus=bus), source_impedance=None, poi_bus=1)
+    f = bus_band_finding(site_mv, result, get_preset("generic-utility"), "n-0")
     assert not f.passed and f.details["buses_outside"] == ["MV 34.5 kV"]
     assert f.details["element"] == "MV 34.5 kV" and f.limits[0].value == (0.975, 1.05)
     # at N-1 (Range B service 0.95 at MV, 0.90 at HV) both pass
-    assert bus_band_finding(site, result, get_preset("generic-utility"), "n-1").passed
+    assert bus_band_finding(site_mv, result, get_preset("generic-utility"), "n-1").passed

@@ -24,14 +24,14 @@ def test_absent_sections_give_the_megapack_response_and_no_smoothing():
 
 
 def test_sections_build_the_models_with_their_defaults():
-    r = resolve_study(parse_study(_raw(campus={"smoothing": {"floor_percent": 70.0}},
+    r = resolve_study(parse_study(_raw(campus={"gpu_model": "gb300", "smoothing": {"floor_percent": 70.0}},
                                        battery={"response": {"comms_latency_s": 0.1}})))
     assert r.strategy.response == PlantResponse(comms_latency_s=0.1)
     assert r.campus_params.smoothing == GpuSmoothing(floor_percent=70.0)
 
 
 def test_bad_latencies_and_smoothing_are_listed_with_their_paths():
-    raw = _raw(campus={"smoothing": {"floor_percent": 120.0, "ramp_down_w_per_s": -5.0}},
+    raw = _raw(campus={"gpu_model": "gb300", "smoothing": {"floor_percent": 120.0, "ramp_down_w_per_s": -5.0}},
                battery={"response": {"comms_latency_s": -0.1, "inverter_tau_s": float("nan")}})
     with pytest.raises(StudyError) as exc:
         parse_study(raw)
