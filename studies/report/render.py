@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -516,10 +517,11 @@ def _fluctuation_section(d: Path, summary: dict[str, Any], ctx: dict[str, Any], 
         ctx["fluct_modes"] = html_table(pd.DataFrame({
             "plant": [plant_label(r) for r in modes],
             "Pst": [fmt_num(x, 3) for x in mdf["pst_max"]],
-            "5-s peak-to-peak [MW]": [fmt_num(x, 3) for x in mdf["max_p2p_mw_5s"]],
+            "5-s peak-to-peak [MW] (peak-to-peak meter)": [fmt_num(x, 3) for x in mdf["max_p2p_mw_5s"]],
             "oscillation peak [MW]": [fmt_num(x, 3) for x in mdf["oscillation_peak_mw"]],
-            "plant's share of the largest edge": [fmt_num(x, 2) for x in mdf["first_step_share"]]}),
-            cls="small", num={"Pst", "5-s peak-to-peak [MW]", "oscillation peak [MW]", "plant's share of the largest edge"})
+            "plant's share of the largest edge": [f"{x:.2f}" if math.isfinite(x) else "–" for x in mdf["first_step_share"]]}),
+            cls="small", num={"Pst", "5-s peak-to-peak [MW] (peak-to-peak meter)", "oscillation peak [MW]",
+                               "plant's share of the largest edge"})
         ctx["fluct_modes_window"] = str(mdf["window"].iloc[0])
         rep.tables["control_mode_sensitivity"] = mdf
     resp = (summary.get("battery") or {}).get("response")

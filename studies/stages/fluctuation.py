@@ -61,7 +61,7 @@ from gridstudy.studies.stages.contingency import window_start_site
 if TYPE_CHECKING:
     from gridstudy.grid.site import Site
     from gridstudy.models.dispatch import Strategy
-    from gridstudy.studies.criteria.presets import OscillationLimit
+    from gridstudy.studies.criteria.presets import CriteriaPreset, OscillationLimit
     from gridstudy.studies.qsts.results import QSTSResult
     from gridstudy.studies.setup import StudySetup
     from gridstudy.studies.spec.interconnection import FluctuationSection
@@ -219,6 +219,14 @@ def run_window(study: StudySetup, site: Site, scenario: str, strategy: Strategy 
     return WindowRun(window, scenario, ser["poi_vm_pu"].astype(float), grid.astype(float).rename("grid_p_mw"),
                      judged, int(res.nonconverged_steps), campus_p_mw=prof["campus_p_mw"].astype(float),
                      battery_p_mw=pd.Series(np.asarray(bat, dtype=float), index=prof.index, name="battery_p_mw"))
+
+
+def metered_p2p_mw(p_mw: pd.Series, preset: CriteriaPreset, window_s: float = 5.0) -> float:
+    """The largest peak-to-peak change of ``p_mw`` within ``window_s`` [s] as the preset's
+    peak-to-peak meter reads it (e.g. 1-s RMS): the figure the sensitivity tables put beside the
+    findings, on the same meter. [MW]"""
+    read = preset.meters["peak_to_peak"].apply(p_mw)
+    return max_p2p_mw(read, window_s) if read is not None and len(read) > 1 else math.nan
 
 
 def grid_forming_of(strategy: Strategy | None) -> GridFormingControl | None:
@@ -434,7 +442,7 @@ def latency_sensitivity(study: StudySetup, site: Site, results: dict[str, QSTSRe
             fm = flickermeter(r.poi_vm_pu, lamp=study.preset.flicker_lamp,
                               settle_s=settings.warmup_s if r.judged.start else 0.0, interval_s=settings.window_s)
             out.append({"latency_s": lat, "scenario": name, "window": worst[0].label, "pst_max": fm.pst_max,
-                        "max_p2p_mw_5s": max_p2p_mw(r.grid_p_mw.iloc[r.judged], 5.0)})
+                        "max_p2p_mw_5s": metered_p2p_mw(r.grid_p_mw.iloc[r.judged], study.preset)})
     return out
 
 
@@ -486,7 +494,7 @@ def control_mode_sensitivity(study: StudySetup, site: Site, results: dict[str, Q
         # the oscillation screen's own meter (worst line over its sliding windows), as the findings
         line, _ = worst_line(r.grid_p_mw.iloc[r.judged], osc.band_hz, osc.windows_s)
         out.append({**keys, "scenario": name, "window": win.label, "pst_max": fm.pst_max,
-                    "max_p2p_mw_5s": max_p2p_mw(r.grid_p_mw.iloc[r.judged], 5.0),
+                    "max_p2p_mw_5s": metered_p2p_mw(r.grid_p_mw.iloc[r.judged], study.preset),
                     "oscillation_peak_mw": float(line.amplitude_mw),
                     "first_step_share": first_step_share(r), "nonconverged_steps": r.nonconverged_steps})
     return out
