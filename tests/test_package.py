@@ -83,8 +83,9 @@ def test_wheel_runs_a_study_from_the_checkout_folder(wheel_venv, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     out = res.stdout.splitlines()
     assert out[0].startswith(str(site)), out[0]  # the wheel's package, not the checkout
-    # the demo's four scenarios (none, battery, rack smoothing, both)
-    assert json.loads(out[1]) == ["rack_smoothing", "smoothing_and_battery", "with_battery", "without_battery"]
+    # the demo's six scenarios (none, battery grid-following / grid-forming / local, rack smoothing, both)
+    assert json.loads(out[1]) == ["grid_forming_battery", "local_control_battery", "rack_smoothing",
+                                  "smoothing_and_battery", "with_battery", "without_battery"]
     bare = _run([str(py), "-c", "import models"], cwd=ROOT)
     assert bare.returncode != 0 and "import it as gridstudy.models" in bare.stderr, bare.stderr[-2000:]
 

@@ -17,11 +17,13 @@ and sag runs); it uses the grid layer's data model and the criteria's pure windo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 import math
 import os
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -626,8 +628,24 @@ def render_report(out_dir: str | Path, pdf: bool = True) -> tuple[Path, Path | N
         logging.getLogger("fontTools").setLevel(logging.ERROR)
         # no base URL: the links to report_tables/ stay relative (they follow the folder, and the PDF does
         # not depend on where it was printed: a run prints it in its staging folder)
-        pdf_path = atomic_write(d / "report.pdf", lambda p: HTML(string=html, base_url=None).write_pdf(str(p)))
+        with _reproducible_fonts(rep.summary):
+            pdf_path = atomic_write(d / "report.pdf", lambda p: HTML(string=html, base_url=None).write_pdf(str(p)))
     return html_path, pdf_path
+
+
+@contextlib.contextmanager
+def _reproducible_fonts(summary: dict[str, Any]) -> Iterator[None]:
+    """``SOURCE_DATE_EPOCH`` at the report's own date while the PDF is written, where it is not set:
+    fontTools stamps each embedded font subset's ``head.modified`` with it (else with the wall
+    clock), so the same inputs print the same PDF, byte for byte."""
+    if _source_date_epoch() is not None:
+        yield
+        return
+    os.environ["SOURCE_DATE_EPOCH"] = str(int(report_datetime(summary).timestamp()))
+    try:
+        yield
+    finally:
+        os.environ.pop("SOURCE_DATE_EPOCH", None)
 
 
 def report(out_dir: str | Path, pdf: bool = True) -> tuple[Path, Path | None]:
