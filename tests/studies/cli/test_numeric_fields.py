@@ -338,13 +338,13 @@ def _study_for(field: NumericField, value: Any) -> dict[str, Any]:
 
 def names_field(text: str, field: NumericField) -> bool:
     """Whether a refusal names ``field``: at its path (``lines[0].length_km: ...``), or, for a check of
-    several fields of one table together, at the table's path with the field's name in the line
+    several fields of one table together, in a problem of that table that names the field
     (``transformers[0]: vn_lv_kv (...) must be below vn_hv_kv``, ``campus: nominal peak (gpus x TDP
-    ...) ..., got {'gpu_tdp_w': ...}``)."""
+    ...) ..., got {'gpu_tdp_w': ...}``, ``battery.soc_min_percent: must be below soc_max_percent``)."""
     if field.name in text:
         return True
     table = NumericField(field.file, field.keys[:-1], field.kind).name
-    return bool(table) and any(f"{table}:" in line and str(field.keys[-1]) in line for line in text.splitlines())
+    return bool(table) and any(table in line and str(field.keys[-1]) in line for line in text.splitlines())
 
 
 def _assert_clean(fields: list[NumericField], code: int, text: str, bad: list[str]) -> None:
@@ -379,26 +379,27 @@ def test_each_site_field_with_each_value_class(tmp_path, field, value):
 # -- property: several fields at once, values drawn from the same classes ----------------------------
 
 def _values(kind: type) -> st.SearchStrategy[Any]:
-    huge_f = st.floats(min_value=1e6, max_value=1e300)
-    negative_f = st.floats(max_value=-1e-300, min_value=-1e300)
-    floats = st.one_of(st.sampled_from([math.inf, -math.inf, math.nan, 0.0, -0.0]), negative_f, huge_f,
-                       st.floats(allow_nan=True, allow_infinity=True))
+    """A value of one of the classes: non-finite, zero, negative (down to -1, and beyond -1e12) or
+    huge (beyond 1e12). Moderate values are left out on purpose: a moderate value the bounds admit
+    may make a study fail for good reasons (a 90-GW load on a feeder collapses it: a finding)."""
     if kind is float:
-        return floats
-    return st.one_of(st.sampled_from([math.inf, -math.inf, math.nan]), st.integers(max_value=-1, min_value=-10**18),
-                     st.just(0), st.integers(min_value=10**6, max_value=10**18))
+        return st.one_of(st.sampled_from([math.inf, -math.inf, math.nan, 0.0, -0.0]),
+                         st.floats(min_value=-1.0, max_value=-5e-324), st.floats(min_value=-1e300, max_value=-1e12),
+                         st.floats(min_value=1e12, max_value=1e300))
+    return st.one_of(st.sampled_from([math.inf, -math.inf, math.nan, 0]), st.integers(min_value=-10**18, max_value=-1),
+                     st.integers(min_value=10**12, max_value=10**18))
 
 
 @st.composite
 def _changes(draw: st.DrawFn) -> tuple[list[tuple[NumericField, Any]], list[tuple[NumericField, Any]]]:
-    study = draw(st.lists(st.sampled_from([f for f in STUDY_FIELDS if f.keys[0] != "sweep"]), min_size=1, max_size=3,
+    study = draw(st.lists(st.sampled_from([f for f in STUDY_FIELDS if f.keys[0] != "sweep"]), min_size=1, max_size=2,
                           unique_by=lambda f: f.keys))
-    site = draw(st.lists(st.sampled_from([f for f in SITE_FIELDS if f.keys[0] != "network"]), max_size=2,
+    site = draw(st.lists(st.sampled_from([f for f in SITE_FIELDS if f.keys[0] != "network"]), max_size=1,
                          unique_by=lambda f: f.keys))
     return [(f, draw(_values(f.kind))) for f in study], [(f, draw(_values(f.kind))) for f in site]
 
 
-@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(changes=_changes())
 def test_any_numeric_values_end_in_a_refusal_or_a_clean_run(tmp_path_factory, changes):
     study_changes, site_changes = changes
