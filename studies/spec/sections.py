@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self, cast
 import pandas as pd
 from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
 
-from gridstudy.grid.bounds import MAX_BATTERY_UNITS, MAX_CAMPUS_MW, MAX_GPUS
+from gridstudy.grid.bounds import MAX_CAMPUS_MW, MAX_GPUS
 from gridstudy.grid.errors import INPUT_MODEL_CONFIG, InputError, Problem, problems_from_pydantic, read_toml
 from gridstudy.grid.reference import reference_site_path, reference_sites
 from gridstudy.grid.spec import load_site_spec
@@ -479,10 +479,9 @@ def _model_problems(raw: dict[str, Any]) -> list[Problem]:
     if bs is not None:
         lo, hi = bs.soc_min_percent, bs.soc_max_percent
         soc0 = bs.soc_init_percent if bs.soc_init_percent is not None else min(max(50.0, lo), hi)
-        # without units the plant is the site's, sized when the study is resolved: judged here as the
-        # largest plant (a check against its rating, such as aux_mw's, waits for the real one)
-        units = bs.units if bs.units is not None else MAX_BATTERY_UNITS
-        _, _, problems = make_battery(bs, units, bs.model or "megapack2xl-2h", soc0)
+        if bs.units is None:  # the plant is the site's, known once resolved: aux_mw's rating check waits for it
+            bs = bs.model_copy(update={"aux_mw": min(bs.aux_mw, 0.0)})
+        _, _, problems = make_battery(bs, bs.units if bs.units is not None else 1, bs.model or "megapack2xl-2h", soc0)
         out += problems
     return out
 
