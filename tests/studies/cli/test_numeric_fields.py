@@ -352,7 +352,26 @@ def _assert_clean(fields: list[NumericField], code: int, text: str, bad: list[st
     assert "Traceback" not in text, text
     assert not bad, describe(code, text, bad)
     if code == 2:
-        assert any(names_field(text, f) for f in fields), f"exit 2 without naming {[str(f) for f in fields]}:\n{text}"
+        assert any(names_field(text, f) for f in fields), (
+            f"exit 2 without naming {[str(f) for f in fields]} (a new table with required fields: give a valid "
+            f"one in STUDY_SECTION_BASES or SITE_SECTION_BASES):\n{text}")
+
+
+def test_the_valid_files_the_cases_start_from_run_cleanly(tmp_path):
+    # the control of every case: each refusal is the changed field's, not the starting file's
+    study = json.loads(json.dumps(BASE_STUDY))
+    study["campus"] = {"trace": dict(STUDY_SECTION_BASES[("campus", "trace")])}
+    site = _base_site()
+    for keys, table in SITE_SECTION_BASES.items():
+        at = site
+        for k in keys[:-1]:
+            at = at.setdefault(k, {})
+        at[keys[-1]] = dict(table)
+    for k, (s, w) in enumerate(((study, site), (None, site), (None, json.loads(json.dumps(NETWORK_SITE))))):
+        d = tmp_path / str(k)
+        d.mkdir()
+        code, text, bad = run_case(d, s, w)
+        assert code == 0 and not bad, describe(code, text, bad)
 
 
 # minutes: a value the file accepts runs the whole short study (about 2 s each on a quiet core)
