@@ -169,6 +169,10 @@ def reduce_network(net: Any, poi_bus: int, reduce: ReduceSpec, keep: set[int],
         dist = buses_within(net, poi_bus, reduce.radius)
         internal = sorted(b for b, d in dist.items() if d < reduce.radius)
         boundary = sorted(b for b, d in dist.items() if d == reduce.radius)
+        if not boundary:  # no bus that far from the POI: the area is the whole network
+            raise SiteError([Problem("network.reduce.radius", "the study area covers the whole network "
+                                     f"(no bus lies {reduce.radius} branches from the POI); nothing to reduce",
+                                     reduce.radius)])
     else:
         internal = [poi_bus]
     try:

@@ -17,7 +17,17 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from gridstudy.grid.bounds import MAX_BATTERY_UNITS, MAX_CAMPUS_MW
+from gridstudy.grid.bounds import (
+    F_HZ_RANGE,
+    MAX_BATTERY_UNITS,
+    MAX_CAMPUS_MW,
+    MAX_ELEMENT_MVA,
+    MAX_KV,
+    MAX_LINE_KM,
+    MAX_NF_PER_KM,
+    MAX_OHM_PER_KM,
+    MAX_PARALLEL,
+)
 from gridstudy.grid.errors import INPUT_MODEL_CONFIG, Problem, SiteError, problems_from_pydantic, read_toml
 from gridstudy.grid.megapack import MEGAPACK_MODELS, megapack
 from gridstudy.grid.network_spec import NetworkSpec
@@ -65,7 +75,7 @@ class BusSpec(_Model):
     """A bus of the site: its name, nominal voltage [kV] and optional zone."""
 
     name: str = Field(min_length=1)
-    vn_kv: float = Field(gt=0, description="nominal voltage [kV]")
+    vn_kv: float = Field(gt=0, le=MAX_KV, description="nominal voltage [kV]")
     zone: str | None = None
 
 
@@ -79,12 +89,12 @@ class LineSpec(_Model):
     name: str = Field(min_length=1)
     from_bus: str
     to_bus: str
-    length_km: float = Field(gt=0, description="[km]")
-    circuits: int = Field(1, ge=1, description="identical parallel circuits, each its own element [-]")
+    length_km: float = Field(gt=0, le=MAX_LINE_KM, description="[km]")
+    circuits: int = Field(1, ge=1, le=MAX_PARALLEL, description="identical parallel circuits, each its own element [-]")
     std_type: str | None = None
-    r_ohm_per_km: float | None = Field(None, ge=0)
-    x_ohm_per_km: float | None = Field(None, gt=0)
-    c_nf_per_km: float | None = Field(None, ge=0)
+    r_ohm_per_km: float | None = Field(None, ge=0, le=MAX_OHM_PER_KM)
+    x_ohm_per_km: float | None = Field(None, gt=0, le=MAX_OHM_PER_KM)
+    c_nf_per_km: float | None = Field(None, ge=0, le=MAX_NF_PER_KM)
     max_i_ka: float | None = Field(None, gt=0, description="normal (continuous) rating [kA]")
     emergency_factor: float = Field(1.0, ge=1.0, description="emergency / normal rating [-]")
 
@@ -111,14 +121,14 @@ class TransformerSpec(_Model):
     name: str = Field(min_length=1)
     hv_bus: str
     lv_bus: str
-    sn_mva: float = Field(gt=0, description="[MVA]")
-    vn_hv_kv: float = Field(gt=0, description="[kV]")
-    vn_lv_kv: float = Field(gt=0, description="[kV]")
+    sn_mva: float = Field(gt=0, le=MAX_ELEMENT_MVA, description="[MVA]")
+    vn_hv_kv: float = Field(gt=0, le=MAX_KV, description="[kV]")
+    vn_lv_kv: float = Field(gt=0, le=MAX_KV, description="[kV]")
     vk_percent: float = Field(gt=0, lt=50, description="short-circuit voltage [%]")
     vkr_percent: float = Field(ge=0, lt=50, description="resistive part of vk [%]")
-    pfe_kw: float = Field(0.0, ge=0, description="iron losses [kW]")
-    i0_percent: float = Field(0.0, ge=0, description="no-load current [%]")
-    parallel: int = Field(1, ge=1, description="identical units, each its own element [-]")
+    pfe_kw: float = Field(0.0, ge=0, description="iron losses, at most the rating [kW]")
+    i0_percent: float = Field(0.0, ge=0, le=100, description="no-load current, at most the rated current [%]")
+    parallel: int = Field(1, ge=1, le=MAX_PARALLEL, description="identical units, each its own element [-]")
     emergency_factor: float = Field(1.0, ge=1.0, description="emergency / normal rating [-]")
     oltc: bool = Field(False, description="has an on-load tap changer that regulates")
     tap_side: Literal["hv", "lv"] = "hv"
@@ -126,7 +136,7 @@ class TransformerSpec(_Model):
     tap_max: int = 16
     tap_neutral: int = 0
     tap_pos: int = 0
-    tap_step_percent: float = Field(0.625, gt=0, description="[%] (IEEE C57.12.10 practice)")
+    tap_step_percent: float = Field(0.625, gt=0, le=10, description="[%] (IEEE C57.12.10 practice; at most 10 %)")
     vm_set_pu: float = Field(1.0, gt=0.8, lt=1.2, description="OLTC voltage set point at lv_bus [pu]")
     deadband_pu: float = Field(0.01, gt=0, description="OLTC half bandwidth [pu]")
     delay_s: float = Field(30.0, ge=0, description="OLTC time delay before a tap move [s]")
@@ -135,10 +145,18 @@ class TransformerSpec(_Model):
     def _taps(self) -> Self:
         if self.vn_lv_kv >= self.vn_hv_kv:
             raise ValueError(f"vn_lv_kv ({self.vn_lv_kv}) must be below vn_hv_kv ({self.vn_hv_kv})")
+        if self.pfe_kw > self.sn_mva * 1e3:  # losses above the rating: a unit slip (W for kW)
+            raise ValueError(f"pfe_kw ({self.pfe_kw}) must not exceed the rating sn_mva ({self.sn_mva} MVA = "
+                             f"{self.sn_mva * 1e3:g} kW)")
         if self.vkr_percent >= self.vk_percent:
             raise ValueError(f"vkr_percent ({self.vkr_percent}) must be below vk_percent ({self.vk_percent})")
         if not (self.tap_min <= self.tap_neutral <= self.tap_max):
             raise ValueError(f"tap_neutral ({self.tap_neutral}) must lie in [tap_min, tap_max] = [{self.tap_min}, {self.tap_max}]")
+        reach = max(self.tap_max - self.tap_neutral, self.tap_neutral - self.tap_min) * self.tap_step_percent
+        if reach >= 50:  # practice: 16 x 0.625 % = 10 %; at 100 % the ratio reaches zero
+            raise ValueError(f"tap_step_percent ({self.tap_step_percent}) times the taps from tap_neutral to tap_min "
+                             f"or tap_max [{self.tap_min}, {self.tap_max}] changes the ratio by {reach:g} %, "
+                             "more than the 50 % a tap changer may")
         if not (self.tap_min <= self.tap_pos <= self.tap_max):
             raise ValueError(f"tap_pos ({self.tap_pos}) must lie in [tap_min, tap_max] = [{self.tap_min}, {self.tap_max}]")
         return self
@@ -149,7 +167,7 @@ class LoadSpec(_Model):
 
     name: str = Field(min_length=1)
     bus: str
-    p_mw: float = Field(ge=0, description="[MW]")
+    p_mw: float = Field(ge=0, le=MAX_ELEMENT_MVA, description="[MW]")
     pf: float = Field(0.95, gt=0, le=1, description="lagging power factor [-]")
 
     @property
@@ -163,7 +181,7 @@ class ShuntSpec(_Model):
 
     name: str = Field(min_length=1)
     bus: str
-    q_mvar: float = Field(description="reactive power at 1 pu, consumption positive [Mvar]")
+    q_mvar: float = Field(ge=-MAX_ELEMENT_MVA, le=MAX_ELEMENT_MVA, description="reactive power at 1 pu, consumption positive [Mvar]")
 
 
 class HallSpec(_Model):
@@ -202,8 +220,8 @@ class CampusSpec(_Model):
 class BatteryTransformerSpec(_Model):
     """The battery plant's own step-up transformer (plant bus -> ``battery.bus``)."""
 
-    vn_lv_kv: float = Field(gt=0, description="plant collector voltage [kV]")
-    sn_mva: float | None = Field(None, gt=0, description="default: the plant's inverter MVA [MVA]")
+    vn_lv_kv: float = Field(gt=0, le=MAX_KV, description="plant collector voltage [kV]")
+    sn_mva: float | None = Field(None, gt=0, le=MAX_ELEMENT_MVA, description="default: the plant's inverter MVA [MVA]")
     vk_percent: float = Field(8.0, gt=0, lt=50)
     vkr_percent: float = Field(0.5, ge=0, lt=50)
 
@@ -326,7 +344,7 @@ class SiteSpec(_Model):
     strength: Literal["weak", "strong", "moderate"] | None = Field(
         None, description="documented grid strength; checked against the computed SCR in tests"
     )
-    f_hz: float = Field(60.0, gt=0)
+    f_hz: float = Field(60.0, ge=F_HZ_RANGE[0], le=F_HZ_RANGE[1], description="nominal frequency [Hz]")
     source: SourceSpec | None = Field(
         None, description="Thevenin source; required without a network, replaces its ext_grids with one"
     )

@@ -68,7 +68,8 @@ class MegapackPlant:
     soc_init_percent : float
         State of charge at the start. [%]
     aux_mw : float
-        Auxiliary/standby load of the whole plant, drawn from the grid. [MW]
+        Auxiliary/standby load of the whole plant, drawn from the grid; at most the plant's power
+        rating. [MW]
     priority : {"p", "q"}
         Which of active or reactive power keeps its set point when the inverter's apparent power
         (a circle of radius ``s_max_mva``) cannot hold both.
@@ -117,6 +118,9 @@ class MegapackPlant:
         elif not (self.soc_min_percent <= self.soc_init_percent <= self.soc_max_percent):
             need("soc_init_percent", False, "must lie within [soc_min_percent, soc_max_percent]")
         need("aux_mw", self.aux_mw >= 0, "must be >= 0")
+        rated = integer and self.units > 0 and self.model in MEGAPACK_MODELS and (self.unit_p_mw is None or self.unit_p_mw > 0)
+        if rated and self.aux_mw > self.p_max_mw:  # a standby draw above the rating: a unit slip
+            need("aux_mw", False, f"must not exceed the plant's power rating ({self.p_max_mw:g} MW)")
         need("priority", self.priority in ("p", "q"), "must be 'p' or 'q'")
         return p
 

@@ -32,7 +32,11 @@ import pandas as pd
 from gridstudy.models.errors import ModelError, Problem, finite_parameters
 from gridstudy.models.timeindex import step_seconds
 
-__all__ = ["DisturbanceCounter", "VIRGINIA_2024", "backup_transfers", "on_backup", "TRANSFER_COLUMNS"]
+__all__ = ["DisturbanceCounter", "VIRGINIA_2024", "MAX_SPAN_S", "backup_transfers", "on_backup", "TRANSFER_COLUMNS"]
+
+#: Longest counting window and time on backup: a year (the times are pandas Timedeltas, which end
+#: at about 292 years; no counter counts or waits longer than a year). [s]
+MAX_SPAN_S = 365 * 86_400.0
 
 #: Columns of :func:`backup_transfers`.
 TRANSFER_COLUMNS = ["transfer_time", "return_time", "returns_in_horizon", "excursions", "lost_mw",
@@ -81,10 +85,11 @@ class DisturbanceCounter:
             problems.append(Problem(path("threshold_pu"), "needs 0 < threshold_pu <= 1.5", self.threshold_pu))
         if not (isinstance(self.count, (int, np.integer)) and self.count >= 1):
             problems.append(Problem(path("count"), "must be an integer >= 1", self.count))
-        if not self.window_s >= 0:
-            problems.append(Problem(path("window_s"), "must be >= 0", self.window_s))
-        if not self.return_after_s > 0:
-            problems.append(Problem(path("return_after_s"), "must be > 0", self.return_after_s))
+        if not 0 <= self.window_s <= MAX_SPAN_S:
+            problems.append(Problem(path("window_s"), f"must lie in [0, {MAX_SPAN_S:g}] s (a year)", self.window_s))
+        if not 0 < self.return_after_s <= MAX_SPAN_S:
+            problems.append(Problem(path("return_after_s"), f"must lie in (0, {MAX_SPAN_S:g}] s (a year)",
+                                    self.return_after_s))
         return problems
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 from pydantic import Field, ValidationError, field_validator
 
 from gridstudy.grid.errors import InputError, Problem, problems_from_pydantic, read_toml
+from gridstudy.models.protection import MAX_SPAN_S
 from gridstudy.studies.criteria import PRESETS, RAMP_PRESETS
 from gridstudy.studies.criteria._base import STATUSES
 from gridstudy.studies.criteria.flickermeter import LOOKAHEAD_STEPS
@@ -48,8 +49,8 @@ class DisturbanceCounterSection(Section):
 
     threshold_pu: float | None = Field(None, gt=0, le=1.5, description="excursion threshold [pu]")
     count: int | None = Field(None, ge=1, description="excursions that trip the counter [-]")
-    window_s: float | None = Field(None, ge=0, description="counting window [s]")
-    return_after_s: float | None = Field(None, gt=0, description="time on backup before the return [s]")
+    window_s: float | None = Field(None, ge=0, le=MAX_SPAN_S, description="counting window [s]")
+    return_after_s: float | None = Field(None, gt=0, le=MAX_SPAN_S, description="time on backup before the return [s]")
 
 
 class MeterSection(Section):

@@ -532,6 +532,8 @@ def _model_problems(raw: dict[str, Any]) -> list[Problem]:
     if bs is not None:
         lo, hi = bs.soc_min_percent, bs.soc_max_percent
         soc0 = bs.soc_init_percent if bs.soc_init_percent is not None else min(max(50.0, lo), hi)
+        if bs.units is None:  # the plant is the site's, known once resolved: aux_mw's rating check waits for it
+            bs = bs.model_copy(update={"aux_mw": min(bs.aux_mw, 0.0)})
         _, _, problems = make_battery(bs, bs.units if bs.units is not None else 1, bs.model or "megapack2xl-2h", soc0)
         out += problems
     return out

@@ -156,6 +156,71 @@ def test_absurd_battery_count_in_a_site_file_is_refused_as_in_a_study_file(tmp_p
     assert_refused(code, text, out, "study.site: battery.units", "1000000000")
 
 
+@pytest.mark.parametrize("old, new, field, value", [
+    # each was accepted and ended in "power flow did not converge" (exit 1), or never finished
+    # (1e12 circuits: a loop creating 1e12 lines); now refused by the ranges of grid/bounds.py
+    ('f_hz = 60.0', 'f_hz = 1e12', "f_hz", "1000000000000.0"),
+    ('vn_kv = 138.0', 'vn_kv = 1e12', "buses[0].vn_kv", "1000000000000.0"),
+    ('length_km = 5.0', 'length_km = 1e12', "lines[0].length_km", "1000000000000.0"),
+    ('length_km = 5.0', 'length_km = 5.0\ncircuits = 1000000000000', "lines[0].circuits", "1000000000000"),
+    ('x_ohm_per_km = 0.37', 'x_ohm_per_km = 1e12', "lines[0].x_ohm_per_km", "1000000000000.0"),
+    ('c_nf_per_km = 10.0', 'c_nf_per_km = 1e12', "lines[0].c_nf_per_km", "1000000000000.0"),
+    ('sn_mva = 50.0', 'sn_mva = 1e12', "transformers[0].sn_mva", "1000000000000.0"),
+    ('vkr_percent = 0.5', 'vkr_percent = 0.5\npfe_kw = 1e12', "pfe_kw (1000000000000.0) must not exceed the rating",
+     "50000 kW"),
+    ('vkr_percent = 0.5', 'vkr_percent = 0.5\ni0_percent = 1e12', "transformers[0].i0_percent", "1000000000000.0"),
+    # 16 taps of 5 % either side of neutral: the ratio moves by 80 %
+    ('deadband_pu = 0.01', 'deadband_pu = 0.01\ntap_step_percent = 5.0', "tap_step_percent (5.0) times the taps",
+     "by 80 %"),
+    ('p_mw = 3.0', 'p_mw = 1e12', "loads[0].p_mw", "1000000000000.0"),
+    ('q_mvar = -6.0', 'q_mvar = -1e12', "shunts[0].q_mvar", "-1000000000000.0"),
+])
+def test_site_element_outside_what_is_built_is_bad_input(tmp_path, capsys, old, new, field, value):
+    site = _site_with(tmp_path, old, new)
+    out = tmp_path / "out"
+    code, text = run_cli(capsys, "check", site, "--json", out / "check.json")
+    assert_refused(code, text, out, field, value)
+
+
+def test_reduce_radius_beyond_the_network_is_bad_input(tmp_path, capsys):
+    # was: pandapower's "No boundary buses are given" from get_equivalent, exit 4 with a traceback
+    site = tmp_path / "site.toml"
+    site.write_text('name = "n"\npoi = 4\n[network]\ncase = "case9"\n[network.reduce]\nradius = 1000\n'
+                    '[campus]\n[[campus.halls]]\nname = "h"\nbus = "4"\np_mw = 20.0\n')
+    out = tmp_path / "out"
+    code, text = run_cli(capsys, "check", site, "--json", out / "check.json")
+    assert_refused(code, text, out, "network.reduce.radius: the study area covers the whole network", "1000")
+
+
+@pytest.mark.parametrize("extra, field, value", [
+    # was: a 1e12-MW standby draw, every step a collapse, exit 1
+    ("aux_mw = 1e12\n", "battery.aux_mw: must not exceed the plant's power rating (30.832 MW)", "1000000000000.0"),
+    # was: pandas' Timedelta overflow while judging the load loss, exit 4 with a traceback
+    ("\n[criteria.disturbance_counter]\nreturn_after_s = 1e12\n", "criteria.disturbance_counter.return_after_s",
+     "1000000000000.0"),
+])
+def test_study_value_beyond_its_range_is_bad_input(tmp_path, capsys, extra, field, value):
+    p = study_file(tmp_path)
+    p.write_text(p.read_text().replace("[contingencies]", extra + "\n[contingencies]", 1))
+    out = tmp_path / "out"
+    code, text = run_cli(capsys, "run", p, "--out", out)
+    assert_refused(code, text, out, field, value)
+
+
+def test_aux_load_is_judged_against_the_sites_plant_when_the_file_gives_no_units():
+    # feeder-34.5kv: 16 units of 1.927 MW = 30.8 MW; 5 MW of standby load is within it, 40 MW not
+    from gridstudy.studies.errors import StudyError
+    from gridstudy.studies.spec.sections import resolve_study
+
+    def raw(aux: float) -> dict:
+        return {"study": {"name": "s", "site": "feeder-34.5kv", "duration": "60s"},
+                "battery": {"aux_mw": aux, "strategy": "ramp_limit"}}
+
+    assert resolve_study(parse_study(raw(5.0))).plant.aux_mw == 5.0
+    with pytest.raises(StudyError, match="aux_mw: must not exceed the plant's power rating"):
+        resolve_study(parse_study(raw(40.0)))
+
+
 def _accepts(check) -> bool:
     from gridstudy.grid.errors import InputError
 
