@@ -732,7 +732,9 @@ def summary_keys(fluct: Assessment, name: str, p2p_1s: float) -> dict[str, Any]:
     }
     if flick is not None:
         out["pst_max"] = float(flick.details.get("pst_max", flick.worst_value))
-        out["plt_max"] = float(flick.details.get("plt_max", float("nan")))
+        # Plt is the cubic mean of 12 consecutive Pst (2 h): a window shorter than that has none
+        complete = bool(flick.details.get("plt_complete", False))
+        out["plt_max"] = float(flick.details.get("plt_max", float("nan"))) if complete else float("nan")
         out["pst_by_window"] = dict(flick.details.get("pst_by_window", {}))
     em = fs.get("flicker_emission")
     if em is not None:
