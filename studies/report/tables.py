@@ -137,7 +137,8 @@ def exec_table(summary: dict[str, Any]) -> str:
             c = next((c for c in sc[n].get("criteria", []) if c["id"] == cid), None)
             if c is not None:
                 found[n] = c
-        rows.append(_verdict_row(f"{_esc(cname)} (N-0)", cname, names, found,
+        case = "" if "N-1" in cname else " (N-0)"
+        rows.append(_verdict_row(f"{_esc(cname)}{case}", cname, names, found,
                                  lambda c: (c["pass"], fmt_value(c.get("worst_value"), c.get("worst_unit"))),
                                  "not judged"))
     n1 = n1_verdicts(summary)

@@ -162,9 +162,11 @@ def _scenario_sentence(name: str, scen: dict[str, Any]) -> str:
     who = f"The campus {scenario_label(name)}"
     if name not in ("without_battery", "with_battery"):
         who = f"The alternative “{scenario_label(name)}”"
+    # the scenario's own criteria: N-0, and the sub-second flicker and RVC of the weakest N-1 state
+    what = "criteria" if any("N-1" in c["criterion"] for c in crits) else "N-0 criteria"
     if not failed:
-        return f"{who} meets all {n} N-0 criteria judged."
-    return f"{who} fails {len(failed)} of {n} N-0 criteria: {_list(failed)}."
+        return f"{who} meets all {n} {what} judged."
+    return f"{who} fails {len(failed)} of {n} {what}: {_list(failed)}."
 
 
 def _ramp_sentence(summary: dict[str, Any]) -> str:
