@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime as _dt
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -74,6 +76,14 @@ if TYPE_CHECKING:
 
 QUASI_STATIC_NOTE = ("Quasi-static time series: one phasor power flow per step with constant-power loads; not an "
                      "electromagnetic-transient or dynamic simulation.")
+
+
+def run_date() -> str:
+    """The date of the run, ``YYYY-MM-DD`` (UTC): ``SOURCE_DATE_EPOCH``'s (seconds since 1970, the
+    reproducible-builds convention) when set, else today's."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    when = _dt.datetime.fromtimestamp(int(epoch), tz=_dt.UTC) if epoch.isdigit() else _dt.datetime.now(tz=_dt.UTC)
+    return f"{when:%Y-%m-%d}"
 
 
 @dataclass
@@ -293,6 +303,7 @@ class Study(StudySetup):
         summary["latency_sensitivity"] = fluct.latency_sensitivity if fluct is not None else []
         summary["control_mode_sensitivity"] = fluct.control_mode_sensitivity if fluct is not None else []
         summary["runtime_s"] = time.perf_counter() - t_start
+        summary["run_date"] = run_date()
         tables: dict[str, pd.DataFrame] = {}
         if fluct is not None:
             tables = {"fluctuation_windows": windows_table(fluct), "fluctuation_spectra": spectra_table(fluct)}

@@ -41,7 +41,7 @@ reported, and judged only when ``max_events_per_hour`` is set.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -50,7 +50,7 @@ import pandas as pd
 from gridstudy.grid.errors import Problem
 from gridstudy.studies.criteria._base import CriteriaError, Finding, Limit, as_values, positive, runs
 
-__all__ = ["RVCLimits", "RVC_MV", "RVC_HV", "rvc_events", "rvc_finding", "max_rolling_count"]
+__all__ = ["RVCLimits", "RVC_MV", "RVC_HV", "rvc_events", "rvc_finding", "count_finding", "max_rolling_count"]
 
 _SOURCE = "IEEE 1453-2022 / IEC 61000-3-7 RVC planning levels"
 
@@ -237,8 +237,42 @@ def rvc_finding(vm_pu: pd.Series, limits: RVCLimits = RVC_MV, *, tol_pct: float 
                     swell_pu=swell_pu)
     col = "dv_max_pct" if measure == "max" else "dv_ss_pct"
     rvc = ev[(ev["kind"] == "rvc") & (ev[col] >= min_change_pct)]
-    dv = rvc[col].to_numpy(dtype=float)
-    times = pd.DatetimeIndex(rvc["time"])
+    _, _, step_s = as_values(vm_pu, "vm_pu", frame_ok=False, finite=False)
+    f = count_finding(pd.DatetimeIndex(rvc["time"]), rvc[col].to_numpy(dtype=float), limits,
+                      max_events_per_hour=max_events_per_hour)
+    return replace(f, note=(f"Changes between steady states (window {min_steady_s:g} s, band +/-{tol_pct:g} %), "
+                            f"counted from {min_change_pct:g} %, judged on dv_{measure} over rolling hours "
+                            f"and days."),
+                   details={**f.details, "dips_swells": int((ev["kind"] != "rvc").sum()), "step_s": step_s})
+
+
+def count_finding(times: pd.DatetimeIndex, dv_pct: np.ndarray, limits: RVCLimits = RVC_MV, *,
+                  max_events_per_hour: int | None = None) -> Finding:
+    """Judge a list of rapid voltage changes (their times and sizes) against the table by
+    frequency of changes (see the module docstring): none above ``day_pct`` (the cap), at most
+    ``per_day`` in any rolling day above ``hour2_pct``, at most ``per_hour`` in any rolling hour
+    above ``hour10_pct``.
+
+    Parameters
+    ----------
+    times : pandas.DatetimeIndex
+        When each change starts, ascending.
+    dv_pct : numpy.ndarray
+        The size of each change, unsigned. [%]
+    limits : RVCLimits
+        Planning levels of the bus's voltage class.
+    max_events_per_hour : int, optional
+        When set, more changes than this in any hour fail.
+
+    Returns
+    -------
+    Finding
+        As :func:`rvc_finding` (``details`` with the rolling counts above each level).
+    """
+    dv = np.asarray(dv_pct, dtype=float)
+    times = pd.DatetimeIndex(times)
+    if len(times) != len(dv):
+        raise CriteriaError([Problem("dv_pct", f"must have one size per time ({len(times)})", len(dv))])
     n_over_day = int((dv > limits.day_pct).sum())
     per_day_over = max_rolling_count(times[dv > limits.hour2_pct], "1D")
     per_hour_over = max_rolling_count(times[dv > limits.hour10_pct], "1h")
@@ -251,7 +285,6 @@ def rvc_finding(vm_pu: pd.Series, limits: RVCLimits = RVC_MV, *, tol_pct: float 
         worst, when = float(dv[k]), times[k]
     else:
         worst, when = 0.0, None
-    _, _, step_s = as_values(vm_pu, "vm_pu", frame_ok=False, finite=False)
     lims = limits.limits()
     if max_events_per_hour is not None:
         lims += (Limit("RVC events an hour", float(max_events_per_hour), "1/h", "custom"),)
@@ -264,9 +297,7 @@ def rvc_finding(vm_pu: pd.Series, limits: RVCLimits = RVC_MV, *, tol_pct: float 
         seconds_outside=0.0,
         events=len(dv),
         limits=lims,
-        note=(f"Changes between steady states (window {min_steady_s:g} s, band +/-{tol_pct:g} %), "
-              f"counted from {min_change_pct:g} %, judged on dv_{measure} over rolling hours "
-              f"and days."),
+        note="Rapid voltage changes counted over rolling hours and days.",
         details={
             "max_per_hour": per_hour,
             "max_per_day": max_rolling_count(times, "1D"),
@@ -274,7 +305,5 @@ def rvc_finding(vm_pu: pd.Series, limits: RVCLimits = RVC_MV, *, tol_pct: float 
             "max_per_day_over_hour2_level": per_day_over,
             "max_per_hour_over_hour10_level": per_hour_over,
             "over_10_per_hour": per_hour > 10,
-            "dips_swells": int((ev["kind"] != "rvc").sum()),
-            "step_s": step_s,
         },
     )

@@ -291,6 +291,26 @@ def _pf_min(p_mw: pd.Series, q_mvar: pd.Series) -> float:
     return float(pf.min()) if len(pf) else math.nan
 
 
+def metered_keys(p_mw: pd.Series, q_mvar: pd.Series | None, preset: CriteriaPreset) -> dict[str, float]:
+    """The key figures of grid-side power as the criteria's meters read them (the same meters as the
+    findings, so a figure and its finding agree): ``max_ramp_mw_per_min``, the largest change between
+    consecutive readings of the MW/min meter (1-minute averages by default) per minute [MW/min];
+    ``max_p2p_mw_5s``, the largest peak-to-peak within any 5 s of the peak-to-peak meter's readings
+    (1-s RMS by default) [MW]; ``poi_pf_min``, the lowest power factor of the power-factor meter's
+    readings (15-minute demand intervals by default; NaN without ``q_mvar`` or without one full
+    interval) [-]. A series shorter than a meter's window gives 0 (no change read) or NaN."""
+    out: dict[str, float] = {}
+    ramp = preset.meters["ramp_rate"].apply(p_mw) if len(p_mw) > 1 else None
+    out["max_ramp_mw_per_min"] = float(max_ramp_mw_per_min(ramp)) if ramp is not None and len(ramp) > 1 else 0.0
+    pp = preset.meters["peak_to_peak"].apply(p_mw) if len(p_mw) > 1 else None
+    out["max_p2p_mw_5s"] = float(max_p2p_mw(pp, 5.0)) if pp is not None and len(pp) > 1 else 0.0
+    pf_meter = preset.meters["power_factor"]
+    pm = pf_meter.apply(p_mw) if q_mvar is not None else None
+    qm = pf_meter.apply(q_mvar) if q_mvar is not None else None
+    out["poi_pf_min"] = _pf_min(pm, qm) if pm is not None and qm is not None and len(pm) else math.nan
+    return out
+
+
 def _power_factor(ev: Evidence) -> list[Finding]:
     p, q, at = grid_side_pq(ev.result, ev.profiles)
     f = power_factor_finding(p, q, ev.preset.power_factor, meter=ev.preset.meters["power_factor"])
@@ -426,7 +446,7 @@ def scenario_summary(site: Site, result: QSTSResult, findings: list[Finding], pr
     ``poi_pf_min`` is the lowest power factor at the POI meter (NaN without a meter reading);
     ``max_ramp_mw_per_min`` and ``max_p2p_mw_5s`` are measured at the POI meter as well, and on the
     campus side only where the meter has no reading at every step (``grid_side_measured_at``
-    says which).
+    says which); all three as the criteria's meters read them (:func:`metered_keys`).
     """
 
     poi = _poi_series(result)
@@ -450,11 +470,9 @@ def scenario_summary(site: Site, result: QSTSResult, findings: list[Finding], pr
         "rvc_events": int(rvc.events) if rvc is not None else 0,
         "pst_max": float(flick.details.get("pst_max", flick.worst_value)) if flick is not None else math.nan,
         "plt_max": float(flick.details.get("plt_max", math.nan)) if flick is not None else math.nan,
-        "max_ramp_mw_per_min": float(max_ramp_mw_per_min(gp)) if len(gp) > 1 else 0.0,
+        **metered_keys(gp, meter[1] if meter is not None else None, preset),
         "poi_p_mw_max": float(gp.max()) if len(gp) else math.nan,
-        "max_p2p_mw_5s": float(max_p2p_mw(gp, 5.0)) if len(gp) > 1 else 0.0,
         "grid_side_measured_at": at,
-        "poi_pf_min": _pf_min(*meter) if meter is not None else math.nan,
         "nonconverged_steps": result.nonconverged_steps,
         "ride_through_trips": int(rt.events) if rt is not None else 0,
         "load_loss_mw_max": float(ll.worst_value) if (ll := finding_by_group(findings, "load_loss")) else 0.0,

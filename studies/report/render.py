@@ -46,6 +46,7 @@ from gridstudy.studies.report.oneline import draw_oneline
 from gridstudy.studies.report.schema import load_summary, read_table
 from gridstudy.studies.report.tables import (
     capability_tables,
+    conditions_table,
     cont_table,
     criteria_table,
     exec_table,
@@ -66,6 +67,7 @@ from gridstudy.studies.report.text import (
     fmt_value,
     plant_label,
     scenario_label,
+    strategy_label,
 )
 
 __all__ = ["report", "render_report", "build_report", "Report"]
@@ -80,8 +82,6 @@ QSTS_LIMITS = [
     "falls below the power supplies' trip voltage (0.5 pu) the event reports it, and the load loss is taken "
     "by the ride-through envelope and the disturbance counter.",
     "Nothing faster than the study step is seen; a coarse step averages the campus load, never samples it.",
-    "Flicker is estimated from the quasi-static voltage changes with the IEC 61000-3-7 analytical method, "
-    "not measured with an IEC 61000-4-15 flickermeter.",
     "Tap changers move between steps after their time delay. Volt-var follows its curve as a first-order lag "
     "of the stated open-loop response time (90 % of a step within it; IEEE 1547-2018 Category B default 5 s, "
     "docs/sources/megapack.md §3), solved at each step's own voltage; the battery's active power follows the "
@@ -112,6 +112,17 @@ def _reactive_note(summary: dict[str, Any]) -> str:
     return (f"Reactive power of the battery: the daily time series runs {daily} (the study's setting), while the "
             "with-battery sag events run volt-var (the IEEE 1547-2018 Category B default curve): the sag results "
             "show the voltage support the plant gives when set to volt-var, which the daily run does not use.")
+
+
+def _flicker_method(summary: dict[str, Any]) -> str:
+    """The one statement of how flicker is judged in this study."""
+    fl = summary.get("fluctuation") or {}
+    if fl.get("assessed"):
+        return (f"Flicker is measured with an IEC 61000-4-15 flickermeter on the POI voltage of the sub-second windows "
+                f"({1000 * float(fl.get('step_s', 0.02)):g}-ms step); that is the verdict. The IEC 61000-3-7 analytical "
+                "estimate from the study-step series, where drawn, is a cross-check only.")
+    return ("Flicker is estimated from the study-step voltage changes with the IEC 61000-3-7 analytical method (no "
+            "sub-second assessment in this study), not measured with an IEC 61000-4-15 flickermeter.")
 
 
 @dataclass
@@ -167,12 +178,19 @@ def report_datetime(summary: dict[str, Any]) -> _dt.datetime:
     """The date the report carries (title block, PDF creation and modification dates), from the inputs.
 
     ``SOURCE_DATE_EPOCH`` (seconds since 1970, the reproducible-builds convention) when set, else
-    midnight UTC of the study's start: never the wall clock, so that the same inputs print the same
+    midnight UTC of the run's date (``summary["run_date"]``), else (a folder saved without it) of
+    the study's start: never the clock of the rendering, so that a re-render prints the same
     report, byte for byte. [UTC]
     """
     epoch = _source_date_epoch()
     if epoch is not None:
         return _dt.datetime.fromtimestamp(epoch, tz=_dt.UTC)
+    run = summary.get("run_date")
+    if isinstance(run, str) and len(run) == 10:
+        try:
+            return _dt.datetime.strptime(run, "%Y-%m-%d").replace(tzinfo=_dt.UTC)
+        except ValueError:
+            pass
     try:
         start = pd.Timestamp(str(summary.get("start")))
     except (TypeError, ValueError):
@@ -184,7 +202,7 @@ def report_datetime(summary: dict[str, Any]) -> _dt.datetime:
 
 def _report_date_label(summary: dict[str, Any]) -> str:
     why = "SOURCE_DATE_EPOCH" if _source_date_epoch() is not None else \
-        "the study's start: the same inputs give the same report"
+        "date of the run" if summary.get("run_date") else "the study's start (no run date saved)"
     return f"{report_datetime(summary):%Y-%m-%d} ({why})"
 
 
@@ -262,9 +280,10 @@ def build_report(out_dir: str | Path) -> Report:
             if isinstance(v, dict):
                 bat.update({f"{k}.{kk}": vv for kk, vv in v.items() if not isinstance(vv, (dict, list))})
     ctx["battery_params"] = params_table(bat) if bat else ""
-    ctx["strategies"] = {scenario_label(n): s.get("strategy", "") for n, s in sc.items()}
+    ctx["strategies"] = {scenario_label(n): strategy_label(n, s, summary.get("battery") or {}) for n, s in sc.items()}
     ctx["criteria_table"], crit_df = criteria_table(summary)
-    ctx["qsts_limits"] = [summary.get("quasi_static_note", "")] + QSTS_LIMITS
+    ctx["qsts_limits"] = [summary.get("quasi_static_note", ""), _flicker_method(summary)] + QSTS_LIMITS
+    ctx["conditions"] = conditions_table(summary)
     ctx["reactive_note"] = _reactive_note(summary)
     # the page size the study chose (its preset's, or a setting); US Letter where a summary has none
     ctx["page_size"] = summary.get("page_size") if summary.get("page_size") in PAGE_SIZES else "Letter"

@@ -17,15 +17,18 @@ from gridstudy.grid.site import Site
 from gridstudy.studies.report.text import (
     fmt_limits,
     fmt_num,
+    fmt_param,
     fmt_value,
     n1_verdicts,
+    param_unit,
     sag_verdicts,
     scenario_label,
+    strategy_label,
     verdict_word,
 )
 
 __all__ = ["html_table", "fmt_when", "exec_table", "ratings_table", "strength_table", "criteria_table", "params_table",
-           "metrics_table", "findings_detail", "cont_table", "sag_table", "load_loss_table", "capability_tables"]
+           "metrics_table", "conditions_table", "findings_detail", "cont_table", "sag_table", "load_loss_table", "capability_tables"]
 
 
 def _esc(x: object) -> str:
@@ -134,7 +137,8 @@ def exec_table(summary: dict[str, Any]) -> str:
             c = next((c for c in sc[n].get("criteria", []) if c["id"] == cid), None)
             if c is not None:
                 found[n] = c
-        rows.append(_verdict_row(f"{_esc(cname)} (N-0)", cname, names, found,
+        case = "" if "N-1" in cname else " (N-0)"
+        rows.append(_verdict_row(f"{_esc(cname)}{case}", cname, names, found,
                                  lambda c: (c["pass"], fmt_value(c.get("worst_value"), c.get("worst_unit"))),
                                  "not judged"))
     n1 = n1_verdicts(summary)
@@ -256,10 +260,51 @@ def criteria_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
 
 
 def params_table(d: dict[str, Any]) -> str:
-    """A two-column parameter table (HTML) of ``d``."""
-    rows = [(k, fmt_num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else ("–" if v is None else str(v)))
-            for k, v in d.items()]
-    return html_table(pd.DataFrame(rows, columns=["parameter", "value"]), cls="small", num={"value"})
+    """A parameter table (HTML) of ``d``: name, value (:func:`fmt_param`: no Python literal) and unit
+    (:func:`param_unit`)."""
+    rows = [(k, fmt_param(v), param_unit(k) if not isinstance(v, dict) else "") for k, v in d.items()]
+    return html_table(pd.DataFrame(rows, columns=["parameter", "value", "unit"]), cls="small", num={"value"})
+
+
+def conditions_table(summary: dict[str, Any]) -> str:
+    """The conditions each passing scenario's verdict relies on (HTML): GPU/rack smoothing, the
+    plant's control mode and latency, the POI limits it was judged against and how each is metered
+    (the monitoring the utility would need); empty when no scenario passes."""
+    rows = []
+    battery = summary.get("battery") or {}
+    for n, s in summary["scenarios"].items():
+        if not s.get("pass"):
+            continue
+        smoothing = s.get("gpu_smoothing_extra_mwh") or 0.0
+        rows.append({"scenario": scenario_label(n), "condition": "GPU/rack power smoothing",
+                     "setting": (f"enabled on every rack (extra energy {fmt_num(float(smoothing), 4)} MWh over the "
+                                 "horizon)") if smoothing else "not used"})
+        mode = s.get("plant_mode")
+        ctrl = s.get("plant_control") or {}
+        if mode and mode != "idle":
+            lat = s.get("plant_total_latency_s")
+            rows.append({"scenario": scenario_label(n), "condition": "battery plant control",
+                         "setting": f"{mode.replace('_', ' ')}, total latency "
+                                    f"{fmt_num(1000 * float(lat), 3) if lat is not None else '–'} ms; "
+                                    + fmt_param({k: v for k, v in ctrl.items() if not isinstance(v, dict)})})
+        rows.append({"scenario": scenario_label(n), "condition": "battery plant dispatch",
+                     "setting": strategy_label(n, s, battery)})
+        seen = set()
+        for c in s.get("criteria", []):
+            if c.get("standing", "binding") != "binding":
+                continue
+            for lim in c.get("limits", []):
+                key = (c.get("group"), lim.get("name"))
+                if key in seen or c.get("group") not in ("grid_variation", "poi_power_factor", "poi_voltage",
+                                                         "flicker", "rapid_voltage_change", "oscillation"):
+                    continue
+                seen.add(key)
+                rows.append({"scenario": scenario_label(n), "condition": f"POI limit: {lim.get('name')}",
+                             "setting": f"{fmt_value(lim.get('value'), lim.get('unit'))}; monitored as "
+                                        f"{lim.get('meter') or 'each study-step sample'}"})
+    if not rows:
+        return ""
+    return html_table(pd.DataFrame(rows), cls="small")
 
 
 def metrics_table(summary: dict[str, Any]) -> str:
@@ -267,7 +312,7 @@ def metrics_table(summary: dict[str, Any]) -> str:
     keys = [("poi_vm_pu_min", "lowest POI voltage", "pu"), ("poi_vm_pu_max", "highest POI voltage", "pu"),
             ("seconds_outside_n0_band", "time outside the N-0 band at the POI", "s"),
             ("rvc_events", "rapid voltage changes (≥ 1 %)", "events"), ("pst_max", "highest Pst (10 min)", "-"),
-            ("plt_max", "highest Plt (2 h)", "-"),
+            ("plt_max", "highest Plt (2 h: cubic mean of 12 consecutive Pst)", "-"),
             ("max_ramp_mw_per_min", "largest change over 1 min at the POI meter", "MW"),
             ("max_p2p_mw_5s", "largest 5-s peak-to-peak at the POI meter", "MW"),
             ("poi_pf_min", "lowest power factor at the POI meter", "-"),

@@ -10,13 +10,70 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["scenario_label", "plant_label", "reliance_sentence", "verdict_word", "fmt_value", "fmt_limits",
+__all__ = ["param_unit", "fmt_param", "strategy_label", "scenario_label", "plant_label", "reliance_sentence", "verdict_word", "fmt_value", "fmt_limits",
            "executive_sentences", "n1_verdicts", "sag_verdicts", "capability_sentences"]
 
 
 def scenario_label(name: str) -> str:
     """Readable name of a scenario (``with_battery`` -> ``with battery``)."""
     return name.replace("_", " ")
+
+
+#: Units of parameters by the ending of their name (the package's naming: ``_s`` seconds, ``_mw``
+#: megawatts, ...), longest ending first.
+_UNIT_SUFFIXES = (("_pu_per_s", "pu/s"), ("_mw_per_min", "MW/min"), ("_mw_per_s", "MW/s"), ("_per_day", "1/day"),
+                  ("_percent", "%"), ("_mvar", "Mvar"), ("_mwh", "MWh"), ("_mva", "MVA"), ("_kv", "kV"),
+                  ("_mw", "MW"), ("_hz", "Hz"), ("_pu", "pu"), ("_s", "s"), ("_w", "W"), ("_pct", "%"))
+
+#: Units of parameters whose name carries none.
+_UNIT_NAMES = {"gpus": "GPUs", "units": "units", "seed": "-", "pue": "-", "pf": "-", "duty": "-", "jitter": "-",
+               "swing_depth": "-", "idle_fraction": "-", "compute_fraction": "-", "node_overhead": "-",
+               "gpu_model": "-", "model": "-", "strategy": "-", "reactive": "-", "smoothing": "-", "mode": "-",
+               "pf_reference": "-"}
+
+
+def param_unit(name: str) -> str:
+    """The unit of a parameter from its name (``restart_s`` -> ``s``), ``-`` for a dimensionless one."""
+    key = name.rsplit(".", 1)[-1]
+    if key in _UNIT_NAMES:
+        return _UNIT_NAMES[key]
+    for suffix, unit in _UNIT_SUFFIXES:
+        if key.endswith(suffix):
+            return unit
+    return "-"
+
+
+def fmt_param(v: object) -> str:
+    """A parameter's value as a reader reads it: numbers by :func:`fmt_num`, ``None`` as "none",
+    a mapping as ``key = value (unit)`` pairs, a list item by item; never a Python literal."""
+    if v is None:
+        return "none"
+    if isinstance(v, dict):
+        return "; ".join(f"{k} = {fmt_param(x)}" + (f" {param_unit(str(k))}" if param_unit(str(k)) != "-" else "")
+                         for k, x in v.items()) or "none"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(fmt_param(x) for x in v) or "none"
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return fmt_num(v)
+    return str(v)
+
+
+def strategy_label(scenario: str, scen: dict[str, Any], battery: dict[str, Any]) -> str:
+    """What the battery of a scenario does, in words that match what runs: a scenario whose
+    strategy moves no active power still runs the study's reactive control (e.g. a fixed power
+    factor), so it is not "idle"."""
+    strat = str(scen.get("strategy") or "")
+    if scenario == "without_battery" or not battery:
+        return "no battery"
+    reactive = battery.get("reactive", "none")
+    rq = {"fixed_pf": "reactive power at a fixed power factor", "volt_var": "reactive power on volt-var",
+          "none": "no reactive power"}.get(str(reactive), f"reactive power: {reactive}")
+    parts = strat.split(" + ", 1)
+    active = parts[0]
+    extra = f" + {parts[1]}" if len(parts) > 1 else ""
+    if active in ("none", "battery idle"):
+        return f"battery: no active power, {rq}{extra}"
+    return f"battery: {active}, {rq}{extra}"
 
 
 def verdict_word(passed: bool | None) -> str:
@@ -35,6 +92,8 @@ def fmt_num(v: object, digits: int = 4) -> str:
     if isinstance(v, float):
         if v == 0:
             return "0"
+        if abs(v) < 10.0 ** -(digits - 1):  # below what the digits show: no exponent notation
+            return f"< {10.0 ** -(digits - 1):g}" if v > 0 else f"> -{10.0 ** -(digits - 1):g}"
         if abs(v) >= 10 ** digits:
             return f"{v:,.0f}"
         return f"{v:.{digits}g}" if abs(v) < 1 else f"{v:.{max(digits - 1 - int(math.floor(math.log10(abs(v)))), 0)}f}"
@@ -103,9 +162,11 @@ def _scenario_sentence(name: str, scen: dict[str, Any]) -> str:
     who = f"The campus {scenario_label(name)}"
     if name not in ("without_battery", "with_battery"):
         who = f"The alternative “{scenario_label(name)}”"
+    # the scenario's own criteria: N-0, and the sub-second flicker and RVC of the weakest N-1 state
+    what = "criteria" if any("N-1" in c["criterion"] for c in crits) else "N-0 criteria"
     if not failed:
-        return f"{who} meets all {n} N-0 criteria judged."
-    return f"{who} fails {len(failed)} of {n} N-0 criteria: {_list(failed)}."
+        return f"{who} meets all {n} {what} judged."
+    return f"{who} fails {len(failed)} of {n} {what}: {_list(failed)}."
 
 
 def _ramp_sentence(summary: dict[str, Any]) -> str:

@@ -211,7 +211,7 @@ class FluctuationSection(Section):
     window_s: float = Field(600.0, ge=60.0, le=3600.0, description="judged window [s]")
     warmup_s: float = Field(30.0, ge=0.0, le=600.0, description="run before each window, not judged [s]")
     worst_windows: int = Field(2, ge=0, le=48, description="screened windows per study [-]")
-    events: bool = Field(True, description="a window at every scripted campus event")
+    events: bool = Field(True, description="a window at the worst occurrence of each kind of discrete campus event")
     windows: list[str] = Field(default_factory=list, description="starts of further windows (ISO timestamps)")
     latencies_s: list[float] = Field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.3],
                                      description="total battery latencies of the sensitivity table [s]")

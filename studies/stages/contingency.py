@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from gridstudy.grid.basecase import internal_buses
+from gridstudy.grid.basecase import internal_buses, short_circuit_mva_at
 from gridstudy.grid.site import Site
 from gridstudy.grid.topology import Outage, site_outages
 from gridstudy.models.element_profiles import element_profiles
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     _OutageJob = tuple[Site, Outage, str, pd.DataFrame | ProfileStream, Controls, CriteriaPreset, str]
 
 
-__all__ = ["worst_window", "window_start_site", "outage_site", "run_outage", "run_contingencies"]
+__all__ = ["worst_window", "window_start_site", "outage_site", "weakest_outage", "run_outage", "run_contingencies"]
 
 
 def worst_window(poi_vm_pu: pd.Series, window: str) -> slice:
@@ -118,6 +118,25 @@ def outage_site(site: Site, outage: Outage) -> Site:
     if outage.element == "trafo":
         s.regulating_trafos = [t for t in site.regulating_trafos if t != outage.index]
     return s
+
+
+def weakest_outage(site: Site) -> tuple[Outage, float, float] | None:
+    """The credible single outage that leaves the weakest POI: the lowest three-phase
+    short-circuit power at the POI (:func:`gridstudy.grid.basecase.short_circuit_mva_at`, the
+    battery left out), the strength that sets how far a change of load moves the POI voltage
+    (``ΔV ≈ ΔS / S_sc``). Returns ``(outage, S_sc with it out, S_sc intact)`` [MVA]; ``None``
+    without a credible outage (an outage whose fault calculation fails is skipped)."""
+    credible, _ = site_outages(site)
+    intact = short_circuit_mva_at(site, site.poi_bus)
+    best: tuple[Outage, float, float] | None = None
+    for o in credible:
+        try:
+            sk = short_circuit_mva_at(outage_site(site, o), site.poi_bus)
+        except Exception:  # an outage pandapower cannot fault is not the weakest state
+            continue
+        if math.isfinite(sk) and (best is None or sk < best[1]):
+            best = (o, sk, intact)
+    return best
 
 
 def run_outage(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame | ProfileStream, controls: Controls,

@@ -8,8 +8,9 @@ on **sub-second windows** (default 20 ms):
 
 - chosen by screening the whole horizon with the campus model's own changes
   (:func:`gridstudy.models.campus.change_severity`, not the step averages): the worst
-  ``worst_windows``, a window at every scripted campus event (job start/stop, trip) and the windows
-  the study names;
+  ``worst_windows``, a window centred on the worst occurrence (the largest step) of each kind of
+  discrete campus event (checkpoint, interruption and restart, job start, job stop, trip;
+  :func:`gridstudy.models.campus_events.worst_occurrences`) and the windows the study names;
 - each made by the campus model at the fine step (:func:`gridstudy.models.campus.campus_window`,
   the same realization, never interpolated), dispatched by the scenario's strategy behind its
   plant response (:class:`gridstudy.models.plant_response.PlantResponse`), and run through the
@@ -19,7 +20,16 @@ on **sub-second windows** (default 20 ms):
   ``warmup_s``, which is run but not judged;
 - judged with the IEC 61000-4-15 flickermeter (:mod:`gridstudy.studies.criteria.flickermeter`),
   the rapid-voltage-change and grid-side variation criteria of the preset, and the spectrum of the
-  grid-side active power at the POI against the preset's oscillation cap.
+  grid-side active power at the POI against the preset's oscillation cap;
+- rapid voltage changes of every discrete campus event of the horizon counted by rolling hour and
+  day against the table by frequency of changes (:func:`rvc_count_finding`): the POI step of each
+  kind of change measured on the sub-second windows (the study-step series folds the 1.5-s swing
+  into aliased 1-s averages that blur a step and break the steady states an RVC is measured
+  between), the number of changes from the campus model's schedule (the windows hold minutes of
+  the day; the schedule holds every change);
+- flicker and rapid voltage change again in the weakest N-1 state (:func:`n1_assessment`: the
+  credible outage with the lowest short-circuit power at the POI), for the scenarios of
+  ``contingencies.scenarios``.
 
 When the study step is longer than half the shortest modelled period (the training iteration),
 the study-step series is aliased: :func:`aliased` says so, the summary and report carry the note,
@@ -39,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from gridstudy.models.campus import CampusLoadParams, campus_window, change_severity
+from gridstudy.models.campus_events import campus_changes, worst_occurrences
 from gridstudy.models.dispatch import dispatch
 from gridstudy.models.grid_forming import GridFormingControl
 from gridstudy.models.plant_control import PlantControl
@@ -51,15 +62,17 @@ from gridstudy.studies.criteria.flickermeter import (
 )
 from gridstudy.studies.criteria.oscillation import METHOD as OSC_METHOD
 from gridstudy.studies.criteria.oscillation import worst_line
+from gridstudy.studies.criteria.rvc import RVCLimits, count_finding
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.judge.findings import slug
 from gridstudy.studies.qsts.inputs import RecordSpec
 from gridstudy.studies.qsts.run import run_qsts
 from gridstudy.studies.spec.interconnection import fluctuation_window_end, fluctuation_window_problems
-from gridstudy.studies.stages.contingency import window_start_site
+from gridstudy.studies.stages.contingency import outage_site, weakest_outage, window_start_site
 
 if TYPE_CHECKING:
     from gridstudy.grid.site import Site
+    from gridstudy.grid.topology import Outage
     from gridstudy.models.dispatch import Strategy
     from gridstudy.studies.criteria.presets import CriteriaPreset, OscillationLimit
     from gridstudy.studies.qsts.results import QSTSResult
@@ -146,10 +159,13 @@ def choose_windows(study: StudySetup, settings: FluctuationSection) -> list[Wind
     p = study.campus
     w = min(w, end - t0)  # a horizon shorter than a window is judged whole
     if settings.events:
-        for name, at in (("job start", p.job_start_s), ("job stop", p.job_stop_s), ("campus trip", p.trip_at_s)):
-            if at is not None and at < len(idx) * study.step_s:
-                start = clip(t0 + pd.Timedelta(seconds=at - 0.25 * settings.window_s))
-                out.append(Window(start, start + w, f"scripted {name}"))
+        # the worst occurrence of each kind of discrete event, centred on its span (or on its
+        # largest change where the span is longer than the window)
+        for ev in worst_occurrences(campus_changes(idx, p)):
+            span = ev.stop_s - ev.start_s
+            mid = 0.5 * (ev.start_s + ev.stop_s) if span <= w.total_seconds() else ev.worst_at_s
+            start = clip(t0 + pd.Timedelta(seconds=mid) - w / 2)
+            out.append(Window(start, start + w, f"worst {ev.family} ({ev.worst_step_mw:+.0f} MW)"))
     if settings.worst_windows:
         sev = change_severity(idx, p, w.total_seconds())
         sev = sev[pd.DatetimeIndex(sev.index) + w <= end]
@@ -221,14 +237,6 @@ def run_window(study: StudySetup, site: Site, scenario: str, strategy: Strategy 
                      battery_p_mw=pd.Series(np.asarray(bat, dtype=float), index=prof.index, name="battery_p_mw"))
 
 
-def metered_p2p_mw(p_mw: pd.Series, preset: CriteriaPreset, window_s: float = 5.0) -> float:
-    """The largest peak-to-peak change of ``p_mw`` within ``window_s`` [s] as the preset's
-    peak-to-peak meter reads it (e.g. 1-s RMS): the figure the sensitivity tables put beside the
-    findings, on the same meter. [MW]"""
-    read = preset.meters["peak_to_peak"].apply(p_mw)
-    return max_p2p_mw(read, window_s) if read is not None and len(read) > 1 else math.nan
-
-
 def grid_forming_of(strategy: Strategy | None) -> GridFormingControl | None:
     """The grid-forming parameters of a strategy's plant (``None``: not grid-forming)."""
     c = strategy.control if strategy is not None else None
@@ -298,6 +306,99 @@ def oscillation_finding(series: dict[str, pd.Series], rating_mw: float, limit: O
                  "by_window_length": by_length, "method": method})
 
 
+#: The POI voltage before and after a campus change is the mean of the sub-second samples over
+#: this time each side (two 1.5-s training iterations: the swing, judged as flicker, averages out
+#: and the step of the mean level stays). [s]
+RVC_MEAN_S = 3.0
+
+#: The steady-state rule of a rapid voltage change (:func:`gridstudy.studies.criteria.rvc.rvc_events`'s
+#: defaults): a voltage that moves less than the band ``2 x tol_pct`` [%] within ``min_steady_s`` [s]
+#: stays in steady states, so a change slower than this rate is a slow variation, not a rapid
+#: change (a 60-s job-start ramp of 2 % moves 0.04 %/s). [%/s]
+RVC_RATE_PCT_PER_S = 2.0 * 0.5 / 1.0
+
+
+def event_voltage_steps(run: WindowRun, changes: pd.DataFrame, t0: pd.Timestamp,
+                        mean_s: float = RVC_MEAN_S) -> pd.DataFrame:
+    """The POI voltage step of every campus change inside the judged part of a window run.
+
+    A change of ``changes`` (:func:`gridstudy.models.campus_events.campus_changes`, seconds after
+    ``t0``) from ``start`` to ``end`` steps the POI voltage by the difference of the means of the
+    sub-second samples over ``mean_s`` before ``start`` and over ``mean_s`` after ``end`` [%]
+    (unsigned); it is a rapid change when that step, spread over the change's duration, moves
+    faster than :data:`RVC_RATE_PCT_PER_S`, else its step counts 0. Where the plant takes the
+    change, the voltage after ``end`` has barely moved and the step is small. A change whose
+    means do not both lie inside the judged part is left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of ``changes`` measured, with ``dv_pct`` [%] and ``sensitivity_pct_per_mw``
+        (``dv_pct / |step_mw|``) [%/MW].
+    """
+    v = run.poi_vm_pu.iloc[run.judged]
+    if len(v) < 2 or not len(changes):
+        return changes.iloc[:0].assign(dv_pct=[], sensitivity_pct_per_mw=[])
+    t = (pd.DatetimeIndex(v.index) - t0).total_seconds().to_numpy()
+    x = v.to_numpy(dtype=float)
+    step = float(t[1] - t[0])
+    end = changes["start_s"] + changes["duration_s"]
+    inside = changes[(changes["start_s"] - mean_s >= t[0] - 1e-9) & (end + mean_s <= t[-1] + step + 1e-9)]
+    dv = []
+    for s0, d in zip(inside["start_s"].to_numpy(), inside["duration_s"].to_numpy(), strict=True):
+        before = x[(t >= s0 - mean_s) & (t < s0)].mean()
+        after = x[(t >= s0 + d) & (t < s0 + d + mean_s)].mean()
+        step_pct = 100.0 * abs(after - before)
+        dv.append(step_pct if step_pct / max(d, step) > RVC_RATE_PCT_PER_S else 0.0)
+    out = inside.assign(dv_pct=dv)
+    res: pd.DataFrame = out.assign(sensitivity_pct_per_mw=out["dv_pct"] / out["step_mw"].abs())
+    return res
+
+
+def rvc_count_finding(runs: list[WindowRun], changes: pd.DataFrame, t0: pd.Timestamp, limits: RVCLimits,
+                      case: str = "N-0") -> Finding | None:
+    """Rapid voltage changes of every discrete campus event of the horizon, counted by rolling
+    hour and day against the table by frequency of changes (the cap included).
+
+    Each kind of change (checkpoint drop and return, interruption, restart, job start and stop,
+    trip and its return) takes its POI step from the sub-second runs that hold one
+    (:func:`event_voltage_steps`): the largest step per MW of campus change of that kind; every
+    occurrence of the horizon then steps the POI by that sensitivity times its own campus change
+    (the POI voltage moves by about ``dV/dP x ΔP``, one factor per site and plant response). A kind
+    no run holds is listed in ``details["kinds_not_measured"]`` and not counted. ``None`` without
+    any campus change in the horizon.
+    """
+    if not len(changes):
+        return None
+    measured = pd.concat([event_voltage_steps(r, changes, t0) for r in runs], ignore_index=True) if runs else \
+        changes.iloc[:0].assign(dv_pct=[], sensitivity_pct_per_mw=[])
+    sens = measured.groupby("kind")["sensitivity_pct_per_mw"].max() if len(measured) else pd.Series(dtype=float)
+    kinds = [k for k in dict.fromkeys(changes["kind"]) if k not in sens.index]
+    counted = changes[changes["kind"].isin(sens.index)]
+    dv = counted["step_mw"].abs().to_numpy() * sens.reindex(counted["kind"]).to_numpy()
+    rapid = dv > 0.0
+    times = pd.DatetimeIndex(t0 + pd.to_timedelta(counted["start_s"].to_numpy()[rapid], unit="s"))
+    f = count_finding(times, dv[rapid], limits)
+    by_kind = {k: {"changes": int((counted["kind"] == k).sum()),
+                   "pct_per_mw": float(sens[k]),
+                   "largest_step_pct": float(dv[(counted["kind"] == k).to_numpy()].max(initial=0.0)),
+                   "measured_pct": float(measured.loc[measured["kind"] == k, "dv_pct"].max())}
+               for k in sens.index}
+    where = "" if case == "N-0" else f" ({case})"
+    note = (f"Every discrete campus event of the horizon (checkpoints, interruptions and restarts, job start and stop, "
+            f"trip){where}: the POI step of each kind measured on the sub-second windows (means of the POI voltage "
+            f"over {RVC_MEAN_S:g} s before and after the change; a change slower than {RVC_RATE_PCT_PER_S:g} %/s "
+            f"is a slow variation, not counted), per MW of campus change, times each occurrence's own change; "
+            f"counted over rolling hours and days against the table by frequency of changes.")
+    if kinds:
+        note += " Not measured on any window (not counted): " + ", ".join(kinds) + "."
+    return replace(f, criterion=f"rapid voltage change ({limits.voltage_class}, campus events{where})", note=note,
+                   details={**f.details, "by_kind": by_kind, "kinds_not_measured": kinds,
+                            "meter": f"POI voltage, {RVC_MEAN_S:g}-s means of the sub-second samples before and "
+                                     "after each campus change",
+                            "case": case})
+
+
 @dataclass
 class Assessment:
     """The sub-second assessment of a study: per scenario its findings and window runs."""
@@ -313,6 +414,8 @@ class Assessment:
     control_mode_sensitivity: list[dict[str, Any]] = field(default_factory=list)
     #: per scenario: the plant's share of the largest campus edge in its worst flicker window [-]
     first_step_share: dict[str, float] = field(default_factory=dict)
+    #: flicker and rapid voltage change in the weakest N-1 state (``None``: not run)
+    n1: dict[str, Any] | None = None
 
 
 def too_short(study: StudySetup) -> bool:
@@ -343,6 +446,8 @@ def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profil
     replaced = {"flicker"} | ({f"grid_variation.{slug(r.name)}" for r in short} if is_aliased else set())
     ramp_suffix = "" if is_aliased else ".sub-second"
     strategies = study.strategies()
+    idx0 = study.horizon[0]
+    changes = campus_changes(study.horizon, study.campus)
     runs: dict[str, list[WindowRun]] = {}
     findings: dict[str, list[Finding]] = {}
     rating = study.campus_peak_mw
@@ -385,6 +490,9 @@ def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profil
                 limits=wr.limits, note="Rapid voltage changes within the sub-second windows; the count per hour/day "
                                        "is judged on the whole horizon at the study step.",
                 details=dict(wr.details), id="rapid_voltage_change.sub-second", group="rapid_voltage_change"))
+            ev_rvc = rvc_count_finding(rs, changes, idx0, preset.rvc_limits(cls))
+            if ev_rvc is not None:
+                fs.append(replace_id(ev_rvc, "rapid_voltage_change.events", "rapid_voltage_change"))
             for lim in short:
                 per = [ramp_finding(r.grid_p_mw.iloc[r.judged], lim, preset.meter_for(lim)) for r in rs]
                 wf = max(per, key=lambda f: f.worst_value)
@@ -393,7 +501,7 @@ def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profil
                     worst_value=wf.worst_value, worst_unit=wf.worst_unit, when=wf.when,
                     seconds_outside=sum(f.seconds_outside for f in per), events=sum(f.events for f in per),
                     limits=wf.limits, note=wf.note + f" Judged at {settings.step_s * 1000:g} ms on the sub-second windows.",
-                    details={**dict(wf.details), "max_p2p_mw_5s": max(max_p2p_mw(r.grid_p_mw.iloc[r.judged], 5.0)
+                    details={**dict(wf.details), "max_p2p_mw_5s": max(p2p_5s(r.grid_p_mw.iloc[r.judged], preset)
                                                                       for r in rs)},
                     id=f"grid_variation.{slug(lim.name)}{ramp_suffix}", group="grid_variation"))
             for r in rs:
@@ -406,6 +514,10 @@ def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profil
         fl = next((f for f in fs if f.group == "flicker"), None)
         if fl is not None:
             worst_by[name] = next((r.window for r in runs[name] if r.window.start == fl.when), runs[name][0].window)
+    n1 = n1_assessment(study, site, results, profiles, worst_by, windows, changes, engine, say) if windows else None
+    if n1 is not None:
+        for name, extra in n1.findings.items():
+            findings[name] += extra
     sens = latency_sensitivity(study, site, results, profiles, worst_by, settings, engine, say) if windows else []
     modes = control_mode_sensitivity(study, site, results, profiles, worst_by, settings, engine, say) \
         if windows and settings.control_modes else []
@@ -416,7 +528,81 @@ def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profil
             if is_aliased else
             f"The study step ({study.step_s:g} s) resolves the campus's shortest modelled period; the sub-second "
             "windows are judged beside the study-step series.")
-    return Assessment(windows, runs, findings, replaced, is_aliased, settings.step_s, sens, note, modes, shares)
+    return Assessment(windows, runs, findings, replaced, is_aliased, settings.step_s, sens, note, modes, shares,
+                      n1.summary() if n1 is not None else None)
+
+
+@dataclass
+class N1Assessment:
+    """Flicker and rapid voltage change in the weakest N-1 state: the outage, its POI strength,
+    the runs and the findings per scenario."""
+
+    outage: Outage
+    sk_mva: float
+    sk_intact_mva: float
+    runs: dict[str, list[WindowRun]]
+    findings: dict[str, list[Finding]]
+
+    def summary(self) -> dict[str, Any]:
+        """The ``fluctuation.n1`` block of ``summary.json``."""
+        return {"outage": self.outage.label, "poi_sk_mva": self.sk_mva, "poi_sk_intact_mva": self.sk_intact_mva,
+                "scenarios": {n: [r.window.label for r in rs] for n, rs in self.runs.items()}}
+
+
+def n1_assessment(study: StudySetup, site: Site, results: dict[str, QSTSResult], profiles: dict[str, pd.DataFrame],
+                  worst_flicker: dict[str, Window], windows: list[Window], changes: pd.DataFrame, engine: str,
+                  say: Any) -> N1Assessment | None:
+    """Flicker and rapid voltage change in the weakest N-1 state (:func:`weakest_outage`: the
+    lowest short-circuit power at the POI), for each scenario of ``contingencies.scenarios``: its
+    worst flicker window and the windows of the worst discrete events run at the sub-second step
+    with that outage applied, each from the N-0 state at its start (taps, state of charge), as the
+    N-1 stage does. ``None`` where the study runs no contingencies or the site has no credible outage."""
+    cs = study.contingencies
+    if not cs.enabled:
+        return None
+    weak = weakest_outage(site)
+    if weak is None:
+        return None
+    outage, sk, sk0 = weak
+    out_site = outage_site(site, outage)
+    settings, preset = study.fluctuation, study.preset
+    cls = voltage_class(site.poi_vn_kv)
+    case = f"N-1: {outage.label}"
+    events = [w for w in windows if w.reason.startswith("worst ")]
+    runs: dict[str, list[WindowRun]] = {}
+    found: dict[str, list[Finding]] = {}
+    for name, strat in study.strategies().items():
+        if name not in cs.scenarios or name not in worst_flicker:
+            continue
+        chosen = list({w.start: w for w in [worst_flicker[name], *events]}.values())
+        say(f"sub-second windows {name} in the weakest N-1 state ({outage.label}): {len(chosen)} windows")
+        rs = [run_window(study, out_site, name, strat, results[name], profiles[name], w, settings, engine)
+              for w in chosen]
+        runs[name] = rs
+        r = rs[0]
+        f = flickermeter_finding(r.poi_vm_pu, preset.flicker_levels(cls), lamp=preset.flicker_lamp,
+                                 settle_s=settings.warmup_s if r.judged.start else 0.0, interval_s=settings.window_s)
+        fs = [replace(f, criterion=f"flicker ({cls}, IEC 61000-4-15, sub-second, {case})", when=r.window.start,
+                      note=(f"IEC 61000-4-15 flickermeter ({preset.flicker_lamp} lamp) on the POI voltage at "
+                            f"{settings.step_s * 1000:g} ms in the worst flicker window ({r.window.label}) with "
+                            f"{outage.label} out of service: the weakest POI of the credible outages "
+                            f"(short-circuit power {sk:.0f} MVA against {sk0:.0f} MVA intact)."),
+                      details={**dict(f.details), "method": "iec61000-4-15", "fluctuation_step_s": settings.step_s,
+                               "outage": outage.label, "window": r.window.label},
+                      id="flicker.n-1", group="flicker")]
+        ev = rvc_count_finding(rs, changes, study.horizon[0], preset.rvc_limits(cls), case=case)
+        if ev is not None:
+            fs.append(replace(ev, id="rapid_voltage_change.n-1", group="rapid_voltage_change",
+                              details={**ev.details, "outage": outage.label}))
+        found[name] = fs
+    return N1Assessment(outage, sk, sk0, runs, found) if runs else None
+
+
+def p2p_5s(p_mw: pd.Series, preset: CriteriaPreset) -> float:
+    """The largest 5-s peak-to-peak of grid-side power as the preset's peak-to-peak meter reads it
+    (1-s RMS by default), the meter of the 5-s criterion and of the summary's figure. [MW]"""
+    read = preset.meters["peak_to_peak"].apply(p_mw)
+    return float(max_p2p_mw(read, 5.0)) if read is not None and len(read) > 1 else 0.0
 
 
 def replace_id(f: Finding, fid: str, group: str) -> Finding:
@@ -442,7 +628,7 @@ def latency_sensitivity(study: StudySetup, site: Site, results: dict[str, QSTSRe
             fm = flickermeter(r.poi_vm_pu, lamp=study.preset.flicker_lamp,
                               settle_s=settings.warmup_s if r.judged.start else 0.0, interval_s=settings.window_s)
             out.append({"latency_s": lat, "scenario": name, "window": worst[0].label, "pst_max": fm.pst_max,
-                        "max_p2p_mw_5s": metered_p2p_mw(r.grid_p_mw.iloc[r.judged], study.preset)})
+                        "max_p2p_mw_5s": p2p_5s(r.grid_p_mw.iloc[r.judged], study.preset)})
     return out
 
 
@@ -494,7 +680,7 @@ def control_mode_sensitivity(study: StudySetup, site: Site, results: dict[str, Q
         # the oscillation screen's own meter (worst line over its sliding windows), as the findings
         line, _ = worst_line(r.grid_p_mw.iloc[r.judged], osc.band_hz, osc.windows_s)
         out.append({**keys, "scenario": name, "window": win.label, "pst_max": fm.pst_max,
-                    "max_p2p_mw_5s": metered_p2p_mw(r.grid_p_mw.iloc[r.judged], study.preset),
+                    "max_p2p_mw_5s": p2p_5s(r.grid_p_mw.iloc[r.judged], study.preset),
                     "oscillation_peak_mw": float(line.amplitude_mw),
                     "first_step_share": first_step_share(r), "nonconverged_steps": r.nonconverged_steps})
     return out
@@ -530,7 +716,9 @@ def spectra_table(assessment: Assessment) -> pd.DataFrame:
 
 def summary_keys(fluct: Assessment, name: str, p2p_1s: float) -> dict[str, Any]:
     """The per-scenario keys of the sub-second assessment in ``summary.json``."""
-    fs = {f.group: f for f in fluct.findings[name]}
+    fs: dict[str, Finding] = {}
+    for f in fluct.findings[name]:  # the first of each group: the N-0 finding (the N-1 ones follow)
+        fs.setdefault(f.group, f)
     flick = fs.get("flicker")
     osc = fs.get("oscillation")
     sub = [f for f in fluct.findings[name] if f.group == "grid_variation"]
@@ -544,7 +732,9 @@ def summary_keys(fluct: Assessment, name: str, p2p_1s: float) -> dict[str, Any]:
     }
     if flick is not None:
         out["pst_max"] = float(flick.details.get("pst_max", flick.worst_value))
-        out["plt_max"] = float(flick.details.get("plt_max", float("nan")))
+        # Plt is the cubic mean of 12 consecutive Pst (2 h): a window shorter than that has none
+        complete = bool(flick.details.get("plt_complete", False))
+        out["plt_max"] = float(flick.details.get("plt_max", float("nan"))) if complete else float("nan")
         out["pst_by_window"] = dict(flick.details.get("pst_by_window", {}))
     em = fs.get("flicker_emission")
     if em is not None:
@@ -569,6 +759,6 @@ def summary_block(study: StudySetup, fluct: Assessment | None) -> dict[str, Any]
                   if too_short(study) else
                   "the campus is a measured series: no sub-second model to run the windows with")
         return {**base, "assessed": False, "note": f"No sub-second assessment: {reason}.", "windows": []}
-    return {**base, "assessed": True, "note": fluct.note,
+    return {**base, "assessed": True, "note": fluct.note, "n1": fluct.n1,
             "windows": [{"start": w.start, "stop": w.stop, "reason": w.reason, "label": w.label} for w in fluct.windows],
             "replaced_study_step_findings": sorted(fluct.replaced_ids)}
