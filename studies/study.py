@@ -292,6 +292,7 @@ class Study(StudySetup):
         summary["fluctuation"] = summary_block(self, fluct)
         summary["latency_sensitivity"] = fluct.latency_sensitivity if fluct is not None else []
         summary["control_mode_sensitivity"] = fluct.control_mode_sensitivity if fluct is not None else []
+        summary["swing_period_sensitivity"] = fluct.swing_period_sensitivity if fluct is not None else []
         summary["runtime_s"] = time.perf_counter() - t_start
         tables: dict[str, pd.DataFrame] = {}
         if fluct is not None:

@@ -510,6 +510,20 @@ def _fluctuation_section(d: Path, summary: dict[str, Any], ctx: dict[str, Any], 
             cls="small", num={"total latency [ms]", "Pst", "5-s peak-to-peak [MW]"})
         ctx["fluct_sens_window"] = str(sdf["window"].iloc[0])
         rep.tables["latency_sensitivity"] = sdf
+    periods = summary.get("swing_period_sensitivity") or []
+    if periods:
+        pdf = pd.DataFrame(periods)
+        ctx["fluct_periods"] = html_table(pd.DataFrame({
+            "scenario": [scenario_label(x) for x in pdf["scenario"]],
+            "iteration period [s]": [fmt_num(x, 3) for x in pdf["period_s"]],
+            "Pst": [fmt_num(x, 3) for x in pdf["pst_max"]],
+            "5-s peak-to-peak [MW]": [fmt_num(x, 3) for x in pdf["max_p2p_mw_5s"]],
+            "oscillation peak [MW]": [fmt_num(x, 3) for x in pdf["oscillation_peak_mw"]],
+            "at [Hz]": [fmt_num(x, 3) for x in pdf["oscillation_peak_hz"]]}),
+            cls="small", num={"iteration period [s]", "Pst", "5-s peak-to-peak [MW]", "oscillation peak [MW]", "at [Hz]"})
+        ctx["fluct_periods_windows"] = "; ".join(
+            f"{scenario_label(n)}: {w}" for n, w in pdf.groupby("scenario", sort=False)["window"].first().items())
+        rep.tables["swing_period_sensitivity"] = pdf
     modes = summary.get("control_mode_sensitivity") or []
     if modes:
         mdf = pd.DataFrame(modes)

@@ -232,6 +232,9 @@ class FluctuationSection(Section):
     virtual_reactances_pu: list[float] = Field(
         default_factory=lambda: [0.1, 0.25],
         description="grid-forming virtual reactances of the control-mode sensitivity [pu on the plant MVA]")
+    periods_s: list[float] = Field(
+        default_factory=lambda: [1.0, 1.5, 3.0],
+        description="training iteration periods of the swing-period sensitivity (empty: none) [s]")
 
     @field_validator("windows")
     @classmethod
@@ -255,6 +258,14 @@ class FluctuationSection(Section):
     def _local(cls, v: list[float]) -> list[float]:
         if any(not (0.0 < x <= 0.1) for x in v):  # NaN fails; the central chain's period + comms bound
             raise ValueError("every local latency must lie in (0, 0.1] s")
+        return v
+
+    @field_validator("periods_s")
+    @classmethod
+    def _periods(cls, v: list[float]) -> list[float]:
+        bad = [x for x in v if not (0.0 < x <= 60.0)]  # NaN fails; a training iteration is 1-2 s
+        if bad:
+            raise ValueError(f"every period must lie in (0, 60] s; got {bad[0]!r}")
         return v
 
     @field_validator("virtual_reactances_pu")
