@@ -522,7 +522,7 @@ def _fluctuation_section(d: Path, summary: dict[str, Any], ctx: dict[str, Any], 
             "at [Hz]": [fmt_num(x, 3) for x in pdf["oscillation_peak_hz"]]}),
             cls="small", num={"iteration period [s]", "Pst", "5-s peak-to-peak [MW]", "oscillation peak [MW]", "at [Hz]"})
         ctx["fluct_periods_windows"] = "; ".join(
-            f"{scenario_label(n)}: {w}" for n, w in pdf.groupby("scenario", sort=False)["window"].first().items())
+            f"{scenario_label(str(n))}: {w}" for n, w in pdf.groupby("scenario", sort=False)["window"].first().items())
         rep.tables["swing_period_sensitivity"] = pdf
     modes = summary.get("control_mode_sensitivity") or []
     if modes:
