@@ -284,7 +284,8 @@ class Study(StudySetup):
                 scen_summary[name].update(summary_keys(fluct, name, scen_summary[name]["max_p2p_mw_5s"]))
             scen_summary[name].update(self.plant_keys(name, fluct))
         say("largest credible load loss: POI voltage rise and frequency screen")
-        lll = largest_load_loss(site, campus, self.preset, scen_summary, cont.loss_rows, sag_rows)
+        lll = largest_load_loss(site, campus, self.preset, scen_summary, cont.loss_rows, sag_rows,
+                                plant=self.battery, profiles=profs)
         summary = self._summary(site, campus, engine, site_summary, scen_summary, cont.window_note, cont.rows,
                                 cont.loss_rows, sag_rows)
         summary["largest_load_loss"] = lll

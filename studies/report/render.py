@@ -49,6 +49,7 @@ from gridstudy.studies.report.tables import (
     findings_detail,
     fmt_when,
     html_table,
+    load_loss_cases_table,
     load_loss_table,
     metrics_table,
     params_table,
@@ -425,6 +426,9 @@ def build_report(out_dir: str | Path) -> Report:
     ctx["load_loss_table"], ll_df = load_loss_table(summary)
     if len(ll_df):
         rep.tables["largest_load_loss"] = ll_df
+    ctx["load_loss_cases"], llc_df = load_loss_cases_table(summary)
+    if len(llc_df):
+        rep.tables["load_loss_cases"] = llc_df
     # 7 sizing
     sizing = None
     if (d / "sizing.json").exists():
