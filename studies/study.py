@@ -345,6 +345,8 @@ class Study(StudySetup):
                 "soc_max_percent": plant.soc_max_percent,
                 "strategy": strat.name if strat is not None else "none",
                 "reactive": strat.reactive.mode if strat is not None else "none",
+                # the curve of the volt-var runs (the daily run's when it runs volt-var, the sag events')
+                "volt_var_curve": dataclasses.asdict(self.event_strategy()[2]),
                 "response": (dict(strat.response.describe(), total_latency_s=strat.response.total_latency_s)
                              if strat is not None and strat.response is not None else None),
             },

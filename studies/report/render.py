@@ -81,7 +81,8 @@ QSTS_LIMITS = [
     "Flicker is estimated from the quasi-static voltage changes with the IEC 61000-3-7 analytical method, "
     "not measured with an IEC 61000-4-15 flickermeter.",
     "Tap changers move between steps after their time delay. Volt-var follows its curve as a first-order lag "
-    "of the stated open-loop response time (90 % of a step within it; IEEE 1547-2018 Category B default 5 s, "
+    "of the stated open-loop response time (90 % of a step within it; by default 1 s for a transmission-connected "
+    "plant after IEEE 2800-2022, 5 s, the IEEE 1547-2018 Category B default, for a distribution-connected one; "
     "docs/sources/megapack.md §3), solved at each step's own voltage; the battery's active power follows the "
     "dispatch with the plant's modelled latency. Utility-side regulation (other tap changers, capacitor "
     "switching, generator AVRs) is as in the site model.",
@@ -108,8 +109,9 @@ def _reactive_note(summary: dict[str, Any]) -> str:
     if mode == "volt_var":
         return "Reactive power of the battery: volt-var in the daily time series and in the sag events alike."
     return (f"Reactive power of the battery: the daily time series runs {daily} (the study's setting), while the "
-            "with-battery sag events run volt-var (the IEEE 1547-2018 Category B default curve): the sag results "
-            "show the voltage support the plant gives when set to volt-var, which the daily run does not use.")
+            f"with-battery sag events run volt-var (the default curve of the site's POI voltage: "
+            f"{(bat.get('volt_var_curve') or {}).get('basis', 'IEEE 1547-2018 Category B default')}): the sag "
+            "results show the voltage support the plant gives when set to volt-var, which the daily run does not use.")
 
 
 @dataclass
