@@ -359,6 +359,16 @@ class SiteSpec(_Model):
     battery: BatterySpec | None = None
     dynamics: SiteDynamicsSpec = Field(default_factory=SiteDynamicsSpec)
 
+    @property
+    def poi_vn_kv(self) -> float | None:
+        """Nominal voltage of the POI where the site file lists its bus; ``None`` for a bus of an
+        imported network (known only once the network is read). [kV]"""
+        if isinstance(self.poi, str):
+            for b in self.buses:
+                if b.name == self.poi:
+                    return float(b.vn_kv)
+        return None
+
     @model_validator(mode="after")
     def _source_or_network(self) -> SiteSpec:
         if self.network is None:

@@ -11,7 +11,10 @@ What the model reproduces (sources in ``docs/sources/load.md §1-§5``; defaults
 - Job start and stop ramp between idle (about 10 % of nominal, Vertiv) and full; a training site can
   change its loading by 35-70 MW or more within a minute, and a 50 MW block ramped at 1.9 pu/s for
   about 250 ms (NERC Large Loads Task Force white paper, July 2025).
-- Job interruptions: Llama 3 logged 466 interruptions in a 54-day snapshot (about 8.6 a day).
+- Job interruptions: Llama 3 logged 419 unexpected interruptions in a 54-day snapshot on 16,384
+  H100 GPUs (Llama Team, Meta, "The Llama 3 Herd of Models", arXiv:2407.21783, 2024), about
+  4.74e-4 per GPU-day; one synchronous job fails when any of its GPUs does, so the rate scales with
+  the job's GPU count (``failure_rate_per_gpu_day`` x ``gpus``).
 - Hardware: H100 and H200 SXM 700 W TDP; an 8-GPU DGX node is rated 10.2 kW and measured at about
   8.4 kW, i.e. about 0.5 W of node overhead per W of GPU (arXiv:2412.08602, arXiv:2506.14551).
 - Facility overhead: PUE 1.55-1.59 industry average, 1.3 or better on new large sites; cooling
@@ -51,7 +54,7 @@ from gridstudy.models.timeindex import make_index, step_seconds
 
 __all__ = ["GpuModel", "GPU_MODELS", "CampusLoadParams", "campus_load", "campus_chunks", "campus_window", "change_severity",
            "expected_mean_p_mw",
-           "nominal_peak_p_mw", "nominal_idle_p_mw", "gpus_for_peak", "campus_for_peak"]
+           "nominal_peak_p_mw", "swing_amplitude_p_mw", "start_activity", "job_start_fraction", "nominal_idle_p_mw", "gpus_for_peak", "campus_for_peak"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,11 @@ class CampusLoadParams:
         GPU draw at idle (no job, checkpoint, restart) as a fraction of TDP, about 10 % (Vertiv). [-]
     node_overhead : float
         Non-GPU server power per unit of GPU power; 0.5 from 8.4 kW measured per 8 x 700 W node. [-]
+    node_swing_fraction : float
+        Share of the non-GPU node power (``node_overhead``) that swings with the GPUs' compute and
+        communication phases; the rest follows the job (idle, checkpoints, start and stop) at the
+        iteration's mean level. 1: the whole node swings (the conservative bound, the default
+        *(assumption)*); 0: CPUs, memory, network and fans constant through an iteration. [-]
     pue : float
         Power usage effectiveness: facility load = (pue - 1) x IT load in steady state. [-]
     pf : float
@@ -143,11 +151,17 @@ class CampusLoadParams:
     job_stop_s : float or None
         Time after the series start at which the job stops to idle; ``None``: never. [s]
     start_ramp_s : float
-        Duration of the ramp from idle to full at job start and after a restart. [s]
+        Duration of the ramp from idle to full at job start and after a restart: the one job-start
+        definition of the package (the day's series and the sag events' job start,
+        :func:`job_start_fraction`). [s]
     stop_ramp_s : float
         Duration of the ramp from full to idle at job stop. [s]
-    interruptions_per_day : float
-        Mean rate of random job interruptions (Poisson); Llama 3 saw about 8.6 a day. [1/day]
+    interruptions_per_day : float or None
+        Mean rate of random job interruptions (Poisson); ``None``: derived, ``failure_rate_per_gpu_day``
+        x ``gpus`` (:attr:`interruption_rate_per_day`). [1/day]
+    failure_rate_per_gpu_day : float
+        Unexpected interruptions of a synchronous training job per GPU and day: 419 in 54 days on
+        16,384 H100 GPUs (Llama 3, arXiv:2407.21783) is 4.74e-4. [1/(GPU day)]
     restart_s : float
         Time at idle after an interruption before the restart ramp. [s]
     cooling_tau_s : float
@@ -175,6 +189,7 @@ class CampusLoadParams:
     swing_depth: float = 0.6
     idle_fraction: float = 0.10
     node_overhead: float = 0.5
+    node_swing_fraction: float = 1.0
     pue: float = 1.3
     pf: float = 0.98
     period_s: float = 1.5
@@ -187,7 +202,8 @@ class CampusLoadParams:
     job_stop_s: float | None = None
     start_ramp_s: float = 60.0
     stop_ramp_s: float = 10.0
-    interruptions_per_day: float = 0.0
+    interruptions_per_day: float | None = None
+    failure_rate_per_gpu_day: float = 4.74e-4
     restart_s: float = 300.0
     cooling_tau_s: float = 300.0
     trip_at_s: float | None = None
@@ -220,6 +236,7 @@ class CampusLoadParams:
         need("swing_depth", 0 <= self.swing_depth <= 1, "must lie in [0, 1]")
         need("idle_fraction", 0 <= self.idle_fraction <= self.compute_fraction, "must lie in [0, compute_fraction]")
         need("node_overhead", self.node_overhead >= 0, "must be >= 0")
+        need("node_swing_fraction", 0 <= self.node_swing_fraction <= 1, "must lie in [0, 1]")
         need("pue", 1 <= self.pue <= 3, "must lie in [1, 3]")
         need("pf", 0 < self.pf <= 1, "must lie in (0, 1]")
         need("period_s", self.period_s > 0, "must be > 0")
@@ -236,7 +253,9 @@ class CampusLoadParams:
              "must be >= job_start_s + start_ramp_s")
         need("start_ramp_s", self.start_ramp_s > 0, "must be > 0")
         need("stop_ramp_s", self.stop_ramp_s > 0, "must be > 0")
-        need("interruptions_per_day", self.interruptions_per_day >= 0, "must be >= 0")
+        need("interruptions_per_day", self.interruptions_per_day is None or self.interruptions_per_day >= 0,
+             "must be >= 0 (or absent: derived from failure_rate_per_gpu_day x gpus)")
+        need("failure_rate_per_gpu_day", self.failure_rate_per_gpu_day >= 0, "must be >= 0")
         need("restart_s", self.restart_s >= 0, "must be >= 0")
         need("cooling_tau_s", self.cooling_tau_s > 0, "must be > 0")
         need("trip_at_s", self.trip_at_s is None or self.trip_at_s >= 0, "must be >= 0")
@@ -246,7 +265,8 @@ class CampusLoadParams:
         factors = ("gpus", "gpu_tdp_w", "node_overhead", "compute_fraction", "pue")
         if not p and all(math.isfinite(getattr(self, k) or 0.0) for k in factors) and not nominal_peak_p_mw(self) <= MAX_CAMPUS_MW:
             # each factor valid (a non-finite one is the finiteness rule's), their product too large
-            p.append(Problem(prefix, f"nominal peak (gpus x TDP x (1 + node_overhead) x compute_fraction x pue) of "
+            p.append(Problem(prefix, f"nominal peak (gpus x TDP x compute_fraction x (1 + node_overhead) x pue, the "
+                                     "node's non-swinging share at the iteration's mean) of "
                                      f"{nominal_peak_p_mw(self):.6g} MW is more than the {MAX_CAMPUS_MW:,.0f} MW a "
                                      "campus may draw (gridstudy.grid.bounds)", {k: getattr(self, k) for k in factors}))
         if self.smoothing is not None:
@@ -272,6 +292,15 @@ class CampusLoadParams:
         return self.gpu_tdp_w if self.gpu_tdp_w is not None else GPU_MODELS[self.gpu_model].tdp_w
 
     @property
+    def interruption_rate_per_day(self) -> float:
+        """Mean rate of random job interruptions: ``interruptions_per_day``, or where that is
+        ``None`` the GPUs' failure rate times the job's GPU count (every GPU of the campus is in
+        the one synchronous job the model trains). [1/day]"""
+        if self.interruptions_per_day is not None:
+            return float(self.interruptions_per_day)
+        return float(self.failure_rate_per_gpu_day) * float(self.gpus)
+
+    @property
     def it_scale_mw(self) -> float:
         """IT power of the campus per unit of GPU TDP fraction: gpus x TDP x (1 + overhead). [MW]"""
         return self.gpus * self.tdp_w * (1.0 + self.node_overhead) / 1e6
@@ -283,8 +312,10 @@ class CampusLoadParams:
         return CampusLoadParams(**d)
 
     def as_dict(self) -> dict[str, Any]:
-        """The parameters as a plain dict (field name to value)."""
-        return asdict(self)
+        """The parameters as a plain dict (field name to value), with the interruption rate the
+        model uses (``interruption_rate_per_day``, derived where ``interruptions_per_day`` is
+        ``None``)."""
+        return {**asdict(self), "interruption_rate_per_day": self.interruption_rate_per_day}
 
 
 def expected_mean_p_mw(params: CampusLoadParams) -> float:
@@ -295,8 +326,37 @@ def expected_mean_p_mw(params: CampusLoadParams) -> float:
 
 
 def nominal_peak_p_mw(params: CampusLoadParams) -> float:
-    """Grid draw with every GPU in the compute phase and cooling at the same level. [MW]"""
-    return params.it_scale_mw * params.compute_fraction * params.pue
+    """Grid draw with every GPU in the compute phase and cooling at the same level: the node's
+    swinging share (``node_swing_fraction``) at the compute level with the GPUs, the rest at the
+    iteration's mean. [MW]"""
+    hi, lo, _, scale = _levels(params)
+    mean = params.duty * hi + (1.0 - params.duty) * lo
+    return scale * (hi + _steady_share(params) * (mean - hi)) * params.pue
+
+
+def swing_amplitude_p_mw(params: CampusLoadParams) -> float:
+    """Step of the campus's IT draw between the compute and the communication phase while training
+    (cooling does not follow a 1-2 s swing): GPUs x TDP x (compute - communication level) x
+    (1 + node_overhead x node_swing_fraction). [MW]"""
+    hi, lo, _, _ = _levels(params)
+    gpu_mw = params.gpus * params.tdp_w / 1e6
+    return gpu_mw * (hi - lo) * (1.0 + params.node_overhead * params.node_swing_fraction)
+
+
+def start_activity(t_s: np.ndarray, params: CampusLoadParams) -> np.ndarray:
+    """Training activity ``t_s`` seconds after a job starts (or a restart ramp begins): 0 (idle)
+    to 1 (training) along the start ramp, linear over ``start_ramp_s``. The one job-start
+    definition of the package: the day's envelope and the sag events' job start use it. [-]"""
+    return np.clip(np.asarray(t_s, dtype=float) / float(params.start_ramp_s), 0.0, 1.0)
+
+
+def job_start_fraction(t_s: np.ndarray, params: CampusLoadParams) -> np.ndarray:
+    """Grid draw ``t_s`` seconds after a job start as a fraction of :func:`nominal_peak_p_mw`:
+    the idle level (:func:`nominal_idle_p_mw`) before, the peak after the start ramp
+    (:func:`start_activity`), linear between (the envelope of the day's series without the
+    iteration swing; the sag events' ``job_start``). [-]"""
+    idle = nominal_idle_p_mw(params) / nominal_peak_p_mw(params)
+    return idle + start_activity(t_s, params) * (1.0 - idle)
 
 
 def nominal_idle_p_mw(params: CampusLoadParams) -> float:
@@ -399,9 +459,10 @@ class _EdgeStream:
 
 def _interruptions(params: CampusLoadParams, horizon_s: float, rng: np.random.Generator) -> np.ndarray:
     """Start times of non-overlapping interruptions [s] (a failure during a restart is folded in)."""
-    if params.interruptions_per_day <= 0:
+    rate = params.interruption_rate_per_day
+    if rate <= 0:
         return np.empty(0)
-    rate_per_s = params.interruptions_per_day / 86400.0
+    rate_per_s = rate / 86400.0
     n = rng.poisson(rate_per_s * horizon_s)
     times = np.sort(rng.uniform(0.0, horizon_s, n))
     window = 1.0 / params.transition_pu_per_s + params.restart_s + params.start_ramp_s
@@ -459,7 +520,7 @@ class _Envelope:
         p = self.p
         a = np.ones_like(t)
         if p.job_start_s is not None:
-            a = np.minimum(a, np.clip((t - p.job_start_s) / p.start_ramp_s, 0.0, 1.0))
+            a = np.minimum(a, start_activity(t - p.job_start_s, p))
         if p.job_stop_s is not None:
             a = np.minimum(a, np.clip(1.0 - (t - p.job_stop_s) / p.stop_ramp_s, 0.0, 1.0))
         if self.ckpt > 0:
@@ -474,7 +535,7 @@ class _Envelope:
             has = j >= 0
             s = np.where(has, t - self.intr[np.clip(j, 0, None)], np.inf)
             down = np.clip(1.0 - s / self.tr, 0.0, 1.0)
-            up = np.clip((s - self.tr - p.restart_s) / p.start_ramp_s, 0.0, 1.0)
+            up = start_activity(s - self.tr - p.restart_s, p)
             a = np.minimum(a, np.where(s < self.tr + p.restart_s, down, up))
         return a
 
@@ -552,6 +613,13 @@ def _streamed_realization(params: CampusLoadParams, horizon_s: float) -> tuple[_
     (:class:`_EdgeStream`): the same edges, never all held."""
     return (_EdgeStream(params, horizon_s, lambda: _realization_rngs(params)[0]),
             _Envelope(params, horizon_s, _interruptions(params, horizon_s, _realization_rngs(params)[1])))
+
+
+def _steady_share(params: CampusLoadParams) -> float:
+    """Share of the campus's IT draw (GPUs and nodes, per unit of ``it_scale_mw``) that does not
+    swing with the iteration: the non-swinging node power, ``node_overhead x (1 -
+    node_swing_fraction) / (1 + node_overhead)`` (0 when the whole node swings). [-]"""
+    return params.node_overhead * (1.0 - params.node_swing_fraction) / (1.0 + params.node_overhead)
 
 
 def _levels(params: CampusLoadParams) -> tuple[float, float, float, float]:
@@ -652,6 +720,8 @@ def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_step
     horizon_s = offset_s + n * step_s if horizon_s is None else float(horizon_s)
     all_edges, env = _realization(params, horizon_s) if realization is None else realization
     hi, lo, idle, scale = _levels(params)
+    mean_wave = params.duty * hi + (1 - params.duty) * lo
+    steady = _steady_share(params)
     fac = params.pue - 1.0
     # cooling starts in steady state with the IT level at the series start (mean over an iteration)
     a_start = float(env.activity(np.array([0.0]))[0])
@@ -686,11 +756,17 @@ def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_step
         mid = t0 + 0.5 * h
         phase = e0 + np.searchsorted(edges, mid, side="right") - 1
         wave = np.where(phase % 2 == 0, hi, lo)
-        gpu0 = idle + env.activity_sorted(t0) * (wave - idle)
-        gpu1 = idle + env.activity_sorted(t1) * (wave - idle)
-        it_seg = scale * 0.5 * (gpu0 + gpu1)            # exact average of a linear segment
+        a0, a1 = env.activity_sorted(t0), env.activity_sorted(t1)
+        gpu0 = idle + a0 * (wave - idle)
+        gpu1 = idle + a1 * (wave - idle)
+        # IT draw per unit of it_scale: the node's non-swinging share at the iteration's mean
+        x0, x1 = gpu0, gpu1
+        if steady:
+            x0 = gpu0 + steady * (idle + a0 * (mean_wave - idle) - gpu0)
+            x1 = gpu1 + steady * (idle + a1 * (mean_wave - idle) - gpu1)
+        it_seg = scale * 0.5 * (x0 + x1)            # exact average of a linear segment
         fc_seg = np.empty_like(h)
-        y = _lag_segments(h, fac * scale * gpu0, fac * scale * gpu1, float(params.cooling_tau_s), y, fc_seg)
+        y = _lag_segments(h, fac * scale * x0, fac * scale * x1, float(params.cooling_tau_s), y, fc_seg)
         g = env.trip_factor(mid)
         starts = np.searchsorted(t0, bins[:-1], side="left")
         it[c0:c1] = np.add.reduceat(it_seg * h, starts) / step_s
@@ -702,8 +778,12 @@ def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_step
             hs = np.diff(ts)
             keep = hs > 0
             t0s, hs = ts[:-1][keep], hs[keep]
-            # the rest of the node follows the workload (scope "gpu") or the smoothed draw ("rack")
+            # the rest of the node follows the workload (scope "gpu") or the smoothed draw ("rack");
+            # its non-swinging share follows the job at the iteration's mean, unsmoothed
             rest = ys if sm is not None and sm.scope == "rack" else xs
+            if params.node_swing_fraction != 1.0:
+                f = params.node_swing_fraction
+                rest = f * rest + (1.0 - f) * (idle + env.activity_sorted(ts) * (mean_wave - idle))
             it0 = gpu_scale * (ys[:-1] + params.node_overhead * rest[:-1])[keep]
             it1 = gpu_scale * (ys[1:] + params.node_overhead * rest[1:])[keep]
             its_seg = 0.5 * (it0 + it1)
@@ -848,7 +928,7 @@ def change_severity(index: pd.DatetimeIndex, params: CampusLoadParams, window_s:
     edges, env = _realization(params, horizon_s)
     hi, lo, idle, scale = _levels(params)
     t = edges[(edges > 0) & (edges < horizon_s)]
-    amp = scale * (hi - lo) * env.activity(t) * env.trip_factor(t)
+    amp = scale * (1.0 - _steady_share(params)) * (hi - lo) * env.activity(t) * env.trip_factor(t)
     bp = np.unique(env.breakpoints(0.0, horizon_s))
     if len(bp) > 1:
         mean_wave = params.duty * hi + (1.0 - params.duty) * lo

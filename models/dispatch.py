@@ -96,7 +96,8 @@ from gridstudy.models.plant_control import PlantControl
 from gridstudy.models.plant_response import PlantResponse
 from gridstudy.models.timeindex import step_seconds, window_samples
 
-__all__ = ["VoltVarCurve", "ReactiveControl", "SocRecovery", "StepResult", "Strategy", "NoDispatch",
+__all__ = ["VoltVarCurve", "TRANSMISSION_KV", "IEEE1547_CAT_B", "IEEE2800_VOLT_VAR", "default_volt_var",
+           "ReactiveControl", "SocRecovery", "StepResult", "Strategy", "NoDispatch",
            "RampLimit", "Smoothing", "ImportCap", "LoadLossAbsorption", "STRATEGIES", "make_strategy",
            "dispatch", "dispatch_chunks", "summarize", "max_ramp_mw", "OUTPUT_COLUMNS"]
 
@@ -121,11 +122,17 @@ class VoltVarCurve:
         within it (first order, time constant ``response_time_s / ln 10``); 0: at once (the curve
         is met within each step). Default 5 s, the IEEE 1547-2018 Category B default
         (``docs/sources/megapack.md §3``). [s]
+    basis : str
+        Where the values come from, for the summary and the report.
+
+    The defaults are those of a distribution-connected plant; :func:`default_volt_var` gives the
+    defaults of a plant by its POI voltage (IEEE 2800-2022 style on transmission).
     """
 
     v_pu: tuple[float, ...] = (0.92, 0.98, 1.02, 1.08)
     q_pu: tuple[float, ...] = (-0.44, 0.0, 0.0, 0.44)
     response_time_s: float = 5.0
+    basis: str = "IEEE 1547-2018 Category B default"
 
     def problems(self, prefix: str = "battery.reactive.curve") -> list[Problem]:
         """Every problem of the curve: lengths, rising ``v_pu``, ``q_pu`` within ±1, response time within [0, 600] s."""
@@ -151,6 +158,34 @@ class VoltVarCurve:
         if self.response_time_s <= 0.0:
             return 1.0
         return -math.expm1(-float(step_s) * math.log(10.0) / float(self.response_time_s))
+
+
+#: POI nominal voltage at and above which a plant is transmission-connected for its reactive-power
+#: defaults: 69 kV, the lowest common sub-transmission voltage in North America; IEEE 2800-2022
+#: covers inverter-based resources on transmission and sub-transmission systems
+#: (``docs/sources/megapack.md §3``). [kV]
+TRANSMISSION_KV = 69.0
+
+#: The IEEE 1547-2018 Category B default volt-var curve and response time (distribution).
+IEEE1547_CAT_B = VoltVarCurve()
+
+#: Volt-var defaults of a transmission-connected plant after IEEE 2800-2022: the full reactive
+#: capability of 0.95 power factor at rated active power (0.3287 pu of the active rating, 0.312 pu
+#: of an inverter sized at p / 0.95) at the edges of the continuous operating range 0.95-1.05 pu,
+#: a dead band of +-0.5 % and a 1-s response: droop, dead band and response time are set by the
+#: transmission owner and are assumptions here (``docs/sources/megapack.md §3``).
+IEEE2800_VOLT_VAR = VoltVarCurve((0.95, 0.995, 1.005, 1.05), (-0.312, 0.0, 0.0, 0.312), 1.0,
+                                 "IEEE 2800-2022 style (transmission): capability of 0.95 PF at rated power, "
+                                 "droop, dead band and response time assumed")
+
+
+def default_volt_var(poi_vn_kv: float | None) -> VoltVarCurve:
+    """The default volt-var curve of a plant whose POI has the nominal voltage ``poi_vn_kv`` [kV]:
+    :data:`IEEE2800_VOLT_VAR` at and above :data:`TRANSMISSION_KV`, else (and for ``None``, an
+    unknown POI) :data:`IEEE1547_CAT_B`."""
+    if poi_vn_kv is not None and poi_vn_kv >= TRANSMISSION_KV:
+        return IEEE2800_VOLT_VAR
+    return IEEE1547_CAT_B
 
 
 @finite_parameters

@@ -26,7 +26,7 @@ from gridstudy.grid.reference import site_from_spec
 from gridstudy.grid.site import BatteryPlant, Site
 from gridstudy.grid.spec import SiteSpec, load_site_spec
 from gridstudy.models.campus import CampusLoadParams, campus_chunks, campus_for_peak, campus_load
-from gridstudy.models.dispatch import OUTPUT_COLUMNS, dispatch, dispatch_chunks
+from gridstudy.models.dispatch import OUTPUT_COLUMNS, default_volt_var, dispatch, dispatch_chunks
 from gridstudy.models.element_profiles import element_profiles
 from gridstudy.models.grid_forming import GridFormingControl, loop_spectral_radius, synchronizing_coefficient
 from gridstudy.models.plant_control import PlantControl
@@ -36,7 +36,7 @@ from gridstudy.studies.criteria.presets import CriteriaPreset, get_preset
 from gridstudy.studies.errors import NotConvergedError, StudyError
 from gridstudy.studies.io import text_sha256
 from gridstudy.studies.qsts.fast import unsupported_features
-from gridstudy.studies.qsts.inputs import Controls, ProfileStream, QSTSInputs, RecordSpec, VoltVarCurve, check_index
+from gridstudy.studies.qsts.inputs import Controls, ProfileStream, QSTSInputs, RecordSpec, check_index
 from gridstudy.studies.spec.interconnection import (
     ContingencySection,
     FluctuationSection,
@@ -451,10 +451,18 @@ class StudySetup:
         absorption when the study's battery is idle; and the volt-var curve they use."""
 
         s = self.strategy
+        default = default_volt_var(self.poi_vn_kv)
         if s is None or s.name == "none":
-            return "load_loss_absorption", {}, VoltVarCurve()
-        curve = s.reactive.curve if s.reactive.mode == "volt_var" else VoltVarCurve()
+            return "load_loss_absorption", {}, default
+        curve = s.reactive.curve if s.reactive.mode == "volt_var" else default
         return s.name, {**s.params(), "recovery": s.recovery}, curve
+
+    @property
+    def poi_vn_kv(self) -> float | None:
+        """Nominal voltage of the site's POI (``None`` where the site file does not give it). [kV]"""
+        if self.site_spec is not None:
+            return self.site_spec.poi_vn_kv
+        return float(self._site.poi_vn_kv) if self._site is not None else None
 
 
 

@@ -294,7 +294,8 @@ class Study(StudySetup):
                 scen_summary[name].update(summary_keys(fluct, name, scen_summary[name]["max_p2p_mw_5s"]))
             scen_summary[name].update(self.plant_keys(name, fluct))
         say("largest credible load loss: POI voltage rise and frequency screen")
-        lll = largest_load_loss(site, campus, self.preset, scen_summary, cont.loss_rows, sag_rows)
+        lll = largest_load_loss(site, campus, self.preset, scen_summary, cont.loss_rows, sag_rows,
+                                plant=self.battery, profiles=profs)
         summary = self._summary(site, campus, engine, site_summary, scen_summary, cont.window_note, cont.rows,
                                 cont.loss_rows, sag_rows)
         summary["largest_load_loss"] = lll
@@ -302,6 +303,7 @@ class Study(StudySetup):
         summary["fluctuation"] = summary_block(self, fluct)
         summary["latency_sensitivity"] = fluct.latency_sensitivity if fluct is not None else []
         summary["control_mode_sensitivity"] = fluct.control_mode_sensitivity if fluct is not None else []
+        summary["swing_period_sensitivity"] = fluct.swing_period_sensitivity if fluct is not None else []
         summary["runtime_s"] = time.perf_counter() - t_start
         summary["run_date"] = run_date()
         tables: dict[str, pd.DataFrame] = {}
@@ -354,6 +356,8 @@ class Study(StudySetup):
                 "soc_max_percent": plant.soc_max_percent,
                 "strategy": strat.name if strat is not None else "none",
                 "reactive": strat.reactive.mode if strat is not None else "none",
+                # the curve of the volt-var runs (the daily run's when it runs volt-var, the sag events')
+                "volt_var_curve": dataclasses.asdict(self.event_strategy()[2]),
                 "response": (dict(strat.response.describe(), total_latency_s=strat.response.total_latency_s)
                              if strat is not None and strat.response is not None else None),
             },

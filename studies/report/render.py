@@ -53,6 +53,7 @@ from gridstudy.studies.report.tables import (
     findings_detail,
     fmt_when,
     html_table,
+    load_loss_cases_table,
     load_loss_table,
     metrics_table,
     params_table,
@@ -83,7 +84,8 @@ QSTS_LIMITS = [
     "by the ride-through envelope and the disturbance counter.",
     "Nothing faster than the study step is seen; a coarse step averages the campus load, never samples it.",
     "Tap changers move between steps after their time delay. Volt-var follows its curve as a first-order lag "
-    "of the stated open-loop response time (90 % of a step within it; IEEE 1547-2018 Category B default 5 s, "
+    "of the stated open-loop response time (90 % of a step within it; by default 1 s for a transmission-connected "
+    "plant after IEEE 2800-2022, 5 s, the IEEE 1547-2018 Category B default, for a distribution-connected one; "
     "docs/sources/megapack.md §3), solved at each step's own voltage; the battery's active power follows the "
     "dispatch with the plant's modelled latency. Utility-side regulation (other tap changers, capacitor "
     "switching, generator AVRs) is as in the site model.",
@@ -110,8 +112,9 @@ def _reactive_note(summary: dict[str, Any]) -> str:
     if mode == "volt_var":
         return "Reactive power of the battery: volt-var in the daily time series and in the sag events alike."
     return (f"Reactive power of the battery: the daily time series runs {daily} (the study's setting), while the "
-            "with-battery sag events run volt-var (the IEEE 1547-2018 Category B default curve): the sag results "
-            "show the voltage support the plant gives when set to volt-var, which the daily run does not use.")
+            f"with-battery sag events run volt-var (the default curve of the site's POI voltage: "
+            f"{(bat.get('volt_var_curve') or {}).get('basis', 'IEEE 1547-2018 Category B default')}): the sag "
+            "results show the voltage support the plant gives when set to volt-var, which the daily run does not use.")
 
 
 def _flicker_method(summary: dict[str, Any]) -> str:
@@ -447,6 +450,9 @@ def build_report(out_dir: str | Path) -> Report:
     ctx["load_loss_table"], ll_df = load_loss_table(summary)
     if len(ll_df):
         rep.tables["largest_load_loss"] = ll_df
+    ctx["load_loss_cases"], llc_df = load_loss_cases_table(summary)
+    if len(llc_df):
+        rep.tables["load_loss_cases"] = llc_df
     # 7 sizing
     sizing = None
     if (d / "sizing.json").exists():
@@ -532,6 +538,20 @@ def _fluctuation_section(d: Path, summary: dict[str, Any], ctx: dict[str, Any], 
             cls="small", num={"total latency [ms]", "Pst", "5-s peak-to-peak [MW]"})
         ctx["fluct_sens_window"] = str(sdf["window"].iloc[0])
         rep.tables["latency_sensitivity"] = sdf
+    periods = summary.get("swing_period_sensitivity") or []
+    if periods:
+        pdf = pd.DataFrame(periods)
+        ctx["fluct_periods"] = html_table(pd.DataFrame({
+            "scenario": [scenario_label(x) for x in pdf["scenario"]],
+            "iteration period [s]": [fmt_num(x, 3) for x in pdf["period_s"]],
+            "Pst": [fmt_num(x, 3) for x in pdf["pst_max"]],
+            "5-s peak-to-peak [MW]": [fmt_num(x, 3) for x in pdf["max_p2p_mw_5s"]],
+            "oscillation peak [MW]": [fmt_num(x, 3) for x in pdf["oscillation_peak_mw"]],
+            "at [Hz]": [fmt_num(x, 3) for x in pdf["oscillation_peak_hz"]]}),
+            cls="small", num={"iteration period [s]", "Pst", "5-s peak-to-peak [MW]", "oscillation peak [MW]", "at [Hz]"})
+        ctx["fluct_periods_windows"] = "; ".join(
+            f"{scenario_label(str(n))}: {w}" for n, w in pdf.groupby("scenario", sort=False)["window"].first().items())
+        rep.tables["swing_period_sensitivity"] = pdf
     modes = summary.get("control_mode_sensitivity") or []
     if modes:
         mdf = pd.DataFrame(modes)

@@ -28,7 +28,8 @@ from gridstudy.studies.report.text import (
 )
 
 __all__ = ["html_table", "fmt_when", "exec_table", "ratings_table", "strength_table", "criteria_table", "params_table",
-           "metrics_table", "conditions_table", "findings_detail", "cont_table", "sag_table", "load_loss_table", "capability_tables"]
+           "metrics_table", "conditions_table", "findings_detail", "cont_table", "sag_table", "load_loss_table",
+           "load_loss_cases_table", "capability_tables"]
 
 
 def _esc(x: object) -> str:
@@ -411,15 +412,46 @@ def load_loss_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
             ("POI voltage rise", fmt_num(ll.get("poi_vm_rise_pu"), 3), "pu", "campus at peak, then off; taps held"),
             ("frequency zenith (load lost)", fmt_num(ll.get("frequency_zenith_hz"), 6), "Hz",
              f"limits {f_lim}; at {fmt_num(ll.get('frequency_zenith_time_s'), 3)} s"),
-            ("frequency nadir (load returns)", fmt_num(ll.get("frequency_nadir_hz"), 6), "Hz",
+            ("largest pickup", fmt_num(ll.get("largest_pickup_mw")), "MW", ll.get("largest_pickup_cause") or "none"),
+            ("frequency nadir (load picked up)", fmt_num(ll.get("frequency_nadir_hz"), 6), "Hz",
              ll.get("frequency_nadir_cause") or "no case lowers frequency"),
+            ("return from backup: POI step", fmt_num((ll.get("return_from_backup") or {}).get("poi_step_pct"), 3), "%",
+             f"rapid voltage change, {(ll.get('return_from_backup') or {}).get('rvc_limit', 'no RVC level')}: "
+             f"{verdict_word((ll.get('return_from_backup') or {}).get('rvc_pass'))}"),
             ("interconnection model", sfr.get("interconnection", ""), "",
              f"H {fmt_num(sfr.get('h_s'), 3)} s on {fmt_num(sfr.get('base_mw'))} MW, R {fmt_num(sfr.get('r_pu'))}, "
              f"T_R {fmt_num(sfr.get('t_r_s'))} s, F_H {fmt_num(sfr.get('f_h'))}, Km {fmt_num(sfr.get('km'))}, "
              f"D {fmt_num(sfr.get('d_pu'))}"),
-            ("verdict", verdict_word(ll.get("pass")), "", "frequency within limits and POI voltage within the N-1 band")]
+            ("verdict", verdict_word(ll.get("pass")), "", "frequency within limits, the POI voltage after every loss "
+                                                          "within the N-1 band, the return from backup within its RVC level")]
     df = pd.DataFrame(rows, columns=["quantity", "value", "unit", "basis"])
     return html_table(df, cls="small kv", num={"value"}), df
+
+
+def load_loss_cases_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
+    """Every credible case of ``summary["largest_load_loss"]``: the MW lost or picked up, the
+    campus and plant before and after, the POI voltage step and its checks; the largest marked."""
+    ll = summary.get("largest_load_loss") or {}
+    cases = ll.get("cases") or []
+    if not cases:
+        return "", pd.DataFrame()
+    rows = []
+    for c in cases:
+        largest = (c.get("cause") == ll.get("cause") and c.get("kind") == "load loss") or \
+                  (c.get("cause") == ll.get("largest_pickup_cause") and c.get("kind") == "pickup")
+        check = ("RVC " + verdict_word(c.get("rvc_pass"))) if "rvc_pass" in c else \
+            ("N-1 band " + verdict_word(c.get("voltage_pass")) if c.get("converged", True) else "NOT CONVERGED")
+        rows.append({"case": c.get("cause", "") + (f" ({scenario_label(c['scenario'])}, {c['time']})"
+                                                    if c.get("scenario") else ""),
+                     "kind": c.get("kind", ""), "MW": fmt_num(c.get("mw"), 4),
+                     "campus / plant before [MW]": f"{fmt_num(c.get('campus_before_mw'), 4)} / "
+                                                   f"{fmt_num(c.get('plant_before_mw'), 4)}",
+                     "campus / plant after [MW]": f"{fmt_num(c.get('campus_after_mw'), 4)} / "
+                                                  f"{fmt_num(c.get('plant_after_mw'), 4)}",
+                     "POI step [%]": fmt_num(c.get("poi_step_pct"), 3),
+                     "check": check, "largest": "largest" if largest else ""})
+    df = pd.DataFrame(rows)
+    return html_table(df, cls="small", num={"MW", "POI step [%]"}), df
 
 
 #: Display names of the plant's corners.

@@ -38,7 +38,7 @@ from gridstudy.studies.spec.sections import Section, StudySpec, parse_study
 
 __all__ = ["CriteriaSection", "ScenarioSection", "ContingencySection", "SagEvent", "SagSection",
            "ReportSection", "FluctuationSection", "InterconnectionSpec", "parse_interconnection", "load_interconnection",
-           "DEFAULT_SAG_EVENTS"]
+           "DEFAULT_SAG_EVENTS", "JOB_START_SETTLE_S", "event_duration_s"]
 
 _OWN = ("criteria", "scenarios", "contingencies", "sag", "report", "fluctuation", "export")
 
@@ -150,8 +150,9 @@ class ContingencySection(Section):
 class SagEvent(Section):
     """One scripted event of the sag-mitigation set.
 
-    ``job_start``: the campus jumps from ``idle_fraction`` of its peak to full at the block ramp
-    rate (1.9 pu/s, NERC LLTF white paper); ``campus_trip``: the campus transfers to backup (grid
+    ``job_start``: the campus starts its job from idle to full along the campus model's start
+    ramp (:func:`gridstudy.models.campus.job_start_fraction`, ``campus.start_ramp_s``: the same
+    definition as the day's series); ``campus_trip``: the campus transfers to backup (grid
     draw to zero) at ``at_s``; ``source_sag``: the utility source voltage drops to ``vm_pu`` of its
     set point for ``duration_s``, ``shots`` times, ``interval_s`` apart (recloser shots of
     50-70 ms: Dominion; 0.25-0.40 pu sags of 42-66 ms: Virginia 2024).
@@ -164,12 +165,10 @@ class SagEvent(Section):
     duration_s: float = Field(0.06, gt=0, description="[s]")
     shots: int = Field(1, ge=1, le=10)
     interval_s: float = Field(1.0, gt=0, description="[s]")
-    idle_fraction: float = Field(0.1, ge=0, lt=1)
-    ramp_pu_per_s: float = Field(1.9, gt=0, description="[pu/s]")
 
 
 DEFAULT_SAG_EVENTS = (
-    {"name": "job start (idle to full at 1.9 pu/s)", "kind": "job_start"},
+    {"name": "job start (idle to full over the campus's start ramp)", "kind": "job_start"},
     {"name": "campus trip to backup", "kind": "campus_trip"},
     {"name": "3 recloser shots, 60 ms at 0.65 pu", "kind": "source_sag", "vm_pu": 0.65, "duration_s": 0.06,
      "shots": 3, "interval_s": 1.0},
@@ -185,6 +184,19 @@ class SagSection(Section):
     step_s: float = Field(0.02, ge=0.01, le=1.0, description="[s]")
     duration_s: float = Field(8.0, gt=0, le=600, description="horizon of each event run [s]")
     events: list[SagEvent] = Field(default_factory=lambda: [SagEvent(**e) for e in DEFAULT_SAG_EVENTS])
+
+
+#: Time a job-start event runs on after its ramp ends, for the plant's response to settle. [s]
+JOB_START_SETTLE_S = 5.0
+
+
+def event_duration_s(event: SagEvent, sec: SagSection, start_ramp_s: float) -> float:
+    """Length of one event's run: ``sec.duration_s``, and for a job start at least its whole ramp
+    (the campus model's ``start_ramp_s``) plus :data:`JOB_START_SETTLE_S`, in whole steps. [s]"""
+    run = float(sec.duration_s)
+    if event.kind == "job_start":
+        run = max(run, event.at_s + float(start_ramp_s) + JOB_START_SETTLE_S)
+    return math.ceil(run / sec.step_s - 1e-9) * sec.step_s
 
 
 class ReportSection(Section):
@@ -221,6 +233,9 @@ class FluctuationSection(Section):
     virtual_reactances_pu: list[float] = Field(
         default_factory=lambda: [0.1, 0.25],
         description="grid-forming virtual reactances of the control-mode sensitivity [pu on the plant MVA]")
+    periods_s: list[float] = Field(
+        default_factory=lambda: [1.0, 1.5, 3.0],
+        description="training iteration periods of the swing-period sensitivity (empty: none) [s]")
 
     @field_validator("windows")
     @classmethod
@@ -244,6 +259,14 @@ class FluctuationSection(Section):
     def _local(cls, v: list[float]) -> list[float]:
         if any(not (0.0 < x <= 0.1) for x in v):  # NaN fails; the central chain's period + comms bound
             raise ValueError("every local latency must lie in (0, 0.1] s")
+        return v
+
+    @field_validator("periods_s")
+    @classmethod
+    def _periods(cls, v: list[float]) -> list[float]:
+        bad = [x for x in v if not (0.0 < x <= 60.0)]  # NaN fails; a training iteration is 1-2 s
+        if bad:
+            raise ValueError(f"every period must lie in (0, 60] s; got {bad[0]!r}")
         return v
 
     @field_validator("virtual_reactances_pu")
@@ -301,16 +324,15 @@ def scenario_raw(base: dict[str, Any], scenario: dict[str, Any]) -> dict[str, An
 
 def window_problems(study: StudySpec, ic: InterconnectionSpec, raw: dict[str, Any]) -> list[Problem]:
     """Events and windows that fall outside the run they belong to, refused rather than silently
-    dropped or clipped: a sag event (every shot, a job start's whole ramp) must end inside the sag
-    run (``sag.duration_s``); a contingency window the file sets must fit in the horizon."""
+    dropped or clipped: a sag event (every shot) must end inside the sag run (``sag.duration_s``;
+    a job start's run is lengthened to hold its whole ramp, :func:`event_duration_s`); a
+    contingency window the file sets must fit in the horizon."""
     out = []
     if ic.sag.enabled:
         run_s = ic.sag.duration_s
         for k, ev in enumerate(ic.sag.events):
             if ev.kind == "source_sag":
                 end = ev.at_s + (ev.shots - 1) * ev.interval_s + ev.duration_s
-            elif ev.kind == "job_start":
-                end = ev.at_s + (1.0 - ev.idle_fraction) / ev.ramp_pu_per_s
             else:
                 end = ev.at_s
             if end >= run_s:

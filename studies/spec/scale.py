@@ -326,7 +326,8 @@ class StudyFile:
             raise StudyError([Problem("battery.units", "required: the site has no battery", None, has_value=False)],
                              source=str(self.path))
         plant, strategy, problems = make_battery(bs, int(units), model, soc0,
-                                                 cap_default_mw=site.campus.p_mw if site is not None else None)
+                                                 cap_default_mw=site.campus.p_mw if site is not None else None,
+                                                 poi_vn_kv=site.poi_vn_kv if site is not None else None)
         if problems:
             raise StudyError(problems, source=str(self.path))
         return plant, strategy

@@ -55,6 +55,7 @@ from gridstudy.models.dispatch import (
     Smoothing,
     SocRecovery,
     VoltVarCurve,
+    default_volt_var,
     make_strategy,
 )
 from gridstudy.models.gpu_smoothing import GpuSmoothing
@@ -320,15 +321,29 @@ def _sections() -> dict[str, type[BaseModel]]:
 class ReactiveSection(Section):
     """``[battery.reactive]`` (see :class:`gridstudy.models.dispatch.ReactiveControl`; its ``curve`` is
     given here as the points ``v_pu`` [pu] and ``q_pu`` [pu of inverter MVA]); values are validated by
-    the model."""
+    the model. The curve's points and response time left out take the defaults of the site's POI
+    voltage (:func:`gridstudy.models.dispatch.default_volt_var`: IEEE 2800-2022 style at 69 kV and
+    above, IEEE 1547-2018 Category B below)."""
 
     mode: Literal["none", "fixed_pf", "volt_var"] = "none"
     pf: float = 1.0
     pf_reference: Literal["grid", "battery"] = "grid"
     absorbing: bool = True
-    v_pu: list[float] = Field(default_factory=lambda: [0.92, 0.98, 1.02, 1.08], description="[pu]")
-    q_pu: list[float] = Field(default_factory=lambda: [-0.44, 0.0, 0.0, 0.44], description="[pu of inverter MVA]")
-    response_time_s: float = Field(5.0, description="open-loop response time of volt-var (IEEE 1547 Cat. B default) [s]")
+    v_pu: list[float] | None = Field(None, description="default: by the POI voltage [pu]")
+    q_pu: list[float] | None = Field(None, description="default: by the POI voltage [pu of inverter MVA]")
+    response_time_s: float | None = Field(
+        None, description="open-loop response time of volt-var; default: by the POI voltage [s]")
+
+    def curve(self, poi_vn_kv: float | None) -> VoltVarCurve:
+        """The volt-var curve: the values given, the rest the defaults of a POI at ``poi_vn_kv``
+        [kV] (:func:`gridstudy.models.dispatch.default_volt_var`)."""
+        d = default_volt_var(poi_vn_kv)
+        if self.v_pu is None and self.q_pu is None and self.response_time_s is None:
+            return d
+        return VoltVarCurve(tuple(self.v_pu) if self.v_pu is not None else d.v_pu,
+                            tuple(self.q_pu) if self.q_pu is not None else d.q_pu,
+                            self.response_time_s if self.response_time_s is not None else d.response_time_s,
+                            f"study file (values not given: {d.basis})")
 
 
 _S = _sections()
@@ -459,10 +474,13 @@ def strategy_problem_path(problem: Problem, strategy: str) -> Problem:
     return Problem(path, problem.message, problem.value, problem.has_value)
 
 
-def make_battery(bs: Any, units: int, model: str, soc_init_percent: float, cap_default_mw: float | None = None) -> tuple[Any, Any, list[Problem]]:
+def make_battery(bs: Any, units: int, model: str, soc_init_percent: float, cap_default_mw: float | None = None,
+                 poi_vn_kv: float | None = None) -> tuple[Any, Any, list[Problem]]:
     """The plant and strategy of a ``[battery]`` section: ``(plant, strategy, problems)``.
 
     The models validate their own parameters; their problems come back at the file's paths.
+    ``poi_vn_kv``: the site's POI voltage [kV], which chooses the volt-var defaults
+    (:meth:`ReactiveSection.curve`).
     """
 
     problems: list[Problem] = []
@@ -479,8 +497,7 @@ def make_battery(bs: Any, units: int, model: str, soc_init_percent: float, cap_d
         problems.append(Problem("battery.recovery.target_percent", f"must lie in the SOC window "
                                 f"[{plant.soc_min_percent:g}, {plant.soc_max_percent:g}] %", rc.target_percent))
     recovery = SocRecovery(rc.target_percent, rc.time_s, rc.max_mw) if rc.enabled else None
-    reactive = ReactiveControl(rq.mode, rq.pf, rq.pf_reference, rq.absorbing, VoltVarCurve(tuple(rq.v_pu), tuple(rq.q_pu),
-                                                                                    rq.response_time_s))
+    reactive = ReactiveControl(rq.mode, rq.pf, rq.pf_reference, rq.absorbing, rq.curve(poi_vn_kv))
     table = STRATEGY_TABLES.get(bs.strategy)
     strat_kw: dict[str, Any] = getattr(bs, table).model_dump() if table else {}
     if bs.strategy == "import_cap" and strat_kw.get("cap_mw") is None:
@@ -709,7 +726,8 @@ def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | Non
             problems.append(Problem("battery.units", "required: the site has no battery", None, has_value=False))
     else:
         soc0 = bs.soc_init_percent if bs.soc_init_percent is not None else (site_bat.soc_percent if site_bat else 50.0)
-        plant, strategy, more = make_battery(bs, units, model, soc0, cap_default_mw=campus_peak_mw)
+        plant, strategy, more = make_battery(bs, units, model, soc0, cap_default_mw=campus_peak_mw,
+                                             poi_vn_kv=site_spec.poi_vn_kv if site_spec is not None else None)
         problems += more
     if problems:
         raise StudyError(problems, source=source)

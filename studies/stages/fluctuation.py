@@ -80,7 +80,7 @@ if TYPE_CHECKING:
     from gridstudy.studies.spec.interconnection import FluctuationSection
 
 __all__ = ["summary_keys", "summary_block", "Window", "WindowRun", "MIN_STEPS", "aliased", "shortest_period_s", "choose_windows", "run_window",
-           "oscillation_spectrum", "oscillation_finding", "assess"]
+           "oscillation_spectrum", "oscillation_finding", "assess", "swing_period_sensitivity"]
 
 #: Shortest window a flickermeter Pst is given for (its ``min_interval_s``). [s]
 MIN_WINDOW_S = 60.0
@@ -416,6 +416,8 @@ class Assessment:
     first_step_share: dict[str, float] = field(default_factory=dict)
     #: flicker and rapid voltage change in the weakest N-1 state (``None``: not run)
     n1: dict[str, Any] | None = None
+    #: :func:`swing_period_sensitivity`'s rows
+    swing_period_sensitivity: list[dict[str, Any]] = field(default_factory=list)
 
 
 def too_short(study: StudySetup) -> bool:
@@ -528,8 +530,10 @@ def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profil
             if is_aliased else
             f"The study step ({study.step_s:g} s) resolves the campus's shortest modelled period; the sub-second "
             "windows are judged beside the study-step series.")
+    periods = swing_period_sensitivity(study, site, results, profiles, worst_by, settings, engine, say) \
+        if windows and settings.periods_s else []
     return Assessment(windows, runs, findings, replaced, is_aliased, settings.step_s, sens, note, modes, shares,
-                      n1.summary() if n1 is not None else None)
+                      n1.summary() if n1 is not None else None, periods)
 
 
 @dataclass
@@ -629,6 +633,41 @@ def latency_sensitivity(study: StudySetup, site: Site, results: dict[str, QSTSRe
                               settle_s=settings.warmup_s if r.judged.start else 0.0, interval_s=settings.window_s)
             out.append({"latency_s": lat, "scenario": name, "window": worst[0].label, "pst_max": fm.pst_max,
                         "max_p2p_mw_5s": p2p_5s(r.grid_p_mw.iloc[r.judged], study.preset)})
+    return out
+
+
+#: The scenarios of the swing-period sensitivity: the campus alone and with the study's plant.
+PERIOD_SCENARIOS = ("without_battery", "with_battery")
+
+
+def swing_period_sensitivity(study: StudySetup, site: Site, results: dict[str, QSTSResult],
+                             profiles: dict[str, pd.DataFrame], worst_windows: dict[str, Window],
+                             settings: FluctuationSection, engine: str, say: Any) -> list[dict[str, Any]]:
+    """Pst, 5-s peak-to-peak and the oscillation screen's peak of the ``without_battery`` and
+    ``with_battery`` scenarios on their worst flicker window, with the campus's training
+    iteration period set to each of :data:`FluctuationSection.periods_s` (the same realization
+    otherwise: the same jitter draws scaled to the period, the same checkpoints and
+    interruptions; the window starts from the study-step run's state)."""
+    out: list[dict[str, Any]] = []
+    strategies = study.strategies()
+    osc = study.preset.oscillation
+    for name in PERIOD_SCENARIOS:
+        campus = study.campus_for(name)
+        if name not in strategies or name not in worst_windows or not isinstance(campus, CampusLoadParams):
+            continue
+        win = worst_windows[name]
+        say(f"swing-period sensitivity {name}: {len(settings.periods_s)} periods on the worst window")
+        for period in settings.periods_s:
+            variant = copy.copy(study)  # the same study with this scenario's campus at another period
+            variant.scenario_campus = {**study.scenario_campus, name: campus.replace(period_s=float(period))}
+            r = run_window(variant, site, name, strategies[name], results[name], profiles[name], win, settings, engine)
+            fm = flickermeter(r.poi_vm_pu, lamp=study.preset.flicker_lamp,
+                              settle_s=settings.warmup_s if r.judged.start else 0.0, interval_s=settings.window_s)
+            line, _ = worst_line(r.grid_p_mw.iloc[r.judged], osc.band_hz, osc.windows_s)
+            out.append({"period_s": float(period), "scenario": name, "window": win.label, "pst_max": fm.pst_max,
+                        "max_p2p_mw_5s": p2p_5s(r.grid_p_mw.iloc[r.judged], study.preset),
+                        "oscillation_peak_mw": float(line.amplitude_mw), "oscillation_peak_hz": float(line.peak_hz),
+                        "nonconverged_steps": r.nonconverged_steps})
     return out
 
 

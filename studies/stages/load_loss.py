@@ -1,23 +1,31 @@
-"""The largest credible simultaneous load loss of a study: MW, POI voltage rise, frequency screen.
+"""The largest credible simultaneous load loss of a study: MW, POI voltage steps, frequency screen.
 
 ERCOT requires large-load loss in planning cases and screens the largest credible load loss
-against its frequency limits (``docs/sources/studies.md §5``). Three causes are credible here:
+against its frequency limits (``docs/sources/studies.md §5``). The credible losses here:
 
 - *campus trip*: the whole campus goes to backup at its peak (the larger of the site's rated
   campus peak and the horizon's highest draw);
 - *transfer to backup* by the campus's disturbance counter or ride-through envelope, as found in
   the daily scenarios and the sag events (:mod:`gridstudy.studies.criteria.load_loss`);
 - *N-1 loss of supply*: an outage that islands the POI (``summary["loss_of_supply"]``) drops the
-  campus and every load on the islanded buses.
+  campus and every load on the islanded buses;
+- *the plant*: a trip of the battery plant while it charges (a load lost) or discharges (a
+  generation lost: the grid picks up its output), alone and together with the campus (one fault
+  at the campus substation takes both), each at the plant's rating with the campus at its peak
+  and at what the study's dispatch did (the step of the largest charging, of the largest
+  discharging, of the largest grid import while charging, over every scenario).
 
-The largest is screened twice. The POI voltage rise is a power flow on the study's site with the
-campus at its peak, then without it (battery idle, taps and shunts held: the rise before any
-control acts); for a loss of supply the same MW leaves the network, and the rise is that of the
-campus disconnected from a still-supplied POI. The frequency screen is the one-machine SFR
-model of the interconnection (:mod:`gridstudy.studies.criteria.frequency`): a load loss raises
-frequency to a zenith; the return from backup, modelled as one step of the lost MW, lowers it to
-a nadir. The result passes when both extremes stay within the preset's frequency limits and the
-POI voltage after the loss stays within the N-1 band of the POI's voltage class.
+Each case is a power flow on the study's site before and after (taps and shunts held: the step
+before any control acts): the POI voltage step of every case, the voltage after a loss or a plant
+trip judged against the N-1 band of the POI's voltage class. The **return from backup** of the largest campus loss (a campus trip at peak
+or a transfer, whichever is larger) is a load the customer switches on, so it is also judged as a
+rapid voltage change: its POI step against the preset's RVC level for a change that may happen a
+few times a day (``RVCLimits.day_pct``, IEC 61000-3-7's "n <= 4 a day" row). The frequency screen
+is the one-machine SFR model of the interconnection (:mod:`gridstudy.studies.criteria.frequency`):
+the largest load loss raises frequency to a zenith; the largest pickup (the return from backup or
+a plant trip while discharging), as one step, lowers it to a nadir. The result passes when both
+extremes stay within the preset's frequency limits, every case's POI voltage after the step stays
+within the N-1 band and the return from backup is within its RVC level.
 """
 
 from __future__ import annotations
@@ -26,17 +34,19 @@ import copy
 import math
 from typing import Any
 
+import numpy as np
 import pandapower as pp
 import pandas as pd
 from pandapower.powerflow import LoadflowNotConverged
 
 from gridstudy.grid.site import Site
 from gridstudy.grid.topology import Outage, unsupplied_buses
+from gridstudy.models.battery import MegapackPlant
 from gridstudy.studies.criteria.frequency import frequency_screen
 from gridstudy.studies.criteria.presets import CriteriaPreset
 from gridstudy.studies.criteria.voltage import voltage_class
 
-__all__ = ["campus_off_rise", "largest_load_loss"]
+__all__ = ["campus_off_rise", "poi_step", "plant_cases", "largest_load_loss"]
 
 
 def campus_off_rise(site: Site, campus_p_mw: float) -> tuple[float, float]:
@@ -73,6 +83,105 @@ def campus_off_rise(site: Site, campus_p_mw: float) -> tuple[float, float]:
     return before, float(net.res_bus.at[site.poi_bus, "vm_pu"])
 
 
+def poi_step(site: Site, before: tuple[float, float], after: tuple[float, float]) -> tuple[float, float]:
+    """POI voltage with the campus and the plant at ``before`` and at ``after``.
+
+    Parameters
+    ----------
+    site : Site
+        The study's built site (not changed: a copy is solved, taps and shunts held).
+    before, after : tuple of float
+        ``(campus_p_mw, plant_p_mw)``: the campus draw, shared among the campus loads as in the
+        site with the site's campus power factor (0: the campus disconnected), and the plant's
+        active power, consumer sign (positive charging), shared among its storage elements at zero
+        reactive power. [MW]
+
+    Returns
+    -------
+    tuple of float
+        POI voltage before and after. [pu]
+    """
+
+    net = copy.deepcopy(site.net)
+    loads = list(site.campus_loads)
+    base_p = float(net.load.loc[loads, "p_mw"].sum())
+    base_q = net.load.loc[loads, "q_mvar"].copy()
+    base_pl = net.load.loc[loads, "p_mw"].copy()
+    stores = [i for i in site.storages if bool(net.storage.at[i, "in_service"])] if len(net.storage) else []
+    if len(net.storage):
+        net.storage["p_mw"] = 0.0
+        if "q_mvar" in net.storage:
+            net.storage["q_mvar"] = 0.0
+    out = []
+    for campus_mw, plant_mw in (before, after):
+        scale = campus_mw / base_p if base_p else 0.0
+        net.load.loc[loads, "p_mw"] = base_pl * scale
+        net.load.loc[loads, "q_mvar"] = base_q * scale
+        net.load.loc[loads, "in_service"] = campus_mw != 0.0
+        if stores:  # shared by the elements' ratings (equally where a rating is missing)
+            w = (net.storage.loc[stores, "sn_mva"].astype(float) if "sn_mva" in net.storage
+                 else pd.Series(1.0, index=stores))
+            w = w.where(w > 0.0, 1.0)
+            net.storage.loc[stores, "p_mw"] = plant_mw * w / float(w.sum())
+        elif plant_mw:
+            raise ValueError("the site has no in-service storage for the plant's power")
+        pp.runpp(net, calculate_voltage_angles=True)
+        out.append(float(net.res_bus.at[site.poi_bus, "vm_pu"]))
+    return out[0], out[1]
+
+
+def plant_cases(peak_mw: float, plant: MegapackPlant, profiles: dict[str, pd.DataFrame]) -> list[dict[str, Any]]:
+    """The plant's credible trips: ``cause``, ``before`` and ``after`` (``(campus, plant)`` MW,
+    consumer sign) and where a dispatch gave it, ``scenario`` and ``time``.
+
+    At the plant's rating with the campus at ``peak_mw``: the plant alone and the plant with the
+    campus, charging and discharging. As dispatched (``profiles``: each scenario's
+    ``campus_p_mw`` and ``battery_p_mw``): the step of the largest charging (the plant alone), of
+    the largest grid import while charging (campus and plant together) and of the largest
+    discharging (alone, and together with the campus at that step)."""
+
+    rating = float(plant.p_max_mw)
+    out: list[dict[str, Any]] = [
+        {"cause": "plant trip while charging at its rating", "before": (peak_mw, rating), "after": (peak_mw, 0.0)},
+        {"cause": "campus and plant trip together, the plant charging at its rating", "before": (peak_mw, rating),
+         "after": (0.0, 0.0)},
+        {"cause": "plant trip while discharging at its rating", "before": (peak_mw, -rating), "after": (peak_mw, 0.0)},
+        {"cause": "campus and plant trip together, the plant discharging at its rating", "before": (peak_mw, -rating),
+         "after": (0.0, 0.0)},
+    ]
+    best: dict[str, tuple[float, str, Any, float, float]] = {}
+
+    def keep(key: str, value: float, name: str, t: Any, c: float, b: float) -> None:
+        if value > 0.0 and (key not in best or value > best[key][0]):
+            best[key] = (value, name, t, c, b)
+
+    for name, prof in profiles.items():
+        if "battery_p_mw" not in prof or "campus_p_mw" not in prof or not len(prof):
+            continue
+        b = prof["battery_p_mw"].to_numpy(dtype=float)
+        c = prof["campus_p_mw"].to_numpy(dtype=float)
+        k = int(np.argmax(b))
+        keep("charging", float(b[k]), name, prof.index[k], float(c[k]), float(b[k]))
+        k = int(np.argmin(b))
+        keep("discharging", -float(b[k]), name, prof.index[k], float(c[k]), float(b[k]))
+        imp = np.where(b > 0.0, c + b, -np.inf)
+        k = int(np.argmax(imp))
+        keep("import", float(imp[k]), name, prof.index[k], float(c[k]), float(b[k]))
+    labels = {"charging": ("plant trip while charging, as dispatched", False),
+              "import": ("campus and plant trip together while charging, as dispatched", True),
+              "discharging": ("plant trip while discharging, as dispatched", False)}
+    for key, (label, both) in labels.items():
+        if key in best:
+            _, name, t, cm, bm = best[key]
+            out.append({"cause": label, "before": (cm, bm), "after": (0.0, 0.0) if both else (cm, 0.0),
+                        "scenario": name, "time": pd.Timestamp(t)})
+    if "discharging" in best:
+        _, name, t, cm, bm = best["discharging"]
+        out.append({"cause": "campus and plant trip together while discharging, as dispatched", "before": (cm, bm),
+                    "after": (0.0, 0.0), "scenario": name, "time": pd.Timestamp(t)})
+    return out
+
+
 def _loss_of_supply_mw(site: Site, row: dict[str, Any], campus_mw: float) -> float:
     """Campus at its peak plus every other in-service load islanded by the outage. [MW]"""
 
@@ -100,7 +209,9 @@ def _transfers(scenarios: dict[str, Any], sag_rows: list[dict[str, Any]]) -> lis
 
 
 def largest_load_loss(site: Site, campus: pd.DataFrame, preset: CriteriaPreset, scenarios: dict[str, Any],
-                      loss_rows: list[dict[str, Any]], sag_rows: list[dict[str, Any]]) -> dict[str, Any]:
+                      loss_rows: list[dict[str, Any]], sag_rows: list[dict[str, Any]],
+                      plant: MegapackPlant | None = None,
+                      profiles: dict[str, pd.DataFrame] | None = None) -> dict[str, Any]:
     """The top-level ``largest_load_loss`` entry of ``summary.json`` (see the module's rules).
 
     Parameters
@@ -110,54 +221,102 @@ def largest_load_loss(site: Site, campus: pd.DataFrame, preset: CriteriaPreset, 
     campus : pandas.DataFrame
         Campus profile with ``campus_p_mw`` over the horizon. [MW]
     preset : CriteriaPreset
-        Gives the frequency model and limits and the N-1 band.
+        Gives the frequency model and limits, the N-1 band and the RVC levels.
     scenarios : dict
         Per-scenario summaries (their ``load_loss`` findings list the transfers).
     loss_rows : list of dict
         ``summary["loss_of_supply"]``.
     sag_rows : list of dict
         ``summary["sag_events"]``.
+    plant : MegapackPlant or None
+        The study's battery plant (``None``: no plant cases).
+    profiles : dict of pandas.DataFrame, optional
+        Each scenario's dispatch (``campus_p_mw``, ``battery_p_mw``), for the plant's trips as
+        dispatched.
 
     Returns
     -------
     dict
-        ``mw`` [MW], ``cause``, ``poi_vm_rise_pu``, ``poi_vm_before_pu``, ``poi_vm_after_pu``
-        [pu], ``frequency_zenith_hz``, ``frequency_nadir_hz`` (``None`` when no case lowers
-        frequency) [Hz], the limits, ``cases`` (every credible loss) and ``pass``.
+        ``mw`` [MW] and ``cause`` of the largest load loss, ``poi_vm_rise_pu``,
+        ``poi_vm_before_pu``, ``poi_vm_after_pu`` [pu] of it, ``largest_pickup_mw`` and its
+        ``largest_pickup_cause``, ``frequency_zenith_hz``, ``frequency_nadir_hz`` [Hz], the
+        limits, ``cases`` (every credible case: ``cause``, ``kind`` ``load loss`` or ``pickup``,
+        ``mw``, the POI voltage before and after and the step in %, ``voltage_pass``, and the
+        return from backup's ``rvc_limit_pct`` and ``rvc_pass``), ``return_from_backup`` (that
+        case) and ``pass``.
     """
 
     peak = max(float(site.campus_p_mw), float(campus["campus_p_mw"].max()))
-    cases: list[dict[str, Any]] = [{"cause": "campus trip to backup at peak", "mw": peak}]
-    transfers = _transfers(scenarios, sag_rows)
-    cases += [{"cause": f"transfer to backup: {where}", "mw": mw} for where, mw in transfers]
-    cases += [{"cause": f"N-1 loss of supply: {r['outage']}", "mw": _loss_of_supply_mw(site, r, peak)}
-              for r in loss_rows]
-    worst = max(cases, key=lambda c: float(c["mw"]))  # the first listed wins a tie
-
-    collapse = ""
-    try:
-        before, after = campus_off_rise(site, peak)
-    except LoadflowNotConverged:  # the campus at its peak collapses the grid: no rise to compute
-        before = after = math.nan
-        collapse = ("The power flow with the campus at its peak does not converge (voltage collapse): the POI "
-                    "voltage rise is not computed and the voltage check fails. ")
     band = preset.band(voltage_class(site.poi_vn_kv), "n-1")
-    pickup = max((mw for _, mw in transfers), default=None)
-    freq = frequency_screen(preset.frequency, worst["mw"], pickup)
-    v_ok = band.vmin_pu <= after <= band.vmax_pu if math.isfinite(after) else False
+    rvc = preset.rvc_limits(voltage_class(site.poi_vn_kv))
+    transfers = _transfers(scenarios, sag_rows)
+    specs: list[dict[str, Any]] = [{"cause": "campus trip to backup at peak", "before": (peak, 0.0),
+                                    "after": (0.0, 0.0)}]
+    specs += [{"cause": f"transfer to backup: {where}", "before": (mw, 0.0), "after": (0.0, 0.0)}
+              for where, mw in transfers]
+    # an islanding outage: the campus and the islanded loads leave; the POI step is that of the
+    # campus disconnected from a still-supplied POI
+    specs += [{"cause": f"N-1 loss of supply: {r['outage']}", "before": (peak, 0.0), "after": (0.0, 0.0),
+               "mw": _loss_of_supply_mw(site, r, peak)} for r in loss_rows]
+    if plant is not None and site.storages:
+        specs += plant_cases(peak, plant, profiles or {})
+    back_mw = max([peak] + [mw for _, mw in transfers])
+    specs.append({"cause": "return from backup of the largest campus loss, as one step", "before": (0.0, 0.0),
+                  "after": (back_mw, 0.0), "return": True})
+
+    cases: list[dict[str, Any]] = []
+    for sp in specs:
+        (c0, b0), (c1, b1) = sp["before"], sp["after"]
+        lost = float(sp.get("mw", (c0 + b0) - (c1 + b1)))
+        row: dict[str, Any] = {"cause": sp["cause"], "kind": "load loss" if lost >= 0.0 else "pickup",
+                               "mw": abs(lost), "campus_before_mw": c0, "plant_before_mw": b0,
+                               "campus_after_mw": c1, "plant_after_mw": b1}
+        if "scenario" in sp:
+            row.update(scenario=sp["scenario"], time=sp["time"])
+        try:
+            v0, v1 = poi_step(site, (c0, b0), (c1, b1))
+            row.update(poi_vm_before_pu=v0, poi_vm_after_pu=v1, poi_step_pct=100.0 * (v1 - v0),
+                       voltage_pass=bool(band.vmin_pu <= v1 <= band.vmax_pu), converged=True)
+        except LoadflowNotConverged:  # a state the grid cannot carry: no step to compute, the check fails
+            row.update(poi_vm_before_pu=math.nan, poi_vm_after_pu=math.nan, poi_step_pct=math.nan,
+                       voltage_pass=False, converged=False)
+        if sp.get("return"):
+            # back to the pre-loss state, an N-0 state the time series judges: judged as an RVC here
+            row["voltage_pass"] = None
+            step = abs(row["poi_step_pct"])
+            row.update(rvc_limit_pct=rvc.day_pct, rvc_limit=f"RVC {rvc.voltage_class}: no change above "
+                       f"{rvc.day_pct:g} % ({rvc.source})",
+                       rvc_pass=bool(math.isfinite(step) and step <= rvc.day_pct))
+        cases.append(row)
+
+    losses = [c for c in cases if c["kind"] == "load loss"]
+    pickups = [c for c in cases if c["kind"] == "pickup"]
+    worst = max(losses, key=lambda c: float(c["mw"]))  # the first listed wins a tie
+    pick = max(pickups, key=lambda c: float(c["mw"])) if pickups else None
+    ret = next(c for c in cases if "rvc_pass" in c)
+    freq = frequency_screen(preset.frequency, worst["mw"], pick["mw"] if pick is not None else None)
+    v_ok = all(c["voltage_pass"] for c in cases if c["voltage_pass"] is not None)
+    collapse = "" if all(c["converged"] for c in cases) else (
+        "A power flow of a case does not converge (voltage collapse): its POI voltage is not computed and its "
+        "voltage check fails. ")
     return {
         "mw": float(worst["mw"]),
         "cause": worst["cause"],
-        "poi_vm_rise_pu": after - before,
-        "poi_vm_before_pu": before,
-        "poi_vm_after_pu": after,
+        "poi_vm_rise_pu": worst["poi_vm_after_pu"] - worst["poi_vm_before_pu"],
+        "poi_vm_before_pu": worst["poi_vm_before_pu"],
+        "poi_vm_after_pu": worst["poi_vm_after_pu"],
+        "largest_pickup_mw": float(pick["mw"]) if pick is not None else None,
+        "largest_pickup_cause": pick["cause"] if pick is not None else None,
         "n1_band_pu": [band.vmin_pu, band.vmax_pu],
         "voltage_pass": bool(v_ok),
         **freq,
-        "frequency_nadir_cause": ("return from backup of the largest transfer, as one step" if pickup else None),
+        "frequency_nadir_cause": (f"{pick['cause']}, as one step" if pick is not None else None),
         "cases": cases,
-        "pass": bool(v_ok and freq["frequency_pass"]),
-        "note": (collapse + "POI rise: power flow with the campus at its peak, then disconnected (battery idle, taps held). "
-                 "Frequency: one-machine system-frequency-response model of the interconnection "
-                 "(Anderson & Mirheydar 1990), no deadband, no fast frequency response."),
+        "return_from_backup": ret,
+        "rvc_pass": bool(ret["rvc_pass"]),
+        "pass": bool(v_ok and freq["frequency_pass"] and ret["rvc_pass"]),
+        "note": (collapse + "POI voltage: a power flow of each case before and after the step (taps and shunts "
+                 "held), judged against the N-1 band; the return from backup also against the RVC level for a "
+                 "change a few times a day. Frequency: one-machine system-frequency-response model of the "
+                 "interconnection (Anderson & Mirheydar 1990), no deadband, no fast frequency response."),
     }

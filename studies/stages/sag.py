@@ -1,6 +1,6 @@
 """Sag mitigation: scripted events at sub-second step, without and with the battery.
 
-Each event (job-start step, campus trip to backup, utility-side sags: the source voltage dropped
+Each event (job start along the campus model's start ramp, campus trip to backup, utility-side sags: the source voltage dropped
 to a retained fraction of its set point for set durations) runs twice: without the battery, and
 with it (volt-var reactive support plus the study's dispatch strategy; load-loss absorption when
 the study's battery is otherwise idle). If the POI voltage leaves the load
@@ -35,6 +35,7 @@ import pandas as pd
 
 from gridstudy.grid.site import Site
 from gridstudy.models.battery import MegapackPlant
+from gridstudy.models.campus import CampusLoadParams, job_start_fraction
 from gridstudy.models.campus_voltage import CampusVoltageResponse
 from gridstudy.models.dispatch import dispatch, make_strategy
 from gridstudy.models.plant_control import PlantControl
@@ -45,15 +46,21 @@ from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, RecordSpec, Volt
 from gridstudy.studies.qsts.results import QSTSResult
 from gridstudy.studies.qsts.run import run_qsts
 from gridstudy.studies.setup import StudySetup
-from gridstudy.studies.spec.interconnection import SagEvent, SagSection
+from gridstudy.studies.spec.interconnection import SagEvent, SagSection, event_duration_s
 
 __all__ = ["event_profiles", "run_event", "run_sag_events"]
 
 
 def event_profiles(site: Site, event: SagEvent, sec: SagSection,
-                   start: str | pd.Timestamp = "2025-07-01") -> pd.DataFrame:
-    """Campus P/Q and source voltage of one event, on a ``sec.step_s`` index."""
-    n = int(round(sec.duration_s / sec.step_s))
+                   start: str | pd.Timestamp = "2025-07-01", campus: CampusLoadParams | None = None) -> pd.DataFrame:
+    """Campus P/Q and source voltage of one event, on a ``sec.step_s`` index.
+
+    A ``job_start`` follows the campus model's one job-start definition
+    (:func:`gridstudy.models.campus.job_start_fraction` of ``campus``, the study's campus model;
+    ``None``: the model's defaults, as for a campus given as a measured series), scaled to the
+    site's campus peak, and its run holds the whole ramp (:func:`event_duration_s`)."""
+    campus = campus if campus is not None else CampusLoadParams()
+    n = int(round(event_duration_s(event, sec, campus.start_ramp_s) / sec.step_s))
     idx = pd.date_range(start, periods=n, freq=pd.Timedelta(seconds=sec.step_s))
     t = np.arange(n) * sec.step_s
     peak = site.campus_p_mw
@@ -64,8 +71,7 @@ def event_profiles(site: Site, event: SagEvent, sec: SagSection,
     p = np.full(n, peak)
     vm = np.full(n, vm0)
     if event.kind == "job_start":
-        frac = event.idle_fraction + np.clip((t - event.at_s) * event.ramp_pu_per_s, 0, 1 - event.idle_fraction)
-        p = peak * frac
+        p = peak * job_start_fraction(t - event.at_s, campus)
     elif event.kind == "campus_trip":
         p = np.where(t >= event.at_s, 0.0, peak)
     else:
@@ -103,8 +109,11 @@ def run_event(site: Site, event: SagEvent, sec: SagSection, plant: MegapackPlant
               engine: str = "fast", strategy_kw: dict[str, Any] | None = None, curve: VoltVarCurve | None = None,
               strategy: str = "load_loss_absorption",
               campus_voltage: CampusVoltageResponse | None = None, response: PlantResponse | None = None,
-              control: PlantControl | None = None) -> dict[str, Any]:
+              control: PlantControl | None = None, campus: CampusLoadParams | None = None) -> dict[str, Any]:
     """Run one event without and with the battery; return its row and the series for plots.
+
+    ``campus``: the study's campus model, whose start ramp a ``job_start`` follows
+    (:func:`event_profiles`).
 
     ``curve``: the volt-var curve (default :class:`VoltVarCurve`, with its response time);
     ``campus_voltage``: the campus's voltage dependence (default :class:`CampusVoltageResponse`;
@@ -115,7 +124,7 @@ def run_event(site: Site, event: SagEvent, sec: SagSection, plant: MegapackPlant
     curve = curve or VoltVarCurve()
     cv = campus_voltage or CampusVoltageResponse()
     campus_buses = site.net.load.loc[list(site.campus_loads), "bus"].unique()
-    base = event_profiles(site, event, sec)
+    base = event_profiles(site, event, sec, campus=campus)
     row: dict[str, Any] = {"event": event.name, "kind": event.kind}
     series: dict[str, pd.DataFrame] = {}
     for scen, with_bat in (("without_battery", False), ("with_battery", True)):
@@ -171,14 +180,15 @@ def run_sag_events(site: Site, sec: SagSection, plant: MegapackPlant | None, pre
                    engine: str = "fast", strategy_kw: dict[str, Any] | None = None, curve: VoltVarCurve | None = None,
                    strategy: str = "load_loss_absorption",
                    campus_voltage: CampusVoltageResponse | None = None, response: PlantResponse | None = None,
-                   control: PlantControl | None = None) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+                   control: PlantControl | None = None,
+                   campus: CampusLoadParams | None = None) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     """All events of ``sec``; returns the ``sag_events`` rows and one long table of their series
-    (``response``, ``control``: see :func:`run_event`)."""
+    (``response``, ``control``, ``campus``: see :func:`run_event`)."""
     rows: list[dict[str, Any]] = []
     frames: list[pd.DataFrame] = []
     for ev in sec.events:
         out = run_event(site, ev, sec, plant, preset, engine, strategy_kw, curve, strategy, campus_voltage, response,
-                        control)
+                        control, campus)
         rows.append(out["row"])
         for scen, df in out["series"].items():
             f = df.copy()
@@ -200,5 +210,6 @@ def sag_stage(setup: StudySetup, site: Site, engine: str,
     say(f"sag events: {len(setup.sag.events)} at {setup.sag.step_s:g} s step")
     name, kw, curve = setup.event_strategy()
     response, control = setup.event_plant()
+    campus = setup.campus if isinstance(setup.campus, CampusLoadParams) else None
     return run_sag_events(site, setup.sag, setup.battery, setup.preset, engine, kw, curve=curve, strategy=name,
-                          campus_voltage=setup.campus_voltage, response=response, control=control)
+                          campus_voltage=setup.campus_voltage, response=response, control=control, campus=campus)

@@ -4,8 +4,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridstudy.models.campus import CampusLoadParams, campus_load, expected_mean_p_mw, gpus_for_peak, nominal_peak_p_mw
+from gridstudy.models.campus import (
+    CampusLoadParams,
+    _interruptions,
+    _realization_rngs,
+    campus_load,
+    expected_mean_p_mw,
+    gpus_for_peak,
+    job_start_fraction,
+    nominal_peak_p_mw,
+    swing_amplitude_p_mw,
+)
 from gridstudy.models.errors import ModelError
+from gridstudy.models.gpu_smoothing import GpuSmoothing
 from gridstudy.models.timeindex import make_index, step_seconds
 
 
@@ -141,3 +152,92 @@ def test_activity_near_transitions_only_equals_activity_everywhere(kw):
         np.testing.assert_array_equal(env.activity_sorted(t[a:b]), env.activity(t[a:b]))
     shuffled = rng.permutation(t[:5_000])
     np.testing.assert_array_equal(env.activity_sorted(shuffled), env.activity(shuffled))
+
+
+# -- the load model of issue 21 item 5: interruption rate, node swing share, one job-start ramp
+
+
+def test_interruption_rate_is_derived_from_the_failure_rate_and_the_gpu_count():
+    # Llama 3 (arXiv:2407.21783): 419 unexpected interruptions in 54 days on 16,384 H100 GPUs,
+    # 419 / (54 x 16,384) = 4.736e-4 per GPU-day; the model's default rounds it to 4.74e-4
+    assert CampusLoadParams().failure_rate_per_gpu_day == pytest.approx(419 / (54 * 16_384), rel=1e-3)
+    # the demo's campus: 219,780 GPUs in one synchronous job -> 219,780 x 4.74e-4 = 104.18 a day
+    p = CampusLoadParams(gpus=219_780)
+    assert p.interruptions_per_day is None
+    assert p.interruption_rate_per_day == pytest.approx(104.17572, rel=1e-12)
+    # Llama 3's own cluster gets back its 419 / 54 = 7.76 a day (within the default's rounding)
+    assert CampusLoadParams(gpus=16_384).interruption_rate_per_day == pytest.approx(419 / 54, rel=1e-3)
+    # a rate given explicitly wins; the failure rate then plays no part
+    assert CampusLoadParams(gpus=219_780, interruptions_per_day=4.0).interruption_rate_per_day == 4.0
+    assert CampusLoadParams(gpus=219_780, failure_rate_per_gpu_day=0.0).interruption_rate_per_day == 0.0
+
+
+def test_derived_interruptions_happen_at_the_derived_rate():
+    # 100,000 GPUs -> 47.4 a day; a failure during the 360.5-s dead time (1/1.9 s down, 300 s at
+    # idle, 60 s restart ramp) is folded in, so a Poisson stream of rate r keeps r / (1 + r w):
+    # 47.4 / (1 + 47.4 x 360.53 / 86400) = 39.56 a day; over 30 days (1,187 expected) the count's
+    # standard deviation is under sqrt(1187) = 34.5 (the dead time makes it more regular), so
+    # 4 % (47) is more than 1.3 of them -- and far from the 1,422 the undepleted rate would give
+    p = CampusLoadParams(gpus=100_000, seed=11)
+    days = 30
+    t = _interruptions(p, days * 86400.0, _realization_rngs(p)[1])
+    w = 1 / 1.9 + 300.0 + 60.0
+    kept = 47.4 / (1 + 47.4 * w / 86400.0)
+    assert len(t) / days == pytest.approx(kept, rel=0.04)
+    assert np.diff(t).min() >= w  # never two interruptions within one's dead time
+
+
+@pytest.mark.parametrize("f, swing_mw", [(1.0, 0.63), (0.0, 0.42), (0.5, 0.525)])
+def test_node_swing_fraction_sets_the_swing_amplitude(f, swing_mw):
+    # hand calculation, 1000 GPUs at 700 W, compute 1.0 and communication 0.4 of TDP, PUE 1:
+    # the GPUs swing 1000 x 700 W x 0.6 = 0.42 MW; the node overhead (0.5 W per W of GPU) adds
+    # 0.5 x f of that: f = 1 -> 0.63 MW, f = 0 -> 0.42 MW, f = 0.5 -> 0.525 MW
+    p = _steady(pue=1.0, node_swing_fraction=f)
+    assert swing_amplitude_p_mw(p) == pytest.approx(swing_mw, rel=1e-12)
+    df = campus_load(make_index("2025-01-01", 300, 0.05), p)
+    x = df["campus_p_mw"].to_numpy()
+    # phases last 1.05 s and 0.45 s (jitter 5 %): many 50-ms steps lie wholly inside each, so the
+    # series reaches both levels exactly (rounding only)
+    assert x.max() - x.min() == pytest.approx(swing_mw, rel=1e-9)
+    # the mean does not move: the non-swinging share sits at the iteration's mean,
+    # 1000 x 700 W x 0.82 x 1.5 = 0.861 MW (hand calculation of test_mean_is...); one iteration's
+    # swing over the 300-s horizon bounds the partial-iteration error (~1.5 x 0.63 / 300 / 0.861)
+    assert x.mean() == pytest.approx(0.861, rel=5e-3)
+    # the peak: GPUs at 1.0, the swinging node share with them, the rest at the mean 0.82:
+    # 0.7 x (1 + 0.5 x (f x 1.0 + (1 - f) x 0.82)) MW
+    assert nominal_peak_p_mw(p) == pytest.approx(0.7 * (1 + 0.5 * (f + (1 - f) * 0.82)), rel=1e-12)
+    assert x.max() == pytest.approx(nominal_peak_p_mw(p), rel=1e-9)
+
+
+def test_node_swing_fraction_acts_in_the_smoothed_series_too():
+    # GB200 smoothing at scope "gpu" holds the GPUs at the compute level (2 s hysteresis, longer
+    # than the 0.45-s communication phase): only the node's swinging share remains, 1000 x 700 W x
+    # 0.6 x 0.5 x f -- 0.21 MW at f = 1, nothing at f = 0 (hand calculation)
+    for f, left in ((1.0, 0.21), (0.0, 0.0)):
+        p = _steady(pue=1.0, gpu_model="gb200", gpu_tdp_w=700.0, node_swing_fraction=f, smoothing=GpuSmoothing())
+        x = campus_load(make_index("2025-01-01", 120, 0.05), p)["campus_p_mw"].to_numpy()[200:]
+        # after 10 s the GPUs sit on their compute level; 1e-9 MW: rounding
+        assert x.max() - x.min() == pytest.approx(left, abs=1e-9)
+
+
+def test_one_job_start_definition():
+    # no swing, PUE 1: idle 1000 x 70 W x 1.5 = 0.105 MW, peak 1.05 MW, a 60-s start ramp at 100 s:
+    # the day's series and job_start_fraction give the same draw (the sag events use the latter)
+    p = _steady(pue=1.0, swing_depth=0.0, job_start_s=100.0, start_ramp_s=60.0)
+    df = campus_load(make_index("2025-01-01", 200, 0.5), p)
+    t = np.arange(400) * 0.5
+    # step averages of a linear ramp equal the value at the step's middle
+    expected = 1.05 * job_start_fraction(t + 0.25 - 100.0, p)
+    np.testing.assert_allclose(df["campus_p_mw"].to_numpy(), expected, rtol=1e-12)
+    assert job_start_fraction(np.array([-1.0, 30.0, 60.0]), p) == pytest.approx([0.1, 0.55, 1.0], rel=1e-12)
+
+
+@pytest.mark.parametrize("kw, field", [({"node_swing_fraction": 1.5}, "campus.node_swing_fraction"),
+                                       ({"node_swing_fraction": -0.1}, "campus.node_swing_fraction"),
+                                       ({"failure_rate_per_gpu_day": -1e-4}, "campus.failure_rate_per_gpu_day"),
+                                       ({"failure_rate_per_gpu_day": float("nan")}, "campus.failure_rate_per_gpu_day"),
+                                       ({"interruptions_per_day": -1.0}, "campus.interruptions_per_day")])
+def test_load_model_parameters_out_of_range_are_refused(kw, field):
+    with pytest.raises(ModelError) as exc:
+        CampusLoadParams(**kw)
+    assert exc.value.fields == [field]

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from gridstudy.studies.cli.run_study import run_study
 
@@ -135,11 +136,18 @@ def test_battery_reduces_grid_side_ramps_and_poi_swing(tmp_path):
                 "max_ramp_mw_per_min", "max_p2p_mw_5s", "nonconverged_steps", "ride_through_trips",
                 "load_loss_mw_max"):
         assert key in summary["scenarios"]["with_battery"]
-    # no sag events, no N-1: the largest credible loss is the 300 MW campus tripping at its peak,
-    # which raises frequency (zenith); nothing returns from backup, so no nadir
+    # no sag events, no N-1: the largest credible loss is the 300 MW campus tripping at its peak
+    # together with the 587.4 MW plant (600 Megapack 2 XL 4-hour of 0.979 MW) charging at its rating,
+    # which raises frequency (zenith); the largest pickup, the plant tripping while it discharges at
+    # its rating (587.4 MW, more than the campus's 300 MW return from backup), lowers it (nadir)
     lll = summary["largest_load_loss"]
-    assert lll["mw"] == 300.0 and lll["cause"] == "campus trip to backup at peak"
-    assert lll["poi_vm_rise_pu"] > 0 and lll["frequency_zenith_hz"] > 60.0 and lll["frequency_nadir_hz"] is None
+    causes = {c["cause"]: c["mw"] for c in lll["cases"]}
+    assert causes["campus trip to backup at peak"] == 300.0
+    assert lll["mw"] == pytest.approx(300.0 + 587.4, abs=1e-9)
+    assert lll["cause"] == "campus and plant trip together, the plant charging at its rating"
+    assert lll["largest_pickup_mw"] == pytest.approx(587.4, abs=1e-9)
+    assert lll["largest_pickup_cause"] == "plant trip while discharging at its rating"
+    assert lll["poi_vm_rise_pu"] > 0 and lll["frequency_zenith_hz"] > 60.0 and lll["frequency_nadir_hz"] < 60.0
     assert isinstance(lll["pass"], bool)
     assert summary["steps"] == 600 and summary["site_summary"]["converged"] is True
 
@@ -155,7 +163,10 @@ def test_n1_runs_credible_outages_and_lists_loss_of_supply(tmp_path):
     assert [r["outage"] for r in s["loss_of_supply"]] == ["Line Mid-POI"]
     # its loss drops the campus at its 30 MW peak: one of the largest credible load losses
     causes = {c["cause"]: c["mw"] for c in s["largest_load_loss"]["cases"]}
-    assert causes["N-1 loss of supply: Line Mid-POI"] == 30.0 and s["largest_load_loss"]["mw"] == 30.0
+    assert causes["N-1 loss of supply: Line Mid-POI"] == 30.0
+    # larger still: the campus with the plant charging at its rating, the two lost together
+    plant_mw = s["battery"]["p_mw"]
+    assert s["largest_load_loss"]["mw"] == pytest.approx(30.0 + plant_mw, rel=1e-12)
     for c in s["contingencies"]:
         assert c["nonconverged_steps"] == 0 and c["worst_vm_pu"] > 0.85
     # with one of two identical transformers out, the other carries the whole hall: twice its

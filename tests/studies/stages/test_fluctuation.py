@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from gridstudy.models import CampusLoadParams, make_index
-from gridstudy.models.campus import campus_load, campus_window, change_severity
+from gridstudy.models.campus import campus_load, campus_window, change_severity, swing_amplitude_p_mw
 from gridstudy.studies.stages.fluctuation import aliased, oscillation_spectrum
 from gridstudy.studies.study import Study
 
@@ -127,6 +127,7 @@ def test_study_judges_fluctuations_on_sub_second_windows(tmp_path):
     ("worst_windows = 1\n", 'worst_windows = 1\nwindows = ["2025-07-16T00:00:00"]\n', "fluctuation.windows[0]"),
     ("window_s = 120.0", "window_s = 120.01", "fluctuation.window_s"),
     ("latencies_s = [0.0, 0.1]", "latencies_s = [-0.1]", "fluctuation.latencies_s"),
+    ("latencies_s = [0.0, 0.1]", "latencies_s = [0.0, 0.1]\nperiods_s = [0.0]", "fluctuation.periods_s"),
 ])
 def test_bad_fluctuation_input_names_the_field(tmp_path, old, new, field, cli):
     f = _study(tmp_path)
@@ -157,3 +158,33 @@ def test_engines_agree_on_a_sub_second_window(tmp_path):
         ref = run_window(study, site, name, strat, n0[name], profs[name], win, settings, "reference")
         assert fast.nonconverged_steps == ref.nonconverged_steps == 0
         assert np.abs(fast.poi_vm_pu.to_numpy() - ref.poi_vm_pu.to_numpy()).max() <= 1e-8
+
+
+def test_swing_period_sensitivity_runs_each_period_on_the_worst_window(tmp_path):
+    extra = "periods_s = [1.0, 3.0]\ncontrol_modes = false\n"
+    f = _study(tmp_path, extra, duration="6min")
+    f.write_text(f.read_text().replace("checkpoint_interval_s = 600.0", "checkpoint_interval_s = 600.0\n"
+                                       "interruptions_per_day = 0.0"))
+    study = Study.from_file(f)
+    s = study.run(contingencies=False, sag=False, capability=False).summary
+    rows = s["swing_period_sensitivity"]
+    # the campus alone and with the plant, each at both periods
+    assert [(r["scenario"], r["period_s"]) for r in rows] == [
+        ("without_battery", 1.0), ("without_battery", 3.0), ("with_battery", 1.0), ("with_battery", 3.0)]
+    wo = {r["period_s"]: r for r in rows if r["scenario"] == "without_battery"}
+    # without the plant the grid sees the whole swing within any 5 s at either period: 9,000 GPUs x
+    # 700 W x 0.6 x 1.5 = 5.67 MW (hand calculation); the cooling load drifts within 5 s (time
+    # constant 300 s) and the jitter moves the edges: 1 % (seen: 0.1 %)
+    swing = swing_amplitude_p_mw(study.campus)
+    assert swing == pytest.approx(5.67, rel=1e-12)
+    for r in wo.values():
+        assert r["max_p2p_mw_5s"] == pytest.approx(swing, rel=0.01)
+        assert r["nonconverged_steps"] == 0
+    # the oscillation screen's line is the swing's fundamental, 1 / period (a duty of 0.7 puts
+    # |sin(0.7 pi)| = 0.81 in it against 0.48 in the second harmonic); 0.1 Hz: the resolution of
+    # the screen's 10-s windows and the 5 % jitter of the period
+    assert wo[1.0]["oscillation_peak_hz"] == pytest.approx(1.0, abs=0.1)
+    assert wo[3.0]["oscillation_peak_hz"] == pytest.approx(1 / 3, abs=0.1)
+    # the same step at 120 changes a minute (1-s period) flickers more than at 40 (3-s period):
+    # IEC 61000-3-3's Pst = 1 curve for rectangular changes falls from 1 to ~1,000 changes/min
+    assert wo[1.0]["pst_max"] > wo[3.0]["pst_max"]

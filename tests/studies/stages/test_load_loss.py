@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from gridstudy.grid import load_site
+from gridstudy.models.battery import MegapackPlant
 from gridstudy.models.protection import DisturbanceCounter
 from gridstudy.studies.criteria.load_loss import load_loss_finding, load_transfers
 from gridstudy.studies.criteria.presets import get_preset
@@ -50,9 +51,11 @@ def test_largest_loss_is_the_loss_of_supply_and_the_rise_matches_hand_calculatio
     campus = pd.DataFrame({"campus_p_mw": np.full(60, 18.0)}, index=idx)  # below the 20 MW rating
     loss_rows = [{"outage": "Line L1", "element": "line", "index": 0, "result": "loss of supply"}]
     out = largest_load_loss(site, campus, get_preset("generic-utility"), {}, loss_rows, [])
-    # the radial line's outage drops the campus at its rated 20 MW and the other 5 MW
+    # the radial line's outage drops the campus at its rated 20 MW and the other 5 MW; the campus's
+    # return from backup picks its 20 MW up again
     assert out["mw"] == pytest.approx(CAMPUS_MW + OTHER_MW) and out["cause"] == "N-1 loss of supply: Line L1"
-    assert [c["mw"] for c in out["cases"]] == pytest.approx([CAMPUS_MW, CAMPUS_MW + OTHER_MW])
+    assert [c["mw"] for c in out["cases"]] == pytest.approx([CAMPUS_MW, CAMPUS_MW + OTHER_MW, CAMPUS_MW])
+    assert [c["kind"] for c in out["cases"]] == ["load loss", "load loss", "pickup"]
     q = math.tan(math.acos(PF))
     before = poi_voltage(complex(CAMPUS_MW + OTHER_MW, (CAMPUS_MW + OTHER_MW) * q))
     after = poi_voltage(complex(OTHER_MW, OTHER_MW * q))
@@ -61,11 +64,78 @@ def test_largest_loss_is_the_loss_of_supply_and_the_rise_matches_hand_calculatio
     assert out["poi_vm_before_pu"] == pytest.approx(before, abs=1e-7)
     assert out["poi_vm_rise_pu"] == pytest.approx(after - before, abs=1e-7)
     assert out["poi_vm_rise_pu"] > 0.05
-    # no transfer to backup anywhere: no case lowers frequency; 25 MW barely moves the Eastern
-    # Interconnection, and the POI after the loss (≈ 0.98 pu) lies in the 0.95-1.058 MV N-1 band
-    assert out["frequency_nadir_hz"] is None
+    # 25 MW barely moves the Eastern Interconnection either way, and the POI after the loss
+    # (≈ 0.98 pu) lies in the 0.95-1.058 MV N-1 band
     assert 60.0 < out["frequency_zenith_hz"] < 60.01
-    assert out["pass"] is True
+    assert 59.99 < out["frequency_nadir_hz"] < 60.0
+    assert out["largest_pickup_cause"].startswith("return from backup")
+    assert out["voltage_pass"] is True and out["frequency_pass"] is True
+    # the return from backup is the rise undone, judged as a rapid voltage change: a step of more
+    # than 5 % of nominal on this weak feeder, above the MV level for a change a few times a day
+    # (IEC 61000-3-7: 5 %), so the whole check fails on it
+    back = out["return_from_backup"]
+    assert back["poi_step_pct"] == pytest.approx(100.0 * (before - after), abs=1e-5)
+    assert back["rvc_limit_pct"] == 5.0 and back["rvc_pass"] is False
+    assert out["rvc_pass"] is False and out["pass"] is False
+
+
+def test_plant_trips_join_the_load_losses_and_match_hand_calculations():
+    site = load_site({
+        "name": "radial with plant", "poi": "POI",
+        "source": {"bus": "Source", "vm_pu": 1.0, "s_sc_max_mva": 400.0, "s_sc_min_mva": S_SC_MIN,
+                   "rx_max": RX, "rx_min": RX},
+        "buses": [{"name": "Source", "vn_kv": VN_KV}, {"name": "POI", "vn_kv": VN_KV}],
+        "lines": [{"name": "L1", "from_bus": "Source", "to_bus": "POI", "length_km": LENGTH,
+                   "r_ohm_per_km": R_KM, "x_ohm_per_km": X_KM, "c_nf_per_km": 0.0, "max_i_ka": 0.6}],
+        "loads": [{"name": "Other", "bus": "POI", "p_mw": OTHER_MW, "pf": PF}],
+        "campus": {"halls": [{"name": "Hall", "bus": "POI", "p_mw": CAMPUS_MW, "pf": PF}]},
+        "battery": {"model": "megapack2xl-2h", "units": 5, "bus": "POI"},
+    })
+    plant = MegapackPlant(units=5, model="megapack2xl-2h")
+    rating = 5 * 1.927  # Megapack 2 XL 2-hour, 1.927 MW a unit (docs/sources/megapack.md §1)
+    assert plant.p_max_mw == pytest.approx(rating)
+    idx = pd.date_range("2025-07-01", periods=4, freq="1s")
+    campus = pd.DataFrame({"campus_p_mw": [15.0, 18.0, 12.0, 10.0]}, index=idx)
+    # the dispatch charged at most 4 MW (campus 15 MW: import 19 MW), but imported most while
+    # charging at 3 MW with the campus at 18 MW (21 MW), and discharged at most 6 MW (campus 12 MW)
+    prof = campus.assign(battery_p_mw=[4.0, 3.0, -6.0, 0.0])
+    out = largest_load_loss(site, campus, get_preset("generic-utility"), {}, [], [], plant=plant,
+                            profiles={"with_battery": prof})
+    rows = {c["cause"]: c for c in out["cases"]}
+    expected = {  # cause: (kind, MW) by hand
+        "campus trip to backup at peak": ("load loss", CAMPUS_MW),
+        "plant trip while charging at its rating": ("load loss", rating),
+        "campus and plant trip together, the plant charging at its rating": ("load loss", CAMPUS_MW + rating),
+        "plant trip while discharging at its rating": ("pickup", rating),
+        "campus and plant trip together, the plant discharging at its rating": ("load loss", CAMPUS_MW - rating),
+        "plant trip while charging, as dispatched": ("load loss", 4.0),
+        "campus and plant trip together while charging, as dispatched": ("load loss", 21.0),
+        "plant trip while discharging, as dispatched": ("pickup", 6.0),
+        "campus and plant trip together while discharging, as dispatched": ("load loss", 6.0),
+        "return from backup of the largest campus loss, as one step": ("pickup", CAMPUS_MW),
+    }
+    assert set(rows) == set(expected)
+    for cause, (kind, mw) in expected.items():
+        assert (rows[cause]["kind"], rows[cause]["mw"]) == (kind, pytest.approx(mw, rel=1e-12)), cause
+    assert rows["campus and plant trip together while charging, as dispatched"]["time"] == idx[1]
+    # the largest: the campus and the plant charging at its rating together, 29.6 MW
+    assert out["mw"] == pytest.approx(CAMPUS_MW + rating) and out["cause"].startswith("campus and plant")
+    assert out["largest_pickup_mw"] == pytest.approx(CAMPUS_MW)
+    # the POI voltages against the hand calculation (the plant at unity power factor; 1e-7 pu as
+    # above): the plant charging at its rating with the campus at its rated 20 MW, then tripping
+    q = math.tan(math.acos(PF))
+    c = rows["plant trip while charging at its rating"]
+    s0 = complex(CAMPUS_MW + OTHER_MW + rating, (CAMPUS_MW + OTHER_MW) * q)
+    s1 = complex(CAMPUS_MW + OTHER_MW, (CAMPUS_MW + OTHER_MW) * q)
+    assert c["poi_vm_before_pu"] == pytest.approx(poi_voltage(s0), abs=1e-7)
+    assert c["poi_vm_after_pu"] == pytest.approx(poi_voltage(s1), abs=1e-7)
+    d = rows["plant trip while discharging at its rating"]
+    s0 = complex(CAMPUS_MW + OTHER_MW - rating, (CAMPUS_MW + OTHER_MW) * q)
+    assert d["poi_vm_before_pu"] == pytest.approx(poi_voltage(s0), abs=1e-7)
+    assert d["poi_step_pct"] < 0.0  # the grid picks up the plant's output: the POI sags
+    assert out["poi_vm_rise_pu"] == pytest.approx(
+        poi_voltage(complex(OTHER_MW, OTHER_MW * q)) - poi_voltage(complex(CAMPUS_MW + OTHER_MW + rating,
+                                                                          (CAMPUS_MW + OTHER_MW) * q)), abs=1e-7)
 
 
 def test_transfers_merge_counter_and_envelope_and_count_once():

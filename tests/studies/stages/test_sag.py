@@ -2,6 +2,7 @@
 
 import pytest
 
+from gridstudy.models.campus import CampusLoadParams
 from gridstudy.studies.qsts.inputs import VoltVarCurve
 from gridstudy.studies.spec.interconnection import SagEvent, SagSection
 from gridstudy.studies.stages.sag import event_profiles, run_event
@@ -27,11 +28,19 @@ def test_event_profile_shapes(tmp_path):
     assert int(low.sum()) == 9
     assert prof.source_vm_pu.min() == pytest.approx(0.65 * vm0)
     job = event_profiles(site, SagEvent(name="job", kind="job_start"), sec)
-    # idle 10 % to 100 % at 1.9 pu/s: 0.9 / 1.9 = 0.47 s of ramp, starting at 1 s
+    # the campus model's job start (defaults): idle 10 % of TDP, i.e. 10 % of the peak, to 100 %
+    # over the 60-s start ramp from 1 s; the run holds the ramp and 5 s more: 1 + 60 + 5 = 66 s
+    assert len(job) == round(66.0 / 0.02)
     assert job.campus_p_mw.iloc[0] == pytest.approx(0.1 * site.campus_p_mw)
     assert job.campus_p_mw.iloc[-1] == pytest.approx(site.campus_p_mw)
     ramp = job.campus_p_mw.diff().max() / 0.02
-    assert ramp == pytest.approx(1.9 * site.campus_p_mw, rel=1e-9)
+    assert ramp == pytest.approx(0.9 * site.campus_p_mw / 60.0, rel=1e-9)
+    # the study's own campus model sets it: a 2-s start ramp -> 0.9 pu in 2 s, a run of 8 s (the
+    # section's duration, longer than 1 + 2 + 5 s)
+    fast = event_profiles(site, SagEvent(name="job", kind="job_start"), sec,
+                          campus=CampusLoadParams(start_ramp_s=2.0))
+    assert len(fast) == round(8.0 / 0.02)
+    assert fast.campus_p_mw.diff().max() / 0.02 == pytest.approx(0.9 * site.campus_p_mw / 2.0, rel=1e-9)
 
 
 def test_deep_sag_trips_without_support_and_volt_var_lifts_the_dip(tmp_path):
