@@ -57,6 +57,10 @@ __all__ = ["GpuModel", "GPU_MODELS", "CampusLoadParams", "campus_load", "campus_
            "nominal_peak_p_mw", "swing_amplitude_p_mw", "start_activity", "job_start_fraction", "nominal_idle_p_mw", "gpus_for_peak", "campus_for_peak"]
 
 
+#: Most random job interruptions a day the model accepts: one a minute, far above any published
+#: failure rate (docs/sources/load.md §3: ~100 a day for 220,000 GPUs). [1/day]
+MAX_INTERRUPTIONS_PER_DAY = 1440.0
+
 @dataclass(frozen=True)
 class GpuModel:
     """A GPU preset.
@@ -253,9 +257,13 @@ class CampusLoadParams:
              "must be >= job_start_s + start_ramp_s")
         need("start_ramp_s", self.start_ramp_s > 0, "must be > 0")
         need("stop_ramp_s", self.stop_ramp_s > 0, "must be > 0")
-        need("interruptions_per_day", self.interruptions_per_day is None or self.interruptions_per_day >= 0,
-             "must be >= 0 (or absent: derived from failure_rate_per_gpu_day x gpus)")
-        need("failure_rate_per_gpu_day", self.failure_rate_per_gpu_day >= 0, "must be >= 0")
+        need("interruptions_per_day", self.interruptions_per_day is None
+             or 0 <= self.interruptions_per_day <= MAX_INTERRUPTIONS_PER_DAY,
+             f"must lie in [0, {MAX_INTERRUPTIONS_PER_DAY:g}] (or absent: derived from failure_rate_per_gpu_day x gpus)")
+        need("failure_rate_per_gpu_day", 0 <= self.failure_rate_per_gpu_day
+             and (self.interruptions_per_day is not None
+                  or self.failure_rate_per_gpu_day * self.gpus <= MAX_INTERRUPTIONS_PER_DAY),
+             f"must be >= 0, and give at most {MAX_INTERRUPTIONS_PER_DAY:g} interruptions a day with the job's GPUs")
         need("restart_s", self.restart_s >= 0, "must be >= 0")
         need("cooling_tau_s", self.cooling_tau_s > 0, "must be > 0")
         need("trip_at_s", self.trip_at_s is None or self.trip_at_s >= 0, "must be >= 0")

@@ -158,7 +158,13 @@ BASE_STUDY: dict[str, Any] = {
 
 #: Sections that have required fields: where a changed field lies inside one the file lacks, it
 #: starts from this valid one (the trace file is written beside the study).
-STUDY_SECTION_BASES: dict[tuple[str, ...], dict[str, Any]] = {("campus", "trace"): {"path": "trace.csv"}}
+STUDY_SECTION_BASES: dict[tuple[str, ...], dict[str, Any]] = {
+    ("campus", "trace"): {"path": "trace.csv"},
+    # a meter's table needs its averaging
+    ("criteria", "meters", "ramp_rate"): {"averaging": "block"},
+    ("criteria", "meters", "peak_to_peak"): {"averaging": "rolling"},
+    ("criteria", "meters", "power_factor"): {"averaging": "block"},
+}
 SITE_SECTION_BASES: dict[tuple[str, ...], dict[str, Any]] = {
     ("battery", "transformer"): {"vn_lv_kv": 13.8},  # a 13.8 kV collector under the 34.5 kV POI
 }
@@ -186,6 +192,8 @@ def _context(field: NumericField, study: dict[str, Any]) -> None:
         study["battery"]["strategy"] = next(s for s, t in STRATEGY_TABLES.items() if t == keys[1])
     if keys[:2] == ("sizing", "strategy") and keys[2] in STRATEGY_PARAMETERS:
         study["battery"]["strategy"] = STRATEGY_PARAMETERS[str(keys[2])][0]
+    if keys[:2] == ("campus", "smoothing"):  # GPU smoothing on hardware that has it (docs/sources/load.md §7)
+        study["campus"]["gpu_model"] = "gb300"
     if keys[:2] == ("battery", "reactive"):
         study["battery"].setdefault("reactive", {})["mode"] = "fixed_pf" if str(keys[2]).startswith("pf") else "volt_var"
     if keys[:2] == ("campus", "voltage_response"):

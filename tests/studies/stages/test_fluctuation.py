@@ -163,8 +163,11 @@ def test_engines_agree_on_a_sub_second_window(tmp_path):
 def test_swing_period_sensitivity_runs_each_period_on_the_worst_window(tmp_path):
     extra = "periods_s = [1.0, 3.0]\ncontrol_modes = false\n"
     f = _study(tmp_path, extra, duration="6min")
+    # the 5-s peak-to-peak read on each 20-ms sample (the preset's 1-s RMS meter would average a
+    # 1-s swing away; how a meter reads a series is tests/studies/criteria/test_meter.py's)
     f.write_text(f.read_text().replace("checkpoint_interval_s = 600.0", "checkpoint_interval_s = 600.0\n"
-                                       "interruptions_per_day = 0.0"))
+                                       "interruptions_per_day = 0.0")
+                 + '[criteria.meters.peak_to_peak]\naveraging = "sample"\n')
     study = Study.from_file(f)
     s = study.run(contingencies=False, sag=False, capability=False).summary
     rows = s["swing_period_sensitivity"]
