@@ -38,6 +38,7 @@ from gridstudy.studies.qsts.fast import unsupported_features
 from gridstudy.studies.qsts.inputs import Controls, ProfileStream, QSTSInputs, RecordSpec, VoltVarCurve, check_index
 from gridstudy.studies.spec.interconnection import (
     ContingencySection,
+    DynamicsSection,
     FluctuationSection,
     SagSection,
     fluctuation_window_problems,
@@ -138,6 +139,8 @@ class StudySetup:
         How the campus was given, for the summary (filled in from ``campus`` when empty).
     page_size : {'Letter', 'A4'} or None
         PDF page size of the report, saved in the summary; ``None``: the criteria preset's.
+    dynamics : DynamicsSection or mapping
+        The RMS check of the worst moments (off by default; :mod:`gridstudy.studies.stages.dynamics`).
     """
 
     site: Any
@@ -159,6 +162,7 @@ class StudySetup:
     campus_description: Mapping[str, Any] = field(default_factory=dict)
     base_dir: Path = field(default_factory=Path)
     page_size: str | None = None
+    dynamics: Any = field(default_factory=DynamicsSection)
 
     def __post_init__(self) -> None:
         problems: list[Problem] = []
@@ -170,6 +174,8 @@ class StudySetup:
             self.sag = SagSection.model_validate(dict(self.sag))
         if isinstance(self.fluctuation, Mapping):
             self.fluctuation = FluctuationSection.model_validate(dict(self.fluctuation))
+        if isinstance(self.dynamics, Mapping):
+            self.dynamics = DynamicsSection.model_validate(dict(self.dynamics))
         if self.battery is None and self.strategy is not None:
             self.battery = self.strategy.plant
         if self.strategy is not None and self.strategy.plant is not self.battery:

@@ -58,6 +58,7 @@ from gridstudy.studies.stages.fluctuation import (
     summary_keys,
     windows_table,
 )
+from gridstudy.studies.stages.dynamics import DynamicsOutcome, dynamics_stage
 from gridstudy.studies.stages.load_loss import largest_load_loss
 from gridstudy.studies.stages.sag import sag_stage
 
@@ -120,7 +121,8 @@ class Study(StudySetup):
                    criteria=preset, index=resolved.index, scenarios=alternatives, scenario_campus=scenario_campus,
                    contingencies=ic.contingencies, sag=ic.sag, fluctuation=ic.fluctuation, campus_voltage=cv,
                    campus_voltage_time_series=cv_ts, name=spec.study.name, text=sf.text, path=sf.path,
-                   campus_description=desc, base_dir=sf.base_dir, page_size=ic.report.page_size)
+                   campus_description=desc, base_dir=sf.base_dir, page_size=ic.report.page_size,
+                   dynamics=ic.dynamics)
 
     def with_battery(self, battery: MegapackPlant | None, strategy: Strategy | None) -> Study:
         """A copy of this study with another plant and strategy (same site, campus, horizon, criteria)."""
@@ -192,9 +194,11 @@ class Study(StudySetup):
            findings;
         4. :func:`~gridstudy.studies.stages.contingency.contingency_stage` — N-1 over the worst window;
         5. :func:`~gridstudy.studies.stages.sag.sag_stage` — the sag-mitigation events at 20 ms;
-        6. :func:`~gridstudy.studies.stages.load_loss.largest_load_loss` — POI voltage rise and
+        6. :func:`~gridstudy.studies.stages.dynamics.dynamics_stage` — the RMS check of the worst
+           moments with ANDES (when ``[dynamics]`` enables it);
+        7. :func:`~gridstudy.studies.stages.load_loss.largest_load_loss` — POI voltage rise and
            frequency screen;
-        7. :meth:`summarize` — ``summary.json`` and the tables.
+        8. :meth:`summarize` — ``summary.json`` and the tables (:meth:`add_dynamics`: the RMS check's).
 
         Parameters
         ----------
@@ -224,8 +228,9 @@ class Study(StudySetup):
         cont = contingency_stage(self, site, results, profs, engine, say) if contingencies \
             else ContingencyOutcome()
         sag_rows, sag_series = sag_stage(self, site, engine, say) if sag else ([], pd.DataFrame())
-        return self.summarize(site, site_summary, campus, engine, profs, results, findings, fluct, cont, sag_rows,
-                              sag_series, t_start, say)
+        dyn = dynamics_stage(self, site, results, profs, campus, fluct, sag_series, say)
+        return self.add_dynamics(self.summarize(site, site_summary, campus, engine, profs, results, findings, fluct,
+                                                cont, sag_rows, sag_series, t_start, say), dyn)
 
     def time_series(self, site: Site, profs: dict[str, pd.DataFrame], engine: str, *, quiet: bool = True,
                     say: Callable[[str], None] | None = None) -> tuple[dict[str, QSTSResult], dict[str, list[Finding]]]:
@@ -272,6 +277,15 @@ class Study(StudySetup):
         return StudyResult(summary=summary, scenarios=results, findings=findings, profiles=profs,
                            contingencies=cont.rows, sag_series=sag_series, site=site, study_text=self.text,
                            tables=tables)
+
+    @staticmethod
+    def add_dynamics(result: StudyResult, dyn: DynamicsOutcome | None) -> StudyResult:
+        """The RMS check in a result: ``summary["dynamics"]`` (``{"enabled": false}`` when not run)
+        and the ``dynamics`` table (``dynamics.parquet``)."""
+        result.summary["dynamics"] = dyn.block if dyn is not None else {"enabled": False}
+        if dyn is not None:
+            result.tables["dynamics"] = dyn.table
+        return result
 
     def plant_keys(self, scenario: str, fluct: Assessment | None) -> dict[str, Any]:
         """The plant of a scenario in ``summary.json``: ``plant_mode``, ``plant_total_latency_s`` (the
