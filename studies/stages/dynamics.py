@@ -310,10 +310,13 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
             log.disabled = False
     elapsed = time.perf_counter() - t0
     ts = ss.dae.ts
-    t = np.asarray(ts.t, dtype=float) if converged or len(ts.t) else np.zeros(0)
+    t = np.asarray(ts.t, dtype=float)
+    ns = np.round(t * 1e9)  # the time column's resolution
+    last = np.r_[ns[1:] > ns[:-1], True] if len(t) else np.zeros(0, dtype=bool)  # one point per time: the last
+    t = t[last]
     rows = len(t)
     if rows:
-        y, x = np.asarray(ts.y, dtype=float), np.asarray(ts.x, dtype=float)
+        y, x = np.asarray(ts.y, dtype=float)[last], np.asarray(ts.x, dtype=float)[last]
         va, aa = y[:, np.asarray(ss.Bus.v.a)], y[:, np.asarray(ss.Bus.a.a)]
         poi = ss.Bus.idx2uid(rc.poi_bus)
         gen = ss.GENROU if grid.model == "GENROU" else ss.GENCLS
@@ -344,8 +347,12 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
     rms_v = pd.Series(series["poi_vm_pu"].to_numpy(dtype=float), index=t) if rows else pd.Series(dtype=float)
     q = case.qsts
     if rows and len(q):
-        on = np.interp(q.index.to_numpy(dtype=float), t, rms_v.to_numpy())
-        inside = q.index.to_numpy(dtype=float) <= t[-1] + 1e-9
+        # at each quasi-static step, the RMS solution in force there: the last point up to half a step
+        # later (ANDES adds points just before and after a fault's switching times)
+        tq = q.index.to_numpy(dtype=float)
+        j = np.clip(np.searchsorted(t, tq + 0.5 * step_s, side="right") - 1, 0, rows - 1)
+        on = rms_v.to_numpy()[j]
+        inside = tq <= t[-1] + 1e-9
         dv = np.abs(on - q["poi_vm_pu"].to_numpy(dtype=float))[inside]
         dv = dv[np.isfinite(dv)]
         max_dv = float(dv.max()) if len(dv) else math.nan
