@@ -50,6 +50,7 @@ from gridstudy.studies.setup import StudySetup
 from gridstudy.studies.spec.limits import STREAM_MIN_STEPS
 from gridstudy.studies.spec.scale import StudyFile, load_scale_study
 from gridstudy.studies.stages.contingency import ContingencyOutcome, contingency_stage
+from gridstudy.studies.stages.dynamics import DynamicsOutcome, dynamics_stage
 from gridstudy.studies.stages.fluctuation import (
     Assessment,
     assess,
@@ -58,7 +59,6 @@ from gridstudy.studies.stages.fluctuation import (
     summary_keys,
     windows_table,
 )
-from gridstudy.studies.stages.dynamics import DynamicsOutcome, dynamics_stage
 from gridstudy.studies.stages.load_loss import largest_load_loss
 from gridstudy.studies.stages.sag import sag_stage
 

@@ -38,6 +38,7 @@ from gridstudy.studies.errors import ReportError
 from gridstudy.studies.io import atomic_write
 from gridstudy.studies.output.folder import REPORT_FILES, check_complete, locked, stop_on_signals, write_marker
 from gridstudy.studies.report import figures as F
+from gridstudy.studies.report.dynamics import dynamics_context
 from gridstudy.studies.report.oneline import draw_oneline
 from gridstudy.studies.report.schema import load_summary, read_table
 from gridstudy.studies.report.tables import (
@@ -408,6 +409,10 @@ def build_report(out_dir: str | Path) -> Report:
     ctx["load_loss_table"], ll_df = load_loss_table(summary)
     if len(ll_df):
         rep.tables["largest_load_loss"] = ll_df
+    # the dynamic (RMS) check, when the study ran it
+    ctx["dyn"] = dynamics_context(summary, _read_parquet(d / "dynamics.parquet"),
+                                  _read_parquet(d / "fluctuation_windows.parquet"), figs.add)
+    rep.tables.update(ctx["dyn"].get("tables", {}))
     # 7 sizing
     sizing = None
     if (d / "sizing.json").exists():
@@ -553,6 +558,8 @@ def _sections(ctx: dict) -> list[dict]:
          ("results", "Results without and with the battery (N-0)"),
          ("fluctuations", "Fluctuations at sub-second resolution"), ("contingencies", "Contingencies (N-1)"),
          ("sag", "Sag mitigation")]
+    if ctx.get("dyn"):
+        s.append(("dynamics", "Dynamic (RMS) check"))
     if ctx.get("sizing"):
         s.append(("sizing", "Battery sizing"))
     s.append(("appendix", "Appendix: detailed tables and the study file"))

@@ -109,6 +109,8 @@ class RmsCase:
         The quasi-static ``poi_vm_pu`` and ``poi_p_mw`` on ``t_s`` (index ``t_s``), to compare with.
     notes : list of str
         What the quasi-static run had that the RMS case does not (volt-var, a voltage-dependent campus).
+    window : str or None
+        The sub-second window's label (window cases).
     """
 
     scenario: str
@@ -124,6 +126,7 @@ class RmsCase:
     qsts: pd.DataFrame
     sags: list[tuple[float, float, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    window: str | None = None
 
 
 @dataclass
@@ -271,7 +274,8 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
     n = len(case.t_s)
     dt = float(case.t_s[1] - case.t_s[0]) if n > 1 else step_s
     ree = getattr(ss, "REECA1", None)
-    has_ree = not schedule and ree is not None and ree.n > 0
+    n_ree = int(ree.n) if not schedule and ree is not None else 0
+    has_ree = n_ree > 0
 
     def sample(x: np.ndarray, t: float) -> float:
         return float(x[min(max(int(math.floor(t / dt + 1e-6)), 0), n - 1)])
@@ -286,7 +290,7 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
             system.PQ.Ppf.v[uid] = pp_ * wsh[k] / base
             system.PQ.Qpf.v[uid] = pq_ * wsh[k] / base
         if has_ree:  # the power order of each plant machine, generator sign on the system base
-            for k in range(ree.n):  # qref0 = -Q of the machine (REECA1: Iqcmd0 = -q0 / v, qref0 = Iqcmd0 v)
+            for k in range(n_ree):  # qref0 = -Q of the machine (REECA1: Iqcmd0 = -q0 / v, qref0 = Iqcmd0 v)
                 system.REECA1.Pref0.v[k] = -pp_ * wsh[k] / base
                 system.REECA1.qref0.v[k] = pq_ * wsh[k] / base
 
@@ -356,12 +360,16 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
         dv = np.abs(on - q["poi_vm_pu"].to_numpy(dtype=float))[inside]
         dv = dv[np.isfinite(dv)]
         max_dv = float(dv.max()) if len(dv) else math.nan
+        dp = np.abs(series["poi_p_mw"].to_numpy(dtype=float)[j] - q["poi_p_mw"].to_numpy(dtype=float))[inside]
+        dp = dp[np.isfinite(dp)]
+        max_dp = float(dp.max()) if len(dp) else math.nan
     else:
-        max_dv = math.nan
+        max_dv = max_dp = math.nan
     summary = {
-        "scenario": case.scenario, "case": case.case, "kind": case.kind, "start": case.start,
+        "scenario": case.scenario, "case": case.case, "kind": case.kind, "window": case.window, "start": case.start,
+        "load_loss_mw": float(case.campus_p_mw[0] - case.campus_p_mw[-1]) if case.kind == "load_loss" else None,
         "duration_s": float(t[-1]) if rows else 0.0, "step_s": step_s, "converged": bool(converged),
-        "reason": reason or None, "max_abs_dv_vs_qsts_pu": max_dv,
+        "reason": reason or None, "max_abs_dv_vs_qsts_pu": max_dv, "max_abs_dp_vs_qsts_mw": max_dp,
         "freq_min_hz": float(series["freq_hz"].min()) if rows else math.nan,
         "freq_max_hz": float(series["freq_hz"].max()) if rows else math.nan,
         "poi_vm_min_pu": float(series["poi_vm_pu"].min()) if rows else math.nan,
@@ -369,7 +377,8 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
         "qsts_poi_vm_min_pu": float(q["poi_vm_pu"].min()) if len(q) else math.nan,
         "qsts_poi_vm_max_pu": float(q["poi_vm_pu"].max()) if len(q) else math.nan,
         "machine": grid.model, "plant": "schedule" if schedule else "model", "runtime_s": elapsed,
-        "notes": list(case.notes),
+        "notes": list(case.notes), "sags_s": [[a, b, vm] for a, b, vm in case.sags],
+        "pre_event_poi_vm_pu": float(series["poi_vm_pu"].iloc[0]) if rows else math.nan,
     }
     return RmsResult(series, summary)
 
@@ -416,7 +425,7 @@ def window_case(study: StudySetup, site: Site, run: WindowRun, n0: QSTSResult, p
     qsts = pd.DataFrame({"poi_vm_pu": run.poi_vm_pu.to_numpy(dtype=float)[a:b],
                          "poi_p_mw": run.grid_p_mw.to_numpy(dtype=float)[a:b]}, index=t)
     return RmsCase(run.scenario, label, "window", at_start, pd.Timestamp(start), t, cp, cq, bp, bq, qsts,
-                   notes=_volt_var_note(study, run.scenario))
+                   notes=_volt_var_note(study, run.scenario), window=run.window.label)
 
 
 def sag_cases(study: StudySetup, site: Site, sag_series: pd.DataFrame, names: list[str] | None) -> list[RmsCase]:
@@ -503,13 +512,13 @@ def _worst_runs(fluct: Assessment, wanted: list[str]) -> list[tuple[str, WindowR
         for w in wanted:
             if w == WORST_WINDOW:
                 fl = next((f for f in fluct.findings.get(name, []) if f.group == "flicker"), None)
-                pick = next((r for r in runs if fl is not None and r.window.start == fl.when), runs[0])
-                out.append((f"worst window {pick.window.label}", pick))
+                worst = next((r for r in runs if fl is not None and r.window.start == fl.when), runs[0])
+                out.append((f"worst window {worst.window.label}", worst))
             else:
                 t = pd.Timestamp(w)
-                pick = next((r for r in runs if r.window.start == t), None)
-                if pick is not None:
-                    out.append((f"window {pick.window.label}", pick))
+                named = next((r for r in runs if r.window.start == t), None)
+                if named is not None:
+                    out.append((f"window {named.window.label}", named))
     return out
 
 
