@@ -24,7 +24,9 @@ loaded by ANDES. The campus is a **constant-power load driven by its time series
 with ``p2p = q2q = 1``, its ``Ppf``/``Qpf`` set before each step). The plant is, with
 ``plant = "model"``, the generic models with their power order (``REECA1.Pref0``) set to the
 dispatch's delivered power each step (the dispatch already carries the plant's delays, so the
-models' lags are set to their shortest, :data:`gridstudy.studies.export.dyr.MIN_LAG_S`); with
+models' lags are set to their shortest, :data:`gridstudy.studies.export.dyr.MIN_LAG_S`, and the
+active-current floor of ``REECA1``, zero in ANDES, is set to ``-Imax`` so the plant can charge, as
+REEC_C, the storage variant, allows); with
 ``plant = "schedule"``, a constant-power injection of the same schedule. Taps are held at the
 case start (the RAW case has no tap control). Recorded per step: POI voltage, POI power (the POI
 meter, :mod:`gridstudy.grid.poi_meter`, from the branch flows at the POI bus), grid frequency (the
@@ -290,6 +292,9 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
             system.PQ.Ppf.v[uid] = pp_ * wsh[k] / base
             system.PQ.Qpf.v[uid] = pq_ * wsh[k] / base
         if has_ree:  # the power order of each plant machine, generator sign on the system base
+            # a battery charges: REEC_C lets the active current go negative, ANDES's REECA1 floors it at
+            # 0 (a solar plant); its floor set to -Imax (a constant the limiter reads at every step)
+            system.REECA1.Ipmin.v[:] = -system.REECA1.Imax.v
             for k in range(n_ree):  # qref0 = -Q of the machine (REECA1: Iqcmd0 = -q0 / v, qref0 = Iqcmd0 v)
                 system.REECA1.Pref0.v[k] = -pp_ * wsh[k] / base
                 system.REECA1.qref0.v[k] = pq_ * wsh[k] / base

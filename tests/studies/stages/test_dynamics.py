@@ -63,7 +63,7 @@ def test_stiff_grid_and_fixed_schedule_give_the_quasi_static_voltage():
 def _step_case(site, campus_after_mw: float, n: int = 51) -> RmsCase:
     t = np.arange(n) * 0.02
     cp = np.where(t >= 0.5, campus_after_mw, 250.0)
-    bp = np.where(t >= 0.5, -30.0, -80.0)
+    bp = np.where(t >= 0.5, 40.0, -80.0)  # discharging 80 MW, then charging 40 MW
     bq = np.where(t >= 0.5, 10.0, -20.0)
     start = _set_point(site, 250.0, 50.0, -80.0, -20.0)
     return RmsCase("with_battery", "step", "window", start, pd.Timestamp("2025-07-15"), t, cp, cp * 0.2, bp, bq,
@@ -72,7 +72,8 @@ def _step_case(site, campus_after_mw: float, n: int = 51) -> RmsCase:
 
 @pytest.mark.parametrize("plant", ["schedule", "model"])
 def test_poi_meter_and_settled_state_equal_pandapower(plant):
-    """A campus step (250 -> 150 MW) with the plant's schedule stepping at the same time: before
+    """A campus step (250 -> 150 MW) with the plant's schedule stepping at the same time (from
+    discharging to charging, which REECA1 alone would refuse: its active current floor is 0): before
     the step and once settled, the RMS POI voltage and POI power equal pandapower's power flow of
     the same operating points (its POI meter) — the plant as its generic models settles to its
     order within the 2.5 s after the step."""
@@ -80,7 +81,7 @@ def test_poi_meter_and_settled_state_equal_pandapower(plant):
     r = run_case(_step_case(site, 150.0, 151), STIFF, 0.02, plant=plant)
     assert r.summary["converged"]
     s = r.series
-    for row, (cp, bp, bq) in ((0, (250.0, -80.0, -20.0)), (-1, (150.0, -30.0, 10.0))):
+    for row, (cp, bp, bq) in ((0, (250.0, -80.0, -20.0)), (-1, (150.0, 40.0, 10.0))):
         ref = _set_point(site, cp, cp * 0.2, bp, bq)
         pp.runpp(ref.net, calculate_voltage_angles=True)
         meter = poi_meter(ref.net, ref.poi_bus, ref.campus_loads, ref.storages)
