@@ -56,7 +56,6 @@ import pandas as pd
 from gridstudy.grid.poi_meter import poi_meter
 from gridstudy.grid.spec import GridEquivalentSpec
 from gridstudy.studies.errors import MissingExtraError
-from gridstudy.studies.export.case import grid_equivalent
 from gridstudy.studies.export.dyr import grid_records, plant_records
 from gridstudy.studies.export.raw import SBASE_MVA, raw_case
 from gridstudy.studies.spec.interconnection import WORST_WINDOW
@@ -176,7 +175,9 @@ def _set_point(site: Site, campus_p: float, campus_q: float, plant_p: float, pla
 
 
 def _grid_spec(study: StudySetup, dy: DynamicsSection) -> GridEquivalentSpec:
-    g = grid_equivalent(study)
+    """The grid equivalent: the site's ``[dynamics.grid]`` (defaults for a site given as a built net)
+    with the machine model ``[dynamics] machine`` asks for."""
+    g = study.site_spec.dynamics.grid if study.site_spec is not None else GridEquivalentSpec()
     if dy.machine != "site" and dy.machine != g.model:
         g = GridEquivalentSpec.model_validate({**g.model_dump(), "model": dy.machine})
     return g

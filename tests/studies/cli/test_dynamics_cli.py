@@ -9,6 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
+from gridstudy.grid.reference import reference_site_path
 from gridstudy.studies.cli.main import main
 
 STUDY = """
@@ -69,6 +70,20 @@ def test_bad_dynamics_input_is_refused(tmp_path, capsys, line, field, value):
     err = capsys.readouterr().err
     assert field in err and value in err
     assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_machine_outside_its_model_range_is_refused(tmp_path, capsys):
+    """The site's grid equivalent is a GENCLS with X'd = 2.0 pu (valid for it); the study asks for
+    GENROU, whose X'd must lie below Xd (1.8 pu): refused naming the field, nothing written."""
+    text = reference_site_path("memphis-161kv").read_text() + '\n[dynamics.grid]\nmodel = "GENCLS"\nxd1_pu = 2.0\n'
+    (tmp_path / "site.toml").write_text(text)
+    p = _study(tmp_path, 'machine = "GENROU"')
+    p.write_text(p.read_text().replace('site = "memphis-161kv"', 'site = "site.toml"'))
+    out = tmp_path / "out"
+    assert main(["run", str(p), "--out", str(out), "--no-report", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "dynamics.machine" in err and "GENROU" in err and "xd_pu > xd1_pu" in err
     assert not out.exists()
 
 
