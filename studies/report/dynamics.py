@@ -187,7 +187,7 @@ def dynamics_context(summary: dict[str, Any], dyn: pd.DataFrame | None, win: pd.
     # sag recovery
     sag_rows, sag_text = [], []
     for c in cases:
-        if c["kind"] != "sag" or dyn is None:
+        if c["kind"] != "sag" or dyn is None or not c.get("sags_s"):  # a recovery after a utility-side sag
             continue
         rec = _sag_recovery(c, dyn)
         if rec is None:
