@@ -124,3 +124,15 @@ def test_run_writes_the_rms_check(tmp_path):
     # network losses and the other loads' share of the imbalance
     ll = next(c for c in cases if c["kind"] == "load_loss")
     assert ll["freq_max_hz"] - 60.0 == pytest.approx(0.015, rel=0.1)
+    # the report's section, rendered from the saved folder alone: the load loss's RMS zenith beside the
+    # study's frequency screen, both as the summary holds them
+    pytest.importorskip("weasyprint")
+    from gridstudy.studies.report.render import render_report
+    from gridstudy.studies.report.text import fmt_num
+
+    html_path, _ = render_report(out, pdf=False)
+    html = html_path.read_text()
+    assert "Dynamic (RMS) check" in html
+    assert f"reaches {fmt_num(ll['freq_max_hz'], 6)} Hz" in html
+    assert f"zenith of {fmt_num(s['largest_load_loss']['frequency_zenith_hz'], 6)} Hz" in html
+    assert "Sag recovery" in html and "Worst window: RMS against quasi-static" in html
