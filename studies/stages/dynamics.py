@@ -383,7 +383,10 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
         "qsts_poi_vm_min_pu": float(q["poi_vm_pu"].min()) if len(q) else math.nan,
         "qsts_poi_vm_max_pu": float(q["poi_vm_pu"].max()) if len(q) else math.nan,
         "machine": grid.model, "plant": "schedule" if schedule else "model", "runtime_s": elapsed,
-        "notes": list(case.notes), "sags_s": [[a, b, vm] for a, b, vm in case.sags],
+        "notes": list(case.notes) + (
+            ["the grid equivalent's exciter (SEXS) raises its field during the fault that stands for the sag, so "
+             "the retained voltage rises within a long sag and overshoots when it clears"]
+            if case.sags and grid.model == "GENROU" else []), "sags_s": [[a, b, vm] for a, b, vm in case.sags],
         "pre_event_poi_vm_pu": float(series["poi_vm_pu"].iloc[0]) if rows else math.nan,
     }
     return RmsResult(series, summary)
