@@ -17,6 +17,7 @@ import pandas as pd
 from gridstudy.studies.report.figures import _fig, style, to_svg
 from gridstudy.studies.report.tables import html_table
 from gridstudy.studies.report.text import fmt_num, scenario_label
+from gridstudy.studies.stages.dynamics import drive_index
 
 __all__ = ["dynamics_context", "rms_window_figure", "RECOVERY_BAND_PU", "AGREE_PU"]
 
@@ -43,11 +44,15 @@ def _window_pair(case: dict[str, Any], dyn: pd.DataFrame, win: pd.DataFrame | No
     q = q[(pd.DatetimeIndex(q["time"]) >= rt[0]) & (pd.DatetimeIndex(q["time"]) <= rt[-1])]
     if not len(q):
         return None
-    ri = r.set_index(rt)
-    rms = ri[["poi_vm_pu", "poi_p_mw"]].reindex(pd.DatetimeIndex(q["time"]), method="pad")
-    return pd.DataFrame({"time": pd.DatetimeIndex(q["time"]), "t_s": _t(q),
-                         "rms_poi_vm_pu": rms["poi_vm_pu"].to_numpy(), "qsts_poi_vm_pu": q["poi_vm_pu"].to_numpy(),
-                         "rms_poi_p_mw": rms["poi_p_mw"].to_numpy(), "qsts_poi_p_mw": q["grid_p_mw"].to_numpy()})
+    # each quasi-static instant beside the RMS point driven by the same sample (the last one)
+    qt = pd.DatetimeIndex(q["time"])
+    dt = float(np.median(np.diff(qt.asi8))) / 1e9 if len(qt) > 1 else 1.0
+    kr = drive_index(np.asarray((rt - rt[0]).total_seconds(), dtype=float), dt)
+    kq = drive_index(np.asarray((qt - rt[0]).total_seconds(), dtype=float), dt)
+    j = np.clip(np.searchsorted(kr, kq, side="right") - 1, 0, len(r) - 1)
+    return pd.DataFrame({"time": qt, "t_s": _t(q),
+                         "rms_poi_vm_pu": r["poi_vm_pu"].to_numpy()[j], "qsts_poi_vm_pu": q["poi_vm_pu"].to_numpy(),
+                         "rms_poi_p_mw": r["poi_p_mw"].to_numpy()[j], "qsts_poi_p_mw": q["grid_p_mw"].to_numpy()})
 
 
 def rms_window_figure(pair: pd.DataFrame, title: str, scenario: str) -> str:

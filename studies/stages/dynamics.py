@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from gridstudy.studies.spec.interconnection import DynamicsSection
     from gridstudy.studies.stages.fluctuation import Assessment, WindowRun
 
-__all__ = ["RmsCase", "RmsResult", "DynamicsOutcome", "require_andes", "run_case", "window_case", "sag_cases",
+__all__ = ["RmsCase", "RmsResult", "DynamicsOutcome", "require_andes", "run_case", "drive_index", "window_case", "sag_cases",
            "load_loss_case", "dynamics_stage", "COLUMNS", "LOAD_LOSS_AT_S"]
 
 #: Columns of ``dynamics.parquet``.
@@ -198,6 +198,11 @@ def _schedule_site(site: Site) -> tuple[Site, list[int]]:
     return s, new
 
 
+def drive_index(t_s: np.ndarray, dt: float) -> np.ndarray:
+    """The sample of a driving series (step ``dt``) in force at each time of ``t_s`` [s]. [-]"""
+    return np.floor(np.asarray(t_s, dtype=float) / dt + 1e-6).astype(np.int64)
+
+
 def _branch_flow(ss: Any, uid: np.ndarray, at_bus1: np.ndarray, v: np.ndarray, a: np.ndarray) -> np.ndarray:
     """Active power into ANDES ``Line`` devices ``uid`` at bus 1 (``at_bus1``) or bus 2, for
     voltages ``v`` and angles ``a`` of shape (steps, buses), ANDES's own branch equations. [pu]"""
@@ -281,7 +286,7 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
     has_ree = n_ree > 0
 
     def sample(x: np.ndarray, t: float) -> float:
-        return float(x[min(max(int(math.floor(t / dt + 1e-6)), 0), n - 1)])
+        return float(x[min(max(int(drive_index(np.array([t]), dt)[0]), 0), n - 1)])
 
     def drive(t: float, system: Any) -> None:
         cp, cq = sample(case.campus_p_mw, t), sample(case.campus_q_mvar, t)
@@ -357,10 +362,11 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
     rms_v = pd.Series(series["poi_vm_pu"].to_numpy(dtype=float), index=t) if rows else pd.Series(dtype=float)
     q = case.qsts
     if rows and len(q):
-        # at each quasi-static step, the RMS solution in force there: the last point up to half a step
-        # later (ANDES adds points just before and after a fault's switching times)
+        # at each quasi-static step, the RMS solution driven by the same sample: the last RMS point
+        # whose driving sample is that step's (ANDES adds points at a fault's switching times, and a
+        # step it shortens to converge shifts its later points off the series' instants)
         tq = q.index.to_numpy(dtype=float)
-        j = np.clip(np.searchsorted(t, tq + 0.5 * step_s, side="right") - 1, 0, rows - 1)
+        j = np.clip(np.searchsorted(drive_index(t, dt), drive_index(tq, dt), side="right") - 1, 0, rows - 1)
         on = rms_v.to_numpy()[j]
         inside = tq <= t[-1] + 1e-9
         dv = np.abs(on - q["poi_vm_pu"].to_numpy(dtype=float))[inside]
