@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pandapower as pp
 import pandas as pd
+from pydantic import ValidationError
 
 from gridstudy.grid.basecase import is_divergence, settle_taps, short_circuit_mva_at, solve_idle_battery
 from gridstudy.grid.build import rate_storage
 from gridstudy.grid.errors import InputError, Problem
 from gridstudy.grid.reference import site_from_spec
 from gridstudy.grid.site import BatteryPlant, Site
-from gridstudy.grid.spec import SiteSpec, load_site_spec
+from gridstudy.grid.spec import GridEquivalentSpec, SiteSpec, load_site_spec
 from gridstudy.models.campus import CampusLoadParams, campus_chunks, campus_for_peak, campus_load
 from gridstudy.models.dispatch import OUTPUT_COLUMNS, default_volt_var, dispatch, dispatch_chunks
 from gridstudy.models.element_profiles import element_profiles
@@ -39,6 +40,7 @@ from gridstudy.studies.qsts.fast import unsupported_features
 from gridstudy.studies.qsts.inputs import Controls, ProfileStream, QSTSInputs, RecordSpec, check_index
 from gridstudy.studies.spec.interconnection import (
     ContingencySection,
+    DynamicsSection,
     FluctuationSection,
     SagSection,
     fluctuation_window_problems,
@@ -152,6 +154,8 @@ class StudySetup:
         How the campus was given, for the summary (filled in from ``campus`` when empty).
     page_size : {'Letter', 'A4'} or None
         PDF page size of the report, saved in the summary; ``None``: the criteria preset's.
+    dynamics : DynamicsSection or mapping
+        The RMS check of the worst moments (off by default; :mod:`gridstudy.studies.stages.dynamics`).
     """
 
     site: Any
@@ -173,6 +177,7 @@ class StudySetup:
     campus_description: Mapping[str, Any] = field(default_factory=dict)
     base_dir: Path = field(default_factory=Path)
     page_size: str | None = None
+    dynamics: Any = field(default_factory=DynamicsSection)
 
     def __post_init__(self) -> None:
         problems: list[Problem] = []
@@ -184,6 +189,8 @@ class StudySetup:
             self.sag = SagSection.model_validate(dict(self.sag))
         if isinstance(self.fluctuation, Mapping):
             self.fluctuation = FluctuationSection.model_validate(dict(self.fluctuation))
+        if isinstance(self.dynamics, Mapping):
+            self.dynamics = DynamicsSection.model_validate(dict(self.dynamics))
         if self.battery is None and self.strategy is not None:
             self.battery = self.strategy.plant
         if self.strategy is not None and self.strategy.plant is not self.battery:
@@ -207,11 +214,27 @@ class StudySetup:
             self.campus_description = (self.campus.as_dict() if isinstance(self.campus, CampusLoadParams)
                                        else {"trace": "given as a series"})
         problems += fluctuation_window_problems(self.fluctuation, self.horizon[0], self.step_s, len(self.horizon))
+        problems += self._machine_problems()
         problems += unknown_scenario_problems(list(self.contingencies.scenarios),
                                               {"without_battery", "with_battery", *self.scenarios})
         if problems:
             raise StudyError(problems, source=str(self.path) if self.path else None)
 
+
+    def _machine_problems(self) -> list[Problem]:
+        """``[dynamics] machine`` naming another model than the site's: the site's ``[dynamics.grid]``
+        parameters must lie in that model's valid range (GENROU's reactance and time-constant order)."""
+        dy = self.dynamics
+        if not dy.enabled or dy.machine == "site" or self.site_spec is None:
+            return []
+        g = self.site_spec.dynamics.grid
+        try:
+            GridEquivalentSpec.model_validate({**g.model_dump(), "model": dy.machine})
+        except ValidationError as exc:
+            why = "; ".join(str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors())
+            return [Problem("dynamics.machine", f"the site's [dynamics.grid] parameters are outside the "
+                                                f"{dy.machine} model's valid range: {why}", dy.machine)]
+        return []
 
     # -- the parts ----------------------------------------------------------------------------
     @property

@@ -55,6 +55,7 @@ from gridstudy.studies.spec.limits import STREAM_MIN_STEPS
 from gridstudy.studies.spec.scale import StudyFile, load_scale_study
 from gridstudy.studies.stages.capability import capability_stage
 from gridstudy.studies.stages.contingency import ContingencyOutcome, contingency_stage
+from gridstudy.studies.stages.dynamics import DynamicsOutcome, dynamics_stage
 from gridstudy.studies.stages.fluctuation import (
     Assessment,
     assess,
@@ -142,7 +143,8 @@ class Study(StudySetup):
                    criteria=preset, index=resolved.index, scenarios=alternatives, scenario_campus=scenario_campus,
                    contingencies=ic.contingencies, sag=ic.sag, fluctuation=ic.fluctuation, campus_voltage=cv,
                    campus_voltage_time_series=cv_ts, name=spec.study.name, text=sf.text, path=sf.path,
-                   campus_description=desc, base_dir=sf.base_dir, page_size=ic.report.page_size)
+                   campus_description=desc, base_dir=sf.base_dir, page_size=ic.report.page_size,
+                   dynamics=ic.dynamics)
 
     def with_battery(self, battery: MegapackPlant | None, strategy: Strategy | None) -> Study:
         """A copy of this study with another plant and strategy (same site, campus, horizon, criteria)."""
@@ -218,9 +220,12 @@ class Study(StudySetup):
            capability: the two corners it can create (campus at peak with the plant charging at its
            rating, campus idle with the plant exporting at it), intact and after every credible
            outage; a failing corner fails the overall verdict;
-        7. :func:`~gridstudy.studies.stages.load_loss.largest_load_loss` — POI voltage rise and
+        7. :func:`~gridstudy.studies.stages.dynamics.dynamics_stage` — the RMS check of the worst
+           moments with ANDES (when ``[dynamics]`` enables it);
+        8. :func:`~gridstudy.studies.stages.load_loss.largest_load_loss` — POI voltage rise and
            frequency screen;
-        8. :meth:`summarize` — ``summary.json`` and the tables (``plant_capability`` added).
+        9. :meth:`summarize` — ``summary.json`` and the tables (``plant_capability`` added;
+           :meth:`add_dynamics`: the RMS check's).
 
         Parameters
         ----------
@@ -256,8 +261,9 @@ class Study(StudySetup):
             else ContingencyOutcome()
         sag_rows, sag_series = sag_stage(self, site, engine, say) if sag else ([], pd.DataFrame())
         cap = capability_stage(self, site, say) if capability else None
-        result = self.summarize(site, site_summary, campus, engine, profs, results, findings, fluct, cont, sag_rows,
-                                sag_series, t_start, say)
+        dyn = dynamics_stage(self, site, results, profs, campus, fluct, sag_series, say)
+        result = self.add_dynamics(self.summarize(site, site_summary, campus, engine, profs, results, findings, fluct,
+                                                  cont, sag_rows, sag_series, t_start, say), dyn)
         result.summary["plant_capability"] = None
         if cap is not None:
             cap.add_to(result)  # the block, the overall verdict and the table
@@ -312,6 +318,15 @@ class Study(StudySetup):
         return StudyResult(summary=summary, scenarios=results, findings=findings, profiles=profs,
                            contingencies=cont.rows, sag_series=sag_series, site=site, study_text=self.text,
                            tables=tables)
+
+    @staticmethod
+    def add_dynamics(result: StudyResult, dyn: DynamicsOutcome | None) -> StudyResult:
+        """The RMS check in a result: ``summary["dynamics"]`` (``{"enabled": false}`` when not run)
+        and the ``dynamics`` table (``dynamics.parquet``)."""
+        result.summary["dynamics"] = dyn.block if dyn is not None else {"enabled": False}
+        if dyn is not None:
+            result.tables["dynamics"] = dyn.table
+        return result
 
     def plant_keys(self, scenario: str, fluct: Assessment | None) -> dict[str, Any]:
         """The plant of a scenario in ``summary.json``: ``plant_mode``, ``plant_total_latency_s`` (the

@@ -17,6 +17,7 @@ from gridstudy.studies.export.case import export_case, write_files
 from gridstudy.studies.io import to_jsonable
 from gridstudy.studies.output.folder import fault_point, output_folder
 from gridstudy.studies.spec.scale import load_scale_study
+from gridstudy.studies.stages.dynamics import require_andes
 from gridstudy.studies.study import Study
 
 __all__ = ["run_study", "summary_line"]
@@ -29,6 +30,8 @@ def run_study(path: str | Path, out_dir: str | Path, engine: str = "fast", conti
     sf = load_scale_study(path)  # raises StudyError before anything is written
     study = Study.from_study_file(sf)
     ex = sf.ic.export
+    if sf.ic.dynamics.enabled:  # exit 3 naming the extra, before anything is written
+        require_andes()
     say = None if quiet else (lambda line: print(line, flush=True))
     # locked before the computation; results and report staged, moved into place together
     with output_folder(out_dir, "run") as stage:

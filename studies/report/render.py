@@ -42,6 +42,7 @@ from gridstudy.studies.errors import ReportError
 from gridstudy.studies.io import atomic_write
 from gridstudy.studies.output.folder import REPORT_FILES, check_complete, locked, stop_on_signals, write_marker
 from gridstudy.studies.report import figures as F
+from gridstudy.studies.report.dynamics import dynamics_context
 from gridstudy.studies.report.oneline import draw_oneline
 from gridstudy.studies.report.schema import load_summary, read_table
 from gridstudy.studies.report.tables import (
@@ -453,6 +454,10 @@ def build_report(out_dir: str | Path) -> Report:
     ctx["load_loss_cases"], llc_df = load_loss_cases_table(summary)
     if len(llc_df):
         rep.tables["load_loss_cases"] = llc_df
+    # the dynamic (RMS) check, when the study ran it
+    ctx["dyn"] = dynamics_context(summary, _read_parquet(d / "dynamics.parquet"),
+                                  _read_parquet(d / "fluctuation_windows.parquet"), figs.add)
+    rep.tables.update(ctx["dyn"].get("tables", {}))
     # 7 sizing
     sizing = None
     if (d / "sizing.json").exists():
@@ -618,6 +623,8 @@ def _sections(ctx: dict[str, Any]) -> list[dict[str, Any]]:
          ("results", "Results without and with the battery (N-0)"),
          ("fluctuations", "Fluctuations at sub-second resolution"), ("contingencies", "Contingencies (N-1)"),
          ("capability", "Plant full capability"), ("sag", "Sag mitigation")]
+    if ctx.get("dyn"):
+        s.append(("dynamics", "Dynamic (RMS) check"))
     if ctx.get("sizing"):
         s.append(("sizing", "Battery sizing"))
     s.append(("appendix", "Appendix: detailed tables and the study file"))

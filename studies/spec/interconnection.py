@@ -15,6 +15,8 @@ Sections::
                      workers (parallel processes), scenarios (which scenarios run N-1)
     [sag]            enabled, step_s, duration_s, and [[sag.events]] (kind = job_start |
                      campus_trip | source_sag; vm_pu, duration_s, shots, interval_s, at_s)
+    [dynamics]       enabled, windows, events, load_loss, window_s, load_loss_s, step_s, machine,
+                     plant: the RMS check of the worst moments (ANDES)
 """
 
 from __future__ import annotations
@@ -37,10 +39,10 @@ from gridstudy.studies.errors import StudyError
 from gridstudy.studies.spec.sections import Section, StudySpec, parse_study
 
 __all__ = ["CriteriaSection", "ScenarioSection", "ContingencySection", "SagEvent", "SagSection",
-           "ReportSection", "FluctuationSection", "InterconnectionSpec", "parse_interconnection", "load_interconnection",
-           "DEFAULT_SAG_EVENTS", "JOB_START_SETTLE_S", "event_duration_s"]
+           "ReportSection", "FluctuationSection", "DynamicsSection", "InterconnectionSpec", "parse_interconnection",
+           "load_interconnection", "DEFAULT_SAG_EVENTS", "JOB_START_SETTLE_S", "event_duration_s"]
 
-_OWN = ("criteria", "scenarios", "contingencies", "sag", "report", "fluctuation", "export")
+_OWN = ("criteria", "scenarios", "contingencies", "sag", "report", "fluctuation", "export", "dynamics")
 
 
 class DisturbanceCounterSection(Section):
@@ -297,6 +299,47 @@ class ExportSection(Section):
         return v
 
 
+#: Window names a ``[dynamics] windows`` entry may give besides a named window's start. [-]
+WORST_WINDOW = "worst"
+
+
+class DynamicsSection(Section):
+    """``[dynamics]``: the RMS time-domain check of the study's worst moments with ANDES
+    (:mod:`gridstudy.studies.stages.dynamics`; the ``dynamics`` extra).
+
+    Cases: ``windows`` (``"worst"``: the worst sub-second window of each scenario; a timestamp: the
+    window of ``[fluctuation] windows`` that starts there), the sag events named in ``events``
+    (default: every event of ``[sag]``) and, with ``load_loss``, the largest credible load loss.
+    Each window case runs ``window_s`` of its window around the window's largest campus edge (a
+    quarter before it, the rest after), so that its cost stays bounded whatever the window's length.
+    """
+
+    enabled: bool = False
+    windows: list[str] = Field(default_factory=lambda: [WORST_WINDOW], max_length=48,
+                               description="'worst' or the start of a window of [fluctuation] windows")
+    events: list[str] | None = Field(None, max_length=64, description="sag events by name; default: every event")
+    load_loss: bool = Field(True, description="run the largest credible load loss")
+    window_s: float = Field(60.0, ge=1.0, le=600.0, description="duration of each window case [s]")
+    load_loss_s: float = Field(20.0, ge=2.0, le=120.0, description="duration of the load-loss case [s]")
+    step_s: float | None = Field(None, ge=0.001, le=0.1, description="integration step; default: the fluctuation step [s]")
+    machine: Literal["site", "GENCLS", "GENROU"] = Field(
+        "site", description="grid-equivalent machine model; 'site': the site's [dynamics.grid] model")
+    plant: Literal["model", "schedule"] = Field(
+        "model", description="the plant as its generic dynamic models driven by its dispatch, or as a fixed schedule")
+
+    @field_validator("windows")
+    @classmethod
+    def _window_names(cls, v: list[str]) -> list[str]:
+        for w in v:
+            if w == WORST_WINDOW:
+                continue
+            try:
+                pd.Timestamp(w)
+            except (ValueError, TypeError):
+                raise ValueError(f"not '{WORST_WINDOW}' nor a timestamp: {w!r}") from None
+        return v
+
+
 class InterconnectionSpec(Section):
     """The sections of this module (the rest of the file is a :class:`gridstudy.studies.spec.sections.StudySpec`)."""
 
@@ -307,6 +350,7 @@ class InterconnectionSpec(Section):
     report: ReportSection = Field(default_factory=ReportSection)
     fluctuation: FluctuationSection = Field(default_factory=FluctuationSection)
     export: ExportSection = Field(default_factory=ExportSection)
+    dynamics: DynamicsSection = Field(default_factory=DynamicsSection)
 
 
 def scenario_raw(base: dict[str, Any], scenario: dict[str, Any]) -> dict[str, Any]:
@@ -347,6 +391,7 @@ def window_problems(study: StudySpec, ic: InterconnectionSpec, raw: dict[str, An
     if ex.enabled and ex.scenario is not None:
         out += unknown_scenario_problems([ex.scenario], {"without_battery", "with_battery",
                                                          *(sc.name for sc in ic.scenarios)}, "export.scenario")
+    out += dynamics_problems(ic)
     given = (raw.get("contingencies") or {}).get("window") if isinstance(raw.get("contingencies"), dict) else None
     if ic.contingencies.enabled and given is not None and ic.contingencies.window != "all":
         w = pd.Timedelta(ic.contingencies.window).total_seconds()
@@ -369,6 +414,30 @@ def meter_section_problems(study: StudySpec, ic: InterconnectionSpec) -> list[Pr
         if sec is not None:
             out += meter_problems(f"criteria.meters.{kind}", sec.averaging, sec.window_s,
                                   step_s=study.study.step_s, horizon_s=study.study.horizon_s)
+    return out
+
+
+def dynamics_problems(ic: InterconnectionSpec) -> list[Problem]:
+    """``[dynamics]`` cases that name what the study does not have: a window that is not a start of
+    ``[fluctuation] windows``, a sag event that is not one of ``[sag] events`` (or sag disabled)."""
+    dy = ic.dynamics
+    if not dy.enabled:
+        return []
+    out = []
+    starts = {pd.Timestamp(w) for w in ic.fluctuation.windows}
+    for k, w in enumerate(dy.windows):
+        if w != WORST_WINDOW and pd.Timestamp(w) not in starts:
+            known = ", ".join([WORST_WINDOW, *ic.fluctuation.windows])
+            out.append(Problem(f"dynamics.windows[{k}]", f"unknown window; known: {known} (the starts of "
+                                                         "[fluctuation] windows)", w))
+    if dy.windows and not ic.fluctuation.enabled:
+        out.append(Problem("dynamics.windows", "window cases need [fluctuation] enabled (or give windows = [])",
+                           list(dy.windows)))
+    names = [ev.name for ev in ic.sag.events] if ic.sag.enabled else []
+    for k, e in enumerate(dy.events or []):
+        if e not in names:
+            out.append(Problem(f"dynamics.events[{k}]", "unknown sag event; known: "
+                                                        + (", ".join(names) if names else "none ([sag] disabled)"), e))
     return out
 
 

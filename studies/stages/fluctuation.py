@@ -119,6 +119,9 @@ class WindowRun:
     #: the campus draw and the plant's delivered power of the run (consumer sign) [MW]
     campus_p_mw: pd.Series | None = None
     battery_p_mw: pd.Series | None = None
+    #: the campus's and the plant's reactive power of the run (consumer sign) [Mvar]
+    campus_q_mvar: pd.Series | None = None
+    battery_q_mvar: pd.Series | None = None
 
 
 def shortest_period_s(study: StudySetup) -> float | None:
@@ -234,7 +237,9 @@ def run_window(study: StudySetup, site: Site, scenario: str, strategy: Strategy 
                    int(round((window.stop - warm).total_seconds() / settings.step_s)))
     return WindowRun(window, scenario, ser["poi_vm_pu"].astype(float), grid.astype(float).rename("grid_p_mw"),
                      judged, int(res.nonconverged_steps), campus_p_mw=prof["campus_p_mw"].astype(float),
-                     battery_p_mw=pd.Series(np.asarray(bat, dtype=float), index=prof.index, name="battery_p_mw"))
+                     battery_p_mw=pd.Series(np.asarray(bat, dtype=float), index=prof.index, name="battery_p_mw"),
+                     campus_q_mvar=prof["campus_q_mvar"].astype(float),
+                     battery_q_mvar=(ser["battery_q_mvar"] if "battery_q_mvar" in ser else prof["battery_q_mvar"]).astype(float))
 
 
 def grid_forming_of(strategy: Strategy | None) -> GridFormingControl | None:
