@@ -355,19 +355,7 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink: BlockSink, quiet: b
 
     def gfm_loads(j: int, el_p: np.ndarray, el_q: np.ndarray) -> LoadsFn | None:
         """The voltage-dependent campus loads of step ``j`` for :meth:`FastModel.newton` (or ``None``)."""
-        if not len(vd_el):
-            return None
-        vd_b = el_bus[vd_el]
-        vd_s = el_w[vd_el] * ((vd_p0 + el_p[j, vd_el]) + 1j * (vd_q0 + el_q[j, vd_el]))
-
-        def loads(Vmag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            extra = np.zeros(model.nb, dtype=np.complex128)
-            slope = np.zeros(model.nb, dtype=np.complex128)
-            for a, b in enumerate(vd_b):
-                extra[b] += vd_s[a] * (multiplier(float(Vmag[b]), *vd_par) - 1.0)
-                slope[b] += vd_s[a] * multiplier_slope(float(Vmag[b]), *vd_par)
-            return extra, slope
-        return loads
+        return _step_loads(model.nb, el_bus, el_w, el_p, el_q, j, vd)
 
     def gfm_step(j: int, kind: str, el_p: np.ndarray, el_q: np.ndarray, gfm_set: np.ndarray,
                  out: tuple[np.ndarray, ...]) -> bool:
@@ -579,6 +567,27 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink: BlockSink, quiet: b
 GFM_START = -1
 
 
+def _step_loads(nb: int, el_bus: np.ndarray, el_w: np.ndarray, el_p: np.ndarray, el_q: np.ndarray, j: int,
+                vd: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None) -> LoadsFn | None:
+    """The voltage-dependent campus loads ``vd = (columns, base P, base Q, parameters)`` of step
+    ``j`` for :meth:`FastModel.newton`: ``|V| -> (extra consumer power beyond the scheduled,
+    d/d|V|)`` per internal bus [pu]; ``None`` without any."""
+    if vd is None or not len(vd[0]):
+        return None
+    vd_el, vd_p0, vd_q0, vd_par = vd
+    vd_b = el_bus[vd_el]
+    vd_s = el_w[vd_el] * ((vd_p0 + el_p[j, vd_el]) + 1j * (vd_q0 + el_q[j, vd_el]))
+
+    def loads(Vmag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        extra = np.zeros(nb, dtype=np.complex128)
+        slope = np.zeros(nb, dtype=np.complex128)
+        for a, b in enumerate(vd_b):
+            extra[b] += vd_s[a] * (multiplier(float(Vmag[b]), *vd_par) - 1.0)
+            slope[b] += vd_s[a] * multiplier_slope(float(Vmag[b]), *vd_par)
+        return extra, slope
+    return loads
+
+
 def _retry_step(model: FastModel, Ybus: sp.csr_matrix, j: int, el_bus: np.ndarray, el_w: np.ndarray,
                 el_p: np.ndarray, el_q: np.ndarray, ref_bus: np.ndarray, ref_vm: np.ndarray, Vm: np.ndarray,
                 Va: np.ndarray, vv_el: np.ndarray, vv_bus: np.ndarray, vv_sn: np.ndarray, vv_p0: np.ndarray,
@@ -592,20 +601,7 @@ def _retry_step(model: FastModel, Ybus: sp.csr_matrix, j: int, el_bus: np.ndarra
     last good voltages, then from the initial ones. Writes the step's outputs; updates ``Vm, Va``
     on success and leaves them (the last good start) on failure. ``ref_va = (bus, angle [rad])``:
     a slack whose angle is set per step (a grid-forming plant's EMF)."""
-    loads = None
-    if vd is not None and len(vd[0]):
-        vd_el, vd_p0, vd_q0, vd_par = vd
-        vd_b = el_bus[vd_el]
-        vd_s = el_w[vd_el] * ((vd_p0 + el_p[j, vd_el]) + 1j * (vd_q0 + el_q[j, vd_el]))
-
-        def loads(Vmag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            """(extra consumer power beyond the scheduled, d/d|V|) per internal bus [pu]."""
-            extra = np.zeros(model.nb, dtype=np.complex128)
-            slope = np.zeros(model.nb, dtype=np.complex128)
-            for a, b in enumerate(vd_b):
-                extra[b] += vd_s[a] * (multiplier(float(Vmag[b]), *vd_par) - 1.0)
-                slope[b] += vd_s[a] * multiplier_slope(float(Vmag[b]), *vd_par)
-            return extra, slope
+    loads = _step_loads(model.nb, el_bus, el_w, el_p, el_q, j, vd)
     Sbus = model.Sbus0.copy()
     np.subtract.at(Sbus, el_bus, el_w * (el_p[j] + 1j * el_q[j]))
     qv = vv_q.copy()
