@@ -12,7 +12,7 @@ import pandas as pd
 
 from gridstudy.models.errors import ModelError, Problem
 
-__all__ = ["MIN_STEP_S", "MAX_STEP_S", "step_seconds", "make_index", "parse_duration_s", "window_samples"]
+__all__ = ["MIN_STEP_S", "MAX_STEP_S", "step_seconds", "make_index", "parse_duration_s", "window_samples", "drive_index"]
 
 #: Shortest supported step. [s]
 MIN_STEP_S = 0.01
@@ -153,3 +153,9 @@ def window_samples(window_s: float, step_s: float) -> int:
     if problems:
         raise ModelError(problems)
     return int(np.floor(window_s / step_s * (1.0 + 1e-9))) + 1
+
+
+def drive_index(t_s: np.ndarray, dt: float) -> np.ndarray:
+    """The sample of a driving series (step ``dt`` [s]) in force at each time of ``t_s`` [s]. [-]"""
+    out: np.ndarray = np.floor(np.asarray(t_s, dtype=float) / dt + 1e-6).astype(np.int64)
+    return out

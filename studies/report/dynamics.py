@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gridstudy.models.timeindex import drive_index
 from gridstudy.studies.report.figures import _fig, style, to_svg
 from gridstudy.studies.report.tables import html_table
 from gridstudy.studies.report.text import fmt_num, scenario_label
-from gridstudy.studies.stages.dynamics import drive_index
 
 __all__ = ["dynamics_context", "rms_window_figure", "RECOVERY_BAND_PU", "AGREE_PU"]
 

@@ -55,6 +55,7 @@ import pandas as pd
 
 from gridstudy.grid.poi_meter import poi_meter
 from gridstudy.grid.spec import GridEquivalentSpec
+from gridstudy.models.timeindex import drive_index
 from gridstudy.studies.errors import MissingExtraError
 from gridstudy.studies.export.dyr import grid_records, plant_records
 from gridstudy.studies.export.raw import SBASE_MVA, raw_case
@@ -196,11 +197,6 @@ def _schedule_site(site: Site) -> tuple[Site, list[int]]:
     net.storage.loc[list(site.storages), "in_service"] = False
     s.storages = []
     return s, new
-
-
-def drive_index(t_s: np.ndarray, dt: float) -> np.ndarray:
-    """The sample of a driving series (step ``dt``) in force at each time of ``t_s`` [s]. [-]"""
-    return np.floor(np.asarray(t_s, dtype=float) / dt + 1e-6).astype(np.int64)
 
 
 def _branch_flow(ss: Any, uid: np.ndarray, at_bus1: np.ndarray, v: np.ndarray, a: np.ndarray) -> np.ndarray:

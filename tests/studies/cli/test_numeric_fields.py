@@ -193,7 +193,7 @@ def _context(field: NumericField, study: dict[str, Any]) -> None:
     if keys[:2] == ("sizing", "strategy") and keys[2] in STRATEGY_PARAMETERS:
         study["battery"]["strategy"] = STRATEGY_PARAMETERS[str(keys[2])][0]
     if keys[:2] == ("campus", "smoothing"):  # GPU smoothing on hardware that has it (docs/sources/load.md §7)
-        study["campus"]["gpu_model"] = "gb300"
+        study.setdefault("campus", {})["gpu_model"] = "gb300"
     if keys[:2] == ("battery", "reactive"):
         study["battery"].setdefault("reactive", {})["mode"] = "fixed_pf" if str(keys[2]).startswith("pf") else "volt_var"
     if keys[:2] == ("campus", "voltage_response"):
