@@ -565,7 +565,7 @@ def _fluctuation_section(d: Path, summary: dict[str, Any], ctx: dict[str, Any], 
             "Pst": [fmt_num(x, 3) for x in mdf["pst_max"]],
             "5-s peak-to-peak [MW] (peak-to-peak meter)": [fmt_num(x, 3) for x in mdf["max_p2p_mw_5s"]],
             "oscillation peak [MW]": [fmt_num(x, 3) for x in mdf["oscillation_peak_mw"]],
-            "plant's share of the largest edge": [f"{x:.2f}" if math.isfinite(x) else "–" for x in mdf["first_step_share"]]}),
+            "plant's share of the largest edge": [_share(x) for x in mdf["first_step_share"]]}),
             cls="small", num={"Pst", "5-s peak-to-peak [MW] (peak-to-peak meter)", "oscillation peak [MW]",
                                "plant's share of the largest edge"})
         ctx["fluct_modes_window"] = str(mdf["window"].iloc[0])
@@ -677,6 +677,13 @@ def render_report(out_dir: str | Path, pdf: bool = True) -> tuple[Path, Path | N
         with _reproducible_fonts(rep.summary):
             pdf_path = atomic_write(d / "report.pdf", lambda p: HTML(string=html, base_url=None).write_pdf(str(p)))
     return html_path, pdf_path
+
+
+def _share(x: float) -> str:
+    """A share [-] with two decimals; "0.00" for what rounds to zero, never "-0.00"."""
+    if not math.isfinite(x):
+        return "–"
+    return "0.00" if abs(x) < 0.005 else f"{x:.2f}"
 
 
 @contextlib.contextmanager
