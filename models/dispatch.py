@@ -92,6 +92,7 @@ from gridstudy.models.dispatch_kernel import (
     _run,
 )
 from gridstudy.models.errors import ModelError, Problem, finite_parameters
+from gridstudy.models.grid_forming import GridFormingControl
 from gridstudy.models.plant_control import PlantControl
 from gridstudy.models.plant_response import PlantResponse
 from gridstudy.models.timeindex import step_seconds, window_samples
@@ -348,6 +349,11 @@ class Strategy:
             return self.response
         base = self.response if self.response is not None else PlantResponse.instantaneous()
         return self.control.chain(base)
+
+    @property
+    def grid_forming(self) -> GridFormingControl | None:
+        """The grid-forming parameters of the plant (``None``: not grid-forming)."""
+        return self.control.forming if self.control is not None else None
 
     @property
     def mode(self) -> str:

@@ -105,6 +105,11 @@ class PlantControl:
         return self.is_grid_forming if self.follow_filter is None else bool(self.follow_filter)
 
     @property
+    def forming(self) -> GridFormingControl | None:
+        """The grid-forming parameters in force: ``grid_forming`` in ``grid_forming`` mode, else ``None``."""
+        return self.grid_forming if self.is_grid_forming else None
+
+    @property
     def is_grid_forming(self) -> bool:
         """True in ``grid_forming`` mode."""
         return self.mode == "grid_forming"

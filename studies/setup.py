@@ -371,8 +371,7 @@ class StudySetup:
 
         strat = self.strategies()[scenario]
         cv = self.campus_voltage if self.campus_voltage_time_series else None
-        gfm = strat.control.grid_forming if strat is not None and strat.control is not None \
-            and strat.control.is_grid_forming else None
+        gfm = strat.grid_forming if strat is not None else None
         if gfm is not None:  # the plant's reactive power follows its Q-V droop
             # at a step its power loop settles within (longer than GFM_LOOP_MAX_STEP_S) the plant
             # delivers its set-point over the step: the profile, as a grid-following plant's
@@ -389,8 +388,8 @@ class StudySetup:
         terminals, over :data:`GFM_K_RANGE` of it) must stay below :data:`GFM_MAX_RADIUS`."""
         gfms: dict[str, GridFormingControl] = {}
         for name, strat in self.strategies().items():
-            if strat is not None and strat.control is not None and strat.control.is_grid_forming:
-                gfms[name] = strat.control.grid_forming
+            if strat is not None and strat.grid_forming is not None:
+                gfms[name] = strat.grid_forming
         fl = self.fluctuation
         st = self.strategy
         if fl.enabled and fl.control_modes and st is not None and st.name != "none":

@@ -338,15 +338,14 @@ class Study(StudySetup):
             return {"plant_mode": "idle", "plant_total_latency_s": None}
         chain = strat.chain
         lat = chain.total_latency_s if chain is not None else 0.0
-        gfm = strat.control is not None and strat.control.is_grid_forming
+        g = strat.grid_forming
         out: dict[str, Any] = {"plant_mode": strat.mode,
                                # a grid-forming plant answers within the step; its set-point is slower
-                               "plant_total_latency_s": 0.0 if gfm else lat,
+                               "plant_total_latency_s": 0.0 if g is not None else lat,
                                "plant_setpoint_latency_s": lat,
                                "plant_control": strat.control.describe() if strat.control is not None
                                else {"mode": "grid_following", "follow_filter": False}}
-        if strat.control is not None and strat.control.is_grid_forming:
-            g = strat.control.grid_forming
+        if g is not None:
             out["plant_virtual_impedance_pu"] = [g.r_pu, g.x_pu]
             out["plant_first_step_share"] = fluct.first_step_share.get(scenario) if fluct is not None else None
         return out

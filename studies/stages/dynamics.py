@@ -401,7 +401,7 @@ def _volt_var_note(study: StudySetup, scenario: str) -> list[str]:
     if strat is not None and strat.reactive.mode == "volt_var":
         notes.append("the quasi-static run's plant answers the voltage (volt-var); the RMS plant holds the reactive "
                      "power of the case start")
-    if strat is not None and strat.control is not None and strat.control.is_grid_forming:
+    if strat is not None and strat.grid_forming is not None:
         notes.append("the plant is grid-forming in the study; the RMS case runs it as its delivered power "
                      "(grid-following models or the schedule): no grid-forming model is run")
     if study.campus_voltage_time_series:

@@ -244,8 +244,7 @@ def run_window(study: StudySetup, site: Site, scenario: str, strategy: Strategy 
 
 def grid_forming_of(strategy: Strategy | None) -> GridFormingControl | None:
     """The grid-forming parameters of a strategy's plant (``None``: not grid-forming)."""
-    c = strategy.control if strategy is not None else None
-    return c.grid_forming if c is not None and c.is_grid_forming else None
+    return strategy.grid_forming if strategy is not None else None
 
 
 def first_step_share(run: WindowRun) -> float:

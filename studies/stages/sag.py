@@ -91,8 +91,8 @@ def _run(site: Site, prof: pd.DataFrame, with_battery: bool, plant: MegapackPlan
         strat = make_strategy(strategy, plant, response=response, control=control, **strategy_kw)
         d = dispatch(prof[["campus_p_mw", "campus_q_mvar"]], strategy=strat)
         prof["battery_p_mw"] = d["battery_p_mw"].to_numpy()
-        if control is not None and control.is_grid_forming:  # its reactive power follows its Q-V droop
-            controls = Controls(campus_voltage=campus_voltage, grid_forming=control.grid_forming)
+        if strat.grid_forming is not None:  # its reactive power follows its Q-V droop
+            controls = Controls(campus_voltage=campus_voltage, grid_forming=strat.grid_forming)
         else:
             controls = Controls(volt_var=curve, campus_voltage=campus_voltage)
     else:
