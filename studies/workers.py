@@ -21,6 +21,7 @@ import ctypes
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -80,16 +81,32 @@ def stop_pool(pool: ProcessPoolExecutor, grace_s: float = 5.0) -> None:
     for p in procs:
         if p.is_alive():
             p.terminate()
-    for p in procs:
-        p.join(grace_s)
-        if p.is_alive():
-            p.kill()
-            p.join(1.0)
+    if not _ended(procs, grace_s):
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+        _ended(procs, grace_s)
     # the executor's manager thread marks the futures of the ended workers (BrokenProcessPool) and
     # exits; waiting for it means every future is settled when this returns, not some time later
     manager = getattr(pool, "_executor_manager_thread", None)
     if manager is not None and manager.is_alive():
         manager.join(grace_s)
+    _ended(procs, grace_s)
+
+
+def _ended(procs: list[Any], timeout_s: float) -> bool:
+    """Wait until no process of ``procs`` runs (True), or ``timeout_s`` has passed (False).
+
+    Polls ``is_alive`` rather than calling ``join``: the executor's manager thread reaps the same
+    children, and a ``join`` whose ``waitpid`` loses that race returns at once while the process
+    still reads as running until the reaping thread has stored its exit code.
+    """
+    deadline = time.monotonic() + timeout_s
+    while any(p.is_alive() for p in procs):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 @contextmanager
