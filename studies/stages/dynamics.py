@@ -12,15 +12,23 @@ dynamics) of each case the study's ``[dynamics]`` names
   (:class:`gridstudy.studies.stages.fluctuation.WindowRun`);
 - **sag**: each sag event (:mod:`gridstudy.studies.stages.sag`) with the study's plant
   (``with_battery``; ``without_battery`` when the study has none), the campus and plant power of
-  the event's quasi-static run (after any transfer to backup), the utility-side sag as a fault at
-  the grid equivalent's terminal whose reactance retains the event's voltage there;
+  the event's quasi-static run (after any transfer to backup), the utility-side sag as a drop of
+  the classical machine's internal voltage by the event's retained ratio (``GENCLS``: the
+  quasi-static definition, a drop of the source voltage) or, for the round-rotor machine, whose
+  internal voltage is its fluxes', a fault at its terminal whose reactance retains the event's
+  voltage against X''d at the onset (:func:`_sag_notes` says why that one differs);
 - **load loss**: the campus at its peak (the larger of the site's rating and the horizon's
   highest draw, the *campus trip* of :mod:`gridstudy.studies.stages.load_loss`), battery idle,
   tripped to zero one second in, run for ``load_loss_s``.
 
 Each case is exported at its start with :mod:`gridstudy.studies.export` (RAW v33 + DYR: the grid
 equivalent of the site's ``[dynamics.grid]``, the plant as ``REGCA1 + REECA1 + REPCA1``) and
-loaded by ANDES. The campus is a **constant-power load driven by its time series** (ANDES ``PQ``
+loaded by ANDES. A plant that is grid-forming in the study runs, with ``plant = "model"``, as ANDES
+``REGF1`` (droop) or ``REGF2`` (virtual synchronous machine) at its EMF node behind the virtual
+impedance (:func:`_forming_site`, :func:`gridstudy.studies.export.dyr.grid_forming_andes`), its
+set-point the dispatch's, written between steps into the reference of its power loop: the loop
+itself supplies the fast share of every edge, as in the quasi-static engines. The campus is a
+**constant-power load driven by its time series** (ANDES ``PQ``
 with ``p2p = q2q = 1``, its ``Ppf``/``Qpf`` set before each step). The plant is, with
 ``plant = "model"``, the generic models with their power order (``REECA1.Pref0``) set to the
 dispatch's delivered power each step (the dispatch already carries the plant's delays, so the
@@ -324,7 +332,7 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
                     gen = next(i for i, bb in zip(ss.PV.idx.v, ss.PV.bus.v, strict=True) if bb == b)
                     ss.add(gfm_model, {"idx": f"gfm{k}", "bus": b, "gen": gen, **gfm_par})
             sw_x = (grid.xd1_pu if grid.model == "GENCLS" else grid.xd2_pu) * SBASE_MVA / grid.mva_base
-            for k, (a0, a1, vm) in enumerate(case.sags):
+            for k, (a0, a1, vm) in enumerate(case.sags if grid.model == "GENROU" else []):
                 # the source reactance and the fault reactance divide the internal voltage: xf = vm/(1-vm) x
                 xf = max(vm / max(1.0 - vm, 1e-6) * sw_x, 1e-9)
                 ss.add("Fault", {"idx": f"sag{k}", "bus": rc.swing[0], "tf": a0, "tc": a1, "xf": xf, "rf": 0.0})
@@ -346,6 +354,15 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
     gfm = getattr(ss, gfm_model) if forming is not None else None
     set_p = case.plant_set_p_mw if forming is not None else None
 
+    # a utility-side sag with the classical machine: its internal voltage (GENCLS ``vf0``, the EMF
+    # behind X'd) scaled by the event's retained ratio on the samples inside the sag, the
+    # quasi-static definition (a drop of the source voltage itself)
+    emf_ratio = np.ones(n)
+    if grid.model == "GENCLS":
+        for a0, a1, vm in case.sags:
+            emf_ratio[(case.t_s >= a0 - 1e-9) & (case.t_s < a1 - 1e-9)] = vm
+    emf0: list[np.ndarray] = []
+
     def sample(x: np.ndarray, t: float) -> float:
         return float(x[min(max(int(drive_index(np.array([t]), dt)[0]), 0), n - 1)])
 
@@ -358,6 +375,10 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
         for k, uid in enumerate(plant_uids):
             system.PQ.Ppf.v[uid] = pp_ * wsh[k] / base
             system.PQ.Qpf.v[uid] = pq_ * wsh[k] / base
+        if case.sags and grid.model == "GENCLS":
+            if not emf0:
+                emf0.append(np.array(system.GENCLS.vf0.v, dtype=float))
+            system.GENCLS.vf0.v[:] = emf0[0] * sample(emf_ratio, t)
         if has_ree:  # the power order of each plant machine, generator sign on the system base
             # a battery charges: REEC_C lets the active current go negative, ANDES's REECA1 floors it at
             # 0 (a solar plant); its floor set to -Imax (a constant the limiter reads at every step)
@@ -463,13 +484,26 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
         "machine": grid.model, "plant": "schedule" if schedule else "model",
         "plant_model": (gfm_model if forming is not None else "REGCA1+REECA1+REPCA1") if not schedule else None,
         "runtime_s": elapsed,
-        "notes": list(case.notes) + (
-            ["the grid equivalent's exciter (SEXS) raises its field during the fault that stands for the sag, so "
-             "the retained voltage rises within a long sag and overshoots when it clears"]
-            if case.sags and grid.model == "GENROU" else []), "sags_s": [[a, b, vm] for a, b, vm in case.sags],
+        "notes": list(case.notes) + _sag_notes(case, grid), "sags_s": [[a, b, vm] for a, b, vm in case.sags],
         "pre_event_poi_vm_pu": float(series["poi_vm_pu"].iloc[0]) if rows else math.nan,
     }
     return RmsResult(series, summary)
+
+
+def _sag_notes(case: RmsCase, grid: GridEquivalentSpec) -> list[str]:
+    """How the RMS case represents its utility-side sags, and why it differs from the quasi-static
+    event where it does (``docs/sources/network.md §7``)."""
+    if not case.sags:
+        return []
+    if grid.model == "GENCLS":
+        return ["the sag drops the classical machine's internal voltage by the event's retained ratio, the quasi-static "
+                "definition (a drop of the source voltage): they differ only by the machine's X'd under the load current"]
+    return ["the sag is a fault at the round-rotor machine's terminal whose reactance retains the event's voltage against "
+            "its X''d at the onset; the machine's fluxes then move: the subtransient flux decays within T''d0 (the "
+            "retained voltage falls a few 0.01 pu below the quasi-static one), the exciter (SEXS) drives the field "
+            "towards its ceiling so the retained voltage rises within a long sag (by up to about 0.2 pu after 1-2 s) "
+            "and the over-excited machine overshoots when the fault clears; the quasi-static event holds the source "
+            "voltage itself, so the two agree only at the onset"]
 
 
 def _volt_var_note(study: StudySetup, scenario: str) -> list[str]:
@@ -564,9 +598,6 @@ def sag_cases(study: StudySetup, site: Site, sag_series: pd.DataFrame, names: li
         qsts = pd.DataFrame({"poi_vm_pu": g["poi_vm_pu"].to_numpy(dtype=float),
                              "poi_p_mw": g["grid_p_mw"].to_numpy(dtype=float)}, index=t)
         notes = ["the quasi-static event draws the campus voltage-dependent; the RMS case holds it at constant power"]
-        if ev.kind == "source_sag":
-            notes.append("the quasi-static event drops the source voltage itself; the RMS case applies a fault at the "
-                         "grid equivalent's terminal whose reactance retains that voltage against the machine's")
         if np.any(np.abs(bq) > 1e-9):
             notes.append("the quasi-static event's plant answers the voltage (volt-var) step by step; the RMS case "
                          "plays its reactive power back as a schedule")
