@@ -31,7 +31,13 @@ from gridstudy.grid.errors import Problem
 from gridstudy.grid.site import Site
 from gridstudy.grid.spec import GridEquivalentSpec
 from gridstudy.models.campus import CampusLoadParams, campus_window
-from gridstudy.studies.export.dyr import grid_records, plant_records, plant_time_constants
+from gridstudy.studies.export.dyr import (
+    grid_forming_andes,
+    grid_records,
+    plant_records,
+    plant_time_constants,
+    regfm_parameters,
+)
 from gridstudy.studies.export.raw import ExportError, RawCase, raw_case
 from gridstudy.studies.io import atomic_write
 from gridstudy.studies.output.folder import output_folder
@@ -197,7 +203,8 @@ def export_case(study: StudySetup, at: Any = None, scenario: str | None = None, 
     response = strat.response if strat is not None else None
     records = [f"/ {study.name}: {op.scenario} at {op.time}", *grid_records(*rc.swing, g)]
     p_max = float(plant.p_max_mw) if plant is not None else 0.0
-    for b, gid in rc.plant:
+    forming = strat.grid_forming if strat is not None else None
+    for b, gid in rc.plant if forming is None else []:  # a grid-forming plant: no sourced DYR record
         share = rc.plant_mva[(b, gid)] / mva if mva else 1.0
         records += plant_records(b, gid, rc.plant_mva[(b, gid)], p_max * share, response)
     dyr = "\n".join(records) + "\n"
@@ -240,7 +247,24 @@ def _readme(study: StudySetup, op: OperatingPoint, rc: RawCase, g: GridEquivalen
           "impedance (a branch of the RAW case) for the interconnection; parameters from the site's "
           "`[dynamics.grid]`.",
     ]
-    if plant is not None and tc is not None:
+    strat = study.strategies().get(op.scenario)
+    forming = strat.grid_forming if strat is not None else None
+    if plant is not None and forming is not None:
+        model, regfm = regfm_parameters(forming)
+        andes_model, andes_par = grid_forming_andes(forming, float(plant.s_max_mva))
+        lines += [
+            f"- **Battery plant** ({plant.units} x {plant.model}, {plant.s_max_mva:g} MVA): **grid-forming** "
+            f"({forming.loop}), a voltage source behind a virtual impedance. `case.dyr` holds **no record** for it: the "
+            f"PSS/E DYR layout of the WECC model `{model}` is not sourced in this package, and ANDES reads no "
+            f"grid-forming record from a DYR file. Its `{model}` parameters by name (per unit on the plant's MVA; "
+            "names as in the PowerWorld documentation of the model):", "",
+            "| parameter | value |", "| --- | --- |",
+            *[f"| {k} | {v:g} |" for k, v in regfm.items()], "",
+            f"  The RMS check runs it as ANDES `{andes_model}` at an EMF node behind the virtual impedance (a branch of "
+            "j" f"{forming.x_pu:g} pu on the plant's MVA from the EMF node to the plant's bus), with (system base 100 MVA):",
+            "", "| parameter | value |", "| --- | --- |", *[f"| {k} | {v:g} |" for k, v in andes_par.items()], "",
+        ]
+    elif plant is not None and tc is not None:
         lines.append(
             f"- **Battery plant** ({plant.units} x {plant.model}, {plant.s_max_mva:g} MVA): grid-following WECC generic "
             "models `REGCA1` (REGC_A) + `REECA1` (REEC_A) + `REPCA1` (REPC_A). REEC_C, the storage variant, is not "
@@ -252,8 +276,9 @@ def _readme(study: StudySetup, op: OperatingPoint, rc: RawCase, g: GridEquivalen
             "held at the operating point's (QFLAG = VFLAG = 0); the plant controller answers no frequency (Fflag = 0).")
     lines += [
         "- **Campus**: no dynamic record. The campus is a **constant-power load** (P and Q of `campus.csv`), the "
-        "representation the study's time series uses; replay `campus.csv` as the load's power. A PERC1 record is not "
-        "written: its DYR layout is not sourced in this package.",
+        "representation the study's time series uses; replay `campus.csv` as the load's power. A PERC1 record (the "
+        "power-electronic load model) is not written: PowerWorld documents its parameters, but its PSS/E DYR record "
+        "layout was not found in the sources searched (docs/sources/megapack.md §10 of the package).",
         "", "## Check", "",
         "ANDES (the `dynamics` extra) loads `case.raw` + `case.dyr`; its power flow equals pandapower's at every "
         "bus to 1e-6 pu and a 10-s run without a disturbance stays flat (the package's tests).", "",

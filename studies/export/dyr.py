@@ -13,8 +13,12 @@ reads them (``andes/io/psse-dyr.yaml``, ANDES 2.0):
   (the state of charge is the quasi-static study's to judge, :mod:`gridstudy.models.battery`). The
   plant's delays (:class:`gridstudy.models.plant_response.PlantResponse`) map onto the models' time
   constants (:func:`plant_time_constants`);
-- battery plant, grid-forming: :func:`grid_forming_parameters` (the parameters the grid-forming
-  models take; see its note).
+- battery plant, grid-forming: ANDES ``REGF1`` (droop) / ``REGF2`` (virtual synchronous machine)
+  at the plant's EMF node behind its virtual impedance (:func:`grid_forming_andes`, run by the RMS
+  check), and the WECC ``REGFM_A1`` / ``REGFM_B1`` parameters by name
+  (:func:`regfm_parameters`, written into the export's README): ANDES reads no grid-forming
+  record from a DYR file and the PSS/E layout of the REGFM records is not sourced, so no DYR
+  record is written for a grid-forming plant.
 
 The campus has no dynamic record: it is a constant-power load driven by its time series (the
 README written beside the files says so; no sourced PERC1 record layout is available to the
@@ -24,15 +28,16 @@ package).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from gridstudy.grid.errors import Problem
 from gridstudy.grid.spec import GridEquivalentSpec
+from gridstudy.models.grid_forming import GridFormingControl
 from gridstudy.models.plant_response import PlantResponse
-from gridstudy.studies.export.raw import ExportError
+from gridstudy.studies.export.raw import SBASE_MVA, ExportError
 
-__all__ = ["grid_records", "plant_records", "plant_time_constants", "PlantTimeConstants", "GridFormingParameters",
-           "grid_forming_parameters", "MIN_LAG_S"]
+__all__ = ["grid_records", "plant_records", "plant_time_constants", "PlantTimeConstants", "grid_forming_andes",
+           "regfm_parameters", "REGF_INNER", "MIN_LAG_S"]
 
 #: Shortest lag written into a generic model's time constant: the WECC models' converter and filter
 #: lags cannot be zero (their integration needs a state), so a plant delay of zero becomes 1 ms. [s]
@@ -125,47 +130,66 @@ def plant_records(bus: int, mid: str, mva: float, p_max_mw: float, response: Pla
     return [_rec(bus, "REGCA1", mid, list(regca1)), _rec(bus, "REECA1", mid, reeca1), _rec(bus, "REPCA1", mid, repca1)]
 
 
-@dataclass(frozen=True)
-class GridFormingParameters:
-    """A grid-forming plant's parameters (droop control: ANDES ``REGF1``; WECC REGFM_A1).
+#: Gains of the REGF1 / REGF2 inner loops that make the bus they regulate (the plant's EMF node behind
+#: the virtual impedance) an ideal voltage source at the study's time scale: the outer voltage PI
+#: (``KPv``, ``KIv``) holds the EMF's magnitude within a few milliseconds of a load edge, the inner
+#: current PI (``KPi``, ``KIi``) and the output lag ``Te`` are faster still, ``xf`` is the
+#: converter's own filter reactance on the plant's MVA (``docs/sources/megapack.md §10``).
+REGF_INNER = {"KPv": 100.0, "KIv": 2000.0, "KPi": 5.0, "KIi": 200.0, "Te": 0.001, "xf": 0.02, "rf": 0.0}
 
-    Parameters
-    ----------
-    mp_pu : float
-        Active-power / frequency droop. [pu]
-    mq_pu : float
-        Reactive-power / voltage droop. [pu]
-    tf_s : float
-        Power measurement filter (the plant's ``measurement_tau_s``). [s]
-    ra_pu, xa_pu : float
-        Coupling (virtual) impedance on the plant's MVA. [pu]
+
+def grid_forming_andes(control: GridFormingControl, mva: float, base_mva: float = SBASE_MVA,
+                       field: str = "battery.control") -> tuple[str, dict[str, float]]:
+    """The grid-forming plant as ANDES ``REGF1`` (droop) or ``REGF2`` (virtual synchronous machine)
+    parameters, ``(model, parameters)``, for the model placed at the plant's EMF node behind the
+    virtual impedance (``docs/sources/megapack.md §10``).
+
+    ANDES's power quantities are on the system base ``base_mva`` and its droops act on them, so a
+    gain per unit of the plant's MVA ``mva`` is scaled by ``base_mva / mva``:
+
+    - droop: ``wdrp = m_p · base/mva`` (``dδ/dt = ω_b · wdrp · (P_ref − P_sen)``, the model's
+      ``P_f``–``δ`` law), ``Tr = tau_p_s`` (the power filter; it filters Q too);
+    - VSM: ``mf · wdrp · dω/dt = wdrp (P_ref − P_sen) − (ω − 1)`` is ``2H dω/dt = P_set − P_e −
+      D (ω − 1)`` with ``wdrp = base / (D · mva)``, ``mf = 2H · mva/base``, ``dd = 0`` (damping
+      against the nominal speed, as the study's loop), ``Tr = tau_q_s`` (the loop itself filters no
+      P; Q is filtered);
+    - both: ``Qdrp = m_q · base/mva`` (``E = E_0 + Qdrp · (Q_ref − Q_sen)``), ``Tpm`` at its
+      shortest so the P/Q limiter's PI stays idle within the limits, ``Pmax = −Pmin = Qmax =
+      −Qmin = current_limit_pu`` (the limit circle's corners: REGF has power limits, not a
+      current limit), ``PQFLAG`` from ``priority``; the inner gains :data:`REGF_INNER`.
     """
+    c = control
+    if not (mva > 0 and math.isfinite(mva)):
+        raise ExportError([Problem("battery.s_mva", "the plant's MVA must be > 0 and finite", mva)])
+    k = base_mva / mva
+    par: dict[str, float] = dict(REGF_INNER)
+    par.update({"Sn": mva, "Qdrp": c.mq * k, "Tpm": MIN_LAG_S, "PQFLAG": 1.0 if c.priority == "p" else 0.0,
+                "Pmax": c.current_limit_pu, "Pmin": -c.current_limit_pu, "Qmax": c.current_limit_pu,
+                "Qmin": -c.current_limit_pu})
+    if c.loop == "droop":
+        par.update({"wdrp": c.mp * k, "Tr": max(c.tau_p_s, MIN_LAG_S)})
+        return "REGF1", par
+    if not c.d_pu > 0:
+        raise ExportError([Problem(f"{field}.d_pu", "the RMS model of the virtual synchronous machine (ANDES REGF2) "
+                                   "needs a damping > 0 (its droop is 1/D)", c.d_pu)])
+    par.update({"wdrp": k / c.d_pu, "mf": 2.0 * c.h_s / k, "dd": 0.0, "Tr": max(c.tau_q_s, MIN_LAG_S)})
+    return "REGF2", par
 
-    mp_pu: float = 0.05
-    mq_pu: float = 0.05
-    tf_s: float = 0.02
-    ra_pu: float = 0.0
-    xa_pu: float = 0.15
 
-    def problems(self, prefix: str = "grid_forming") -> list[Problem]:
-        """Every parameter out of its model's range, each at ``prefix.name``."""
-        out = []
-        for k, v in asdict(self).items():
-            ok = math.isfinite(v) and (v >= 0 if k == "ra_pu" else v > 0)
-            if not ok:
-                out.append(Problem(f"{prefix}.{k}", "must be finite and > 0" + (" or 0" if k == "ra_pu" else ""), v))
-        return out
-
-
-def grid_forming_parameters(bus: int, gen: int | str, mva: float, params: GridFormingParameters) -> dict[str, float | int | str]:
-    """The grid-forming plant as ANDES ``REGF1`` parameters (``System.add('REGF1', ...)``).
-
-    The PSS/E records REGFM_A1 / REGFM_B1 are not written: their DYR layout is not sourced in this
-    package, and ANDES (2.0) reads no grid-forming record from a DYR file. A grid-forming plant is
-    exported as its parameters here, for the tool that runs it.
-    """
-    problems = params.problems()
-    if problems:
-        raise ExportError(problems)
-    return {"bus": bus, "gen": gen, "Sn": mva, "mp": params.mp_pu, "mq": params.mq_pu, "Tf": params.tf_s,
-            "ra": params.ra_pu, "xa": params.xa_pu}
+def regfm_parameters(control: GridFormingControl) -> tuple[str, dict[str, float]]:
+    """The grid-forming plant as the WECC generic model's parameters by name, ``(model, values)``:
+    ``REGFM_A1`` (droop) or ``REGFM_B1`` (virtual synchronous machine), per unit on the plant's MVA
+    (names as the PowerWorld documentation of the models lists them, ``docs/sources/megapack.md
+    §10``). The values are the study's own; the record's PSS/E DYR layout is not sourced, so these
+    are given by name, not as a DYR record."""
+    c = control
+    if c.loop == "droop":
+        return "REGFM_A1", {"Re": c.r_pu, "Xe": c.x_pu, "Mp": c.mp, "Mq": c.mq, "TPf": c.tau_p_s, "TQf": c.tau_q_s,
+                            "Imax": c.current_limit_pu, "Pmax": c.current_limit_pu, "Pmin": -c.current_limit_pu,
+                            "Qmax": c.current_limit_pu, "Qmin": -c.current_limit_pu, "Vflag": 0.0,
+                            "PQflag": 1.0 if c.priority == "p" else 0.0}
+    # the study's VSM: damping D against the nominal speed and no P filter; its P-f droop (FFlag)
+    # off, as the study's loop has none beside the damping
+    return "REGFM_B1", {"Re": c.r_pu, "Xe": c.x_pu, "mq": c.mq, "H": c.h_s, "D1": c.d_pu, "D2": 0.0, "Tp": 0.0,
+                        "Issmax": c.current_limit_pu, "PQflag": 1.0 if c.priority == "p" else 0.0, "FFlag": 0.0,
+                        "ESFlag": 1.0}

@@ -12,15 +12,23 @@ dynamics) of each case the study's ``[dynamics]`` names
   (:class:`gridstudy.studies.stages.fluctuation.WindowRun`);
 - **sag**: each sag event (:mod:`gridstudy.studies.stages.sag`) with the study's plant
   (``with_battery``; ``without_battery`` when the study has none), the campus and plant power of
-  the event's quasi-static run (after any transfer to backup), the utility-side sag as a fault at
-  the grid equivalent's terminal whose reactance retains the event's voltage there;
+  the event's quasi-static run (after any transfer to backup), the utility-side sag as a drop of
+  the classical machine's internal voltage by the event's retained ratio (``GENCLS``: the
+  quasi-static definition, a drop of the source voltage) or, for the round-rotor machine, whose
+  internal voltage is its fluxes', a fault at its terminal whose reactance retains the event's
+  voltage against X''d at the onset (:func:`_sag_notes` says why that one differs);
 - **load loss**: the campus at its peak (the larger of the site's rating and the horizon's
   highest draw, the *campus trip* of :mod:`gridstudy.studies.stages.load_loss`), battery idle,
   tripped to zero one second in, run for ``load_loss_s``.
 
 Each case is exported at its start with :mod:`gridstudy.studies.export` (RAW v33 + DYR: the grid
 equivalent of the site's ``[dynamics.grid]``, the plant as ``REGCA1 + REECA1 + REPCA1``) and
-loaded by ANDES. The campus is a **constant-power load driven by its time series** (ANDES ``PQ``
+loaded by ANDES. A plant that is grid-forming in the study runs, with ``plant = "model"``, as ANDES
+``REGF1`` (droop) or ``REGF2`` (virtual synchronous machine) at its EMF node behind the virtual
+impedance (:func:`_forming_site`, :func:`gridstudy.studies.export.dyr.grid_forming_andes`), its
+set-point the dispatch's, written between steps into the reference of its power loop: the loop
+itself supplies the fast share of every edge, as in the quasi-static engines. The campus is a
+**constant-power load driven by its time series** (ANDES ``PQ``
 with ``p2p = q2q = 1``, its ``Ppf``/``Qpf`` set before each step). The plant is, with
 ``plant = "model"``, the generic models with their power order (``REECA1.Pref0``) set to the
 dispatch's delivered power each step (the dispatch already carries the plant's delays, so the
@@ -55,9 +63,10 @@ import pandas as pd
 
 from gridstudy.grid.poi_meter import poi_meter
 from gridstudy.grid.spec import GridEquivalentSpec
+from gridstudy.models.grid_forming import GridFormingControl
 from gridstudy.models.timeindex import drive_index
 from gridstudy.studies.errors import MissingExtraError
-from gridstudy.studies.export.dyr import grid_records, plant_records
+from gridstudy.studies.export.dyr import grid_forming_andes, grid_records, plant_records
 from gridstudy.studies.export.raw import SBASE_MVA, raw_case
 from gridstudy.studies.spec.interconnection import WORST_WINDOW
 from gridstudy.studies.stages.contingency import window_start_site
@@ -113,6 +122,12 @@ class RmsCase:
         What the quasi-static run had that the RMS case does not (volt-var, a voltage-dependent campus).
     window : str or None
         The sub-second window's label (window cases).
+    forming : GridFormingControl or None
+        The plant's grid-forming parameters when it is grid-forming in the study (run, with
+        ``plant = "model"``, as its grid-forming model, :func:`run_case`).
+    plant_set_p_mw : numpy.ndarray or None
+        A grid-forming plant's active-power set-point on ``t_s`` (consumer sign; the dispatch's
+        slow value); ``None``: held at the case start's. [MW]
     """
 
     scenario: str
@@ -129,6 +144,8 @@ class RmsCase:
     sags: list[tuple[float, float, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     window: str | None = None
+    forming: GridFormingControl | None = None
+    plant_set_p_mw: np.ndarray | None = None
 
 
 @dataclass
@@ -199,20 +216,60 @@ def _schedule_site(site: Site) -> tuple[Site, list[int]]:
     return s, new
 
 
-def _branch_flow(ss: Any, uid: np.ndarray, at_bus1: np.ndarray, v: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """Active power into ANDES ``Line`` devices ``uid`` at bus 1 (``at_bus1``) or bus 2, for
-    voltages ``v`` and angles ``a`` of shape (steps, buses), ANDES's own branch equations. [pu]"""
+def _forming_site(site: Site, control: GridFormingControl) -> tuple[Site, int, int, float]:
+    """The grid-forming plant of ``site`` as one machine at its EMF node behind the virtual
+    impedance: ``(site, EMF bus, terminal bus, plant MVA)``.
+
+    A copy of the net gets an internal bus at the storages' voltage level, a pandapower
+    ``impedance`` ``Z_v`` (on the plant's MVA) from it to the storages' bus (the terminal), and the
+    plant as one storage there (the storages merged: one machine, one loop, as the quasi-static
+    engines run it) whose power is the terminal power plus the losses in ``Z_v``: the power flow
+    of the copy leaves every other bus as it was (:mod:`gridstudy.studies.qsts.grid_forming`)."""
+    s = copy.copy(site)
+    s.net = copy.deepcopy(site.net)
+    net = s.net
+    st = [int(i) for i in site.storages if bool(net.storage.at[i, "in_service"])]
+    pp.runpp(net, calculate_voltage_angles=True)
+    term = int(net.storage.at[st[0], "bus"])
+    sn = float(net.storage.loc[st, "sn_mva"].sum())
+    p_t = -float(net.res_storage.loc[st, "p_mw"].sum())  # generator sign
+    q_t = -float(net.res_storage.loc[st, "q_mvar"].sum())
+    v_t = float(net.res_bus.at[term, "vm_pu"])
+    i2 = (p_t * p_t + q_t * q_t) / (v_t * v_t) / (sn * sn)  # |I|² on the plant's MVA at 1 pu voltage
+    emf = int(pp.create_bus(net, vn_kv=float(net.bus.at[term, "vn_kv"]), name="grid-forming plant EMF"))
+    pp.create_impedance(net, emf, term, rft_pu=control.r_pu, xft_pu=control.x_pu, rtf_pu=control.r_pu,
+                        xtf_pu=control.x_pu, sn_mva=sn, name="grid-forming plant virtual impedance")
+    keep = st[0]
+    net.storage.loc[st[1:], "in_service"] = False
+    net.storage.at[keep, "bus"] = emf
+    net.storage.at[keep, "sn_mva"] = sn
+    net.storage.at[keep, "max_e_mwh"] = float(net.storage.loc[st, "max_e_mwh"].sum())
+    net.storage.at[keep, "p_mw"] = -(p_t + i2 * control.r_pu * sn)
+    net.storage.at[keep, "q_mvar"] = -(q_t + i2 * control.x_pu * sn)
+    s.storages = [keep]
+    return s, emf, term, sn
+
+
+def _branch_flow(ss: Any, uid: np.ndarray, at_bus1: np.ndarray, v: np.ndarray, a: np.ndarray,
+                 reactive: bool = False) -> np.ndarray:
+    """Active (``reactive``: reactive) power into ANDES ``Line`` devices ``uid`` at bus 1
+    (``at_bus1``) or bus 2, for voltages ``v`` and angles ``a`` of shape (steps, buses), ANDES's own
+    branch equations. [pu]"""
     ln = ss.Line
     b1 = ss.Bus.idx2uid(list(np.asarray(ln.bus1.v)[uid]))
     b2 = ss.Bus.idx2uid(list(np.asarray(ln.bus2.v)[uid]))
-    gh, ghk, bhk = (np.asarray(x.v)[uid] for x in (ln.gh, ln.ghk, ln.bhk))
+    gh, ghk, bhk, bh = (np.asarray(x.v)[uid] for x in (ln.gh, ln.ghk, ln.bhk, ln.bh))
     u = np.asarray(ln.u.v)[uid]
     itap = np.asarray(ln.itap.v)[uid]
     phi = np.asarray(ln.phi.v)[uid]
     v1, v2, d = v[:, b1], v[:, b2], a[:, b1] - a[:, b2] - phi
-    p1 = v1 ** 2 * (gh + ghk) * itap ** 2 - v1 * v2 * (ghk * np.cos(d) + bhk * np.sin(d)) * itap
-    p2 = v2 ** 2 * (gh + ghk) - v1 * v2 * (ghk * np.cos(d) - bhk * np.sin(d)) * itap
-    out: np.ndarray = np.where(at_bus1, p1, p2) * u
+    if reactive:
+        f1 = -v1 ** 2 * (bh + bhk) * itap ** 2 - v1 * v2 * (ghk * np.sin(d) - bhk * np.cos(d)) * itap
+        f2 = -v2 ** 2 * (bh + bhk) + v1 * v2 * (ghk * np.sin(d) + bhk * np.cos(d)) * itap
+    else:
+        f1 = v1 ** 2 * (gh + ghk) * itap ** 2 - v1 * v2 * (ghk * np.cos(d) + bhk * np.sin(d)) * itap
+        f2 = v2 ** 2 * (gh + ghk) - v1 * v2 * (ghk * np.cos(d) - bhk * np.sin(d)) * itap
+    out: np.ndarray = np.where(at_bus1, f1, f2) * u
     return out
 
 
@@ -237,13 +294,22 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
 
     site = case.site
     schedule = plant == "schedule" or not len(site.storages)
-    run_site, sched = _schedule_site(site) if schedule and len(site.storages) else (site, [])
-    mva = float(site.net.storage.loc[list(site.storages), "sn_mva"].sum()) if len(site.storages) else None
+    forming = case.forming if not schedule else None
+    emf = term = -1
+    gfm_model, gfm_par = "", dict[str, float]()
+    if forming is not None:  # the plant as its grid-forming model at its EMF node
+        run_site, emf, term, mva_f = _forming_site(site, forming)
+        gfm_model, gfm_par = grid_forming_andes(forming, mva_f)
+        sched: list[int] = []
+        mva: float | None = mva_f
+    else:
+        run_site, sched = _schedule_site(site) if schedule and len(site.storages) else (site, [])
+        mva = float(site.net.storage.loc[list(site.storages), "sn_mva"].sum()) if len(site.storages) else None
     rc = raw_case(run_site, title=case.case, swing_mva=grid.mva_base,
                   swing_x_pu=grid.xd1_pu if grid.model == "GENCLS" else grid.xd2_pu, swing_r_pu=grid.ra_pu,
                   plant_mva=None if schedule else mva)
     records = list(grid_records(*rc.swing, grid))
-    if not schedule:
+    if not schedule and forming is None:
         for b, gid in rc.plant:  # the power order limited at each machine's rating
             records += plant_records(b, gid, rc.plant_mva[(b, gid)], rc.plant_mva[(b, gid)], None)
     # what the meter counts: the branches from the POI node into the facility and its own elements
@@ -261,8 +327,12 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
         log.disabled = True
         try:
             ss = andes.load(str(raw), addfile=str(dyr), setup=False, no_output=True, default_config=True)
+            if forming is not None:
+                for k, (b, _gid) in enumerate(rc.plant):  # the machine at the EMF node is the model's static gen
+                    gen = next(i for i, bb in zip(ss.PV.idx.v, ss.PV.bus.v, strict=True) if bb == b)
+                    ss.add(gfm_model, {"idx": f"gfm{k}", "bus": b, "gen": gen, **gfm_par})
             sw_x = (grid.xd1_pu if grid.model == "GENCLS" else grid.xd2_pu) * SBASE_MVA / grid.mva_base
-            for k, (a0, a1, vm) in enumerate(case.sags):
+            for k, (a0, a1, vm) in enumerate(case.sags if grid.model == "GENROU" else []):
                 # the source reactance and the fault reactance divide the internal voltage: xf = vm/(1-vm) x
                 xf = max(vm / max(1.0 - vm, 1e-6) * sw_x, 1e-9)
                 ss.add("Fault", {"idx": f"sag{k}", "bus": rc.swing[0], "tf": a0, "tc": a1, "xf": xf, "rf": 0.0})
@@ -279,8 +349,19 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
     n = len(case.t_s)
     dt = float(case.t_s[1] - case.t_s[0]) if n > 1 else step_s
     ree = getattr(ss, "REECA1", None)
-    n_ree = int(ree.n) if not schedule and ree is not None else 0
+    n_ree = int(ree.n) if not schedule and forming is None and ree is not None else 0
     has_ree = n_ree > 0
+    gfm = getattr(ss, gfm_model) if forming is not None else None
+    set_p = case.plant_set_p_mw if forming is not None else None
+
+    # a utility-side sag with the classical machine: its internal voltage (GENCLS ``vf0``, the EMF
+    # behind X'd) scaled by the event's retained ratio on the samples inside the sag, the
+    # quasi-static definition (a drop of the source voltage itself)
+    emf_ratio = np.ones(n)
+    if grid.model == "GENCLS":
+        for a0, a1, vm in case.sags:
+            emf_ratio[(case.t_s >= a0 - 1e-9) & (case.t_s < a1 - 1e-9)] = vm
+    emf0: list[np.ndarray] = []
 
     def sample(x: np.ndarray, t: float) -> float:
         return float(x[min(max(int(drive_index(np.array([t]), dt)[0]), 0), n - 1)])
@@ -294,6 +375,10 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
         for k, uid in enumerate(plant_uids):
             system.PQ.Ppf.v[uid] = pp_ * wsh[k] / base
             system.PQ.Qpf.v[uid] = pq_ * wsh[k] / base
+        if case.sags and grid.model == "GENCLS":
+            if not emf0:
+                emf0.append(np.array(system.GENCLS.vf0.v, dtype=float))
+            system.GENCLS.vf0.v[:] = emf0[0] * sample(emf_ratio, t)
         if has_ree:  # the power order of each plant machine, generator sign on the system base
             # a battery charges: REEC_C lets the active current go negative, ANDES's REECA1 floors it at
             # 0 (a solar plant); its floor set to -Imax (a constant the limiter reads at every step)
@@ -301,6 +386,11 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
             for k in range(n_ree):  # qref0 = -Q of the machine (REECA1: Iqcmd0 = -q0 / v, qref0 = Iqcmd0 v)
                 system.REECA1.Pref0.v[k] = -pp_ * wsh[k] / base
                 system.REECA1.qref0.v[k] = pq_ * wsh[k] / base
+        if set_p is not None and gfm is not None:
+            # the grid-forming loop's reference: the integrator of its P-limit PI (idle within the
+            # limits, so its state is the reference the droop or swing equation acts on), set
+            # between steps to the dispatch's set-point, generator sign on the system base
+            getattr(system, gfm_model).PIplim_xi.v[:] = -sample(set_p, t) / base
 
     converged, reason = ok_pf, "" if ok_pf else "the power flow of the case did not converge"
     tf = float(case.t_s[-1]) if n > 1 else step_s
@@ -347,6 +437,12 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
         if has_ree:
             plant_p = -y[:, np.asarray(ss.REGCA1.Pe.a)].sum(axis=1) * base
             plant_q = -y[:, np.asarray(ss.REGCA1.Qe.a)].sum(axis=1) * base
+        elif forming is not None:  # the power into the virtual impedance at the terminal: the plant's, negated
+            e_n, t_n = rc.bus_number[emf], rc.bus_number[term]
+            vz = np.flatnonzero(((b1 == e_n) & (b2 == t_n)) | ((b1 == t_n) & (b2 == e_n)))
+            at1 = b1[vz] == t_n
+            plant_p = _branch_flow(ss, vz, at1, va, aa).sum(axis=1) * base
+            plant_q = _branch_flow(ss, vz, at1, va, aa, reactive=True).sum(axis=1) * base
         else:
             plant_p = np.array([sample(case.plant_p_mw, tt) for tt in t])
             plant_q = np.array([sample(case.plant_q_mvar, tt) for tt in t])
@@ -385,14 +481,29 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
         "poi_vm_max_pu": float(series["poi_vm_pu"].max()) if rows else math.nan,
         "qsts_poi_vm_min_pu": float(q["poi_vm_pu"].min()) if len(q) else math.nan,
         "qsts_poi_vm_max_pu": float(q["poi_vm_pu"].max()) if len(q) else math.nan,
-        "machine": grid.model, "plant": "schedule" if schedule else "model", "runtime_s": elapsed,
-        "notes": list(case.notes) + (
-            ["the grid equivalent's exciter (SEXS) raises its field during the fault that stands for the sag, so "
-             "the retained voltage rises within a long sag and overshoots when it clears"]
-            if case.sags and grid.model == "GENROU" else []), "sags_s": [[a, b, vm] for a, b, vm in case.sags],
+        "machine": grid.model, "plant": "schedule" if schedule else "model",
+        "plant_model": (gfm_model if forming is not None else "REGCA1+REECA1+REPCA1") if not schedule else None,
+        "runtime_s": elapsed,
+        "notes": list(case.notes) + _sag_notes(case, grid), "sags_s": [[a, b, vm] for a, b, vm in case.sags],
         "pre_event_poi_vm_pu": float(series["poi_vm_pu"].iloc[0]) if rows else math.nan,
     }
     return RmsResult(series, summary)
+
+
+def _sag_notes(case: RmsCase, grid: GridEquivalentSpec) -> list[str]:
+    """How the RMS case represents its utility-side sags, and why it differs from the quasi-static
+    event where it does (``docs/sources/network.md §7``)."""
+    if not case.sags:
+        return []
+    if grid.model == "GENCLS":
+        return ["the sag drops the classical machine's internal voltage by the event's retained ratio, the quasi-static "
+                "definition (a drop of the source voltage): they differ only by the machine's X'd under the load current"]
+    return ["the sag is a fault at the round-rotor machine's terminal whose reactance retains the event's voltage against "
+            "its X''d at the onset; the machine's fluxes then move: the subtransient flux decays within T''d0 (the "
+            "retained voltage falls a few 0.01 pu below the quasi-static one), the exciter (SEXS) drives the field "
+            "towards its ceiling so the retained voltage rises within a long sag (by up to about 0.2 pu after 1-2 s) "
+            "and the over-excited machine overshoots when the fault clears; the quasi-static event holds the source "
+            "voltage itself, so the two agree only at the onset"]
 
 
 def _volt_var_note(study: StudySetup, scenario: str) -> list[str]:
@@ -402,8 +513,10 @@ def _volt_var_note(study: StudySetup, scenario: str) -> list[str]:
         notes.append("the quasi-static run's plant answers the voltage (volt-var); the RMS plant holds the reactive "
                      "power of the case start")
     if strat is not None and strat.grid_forming is not None:
-        notes.append("the plant is grid-forming in the study; the RMS case runs it as its delivered power "
-                     "(grid-following models or the schedule): no grid-forming model is run")
+        notes.append("the plant is grid-forming in the study: with plant = \"model\" the RMS case runs it as ANDES "
+                     f"{'REGF1 (droop)' if strat.grid_forming.loop == 'droop' else 'REGF2 (virtual synchronous machine)'} "
+                     "at its EMF node behind the virtual impedance, its set-point the dispatch's; with \"schedule\", as "
+                     "its delivered power")
     if study.campus_voltage_time_series:
         notes.append("the quasi-static run draws the campus voltage-dependent; the RMS case holds it at constant power")
     return notes
@@ -436,8 +549,13 @@ def window_case(study: StudySetup, site: Site, run: WindowRun, n0: QSTSResult, p
     at_start = _set_point(base, float(cp[0]), float(cq[0]), float(bp[0]), float(bq[0]))
     qsts = pd.DataFrame({"poi_vm_pu": run.poi_vm_pu.to_numpy(dtype=float)[a:b],
                          "poi_p_mw": run.grid_p_mw.to_numpy(dtype=float)[a:b]}, index=t)
+    strat = study.strategies().get(run.scenario)
+    forming = strat.grid_forming if strat is not None else None
+    sp = run.battery_set_p_mw.to_numpy(dtype=float)[a:b] if forming is not None and run.battery_set_p_mw is not None \
+        else None
     return RmsCase(run.scenario, label, "window", at_start, pd.Timestamp(start), t, cp, cq, bp, bq, qsts,
-                   notes=_volt_var_note(study, run.scenario), window=run.window.label)
+                   notes=_volt_var_note(study, run.scenario), window=run.window.label, forming=forming,
+                   plant_set_p_mw=sp)
 
 
 def sag_cases(study: StudySetup, site: Site, sag_series: pd.DataFrame, names: list[str] | None) -> list[RmsCase]:
@@ -480,14 +598,13 @@ def sag_cases(study: StudySetup, site: Site, sag_series: pd.DataFrame, names: li
         qsts = pd.DataFrame({"poi_vm_pu": g["poi_vm_pu"].to_numpy(dtype=float),
                              "poi_p_mw": g["grid_p_mw"].to_numpy(dtype=float)}, index=t)
         notes = ["the quasi-static event draws the campus voltage-dependent; the RMS case holds it at constant power"]
-        if ev.kind == "source_sag":
-            notes.append("the quasi-static event drops the source voltage itself; the RMS case applies a fault at the "
-                         "grid equivalent's terminal whose reactance retains that voltage against the machine's")
         if np.any(np.abs(bq) > 1e-9):
             notes.append("the quasi-static event's plant answers the voltage (volt-var) step by step; the RMS case "
                          "plays its reactive power back as a schedule")
+        strat = study.strategies().get(scen)
         out.append(RmsCase(scen, f"sag: {ev.name}", "sag", at_start, pd.Timestamp(study.horizon[0]), t, cp, cp * ratio,
-                           bp, bq, qsts, sags=sags, notes=notes))
+                           bp, bq, qsts, sags=sags, notes=notes,
+                           forming=strat.grid_forming if strat is not None else None))
     return out
 
 
@@ -508,11 +625,13 @@ def load_loss_case(study: StudySetup, site: Site, campus: pd.DataFrame, duration
                          "poi_p_mw": np.nan}, index=t)
     zero = np.zeros(n)
     at_start = _set_point(site, peak, peak * ratio, 0.0, 0.0)
-    return RmsCase("with_battery" if study.battery is not None else "without_battery",
-                   f"load loss: campus trip at {peak:.0f} MW", "load_loss", at_start, pd.Timestamp(study.horizon[0]),
+    scen = "with_battery" if study.battery is not None else "without_battery"
+    strat = study.strategies().get(scen)
+    return RmsCase(scen, f"load loss: campus trip at {peak:.0f} MW", "load_loss", at_start, pd.Timestamp(study.horizon[0]),
                    t, cp, cp * ratio, zero, zero.copy(), qsts,
                    notes=["the quasi-static comparison is the power flow before and after the loss (taps held); the "
-                          "RMS case shows the transient between them and the machine's speed"])
+                          "RMS case shows the transient between them and the machine's speed"],
+                   forming=strat.grid_forming if strat is not None else None)
 
 
 def _worst_runs(fluct: Assessment, wanted: list[str]) -> list[tuple[str, WindowRun]]:

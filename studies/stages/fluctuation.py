@@ -122,6 +122,8 @@ class WindowRun:
     #: the campus's and the plant's reactive power of the run (consumer sign) [Mvar]
     campus_q_mvar: pd.Series | None = None
     battery_q_mvar: pd.Series | None = None
+    #: a grid-forming plant's set-point of the run (the dispatch's, consumer sign) [MW]
+    battery_set_p_mw: pd.Series | None = None
 
 
 def shortest_period_s(study: StudySetup) -> float | None:
@@ -239,7 +241,8 @@ def run_window(study: StudySetup, site: Site, scenario: str, strategy: Strategy 
                      judged, int(res.nonconverged_steps), campus_p_mw=prof["campus_p_mw"].astype(float),
                      battery_p_mw=pd.Series(np.asarray(bat, dtype=float), index=prof.index, name="battery_p_mw"),
                      campus_q_mvar=prof["campus_q_mvar"].astype(float),
-                     battery_q_mvar=(ser["battery_q_mvar"] if "battery_q_mvar" in ser else prof["battery_q_mvar"]).astype(float))
+                     battery_q_mvar=(ser["battery_q_mvar"] if "battery_q_mvar" in ser else prof["battery_q_mvar"]).astype(float),
+                     battery_set_p_mw=prof["battery_p_mw"].astype(float) if inputs.controls.grid_forming is not None else None)
 
 
 def grid_forming_of(strategy: Strategy | None) -> GridFormingControl | None:
