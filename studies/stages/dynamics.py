@@ -323,7 +323,7 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
         raw, dyr = Path(tmp) / "case.raw", Path(tmp) / "case.dyr"
         raw.write_text(rc.text)
         dyr.write_text("\n".join(records) + "\n")
-        andes.config_logger(stream_level=50)
+        andes.config_logger(stream_level=50, file=False, log_path=tmp)  # no log folder of its own in the temporary folder
         log.disabled = True
         try:
             ss = andes.load(str(raw), addfile=str(dyr), setup=False, no_output=True, default_config=True)

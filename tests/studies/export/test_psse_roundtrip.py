@@ -37,7 +37,7 @@ def _andes_case(tmp_path, site, g: GridEquivalentSpec):
     raw, dyr = tmp_path / "case.raw", tmp_path / "case.dyr"
     raw.write_text(rc.text)
     dyr.write_text("\n".join(recs) + "\n")
-    andes.config_logger(stream_level=50)
+    andes.config_logger(stream_level=50, file=False, log_path=str(tmp_path))
     ss = andes.load(str(raw), addfile=str(dyr), setup=True, no_output=True, default_config=True)
     ss.PFlow.config.tol = 1e-12
     assert ss.PFlow.run()
