@@ -18,7 +18,8 @@ How it works
   previous step, whichever is nearer (training load swings between two levels, so the previous
   step is often the far one), and a step that needed :data:`INSERT_ITER` iterations adds its
   solution to the cache. Larger nets keep :data:`SPARSE_SLOTS` sparse LU factorisations
-  (minimum degree ordering; :class:`gridstudy.studies.qsts.fast_model.FactorSet`), each at an
+  (:class:`gridstudy.studies.qsts.fast_model.FactorSet`; minimum degree ordering and fill
+  pattern worked out once per ``Ybus``, each factorisation numeric only), each at an
   operating point with the sensitivities of the unknowns to the key's components: a step
   iterates with the nearest one, and a step that needs more than :data:`SPARSE_REFRESH_ITER`
   chord iterations adds one at its solution (the least used is replaced when the set is full, at
@@ -312,9 +313,8 @@ def solve_series(model: FastModel, inputs: QSTSInputs, sink: BlockSink, quiet: b
     def add_factor(Vc: np.ndarray, keyc: np.ndarray, dsd: np.ndarray | None = None) -> None:
         """Factorise the Jacobian at ``Vc`` into the set, with the sensitivities of the unknowns to
         the key's components (:meth:`FastModel.injection_columns`)."""
-        lu = model.factor(Ybus, Vc, dsd)
-        fs.add(lu, lu.solve(model.injection_columns(Ybus, Vc, el_bus, el_w, ref_bus, ref_w, gfm_r)).T, keyc,
-               SPARSE_COOLDOWN)
+        fs.factorise(model, Ybus, Vc, dsd, model.injection_columns(Ybus, Vc, el_bus, el_w, ref_bus, ref_w, gfm_r),
+                     keyc, SPARSE_COOLDOWN)
 
     ref_vm_now = np.zeros((1, len(ref_bus)))
     gfm_va_now = np.zeros(1)

@@ -4,7 +4,10 @@
 - :func:`jacobian_inverse`: the dense inverse, for the kernel's cache of operating points on small
   nets (:mod:`gridstudy.studies.qsts.fast_kernel`);
 - :func:`jacobian_values`: the values of the sparse Jacobian on a pattern worked out once per
-  ``Ybus`` (:meth:`gridstudy.studies.qsts.fast_model.FastModel.jacobian`), for its LU factors.
+  ``Ybus`` (:meth:`gridstudy.studies.qsts.fast_model.FastModel.jacobian`), for its LU factors;
+- :func:`lu_refactor`: the numeric LU factors of the sparse Jacobian on a symbolic factorisation
+  (ordering and fill pattern) worked out once per ``Ybus``
+  (:meth:`gridstudy.studies.qsts.fast_model.FastModel.lu_pattern`), and :func:`lu_solve_columns`.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["jacobian_inverse", "jacobian_values", "invert"]
+__all__ = ["jacobian_inverse", "jacobian_values", "invert", "lu_refactor", "lu_solve_columns"]
 
 
 @njit(cache=True)
@@ -128,3 +131,75 @@ def invert(A: np.ndarray, out: np.ndarray) -> None:
                     for c in range(m):
                         A[r, c] -= f * A[col, c]
                         out[r, c] -= f * out[col, c]
+
+
+@njit(cache=True)
+def lu_refactor(Jp: np.ndarray, Jj: np.ndarray, Jx: np.ndarray, q: np.ndarray, qinv: np.ndarray, Lp: np.ndarray,
+                Li: np.ndarray, Lx: np.ndarray, Up: np.ndarray, Ui: np.ndarray, Ux: np.ndarray, Ud: np.ndarray,
+                x: np.ndarray, pivot_rel: float) -> bool:
+    """Numeric LU factors ``J[q][:, q] = L U`` of the CSC matrix ``(Jp, Jj, Jx)`` on a fixed
+    symbolic factorisation: diagonal pivots in the order ``q`` (``qinv`` its inverse), ``L``
+    (strictly lower, CSC ``Lp, Li``, unit diagonal implied) and ``U`` (strictly upper, CSC ``Up,
+    Ui``, rows ascending in each column) holding every fill entry of that order. Writes ``Lx``,
+    ``Ux`` and ``Ud`` (the reciprocal of ``U``'s diagonal); ``x`` is zeroed work space of length m,
+    left zeroed. Up-looking column by column: column ``j`` of ``U`` is column ``q[j]`` of ``J``
+    less the earlier columns of ``L`` times its own entries, in row order.
+
+    Returns False when a pivot is not finite or below ``pivot_rel`` times the largest magnitude of
+    its column of ``J`` (the caller then factorises with row pivoting instead)."""
+    m = q.shape[0]
+    for j in range(m):
+        c = q[j]
+        big = 0.0
+        for t in range(Jp[c], Jp[c + 1]):
+            v = Jx[t]
+            x[qinv[Jj[t]]] = v
+            if abs(v) > big:
+                big = abs(v)
+        for t in range(Up[j], Up[j + 1]):
+            k = Ui[t]
+            xk = x[k]
+            Ux[t] = xk
+            x[k] = 0.0
+            if xk != 0.0:
+                for s in range(Lp[k], Lp[k + 1]):
+                    x[Li[s]] -= Lx[s] * xk
+        d = x[j]
+        x[j] = 0.0
+        ok = abs(d) > pivot_rel * big and np.isfinite(d)
+        inv = 1.0 / d if ok else 0.0
+        Ud[j] = inv
+        for s in range(Lp[j], Lp[j + 1]):
+            i = Li[s]
+            Lx[s] = x[i] * inv
+            x[i] = 0.0
+        if not ok:
+            for t in range(m):  # leave the work space zeroed
+                x[t] = 0.0
+            return False
+    return True
+
+
+@njit(cache=True)
+def lu_solve_columns(Lp: np.ndarray, Li: np.ndarray, Lx: np.ndarray, Up: np.ndarray, Ui: np.ndarray, Ux: np.ndarray,
+                     Ud: np.ndarray, perm_r: np.ndarray, perm_c: np.ndarray, B: np.ndarray, out: np.ndarray) -> None:
+    """``out[x] = J⁻¹ B[:, x]`` for each column of ``B`` (m x kd), from the factors ``Pr J Pc = L U``
+    in the layout of :class:`gridstudy.studies.qsts.fast_model.FactorSet` (one slot's rows)."""
+    m = B.shape[0]
+    work = np.empty(m)
+    for x in range(B.shape[1]):
+        for i in range(m):
+            work[perm_r[i]] = B[i, x]
+        for j in range(m):
+            yj = work[j]
+            if yj != 0.0:
+                for k in range(Lp[j], Lp[j + 1]):
+                    work[Li[k]] -= Lx[k] * yj
+        for j in range(m - 1, -1, -1):
+            yj = work[j] * Ud[j]
+            work[j] = yj
+            if yj != 0.0:
+                for k in range(Up[j], Up[j + 1]):
+                    work[Ui[k]] -= Ux[k] * yj
+        for i in range(m):
+            out[x, i] = work[perm_c[i]]

@@ -5,7 +5,8 @@ One power flow per step in polar coordinates, unknowns ``[Va(pv+pq), Vm(pq)]``, 
 method). Small nets (dense mode) keep a cache of operating points, each a Jacobian inverse with the
 voltages where it was taken; a step starts from the nearest of the cached points and the previous
 step's solution, and iterates with the nearest point's Jacobian. Larger nets (sparse mode) use
-sparse LU factorisations that the caller computes (:func:`scipy.sparse.linalg.splu`) at a few
+sparse LU factorisations that the caller computes
+(:meth:`gridstudy.studies.qsts.fast_model.FactorSet.factorise`) at a few
 operating points, with the sensitivities of the unknowns to the changing injections: a step starts
 from the nearest recent solution, takes a first-order predictor from it, and iterates with the
 nearest factorisation. Between steps the on-load tap changer timers run; volt-var is a fixed point of
@@ -68,28 +69,30 @@ _gfm_loop = njit(cache=True, fastmath=False)(loop_step)
 _FM = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
-@njit(cache=True, fastmath=_FM, error_model="numpy")
-def _lu_solve(Lp: np.ndarray, Li: np.ndarray, Lx: np.ndarray, Up: np.ndarray, Ui: np.ndarray, Ux: np.ndarray,
+@njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
+def _lu_solve(f: int, Lp: np.ndarray, Li: np.ndarray, Lx: np.ndarray, Up: np.ndarray, Ui: np.ndarray, Ux: np.ndarray,
               Ud: np.ndarray, perm_r: np.ndarray, perm_c: np.ndarray, F: np.ndarray, dx: np.ndarray,
               work: np.ndarray) -> None:
-    """``dx = J⁻¹ F`` from sparse LU factors (``Pr J Pc = L U``; ``L`` unit lower triangular
-    without its diagonal, ``U`` strictly upper with the reciprocal of its diagonal in ``Ud``)."""
+    """``dx = J⁻¹ F`` from the sparse LU factors of slot ``f`` (rows ``f`` of the factor arrays:
+    ``Pr J Pc = L U``; ``L`` unit lower triangular without its diagonal, ``U`` strictly upper with
+    the reciprocal of its diagonal in ``Ud``). Inlined and indexed by slot: no array views per
+    call."""
     m = F.shape[0]
     for i in range(m):
-        work[perm_r[i]] = F[i]
+        work[perm_r[f, i]] = F[i]
     for j in range(m):
         yj = work[j]
         if yj != 0.0:
-            for k in range(Lp[j], Lp[j + 1]):
-                work[Li[k]] -= Lx[k] * yj
+            for k in range(Lp[f, j], Lp[f, j + 1]):
+                work[Li[f, k]] -= Lx[f, k] * yj
     for j in range(m - 1, -1, -1):
-        work[j] *= Ud[j]
-        yj = work[j]
+        yj = work[j] * Ud[f, j]
+        work[j] = yj
         if yj != 0.0:
-            for k in range(Up[j], Up[j + 1]):
-                work[Ui[k]] -= Ux[k] * yj
+            for k in range(Up[f, j], Up[f, j + 1]):
+                work[Ui[f, k]] -= Ux[f, k] * yj
     for i in range(m):
-        dx[i] = work[perm_c[i]]
+        dx[i] = work[perm_c[f, i]]
 
 
 @njit(cache=True, fastmath=_FM, error_model="numpy", inline="always")
@@ -450,8 +453,7 @@ def solve_block(
                             acc_r += Jc[slot, r, c] * F[c]
                         dx[r] = acc_r
                 else:
-                    _lu_solve(Lp[fsel], Li[fsel], Lx[fsel], Up[fsel], Ui[fsel], Ux[fsel], Ud[fsel], perm_r[fsel],
-                              perm_c[fsel], F, dx, work)
+                    _lu_solve(fsel, Lp, Li, Lx, Up, Ui, Ux, Ud, perm_r, perm_c, F, dx, work)
                 _apply(dx, pvpq, pq, Va, Vm, V)
                 prev = worst
                 iters += 1

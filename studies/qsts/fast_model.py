@@ -42,7 +42,7 @@ from scipy.sparse.linalg import SuperLU, splu, spsolve
 from gridstudy.grid.errors import Problem
 from gridstudy.grid.poi_meter import PoiMeter
 from gridstudy.studies.errors import StudyError
-from gridstudy.studies.qsts.fast_jacobian import jacobian_values
+from gridstudy.studies.qsts.fast_jacobian import jacobian_values, lu_refactor, lu_solve_columns
 from gridstudy.studies.qsts.grid_forming import add_grid_forming, grid_forming_problems
 from gridstudy.studies.qsts.inputs import QSTSInputs
 
@@ -113,6 +113,20 @@ def _off_diagonal(A: sp.spmatrix) -> tuple[npt.NDArray[np.int64], npt.NDArray[np
     return indptr, A.indices[off].astype(np.int64), A.data[off], diag
 
 
+def _column(A: sp.csc_matrix, c: int, n: int) -> np.ndarray:
+    """Column ``c`` of the CSC matrix ``A`` as a dense vector of length ``n``."""
+    out = np.zeros(n, dtype=A.dtype)
+    sl = slice(A.indptr[c], A.indptr[c + 1])
+    out[A.indices[sl]] = A.data[sl]
+    return out
+
+
+#: Smallest pivot of a numeric refactorisation on the fixed pattern, relative to the largest entry
+#: of its column of the Jacobian; a smaller one sends the factorisation to SuperLU's row pivoting.
+#: [-]
+PIVOT_REL = 1e-8
+
+
 class FactorSet:
     """Sparse LU factorisations of the power-flow Jacobian, each taken at an operating point, for
     the kernel's sparse mode (:func:`gridstudy.studies.qsts.fast_kernel.solve_block`).
@@ -156,23 +170,70 @@ class FactorSet:
         """Forget every slot (the admittance matrix changed)."""
         self.state[:] = 0
 
-    def add(self, lu: SuperLU, S: np.ndarray, key: np.ndarray, cooldown: int) -> int:
-        """Store the factors of ``lu`` (:func:`scipy.sparse.linalg.splu`), the sensitivities ``S``
-        (``kd x m``) and the key; return the slot. When the set is full the least used slot is
-        replaced and the kernel may not ask for another replacement for ``cooldown`` steps."""
+    def _slot(self, cooldown: int) -> int:
+        """The slot the next factorisation goes to: a free one, else the least used since the last
+        replacement (the kernel then may not ask for another for ``cooldown`` steps)."""
         st = self.state
-        full = st[0] >= self.slots
-        if not full:
+        if st[0] < self.slots:
             f = int(st[0])
             st[0] += 1
         else:
             f = int(np.argmin(st[3:]))
             st[1] = cooldown
         st[3:] = 0
-        (Lp, Li, Lx, _), (Up, Ui, Ux, Ud) = _off_diagonal(lu.L), _off_diagonal(lu.U)
-        need = max(len(Li), len(Ui))
+        return f
+
+    def _fit(self, need: int) -> None:
         if need > self.cap:
             self._alloc(max(need, int(1.25 * self.cap)))
+
+    def add(self, lu: SuperLU, S: np.ndarray, key: np.ndarray, cooldown: int) -> int:
+        """Store the factors of ``lu`` (:func:`scipy.sparse.linalg.splu`), the sensitivities ``S``
+        (``kd x m``) and the key; return the slot. When the set is full the least used slot is
+        replaced and the kernel may not ask for another replacement for ``cooldown`` steps."""
+        f = self._slot(cooldown)
+        self._store(f, lu)
+        self.S[f] = S
+        self.key[f] = key
+        self.count += 1
+        return f
+
+    def factorise(self, model: FastModel, Ybus: sp.csr_matrix, V: np.ndarray, dsd: np.ndarray | None,
+                  B: np.ndarray, key: np.ndarray, cooldown: int) -> int:
+        """Factorise the Jacobian at ``V`` (load derivative ``dsd``, see :meth:`FastModel.jacobian`)
+        into a slot with the sensitivities ``J⁻¹ B`` of the unknowns to the key's components
+        (``B``: :meth:`FastModel.injection_columns`) and the key; return the slot. Numeric only,
+        on the symbolic factorisation kept per ``Ybus`` (:meth:`FastModel.lu_pattern`,
+        :func:`gridstudy.studies.qsts.fast_jacobian.lu_refactor`); a pivot below
+        :data:`PIVOT_REL` falls back to SuperLU with row pivoting (:meth:`FastModel.factor`)."""
+        Jp, Jj, q, qinv, Lp, Li, Up, Ui = model.lu_pattern(Ybus, V)
+        data = model.jacobian_data(Ybus, V, dsd)[0]
+        nl = len(Li)
+        self._fit(nl)
+        f = self._slot(cooldown)
+        Lx, Ux, Ud = self.Lx[f], self.Ux[f], self.Ud[f]
+        if not lu_refactor(Jp, Jj, data, q, qinv, Lp, Li, Lx, Up, Ui, Ux, Ud, np.zeros(self.m), PIVOT_REL):
+            lu = model.factor(Ybus, V, dsd)
+            self._store(f, lu)
+            self.S[f] = lu.solve(B).T
+            self.key[f] = key
+            self.count += 1
+            return f
+        self.Lp[f] = Lp
+        self.Li[f, :nl] = Li
+        self.Up[f] = Up
+        self.Ui[f, :nl] = Ui
+        self.perm_r[f] = qinv
+        self.perm_c[f] = qinv
+        lu_solve_columns(self.Lp[f], self.Li[f], Lx, self.Up[f], self.Ui[f], Ux, Ud, qinv, qinv, B, self.S[f])
+        self.key[f] = key
+        self.count += 1
+        return f
+
+    def _store(self, f: int, lu: SuperLU) -> None:
+        """Slot ``f``'s factors from SuperLU's ``lu``."""
+        (Lp, Li, Lx, _), (Up, Ui, Ux, Ud) = _off_diagonal(lu.L), _off_diagonal(lu.U)
+        self._fit(max(len(Li), len(Ui)))
         self.Lp[f] = Lp
         self.Li[f, : len(Li)] = Li
         self.Lx[f, : len(Li)] = Lx
@@ -182,10 +243,6 @@ class FactorSet:
         self.Ud[f] = 1.0 / Ud
         self.perm_r[f] = lu.perm_r
         self.perm_c[f] = lu.perm_c
-        self.S[f] = S
-        self.key[f] = key
-        self.count += 1
-        return f
 
     def args(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                             np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -270,6 +327,8 @@ class FastModel:
                   (self.gen[self.eg_gen_rows, PG].real + 1j * self.gen[self.eg_gen_rows, QG].real) / self.baseMVA)
         self._ybus_cache: dict[tuple[int, ...], YbusSet] = {}
         self._jac_patterns: dict[int, tuple[Any, ...]] = {}
+        self._lu_patterns: dict[int, tuple[Any, ...]] = {}
+        self._ycsc: dict[int, tuple[sp.csr_matrix, sp.csc_matrix]] = {}
         #: the POI meter's cut, found once per model: ``(key, PoiMeter)`` (see :mod:`gridstudy.studies.qsts.fast_output`)
         self.meter: tuple[tuple[int, tuple[int, ...], tuple[int, ...]], PoiMeter] | None = None
         self._ybus_cache[tuple(self.tap_pos0.tolist())] = self._ybus_from_branch(ppci["branch"])
@@ -286,6 +345,7 @@ class FastModel:
         m.pos_m = np.full(self.nb, -1, dtype=np.int64)
         m.pos_m[m.pq] = len(m.pvpq) + np.arange(len(m.pq))
         m._jac_patterns = {}
+        m._lu_patterns = {}
         return m
 
     # -------------------------------------------------------------- pandapower conversion
@@ -363,15 +423,19 @@ class FastModel:
                 B[pos_a[b], e] = 1.0
             if el_w[e] != 0.0 and pos_m[b] >= 0:
                 B[pos_m[b], ne + e] = 1.0
-        Yc = sp.csc_matrix(Ybus)
+        yc = self._ycsc.get(id(Ybus))
+        if yc is None or yc[0] is not Ybus:
+            yc = (Ybus, sp.csc_matrix(Ybus))
+            self._ycsc[id(Ybus)] = yc
+        Yc = yc[1]
         for r, rb in enumerate(ref_bus):
             if ref_w[r] > 0.0:
-                col = V * np.conj(Yc[:, int(rb)].toarray().ravel() * (V[rb] / abs(V[rb]))) / ref_w[r]
+                col = V * np.conj(_column(Yc, int(rb), self.nb) * (V[rb] / abs(V[rb]))) / ref_w[r]
                 B[pos_a[pvpq], 2 * ne + r] = col[pvpq].real
                 B[pos_m[pq], 2 * ne + r] = col[pq].imag
         if angle_ref >= 0 and ref_w[angle_ref] > 0.0:
             rb = int(ref_bus[angle_ref])
-            col = V * np.conj(Yc[:, rb].toarray().ravel() * (1j * V[rb])) / ref_w[angle_ref]
+            col = V * np.conj(_column(Yc, rb, self.nb) * (1j * V[rb])) / ref_w[angle_ref]
             B[pos_a[pvpq], -1] = col[pvpq].real
             B[pos_m[pq], -1] = col[pq].imag
         return B
@@ -383,17 +447,67 @@ class FastModel:
         The pattern is worked out once per ``Ybus``; the values are filled by
         :func:`gridstudy.studies.qsts.fast_jacobian.jacobian_values`."""
 
+        out, indices, indptr = self.jacobian_data(Ybus, V, dsd)
+        m = len(self.pvpq) + len(self.pq)
+        return sp.csc_matrix((out, indices, indptr), shape=(m, m))
+
+    def jacobian_data(self, Ybus: sp.csr_matrix, V: np.ndarray,
+                      dsd: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The Jacobian of :meth:`jacobian` as its CSC arrays ``(data, indices, indptr)``."""
         pat = self._jac_patterns.get(id(Ybus))
         if pat is None or pat[0] is not Ybus:
             pat = (Ybus, *self._jacobian_pattern(Ybus))
             self._jac_patterns[id(Ybus)] = pat
         _, Yrow, src, kind, dest, indices, indptr = pat
-        m = len(self.pvpq) + len(self.pq)
         out = np.empty(len(src))
         d = np.zeros(self.nb, dtype=np.complex128) if dsd is None else np.asarray(dsd, dtype=np.complex128)
         jacobian_values(Ybus.indptr.astype(np.int64), Ybus.indices.astype(np.int64), Ybus.data.astype(np.complex128),
                         np.asarray(V, dtype=np.complex128), Yrow, src, kind, dest, d, out)
-        return sp.csc_matrix((out, indices, indptr), shape=(m, m))
+        return out, indices, indptr
+
+    def lu_pattern(self, Ybus: sp.csr_matrix, V: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The symbolic LU factorisation of the Jacobian for ``Ybus``, worked out once per ``Ybus``:
+        ``(Jp, Jj, q, qinv, Lp, Li, Up, Ui)`` for
+        :func:`gridstudy.studies.qsts.fast_jacobian.lu_refactor`. The order ``q`` is the column
+        order SuperLU's minimum degree on ``J + Jᵀ`` gives (:meth:`factor`, at ``V``), taken for rows
+        too (diagonal pivots: the Jacobian's pattern is symmetric); the fill of that order is found
+        on the elimination tree of the permuted pattern (symmetrised), so every later
+        factorisation for this ``Ybus`` is numeric only."""
+        pat = self._lu_patterns.get(id(Ybus))
+        if pat is not None and pat[0] is Ybus:
+            return pat[1:]
+        data, indices, indptr = self.jacobian_data(Ybus, V)
+        m = len(indptr) - 1
+        J = sp.csc_matrix((data, indices, indptr), shape=(m, m))
+        perm_c = splu(J, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.1).perm_c
+        q = np.argsort(perm_c).astype(np.int64)
+        qinv = np.asarray(perm_c, dtype=np.int64)
+        P = sp.csc_matrix((np.ones(J.nnz), J.indices, J.indptr), shape=(m, m))[q][:, q]
+        S = sp.csc_matrix(P + P.T)
+        S.sort_indices()
+        cols: list[set[int]] = [set() for _ in range(m)]
+        children: list[list[int]] = [[] for _ in range(m)]
+        for j in range(m):  # column patterns of L on the elimination tree
+            rows = S.indices[S.indptr[j]:S.indptr[j + 1]]
+            c = set(rows[rows > j].tolist())
+            for ch in children[j]:
+                c |= cols[ch]
+            c.discard(j)
+            cols[j] = c
+            if c:
+                children[min(c)].append(j)
+        Lp = np.zeros(m + 1, dtype=np.int64)
+        Lp[1:] = np.cumsum([len(c) for c in cols])
+        Li = np.fromiter((i for c in cols for i in sorted(c)), dtype=np.int64, count=int(Lp[-1]))
+        # U's pattern is Lᵀ's: column j of U holds the rows k < j whose L column holds j
+        Lcol = np.repeat(np.arange(m, dtype=np.int64), np.diff(Lp))
+        order = np.lexsort((Lcol, Li))
+        Ui = Lcol[order]
+        Up = np.zeros(m + 1, dtype=np.int64)
+        Up[1:] = np.cumsum(np.bincount(Li, minlength=m))
+        pat = (Ybus, indptr.astype(np.int64), indices.astype(np.int64), q, qinv, Lp, Li, Up, Ui)
+        self._lu_patterns[id(Ybus)] = pat
+        return pat[1:]
 
     def _jacobian_pattern(self, Ybus: sp.csr_matrix) -> tuple[np.ndarray, ...]:
         """Where each ``Ybus`` entry's four derivatives go in the CSC Jacobian: ``(Yrow, src, kind,
