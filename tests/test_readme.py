@@ -18,20 +18,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from short_studies import shorten
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 BIN = Path(sys.executable).parent
 
-#: A short horizon for every study file, and a short run of each sag event. [TOML text]
-SHORT_DURATION = '"4min"'
-SHORT_SAG = ('\n[sag]\nduration_s = 4.0\nevents = [{ name = "sag to 0.85 pu for 0.5 s", kind = "source_sag", '
-             'vm_pu = 0.85, duration_s = 0.5 }]\n')
-#: One short sub-second window (one minute at 100 ms, no sensitivity): the reference engine runs it
-#: too. A file with a grid-forming scenario runs it at 20 ms: its power loop is refused at steps it
-#: cannot be advanced at (the demo's at 45 ms and above, studies/setup.py grid_forming_problems).
-SHORT_FLUCT = ("[fluctuation]\nstep_s = {step}\nwindow_s = 60.0\nwarmup_s = 5.0\nworst_windows = 1\nevents = false\n"
-               "latencies_s = []\ncontrol_modes = false\nperiods_s = []\n\n")
 #: Smaller sizes for the benchmark scripts (same options, less work).
 BENCH_OPTIONS = {"--steps": "400", "--pp-steps": "20", "--days": "0.01"}
 
@@ -51,33 +43,18 @@ def readme_commands() -> list[str]:
     return out
 
 
-def _shorten(text: str) -> str:
-    text = re.sub(r'(?m)^duration = ".*"$', f"duration = {SHORT_DURATION}", text)
-    text = re.sub(r"(?m)^duration_s = .*$", "duration_s = 240", text)
-    text = re.sub(r'(?m)^window = ".*"$', 'window = "all"', text)  # N-1 over the whole short horizon
-    text = re.sub(r"(?m)^(job_start_s|trip_at_s) = .*$", r"\1 = 30.0", text)
-    text = re.sub(r"(?m)^job_stop_s = .*$", "job_stop_s = 150.0", text)
-    text = re.sub(r'(?m)^window = ".*"$', 'window = "1min"', text)  # [contingencies] window
-    fluct = SHORT_FLUCT.format(step=0.02 if "grid_forming" in text else 0.1)
-    if re.search(r"(?m)^\[fluctuation\]", text):
-        text = re.sub(r"(?ms)^\[fluctuation\]\n.*?(?=^\[|\Z)", fluct, text)
-    else:
-        text = text + "\n" + fluct
-    if re.search(r"(?m)^\[sag\]", text):
-        return re.sub(r"(?m)^\[sag\]$", SHORT_SAG.strip(), text)
-    return text + SHORT_SAG
-
-
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("readme")
     shutil.copytree(ROOT / "examples", d / "examples")
     shutil.copytree(ROOT / "benchmarks", d / "benchmarks")
     shutil.copytree(ROOT / "grid" / "sites", d / "grid" / "sites")
+    # the files the README runs with pandapower's time series (``--engine reference``)
+    reference = {Path(shlex.split(c)[2]).name for c in readme_commands() if "--engine reference" in c}
     for p in (d / "examples").glob("*.toml"):
         text = p.read_text(encoding="utf-8")
         if text.lstrip().startswith("[study]") or "\n[study]" in text:
-            p.write_text(_shorten(text), encoding="utf-8")
+            p.write_text(shorten(text, reference_engine=p.name in reference), encoding="utf-8")
     return d
 
 
