@@ -17,12 +17,17 @@ the dispatch make the profiles part by part (``Study.profile_stream``; the campu
 iteration edges as it goes) while the engine solves, the convergence record is kept per envelope
 interval, and the criteria that need the per-step series are judged on the stream
 (:mod:`gridstudy.studies.judge.streamed`). ``--threads 2`` uses the second core: the next profile
-parts are made in a child process (``--profiles-in thread``: a thread) and the next block is solved
-in a second thread; ``--threads 1`` runs everything in one thread.
+parts are made in a second thread (``--profiles-in process``: a forked child process) and the next
+block is solved in a third; ``--threads 1`` runs everything in one thread. The default keeps one
+process: a forked child's resident memory counts the interpreter, the libraries and the step
+index it shares with its parent a second time (about 0.7 GB on a year), which the all-in memory
+target cannot afford.
 
-Prints one JSON line: setup (study, site), the streamed run and the total wall time, peak resident
-memory of the process, what the run found (non-converged steps, tap operations, POI voltage range)
-and the criteria's verdicts. Not a test.
+Prints one JSON line: setup (study, site), the streamed run and the total wall time, the CPU time
+(user + system, children included) with the load average and the cores it ran on, the peak
+resident memory of each process and their sum (each process's own high-water mark, ``VmHWM``),
+both against :data:`TARGET_S` and :data:`TARGET_MB`, what the run found (non-converged steps, tap
+operations, POI voltage range) and the criteria's verdicts. Not a test.
 """
 
 from __future__ import annotations
@@ -145,7 +150,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, choices=(1, 2), default=2,
                     help="1: everything in one thread; 2: the next profile parts are made and the next block "
                          "is solved in a second thread")
-    ap.add_argument("--profiles-in", choices=("process", "thread"), default="process",
+    ap.add_argument("--profiles-in", choices=("process", "thread"), default="thread",
                     help="with --threads 2: where the profile parts are made ahead")
     args = ap.parse_args(argv)
 
