@@ -169,7 +169,7 @@ class ResultRecorder:
         self.hist = np.zeros((nb, len(self.edges) + 1), dtype=np.int64)
         # per-step series: full or envelopes
         self.full: dict[str, np.ndarray] = {}
-        self.env_index = None
+        self.env_index: pd.DatetimeIndex | None = None
         self._env_ns: np.ndarray | None = None
         self._env_freq_ns = 0
         #: with intervals that are a range: the first step's offset into its interval and the step [ns]
@@ -194,7 +194,7 @@ class ResultRecorder:
                     # floored a million steps at a time (a year's index floored at once would double it);
                     # a fixed-step index floors to a rising sequence, so the parts' unique values join in order
                     floors = [index[a:a + part].floor(freq).unique() for a in range(0, len(index), part)] or [index.floor(freq)]
-                    self.env_index = floors[0].append(floors[1:]).unique() if len(floors) > 1 else floors[0]
+                    self.env_index = cast(pd.DatetimeIndex, floors[0].append(floors[1:]).unique() if len(floors) > 1 else floors[0])
                     ne = len(self.env_index)
                     # a tz-naive index floors by integer arithmetic on its nanoseconds (what floor does)
                     self._env_ns = pd.DatetimeIndex(self.env_index).asi8 if index.tz is None else None
