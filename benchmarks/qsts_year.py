@@ -17,12 +17,17 @@ the dispatch make the profiles part by part (``Study.profile_stream``; the campu
 iteration edges as it goes) while the engine solves, the convergence record is kept per envelope
 interval, and the criteria that need the per-step series are judged on the stream
 (:mod:`gridstudy.studies.judge.streamed`). ``--threads 2`` uses the second core: the next profile
-parts are made in a child process (``--profiles-in thread``: a thread) and the next block is solved
-in a second thread; ``--threads 1`` runs everything in one thread.
+parts are made in a second thread (``--profiles-in process``: a forked child process) and the next
+block is solved in a third; ``--threads 1`` runs everything in one thread. The default keeps one
+process: a forked child's resident memory counts the interpreter, the libraries and the step
+index it shares with its parent a second time (about 0.7 GB on a year), which the all-in memory
+target cannot afford.
 
-Prints one JSON line: setup (study, site), the streamed run and the total wall time, peak resident
-memory of the process, what the run found (non-converged steps, tap operations, POI voltage range)
-and the criteria's verdicts. Not a test.
+Prints one JSON line: setup (study, site), the streamed run and the total wall time, the CPU time
+(user + system, children included) with the load average and the cores it ran on, the peak
+resident memory of each process and their sum (each process's own high-water mark, ``VmHWM``),
+both against :data:`TARGET_S` and :data:`TARGET_MB`, what the run found (non-converged steps, tap
+operations, POI voltage range) and the criteria's verdicts. Not a test.
 """
 
 from __future__ import annotations
@@ -42,6 +47,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 warnings.filterwarnings("ignore", category=FutureWarning)
+
+#: What a year at 1 s on memphis-161kv should take, all in: wall time [s] and the sum of the peak
+#: resident memory of every process the run uses [MB] (1.0 GB: 1000 MB).
+TARGET_S, TARGET_MB = 20.0, 1000.0
 
 #: Sections of a full study file that the QSTS-only study schema does not take.
 STUDY_ONLY = ("[criteria", "[contingencies", "[sag", "[[scenarios")
@@ -66,22 +75,69 @@ def study_file(template: Path, site: str, days: float, folder: Path) -> Path:
     return path
 
 
-def rss_mb() -> float:
-    """Resident memory of this process now (Linux ``/proc/self/statm``). [MB]"""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def _status_kb(pid: int | str, field: str) -> int | None:
+    """A ``kB`` field of ``/proc/<pid>/status`` (Linux); ``None`` once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    """The live descendants of ``pid`` (``/proc/<pid>/task/*/children``, recursively)."""
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return out
+    for t in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                kids = [int(x) for x in f.read().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for k in kids:
+            out += [k, *_children(k)]
+    return out
 
 
 class RssSampler(threading.Thread):
-    """Largest resident memory seen while running (sampled every ``dt`` seconds). [MB]"""
+    """Peak resident memory of this process and of every child it starts, each process's own
+    high-water mark (``VmHWM``; a forked child counts the pages it shares with this process too,
+    as the sum of peaks is meant to), read every ``dt`` seconds and once more at :meth:`finish`. [MB]"""
 
-    def __init__(self, dt: float = 0.2):
+    def __init__(self, dt: float = 0.1):
         super().__init__(daemon=True)
-        self.dt, self.peak, self.stop = dt, rss_mb(), threading.Event()
+        self.dt, self.stop = dt, threading.Event()
+        self.peaks_kb: dict[int, int] = {}
+        self.sample()
+
+    def sample(self) -> None:
+        for pid in [os.getpid(), *_children(os.getpid())]:
+            kb = _status_kb(pid, "VmHWM")
+            if kb is not None:
+                self.peaks_kb[pid] = max(self.peaks_kb.get(pid, 0), kb)
 
     def run(self):
         while not self.stop.wait(self.dt):
-            self.peak = max(self.peak, rss_mb())
+            self.sample()
+
+    def finish(self) -> None:
+        self.stop.set()
+        self.join()
+        self.sample()
+
+    @property
+    def main_mb(self) -> float:
+        return self.peaks_kb.get(os.getpid(), 0) / 1024.0
+
+    @property
+    def children_mb(self) -> list[float]:
+        return [kb / 1024.0 for pid, kb in self.peaks_kb.items() if pid != os.getpid()]
 
 
 def main(argv=None) -> int:
@@ -94,7 +150,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, choices=(1, 2), default=2,
                     help="1: everything in one thread; 2: the next profile parts are made and the next block "
                          "is solved in a second thread")
-    ap.add_argument("--profiles-in", choices=("process", "thread"), default="process",
+    ap.add_argument("--profiles-in", choices=("process", "thread"), default="thread",
                     help="with --threads 2: where the profile parts are made ahead")
     args = ap.parse_args(argv)
 
@@ -125,15 +181,17 @@ def main(argv=None) -> int:
     try:
         res = run_fast(inputs, quiet=True, block_steps=args.block_steps, recorder=judge, pipeline=two)
     finally:
+        sampler.sample()  # the profile process's last peak, before it ends
         stream.close()
     t_run = time.perf_counter() - t0 - t_setup
     criteria = judge.summary(res)
     total = time.perf_counter() - t0
-    sampler.stop.set()
-    sampler.join()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kB
-    # the profile process (forked: it shares this process's pages until either writes them)
-    child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    sampler.finish()
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    # every process's own peak, summed (a forked child's shared pages counted in both)
+    peak_mb = sampler.main_mb
+    total_mb = peak_mb + sum(sampler.children_mb)
     bs = res.bus_summary
     poi = site.poi_bus
     out = {
@@ -147,8 +205,14 @@ def main(argv=None) -> int:
         "total_s": round(total, 1),
         "pf_per_s_all_in": round(n / total),
         "profile_wait_s": round(stream.wait_s, 1),
+        "cpu_s": round(cpu_s, 1),
+        "load_avg_1min": round(os.getloadavg()[0], 2),
+        "cores": os.cpu_count(),
         "peak_rss_mb": round(peak_mb),
-        "profile_process_peak_rss_mb": round(child_mb) if two and args.profiles_in == "process" else None,
+        "child_peak_rss_mb": [round(m) for m in sampler.children_mb],
+        "peak_rss_mb_all_processes": round(total_mb),
+        "targets": {"total_s": TARGET_S, "peak_rss_mb_all_processes": TARGET_MB,
+                    "total_s_met": total <= TARGET_S, "peak_rss_met": total_mb <= TARGET_MB},
         "nonconverged_steps": int(res.nonconverged_steps),
         "tap_operations": {str(k): int(v) for k, v in res.tap_operations.items()},
         "poi_vm_min_pu": float(bs.at[poi, "vm_min_pu"]),

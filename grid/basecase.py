@@ -164,7 +164,9 @@ def settle_taps(site: Site, campus_p_mw: float | None = None) -> dict[int, int]:
     if not site.regulating_trafos:
         return {}
     try:
-        net = solve_idle_battery(site, regulate=True, campus_p_mw=campus_p_mw)
+        # pandapower's own numba path compiles its kernels afresh in every process (it caches none),
+        # seconds per run for a few-bus site; only the integer positions are kept from this solve
+        net = solve_idle_battery(site, regulate=True, campus_p_mw=campus_p_mw, numba=False)
     except Exception as exc:
         if not is_divergence(exc):
             raise

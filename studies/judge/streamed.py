@@ -45,6 +45,7 @@ from gridstudy.studies.judge.findings import (
     thermal_from_summary,
     with_standing,
 )
+from gridstudy.studies.qsts.heap import release_free_heap
 from gridstudy.studies.qsts.results import QSTSResult, ResultRecorder
 
 __all__ = ["StreamJudge", "JUDGE_STEPS"]
@@ -130,6 +131,8 @@ class StreamJudge:
         self._p, self._q = [p[len(p) - keep:]], [q[len(q) - keep:]]
         self._start += len(p) - keep
         self._held = 0
+        del p, q, idx, ps, qs, made
+        release_free_heap()  # the stretch's temporaries are gone: their pages go back
 
     def _keep(self, key: str, f: Finding, larger_worse: bool) -> None:
         old = self.worst.get(key)

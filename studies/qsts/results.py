@@ -169,20 +169,36 @@ class ResultRecorder:
         self.hist = np.zeros((nb, len(self.edges) + 1), dtype=np.int64)
         # per-step series: full or envelopes
         self.full: dict[str, np.ndarray] = {}
-        self.env_index = None
+        self.env_index: pd.DatetimeIndex | None = None
         self._env_ns: np.ndarray | None = None
         self._env_freq_ns = 0
+        #: with intervals that are a range: the first step's offset into its interval and the step [ns]
+        self._env_range: tuple[int, int] | None = None
         if self.record.series:
             if self.record.envelope_freq:
-                # floored a million steps at a time (a year's index floored at once would double it);
-                # a fixed-step index floors to a rising sequence, so the parts' unique values join in order
                 freq, part = self.record.envelope_freq, 1 << 20
-                floors = [index[a:a + part].floor(freq).unique() for a in range(0, len(index), part)] or [index.floor(freq)]
-                self.env_index = floors[0].append(floors[1:]).unique() if len(floors) > 1 else floors[0]
-                ne = len(self.env_index)
-                # a tz-naive index floors by integer arithmetic on its nanoseconds (what floor does)
-                self._env_ns = pd.DatetimeIndex(self.env_index).asi8 if index.tz is None else None
-                self._env_freq_ns = int(pd.Timedelta(freq).value)
+                freq_ns = int(pd.Timedelta(freq).value)
+                step_ns = int(pd.Timedelta(cast(pd.offsets.Tick, index.freq)).value) if index.freq is not None else 0
+                if index.tz is None and 0 < step_ns <= freq_ns:
+                    # a tz-naive index floors by integer arithmetic on its nanoseconds (what floor
+                    # does); a step no longer than the interval leaves no interval empty between
+                    # the first step's and the last's, so the intervals are a range: each step's
+                    # interval follows from its position alone (no search, no floored copy)
+                    t0 = int(index[0].value)
+                    first = t0 - t0 % freq_ns
+                    t1 = int(index[-1].value)
+                    ne = (t1 - t1 % freq_ns - first) // freq_ns + 1
+                    self.env_index = pd.DatetimeIndex(first + freq_ns * np.arange(ne, dtype=np.int64), name=index.name)
+                    self._env_range = (t0 - first, step_ns)
+                else:
+                    # floored a million steps at a time (a year's index floored at once would double it);
+                    # a fixed-step index floors to a rising sequence, so the parts' unique values join in order
+                    floors = [index[a:a + part].floor(freq).unique() for a in range(0, len(index), part)] or [index.floor(freq)]
+                    self.env_index = cast(pd.DatetimeIndex, floors[0].append(floors[1:]).unique() if len(floors) > 1 else floors[0])
+                    ne = len(self.env_index)
+                    # a tz-naive index floors by integer arithmetic on its nanoseconds (what floor does)
+                    self._env_ns = pd.DatetimeIndex(self.env_index).asi8 if index.tz is None else None
+                self._env_freq_ns = freq_ns
                 self.env_min = {s: np.full(ne, np.nan) for s in self.series_names}
                 self.env_max = {s: np.full(ne, np.nan) for s in self.series_names}
             else:
@@ -297,6 +313,9 @@ class ResultRecorder:
     def _env_codes(self, sl: slice) -> np.ndarray:
         """The envelope interval of each step of ``sl`` (its position in ``env_index``). [-]"""
         assert self.env_index is not None  # called with envelopes only
+        if self._env_range is not None:  # (offset + i step) // interval, exact in integers
+            off, step_ns = self._env_range
+            return (off + step_ns * np.arange(sl.start, sl.stop, dtype=np.int64)) // self._env_freq_ns
         if self._env_ns is None:
             return self.env_index.get_indexer(self.index[sl].floor(self.record.envelope_freq))
         t = self.index.asi8[sl]

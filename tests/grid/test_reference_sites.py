@@ -5,7 +5,7 @@ import math
 import pytest
 
 from gridstudy.grid import load_site, load_site_spec, reference_sites
-from gridstudy.grid.basecase import base_case, check_site
+from gridstudy.grid.basecase import base_case, check_site, settle_taps, solve_idle_battery
 from gridstudy.grid.megapack import megapack
 
 SITES = sorted(reference_sites())
@@ -90,3 +90,15 @@ def test_site_battery_stays_true_after_the_study_rerates_the_plant():
     assert st.max_p_mw.sum() == pytest.approx(built.battery.p_mw) and st.max_e_mwh.sum() == pytest.approx(built.battery.e_mwh)
     assert st.sn_mva.sum() == pytest.approx(built.battery.s_mva)
     assert site.battery.units == 600  # the site handed to the study is not changed
+
+
+@pytest.mark.parametrize("name", SITES)
+def test_settled_taps_equal_pandapower_numba_controller_run(name):
+    # settle_taps solves without pandapower's numba path (compiled afresh in every process); the
+    # positions it settles on are pandapower's own DiscreteTapControl run with numba, at the peak
+    site = load_site(name)
+    if not site.regulating_trafos:
+        pytest.skip("no regulating transformer")
+    ref = solve_idle_battery(site, regulate=True, numba=True)
+    got = settle_taps(site)
+    assert got == {t: int(ref.trafo.at[t, "tap_pos"]) for t in site.regulating_trafos}

@@ -196,3 +196,22 @@ def test_histogram_counts_equal_searchsorted_at_and_between_edges(edges):
         np.testing.assert_array_equal(hist[b], np.bincount(np.searchsorted(e, x, side="right"), minlength=len(e) + 1))
         np.testing.assert_array_equal(below[:, b], [(x < q).sum() for q in lo])
         np.testing.assert_array_equal(above[:, b], [(x > q).sum() for q in hi])
+
+
+@pytest.mark.parametrize("step", ["250ms", "1s", "7s", "1min", "90s"])
+def test_envelope_intervals_equal_pandas_resample_at_any_step(step):
+    # the recorder finds each step's interval by integer arithmetic when the step is no longer
+    # than the interval (then no interval in between is empty) and by flooring the index
+    # otherwise; pandas' resample is the reference, its empty bins dropped (a step of 90 s skips
+    # some 1-minute intervals, which hold no step and so no envelope)
+    site = _site()
+    n = 700
+    idx = pd.date_range("2025-01-01 00:00:13.5", periods=n, freq=step)
+    data = _synthetic(site, n, seed=5)
+    res = _feed(ResultRecorder(site, idx, RecordSpec(envelope_freq="1min")), data, 64)
+    s = pd.Series(data[2]["grid_p_mw"], index=idx)
+    lo, hi = s.resample("1min").min().dropna(), s.resample("1min").max().dropna()
+    assert list(res.series.index) == list(lo.index)
+    # min and max pick values of the series: exact
+    np.testing.assert_array_equal(res.series[("grid_p_mw", "min")].to_numpy(), lo.to_numpy())
+    np.testing.assert_array_equal(res.series[("grid_p_mw", "max")].to_numpy(), hi.to_numpy())
