@@ -33,7 +33,7 @@ test: $(STAMP) links
 	$(PY) -m ruff check .
 	$(PY) -m mypy -p gridstudy
 	sh scripts/ensure_browser.sh
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 clean:
 	rm -rf $(VENV) out .pytest_cache gridstudy

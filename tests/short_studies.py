@@ -28,7 +28,7 @@ def shorten(text: str, *, reference_engine: bool = False) -> str:
     """The study file's text with a short horizon, window, sub-second window and sag event.
 
     ``reference_engine``: the file is run by pandapower's time series (tens of power flows a second
-    rather than tens of thousands): its horizon is two minutes and its sub-second window 20 s.
+    rather than tens of thousands): its horizon is two minutes.
     """
     duration, duration_s = ('"2min"', 120) if reference_engine else (SHORT_DURATION, 240)
     text = re.sub(r'(?m)^duration = ".*"$', f"duration = {duration}", text)
@@ -37,8 +37,6 @@ def shorten(text: str, *, reference_engine: bool = False) -> str:
     text = re.sub(r"(?m)^job_stop_s = .*$", "job_stop_s = 150.0", text)
     text = re.sub(r'(?m)^window = ".*"$', 'window = "1min"', text)  # N-1 over one minute of the horizon
     fluct = SHORT_FLUCT.format(step=0.02 if "grid_forming" in text else 0.1)
-    if reference_engine:
-        fluct = fluct.replace("window_s = 60.0", "window_s = 20.0")
     if re.search(r"(?m)^\[fluctuation\]", text):
         text = re.sub(r"(?ms)^\[fluctuation\]\n.*?(?=^\[|\Z)", fluct, text)
     else:
