@@ -409,6 +409,11 @@ MEASURED = {
 }
 
 
+#: Groups whose limits take the status the study file gives another group (the Plt's planning level
+#: is the flicker planning levels' second row).
+STATUS_GROUP = {"flicker_plt": "flicker"}
+
+
 def with_standing(f: Finding, preset: CriteriaPreset, step_s: float | None = None) -> Finding:
     """``f`` with its standing for the study of ``preset`` and every limit's meter named.
 
@@ -426,8 +431,9 @@ def with_standing(f: Finding, preset: CriteriaPreset, step_s: float | None = Non
     elif f.id.endswith("sub-second") and f.group == "rapid_voltage_change":
         how = "POI voltage magnitude, each sample of the sub-second windows"
     limits = tuple(replace(lim, meter=how.format(step=step)) if not lim.meter and how else lim for lim in f.limits)
-    if f.group in preset.status:  # the status the study file gives the group's limits
-        limits = tuple(replace(lim, status=preset.status[f.group]) for lim in limits)
+    group = STATUS_GROUP.get(f.group, f.group)
+    if group in preset.status:  # the status the study file gives the group's limits
+        limits = tuple(replace(lim, status=preset.status[group]) for lim in limits)
     standing = f.standing
     if standing == "binding" and f.limits and not any(preset.binding(lim.region) for lim in f.limits):
         standing = "reference (other region)"
