@@ -90,16 +90,29 @@ def event_profiles(site: Site, event: SagEvent, sec: SagSection,
 RVC_KINDS = ("job_start", "campus_trip")
 
 
+#: The steady-state rule's shortest steady state (:func:`gridstudy.studies.criteria.rvc.rvc_events`). [s]
+RVC_STEADY_S = 1.0
+
+
 def event_rvc(event: SagEvent, poi_vm_pu: pd.Series, limits: RVCLimits) -> dict[str, Any]:
     """The rapid voltage change of a customer-side event (:data:`RVC_KINDS`): the passages between
     steady states of its POI voltage by the package's rule (:func:`gridstudy.studies.criteria.rvc.rvc_events`:
     a steady state moves less than +/-0.5 % within 1 s), the largest ``dv_max`` [%] judged against
     the cap, ``RVCLimits.day_pct`` (IEC 61000-3-7's "n <= 4 a day" row: a campus trips or a job
     starts a few times a day at most). A change slower than the rule (a job start along a 60-s ramp)
-    holds no passage: it is a slow variation, ``rvc_pct`` 0. Other events: ``rvc_pct`` ``None``."""
+    holds no passage: it is a slow variation, ``rvc_pct`` 0. The run starts in the steady state before
+    the event (the campus constant, taps settled), so that state is taken to hold for
+    :data:`RVC_STEADY_S` before the run as well (an event early in its run still has the steady state
+    before it). Other events: ``rvc_pct`` ``None``."""
     if event.kind not in RVC_KINDS:
         return {"rvc_pct": None, "rvc_limit_pct": None, "rvc_pass": None}
-    ev = rvc_events(poi_vm_pu.dropna())
+    v = poi_vm_pu.dropna()
+    if len(v) > 1:  # the run starts in the steady state before the event: that state held before the run too
+        step = v.index[1] - v.index[0]
+        n = int(math.ceil(RVC_STEADY_S / step.total_seconds())) + 1
+        before = pd.Series(float(v.iloc[0]), index=v.index[0] - step * np.arange(n, 0, -1))
+        v = pd.concat([before, v])
+    ev = rvc_events(v, min_steady_s=RVC_STEADY_S)
     ev = ev[ev["kind"] == "rvc"]
     dv = float(ev["dv_max_pct"].max()) if len(ev) else 0.0
     return {"rvc_pct": dv, "rvc_limit_pct": limits.day_pct, "rvc_pass": bool(dv <= limits.day_pct),

@@ -45,6 +45,14 @@ def test_a_campus_trip_step_above_the_cap_fails_and_one_below_passes():
     assert under["rvc_pct"] == pytest.approx(2.5, abs=1e-9) and under["rvc_pass"] is True
 
 
+def test_a_trip_early_in_its_run_still_has_the_steady_state_before_it():
+    # the sag events trip the campus 1 s into the run (their default at_s): 0.99 pu for 0.2 s only,
+    # the run starting in that steady state; the step reads its full +3.6 %
+    t = np.arange(0, 5.0, STEP_S)
+    r = event_rvc(TRIP, _poi(np.where(t < 0.2, 0.99, 1.026)), RVC_HV)
+    assert r["rvc_pct"] == pytest.approx(3.6, abs=1e-9) and r["rvc_pass"] is False
+
+
 def test_a_job_start_along_a_60_s_ramp_is_a_slow_variation_and_a_step_a_rapid_change():
     # -3.3 % over 60 s moves 0.055 %/s: every 1-s window stays within the +/-0.5 % band, one steady state
     t = np.arange(0, 80.0, STEP_S)
