@@ -244,26 +244,43 @@ def voltage_duration(hist: dict[str, pd.DataFrame], names: dict[int, str], band:
                      total_s: float, title: str) -> str:
     """Voltage-duration curves of each bus, one panel per scenario (from the binned histograms)."""
     m = len(hist)
-    fig, axes = plt.subplots(1, m, figsize=(7.2, 2.9), sharey=True, squeeze=False)
+    # at most three panels a row, so that panel titles and tick labels keep their room
+    ncol = min(m, 3)
+    nrow = -(-m // ncol) if m else 1
+    fig, axes = plt.subplots(nrow, ncol, figsize=(7.2, 0.6 + 2.1 * nrow), sharey=True, sharex=True, squeeze=False)
     cmap = plt.get_cmap("tab10")
-    for ax, (scen, h) in zip(axes[0], hist.items(), strict=True):
+    flat = list(axes.ravel())
+    handles: dict[str, Any] = {}
+    for ax, (scen, h) in zip(flat, hist.items(), strict=False):
         for k, (b, row) in enumerate(h.iterrows()):
             if b not in names:
                 continue
             x, y = _duration_curve(row, total_s)
-            ax.plot(x, y, drawstyle="steps-post", color=cmap(k % 10), label=names[b], lw=1.1)
+            (line,) = ax.plot(x, y, drawstyle="steps-post", color=cmap(k % 10), label=names[b], lw=1.1)
+            handles.setdefault(names[b], line)
         if band:
             for v in band:
-                ax.axhline(v, color="0.25", ls="--", lw=0.8)
-            ax.annotate(f"N-0 band {band[0]:.3g}-{band[1]:.3g} pu", xy=(0.99, band[1]),
-                        xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=6.5, color="0.25")
+                (bl,) = ax.plot([0, 100], [v, v], color="0.25", ls="--", lw=0.8)
+            handles.setdefault(f"N-0 band {band[0]:.3g}-{band[1]:.3g} pu", bl)
         ax.set_xlim(0, 100)
-        ax.set_xlabel("time at or above the voltage [% of horizon]")
-        ax.set_title(style(scen)["label"] if scen in SCENARIO_STYLE else scen.replace("_", " "))
-    axes[0][0].set_ylabel("voltage [pu] (5 mpu bins)")
-    axes[0][-1].legend(loc="lower left", fontsize=6.5)
+        ax.set_title(style(scen)["label"] if scen in SCENARIO_STYLE else scen.replace("_", " "), fontsize=8)
+    for ax in flat[m:]:
+        ax.set_visible(False)
+    for r in range(nrow):
+        axes[r][0].set_ylabel("voltage [pu]\n(5-mpu bins)")
+    # one axis label, under the middle panel of the bottom row (each panel's own would overprint)
+    axes[nrow - 1][ncol // 2].set_xlabel("time at or above the voltage [% of the horizon]")
     fig.suptitle(title, fontsize=9.5)
+    # the legend below the panels, never over a curve
+    fig.legend(list(handles.values()), list(handles), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncol=min(len(handles), 3), fontsize=7, frameon=False)
+    fig.tight_layout()
     return to_svg(fig)
+
+
+def _legend_below(ax: Axes, ncol: int, fontsize: float = 7.5) -> None:
+    """The legend under the axes (below the time-axis label), so that it covers no data."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.26), ncol=ncol, fontsize=fontsize, frameon=False)
 
 
 def grid_power(series: dict[str, pd.Series], campus: pd.Series | None, title: str) -> str:
@@ -278,7 +295,7 @@ def grid_power(series: dict[str, pd.Series], campus: pd.Series | None, title: st
     ax.set_ylabel("active power at the POI [MW]\n(import positive)")
     ax.set_title(title)
     _time_axis(ax, next(iter(series.values())).index)
-    ax.legend(loc="lower right", ncol=3)
+    _legend_below(ax, ncol=4)
     return to_svg(fig)
 
 
@@ -340,7 +357,7 @@ def taps(tap: dict[str, dict[str, pd.Series]], title: str) -> str:
     if idx is not None:
         _time_axis(ax, idx)
     ax.yaxis.get_major_locator().set_params(integer=True)
-    ax.legend(loc="best", fontsize=6.5, ncol=2)
+    _legend_below(ax, ncol=2, fontsize=6.5)
     return to_svg(fig)
 
 
