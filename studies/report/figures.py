@@ -140,7 +140,7 @@ def poi_voltage(series: dict[str, pd.Series], band: tuple[float, float] | None, 
         lo, hi = min(lo, band[0]), max(hi, band[1])
     pad = 0.08 * (hi - lo) + 0.002
     ax.set_ylim(lo - pad, hi + pad)
-    ax.legend(loc="lower left", ncol=3)
+    _legend_below(ax, ncol=3)
     return to_svg(fig)
 
 
@@ -176,7 +176,7 @@ def poi_voltage_zoom(series: dict[str, pd.Series], band: tuple[float, float] | N
     ax.set_ylabel("POI voltage [pu]")
     ax.set_title(title)
     _time_axis(ax, next(iter(series.values())).loc[t0:t1].index)
-    ax.legend(loc="lower left", ncol=3)
+    _legend_below(ax, ncol=3)
     return to_svg(fig)
 
 
@@ -312,7 +312,7 @@ def grid_variation(metrics: dict[str, pd.Series], limit_mw: float, limit_name: s
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     _time_axis(ax, next(iter(metrics.values())).index)
-    ax.legend(loc="upper left", ncol=3)
+    _legend_below(ax, ncol=3)
     return to_svg(fig)
 
 
@@ -328,7 +328,6 @@ def battery(p: dict[str, pd.Series], soc: dict[str, pd.Series], p_max_mw: float 
         _hline(a1, -p_max_mw, f"rating -{p_max_mw:.0f} MW", color="0.3")
     a1.set_ylabel("battery power [MW]\n(charging positive)")
     a1.set_title(title)
-    a1.legend(loc="upper left", ncol=3)
     for k, (scen, s) in enumerate(soc.items()):
         e = envelope(s)
         a2.plot(e.index, e.to_numpy(), **style(scen, k))
@@ -337,6 +336,7 @@ def battery(p: dict[str, pd.Series], soc: dict[str, pd.Series], p_max_mw: float 
         _hline(a2, soc_limits[1], f"max SOC {soc_limits[1]:g} %", color="0.3")
     a2.set_ylabel("state of charge [%]")
     _time_axis(a2, next(iter(p.values())).index)
+    _legend_below(a2, ncol=3)  # the same scenarios in both panels: one legend, under them
     return to_svg(fig)
 
 

@@ -229,8 +229,8 @@ def plt_finding(run: WindowRun, levels: FlickerLevels, lamp: str, settings: Fluc
         events=int(value > levels.plt), limits=(dataclasses.replace(lim, meter=meter),),
         note=(f"Plt = (sum of Pst^3 / {PLT_N_PST})^(1/3) over the {PLT_N_PST} consecutive {PST_INTERVAL_S / 60:g}-min "
               f"Pst of the IEC 61000-4-15 flickermeter ({lamp} lamp) on the POI voltage at "
-              f"{1000 * settings.step_s:g} ms, run over {run.window.label}: "
-              + ", ".join(f"{p:.3g}" for p in iv["pst"]) + "."),
+              f"{1000 * settings.step_s:g} ms, run over the 2 h from {run.window.start:%Y-%m-%d %H:%M:%S}: "
+              + ", ".join(f"{p:.3f}" for p in iv["pst"]) + "."),
         details={"plt": value, "pst": [float(p) for p in iv["pst"]], "window": run.window.label,
                  "window_start": run.window.start, "method": "iec61000-4-15", "fluctuation_step_s": settings.step_s,
                  "plt_complete": True},
