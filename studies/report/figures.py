@@ -278,9 +278,13 @@ def voltage_duration(hist: dict[str, pd.DataFrame], names: dict[int, str], band:
     return to_svg(fig)
 
 
-def _legend_below(ax: Axes, ncol: int, fontsize: float = 7.5) -> None:
-    """The legend under the axes (below the time-axis label), so that it covers no data."""
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.26), ncol=ncol, fontsize=fontsize, frameon=False)
+def _legend_below(ax: Axes, ncol: int, fontsize: float = 7.5, of: Axes | None = None) -> None:
+    """The legend of ``of`` (default ``ax``) under ``ax`` (below its time-axis label), so that it
+    covers no data; none where nothing is labelled."""
+    handles, labels = (of or ax).get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.26), ncol=ncol, fontsize=fontsize,
+                  frameon=False)
 
 
 def grid_power(series: dict[str, pd.Series], campus: pd.Series | None, title: str) -> str:
@@ -336,7 +340,7 @@ def battery(p: dict[str, pd.Series], soc: dict[str, pd.Series], p_max_mw: float 
         _hline(a2, soc_limits[1], f"max SOC {soc_limits[1]:g} %", color="0.3")
     a2.set_ylabel("state of charge [%]")
     _time_axis(a2, next(iter(p.values())).index)
-    _legend_below(a2, ncol=3)  # the same scenarios in both panels: one legend, under them
+    _legend_below(a2, ncol=3, of=a1)  # the same scenarios in both panels: one legend, under them
     return to_svg(fig)
 
 
@@ -414,9 +418,9 @@ def sag_event(df: pd.DataFrame, title: str) -> str:
     _hline(a1, 0.9, "ride-through continuous min 0.9 pu", color="#b00020")
     a1.set_ylabel("voltage [pu]")
     a1.set_title(title)
-    a1.legend(loc="lower right", ncol=3)
     a2.set_ylabel("grid-side power [MW]\n(import positive)")
     a2.set_xlabel("time from the start of the event window [s]")
+    _legend_below(a2, ncol=3, of=a1)
     return to_svg(fig)
 
 
@@ -466,9 +470,9 @@ def fluctuation_window(frames: dict[str, pd.DataFrame], title: str, zoom_s: floa
         a2.plot(t[keep], g["grid_p_mw"].to_numpy()[keep], lw=0.8, **st)
     a1.set_ylabel("POI voltage [pu]")
     a1.set_title(title)
-    a1.legend(loc="lower right", ncol=3)
     a2.set_ylabel("grid-side power [MW]\n(import positive)")
     a2.set_xlabel(f"time from the start of the judged window [s] ({zoom_s:g} s around its largest change)")
+    _legend_below(a2, ncol=3, of=a1)  # under both panels, over neither
     return to_svg(fig)
 
 
@@ -493,5 +497,5 @@ def oscillation_spectrum(spectra: dict[str, pd.DataFrame], cap_mw: float | None,
     ax.set_xlabel("frequency [Hz]")
     ax.set_ylabel("amplitude [MW]")
     ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=7)
+    _legend_below(ax, ncol=3, fontsize=7)
     return to_svg(fig)
