@@ -406,7 +406,7 @@ def flicker_pst(pst: dict[str, pd.Series], level: float | None, title: str) -> s
 
 def sag_event(df: pd.DataFrame, title: str) -> str:
     """One sag event: POI and source voltage, and grid-side power, without and with the battery."""
-    fig, (a1, a2) = _fig(h=3.9, nrows=2)
+    fig, (a1, a2) = _fig(h=3.4, nrows=2)
     src_done = False
     for k, (scen, g) in enumerate(df.groupby("scenario", sort=False)):
         st = style(str(scen), k)
@@ -452,7 +452,7 @@ def sizing_frontier(frontier: list[dict[str, Any]], evaluations: list[dict[str, 
 def fluctuation_window(frames: dict[str, pd.DataFrame], title: str, zoom_s: float = 30.0) -> str:
     """POI voltage and grid-side power at the sub-second step over ``zoom_s`` of a judged window
     around its largest change of grid-side power (of the first scenario), per scenario. [pu], [MW]"""
-    fig, (a1, a2) = _fig(h=3.9, nrows=2)
+    fig, (a1, a2) = _fig(h=3.4, nrows=2)
     first = next((g[g["judged"]] for g in frames.values() if g["judged"].any()), None)
     t_from = 0.0
     if first is not None and len(first) > 1:
