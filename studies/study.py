@@ -42,6 +42,7 @@ from gridstudy.grid.basecase import check_site
 from gridstudy.studies.criteria import RAMP_PRESETS, Finding, custom_preset, get_preset
 from gridstudy.studies.criteria.meter import Meter
 from gridstudy.studies.criteria.presets import DEFAULT_METERS
+from gridstudy.studies.criteria.voltage import voltage_class
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.judge.findings import bus_band, scenario_findings, scenario_summary, with_standing
 from gridstudy.studies.judge.streamed import StreamJudge
@@ -64,8 +65,8 @@ from gridstudy.studies.stages.fluctuation import (
     summary_keys,
     windows_table,
 )
-from gridstudy.studies.stages.load_loss import largest_load_loss
-from gridstudy.studies.stages.sag import sag_stage
+from gridstudy.studies.stages.load_loss import largest_load_loss, load_loss_verdict_finding
+from gridstudy.studies.stages.sag import sag_rvc_findings, sag_stage
 
 if TYPE_CHECKING:
     from gridstudy.grid.site import Site
@@ -289,19 +290,28 @@ class Study(StudySetup):
         """The last steps of :meth:`run`: the sub-second findings in place of their study-step
         counterparts, the largest credible load loss, ``summary.json`` and the tables."""
         scen_summary: dict[str, dict[str, Any]] = {}
-        for name, prof in profs.items():
+        for name in profs:
             if fluct is not None:  # the sub-second findings replace their study-step counterparts
                 findings[name] = [f for f in findings[name] if f.id not in fluct.replaced_ids] + fluct.findings[name]
-            findings[name] = [with_standing(f, self.preset, self.step_s) for f in findings[name]]
+        say("largest credible load loss: POI voltage rise and frequency screen")
+        lll = largest_load_loss(site, campus, self.preset, {n: {"criteria": [f.to_dict() for f in fs]}
+                                                             for n, fs in findings.items()},
+                                cont.loss_rows, sag_rows, plant=self.battery, profiles=profs)
+        cls = voltage_class(site.poi_vn_kv)
+        sag_rvc = sag_rvc_findings(sag_rows, self.preset.rvc_limits(cls))
+        for name, prof in profs.items():
+            # the site-level checks each scenario's verdict includes: the campus's own sag events as
+            # rapid voltage changes (the scenarios they ran for) and the largest credible load loss
+            site_level = [sag_rvc[name]] if name in sag_rvc else []
+            has_plant = self.plant_keys(name, fluct)["plant_mode"] != "idle"
+            site_level.append(load_loss_verdict_finding(lll, self.preset, has_plant, cls))
+            findings[name] = [with_standing(f, self.preset, self.step_s) for f in findings[name] + site_level]
             scen_summary[name] = scenario_summary(site, results[name], findings[name], prof, self.preset)
             scen_summary[name]["strategy"] = prof.attrs.get("strategy", "battery idle")
             scen_summary[name]["gpu_smoothing_extra_mwh"] = float(prof.attrs.get("smoothing_extra_mwh", 0.0))
             if fluct is not None:
                 scen_summary[name].update(summary_keys(fluct, name, scen_summary[name]["max_p2p_mw_5s"]))
             scen_summary[name].update(self.plant_keys(name, fluct))
-        say("largest credible load loss: POI voltage rise and frequency screen")
-        lll = largest_load_loss(site, campus, self.preset, scen_summary, cont.loss_rows, sag_rows,
-                                plant=self.battery, profiles=profs)
         summary = self._summary(site, campus, engine, site_summary, scen_summary, cont.window_note, cont.rows,
                                 cont.loss_rows, sag_rows)
         summary["largest_load_loss"] = lll

@@ -507,9 +507,10 @@ def flickermeter_finding(vm: pd.Series, levels: FlickerLevels = FLICKER_MV, *,
     Finding
         ``worst_value`` the largest Pst and ``when`` its interval start; ``seconds_outside`` the
         time of intervals with Pst above the level; ``events`` their number. ``passed`` when the
-        largest Pst and the largest Plt are within the levels; a Plt from fewer than 12 Pst is the
-        cubic mean of those it has (the fluctuation taken to last the 2 h) and is judged, as
-        ``details["plt_complete"]`` says. ``details``: ``pst_max``, ``plt_max``, ``method``
+        largest Pst is within its level and, where the series holds 12 consecutive Pst (2 h), the
+        largest Plt within its level; a Plt from fewer than 12 Pst (the cubic mean of those it has)
+        is reported, not judged (the standard's Plt is the 2-h value), as ``details["plt_complete"]``
+        says. ``details``: ``pst_max``, ``plt_max``, ``method``
         (``"iec61000-4-15"``), ``lamp``, ``step_s``, ``sample``, ``internal_step_s``,
         ``seen_hz``, ``p_inst_max``, ``pst_windows``, ``partial_windows``, ``plt_complete``,
         ``unjudged_s``, ``lookahead_s`` and ``pst`` (the list of interval Pst).
@@ -525,21 +526,24 @@ def flickermeter_finding(vm: pd.Series, levels: FlickerLevels = FLICKER_MV, *,
     extra = []
     if n_partial:
         extra.append(f"{n_partial} interval(s) shorter than {interval_s:g} s, Pst over their own length")
+    complete = r.plt[r.plt["complete"]]
     if not plt_complete:
-        extra.append(f"Plt from {int(r.plt['n_pst'].min())} Pst value(s), not 12 (taken to last 2 h)")
+        extra.append(f"Plt from {int(r.plt['n_pst'].min())} Pst value(s), not 12: reported, not judged")
     note = (f"Flickermeter of {_STD} ({_lamp_name(lamp)} lamp) on the RMS series at "
             f"{r.step_s * 1e3:g} ms ({sample} values, run at {r.internal_step_s * 1e3:g} ms); "
-            f"fluctuations above {r.seen_hz:g} Hz are not seen. Judged on the largest Pst and Plt"
+            f"fluctuations above {r.seen_hz:g} Hz are not seen. Judged on the largest Pst"
+            + (" and the largest Plt of 12 consecutive Pst" if len(complete) else "")
             + (f"; {'; '.join(extra)}." if extra else "."))
+    plt_judged = float(complete["plt"].max()) if len(complete) else math.nan
     return Finding(
         criterion=f"flicker ({levels.voltage_class}, {_STD} flickermeter)",
-        passed=r.pst_max <= levels.pst and r.plt_max <= levels.plt,
+        passed=r.pst_max <= levels.pst and not plt_judged > levels.plt,
         worst_value=float(pv[k]),
         worst_unit="-",
         when=iv.index[k],
         seconds_outside=float(iv["seconds"].to_numpy()[over].sum()),
         events=int(over.sum()),
-        limits=levels.limits(),
+        limits=levels.limits() if len(complete) else levels.limits()[:1],
         note=note,
         details={
             "pst_max": r.pst_max,
@@ -554,6 +558,7 @@ def flickermeter_finding(vm: pd.Series, levels: FlickerLevels = FLICKER_MV, *,
             "pst_windows": len(pv),
             "partial_windows": n_partial,
             "plt_complete": plt_complete,
+            "plt_judged": plt_judged,
             "unjudged_s": r.unjudged_s,
             "lookahead_s": r.lookahead_s,
             "pst": [float(v) for v in pv],

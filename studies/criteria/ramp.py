@@ -329,7 +329,9 @@ def ramp_finding(p_mw: pd.Series, limit: RampLimit, meter: Meter | None = None) 
                                      if limit.method == "delta" else None),
                  "method": limit.method,
                  "window_s": limit.window_s,
-                 "meter": meter.describe()},
+                 "meter": meter.describe(),
+                 # the meter itself, so that a figure of the criterion reads the series as it does
+                 "meter_averaging": meter.averaging, "meter_window_s": meter.window_s},
     )
 
 

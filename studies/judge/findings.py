@@ -52,7 +52,8 @@ from gridstudy.studies.criteria.presets import CriteriaPreset
 from gridstudy.studies.criteria.voltage import VoltageBand
 from gridstudy.studies.qsts.results import QSTSResult
 
-__all__ = ["scenario_findings", "scenario_summary", "bus_band_finding", "bus_band", "with_standing", "MEASURED", "thermal_from_summary",
+__all__ = ["scenario_findings", "scenario_summary", "bus_band_finding", "bus_band", "with_standing", "MEASURED",
+           "disturbance_seen", "applicable_to_disturbance", "STATUS_GROUP", "thermal_from_summary",
            "convergence_finding", "Criterion", "Evidence", "REGISTRY", "register", "finding_by_group",
            "grid_side_pq", "slug"]
 
@@ -337,6 +338,32 @@ def _poi_class(ev: Evidence) -> str:
     return voltage_class(ev.site.poi_vn_kv)
 
 
+def disturbance_seen(vm_pu: pd.Series, preset: CriteriaPreset) -> bool:
+    """Whether a POI voltage series holds anything the campus's ride-through envelope or its
+    disturbance counter responds to: a sample outside the envelope's continuous band or below the
+    counter's threshold (a step that did not converge counts: its voltage is unknown)."""
+    v = vm_pu.to_numpy(dtype=float)
+    env, counter = preset.ride_through, preset.disturbance_counter
+    lo = max(env.vmin_pu, counter.threshold_pu)
+    return bool(np.isnan(v).any() or (v < lo).any() or (v > env.vmax_pu).any())
+
+
+def applicable_to_disturbance(f: Finding, ev: Evidence) -> Finding:
+    """A ride-through or load-loss finding of a run that applies no grid disturbance: ``not
+    applicable`` where the POI voltage never leaves the envelope's continuous band nor falls below
+    the disturbance counter's threshold (:func:`disturbance_seen`), since nothing could then make
+    the campus transfer to backup and the criterion cannot fail; the sag events judge the campus's
+    ride-through of utility-side disturbances. Binding otherwise."""
+    if f.standing != "binding" or disturbance_seen(ev.poi.where(ev.result.converged.to_numpy()), ev.preset):
+        return f
+    env, counter = ev.preset.ride_through, ev.preset.disturbance_counter
+    why = (f"Not applicable: the POI voltage of this run stays within {env.vmin_pu:g}-{env.vmax_pu:g} pu (the "
+           f"ride-through envelope's continuous band; the disturbance counter counts excursions below "
+           f"{counter.threshold_pu:g} pu), so nothing makes the campus transfer to backup and the criterion cannot "
+           "fail; the campus's ride-through of utility-side disturbances is judged in the sag events.")
+    return replace(f, standing="not applicable", note=f"{why} {f.note}")
+
+
 for _c in (
     Criterion("convergence", ("n-0", "n-1"), lambda ev: [convergence_finding(ev.result)]),
     Criterion("poi_voltage", ("n-0", "n-1"), lambda ev: [voltage_band_finding(
@@ -348,8 +375,8 @@ for _c in (
               needs_all_converged=True),
     Criterion("bus_voltages", ("n-0", "n-1"), lambda ev: [bus_band_finding(ev.site, ev.result, ev.preset, ev.case)]),
     Criterion("thermal", ("n-0", "n-1"), lambda ev: [thermal_from_summary(ev.site, ev.result, ev.preset, ev.case)]),
-    Criterion("ride_through", ("n-0", "n-1"), lambda ev: [ride_through_finding(
-        ev.poi.where(ev.result.converged.to_numpy()), ev.preset.ride_through)]),
+    Criterion("ride_through", ("n-0", "n-1"), lambda ev: [applicable_to_disturbance(ride_through_finding(
+        ev.poi.where(ev.result.converged.to_numpy()), ev.preset.ride_through), ev)]),
     # judged on the POI meter's per-step series: with a non-converged step (no reading there) the
     # convergence finding fails instead, like the other series criteria
     Criterion("poi_power_factor", ("n-0",), _power_factor, needs_all_converged=True),
@@ -361,8 +388,9 @@ for _c in (
 def _load_loss(ev: Evidence) -> list[Finding]:
     """Transfers of the campus to backup (disturbance counter or ride-through envelope)."""
 
-    return [load_loss_finding(ev.poi.where(ev.result.converged.to_numpy()), ev.profiles["campus_p_mw"],
-                              ev.preset.disturbance_counter, ev.preset.ride_through)]
+    return [applicable_to_disturbance(load_loss_finding(
+        ev.poi.where(ev.result.converged.to_numpy()), ev.profiles["campus_p_mw"], ev.preset.disturbance_counter,
+        ev.preset.ride_through), ev)]
 
 
 register(Criterion("load_loss", ("n-0", "n-1"), _load_loss))
@@ -409,6 +437,11 @@ MEASURED = {
 }
 
 
+#: Groups whose limits take the status the study file gives another group (the Plt's planning level
+#: is the flicker planning levels' second row).
+STATUS_GROUP = {"flicker_plt": "flicker"}
+
+
 def with_standing(f: Finding, preset: CriteriaPreset, step_s: float | None = None) -> Finding:
     """``f`` with its standing for the study of ``preset`` and every limit's meter named.
 
@@ -426,8 +459,9 @@ def with_standing(f: Finding, preset: CriteriaPreset, step_s: float | None = Non
     elif f.id.endswith("sub-second") and f.group == "rapid_voltage_change":
         how = "POI voltage magnitude, each sample of the sub-second windows"
     limits = tuple(replace(lim, meter=how.format(step=step)) if not lim.meter and how else lim for lim in f.limits)
-    if f.group in preset.status:  # the status the study file gives the group's limits
-        limits = tuple(replace(lim, status=preset.status[f.group]) for lim in limits)
+    group = STATUS_GROUP.get(f.group, f.group)
+    if group in preset.status:  # the status the study file gives the group's limits
+        limits = tuple(replace(lim, status=preset.status[group]) for lim in limits)
     standing = f.standing
     if standing == "binding" and f.limits and not any(preset.binding(lim.region) for lim in f.limits):
         standing = "reference (other region)"
@@ -480,5 +514,8 @@ def scenario_summary(site: Site, result: QSTSResult, findings: list[Finding], pr
         "battery_saturated_steps": int(profiles["saturated"].sum()) if "saturated" in profiles else 0,
         "criteria": [f.to_dict() for f in findings],
         "failed": [f.criterion for f in findings if not f.passed and f.counts],
+        # criteria that decide the verdict; those not applicable to this scenario are listed, not counted
+        "criteria_counted": sum(f.counts for f in findings),
+        "not_applicable": [f.criterion for f in findings if f.standing == "not applicable"],
         "reference_failed": [f.criterion for f in findings if not f.passed and not f.counts],
     }

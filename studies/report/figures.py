@@ -140,7 +140,7 @@ def poi_voltage(series: dict[str, pd.Series], band: tuple[float, float] | None, 
         lo, hi = min(lo, band[0]), max(hi, band[1])
     pad = 0.08 * (hi - lo) + 0.002
     ax.set_ylim(lo - pad, hi + pad)
-    ax.legend(loc="lower left", ncol=3)
+    _legend_below(ax, ncol=3)
     return to_svg(fig)
 
 
@@ -176,7 +176,7 @@ def poi_voltage_zoom(series: dict[str, pd.Series], band: tuple[float, float] | N
     ax.set_ylabel("POI voltage [pu]")
     ax.set_title(title)
     _time_axis(ax, next(iter(series.values())).loc[t0:t1].index)
-    ax.legend(loc="lower left", ncol=3)
+    _legend_below(ax, ncol=3)
     return to_svg(fig)
 
 
@@ -244,26 +244,47 @@ def voltage_duration(hist: dict[str, pd.DataFrame], names: dict[int, str], band:
                      total_s: float, title: str) -> str:
     """Voltage-duration curves of each bus, one panel per scenario (from the binned histograms)."""
     m = len(hist)
-    fig, axes = plt.subplots(1, m, figsize=(7.2, 2.9), sharey=True, squeeze=False)
+    # at most three panels a row, so that panel titles and tick labels keep their room
+    ncol = min(m, 3)
+    nrow = -(-m // ncol) if m else 1
+    fig, axes = plt.subplots(nrow, ncol, figsize=(7.2, 0.6 + 2.1 * nrow), sharey=True, sharex=True, squeeze=False)
     cmap = plt.get_cmap("tab10")
-    for ax, (scen, h) in zip(axes[0], hist.items(), strict=True):
+    flat = list(axes.ravel())
+    handles: dict[str, Any] = {}
+    for ax, (scen, h) in zip(flat, hist.items(), strict=False):
         for k, (b, row) in enumerate(h.iterrows()):
             if b not in names:
                 continue
             x, y = _duration_curve(row, total_s)
-            ax.plot(x, y, drawstyle="steps-post", color=cmap(k % 10), label=names[b], lw=1.1)
+            (line,) = ax.plot(x, y, drawstyle="steps-post", color=cmap(k % 10), label=names[b], lw=1.1)
+            handles.setdefault(names[b], line)
         if band:
             for v in band:
-                ax.axhline(v, color="0.25", ls="--", lw=0.8)
-            ax.annotate(f"N-0 band {band[0]:.3g}-{band[1]:.3g} pu", xy=(0.99, band[1]),
-                        xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=6.5, color="0.25")
+                (bl,) = ax.plot([0, 100], [v, v], color="0.25", ls="--", lw=0.8)
+            handles.setdefault(f"N-0 band {band[0]:.3g}-{band[1]:.3g} pu", bl)
         ax.set_xlim(0, 100)
-        ax.set_xlabel("time at or above the voltage [% of horizon]")
-        ax.set_title(style(scen)["label"] if scen in SCENARIO_STYLE else scen.replace("_", " "))
-    axes[0][0].set_ylabel("voltage [pu] (5 mpu bins)")
-    axes[0][-1].legend(loc="lower left", fontsize=6.5)
+        ax.set_title(style(scen)["label"] if scen in SCENARIO_STYLE else scen.replace("_", " "), fontsize=8)
+    for ax in flat[m:]:
+        ax.set_visible(False)
+    for r in range(nrow):
+        axes[r][0].set_ylabel("voltage [pu]\n(5-mpu bins)")
+    # one axis label, under the middle panel of the bottom row (each panel's own would overprint)
+    axes[nrow - 1][ncol // 2].set_xlabel("time at or above the voltage [% of the horizon]")
     fig.suptitle(title, fontsize=9.5)
+    # the legend below the panels, never over a curve
+    fig.legend(list(handles.values()), list(handles), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncol=min(len(handles), 3), fontsize=7, frameon=False)
+    fig.tight_layout()
     return to_svg(fig)
+
+
+def _legend_below(ax: Axes, ncol: int, fontsize: float = 7.5, of: Axes | None = None) -> None:
+    """The legend of ``of`` (default ``ax``) under ``ax`` (below its time-axis label), so that it
+    covers no data; none where nothing is labelled."""
+    handles, labels = (of or ax).get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.26), ncol=ncol, fontsize=fontsize,
+                  frameon=False)
 
 
 def grid_power(series: dict[str, pd.Series], campus: pd.Series | None, title: str) -> str:
@@ -278,7 +299,7 @@ def grid_power(series: dict[str, pd.Series], campus: pd.Series | None, title: st
     ax.set_ylabel("active power at the POI [MW]\n(import positive)")
     ax.set_title(title)
     _time_axis(ax, next(iter(series.values())).index)
-    ax.legend(loc="lower right", ncol=3)
+    _legend_below(ax, ncol=4)
     return to_svg(fig)
 
 
@@ -295,7 +316,7 @@ def grid_variation(metrics: dict[str, pd.Series], limit_mw: float, limit_name: s
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     _time_axis(ax, next(iter(metrics.values())).index)
-    ax.legend(loc="upper left", ncol=3)
+    _legend_below(ax, ncol=3)
     return to_svg(fig)
 
 
@@ -311,7 +332,6 @@ def battery(p: dict[str, pd.Series], soc: dict[str, pd.Series], p_max_mw: float 
         _hline(a1, -p_max_mw, f"rating -{p_max_mw:.0f} MW", color="0.3")
     a1.set_ylabel("battery power [MW]\n(charging positive)")
     a1.set_title(title)
-    a1.legend(loc="upper left", ncol=3)
     for k, (scen, s) in enumerate(soc.items()):
         e = envelope(s)
         a2.plot(e.index, e.to_numpy(), **style(scen, k))
@@ -320,6 +340,7 @@ def battery(p: dict[str, pd.Series], soc: dict[str, pd.Series], p_max_mw: float 
         _hline(a2, soc_limits[1], f"max SOC {soc_limits[1]:g} %", color="0.3")
     a2.set_ylabel("state of charge [%]")
     _time_axis(a2, next(iter(p.values())).index)
+    _legend_below(a2, ncol=3, of=a1)  # the same scenarios in both panels: one legend, under them
     return to_svg(fig)
 
 
@@ -340,7 +361,7 @@ def taps(tap: dict[str, dict[str, pd.Series]], title: str) -> str:
     if idx is not None:
         _time_axis(ax, idx)
     ax.yaxis.get_major_locator().set_params(integer=True)
-    ax.legend(loc="best", fontsize=6.5, ncol=2)
+    _legend_below(ax, ncol=2, fontsize=6.5)
     return to_svg(fig)
 
 
@@ -385,7 +406,7 @@ def flicker_pst(pst: dict[str, pd.Series], level: float | None, title: str) -> s
 
 def sag_event(df: pd.DataFrame, title: str) -> str:
     """One sag event: POI and source voltage, and grid-side power, without and with the battery."""
-    fig, (a1, a2) = _fig(h=3.9, nrows=2)
+    fig, (a1, a2) = _fig(h=3.4, nrows=2)
     src_done = False
     for k, (scen, g) in enumerate(df.groupby("scenario", sort=False)):
         st = style(str(scen), k)
@@ -397,9 +418,9 @@ def sag_event(df: pd.DataFrame, title: str) -> str:
     _hline(a1, 0.9, "ride-through continuous min 0.9 pu", color="#b00020")
     a1.set_ylabel("voltage [pu]")
     a1.set_title(title)
-    a1.legend(loc="lower right", ncol=3)
     a2.set_ylabel("grid-side power [MW]\n(import positive)")
     a2.set_xlabel("time from the start of the event window [s]")
+    _legend_below(a2, ncol=3, of=a1)
     return to_svg(fig)
 
 
@@ -431,7 +452,7 @@ def sizing_frontier(frontier: list[dict[str, Any]], evaluations: list[dict[str, 
 def fluctuation_window(frames: dict[str, pd.DataFrame], title: str, zoom_s: float = 30.0) -> str:
     """POI voltage and grid-side power at the sub-second step over ``zoom_s`` of a judged window
     around its largest change of grid-side power (of the first scenario), per scenario. [pu], [MW]"""
-    fig, (a1, a2) = _fig(h=3.9, nrows=2)
+    fig, (a1, a2) = _fig(h=3.4, nrows=2)
     first = next((g[g["judged"]] for g in frames.values() if g["judged"].any()), None)
     t_from = 0.0
     if first is not None and len(first) > 1:
@@ -449,9 +470,9 @@ def fluctuation_window(frames: dict[str, pd.DataFrame], title: str, zoom_s: floa
         a2.plot(t[keep], g["grid_p_mw"].to_numpy()[keep], lw=0.8, **st)
     a1.set_ylabel("POI voltage [pu]")
     a1.set_title(title)
-    a1.legend(loc="lower right", ncol=3)
     a2.set_ylabel("grid-side power [MW]\n(import positive)")
     a2.set_xlabel(f"time from the start of the judged window [s] ({zoom_s:g} s around its largest change)")
+    _legend_below(a2, ncol=3, of=a1)  # under both panels, over neither
     return to_svg(fig)
 
 
@@ -476,5 +497,5 @@ def oscillation_spectrum(spectra: dict[str, pd.DataFrame], cap_mw: float | None,
     ax.set_xlabel("frequency [Hz]")
     ax.set_ylabel("amplitude [MW]")
     ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=7)
+    _legend_below(ax, ncol=3, fontsize=7)
     return to_svg(fig)

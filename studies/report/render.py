@@ -37,6 +37,7 @@ from gridstudy.grid.errors import InputError, parse_json_object, read_text
 from gridstudy.grid.site import Site
 from gridstudy.grid.site_io import read_site_json
 from gridstudy.studies.criteria.flicker import pst
+from gridstudy.studies.criteria.meter import Meter
 from gridstudy.studies.criteria.ramp import delta_mw, rolling_range_mw
 from gridstudy.studies.errors import ReportError
 from gridstudy.studies.io import atomic_write
@@ -358,19 +359,31 @@ def build_report(out_dir: str | Path) -> Report:
                 w = float(det.get("window_s") or 60.0)
                 method = det.get("method", "delta")
                 try:
+                    # the series as the criterion's meter reads it (a figure and its finding agree)
+                    meter = Meter("active power", averaging=det["meter_averaging"],
+                                  window_s=det.get("meter_window_s")) if det.get("meter_averaging") else None
+                    read: dict[str, pd.Series] = {}
+                    for n, p in gp.items():
+                        r = meter.apply(p) if meter is not None else p
+                        if r is not None and len(r) > 1:
+                            read[n] = r
+                    how = f" ({det['meter']})" if det.get("meter") else ""
                     if method == "range":
-                        m = {n: rolling_range_mw(p, w) for n, p in gp.items()}
+                        m = {n: rolling_range_mw(p, w) for n, p in read.items()}
                         yl, signed = f"peak-to-peak within {w:g} s [MW]", False
                     else:
-                        m = {n: delta_mw(p, w) for n, p in gp.items()}
+                        m = {n: delta_mw(p, w) for n, p in read.items()}
                         yl, signed = f"change over {w:g} s [MW]", True
                 except Exception:
+                    continue
+                if not m:
                     continue
                 fid = f"grid-variation-{k + 1}"
                 grid_fig_ids.append(fid)
                 rf.append(figs.add(fid, F.grid_variation(m, float(lim.get("value", 0.0)), str(lim.get("source", ""))[:40],
                                                          yl, f"Grid-side variation: {cname.split(': ', 1)[-1]}", signed),
-                                   f"{cname}: limit {fmt_value(lim.get('value'), lim.get('unit'))} ({lim.get('source', '')})."))
+                                   f"{cname}: limit {fmt_value(lim.get('value'), lim.get('unit'))} "
+                                   f"({lim.get('source', '')}); read on the criterion's meter{how}."))
             bp = {n: series[f"{n}|battery_p_mw"] for n in sc if n != "without_battery" and f"{n}|battery_p_mw" in series}
             soc = {n: series[f"{n}|soc_percent"] for n in bp if f"{n}|soc_percent" in series}
             if bp:

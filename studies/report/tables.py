@@ -393,6 +393,12 @@ def sag_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
                          else "rides through",
                          "trip at [s]": fmt_num(v.get("trip_time_s"), 3),
                          "largest grid-side change [MW]": fmt_num(v.get("grid_step_mw"), 3),
+                         # the campus's own events as rapid voltage changes against the cap; a utility-side
+                         # sag is a dip (judged by the ride-through), not an RVC
+                         "rapid voltage change [%]": ("–" if v.get("rvc_pct") is None else
+                                                      f"{fmt_num(float(v['rvc_pct']), 3)} "
+                                                      f"({verdict_word(v.get('rvc_pass'))}, cap "
+                                                      f"{fmt_num(v.get('rvc_limit_pct'), 3)} %)"),
                          "non-conv. steps": fmt_num(v.get("nonconverged_steps"))})
     df = pd.DataFrame(rows)
     return (html_table(df, cls="small", num={c for c in df.columns if "[" in c or c == "non-conv. steps"}) if len(df) else ""), df
@@ -418,12 +424,17 @@ def load_loss_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
             ("return from backup: POI step", fmt_num((ll.get("return_from_backup") or {}).get("poi_step_pct"), 3), "%",
              f"rapid voltage change, {(ll.get('return_from_backup') or {}).get('rvc_limit', 'no RVC level')}: "
              f"{verdict_word((ll.get('return_from_backup') or {}).get('rvc_pass'))}"),
+            ("campus trip at peak: POI step", fmt_num((ll.get("campus_trip") or {}).get("poi_step_pct"), 3), "%",
+             f"rapid voltage change, {(ll.get('campus_trip') or {}).get('rvc_limit', 'no RVC level')}: "
+             f"{verdict_word((ll.get('campus_trip') or {}).get('rvc_pass'))}"),
             ("interconnection model", sfr.get("interconnection", ""), "",
              f"H {fmt_num(sfr.get('h_s'), 3)} s on {fmt_num(sfr.get('base_mw'))} MW, R {fmt_num(sfr.get('r_pu'))}, "
              f"T_R {fmt_num(sfr.get('t_r_s'))} s, F_H {fmt_num(sfr.get('f_h'))}, Km {fmt_num(sfr.get('km'))}, "
              f"D {fmt_num(sfr.get('d_pu'))}"),
             ("verdict", verdict_word(ll.get("pass")), "", "frequency within limits, the POI voltage after every loss "
-                                                          "within the N-1 band, the return from backup within its RVC level")]
+                                                          "within the N-1 band, the campus's trip and its return from "
+                                                          "backup within the RVC level; part of every scenario's "
+                                                          "verdict (without a plant: the campus's cases alone)")]
     df = pd.DataFrame(rows, columns=["quantity", "value", "unit", "basis"])
     return html_table(df, cls="small kv", num={"value"}), df
 
@@ -439,8 +450,10 @@ def load_loss_cases_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
     for c in cases:
         largest = (c.get("cause") == ll.get("cause") and c.get("kind") == "load loss") or \
                   (c.get("cause") == ll.get("largest_pickup_cause") and c.get("kind") == "pickup")
-        check = ("RVC " + verdict_word(c.get("rvc_pass"))) if "rvc_pass" in c else \
-            ("N-1 band " + verdict_word(c.get("voltage_pass")) if c.get("converged", True) else "NOT CONVERGED")
+        band = ("N-1 band " + verdict_word(c.get("voltage_pass")) if c.get("converged", True) else "NOT CONVERGED") \
+            if c.get("voltage_pass") is not None or not c.get("converged", True) else ""
+        rvc = ("RVC " + verdict_word(c.get("rvc_pass"))) if "rvc_pass" in c else ""
+        check = "; ".join(x for x in (band, rvc) if x)
         rows.append({"case": c.get("cause", "") + (f" ({scenario_label(c['scenario'])}, {c['time']})"
                                                     if c.get("scenario") else ""),
                      "kind": c.get("kind", ""), "MW": fmt_num(c.get("mw"), 4),

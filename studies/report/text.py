@@ -218,7 +218,8 @@ def _n1_sentence(summary: dict[str, Any]) -> str:
         return ""
     bits = []
     for scen, d in v.items():
-        b = f"{d['passed']} of {d['n']} outage cases pass {scenario_label(scen)}"
+        who = scenario_label(scen) if scen in ("without_battery", "with_battery") else f"in “{scenario_label(scen)}”"
+        b = f"{d['passed']} of {d['n']} outage cases pass {who}"
         if d["nonconverged"]:
             b += f" ({len(d['nonconverged'])} did not converge: voltage collapse)"
         bits.append(b)

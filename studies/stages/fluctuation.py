@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from gridstudy.grid.errors import Problem
 from gridstudy.models.campus import CampusLoadParams, campus_window, change_severity
 from gridstudy.models.campus_events import campus_changes, worst_occurrences
 from gridstudy.models.dispatch import dispatch
@@ -59,6 +60,7 @@ from gridstudy.studies.criteria.flickermeter import (
     emission_finding,
     flickermeter,
     flickermeter_finding,
+    plt_from_pst,
 )
 from gridstudy.studies.criteria.oscillation import METHOD as OSC_METHOD
 from gridstudy.studies.criteria.oscillation import worst_line
@@ -74,6 +76,7 @@ if TYPE_CHECKING:
     from gridstudy.grid.site import Site
     from gridstudy.grid.topology import Outage
     from gridstudy.models.dispatch import Strategy
+    from gridstudy.studies.criteria.flicker import FlickerLevels
     from gridstudy.studies.criteria.presets import CriteriaPreset, OscillationLimit
     from gridstudy.studies.qsts.results import QSTSResult
     from gridstudy.studies.setup import StudySetup
@@ -84,6 +87,10 @@ __all__ = ["summary_keys", "summary_block", "Window", "WindowRun", "MIN_STEPS", 
 
 #: Shortest window a flickermeter Pst is given for (its ``min_interval_s``). [s]
 MIN_WINDOW_S = 60.0
+
+#: Plt (IEC 61000-4-15): the cubic mean of this many consecutive Pst of :data:`PST_INTERVAL_S`. [-], [s]
+PLT_N_PST = 12
+PST_INTERVAL_S = 600.0
 
 #: A criterion whose window holds fewer study steps than this is not judged on the study-step
 #: series when it is aliased (10 steps: the issue's bound; a 5-s window at 1 s holds 6). [-]
@@ -180,6 +187,68 @@ def choose_windows(study: StudySetup, settings: FluctuationSection) -> list[Wind
     for win in out:
         uniq.setdefault(win.start, win)
     return sorted(uniq.values(), key=lambda x: x.start)
+
+
+def plt_window(study: StudySetup, settings: FluctuationSection) -> Window | None:
+    """The 2-hour window of the Plt: the clock-aligned 2 h (from the horizon's start) with the
+    largest campus changes (:func:`gridstudy.models.campus.change_severity` over 2-h windows, the
+    screen of the 10-min windows), moved back to end the flickermeter's look-ahead before the
+    horizon's end where it would not fit. ``None`` where the horizon holds no 2 h (no Plt) or the
+    campus is a measured series."""
+    if not isinstance(study.campus, CampusLoadParams):
+        return None
+    idx = study.horizon
+    t0 = idx[0]
+    span = pd.Timedelta(seconds=PLT_N_PST * PST_INTERVAL_S)
+    end = fluctuation_window_end(settings, t0, study.step_s, len(idx))
+    if t0 + span > end:
+        return None
+    sev = change_severity(idx, study.campus, span.total_seconds())
+    start = pd.Timestamp(sev.sort_values(ascending=False, kind="stable").index[0])
+    if start + span > end:
+        start = t0 + pd.Timedelta(seconds=math.floor((end - span - t0).total_seconds() / study.step_s) * study.step_s)
+    return Window(start, start + span, "Plt: the 2 h with the largest campus changes")
+
+
+def plt_finding(run: WindowRun, levels: FlickerLevels, lamp: str, settings: FluctuationSection) -> Finding:
+    """The standard's Plt of one scenario: the IEC 61000-4-15 flickermeter over ``run`` (the
+    :func:`plt_window` at the sub-second step), 12 consecutive 10-min Pst, and
+    ``Plt = (sum Pst^3 / 12)^(1/3)`` against the Plt planning level."""
+    fm = flickermeter(run.poi_vm_pu, lamp=lamp, settle_s=run.judged.start * settings.step_s,
+                      interval_s=PST_INTERVAL_S)
+    iv = fm.intervals[~fm.intervals["partial"]].iloc[:PLT_N_PST]
+    if len(iv) < PLT_N_PST:  # the window is 12 intervals long by construction
+        raise StudyError([Problem("fluctuation", f"the Plt window holds {len(iv)} full 10-min Pst, not "
+                                                 f"{PLT_N_PST}", run.window.label)])
+    lt = plt_from_pst(iv["pst"], PLT_N_PST)
+    value = float(lt["plt"].iloc[0])
+    lim = levels.limits()[1]
+    meter = (f"POI voltage magnitude at the sub-second step of {1000 * settings.step_s:g} ms through the IEC "
+             f"61000-4-15 flickermeter: {PLT_N_PST} consecutive {PST_INTERVAL_S / 60:g}-min Pst, cubic mean")
+    return Finding(
+        criterion=f"flicker Plt ({levels.voltage_class}, IEC 61000-4-15, 2 h)", passed=value <= levels.plt,
+        worst_value=value, worst_unit="Plt", when=run.window.start, seconds_outside=math.nan,
+        events=int(value > levels.plt), limits=(dataclasses.replace(lim, meter=meter),),
+        note=(f"Plt = (sum of Pst^3 / {PLT_N_PST})^(1/3) over the {PLT_N_PST} consecutive {PST_INTERVAL_S / 60:g}-min "
+              f"Pst of the IEC 61000-4-15 flickermeter ({lamp} lamp) on the POI voltage at "
+              f"{1000 * settings.step_s:g} ms, run over the 2 h from {run.window.start:%Y-%m-%d %H:%M:%S}: "
+              + ", ".join(f"{p:.3f}" for p in iv["pst"]) + "."),
+        details={"plt": value, "pst": [float(p) for p in iv["pst"]], "window": run.window.label,
+                 "window_start": run.window.start, "method": "iec61000-4-15", "fluctuation_step_s": settings.step_s,
+                 "plt_complete": True},
+        id="flicker_plt", group="flicker_plt")
+
+
+def plt_not_applicable(levels: FlickerLevels, study: StudySetup) -> Finding:
+    """The Plt finding of a horizon that holds no 2 h: not applicable, with the reason."""
+    hours = len(study.horizon) * study.step_s / 3600.0
+    return Finding(
+        criterion=f"flicker Plt ({levels.voltage_class}, IEC 61000-4-15, 2 h)", passed=True, worst_value=math.nan,
+        worst_unit="Plt", when=None, seconds_outside=math.nan, events=0, limits=(levels.limits()[1],),
+        note=(f"Not applicable: the Plt is the cubic mean of {PLT_N_PST} consecutive {PST_INTERVAL_S / 60:g}-min Pst "
+              f"(2 h) and the horizon holds {hours:.2g} h (with the flickermeter's look-ahead)."),
+        details={"method": "iec61000-4-15", "plt_complete": False}, id="flicker_plt", group="flicker_plt",
+        standing="not applicable")
 
 
 def run_window(study: StudySetup, site: Site, scenario: str, strategy: Strategy | None, n0: QSTSResult,
@@ -425,6 +494,8 @@ class Assessment:
     n1: dict[str, Any] | None = None
     #: :func:`swing_period_sensitivity`'s rows
     swing_period_sensitivity: list[dict[str, Any]] = field(default_factory=list)
+    #: the 2-h window of the Plt (:func:`plt_window`; ``None``: the horizon holds no 2 h)
+    plt_window: Window | None = None
 
 
 def too_short(study: StudySetup) -> bool:
@@ -523,6 +594,16 @@ def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profil
         fl = next((f for f in fs if f.group == "flicker"), None)
         if fl is not None:
             worst_by[name] = next((r.window for r in runs[name] if r.window.start == fl.when), runs[name][0].window)
+    pw = plt_window(study, settings)
+    for name, strat in strategies.items():
+        if not findings[name]:
+            continue
+        if pw is None:
+            findings[name].append(plt_not_applicable(preset.flicker_levels(cls), study))
+            continue
+        say(f"Plt window {name}: {pw.label}, {PLT_N_PST} x {PST_INTERVAL_S:g} s at {settings.step_s * 1000:g} ms")
+        r = run_window(study, site, name, strat, results[name], profiles[name], pw, settings, engine)
+        findings[name].append(plt_finding(r, preset.flicker_levels(cls), preset.flicker_lamp, settings))
     n1 = n1_assessment(study, site, results, profiles, worst_by, windows, changes, engine, say) if windows else None
     if n1 is not None:
         for name, extra in n1.findings.items():
@@ -540,7 +621,7 @@ def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profil
     periods = swing_period_sensitivity(study, site, results, profiles, worst_by, settings, engine, say) \
         if windows and settings.periods_s else []
     return Assessment(windows, runs, findings, replaced, is_aliased, settings.step_s, sens, note, modes, shares,
-                      n1.summary() if n1 is not None else None, periods)
+                      n1.summary() if n1 is not None else None, periods, pw)
 
 
 @dataclass
@@ -778,10 +859,14 @@ def summary_keys(fluct: Assessment, name: str, p2p_1s: float) -> dict[str, Any]:
     }
     if flick is not None:
         out["pst_max"] = float(flick.details.get("pst_max", flick.worst_value))
-        # Plt is the cubic mean of 12 consecutive Pst (2 h): a window shorter than that has none
-        complete = bool(flick.details.get("plt_complete", False))
-        out["plt_max"] = float(flick.details.get("plt_max", float("nan"))) if complete else float("nan")
         out["pst_by_window"] = dict(flick.details.get("pst_by_window", {}))
+    # Plt is the cubic mean of 12 consecutive 10-min Pst (2 h): from the Plt window's run alone
+    lt = fs.get("flicker_plt")
+    out["plt_max"] = float(lt.worst_value) if lt is not None and lt.counts else float("nan")
+    if lt is not None:
+        out["plt"] = {"value": out["plt_max"], "pst": list(lt.details.get("pst", [])),
+                      "window": lt.details.get("window"), "pass": lt.passed if lt.counts else None,
+                      "standing": lt.standing, "limit": lt.limits[0].value if lt.limits else None}
     em = fs.get("flicker_emission")
     if em is not None:
         out["flicker_emission"] = {k: em.details[k] for k in ("emission_pst", "emission_limit_pst", "total_pst",
@@ -807,4 +892,6 @@ def summary_block(study: StudySetup, fluct: Assessment | None) -> dict[str, Any]
         return {**base, "assessed": False, "note": f"No sub-second assessment: {reason}.", "windows": []}
     return {**base, "assessed": True, "note": fluct.note, "n1": fluct.n1,
             "windows": [{"start": w.start, "stop": w.stop, "reason": w.reason, "label": w.label} for w in fluct.windows],
+            "plt_window": ({"start": fluct.plt_window.start, "stop": fluct.plt_window.stop,
+                            "label": fluct.plt_window.label} if fluct.plt_window is not None else None),
             "replaced_study_step_findings": sorted(fluct.replaced_ids)}

@@ -42,11 +42,13 @@ from pandapower.powerflow import LoadflowNotConverged
 from gridstudy.grid.site import Site
 from gridstudy.grid.topology import Outage, unsupplied_buses
 from gridstudy.models.battery import MegapackPlant
+from gridstudy.studies.criteria._base import Finding, Limit
 from gridstudy.studies.criteria.frequency import frequency_screen
 from gridstudy.studies.criteria.presets import CriteriaPreset
 from gridstudy.studies.criteria.voltage import voltage_class
 
-__all__ = ["campus_off_rise", "poi_step", "plant_cases", "largest_load_loss"]
+__all__ = ["campus_off_rise", "poi_step", "plant_cases", "largest_load_loss", "verdict", "plant_case",
+           "load_loss_verdict_finding"]
 
 
 def campus_off_rise(site: Site, campus_p_mw: float) -> tuple[float, float]:
@@ -251,7 +253,7 @@ def largest_load_loss(site: Site, campus: pd.DataFrame, preset: CriteriaPreset, 
     rvc = preset.rvc_limits(voltage_class(site.poi_vn_kv))
     transfers = _transfers(scenarios, sag_rows)
     specs: list[dict[str, Any]] = [{"cause": "campus trip to backup at peak", "before": (peak, 0.0),
-                                    "after": (0.0, 0.0)}]
+                                    "after": (0.0, 0.0), "rvc": "trip"}]
     specs += [{"cause": f"transfer to backup: {where}", "before": (mw, 0.0), "after": (0.0, 0.0)}
               for where, mw in transfers]
     # an islanding outage: the campus and the islanded loads leave; the POI step is that of the
@@ -262,7 +264,7 @@ def largest_load_loss(site: Site, campus: pd.DataFrame, preset: CriteriaPreset, 
         specs += plant_cases(peak, plant, profiles or {})
     back_mw = max([peak] + [mw for _, mw in transfers])
     specs.append({"cause": "return from backup of the largest campus loss, as one step", "before": (0.0, 0.0),
-                  "after": (back_mw, 0.0), "return": True})
+                  "after": (back_mw, 0.0), "rvc": "return"})
 
     cases: list[dict[str, Any]] = []
     for sp in specs:
@@ -280,22 +282,20 @@ def largest_load_loss(site: Site, campus: pd.DataFrame, preset: CriteriaPreset, 
         except LoadflowNotConverged:  # a state the grid cannot carry: no step to compute, the check fails
             row.update(poi_vm_before_pu=math.nan, poi_vm_after_pu=math.nan, poi_step_pct=math.nan,
                        voltage_pass=False, converged=False)
-        if sp.get("return"):
-            # back to the pre-loss state, an N-0 state the time series judges: judged as an RVC here
-            row["voltage_pass"] = None
+        if sp.get("rvc"):
+            # the campus's own switching (its trip, its return): a rapid voltage change against the cap
+            if sp["rvc"] == "return":  # back to the pre-loss state, an N-0 state the time series judges
+                row["voltage_pass"] = None
             step = abs(row["poi_step_pct"])
-            row.update(rvc_limit_pct=rvc.day_pct, rvc_limit=f"RVC {rvc.voltage_class}: no change above "
-                       f"{rvc.day_pct:g} % ({rvc.source})",
+            row.update(rvc_kind=sp["rvc"], rvc_limit_pct=rvc.day_pct, rvc_limit=f"RVC {rvc.voltage_class}: no change "
+                       f"above {rvc.day_pct:g} % ({rvc.source})",
                        rvc_pass=bool(math.isfinite(step) and step <= rvc.day_pct))
         cases.append(row)
 
-    losses = [c for c in cases if c["kind"] == "load loss"]
-    pickups = [c for c in cases if c["kind"] == "pickup"]
-    worst = max(losses, key=lambda c: float(c["mw"]))  # the first listed wins a tie
-    pick = max(pickups, key=lambda c: float(c["mw"])) if pickups else None
-    ret = next(c for c in cases if "rvc_pass" in c)
-    freq = frequency_screen(preset.frequency, worst["mw"], pick["mw"] if pick is not None else None)
-    v_ok = all(c["voltage_pass"] for c in cases if c["voltage_pass"] is not None)
+    v = verdict(cases, preset)
+    worst, pick, freq, v_ok = v["worst"], v["pick"], v["freq"], v["voltage_pass"]
+    ret = next(c for c in cases if c.get("rvc_kind") == "return")
+    trip = next(c for c in cases if c.get("rvc_kind") == "trip")
     collapse = "" if all(c["converged"] for c in cases) else (
         "A power flow of a case does not converge (voltage collapse): its POI voltage is not computed and its "
         "voltage check fails. ")
@@ -313,10 +313,64 @@ def largest_load_loss(site: Site, campus: pd.DataFrame, preset: CriteriaPreset, 
         "frequency_nadir_cause": (f"{pick['cause']}, as one step" if pick is not None else None),
         "cases": cases,
         "return_from_backup": ret,
-        "rvc_pass": bool(ret["rvc_pass"]),
-        "pass": bool(v_ok and freq["frequency_pass"] and ret["rvc_pass"]),
+        "campus_trip": trip,
+        "rvc_pass": bool(v["rvc_pass"]),
+        "pass": bool(v["pass"]),
         "note": (collapse + "POI voltage: a power flow of each case before and after the step (taps and shunts "
-                 "held), judged against the N-1 band; the return from backup also against the RVC level for a "
-                 "change a few times a day. Frequency: one-machine system-frequency-response model of the "
-                 "interconnection (Anderson & Mirheydar 1990), no deadband, no fast frequency response."),
+                 "held), judged against the N-1 band; the campus's own switching (its trip to backup at peak and "
+                 "its return from backup) also as a rapid voltage change against the RVC level for a change a few "
+                 "times a day. Frequency: one-machine system-frequency-response model of the interconnection "
+                 "(Anderson & Mirheydar 1990), no deadband, no fast frequency response."),
     }
+
+
+def verdict(cases: list[dict[str, Any]], preset: CriteriaPreset) -> dict[str, Any]:
+    """The verdict of a set of load-loss ``cases`` (rows of :func:`largest_load_loss`): the largest
+    loss and pickup, the frequency screen of both, whether every case's POI voltage after the step
+    is within the N-1 band and every switching of the campus within its RVC level; ``pass`` all three."""
+    losses = [c for c in cases if c["kind"] == "load loss"]
+    pickups = [c for c in cases if c["kind"] == "pickup"]
+    worst = max(losses, key=lambda c: float(c["mw"]))  # the first listed wins a tie
+    pick = max(pickups, key=lambda c: float(c["mw"])) if pickups else None
+    freq = frequency_screen(preset.frequency, worst["mw"], pick["mw"] if pick is not None else None)
+    v_ok = all(c["voltage_pass"] for c in cases if c["voltage_pass"] is not None)
+    rvc_ok = all(c["rvc_pass"] for c in cases if "rvc_pass" in c)
+    return {"worst": worst, "pick": pick, "freq": freq, "voltage_pass": bool(v_ok), "rvc_pass": bool(rvc_ok),
+            "pass": bool(v_ok and rvc_ok and freq["frequency_pass"])}
+
+
+def plant_case(case: dict[str, Any]) -> bool:
+    """Whether a load-loss case involves the battery plant (its power before or after is not zero)."""
+    return bool(case.get("plant_before_mw") or case.get("plant_after_mw"))
+
+
+def load_loss_verdict_finding(block: dict[str, Any], preset: CriteriaPreset, has_plant: bool,
+                              poi_class: str) -> Finding:
+    """The largest credible load loss (``summary["largest_load_loss"]``) as one scenario's finding, so
+    that it enters the scenario's verdict: every case for a scenario with a battery plant, the campus's
+    own cases alone for one without (a plant it does not have cannot trip)."""
+    cases = [c for c in block["cases"] if has_plant or not plant_case(c)]
+    v = verdict(cases, preset)
+    freq = v["freq"]
+    failed = ([] if v["voltage_pass"] else ["POI voltage after a loss outside the N-1 band"]) + \
+        ([] if v["rvc_pass"] else ["the campus's trip or return steps the POI by more than the RVC cap"]) + \
+        ([] if freq["frequency_pass"] else ["frequency outside its limits"])
+    steps = "; ".join(f"{c['cause']}: {abs(c['poi_step_pct']):.2f} %" for c in cases
+                      if "rvc_pass" in c and math.isfinite(c["poi_step_pct"]))
+    return Finding(
+        criterion="largest credible load loss (frequency, POI voltage, the campus's trip and return as RVC)",
+        passed=v["pass"], worst_value=float(v["worst"]["mw"]), worst_unit="MW", when=None,
+        seconds_outside=math.nan, events=len(failed),
+        limits=(Limit("frequency after the largest loss and pickup", (freq["f_min_hz"], freq["f_max_hz"]), "Hz",
+                      freq["sfr_model"]["source"], True),
+                preset.band(poi_class, "n-1").limit(),
+                preset.rvc_limits(poi_class).limits()[0]),
+        note=("Site-level: every credible load loss and pickup of the study "
+              + ("" if has_plant else "without the battery plant's trips (this scenario has no plant) ")
+              + f"(the largest {float(v['worst']['mw']):.0f} MW: {v['worst']['cause']}); the POI steps of the "
+              f"campus's own switching: {steps}. "
+              + ("Fails: " + "; ".join(failed) + "." if failed else "Every check passes.")),
+        details={"cases": len(cases), "voltage_pass": v["voltage_pass"], "rvc_pass": v["rvc_pass"],
+                 "frequency_pass": bool(freq["frequency_pass"]), "frequency_zenith_hz": freq["frequency_zenith_hz"],
+                 "frequency_nadir_hz": freq["frequency_nadir_hz"], "with_plant_cases": has_plant},
+        id="largest_load_loss", group="largest_load_loss")

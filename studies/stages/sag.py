@@ -26,6 +26,7 @@ scope.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -40,15 +41,18 @@ from gridstudy.models.campus_voltage import CampusVoltageResponse
 from gridstudy.models.dispatch import dispatch, make_strategy
 from gridstudy.models.plant_control import PlantControl
 from gridstudy.models.plant_response import PlantResponse
+from gridstudy.studies.criteria._base import Finding
 from gridstudy.studies.criteria.load_loss import load_transfers
 from gridstudy.studies.criteria.presets import CriteriaPreset
+from gridstudy.studies.criteria.rvc import RVCLimits, rvc_events
+from gridstudy.studies.criteria.voltage import voltage_class
 from gridstudy.studies.qsts.inputs import Controls, QSTSInputs, RecordSpec, VoltVarCurve
 from gridstudy.studies.qsts.results import QSTSResult
 from gridstudy.studies.qsts.run import run_qsts
 from gridstudy.studies.setup import StudySetup
 from gridstudy.studies.spec.interconnection import SagEvent, SagSection, event_duration_s
 
-__all__ = ["event_profiles", "run_event", "run_sag_events"]
+__all__ = ["event_profiles", "run_event", "run_sag_events", "event_rvc", "sag_rvc_findings", "RVC_KINDS"]
 
 
 def event_profiles(site: Site, event: SagEvent, sec: SagSection,
@@ -79,6 +83,72 @@ def event_profiles(site: Site, event: SagEvent, sec: SagSection,
             t0 = event.at_s + k * (event.interval_s + event.duration_s)
             vm = np.where((t >= t0 - 1e-9) & (t < t0 + event.duration_s - 1e-9), vm0 * event.vm_pu, vm)
     return pd.DataFrame({"campus_p_mw": p, "campus_q_mvar": p * q_ratio, "source_vm_pu": vm}, index=idx)
+
+
+#: The sag events the customer's own load makes (a job start, a campus trip): their POI steps are rapid
+#: voltage changes; the utility-side sags are dips, judged by the ride-through instead. [-]
+RVC_KINDS = ("job_start", "campus_trip")
+
+
+#: The steady-state rule's shortest steady state (:func:`gridstudy.studies.criteria.rvc.rvc_events`). [s]
+RVC_STEADY_S = 1.0
+
+
+def event_rvc(event: SagEvent, poi_vm_pu: pd.Series, limits: RVCLimits) -> dict[str, Any]:
+    """The rapid voltage change of a customer-side event (:data:`RVC_KINDS`): the passages between
+    steady states of its POI voltage by the package's rule (:func:`gridstudy.studies.criteria.rvc.rvc_events`:
+    a steady state moves less than +/-0.5 % within 1 s), the largest ``dv_max`` [%] judged against
+    the cap, ``RVCLimits.day_pct`` (IEC 61000-3-7's "n <= 4 a day" row: a campus trips or a job
+    starts a few times a day at most). A change slower than the rule (a job start along a 60-s ramp)
+    holds no passage: it is a slow variation, ``rvc_pct`` 0. The run starts in the steady state before
+    the event (the campus constant, taps settled), so that state is taken to hold for
+    :data:`RVC_STEADY_S` before the run as well (an event early in its run still has the steady state
+    before it). Other events: ``rvc_pct`` ``None``."""
+    if event.kind not in RVC_KINDS:
+        return {"rvc_pct": None, "rvc_limit_pct": None, "rvc_pass": None}
+    v = poi_vm_pu.dropna()
+    if len(v) > 1:  # the run starts in the steady state before the event: that state held before the run too
+        step = v.index[1] - v.index[0]
+        n = int(math.ceil(RVC_STEADY_S / step.total_seconds())) + 1
+        before = pd.Series(float(v.iloc[0]), index=v.index[0] - step * np.arange(n, 0, -1))
+        v = pd.concat([before, v])
+    ev = rvc_events(v, min_steady_s=RVC_STEADY_S)
+    ev = ev[ev["kind"] == "rvc"]
+    dv = float(ev["dv_max_pct"].max()) if len(ev) else 0.0
+    return {"rvc_pct": dv, "rvc_limit_pct": limits.day_pct, "rvc_pass": bool(dv <= limits.day_pct),
+            "rvc_limit": f"RVC {limits.voltage_class}: no change above {limits.day_pct:g} % ({limits.source})"}
+
+
+def sag_rvc_findings(rows: list[dict[str, Any]], limits: RVCLimits) -> dict[str, Finding]:
+    """Per scenario the sag events ran for, the rapid voltage change of its customer-side events
+    (:func:`event_rvc`) as one finding: the largest change against the cap; ``{}`` without such events."""
+    out: dict[str, Finding] = {}
+    for scen in ("without_battery", "with_battery"):
+        judged = [(r["event"], r[scen]) for r in rows
+                  if isinstance(r.get(scen), dict) and r[scen].get("rvc_pct") is not None]
+        if not judged:
+            continue
+        name, worst = max(judged, key=lambda e: float(e[1]["rvc_pct"]))
+        ok = all(bool(v["rvc_pass"]) for _, v in judged)
+        out[scen] = Finding(
+            criterion=f"rapid voltage change ({limits.voltage_class}, campus trip and job start events)", passed=ok,
+            worst_value=float(worst["rvc_pct"]), worst_unit="%", when=None, seconds_outside=math.nan,
+            events=sum(not bool(v["rvc_pass"]) for _, v in judged),
+            limits=(dataclasses.replace(limits.limits()[0], meter="POI voltage magnitude of the sag event's run at "
+                                        "its step: changes between steady states (+/-0.5 % within 1 s), dv_max"),),
+            note=("The POI voltage of the sag events the campus itself makes ("
+                  + "; ".join(f"{e}: {fmt_pct(v['rvc_pct'])}" for e, v in judged)
+                  + f"), judged against the cap for a change a few times a day ({limits.day_pct:g} %); a change "
+                    "slower than the steady-state rule (a job start along its ramp) is a slow variation (0 %)."),
+            details={"events": {e: {k: v[k] for k in ("rvc_pct", "rvc_limit_pct", "rvc_pass")} for e, v in judged},
+                     "worst_event": name},
+            id="rapid_voltage_change.sag_events", group="rapid_voltage_change")
+    return out
+
+
+def fmt_pct(x: float) -> str:
+    """A change in % for a note (``3.60 %``; ``0 %``: no rapid change)."""
+    return f"{x:.2f} %" if x > 0 else "0 % (a slow variation)"
 
 
 def _run(site: Site, prof: pd.DataFrame, with_battery: bool, plant: MegapackPlant | None,
@@ -168,6 +238,7 @@ def run_event(site: Site, event: SagEvent, sec: SagSection, plant: MegapackPlant
             "campus_vm_min_pu": campus_vm_min,
             "psu_dropout": bool(cv.dropout(campus_vm_min)),
             "nonconverged_steps": res.nonconverged_steps,
+            **event_rvc(event, poi, preset.rvc_limits(voltage_class(site.poi_vn_kv))),
         }
         series[scen] = pd.DataFrame({"poi_vm_pu": poi, "grid_p_mw": grid, "campus_p_mw": prof["campus_p_mw"],
                                      "battery_p_mw": prof["battery_p_mw"],

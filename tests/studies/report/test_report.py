@@ -114,6 +114,25 @@ def test_every_criterion_has_the_verdict_of_the_summary(study):
             assert cells[("N-1", scen)] == ("pass" if all(r["pass"] for r in rows) else "fail")
 
 
+def test_criteria_that_cannot_fail_are_not_applicable_and_not_counted(study):
+    """The 4-minute study applies no grid disturbance and its POI stays inside 0.90-1.10 pu: the
+    load ride-through and the load loss it causes cannot fail, and 4 minutes hold no 2-h Plt; each is
+    "not applicable" in the summary and the table, and outside the count of criteria."""
+    summary = json.loads((study / "summary.json").read_text())
+    cells = _parse((study / "report.html").read_text()).cells
+    for scen, s in summary["scenarios"].items():
+        assert 0.9 < s["poi_vm_pu_min"] and s["poi_vm_pu_max"] < 1.1
+        na = {c["criterion"] for c in s["criteria"] if c["standing"] == "not applicable"}
+        assert {"load ride-through", "load loss (transfer to backup)"} <= na
+        assert any(c["id"] == "flicker_plt" for c in s["criteria"] if c["criterion"] in na)
+        assert set(s["not_applicable"]) == na
+        assert s["criteria_counted"] == sum(c["standing"] == "binding" for c in s["criteria"])
+        refs = sum(c["standing"] == "reference (other region)" for c in s["criteria"])
+        assert s["criteria_counted"] + len(na) + refs == len(s["criteria"])
+        for name in na:
+            assert cells[(name, scen)] == "n/a"
+
+
 def test_sentences_agree_with_the_numbers(study):
     from gridstudy.studies.report.text import executive_sentences
 

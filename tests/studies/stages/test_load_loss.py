@@ -76,6 +76,10 @@ def test_largest_loss_is_the_loss_of_supply_and_the_rise_matches_hand_calculatio
     back = out["return_from_backup"]
     assert back["poi_step_pct"] == pytest.approx(100.0 * (before - after), abs=1e-5)
     assert back["rvc_limit_pct"] == 5.0 and back["rvc_pass"] is False
+    # the campus's trip at peak is the same step upward, judged against the same cap
+    trip = out["campus_trip"]
+    assert trip["poi_step_pct"] == pytest.approx(100.0 * (after - before), abs=1e-5)
+    assert trip["rvc_limit_pct"] == 5.0 and trip["rvc_pass"] is False
     assert out["rvc_pass"] is False and out["pass"] is False
 
 
