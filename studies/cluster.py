@@ -86,8 +86,12 @@ def dask_client(scheduler: str | None = None, dask_local: int | None = None,
         timeout = CONNECT_TIMEOUT_S if connect_timeout_s is None else connect_timeout_s
         try:
             client = Client(scheduler, timeout=timeout)
-        except (OSError, TimeoutError, ValueError) as exc:  # refused, timed out, not an address
+        except (OSError, TimeoutError) as exc:  # refused, timed out, no route
             raise SchedulerUnreachable(scheduler, timeout, f"{type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # not an address, or something that does not speak Dask's protocol
+            # (its first bytes read as a message length: distributed's MemoryError, for one)
+            raise SchedulerUnreachable(scheduler, timeout, f"it did not answer as a Dask scheduler: "
+                                                           f"{type(exc).__name__}: {exc}") from None
         try:
             yield client, f"dask scheduler {scheduler}"
         finally:

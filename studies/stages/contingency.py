@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import math
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -284,24 +285,33 @@ def run_jobs(jobs: list[_OutageJob], workers: int, *, client: Client | None = No
         return [f.result() for f in futures]
 
 
+def _held(x: Any) -> Any:
+    """A task whose result is its argument: data many tasks share, with its lineage."""
+    return x
+
+
 def _on_dask(client: Client, jobs: list[_OutageJob], retries: int) -> list[dict[str, Any]]:
-    """``jobs`` on Dask: the sites, profiles, controls and preset that several jobs share are sent
-    to the cluster once (scattered), each job is one task with its own key; a task whose worker is
-    lost runs again on another (the scheduler's ``allowed-failures``), and its row is gathered once,
-    into its job's place."""
+    """``jobs`` on Dask, each job one task with its own key, its row gathered once into the job's
+    place. The sites, profiles, controls and preset that several jobs share go to the cluster once,
+    each as a task of its own (not scattered data): a worker lost with a copy of them loses nothing
+    the scheduler cannot make again, and a task whose worker is lost runs again on another (the
+    scheduler's ``allowed-failures``)."""
     from distributed import Future, KilledWorker
 
+    run = uuid.uuid4().hex[:12]
     shared: dict[int, Future[Any]] = {}
 
     def share(x: Any) -> Future[Any]:
         if id(x) not in shared:
-            shared[id(x)] = client.scatter(x, hash=False)
+            shared[id(x)] = client.submit(_held, x, key=f"gridstudy-n1-data-{run}-{len(shared)}", pure=False,
+                                          retries=retries)
         return shared[id(x)]
 
-    run = uuid.uuid4().hex[:12]
-    futures = [client.submit(_run_task, share(s), o, name, share(prof), share(ctrl), share(preset), engine, window,
-                             key=f"gridstudy-n1-{run}-{k}", retries=retries, pure=False)
-               for k, (s, o, name, prof, ctrl, preset, engine, window) in enumerate(jobs)]
+    with warnings.catch_warnings():  # distributed's advice to scatter large arguments: they are shared tasks here
+        warnings.filterwarnings("ignore", message="Large object", category=UserWarning)
+        futures = [client.submit(_run_task, share(s), o, name, share(prof), share(ctrl), share(preset), engine,
+                                 window, key=f"gridstudy-n1-{run}-{k}", retries=retries, pure=False)
+                   for k, (s, o, name, prof, ctrl, preset, engine, window) in enumerate(jobs)]
     fault_point("n1-running")
     try:
         rows: list[dict[str, Any]] = client.gather(futures)
