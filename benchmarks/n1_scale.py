@@ -48,9 +48,10 @@ CASES = {
 
 
 def study_text(site: str, hours: int) -> str:
-    """The PEGASE example's study on ``site`` and ``hours`` long."""
+    """The PEGASE example's study on ``site`` and ``hours`` long (the job starting a quarter in)."""
     text = (ROOT / "examples" / "pegase-1354-n1.toml").read_text()
     text = text.replace('site = "pegase-1354-site.toml"', f"site = {json.dumps(site)}")
+    text = text.replace("job_start_s = 21600.0", f"job_start_s = {hours * 900.0}")  # a quarter into the horizon
     return text.replace('duration = "1D"', f'duration = "{hours}h"')
 
 
