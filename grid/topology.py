@@ -16,6 +16,7 @@ from typing import Any
 import networkx as nx
 import pandapower as pp
 import pandapower.topology as top
+import pandas as pd
 
 from gridstudy.grid.errors import Problem, SiteError
 
@@ -163,7 +164,10 @@ def single_outages(net: pp.pandapowerNet, poi_bus: int,
         for idx in df.index[df.in_service]:
             if chosen is not None and (element, int(idx)) not in chosen:
                 continue
-            o = Outage(element, int(idx), str(df.at[idx, "name"]))
+            name = df.at[idx, "name"]
+            # an imported case's unnamed branch is named by its index (its label is then unique)
+            unnamed = name is None or (not isinstance(name, str) and bool(pd.isna(name))) or str(name) == ""
+            o = Outage(element, int(idx), f"#{int(idx)}" if unnamed else str(name))
             (lost if poi_bus in unsupplied_buses(net, o) else credible).append(o)
     return credible, lost
 

@@ -76,5 +76,24 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 
 def write_parquet(path: str | Path, df: pd.DataFrame) -> Path:
-    """Write ``df`` as Parquet to ``path`` atomically; return the path."""
+    """Write ``df`` as Parquet to ``path`` atomically; return the path. A text column that also
+    holds numbers (element names of an imported case, numbered, beside the site's own named
+    elements) is written as text."""
+    mixed = [k for k, c in enumerate(df.columns) if pd.api.types.is_object_dtype(df.dtypes.iloc[k]) and _mixed_text(df.iloc[:, k])]
+    if mixed:
+        df = df.copy()
+        for k in mixed:
+            col = df.iloc[:, k]
+            df.isetitem(k, [str(v) if isinstance(v, (int, float, np.number)) and not _missing(v) else v for v in col])
     return atomic_write(path, lambda p: df.to_parquet(p))
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, (float, np.floating)) and math.isnan(v))
+
+
+def _mixed_text(col: pd.Series) -> bool:
+    """True for a column of text and numbers (no other kind: lists and the like are left as they are)."""
+    kinds = {"text" if isinstance(v, str) else "number" if isinstance(v, (int, float, np.number)) else "other"
+             for v in col if not _missing(v)}
+    return kinds == {"text", "number"}

@@ -69,6 +69,8 @@ from gridstudy.studies.stages.load_loss import largest_load_loss, load_loss_verd
 from gridstudy.studies.stages.sag import sag_rvc_findings, sag_stage
 
 if TYPE_CHECKING:
+    from distributed import Client
+
     from gridstudy.grid.site import Site
     from gridstudy.models.battery import MegapackPlant
     from gridstudy.models.dispatch import Strategy
@@ -206,7 +208,7 @@ class Study(StudySetup):
 
     def run(self, engine: str = "fast", *, contingencies: bool = True, sag: bool = True, fluctuation: bool = True,
             capability: bool = True, quiet: bool = True,
-            say: Callable[[str], None] | None = None) -> StudyResult:
+            say: Callable[[str], None] | None = None, client: Client | None = None) -> StudyResult:
         """Run the whole study, one named step after the other (like pvlib's ``ModelChain.run_model``):
 
         1. :meth:`build_site` and :meth:`check_engine` — the site, refused before anything runs when
@@ -240,6 +242,8 @@ class Study(StudySetup):
             No progress bars.
         say : callable, optional
             Receives one line per stage (progress for a command line).
+        client : distributed.Client, optional
+            Run the N-1 tasks on this Dask client's workers (default: local processes).
 
         Returns
         -------
@@ -258,7 +262,7 @@ class Study(StudySetup):
         site_summary = check_site(site)
         results, findings = self.time_series(site, profs, engine, quiet=quiet, say=say)
         fluct = assess(self, site, results, profs, engine, say) if fluctuation else None
-        cont = contingency_stage(self, site, results, profs, engine, say) if contingencies \
+        cont = contingency_stage(self, site, results, profs, engine, say, client=client) if contingencies \
             else ContingencyOutcome()
         sag_rows, sag_series = sag_stage(self, site, engine, say) if sag else ([], pd.DataFrame())
         cap = capability_stage(self, site, say) if capability else None

@@ -10,9 +10,12 @@ its completion marker (:mod:`gridstudy.studies.output.folder`).
 from __future__ import annotations
 
 import math
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from gridstudy.grid.errors import InputError
+from gridstudy.studies.cluster import dask_client, dask_target_problems
 from gridstudy.studies.export.case import export_case, write_files
 from gridstudy.studies.io import to_jsonable
 from gridstudy.studies.output.folder import fault_point, output_folder
@@ -24,18 +27,32 @@ __all__ = ["run_study", "summary_line"]
 
 
 def run_study(path: str | Path, out_dir: str | Path, engine: str = "fast", contingencies: bool = True,
-              sag: bool = True, quiet: bool = False, report: bool = True) -> dict[str, Any]:
-    """Run the whole study of ``path`` into ``out_dir``; return the summary (also ``summary.json``)."""
+              sag: bool = True, quiet: bool = False, report: bool = True, *, scheduler: str | None = None,
+              dask_local: int | None = None) -> dict[str, Any]:
+    """Run the whole study of ``path`` into ``out_dir``; return the summary (also ``summary.json``).
 
+    ``scheduler`` (an existing Dask scheduler's address) or ``dask_local`` (a ``LocalCluster`` of
+    that many workers) runs the N-1 tasks on Dask (:mod:`gridstudy.studies.cluster`); the client is
+    connected before anything is written (an unreachable scheduler: ``SchedulerUnreachable``)."""
+
+    problems = dask_target_problems(scheduler, dask_local)
+    if problems:
+        raise InputError(problems)
     sf = load_scale_study(path)  # raises StudyError before anything is written
     study = Study.from_study_file(sf)
     ex = sf.ic.export
     if sf.ic.dynamics.enabled:  # exit 3 naming the extra, before anything is written
         require_andes()
     say = None if quiet else (lambda line: print(line, flush=True))
-    # locked before the computation; results and report staged, moved into place together
-    with output_folder(out_dir, "run") as stage:
-        result = study.run(engine, contingencies=contingencies, sag=sag, quiet=quiet, say=say)
+    dask: AbstractContextManager[tuple[Any, str] | None] = (
+        dask_client(scheduler, dask_local) if scheduler is not None or dask_local is not None else nullcontext())
+    # the scheduler reached (or the cluster started) before the output folder is touched; locked
+    # before the computation; results and report staged, moved into place together
+    with dask as where, output_folder(out_dir, "run") as stage:
+        if where is not None and say is not None:
+            say(f"N-1 tasks on {where[1]}")
+        result = study.run(engine, contingencies=contingencies, sag=sag, quiet=quiet, say=say,
+                           client=where[0] if where is not None else None)
         result.write(stage)
         if ex.enabled:  # the case for another tool, beside the results ([export])
             write_files(export_case(study, at=ex.at, scenario=ex.scenario, engine=engine, field="export.at"),

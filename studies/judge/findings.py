@@ -292,6 +292,10 @@ def _pf_min(p_mw: pd.Series, q_mvar: pd.Series) -> float:
     return float(pf.min()) if len(pf) else math.nan
 
 
+#: The window of the summary's peak-to-peak figure ``max_p2p_mw_5s``. [s]
+P2P_WINDOW_S = 5.0
+
+
 def metered_keys(p_mw: pd.Series, q_mvar: pd.Series | None, preset: CriteriaPreset) -> dict[str, float]:
     """The key figures of grid-side power as the criteria's meters read them (the same meters as the
     findings, so a figure and its finding agree): ``max_ramp_mw_per_min``, the largest change between
@@ -299,12 +303,16 @@ def metered_keys(p_mw: pd.Series, q_mvar: pd.Series | None, preset: CriteriaPres
     ``max_p2p_mw_5s``, the largest peak-to-peak within any 5 s of the peak-to-peak meter's readings
     (1-s RMS by default) [MW]; ``poi_pf_min``, the lowest power factor of the power-factor meter's
     readings (15-minute demand intervals by default; NaN without ``q_mvar`` or without one full
-    interval) [-]. A series shorter than a meter's window gives 0 (no change read) or NaN."""
+    interval) [-]. A series shorter than a meter's window gives 0 (no change read) or NaN; readings
+    further apart than 5 s give NaN for the 5-s peak-to-peak (no 5-s window holds two of them)."""
     out: dict[str, float] = {}
     ramp = preset.meters["ramp_rate"].apply(p_mw) if len(p_mw) > 1 else None
     out["max_ramp_mw_per_min"] = float(max_ramp_mw_per_min(ramp)) if ramp is not None and len(ramp) > 1 else 0.0
     pp = preset.meters["peak_to_peak"].apply(p_mw) if len(p_mw) > 1 else None
-    out["max_p2p_mw_5s"] = float(max_p2p_mw(pp, 5.0)) if pp is not None and len(pp) > 1 else 0.0
+    if pp is not None and len(pp) > 1 and (pp.index[1] - pp.index[0]).total_seconds() > P2P_WINDOW_S * (1 + 1e-9):
+        out["max_p2p_mw_5s"] = math.nan
+    else:
+        out["max_p2p_mw_5s"] = float(max_p2p_mw(pp, P2P_WINDOW_S)) if pp is not None and len(pp) > 1 else 0.0
     pf_meter = preset.meters["power_factor"]
     pm = pf_meter.apply(p_mw) if q_mvar is not None else None
     qm = pf_meter.apply(q_mvar) if q_mvar is not None else None

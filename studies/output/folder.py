@@ -81,13 +81,23 @@ class IncompleteOutputError(InputError):
 
 # ----------------------------------------------------------------------------------------- helpers
 def fault_point(point: str) -> None:
-    """Testing hook: kill this process here when ``GRIDSTUDY_FAULT_AFTER`` names ``point``."""
+    """Testing hook: kill this process here when ``GRIDSTUDY_FAULT_AFTER`` names ``point``.
+
+    With ``GRIDSTUDY_FAULT_ONCE`` naming a file, the fault is armed by that file: only the process
+    that removes it is killed (once, whichever process of a pool or cluster gets there first)."""
     want = os.environ.get("GRIDSTUDY_FAULT_AFTER")
     if not want:
         return
     name, _, sig = want.partition(":")
-    if name == point:
-        os.kill(os.getpid(), getattr(signal, f"SIG{sig or 'KILL'}"))
+    if name != point:
+        return
+    once = os.environ.get("GRIDSTUDY_FAULT_ONCE")
+    if once:
+        try:
+            os.remove(once)
+        except FileNotFoundError:  # not armed, or another process took it
+            return
+    os.kill(os.getpid(), getattr(signal, f"SIG{sig or 'KILL'}"))
 
 
 _defer = False

@@ -345,7 +345,8 @@ def findings_detail(summary: dict[str, Any]) -> pd.DataFrame:
 
 
 def cont_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
-    """The N-1 results, one row per outage and scenario, as HTML and as a frame."""
+    """The N-1 results, one row per outage and scenario (and window, where the stage ran every
+    window of the horizon), as HTML and as a frame."""
     rows = []
     for r in summary.get("contingencies") or []:
         nc = r.get("nonconverged_steps") or 0
@@ -356,7 +357,8 @@ def cont_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
         else:
             res = verdict_word(r.get("pass"))
         viol = r.get("violations") or []
-        rows.append({"outage": r["outage"], "scenario": scenario_label(r["scenario"]), "result": res,
+        rows.append({"outage": r["outage"], **({"window": r["window_start"]} if r.get("window_start") else {}),
+                     "scenario": scenario_label(r["scenario"]), "result": res,
                      "lowest V [pu]": fmt_num(r.get("worst_vm_pu")), "at bus": r.get("worst_vm_bus", ""),
                      "highest V [pu]": fmt_num(r.get("max_vm_pu")),
                      "max loading [%]": fmt_num(r.get("max_loading_percent"), 3),

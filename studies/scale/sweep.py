@@ -9,7 +9,9 @@ a compact result row (pass, key metrics, ``error``) wherever it runs:
 - a local process pool (:mod:`concurrent.futures`, the default; ``workers = 1`` runs in this
   process),
 - an existing Dask ``distributed`` cluster (``scheduler = "tcp://host:8786"``), or
-- a Dask ``LocalCluster`` of ``dask_local`` worker processes started for the sweep.
+- a Dask ``LocalCluster`` of ``dask_local`` worker processes started for the sweep
+  (both through :func:`gridstudy.studies.cluster.dask_client`, connected before anything is
+  written).
 
 Dask does the scheduling, retries (``retries`` per task, for lost workers) and data movement;
 this module only builds the task list and stores what comes back. The workers need this package
@@ -39,12 +41,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import as_completed
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from gridstudy.grid.errors import InputError, Problem
+from gridstudy.studies.cluster import dask_client, dask_target_problems
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.io import text_sha256, to_jsonable, write_json, write_parquet
 from gridstudy.studies.output.figure import pyplot, save_png
@@ -356,6 +360,9 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
 
     t0 = time.perf_counter()
 
+    bad = dask_target_problems(scheduler if client is None else None, dask_local if client is None else None, workers)
+    if bad:
+        raise StudyError(bad, source=str(path))
     scale = load_scale_study(path, need="sweep")  # every swept value validated with the file
     sw = scale.sweep
     assert sw is not None, "load_scale_study(need='sweep') refuses a file without [sweep]"
@@ -366,16 +373,22 @@ def run_sweep(path: str | Path, out_dir: str | Path, *, workers: int | None = No
     tasks = scenario_tasks(scale)
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     remove_stale_scenario_dirs()  # what a killed in-process sweep left in the temporary folder
-    # locked now; sweep.parquet/json/png are staged and move into place with the marker; the
-    # resumable scenarios/ store is written into the output folder as results arrive
-    with output_folder(out_dir, "sweep") as stage:
-        return _sweep(scale, tasks, Path(out_dir), stage, t0, say, workers=workers, scheduler=scheduler,
-                      dask_local=dask_local, client=client, retries=retries, retry_failed=retry_failed)
+    dask: AbstractContextManager[tuple[Client, str] | None] = nullcontext()
+    if client is not None:
+        dask = nullcontext((client, f"dask ({getattr(client, 'scheduler', None) and client.scheduler.address})"))  # type: ignore[union-attr]  # guarded: scheduler is set
+    elif scheduler is not None or dask_local is not None:
+        dask = dask_client(scheduler, dask_local)
+    # the scheduler reached (or the cluster started) before anything is written; locked now;
+    # sweep.parquet/json/png are staged and move into place with the marker; the resumable
+    # scenarios/ store is written into the output folder as results arrive
+    with dask as where, output_folder(out_dir, "sweep") as stage:
+        return _sweep(scale, tasks, Path(out_dir), stage, t0, say, workers=workers, where=where,
+                      retries=retries, retry_failed=retry_failed)
 
 
 def _sweep(scale: StudyFile, tasks: list[dict[str, Any]], out: Path, stage: Path, t0: float,
-           say: Callable[..., None], *, workers: int | None, scheduler: str | None, dask_local: int | None,
-           client: Client | None, retries: int, retry_failed: bool) -> dict[str, Any]:
+           say: Callable[..., None], *, workers: int | None, where: tuple[Client, str] | None, retries: int,
+           retry_failed: bool) -> dict[str, Any]:
     sw = scale.sweep
     assert sw is not None, "run_sweep passes a study with [sweep]"
     store = out / "scenarios"
@@ -388,21 +401,9 @@ def _sweep(scale: StudyFile, tasks: list[dict[str, Any]], out: Path, stage: Path
         else:
             pending.append(t)
     reused = len(rows)
-    own_client = cluster = None
-    if client is not None:
-        backend = f"dask ({getattr(client, 'scheduler', None) and client.scheduler.address})"  # type: ignore[union-attr]  # guarded: scheduler is set
-    elif scheduler or dask_local:
-        from distributed import Client, LocalCluster
-
-        if scheduler:
-            own_client = client = Client(scheduler)
-            backend = f"dask scheduler {scheduler}"
-        else:
-            assert dask_local is not None  # scheduler or dask_local, and no scheduler
-            cluster = LocalCluster(n_workers=int(dask_local), threads_per_worker=1, processes=True,
-                                   dashboard_address=None)
-            own_client = client = Client(cluster)
-            backend = f"dask LocalCluster ({dask_local} workers)"
+    client = where[0] if where is not None else None
+    if where is not None:
+        backend = where[1]
     else:
         n = workers if workers is not None else sw.workers
         backend = f"local pool ({n} workers)" if n > 1 else "in process"
@@ -425,10 +426,6 @@ def _sweep(scale: StudyFile, tasks: list[dict[str, Any]], out: Path, stage: Path
     finally:
         if it is not None:
             it.close()  # now, not when the traceback goes: stops the pool's workers on an exception
-        if own_client is not None:
-            own_client.close()
-        if cluster is not None:
-            cluster.close()
     run_s = time.perf_counter() - t_run
     table = pd.DataFrame([{**{k: rows[t["hash"]].get(k, t["params"][k]) for k in t["params"]},
                            **{k: v for k, v in rows[t["hash"]].items() if k not in t["params"]}} for t in tasks])

@@ -134,6 +134,9 @@ class ContingencySection(Section):
 
     enabled: bool = True
     window: str = Field("1h", description="worst-window length ('all' = the whole horizon)")
+    windows: Literal["worst", "every"] = Field(
+        "worst", description="'worst': the window centred on the lowest N-0 POI voltage; 'every': every "
+                             "consecutive window of that length across the horizon")
     workers: int = Field(2, ge=1, le=64, description="parallel processes [-]")
     scenarios: list[str] = Field(default_factory=lambda: ["without_battery", "with_battery"])
 

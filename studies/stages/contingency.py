@@ -16,7 +16,13 @@ the N-0 one, so with nothing removed the window reproduces the N-0 run up to the
 move inside the window, and later moves can only come later). Volt-var holds no state between
 steps (a fixed point solved within each step), so nothing of it is carried.
 
-Outages run in parallel processes; each is judged against the N-1 criteria (post-contingency voltage band per
+``contingencies.windows = "every"`` runs every consecutive window of that length across the
+horizon instead of the worst one alone (N-1 x time: every outage x every window, e.g. every hour
+of a day), each from its own N-0 start state; its rows name their window (``window_start``).
+
+The (outage x window x scenario) tasks run in parallel local processes, or on a Dask cluster
+(``gridstudy run --dask-local N`` / ``--scheduler ADDRESS``, :mod:`gridstudy.studies.cluster`) with
+the same rows; each is judged against the N-1 criteria (post-contingency voltage band per
 voltage class, emergency thermal rating, convergence, ride-through), in the style of PSS/E ACCC /
 PowerWorld contingency tables: one row per outage and scenario, non-converged cases flagged.
 """
@@ -25,6 +31,8 @@ from __future__ import annotations
 
 import copy
 import math
+import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -47,16 +55,20 @@ from gridstudy.studies.setup import ENGINE_COLUMNS, StudySetup
 from gridstudy.studies.spec.limits import FULL_SERIES_MAX_STEPS, STREAM_PART_STEPS
 from gridstudy.studies.workers import in_worker, worker_pool
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the optional extra [distributed]: imported where the stage runs on Dask
+    from distributed import Client
+
     from gridstudy.studies.criteria import Finding
     from gridstudy.studies.qsts.inputs import Controls
     from gridstudy.studies.qsts.results import QSTSResult
 
-    #: one outage of one scenario: the arguments of :func:`run_outage`
-    _OutageJob = tuple[Site, Outage, str, pd.DataFrame | ProfileStream, Controls, CriteriaPreset, str]
+    #: one outage of one scenario over one window: the arguments of :func:`run_outage` and the
+    #: window's first step (``None``: the stage runs a single window)
+    _OutageJob = tuple[Site, Outage, str, pd.DataFrame | ProfileStream, Controls, CriteriaPreset, str, str | None]
 
 
-__all__ = ["worst_window", "window_start_site", "outage_site", "weakest_outage", "run_outage", "run_contingencies"]
+__all__ = ["worst_window", "every_window", "window_start_site", "outage_site", "weakest_outage", "run_outage",
+           "run_contingencies", "run_jobs"]
 
 
 def worst_window(poi_vm_pu: pd.Series, window: str) -> slice:
@@ -71,6 +83,21 @@ def worst_window(poi_vm_pu: pd.Series, window: str) -> slice:
     k = int(poi_vm_pu.to_numpy().argmin()) if poi_vm_pu.notna().any() else 0
     start = min(max(0, k - w // 2), n - w)
     return slice(start, start + w)
+
+
+def every_window(index: pd.DatetimeIndex, window: str) -> list[slice]:
+    """Integer slices of consecutive windows of length ``window`` covering ``index`` (the last one
+    shorter when the horizon is not a whole number of windows, but never a single step: a last
+    step alone joins the window before it); ``all``: one window, the whole horizon."""
+    n = len(index)
+    if window == "all" or n <= 2:
+        return [slice(0, n)]
+    step = index[1] - index[0]
+    w = max(2, int(round(pd.Timedelta(window) / step)))
+    starts = list(range(0, n, w))
+    if len(starts) > 1 and n - starts[-1] < 2:
+        starts.pop()
+    return [slice(a, b) for a, b in zip(starts, starts[1:] + [n], strict=True)]
 
 
 def window_start_site(site: Site, n0: QSTSResult, start: int, profiles: pd.DataFrame | None = None) -> Site:
@@ -208,23 +235,47 @@ def _run_streamed(s: Site, profiles: pd.DataFrame | ProfileStream, cols: list[st
     return res, judge.findings(res)
 
 
+def _run_task(site: Site, outage: Outage, scenario: str, profiles: pd.DataFrame | ProfileStream, controls: Controls,
+              preset: CriteriaPreset, engine: str, window_start: str | None) -> dict[str, Any]:
+    """One task of the stage wherever it runs (this process, a pool worker, a Dask worker)."""
+    fault_point("n1-task")
+    row = run_outage(site, outage, scenario, profiles, controls, preset, engine)
+    if window_start is not None:
+        row = {**{k: row[k] for k in ("outage", "element", "index", "scenario")}, "window_start": window_start,
+               **{k: v for k, v in row.items() if k not in ("outage", "element", "index", "scenario")}}
+    return row
+
+
 def _run_args(args: _OutageJob) -> dict[str, Any]:
-    return run_outage(*args)
+    return _run_task(*args)
 
 
 def run_contingencies(site: Site, outages: list[Outage], cases: Mapping[str, tuple[pd.DataFrame | ProfileStream, Controls]],
                       preset: CriteriaPreset, engine: str, workers: int = 2,
-                      start_sites: Mapping[str, Site] | None = None) -> list[dict[str, Any]]:
+                      start_sites: Mapping[str, Site] | None = None, *, client: Client | None = None,
+                      retries: int = 1) -> list[dict[str, Any]]:
     """Run every outage for every scenario in ``cases`` (``name -> (profiles, controls)``).
 
     ``start_sites`` (``name -> site``, from :func:`window_start_site`) gives each scenario the N-0
-    state at the window start; a scenario without one runs on ``site``.
+    state at the window start; a scenario without one runs on ``site``. With a Dask ``client`` the
+    outages run on its workers (``retries``: Dask retries of a task that raised), otherwise in
+    ``workers`` local processes.
     """
     starts = dict(start_sites or {})
-    jobs = [(starts.get(name, site), o, name, prof, ctrl, preset, engine)
-            for o in outages for name, (prof, ctrl) in cases.items()]
+    jobs: list[_OutageJob] = [(starts.get(name, site), o, name, prof, ctrl, preset, engine, None)
+                              for o in outages for name, (prof, ctrl) in cases.items()]
+    return run_jobs(jobs, workers, client=client, retries=retries)
+
+
+def run_jobs(jobs: list[_OutageJob], workers: int, *, client: Client | None = None,
+             retries: int = 1) -> list[dict[str, Any]]:
+    """The rows of ``jobs`` (each the arguments of one outage of one scenario over one window), in
+    the order of ``jobs``: on the Dask ``client``'s workers, else in ``workers`` local processes
+    (1: in this process). Each job gives exactly one row, wherever and however often it ran."""
     if not jobs:
         return []
+    if client is not None:
+        return _on_dask(client, jobs, retries)
     if workers <= 1 or len(jobs) == 1:
         return [_run_args(j) for j in jobs]
     # workers end with this process: killed, interrupted or failing, it leaves no orphan behind
@@ -232,6 +283,44 @@ def run_contingencies(site: Site, outages: list[Outage], cases: Mapping[str, tup
         futures = [pool.submit(in_worker, _run_args, j) for j in jobs]
         fault_point("n1-running")
         return [f.result() for f in futures]
+
+
+def _held(x: Any) -> Any:
+    """A task whose result is its argument: data many tasks share, with its lineage."""
+    return x
+
+
+def _on_dask(client: Client, jobs: list[_OutageJob], retries: int) -> list[dict[str, Any]]:
+    """``jobs`` on Dask, each job one task with its own key, its row gathered once into the job's
+    place. The sites, profiles, controls and preset that several jobs share go to the cluster once,
+    each as a task of its own (not scattered data): a worker lost with a copy of them loses nothing
+    the scheduler cannot make again, and a task whose worker is lost runs again on another (the
+    scheduler's ``allowed-failures``)."""
+    from distributed import Future, KilledWorker
+
+    run = uuid.uuid4().hex[:12]
+    shared: dict[int, Future[Any]] = {}
+
+    def share(x: Any) -> Future[Any]:
+        if id(x) not in shared:
+            shared[id(x)] = client.submit(_held, x, key=f"gridstudy-n1-data-{run}-{len(shared)}", pure=False,
+                                          retries=retries)
+        return shared[id(x)]
+
+    with warnings.catch_warnings():  # distributed's advice to scatter large arguments: they are shared tasks here
+        warnings.filterwarnings("ignore", message="Large object", category=UserWarning)
+        futures = [client.submit(_run_task, share(s), o, name, share(prof), share(ctrl), share(preset), engine,
+                                 window, key=f"gridstudy-n1-{run}-{k}", retries=retries, pure=False)
+                   for k, (s, o, name, prof, ctrl, preset, engine, window) in enumerate(jobs)]
+    fault_point("n1-running")
+    try:
+        rows: list[dict[str, Any]] = client.gather(futures)
+    except KilledWorker as exc:  # the scheduler gave up on a task that killed every worker it ran on
+        raise OSError(f"the Dask workers running N-1 task {exc.args[0] if exc.args else ''} were lost "
+                      f"too often ({exc})") from None
+    finally:
+        client.cancel(futures + list(shared.values()))
+    return rows
 
 
 @dataclass
@@ -246,10 +335,13 @@ class ContingencyOutcome:
 
 def contingency_stage(setup: StudySetup, site: Site, results: Mapping[str, QSTSResult],
                       profiles: Mapping[str, pd.DataFrame], engine: str,
-                      say: Callable[[str], None] | None = None) -> ContingencyOutcome:
+                      say: Callable[[str], None] | None = None, *, client: Client | None = None) -> ContingencyOutcome:
     """The N-1 stage of a study: every credible single outage over the worst window of the N-0
-    run without battery (see the module docstring), for each scenario of ``contingencies.scenarios``,
-    each from its N-0 state at the window start; nothing when the study does not enable it."""
+    run without battery (or over every window of the horizon, ``contingencies.windows = "every"``;
+    see the module docstring), for each scenario of ``contingencies.scenarios``, each from its N-0
+    state at the window start; nothing when the study does not enable it. With a Dask ``client``
+    the (outage x window x scenario) tasks run on its workers, else in ``contingencies.workers``
+    local processes: the same rows either way."""
     say = say or (lambda line: None)
     cs = setup.contingencies
     if not cs.enabled:
@@ -258,17 +350,33 @@ def contingency_stage(setup: StudySetup, site: Site, results: Mapping[str, QSTSR
     loss_rows = [{"outage": o.label, "element": o.element, "index": o.index,
                   "result": "loss of supply (POI islanded): not run"} for o in lost]
     poi0 = results["without_battery"].series["poi_vm_pu"]
-    sl = worst_window(poi0, cs.window)
-    window_note = (f"{cs.window} window centred on the lowest N-0 POI voltage without battery: "
-                   f"{poi0.index[sl.start]} to {poi0.index[sl.stop - 1]}")
+    if cs.windows == "every":
+        slices = every_window(pd.DatetimeIndex(poi0.index), cs.window)
+        window_note = (f"every {cs.window} window of the horizon ({len(slices)} windows, "
+                       f"{poi0.index[0]} to {poi0.index[-1]})")
+    else:
+        slices = [worst_window(poi0, cs.window)]
+        window_note = (f"{cs.window} window centred on the lowest N-0 POI voltage without battery: "
+                       f"{poi0.index[slices[0].start]} to {poi0.index[slices[0].stop - 1]}")
     window_note += ("; each outage starts from the N-0 tap positions and state of charge at the window start "
                     "(tap-changer delay timers at zero)")
-    whole = sl.start == 0 and sl.stop == len(poi0) and len(poi0) > FULL_SERIES_MAX_STEPS and engine == "fast"
-    # the whole of a long horizon: each outage makes its own profiles part by part (streaming)
-    sel = {n: (setup.profile_stream(n) if whole else profiles[n][list(ENGINE_COLUMNS)].iloc[sl], setup.controls(n))
-           for n in cs.scenarios if n in profiles}
-    starts = {n: window_start_site(site, results[n], sl.start, profiles[n]) for n in sel}
-    say(f"N-1: {len(credible)} credible outages x {len(sel)} scenarios over {window_note}; "
-        f"{len(lost)} loss-of-supply outages")
-    rows = run_contingencies(site, credible, sel, setup.preset, engine, cs.workers, start_sites=starts)
+    names = [n for n in cs.scenarios if n in profiles]
+    labels = len(slices) > 1  # rows name their window when there are several
+    jobs: list[_OutageJob] = []
+    for sl in slices:
+        whole = sl.start == 0 and sl.stop == len(poi0) and len(poi0) > FULL_SERIES_MAX_STEPS and engine == "fast"
+        # the whole of a long horizon: each outage makes its own profiles part by part (streaming)
+        sel = {n: (setup.profile_stream(n) if whole else profiles[n][list(ENGINE_COLUMNS)].iloc[sl], setup.controls(n))
+               for n in names}
+        starts = {n: window_start_site(site, results[n], sl.start, profiles[n]) for n in sel}
+        when = str(poi0.index[sl.start]) if labels else None
+        jobs += [(starts[n], o, n, prof, ctrl, setup.preset, engine, when) for n, (prof, ctrl) in sel.items()
+                 for o in credible]
+    # one outage's windows and scenarios side by side in the table
+    order = {id(o): k for k, o in enumerate(credible)}
+    jobs.sort(key=lambda j: order[id(j[1])])
+    where = "on Dask" if client is not None else f"in {cs.workers} local processes"
+    say(f"N-1: {len(credible)} credible outages x {len(slices)} windows x {len(names)} scenarios {where} over "
+        f"{window_note}; {len(lost)} loss-of-supply outages")
+    rows = run_jobs(jobs, cs.workers, client=client)
     return ContingencyOutcome(rows=rows, loss_rows=loss_rows, window_note=window_note)

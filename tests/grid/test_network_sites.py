@@ -323,3 +323,15 @@ def test_contingency_window_follows_the_network_profiles(tmp_path):
     site.profiles = None
     bare = study.qsts(site=site)["without_battery"].bus_summary
     assert abs(float(bare.loc[real, "vm_min_pu"].min()) - float(bs.loc[real, "vm_min_pu"].min())) > 1e-4
+
+
+def test_an_unnamed_branch_of_an_imported_case_is_named_by_its_index():
+    # PEGASE 1354 as pandapower ships it names no line: each outage's label must still say which
+    # branch it is, distinct from every other (it used to read "Line None" for all of them)
+    import pandapower.networks as pn
+
+    net = pn.case1354pegase()
+    assert net.line.name.isna().all()
+    lines = [int(i) for i in net.line.index[(net.line.from_bus == 55) | (net.line.to_bus == 55)]]
+    credible, lost = single_outages(net, 55, candidates=[("line", i) for i in lines])
+    assert sorted(o.label for o in credible + lost) == sorted(f"Line #{i}" for i in lines)

@@ -129,16 +129,22 @@ def test_study_run_and_sizing_hand_the_n0_start_state_to_every_outage(monkeypatc
         captured.append((site, dict(cases), dict(start_sites or {})))
         return []
 
+    def fake_jobs(jobs, workers, *, client=None, retries=1):
+        # the stage's tasks: (start site, outage, scenario, profiles, controls, preset, engine, window)
+        captured.append((None, {j[2]: (j[3], j[4]) for j in jobs}, {j[2]: j[0] for j in jobs}))
+        return []
+
     import gridstudy.studies.scale.sizing as sizing_mod
 
-    monkeypatch.setattr(contingency, "run_contingencies", fake)  # the study's N-1 stage
+    monkeypatch.setattr(contingency, "run_jobs", fake_jobs)  # the study's N-1 stage
     monkeypatch.setattr(sizing_mod, "run_contingencies", fake)  # the sizing evaluator's
     text = DEMO.read_text().replace('duration = "1D"', 'duration = "45min"').replace('window = "1h"', 'window = "2min"')
     path = tmp_path / "demo45.toml"
     path.write_text(text)
     st = gridstudy.Study.from_file(path)
     result = st.run(sag=False, fluctuation=False)
-    site, cases, starts = captured[0]
+    _, cases, starts = captured[0]
+    site = st.build_site()  # the site as built, before any run moved its taps
     assert set(starts) == set(cases) == set(st.contingencies.scenarios)
     for name, (prof, _) in cases.items():
         k = result.scenarios[name].index.get_loc(prof.index[0])
