@@ -180,6 +180,10 @@ def poi_voltage_zoom(series: dict[str, pd.Series], band: tuple[float, float] | N
     return to_svg(fig)
 
 
+#: The tallest range-bar figure: one page of the report with its caption and the page's margins. [in]
+RANGE_BARS_MAX_HEIGHT_IN = 7.5
+
+
 def _range_bars(frames: dict[str, pd.DataFrame], lo_col: str, hi_col: str,
                 row_in: float) -> tuple[Figure, Axes, list[str]]:
     """A figure of horizontal min-to-max bars: one row per entry of the frames' ``name`` column,
@@ -187,7 +191,8 @@ def _range_bars(frames: dict[str, pd.DataFrame], lo_col: str, hi_col: str,
     ``(fig, ax, names)``."""
     names = list(next(iter(frames.values()))["name"])
     n, m = len(names), len(frames)
-    fig, ax = plt.subplots(figsize=(7.2, 0.9 + row_in * n * max(1, m) / 1.4))
+    # at most 7.5 in high: the figure and its caption stay on one page however many rows and scenarios
+    fig, ax = plt.subplots(figsize=(7.2, min(RANGE_BARS_MAX_HEIGHT_IN, 0.9 + row_in * n * max(1, m) / 1.4)))
     h = 0.8 / max(m, 1)
     for k, (scen, df) in enumerate(frames.items()):
         st = style(scen, k)

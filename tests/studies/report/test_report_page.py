@@ -98,3 +98,21 @@ def test_report_states_the_reactive_control_of_daily_run_and_sag_events(tmp_path
     html, _ = render_report(_summary_folder(tmp_path / "b", battery={**bat, "reactive": "volt_var"}, sag_events=[row]),
                             pdf=False)
     assert "volt-var in the daily time series and in the sag events alike" in html.read_text()
+
+
+def test_a_range_bar_figure_fits_a_page_with_its_caption():
+    # 8 branches x 6 scenarios (the demo's) gave a 15-in figure that pushed its caption onto the next
+    # page. A Letter page is 11 in high; less 1.5 in of margins, header and footer, and ~1 in of
+    # caption, 8 in are left for the figure. The SVG is drawn at the text width, at most its own
+    # 7.2-in width, so its height on the page is at most its viewBox height (in points)
+    import re
+
+    import pandas as pd
+
+    from gridstudy.studies.report.figures import loading_ranges
+
+    frame = pd.DataFrame({"name": [f"branch {i}" for i in range(8)],
+                          "loading_min_percent": [10.0] * 8, "loading_max_percent": [60.0] * 8})
+    svg = loading_ranges({f"scenario {k}": frame for k in range(6)}, 100.0, "Branch loading range")
+    height_pt = float(re.search(r'viewBox="0 0 [\d.]+ ([\d.]+)"', svg).group(1))
+    assert height_pt / 72.0 <= 8.0
