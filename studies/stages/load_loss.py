@@ -20,7 +20,12 @@ before any control acts): the POI voltage step of every case, the voltage after 
 trip judged against the N-1 band of the POI's voltage class. The **return from backup** of the largest campus loss (a campus trip at peak
 or a transfer, whichever is larger) is a load the customer switches on, so it is also judged as a
 rapid voltage change: its POI step against the preset's RVC level for a change that may happen a
-few times a day (``RVCLimits.day_pct``, IEC 61000-3-7's "n <= 4 a day" row). The frequency screen
+few times a day (``RVCLimits.day_pct``, IEC 61000-3-7's "n <= 4 a day" row). The steps here are
+static, the plant at 0 MW; in a scenario's verdict (:func:`load_loss_verdict_finding`) a scenario with
+a plant is judged on the step its own 20-ms event runs measured
+(:func:`gridstudy.studies.stages.sag.campus_event_runs`), where the plant answers as its control mode
+lets it. The plant's own trips are contingencies (faults): judged by the N-1 band and the frequency
+screen, not as rapid voltage changes. The frequency screen
 is the one-machine SFR model of the interconnection (:mod:`gridstudy.studies.criteria.frequency`):
 the largest load loss raises frequency to a zenith; the largest pickup (the return from backup or
 a plant trip while discharging), as one step, lowers it to a nadir. The result passes when both

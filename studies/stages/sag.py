@@ -383,7 +383,7 @@ def campus_event_runs(site: Site, sec: SagSection, plant: MegapackPlant | None,
             for label, kind, prof in runs:
                 row, ser = _run_case(site, ev, prof, sec, plant, ep, preset, engine, cv)
                 v = ser["poi_vm_pu"].to_numpy(dtype=float)
-                first = 100.0 * (v[k] - v[k - 1]) if 0 < k < len(v) else math.nan
+                first = float(100.0 * (v[k] - v[k - 1])) if 0 < k < len(v) else math.nan
                 rows.append({"event": label, "kind": kind, "plant_mode": ep.mode if ep is not None else "idle",
                              "campus_mw": float(site.campus_p_mw), "first_step_pct": first,
                              **{c: row[c] for c in _KEPT}})
