@@ -391,7 +391,7 @@ def scenario_cases(block: dict[str, Any], has_plant: bool,
                      rvc_basis=f"20-ms event run with the scenario's plant ({str(ev.get('plant_mode', '')).replace('_', '-')})")
         elif k:
             c.update(rvc_step_pct=abs(float(c["poi_step_pct"])),
-                     rvc_basis="static power flow, the plant at 0 MW" + ("" if has_plant else " (no plant)"))
+                     rvc_basis="static power flow, " + ("the plant at 0 MW" if has_plant else "no plant"))
         out.append(c)
     return out
 

@@ -180,7 +180,7 @@ def test_every_scenario_gets_its_own_finding_from_its_own_runs(study, runs):
             assert steps["trip"]["basis"].startswith("20-ms event run")
         else:  # the static power flow, the plant at 0 MW
             assert steps["trip"]["pct"] == pytest.approx(static, abs=1e-12)
-            assert steps["trip"]["basis"].startswith("static power flow")
+            assert steps["trip"]["basis"] == "static power flow, no plant"
         assert ("20-ms event run" in fd.note) is has_plant
     # the plant's own trips are faults, judged by the band and the frequency screen, never as RVC
     assert all("rvc_kind" not in c for c in block["cases"] if c.get("plant_before_mw"))
