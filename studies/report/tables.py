@@ -430,8 +430,9 @@ def load_loss_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
             *[(f"campus trip / return, {scenario_label(scen)}",
                " / ".join(fmt_num(float(r["rvc_pct"]), 3) for kind in ("campus_trip", "campus_return")
                           for r in rows if r.get("kind") == kind and r.get("rvc_pct") is not None), "%",
-               f"20-ms event runs, {str(rows[0].get('plant_mode', 'idle')).replace('_', '-')} plant: rapid voltage "
-               f"change (dv_max); " + ("the scenario's verdict uses these" if rows[0].get("plant_mode", "idle") != "idle"
+               "20-ms event runs, " + (f"{str(rows[0]['plant_mode']).replace('_', '-')} plant"
+                                       if rows[0].get("plant_mode", "idle") != "idle" else "no plant")
+               + ": rapid voltage change (dv_max); " + ("the scenario's verdict uses these" if rows[0].get("plant_mode", "idle") != "idle"
                                        else "no plant: the verdict uses the static step above, the same"))
               for scen, rows in (summary.get("campus_event_rvc") or {}).items() if rows],
             ("interconnection model", sfr.get("interconnection", ""), "",
