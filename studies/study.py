@@ -66,7 +66,7 @@ from gridstudy.studies.stages.fluctuation import (
     windows_table,
 )
 from gridstudy.studies.stages.load_loss import largest_load_loss, load_loss_verdict_finding
-from gridstudy.studies.stages.sag import sag_rvc_findings, sag_stage
+from gridstudy.studies.stages.sag import campus_event_stage, sag_rvc_findings, sag_stage
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -218,7 +218,9 @@ class Study(StudySetup):
            rapid voltage change, short-window variation, oscillation), replacing their study-step
            findings;
         4. :func:`~gridstudy.studies.stages.contingency.contingency_stage` — N-1 over the worst window;
-        5. :func:`~gridstudy.studies.stages.sag.sag_stage` — the sag-mitigation events at 20 ms;
+        5. :func:`~gridstudy.studies.stages.sag.sag_stage` — the sag-mitigation events at 20 ms, and
+           :func:`~gridstudy.studies.stages.sag.campus_event_stage` — the campus's own events (trip,
+           return from backup, job start) for every scenario with its own plant, as rapid voltage changes;
         6. :func:`~gridstudy.studies.stages.capability.capability_stage` — the plant's full
            capability: the two corners it can create (campus at peak with the plant charging at its
            rating, campus idle with the plant exporting at it), intact and after every credible
@@ -265,10 +267,11 @@ class Study(StudySetup):
         cont = contingency_stage(self, site, results, profs, engine, say, client=client) if contingencies \
             else ContingencyOutcome()
         sag_rows, sag_series = sag_stage(self, site, engine, say) if sag else ([], pd.DataFrame())
+        events = campus_event_stage(self, site, engine, say) if sag else {}
         cap = capability_stage(self, site, say) if capability else None
         dyn = dynamics_stage(self, site, results, profs, campus, fluct, sag_series, say)
         result = self.add_dynamics(self.summarize(site, site_summary, campus, engine, profs, results, findings, fluct,
-                                                  cont, sag_rows, sag_series, t_start, say), dyn)
+                                                  cont, sag_rows, sag_series, t_start, say, events), dyn)
         result.summary["plant_capability"] = None
         if cap is not None:
             cap.add_to(result)  # the block, the overall verdict and the table
@@ -290,9 +293,11 @@ class Study(StudySetup):
     def summarize(self, site: Site, site_summary: dict[str, Any], campus: pd.DataFrame, engine: str, profs: dict[str, pd.DataFrame],
                   results: dict[str, QSTSResult], findings: dict[str, list[Finding]], fluct: Assessment | None,
                   cont: ContingencyOutcome, sag_rows: list[dict[str, Any]], sag_series: pd.DataFrame, t_start: float,
-                  say: Callable[[str], None]) -> StudyResult:
+                  say: Callable[[str], None], events: dict[str, list[dict[str, Any]]] | None = None) -> StudyResult:
         """The last steps of :meth:`run`: the sub-second findings in place of their study-step
-        counterparts, the largest credible load loss, ``summary.json`` and the tables."""
+        counterparts, the largest credible load loss, ``summary.json`` and the tables (``events``:
+        the campus's own events per scenario, :func:`~gridstudy.studies.stages.sag.campus_event_stage`)."""
+        events = events or {}
         scen_summary: dict[str, dict[str, Any]] = {}
         for name in profs:
             if fluct is not None:  # the sub-second findings replace their study-step counterparts
@@ -302,13 +307,14 @@ class Study(StudySetup):
                                                              for n, fs in findings.items()},
                                 cont.loss_rows, sag_rows, plant=self.battery, profiles=profs)
         cls = voltage_class(site.poi_vn_kv)
-        sag_rvc = sag_rvc_findings(sag_rows, self.preset.rvc_limits(cls))
+        sag_rvc = sag_rvc_findings(events, self.preset.rvc_limits(cls))
         for name, prof in profs.items():
-            # the site-level checks each scenario's verdict includes: the campus's own sag events as
-            # rapid voltage changes (the scenarios they ran for) and the largest credible load loss
+            # the site-level checks each scenario's verdict includes: the campus's own events as rapid
+            # voltage changes (each scenario's own 20-ms runs) and the largest credible load loss
+            # (its trip and return judged on those runs' steps where the scenario has a plant)
             site_level = [sag_rvc[name]] if name in sag_rvc else []
             has_plant = self.plant_keys(name, fluct)["plant_mode"] != "idle"
-            site_level.append(load_loss_verdict_finding(lll, self.preset, has_plant, cls))
+            site_level.append(load_loss_verdict_finding(lll, self.preset, has_plant, cls, events.get(name)))
             findings[name] = [with_standing(f, self.preset, self.step_s) for f in findings[name] + site_level]
             scen_summary[name] = scenario_summary(site, results[name], findings[name], prof, self.preset)
             scen_summary[name]["strategy"] = prof.attrs.get("strategy", "battery idle")
@@ -319,6 +325,7 @@ class Study(StudySetup):
         summary = self._summary(site, campus, engine, site_summary, scen_summary, cont.window_note, cont.rows,
                                 cont.loss_rows, sag_rows)
         summary["largest_load_loss"] = lll
+        summary["campus_event_rvc"] = events
         summary["warnings"] = self.warnings(site_summary)
         summary["fluctuation"] = summary_block(self, fluct)
         summary["latency_sensitivity"] = fluct.latency_sensitivity if fluct is not None else []

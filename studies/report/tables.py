@@ -429,6 +429,14 @@ def load_loss_table(summary: dict[str, Any]) -> tuple[str, pd.DataFrame]:
             ("campus trip at peak: POI step", fmt_num((ll.get("campus_trip") or {}).get("poi_step_pct"), 3), "%",
              f"rapid voltage change, {(ll.get('campus_trip') or {}).get('rvc_limit', 'no RVC level')}: "
              f"{verdict_word((ll.get('campus_trip') or {}).get('rvc_pass'))}"),
+            *[(f"campus trip / return, {scenario_label(scen)}",
+               " / ".join(fmt_num(float(r["rvc_pct"]), 3) for kind in ("campus_trip", "campus_return")
+                          for r in rows if r.get("kind") == kind and r.get("rvc_pct") is not None), "%",
+               "20-ms event runs, " + (f"{str(rows[0]['plant_mode']).replace('_', '-')} plant"
+                                       if rows[0].get("plant_mode", "idle") != "idle" else "no plant")
+               + ": rapid voltage change (dv_max); " + ("the scenario's verdict uses these" if rows[0].get("plant_mode", "idle") != "idle"
+                                       else "no plant: the verdict uses the static step above, the same"))
+              for scen, rows in (summary.get("campus_event_rvc") or {}).items() if rows],
             ("interconnection model", sfr.get("interconnection", ""), "",
              f"H {fmt_num(sfr.get('h_s'), 3)} s on {fmt_num(sfr.get('base_mw'))} MW, R {fmt_num(sfr.get('r_pu'))}, "
              f"T_R {fmt_num(sfr.get('t_r_s'))} s, F_H {fmt_num(sfr.get('f_h'))}, Km {fmt_num(sfr.get('km'))}, "

@@ -20,7 +20,12 @@ before any control acts): the POI voltage step of every case, the voltage after 
 trip judged against the N-1 band of the POI's voltage class. The **return from backup** of the largest campus loss (a campus trip at peak
 or a transfer, whichever is larger) is a load the customer switches on, so it is also judged as a
 rapid voltage change: its POI step against the preset's RVC level for a change that may happen a
-few times a day (``RVCLimits.day_pct``, IEC 61000-3-7's "n <= 4 a day" row). The frequency screen
+few times a day (``RVCLimits.day_pct``, IEC 61000-3-7's "n <= 4 a day" row). The steps here are
+static, the plant at 0 MW; in a scenario's verdict (:func:`load_loss_verdict_finding`) a scenario with
+a plant is judged on the step its own 20-ms event runs measured
+(:func:`gridstudy.studies.stages.sag.campus_event_runs`), where the plant answers as its control mode
+lets it. The plant's own trips are contingencies (faults): judged by the N-1 band and the frequency
+screen, not as rapid voltage changes. The frequency screen
 is the one-machine SFR model of the interconnection (:mod:`gridstudy.studies.criteria.frequency`):
 the largest load loss raises frequency to a zenith; the largest pickup (the return from backup or
 a plant trip while discharging), as one step, lowers it to a nadir. The result passes when both
@@ -48,7 +53,7 @@ from gridstudy.studies.criteria.presets import CriteriaPreset
 from gridstudy.studies.criteria.voltage import voltage_class
 
 __all__ = ["campus_off_rise", "poi_step", "plant_cases", "largest_load_loss", "verdict", "plant_case",
-           "load_loss_verdict_finding"]
+           "load_loss_verdict_finding", "measured_steps", "scenario_cases"]
 
 
 def campus_off_rise(site: Site, campus_p_mw: float) -> tuple[float, float]:
@@ -344,19 +349,74 @@ def plant_case(case: dict[str, Any]) -> bool:
     return bool(case.get("plant_before_mw") or case.get("plant_after_mw"))
 
 
+#: The per-scenario event run (:func:`gridstudy.studies.stages.sag.campus_event_runs`) of each
+#: RVC case of the load loss: its ``kind`` -> the case's ``rvc_kind``. [-]
+_EVENT_KINDS = {"campus_trip": "trip", "campus_return": "return"}
+
+
+def measured_steps(events: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """The campus trip's and the return from backup's rapid voltage change as a scenario's 20-ms
+    event runs measured them (``events``: that scenario's rows of
+    :func:`gridstudy.studies.stages.sag.campus_event_runs`), the largest of each: ``{"trip": row,
+    "return": row}`` (a kind the runs lack is left out)."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in events or []:
+        k = _EVENT_KINDS.get(str(r.get("kind")))
+        if k is None or r.get("rvc_pct") is None or not math.isfinite(float(r["rvc_pct"])):
+            continue
+        if k not in out or float(r["rvc_pct"]) > float(out[k]["rvc_pct"]):
+            out[k] = r
+    return out
+
+
+def scenario_cases(block: dict[str, Any], has_plant: bool,
+                   events: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The load-loss cases of one scenario (copies of ``block["cases"]``): every case with a battery
+    plant, the campus's own cases alone without one (a plant it does not have cannot trip). Each RVC
+    case (the campus trip, the return from backup) gets ``rvc_step_pct`` [%] and its ``rvc_basis``:
+    with a plant, the step the scenario's 20-ms event run measured (``events``; its plant answers as
+    its control mode lets it: a grid-forming plant within the step, a grid-following one after its
+    latency), else the static power flow with the plant at 0 MW (no plant acts; the event run of a
+    scenario without a plant gives the same step)."""
+    measured = measured_steps(events) if has_plant else {}
+    out: list[dict[str, Any]] = []
+    for c in block["cases"]:
+        if not (has_plant or not plant_case(c)):
+            continue
+        c = dict(c)
+        k = c.get("rvc_kind")
+        if k in measured:
+            ev = measured[k]
+            c.update(rvc_step_pct=float(ev["rvc_pct"]), rvc_pass=bool(ev["rvc_pass"]),
+                     rvc_basis=f"20-ms event run with the scenario's plant ({str(ev.get('plant_mode', '')).replace('_', '-')})")
+        elif k:
+            c.update(rvc_step_pct=abs(float(c["poi_step_pct"])),
+                     rvc_basis="static power flow, " + ("the plant at 0 MW" if has_plant else "no plant"))
+        out.append(c)
+    return out
+
+
 def load_loss_verdict_finding(block: dict[str, Any], preset: CriteriaPreset, has_plant: bool,
-                              poi_class: str) -> Finding:
+                              poi_class: str, events: list[dict[str, Any]] | None = None) -> Finding:
     """The largest credible load loss (``summary["largest_load_loss"]``) as one scenario's finding, so
     that it enters the scenario's verdict: every case for a scenario with a battery plant, the campus's
-    own cases alone for one without (a plant it does not have cannot trip)."""
-    cases = [c for c in block["cases"] if has_plant or not plant_case(c)]
+    own cases alone for one without (a plant it does not have cannot trip). The campus's trip and its
+    return from backup are judged as rapid voltage changes on the step of :func:`scenario_cases`:
+    with a plant the one its 20-ms event run measured (``events``), else the static power flow. The
+    plant's own trips are contingencies (a fault), judged by the N-1 band and the frequency screen,
+    not as rapid voltage changes."""
+    cases = scenario_cases(block, has_plant, events)
     v = verdict(cases, preset)
     freq = v["freq"]
     failed = ([] if v["voltage_pass"] else ["POI voltage after a loss outside the N-1 band"]) + \
         ([] if v["rvc_pass"] else ["the campus's trip or return steps the POI by more than the RVC cap"]) + \
         ([] if freq["frequency_pass"] else ["frequency outside its limits"])
-    steps = "; ".join(f"{c['cause']}: {abs(c['poi_step_pct']):.2f} %" for c in cases
-                      if "rvc_pass" in c and math.isfinite(c["poi_step_pct"]))
+    steps = "; ".join(f"{c['cause']}: {c['rvc_step_pct']:.2f} % ({c['rvc_basis']})" for c in cases
+                      if "rvc_pass" in c and math.isfinite(c["rvc_step_pct"]))
+    why = ("With a plant the campus's switching is judged on the step its 20-ms event run measured, the plant "
+           "answering as its control mode lets it (a grid-forming plant takes its share within the step, a "
+           "grid-following one acts after its latency); the static power flow holds the plant at 0 MW. "
+           if any(str(c.get("rvc_basis", "")).startswith("20-ms") for c in cases) else "")
     return Finding(
         criterion="largest credible load loss (frequency, POI voltage, the campus's trip and return as RVC)",
         passed=v["pass"], worst_value=float(v["worst"]["mw"]), worst_unit="MW", when=None,
@@ -368,9 +428,11 @@ def load_loss_verdict_finding(block: dict[str, Any], preset: CriteriaPreset, has
         note=("Site-level: every credible load loss and pickup of the study "
               + ("" if has_plant else "without the battery plant's trips (this scenario has no plant) ")
               + f"(the largest {float(v['worst']['mw']):.0f} MW: {v['worst']['cause']}); the POI steps of the "
-              f"campus's own switching: {steps}. "
+              f"campus's own switching: {steps}. " + why
               + ("Fails: " + "; ".join(failed) + "." if failed else "Every check passes.")),
         details={"cases": len(cases), "voltage_pass": v["voltage_pass"], "rvc_pass": v["rvc_pass"],
                  "frequency_pass": bool(freq["frequency_pass"]), "frequency_zenith_hz": freq["frequency_zenith_hz"],
-                 "frequency_nadir_hz": freq["frequency_nadir_hz"], "with_plant_cases": has_plant},
+                 "frequency_nadir_hz": freq["frequency_nadir_hz"], "with_plant_cases": has_plant,
+                 "rvc_steps": {str(c["rvc_kind"]): {"pct": c["rvc_step_pct"], "basis": c["rvc_basis"],
+                                                    "pass": c["rvc_pass"]} for c in cases if "rvc_pass" in c}},
         id="largest_load_loss", group="largest_load_loss")

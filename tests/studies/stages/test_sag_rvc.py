@@ -70,18 +70,19 @@ def test_a_utility_side_sag_is_not_a_rapid_voltage_change():
 
 
 def test_the_sag_events_finding_is_the_worst_customer_event_per_scenario():
-    rows = [{"event": "job start", "kind": "job_start",
-             "without_battery": {**event_rvc(START, _trip(0.0), RVC_HV)},
-             "with_battery": {**event_rvc(START, _trip(0.0), RVC_HV)}},
-            {"event": "campus trip to backup", "kind": "campus_trip",
-             "without_battery": event_rvc(TRIP, _trip(0.036), RVC_HV),
-             "with_battery": event_rvc(TRIP, _trip(0.028), RVC_HV)},
-            {"event": "sag", "kind": "source_sag", "without_battery": event_rvc(SAG, _trip(0.05), RVC_HV)}]
-    f = sag_rvc_findings(rows, RVC_HV)
+    def rows(trip_pu: float, mode: str) -> list[dict[str, object]]:
+        return [{"event": "job start", "kind": "job_start", "plant_mode": mode, **event_rvc(START, _trip(0.0), RVC_HV)},
+                {"event": "campus trip to backup", "kind": "campus_trip", "plant_mode": mode,
+                 **event_rvc(TRIP, _trip(trip_pu), RVC_HV)}]
+
+    runs = {"without_battery": rows(0.036, "idle"), "with_battery": rows(0.028, "grid_forming"),
+            "other": [{"event": "sag", "kind": "source_sag", **event_rvc(SAG, _trip(0.05), RVC_HV)}]}
+    f = sag_rvc_findings(runs, RVC_HV)
     assert f["without_battery"].worst_value == pytest.approx(3.6) and not f["without_battery"].passed
     assert f["with_battery"].worst_value == pytest.approx(2.8) and f["with_battery"].passed
     assert f["with_battery"].id == "rapid_voltage_change.sag_events"
     assert f["without_battery"].limits[0].value == 3.0
+    assert "other" not in f  # a utility-side sag alone: no rapid voltage change to judge
 
 
 def _case(cause: str, kind: str, mw: float, step_pct: float, plant: float = 0.0, rvc: str | None = None,
