@@ -180,7 +180,7 @@ class Study(StudySetup):
         site = self.build_site() if site is None else site
         self.check_engine(site, engine)
         if stream is None:
-            stream = engine == "fast" and len(self.horizon) > STREAM_MIN_STEPS
+            stream = engine == "fast" and len(self.steps) > STREAM_MIN_STEPS
         if not stream:
             for name, prof in self.profiles().items():
                 yield name, run_qsts(self.qsts_inputs(site, name, prof, record), engine=engine, quiet=quiet)

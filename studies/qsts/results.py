@@ -44,6 +44,7 @@ from numba import njit
 
 from gridstudy.grid.errors import parse_json_object, read_text
 from gridstudy.grid.site import Site
+from gridstudy.models.timeindex import Horizon, as_index
 from gridstudy.studies.errors import ReportError
 from gridstudy.studies.io import write_json, write_parquet
 from gridstudy.studies.qsts.inputs import RecordSpec
@@ -124,8 +125,9 @@ class ResultRecorder:
     ----------
     site : Site
         The site (its net gives the bus, line and transformer order).
-    index : pandas.DatetimeIndex
-        The study's fixed-step time index (one entry per step).
+    index : pandas.DatetimeIndex or FixedHorizon
+        The study's fixed-step time index (one entry per step); a
+        :class:`~gridstudy.models.timeindex.FixedHorizon` makes only the labels the result shows.
     record : RecordSpec
         What to keep besides the per-bus/branch aggregates.
     engine : str
@@ -135,7 +137,7 @@ class ResultRecorder:
         :data:`CURRENT_LIMITED`, whose steps are counted in ``summary["current_limited_steps"]``).
     """
 
-    def __init__(self, site: Site, index: pd.DatetimeIndex, record: RecordSpec | None = None,
+    def __init__(self, site: Site, index: Horizon, record: RecordSpec | None = None,
                  engine: str = "", extra_series: tuple[str, ...] = ()) -> None:
         self.site, self.index = site, index
         self.record = record or RecordSpec()
@@ -193,7 +195,7 @@ class ResultRecorder:
                 else:
                     # floored a million steps at a time (a year's index floored at once would double it);
                     # a fixed-step index floors to a rising sequence, so the parts' unique values join in order
-                    floors = [index[a:a + part].floor(freq).unique() for a in range(0, len(index), part)] or [index.floor(freq)]
+                    floors = [index[a:a + part].floor(freq).unique() for a in range(0, len(index), part)] or [index[:].floor(freq)]
                     self.env_index = cast(pd.DatetimeIndex, floors[0].append(floors[1:]).unique() if len(floors) > 1 else floors[0])
                     ne = len(self.env_index)
                     # a tz-naive index floors by integer arithmetic on its nanoseconds (what floor does)
@@ -318,7 +320,7 @@ class ResultRecorder:
             return (off + step_ns * np.arange(sl.start, sl.stop, dtype=np.int64)) // self._env_freq_ns
         if self._env_ns is None:
             return self.env_index.get_indexer(self.index[sl].floor(self.record.envelope_freq))
-        t = self.index.asi8[sl]
+        t = self.index[sl].asi8
         return np.searchsorted(self._env_ns, t - t % self._env_freq_ns)
 
     @staticmethod
@@ -417,7 +419,7 @@ class ResultRecorder:
                   + [f">= {self.edges[-1]:.3f}"])
         hist = pd.DataFrame(self.hist * dt, index=bus.index, columns=labels)
         if self.full:
-            series = pd.DataFrame(self.full, index=idx)
+            series = pd.DataFrame(self.full, index=as_index(idx))
         elif self.env_index is not None:
             cols = {}
             for s in self.series_names:
@@ -435,7 +437,7 @@ class ResultRecorder:
             df = pd.DataFrame(wcols, index=idx[w0:w0 + n])
             df.attrs["severity_pu"] = sev
             windows[rank] = df
-        rec_idx = self.env_index if self.compact else idx
+        rec_idx = self.env_index if self.compact else as_index(idx)
         conv = pd.Series(self.converged, index=rec_idx, name="converged")
         finite = np.isfinite(self.mismatch)
         summary = {
@@ -468,8 +470,8 @@ class QSTSResult:
 
     Attributes
     ----------
-    index : pandas.DatetimeIndex
-        The run's steps.
+    index : pandas.DatetimeIndex or FixedHorizon
+        The run's steps (a streamed run's: a FixedHorizon, its labels made on demand).
     bus_summary : pandas.DataFrame
         Per bus (index = ``net.bus.index``): ``vm_min_pu``/``vm_max_pu`` [pu] with their times,
         ``<band>_below_s``/``<band>_above_s``/``<band>_outside_s`` [s].
@@ -494,7 +496,7 @@ class QSTSResult:
         reference engine ran a dispatch strategy (saved as ``battery.parquet``).
     """
 
-    index: pd.DatetimeIndex
+    index: Horizon
     bus_summary: pd.DataFrame
     branch_summary: pd.DataFrame
     histogram_s: pd.DataFrame
