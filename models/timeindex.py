@@ -44,16 +44,17 @@ class FixedHorizon:
         The index's name.
     """
 
-    __slots__ = ("freq", "n", "name", "start", "step_ns")
+    __slots__ = ("freq", "n", "name", "start", "step_ns", "tz")
 
     def __init__(self, start: pd.Timestamp, step_ns: int, n: int, name: str | None = None) -> None:
         if int(step_ns) <= 0 or int(n) < 1:
             raise ModelError([Problem("horizon", "needs a step > 0 and at least one label", f"{step_ns} ns, {n}")])
         self.start, self.step_ns, self.n, self.name = pd.Timestamp(start), int(step_ns), int(n), name
         # the offset pandas gives a date_range of this step (a Tick), so slices equal the index's
-        freq = pd.date_range(self.start, periods=2, freq=pd.Timedelta(self.step_ns)).freq
-        assert freq is not None  # a date_range of a Timedelta step carries it
-        self.freq: pd.offsets.BaseOffset = freq
+        probe = pd.date_range(self.start, periods=2, freq=pd.Timedelta(self.step_ns))
+        assert probe.freq is not None  # a date_range of a Timedelta step carries it
+        self.freq: pd.offsets.BaseOffset = probe.freq
+        self.tz = probe.tz  # the index's zone (a localized Timestamp's differs for pytz zones)
 
     @classmethod
     def of(cls, index: pd.DatetimeIndex) -> FixedHorizon:
@@ -67,11 +68,6 @@ class FixedHorizon:
     def freqstr(self) -> str:
         """The step as pandas writes a frequency (``'s'``, ``'500ms'``)."""
         return str(self.freq.freqstr)
-
-    @property
-    def tz(self) -> object:
-        """The time zone of the labels (``None``: naive)."""
-        return self.start.tz
 
     def __len__(self) -> int:
         return self.n
