@@ -97,6 +97,16 @@ class FixedHorizon:
             raise IndexError(f"label {key} outside a horizon of {self.n}")
         return self._label(i)
 
+    def get_loc(self, key: pd.Timestamp | str) -> int:
+        """The position of label ``key`` (``KeyError`` when it is not one of the labels)."""
+        t = pd.Timestamp(key)
+        if (t.tz is None) != (self.start.tz is None):
+            raise KeyError(key)
+        i, r = divmod(int((t - self.start).value), self.step_ns)
+        if r or not 0 <= i < self.n:
+            raise KeyError(key)
+        return i
+
     def to_index(self) -> pd.DatetimeIndex:
         """Every label, as ``make_index`` makes them."""
         return self[0:self.n]

@@ -26,6 +26,14 @@ def test_horizon_reads_like_the_index(start, duration_s, step_s):
     assert h.freqstr == idx.freqstr and h.tz == idx.tz
     assert step_seconds(h) == step_seconds(idx) == step_s
     assert FixedHorizon.of(idx) == h
+    for i in (0, n // 2, n - 1):
+        assert h.get_loc(idx[i]) == idx.get_loc(idx[i]) == i
+    step = pd.Timedelta(h.step_ns)  # in ns (a Timedelta of a Second offset halves to whole seconds)
+    for t in (idx[0] - step, idx[-1] + step, idx[0] + step / 2):
+        with pytest.raises(KeyError):
+            idx.get_loc(t)
+        with pytest.raises(KeyError):
+            h.get_loc(t)
     with pytest.raises(IndexError):
         h[n]
 
