@@ -12,16 +12,17 @@ controller of every regulating transformer, and the result recorder streaming pe
 per-branch extremes, band times, histograms, the worst POI windows and 1-minute min/max envelopes
 of the per-step series (what ``gridstudy qsts`` keeps for horizons over a day).
 
-Nothing is held for the whole horizon but the step index (8 bytes a step): the campus model and
+Nothing is held for the whole horizon, not even its labels (the study's horizon is a
+``FixedHorizon``: first label, step and length; each part's labels are made as it goes): the campus model and
 the dispatch make the profiles part by part (``Study.profile_stream``; the campus model makes its
 iteration edges as it goes) while the engine solves, the convergence record is kept per envelope
 interval, and the criteria that need the per-step series are judged on the stream
 (:mod:`gridstudy.studies.judge.streamed`). ``--threads 2`` uses the second core: the next profile
 parts are made in a second thread (``--profiles-in process``: a forked child process) and the next
 block is solved in a third; ``--threads 1`` runs everything in one thread. The default keeps one
-process: a forked child's resident memory counts the interpreter, the libraries and the step
-index it shares with its parent a second time (about 0.7 GB on a year), which the all-in memory
-target cannot afford.
+process: a forked child's resident memory counts the interpreter and the libraries it shares with
+its parent a second time, which the all-in memory target cannot afford (``gridstudy qsts`` makes
+the parts ahead in a thread too).
 
 Prints one JSON line: setup (study, site), the streamed run and the total wall time, the CPU time
 (user + system, children included) with the load average and the cores it ran on, the peak

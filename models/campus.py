@@ -50,7 +50,7 @@ import pandas as pd
 from gridstudy.grid.bounds import MAX_CAMPUS_MW, MAX_GPUS
 from gridstudy.models.errors import ModelError, Problem, finite_parameters
 from gridstudy.models.gpu_smoothing import GpuSmoothing, smooth_segments
-from gridstudy.models.timeindex import make_index, step_seconds
+from gridstudy.models.timeindex import Horizon, make_index, step_seconds
 
 __all__ = ["GpuModel", "GPU_MODELS", "CampusLoadParams", "campus_load", "campus_chunks", "campus_window", "change_severity",
            "expected_mean_p_mw",
@@ -824,7 +824,7 @@ def campus_load(index: pd.DatetimeIndex, params: CampusLoadParams, *, chunk_step
     return out
 
 
-def campus_chunks(index: pd.DatetimeIndex, params: CampusLoadParams, chunk_steps: int = 1 << 16
+def campus_chunks(index: Horizon, params: CampusLoadParams, chunk_steps: int = 1 << 16
                   ) -> Iterator[pd.DataFrame]:
     """:func:`campus_load` on ``index`` in consecutive parts of ``chunk_steps`` steps, in order.
 
@@ -836,8 +836,9 @@ def campus_chunks(index: pd.DatetimeIndex, params: CampusLoadParams, chunk_steps
 
     Parameters
     ----------
-    index : pandas.DatetimeIndex
-        The whole horizon, fixed step.
+    index : pandas.DatetimeIndex or FixedHorizon
+        The whole horizon, fixed step (a :class:`~gridstudy.models.timeindex.FixedHorizon`: each
+        part's labels made as it goes).
     params : CampusLoadParams
         Model parameters (seed included).
     chunk_steps : int

@@ -45,6 +45,7 @@ import pandas as pd
 from gridstudy.grid.errors import Problem
 from gridstudy.grid.site import ProfileSource, Site
 from gridstudy.models.errors import ModelError
+from gridstudy.models.timeindex import Horizon
 
 __all__ = ["ElementProfiles", "element_profiles", "read_element_table", "ELEMENT_TABLES"]
 
@@ -86,7 +87,7 @@ class ElementProfiles:
         cols: list[tuple[str, int]] = [(str(c[0]), int(c[1])) for c in self.p_mw.columns.to_list()]
         return np.asarray([int(i) for e, i in cols if e == element], dtype=np.int64)
 
-    def coverage_problems(self, index: pd.DatetimeIndex, path: str = "elements") -> list[Problem]:
+    def coverage_problems(self, index: Horizon, path: str = "elements") -> list[Problem]:
         """Problems if ``index`` (fixed step) reaches outside the rows (``align='absolute'``)."""
         if self.align == "year" or len(index) == 0:
             return []
@@ -279,7 +280,7 @@ def _from_simbench(site: Site, src: ProfileSource) -> ElementProfiles:
     return _assemble(site, pd.DatetimeIndex(index), p, q, "year", src.field)
 
 
-def element_profiles(site: Site, index: pd.DatetimeIndex) -> ElementProfiles | None:
+def element_profiles(site: Site, index: Horizon) -> ElementProfiles | None:
     """The per-element profiles of ``site`` for a study on ``index``, or ``None`` if it has none.
 
     Parameters

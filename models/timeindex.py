@@ -7,12 +7,15 @@ carries the energy of the fine series it summarises, never a sample of it.
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
 import pandas as pd
 
 from gridstudy.models.errors import ModelError, Problem
 
-__all__ = ["MIN_STEP_S", "MAX_STEP_S", "step_seconds", "make_index", "parse_duration_s", "window_samples", "drive_index"]
+__all__ = ["MIN_STEP_S", "MAX_STEP_S", "step_seconds", "make_index", "make_horizon", "FixedHorizon", "Horizon",
+           "as_index", "parse_duration_s", "window_samples", "drive_index"]
 
 #: Shortest supported step. [s]
 MIN_STEP_S = 0.01
@@ -20,7 +23,116 @@ MIN_STEP_S = 0.01
 MAX_STEP_S = 3600.0
 
 
-def step_seconds(index: pd.Index, path: str = "index") -> float:
+class FixedHorizon:
+    """A fixed-step horizon held as its first label, its step and its length, never as labels.
+
+    A year at 1 s is 31.5 M labels, 252 MB as a ``DatetimeIndex``; a streamed run needs only parts
+    of it. This object reads like the index where a streamed run reads one: ``len``, a label by
+    position (``h[i]``, a ``Timestamp``), a run of labels (``h[a:b]``, a ``DatetimeIndex`` with the
+    step as its ``freq``, equal to the same slice of :meth:`to_index`), ``freq``, ``freqstr``, ``tz``
+    and ``name``. :meth:`to_index` makes every label (what a whole-frame stage needs).
+
+    Parameters
+    ----------
+    start : pandas.Timestamp
+        First label.
+    step_ns : int
+        Step, > 0. [ns]
+    n : int
+        Number of labels, >= 1. [-]
+    name : str or None
+        The index's name.
+    """
+
+    __slots__ = ("freq", "n", "name", "start", "step_ns", "tz")
+
+    def __init__(self, start: pd.Timestamp, step_ns: int, n: int, name: str | None = None) -> None:
+        if int(step_ns) <= 0 or int(n) < 1:
+            raise ModelError([Problem("horizon", "needs a step > 0 and at least one label", f"{step_ns} ns, {n}")])
+        self.start, self.step_ns, self.n, self.name = pd.Timestamp(start), int(step_ns), int(n), name
+        # the offset pandas gives a date_range of this step (a Tick), so slices equal the index's
+        probe = pd.date_range(self.start, periods=2, freq=pd.Timedelta(self.step_ns))
+        assert probe.freq is not None  # a date_range of a Timedelta step carries it
+        self.freq: pd.offsets.BaseOffset = probe.freq
+        self.tz = probe.tz  # the index's zone (a localized Timestamp's differs for pytz zones)
+
+    @classmethod
+    def of(cls, index: pd.DatetimeIndex) -> FixedHorizon:
+        """The horizon of a fixed-step index (step from :func:`step_seconds`' rules)."""
+        step_seconds(index)  # refuses anything but a fixed step
+        step_ns = (int(pd.Timedelta(index.freq).value) if index.freq is not None  # type: ignore[arg-type]
+                   else int(index.asi8[1] - index.asi8[0]))
+        return cls(index[0], step_ns, len(index), None if index.name is None else str(index.name))
+
+    @property
+    def freqstr(self) -> str:
+        """The step as pandas writes a frequency (``'s'``, ``'500ms'``)."""
+        return str(self.freq.freqstr)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _label(self, i: int) -> pd.Timestamp:
+        return self.start + pd.Timedelta(self.step_ns * i)
+
+    @overload
+    def __getitem__(self, key: int) -> pd.Timestamp: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> pd.DatetimeIndex: ...
+
+    def __getitem__(self, key: int | slice) -> pd.Timestamp | pd.DatetimeIndex:
+        if isinstance(key, slice):
+            a, b, step = key.indices(self.n)
+            if step != 1:
+                raise IndexError("a horizon is sliced with step 1")
+            out = pd.date_range(self._label(a), periods=max(0, b - a), freq=self.freq, name=self.name)
+            if b <= a:
+                out.freq = self.freq  # type: ignore[misc]  # an empty slice of the index keeps its step too
+            return out
+        i = int(key)
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(f"label {key} outside a horizon of {self.n}")
+        return self._label(i)
+
+    def get_loc(self, key: pd.Timestamp | str) -> int:
+        """The position of label ``key`` (``KeyError`` when it is not one of the labels)."""
+        t = pd.Timestamp(key)
+        if (t.tz is None) != (self.start.tz is None):
+            raise KeyError(key)
+        i, r = divmod(int((t - self.start).value), self.step_ns)
+        if r or not 0 <= i < self.n:
+            raise KeyError(key)
+        return i
+
+    def to_index(self) -> pd.DatetimeIndex:
+        """Every label, as ``make_index`` makes them."""
+        return self[0:self.n]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FixedHorizon):
+            return (self.start, self.step_ns, self.n, self.name) == (other.start, other.step_ns, other.n, other.name)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.start, self.step_ns, self.n))
+
+    def __repr__(self) -> str:
+        return f"FixedHorizon(start={self.start!s}, step={pd.Timedelta(self.step_ns)!s}, n={self.n})"
+
+
+#: A study's horizon: every label, or a :class:`FixedHorizon`.
+Horizon = pd.DatetimeIndex | FixedHorizon
+
+
+def as_index(index: Horizon) -> pd.DatetimeIndex:
+    """Every label of ``index`` (``index`` itself when it is a ``DatetimeIndex``)."""
+    return index.to_index() if isinstance(index, FixedHorizon) else index
+
+
+def step_seconds(index: pd.Index | FixedHorizon, path: str = "index") -> float:
     """Return the fixed step of ``index``; reject anything that is not a fixed-step DatetimeIndex.
 
     Parameters
@@ -40,6 +152,12 @@ def step_seconds(index: pd.Index, path: str = "index") -> float:
     ModelError
         Not a DatetimeIndex, empty, uneven steps, decreasing labels, or a step outside 10 ms .. 1 h.
     """
+    if isinstance(index, FixedHorizon):
+        step_ns = index.step_ns
+        step_s = float(step_ns) / 1e9
+        if not (MIN_STEP_S - 1e-12 <= step_s <= MAX_STEP_S + 1e-9):
+            raise ModelError([Problem(path, f"step must lie in {MIN_STEP_S:g} .. {MAX_STEP_S:g} s", step_s)])
+        return step_s
     if not isinstance(index, pd.DatetimeIndex):
         raise ModelError([Problem(path, "must be a pandas DatetimeIndex", type(index).__name__)])
     if len(index) == 0:
@@ -76,6 +194,18 @@ def make_index(start: str | pd.Timestamp, duration_s: float, step_s: float) -> p
     step_s : float
         Step length, 10 ms .. 1 h, a whole number of milliseconds. [s]
     """
+    n = _whole_steps(duration_s, step_s)
+    return pd.date_range(pd.Timestamp(start), periods=n, freq=pd.Timedelta(milliseconds=int(round(step_s * 1000.0))))
+
+
+def make_horizon(start: str | pd.Timestamp, duration_s: float, step_s: float) -> FixedHorizon:
+    """:func:`make_index`'s horizon without its labels (checked the same way)."""
+    n = _whole_steps(duration_s, step_s)
+    return FixedHorizon(pd.Timestamp(start), int(round(step_s * 1000.0)) * 1_000_000, n)
+
+
+def _whole_steps(duration_s: float, step_s: float) -> int:
+    """The number of steps of ``duration_s``; the step and the duration checked as :func:`make_index` says."""
     problems = []
     step_ms = step_s * 1000.0
     if not (MIN_STEP_S - 1e-12 <= step_s <= MAX_STEP_S + 1e-9) or abs(step_ms - round(step_ms)) > 1e-6:
@@ -85,8 +215,7 @@ def make_index(start: str | pd.Timestamp, duration_s: float, step_s: float) -> p
         problems.append(Problem("duration_s", "must be > 0 and a whole number of steps", duration_s))
     if problems:
         raise ModelError(problems)
-    freq = pd.Timedelta(milliseconds=int(round(step_ms)))
-    return pd.date_range(pd.Timestamp(start), periods=int(round(n)), freq=freq)
+    return int(round(n))
 
 
 def parse_duration_s(text: str | float | int) -> float:

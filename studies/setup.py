@@ -32,7 +32,7 @@ from gridstudy.models.element_profiles import element_profiles
 from gridstudy.models.grid_forming import GridFormingControl, loop_spectral_radius, synchronizing_coefficient
 from gridstudy.models.plant_control import PlantControl
 from gridstudy.models.plant_response import PlantResponse
-from gridstudy.models.timeindex import step_seconds
+from gridstudy.models.timeindex import FixedHorizon, Horizon, as_index, step_seconds
 from gridstudy.studies.criteria.presets import CriteriaPreset, get_preset
 from gridstudy.studies.errors import NotConvergedError, StudyError
 from gridstudy.studies.io import text_sha256
@@ -127,8 +127,11 @@ class StudySetup:
         Dispatch strategy of the ``with_battery`` scenario, bound to ``battery``.
     criteria : str or CriteriaPreset
         Criteria preset (``generic-utility``, ``ercot``, ``ieso``, ``southern``) or a preset.
-    index : pandas.DatetimeIndex
-        The horizon, fixed step (default: the campus series' index).
+    index : pandas.DatetimeIndex or FixedHorizon
+        The horizon, fixed step (default: the campus series' index); a
+        :class:`~gridstudy.models.timeindex.FixedHorizon` (what a study file gives) holds no labels:
+        :attr:`horizon` makes them for the stages that take whole frames, a streamed run makes
+        each part's as it goes (:attr:`steps`).
     scenarios : mapping of str to Strategy or None
         Further named alternatives beside ``without_battery`` and ``with_battery`` (``None``: the
         battery idle).
@@ -163,7 +166,7 @@ class StudySetup:
     battery: MegapackPlant | None = None
     strategy: Strategy | None = None
     criteria: Any = "generic-utility"
-    index: pd.DatetimeIndex | None = None
+    index: pd.DatetimeIndex | FixedHorizon | None = None
     scenarios: Mapping[str, Strategy | None] = field(default_factory=dict)
     scenario_campus: Mapping[str, Any] = field(default_factory=dict)
     contingencies: Any = field(default_factory=ContingencySection)
@@ -178,6 +181,8 @@ class StudySetup:
     base_dir: Path = field(default_factory=Path)
     page_size: str | None = None
     dynamics: Any = field(default_factory=DynamicsSection)
+    #: ``(index, its labels)``: the labels :attr:`horizon` made of a FixedHorizon ``index``
+    _labels: tuple[Any, pd.DatetimeIndex] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         problems: list[Problem] = []
@@ -207,13 +212,13 @@ class StudySetup:
                                     has_value=False))
         if problems:
             raise StudyError(problems, source=str(self.path) if self.path else None)
-        check_index(self.horizon, "index")
+        check_index(self.steps, "index")
         if self.campus is None:
             self.campus = campus_for_peak(self.campus_peak_mw)
         if not self.campus_description:
             self.campus_description = (self.campus.as_dict() if isinstance(self.campus, CampusLoadParams)
                                        else {"trace": "given as a series"})
-        problems += fluctuation_window_problems(self.fluctuation, self.horizon[0], self.step_s, len(self.horizon))
+        problems += fluctuation_window_problems(self.fluctuation, self.steps[0], self.step_s, len(self.steps))
         problems += self._machine_problems()
         problems += unknown_scenario_problems(list(self.contingencies.scenarios),
                                               {"without_battery", "with_battery", *self.scenarios})
@@ -247,14 +252,26 @@ class StudySetup:
 
     @property
     def horizon(self) -> pd.DatetimeIndex:
-        """``index``, which ``__post_init__`` fills in or refuses to go without."""
+        """Every label of ``index``, which ``__post_init__`` fills in or refuses to go without (a
+        FixedHorizon's made once, on the first call: what the stages of whole frames take)."""
+        index = self.index
+        assert index is not None
+        if isinstance(index, pd.DatetimeIndex):
+            return index
+        if self._labels is None or self._labels[0] is not index:
+            self._labels = (index, as_index(index))
+        return self._labels[1]
+
+    @property
+    def steps(self) -> Horizon:
+        """``index`` as given: a streamed run reads it part by part (no labels made for a FixedHorizon)."""
         assert self.index is not None
         return self.index
 
     @property
     def step_s(self) -> float:
         """Study step. [s]"""
-        return step_seconds(self.horizon)
+        return step_seconds(self.steps)
 
     @property
     def sha256(self) -> str:
@@ -293,7 +310,7 @@ class StudySetup:
         else:
             assert self._site is not None  # _site_spec_of gives a built Site where it gives no spec
             site = copy.deepcopy(self._site)
-        first = float(self.campus_profile(self.horizon[:2])["campus_p_mw"].iloc[0])
+        first = float(self.campus_profile(self.steps[:2])["campus_p_mw"].iloc[0])
         settle_taps(site, first)
         if self.battery is not None:
             rate_storage(site, self.plant_ratings(self.battery))
@@ -344,12 +361,11 @@ class StudySetup:
         other, each carrying its state exactly; concatenated, the parts equal :meth:`profiles`."""
 
         campus = self.campus_for(scenario)
-        index = self.horizon
-        if isinstance(campus, pd.DataFrame):
-            whole = self.campus_profile(index, scenario)
-            parts: Iterator[pd.DataFrame] = (whole.iloc[c0:c0 + chunk_steps] for c0 in range(0, len(index), chunk_steps))
+        if isinstance(campus, pd.DataFrame):  # a measured series: held whole already
+            whole = self.campus_profile(self.horizon, scenario)
+            parts: Iterator[pd.DataFrame] = (whole.iloc[c0:c0 + chunk_steps] for c0 in range(0, len(whole), chunk_steps))
         else:
-            parts = (c[["campus_p_mw", "campus_q_mvar"]] for c in campus_chunks(index, campus, chunk_steps))
+            parts = (c[["campus_p_mw", "campus_q_mvar"]] for c in campus_chunks(self.steps, campus, chunk_steps))
         strat = self.strategies()[scenario]
         if strat is None:
             for c in parts:
@@ -364,7 +380,7 @@ class StudySetup:
         with ``process`` in a child process (the second core without this process's interpreter lock)."""
 
         parts = _EngineParts(self, scenario, int(chunk_steps), self.controls(scenario).volt_var is not None)
-        return ProfileStream(self.horizon, ENGINE_COLUMNS, parts, prefetch=prefetch, process=process)
+        return ProfileStream(self.steps, ENGINE_COLUMNS, parts, prefetch=prefetch, process=process)
 
     def controls(self, scenario: str) -> Controls:
         """The engine controls of a scenario (volt-var when its strategy asks for it)."""
@@ -439,11 +455,11 @@ class StudySetup:
     def check_engine(self, site: Site, engine: str) -> None:
         """Refuse, before any run, what the chosen engine cannot model (every problem listed)."""
         # a base case that does not converge stops here (voltage collapse), before every step is solved
-        check_first_block(site, float(self.campus_profile(self.horizon[:2])["campus_p_mw"].iloc[0]))
+        check_first_block(site, float(self.campus_profile(self.steps[:2])["campus_p_mw"].iloc[0]))
         if engine != "fast":
             return
 
-        idx = self.horizon[:2]
+        idx = self.steps[:2]
         probe = QSTSInputs(site, pd.DataFrame({"campus_p_mw": [0.0] * len(idx)}, index=idx))
         problems = unsupported_features(probe)
         if problems:

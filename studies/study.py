@@ -159,19 +159,23 @@ class Study(StudySetup):
 
     # -- running ------------------------------------------------------------------------------
     def qsts(self, engine: str = "fast", *, quiet: bool = True, record: RecordSpec | None = None,
-             site: Site | None = None, stream: bool | None = None, prefetch: int = 1) -> dict[str, QSTSResult]:
+             site: Site | None = None, stream: bool | None = None, prefetch: int = 1,
+             process: bool = False) -> dict[str, QSTSResult]:
         """The quasi-static time series of every scenario (:meth:`qsts_each`, gathered)."""
-        return dict(self.qsts_each(engine, quiet=quiet, record=record, site=site, stream=stream, prefetch=prefetch))
+        return dict(self.qsts_each(engine, quiet=quiet, record=record, site=site, stream=stream, prefetch=prefetch,
+                                   process=process))
 
     def qsts_each(self, engine: str = "fast", *, quiet: bool = True, record: RecordSpec | None = None,
                   site: Site | None = None, stream: bool | None = None,
-                  prefetch: int = 1) -> Iterator[tuple[str, QSTSResult]]:
+                  prefetch: int = 1, process: bool = False) -> Iterator[tuple[str, QSTSResult]]:
         """The quasi-static time series of each scenario, ``(name, result)`` as each finishes (a
         caller that saves and drops each holds one scenario's results at a time).
 
         ``stream``: hand the engine the profiles part by part (:meth:`profile_stream`, bounded
         memory, the same results) instead of whole frames; default: on the fast engine for horizons
-        over :data:`STREAM_MIN_STEPS`. ``prefetch``: parts a second thread makes ahead. [-]
+        over :data:`STREAM_MIN_STEPS`. ``prefetch``: parts a second thread makes ahead [-] (``process``:
+        a forked child process instead, which holds neither this interpreter's lock nor its
+        memory but counts the interpreter and the libraries a second time).
         ``record``: what to record; default: every series in full, or on a streamed run 1-minute
         envelopes of them (a streamed run asks for the full series by passing ``record``).
         A streamed run is judged on the way (:class:`gridstudy.studies.judge.streamed.StreamJudge`:
@@ -183,7 +187,7 @@ class Study(StudySetup):
         site = self.build_site() if site is None else site
         self.check_engine(site, engine)
         if stream is None:
-            stream = engine == "fast" and len(self.horizon) > STREAM_MIN_STEPS
+            stream = engine == "fast" and len(self.steps) > STREAM_MIN_STEPS
         if not stream:
             for name, prof in self.profiles().items():
                 yield name, run_qsts(self.qsts_inputs(site, name, prof, record), engine=engine, quiet=quiet)
@@ -191,10 +195,12 @@ class Study(StudySetup):
 
         record = RecordSpec(envelope_freq="1min") if record is None else record
         for name in self.strategies():
-            ps = self.profile_stream(name, prefetch=prefetch, process=prefetch > 0)
+            # parts made ahead in a thread: a forked child would count the interpreter, the libraries
+            # and the parent's memory again in the run's total (benchmarks/qsts_year.py does the same)
+            ps = self.profile_stream(name, prefetch=prefetch, process=process)
             inputs = self.qsts_inputs(site, name, ps, record)
             judge = StreamJudge(ResultRecorder(site, ps.index, record, engine="fast"), site, self.preset)
-            ps.start()  # the child process forks here, before the engine starts its threads
+            ps.start()  # the prefetching begins here (a child process forks here, before the engine's threads)
             try:
                 if engine != "fast":  # the reference engine takes the parts as one frame, unjudged
                     res = run_qsts(inputs, engine=engine, quiet=quiet)

@@ -46,7 +46,7 @@ from gridstudy.models.campus_voltage import CampusVoltageResponse
 from gridstudy.models.dispatch import VoltVarCurve  # the one curve of the models layer, re-exported here
 from gridstudy.models.element_profiles import ElementProfiles
 from gridstudy.models.grid_forming import GridFormingControl
-from gridstudy.models.timeindex import step_seconds
+from gridstudy.models.timeindex import FixedHorizon, Horizon, step_seconds
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.workers import die_with_parent
 
@@ -123,8 +123,9 @@ class ProfileStream:
 
     Parameters
     ----------
-    index : pandas.DatetimeIndex
-        The whole horizon, fixed step.
+    index : pandas.DatetimeIndex or FixedHorizon
+        The whole horizon, fixed step (a :class:`~gridstudy.models.timeindex.FixedHorizon` holds
+        no labels: a part's are made when it is read).
     columns : sequence of str
         The columns every part carries (others a part has are dropped).
     parts : callable
@@ -138,10 +139,10 @@ class ProfileStream:
         this process's interpreter lock nor its memory.
     """
 
-    def __init__(self, index: pd.DatetimeIndex, columns: Any, parts: Callable[[], Iterator[pd.DataFrame]], *,
+    def __init__(self, index: Horizon, columns: Any, parts: Callable[[], Iterator[pd.DataFrame]], *,
                  prefetch: int = 0, process: bool = False) -> None:
         check_index(index, "profiles.index")
-        self.index = index
+        self.index: Horizon = index
         self.columns = pd.Index(list(columns))
         self.parts = parts
         self.prefetch = int(prefetch)
@@ -394,8 +395,11 @@ class QSTSInputs:
         return step_seconds(self.profiles.index)  # check_index passed: a fixed step
 
 
-def check_index(index: pd.Index, path: str) -> None:
-    """A fixed-step ``DatetimeIndex`` (step from ``index.freq``, or inferred and uniform)."""
+def check_index(index: pd.Index | FixedHorizon, path: str) -> None:
+    """A fixed-step ``DatetimeIndex`` (step from ``index.freq``, or inferred and uniform), or a
+    :class:`~gridstudy.models.timeindex.FixedHorizon` (fixed by construction)."""
+    if isinstance(index, FixedHorizon):
+        return
     if not isinstance(index, pd.DatetimeIndex):
         raise StudyError([Problem(path, "must be a DatetimeIndex", type(index).__name__)])
     if len(index) < 1:

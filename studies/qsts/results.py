@@ -44,6 +44,7 @@ from numba import njit
 
 from gridstudy.grid.errors import parse_json_object, read_text
 from gridstudy.grid.site import Site
+from gridstudy.models.timeindex import Horizon, as_index
 from gridstudy.studies.errors import ReportError
 from gridstudy.studies.io import write_json, write_parquet
 from gridstudy.studies.qsts.inputs import RecordSpec
@@ -117,6 +118,57 @@ def _bus_counts(vm: np.ndarray, lo: np.ndarray, hi: np.ndarray, edges: np.ndarra
             hist[b, a] += 1
 
 
+@njit(cache=True, nogil=True)
+def _extremes_kernel(x: np.ndarray, start: int, mn: np.ndarray, mx: np.ndarray, mn_at: np.ndarray,
+                     mx_at: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Per column of ``x`` (shape (k, n), NaN skipped): a value below ``mn`` (above ``mx``) replaces
+    it, with its step ``start + i`` in ``mn_at`` (``mx_at``); the first step of a tie wins, as
+    ``argmin``/``argmax`` of the block and a strict comparison with the running extreme give."""
+    for c in range(x.shape[1]):
+        lo, hi = mn[c], mx[c]
+        lo_at, hi_at = mn_at[c], mx_at[c]
+        for i in range(x.shape[0]):
+            v = x[i, c]
+            if v != v:
+                continue
+            if v < lo:
+                lo, lo_at = v, start + i
+            if v > hi:
+                hi, hi_at = v, start + i
+        mn[c], mx[c], mn_at[c], mx_at[c] = lo, hi, lo_at, hi_at
+
+
+@njit(cache=True, nogil=True)
+def _envelope_kernel(S: np.ndarray, codes: np.ndarray, env_min: np.ndarray, env_max: np.ndarray,
+                     conv: np.ndarray, iters: np.ndarray, mis: np.ndarray, r_conv: np.ndarray, r_iter: np.ndarray,
+                     r_mis: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Fold the steps of a block into their envelope intervals ``codes[i]``: ``env_min``/``env_max``
+    (shape (n_series, n_interval)) take the smallest/largest of the series ``S`` (shape (n_series,
+    k)) ignoring NaN (``np.fmin``/``np.fmax``); the record: every step converged (``r_conv``), the
+    most iterations (``r_iter``, int16), the largest mismatch (``r_mis``, float32, NaN ignored)."""
+    for i in range(S.shape[1]):
+        c = codes[i]
+        for s in range(S.shape[0]):
+            v = S[s, i]
+            if v == v:
+                a = env_min[s, c]
+                if not (a <= v):  # a NaN or a larger value gives way
+                    env_min[s, c] = v
+                b = env_max[s, c]
+                if not (b >= v):
+                    env_max[s, c] = v
+        if not conv[i]:
+            r_conv[c] = False
+        it = np.int16(iters[i])
+        if it > r_iter[c]:
+            r_iter[c] = it
+        m = np.float32(mis[i])
+        if m == m:
+            o = r_mis[c]
+            if not (o >= m):
+                r_mis[c] = m
+
+
 class ResultRecorder:
     """Accumulate a QSTS run block by block.
 
@@ -124,8 +176,9 @@ class ResultRecorder:
     ----------
     site : Site
         The site (its net gives the bus, line and transformer order).
-    index : pandas.DatetimeIndex
-        The study's fixed-step time index (one entry per step).
+    index : pandas.DatetimeIndex or FixedHorizon
+        The study's fixed-step time index (one entry per step); a
+        :class:`~gridstudy.models.timeindex.FixedHorizon` makes only the labels the result shows.
     record : RecordSpec
         What to keep besides the per-bus/branch aggregates.
     engine : str
@@ -135,7 +188,7 @@ class ResultRecorder:
         :data:`CURRENT_LIMITED`, whose steps are counted in ``summary["current_limited_steps"]``).
     """
 
-    def __init__(self, site: Site, index: pd.DatetimeIndex, record: RecordSpec | None = None,
+    def __init__(self, site: Site, index: Horizon, record: RecordSpec | None = None,
                  engine: str = "", extra_series: tuple[str, ...] = ()) -> None:
         self.site, self.index = site, index
         self.record = record or RecordSpec()
@@ -193,14 +246,17 @@ class ResultRecorder:
                 else:
                     # floored a million steps at a time (a year's index floored at once would double it);
                     # a fixed-step index floors to a rising sequence, so the parts' unique values join in order
-                    floors = [index[a:a + part].floor(freq).unique() for a in range(0, len(index), part)] or [index.floor(freq)]
+                    floors = [index[a:a + part].floor(freq).unique() for a in range(0, len(index), part)] or [index[:].floor(freq)]
                     self.env_index = cast(pd.DatetimeIndex, floors[0].append(floors[1:]).unique() if len(floors) > 1 else floors[0])
                     ne = len(self.env_index)
                     # a tz-naive index floors by integer arithmetic on its nanoseconds (what floor does)
                     self._env_ns = pd.DatetimeIndex(self.env_index).asi8 if index.tz is None else None
                 self._env_freq_ns = freq_ns
-                self.env_min = {s: np.full(ne, np.nan) for s in self.series_names}
-                self.env_max = {s: np.full(ne, np.nan) for s in self.series_names}
+                # one row per series (the dicts hold views of the rows)
+                self._env_lo = np.full((len(self.series_names), ne), np.nan)
+                self._env_hi = np.full((len(self.series_names), ne), np.nan)
+                self.env_min = {s: self._env_lo[j] for j, s in enumerate(self.series_names)}
+                self.env_max = {s: self._env_hi[j] for j, s in enumerate(self.series_names)}
             else:
                 self.full = {s: np.full(self.n, np.nan) for s in self.series_names}
         # the convergence record: per step, or per envelope interval with the series' envelopes
@@ -262,31 +318,24 @@ class ResultRecorder:
         if len(bad):
             self.n_bad += len(bad)
             self.first_bad = int(start + bad[0]) if self.first_bad < 0 else min(self.first_bad, int(start + bad[0]))
-        codes = starts = ids = None
+        codes = None
         if self.env_index is not None:
             codes = self._env_codes(sl)
-            cuts = np.flatnonzero(np.diff(codes)) + 1
-            starts = np.r_[0, cuts]
-            ids = codes[starts]
         if self.compact:
-            assert starts is not None and ids is not None  # compact: envelopes are kept
+            assert codes is not None  # compact: envelopes are kept
             if start != self.added:
                 raise ValueError(f"block {start}..{start + k} does not follow step {self.added} (envelopes: blocks in order)")
             self.added += k
-            self.converged[ids] &= np.logical_and.reduceat(conv, starts)
-            self.iterations[ids] = np.maximum(self.iterations[ids],
-                                              np.maximum.reduceat(np.asarray(iterations).astype(np.int16), starts))
-            mis = np.asarray(max_mismatch_mva, dtype=float).astype(np.float32)
-            self.mismatch[ids] = np.fmax(self.mismatch[ids], np.fmax.reduceat(mis, starts))
         else:
             self.converged[sl] = conv
             self.iterations[sl] = np.asarray(iterations)
             self.mismatch[sl] = np.asarray(max_mismatch_mva, dtype=float)
             self.filled[sl] = True
 
-        self._extremes(vm, start, self.vmin, self.vmax, self.vmin_at, self.vmax_at)
-        self._extremes(np.asarray(loading_percent, dtype=float).reshape(k, -1), start,
-                       self.lmin, self.lmax, self.lmin_at, self.lmax_at)
+        if k:
+            _extremes_kernel(vm, start, self.vmin, self.vmax, self.vmin_at, self.vmax_at)
+            _extremes_kernel(np.asarray(loading_percent, dtype=float).reshape(k, -1), start,
+                             self.lmin, self.lmax, self.lmin_at, self.lmax_at)
         _bus_counts(vm, self.band_lo, self.band_hi, self.edges, self.below, self.above, self.hist)
 
         ser = {s: np.asarray(series[s], dtype=float).reshape(k) for s in self.series_names}
@@ -295,13 +344,12 @@ class ResultRecorder:
         if self.full:
             for s, a in ser.items():
                 self.full[s][sl] = a
-        elif self.env_index is not None:
-            assert starts is not None and ids is not None  # computed above with the envelopes
-            for s, a in ser.items():
-                lo = np.fmin.reduceat(a, starts)
-                hi = np.fmax.reduceat(a, starts)
-                self.env_min[s][ids] = np.fmin(self.env_min[s][ids], lo)
-                self.env_max[s][ids] = np.fmax(self.env_max[s][ids], hi)
+        elif codes is not None:  # envelopes, and the compact convergence record with them
+            S = np.empty((len(self.series_names), k))
+            for j, s in enumerate(self.series_names):
+                S[j] = ser[s]
+            _envelope_kernel(S, codes, self._env_lo, self._env_hi, conv, np.asarray(iterations, dtype=np.int64),
+                             np.asarray(max_mismatch_mva, dtype=float), self.converged, self.iterations, self.mismatch)
         for s in self.tap_ops:
             a = np.r_[self.tap_last[s], ser[s]]
             a = a[np.isfinite(a)]
@@ -318,23 +366,8 @@ class ResultRecorder:
             return (off + step_ns * np.arange(sl.start, sl.stop, dtype=np.int64)) // self._env_freq_ns
         if self._env_ns is None:
             return self.env_index.get_indexer(self.index[sl].floor(self.record.envelope_freq))
-        t = self.index.asi8[sl]
+        t = self.index[sl].asi8
         return np.searchsorted(self._env_ns, t - t % self._env_freq_ns)
-
-    @staticmethod
-    def _extremes(x: np.ndarray, start: int, mn: np.ndarray, mx: np.ndarray, mn_at: np.ndarray,
-                  mx_at: np.ndarray) -> None:
-        if x.shape[1] == 0 or x.shape[0] == 0:
-            return
-        lo = np.where(np.isnan(x), np.inf, x)
-        hi = np.where(np.isnan(x), -np.inf, x)
-        ilo, ihi = lo.argmin(axis=0), hi.argmax(axis=0)
-        cols = np.arange(x.shape[1])
-        vlo, vhi = lo[ilo, cols], hi[ihi, cols]
-        better = vlo < mn
-        mn[better], mn_at[better] = vlo[better], start + ilo[better]
-        better = vhi > mx
-        mx[better], mx_at[better] = vhi[better], start + ihi[better]
 
     def _windows(self, start: int, vm: np.ndarray, ser: dict[str, np.ndarray]) -> None:
         """Track the worst aligned windows. Severities of all windows in the block come from one
@@ -417,7 +450,7 @@ class ResultRecorder:
                   + [f">= {self.edges[-1]:.3f}"])
         hist = pd.DataFrame(self.hist * dt, index=bus.index, columns=labels)
         if self.full:
-            series = pd.DataFrame(self.full, index=idx)
+            series = pd.DataFrame(self.full, index=as_index(idx))
         elif self.env_index is not None:
             cols = {}
             for s in self.series_names:
@@ -435,7 +468,7 @@ class ResultRecorder:
             df = pd.DataFrame(wcols, index=idx[w0:w0 + n])
             df.attrs["severity_pu"] = sev
             windows[rank] = df
-        rec_idx = self.env_index if self.compact else idx
+        rec_idx = self.env_index if self.compact else as_index(idx)
         conv = pd.Series(self.converged, index=rec_idx, name="converged")
         finite = np.isfinite(self.mismatch)
         summary = {
@@ -468,8 +501,8 @@ class QSTSResult:
 
     Attributes
     ----------
-    index : pandas.DatetimeIndex
-        The run's steps.
+    index : pandas.DatetimeIndex or FixedHorizon
+        The run's steps (a streamed run's: a FixedHorizon, its labels made on demand).
     bus_summary : pandas.DataFrame
         Per bus (index = ``net.bus.index``): ``vm_min_pu``/``vm_max_pu`` [pu] with their times,
         ``<band>_below_s``/``<band>_above_s``/``<band>_outside_s`` [s].
@@ -494,7 +527,7 @@ class QSTSResult:
         reference engine ran a dispatch strategy (saved as ``battery.parquet``).
     """
 
-    index: pd.DatetimeIndex
+    index: Horizon
     bus_summary: pd.DataFrame
     branch_summary: pd.DataFrame
     histogram_s: pd.DataFrame

@@ -62,7 +62,7 @@ from gridstudy.models.gpu_smoothing import GpuSmoothing
 from gridstudy.models.grid_forming import GridFormingControl
 from gridstudy.models.plant_control import PlantControl
 from gridstudy.models.plant_response import PlantResponse
-from gridstudy.models.timeindex import make_index
+from gridstudy.models.timeindex import FixedHorizon, as_index, make_horizon
 from gridstudy.models.traces import load_trace, resample_trace, scale_trace
 from gridstudy.studies.errors import StudyError
 from gridstudy.studies.spec.limits import MAX_STEPS
@@ -607,8 +607,9 @@ class ResolvedStudy:
         The validated file.
     site_spec : grid.spec.SiteSpec
         The site description.
-    index : pandas.DatetimeIndex
-        The study's time axis.
+    index : FixedHorizon
+        The study's time axis (its labels made where a stage needs them:
+        :func:`~gridstudy.models.timeindex.as_index`).
     campus_params : models.campus.CampusLoadParams or None
         The synthetic load model (``None`` with a trace).
     trace : pandas.DataFrame or None
@@ -621,7 +622,7 @@ class ResolvedStudy:
 
     spec: StudySpec
     site_spec: Any
-    index: pd.DatetimeIndex
+    index: FixedHorizon
     campus_params: Any
     trace: pd.DataFrame | None
     plant: Any
@@ -668,7 +669,7 @@ def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | Non
         except InputError as exc:
             problems += [Problem(f"study.site: {q.path}", q.message, q.value, q.has_value) for q in exc.problems]
 
-    index = make_index(st.start, st.horizon_s, st.step_s)
+    index = make_horizon(st.start, st.horizon_s, st.step_s)  # labels made where a stage needs them
     campus_peak_mw = site_spec.campus.p_mw if site_spec is not None else None
 
     cs = spec.campus
@@ -696,7 +697,7 @@ def resolve_study(spec: StudySpec, base_dir: str | Path = ".", source: str | Non
         try:
             raw = load_trace(tpath, time_column=tr.time_column, p_column=tr.p_column, q_column=tr.q_column,
                              units=tr.units, fill=tr.fill, allow_negative=tr.allow_negative)
-            trace = resample_trace(raw, index)
+            trace = resample_trace(raw, as_index(index))
             if tr.scale is not None:
                 trace = scale_trace(trace, factor=tr.scale)
             elif tr.peak_mw is not None or campus_peak_mw is not None:

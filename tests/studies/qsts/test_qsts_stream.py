@@ -11,7 +11,7 @@ import pytest
 from gridstudy.models.battery import MegapackPlant
 from gridstudy.models.campus import CampusLoadParams, campus_chunks, campus_load
 from gridstudy.models.dispatch import dispatch, dispatch_chunks, make_strategy
-from gridstudy.models.timeindex import make_index
+from gridstudy.models.timeindex import FixedHorizon, make_horizon, make_index
 from gridstudy.studies.qsts.fast import run_fast
 from gridstudy.studies.qsts.inputs import ProfileStream, RecordSpec
 from gridstudy.studies.study import Study
@@ -263,3 +263,37 @@ def test_qsts_each_holds_one_scenario_at_a_time(monkeypatch):
         del res  # what the caller does once it has saved the result
     assert len(names) >= 2 and len(alive_during_next) == len(names)
     assert not any(alive_during_next)
+
+
+def test_streamed_run_on_a_fixed_horizon_equals_the_run_on_its_labels(monkeypatch):
+    # a study file's horizon holds no labels (FixedHorizon): the streamed run makes each part's and
+    # gives exactly the run on the whole index; none of the horizon's labels are made at once, and
+    # the parts are made ahead in a thread (no child process), as benchmarks/qsts_year.py makes them
+    plant = MegapackPlant(units=600, model="megapack2xl-4h")
+    kw = {"site": "memphis-161kv", "campus": _params(), "strategy": make_strategy("ramp_limit", plant)}
+    labels = Study(index=make_index("2025-07-15", 0.05 * 86_400, 1.0), **kw)
+    light = Study(index=make_horizon("2025-07-15", 0.05 * 86_400, 1.0), **kw)
+    assert isinstance(light.index, FixedHorizon)
+    made = []
+    real = Study.profile_stream
+
+    def spy(self, scenario, *args, **kwargs):
+        made.append(kwargs.get("process", False))
+        return real(self, scenario, *args, **kwargs)
+
+    monkeypatch.setattr(Study, "profile_stream", spy)
+    a = labels.qsts(site=labels.build_site(), stream=True, prefetch=1)
+    b = light.qsts(site=light.build_site(), stream=True, prefetch=1)
+    assert made and not any(made)
+    assert light._labels is None  # no label of the whole horizon was made
+    for name in a:
+        ra, rb = a[name], b[name]
+        pd.testing.assert_frame_equal(ra.series, rb.series, check_exact=True)
+        pd.testing.assert_frame_equal(ra.bus_summary, rb.bus_summary, check_exact=True)
+        pd.testing.assert_frame_equal(ra.branch_summary, rb.branch_summary, check_exact=True)
+        pd.testing.assert_frame_equal(ra.histogram_s, rb.histogram_s, check_exact=True)
+        pd.testing.assert_series_equal(ra.converged, rb.converged)
+        assert ra.summary["criteria"] == rb.summary["criteria"]
+        assert len(rb.index) == len(ra.index) and rb.index[-1] == ra.index[-1]
+        for k in ra.windows:
+            pd.testing.assert_frame_equal(ra.windows[k], rb.windows[k], check_exact=True)
