@@ -300,6 +300,42 @@ def short_circuit_mva_at(site: Site, bus: int) -> float:
     return float(net.res_bus_sc.at[bus, "skss_mw"])
 
 
+#: Reactive power injected at a bus to read its voltage sensitivity (:func:`sensitivity_strength_mva_at`). [Mvar]
+SENSITIVITY_DQ_MVAR = 10.0
+
+
+def has_fault_data(site: Site) -> bool:
+    """Whether the site's sources and generators carry the data of an IEC 60909 calculation
+    (``s_sc_max_mva``, ``s_sc_min_mva``, ``rx_max``, ``rx_min`` on every in-service ``ext_grid``;
+    subtransient data on every in-service generator): an imported planning case often has none."""
+    egs = site.net.ext_grid[site.net.ext_grid.in_service]
+    for c in ("s_sc_max_mva", "s_sc_min_mva", "rx_max", "rx_min"):
+        if c not in egs or not np.isfinite(egs[c].astype(float)).all():
+            return False
+    gens = site.net.gen[site.net.gen.in_service] if len(site.net.gen) else site.net.gen
+    return not len(gens) or all(c in gens and np.isfinite(gens[c].astype(float)).all()
+                                for c in ("vn_kv", "xdss_pu", "rdss_ohm", "cos_phi", "sn_mva"))
+
+
+def sensitivity_strength_mva_at(site: Site, bus: int, dq_mvar: float = SENSITIVITY_DQ_MVAR) -> float:
+    """The network's strength at ``bus`` from its power flow, for a network without fault data:
+    ``dQ / dV``, the reactive power that moves the bus voltage by 1 pu, read from two power flows
+    (the site as it is, then with ``dq_mvar`` injected at ``bus``; the battery left out). With the
+    Thevenin impedance of the network at the bus largely reactive, ``dV ≈ dQ · X_th / V²``, so
+    ``dQ / dV ≈ V² / X_th``: the short-circuit power at the operating point, sources behind their
+    power-flow models (an ``ext_grid`` a stiff source, generators voltage-controlled) rather than
+    behind subtransient reactances. It ranks the outages of one network; it is not an IEC 60909
+    fault level. [MVA]"""
+    net = copy.deepcopy(site.net)
+    net.storage["in_service"] = False
+    pp.runpp(net, numba=False)
+    v0 = float(net.res_bus.at[bus, "vm_pu"])
+    pp.create_sgen(net, bus, p_mw=0.0, q_mvar=dq_mvar, name="strength probe")
+    pp.runpp(net, numba=False)
+    dv = float(net.res_bus.at[bus, "vm_pu"]) - v0
+    return dq_mvar / dv if dv > 0 else math.inf
+
+
 def check_site(site: Site) -> dict[str, Any]:
     """The ``gridstudy check`` summary: base-case power flow plus short circuit at the POI."""
     pf = base_case(site)

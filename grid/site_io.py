@@ -34,6 +34,9 @@ def site_to_json(site: Site) -> str:
         "campus_loads": [int(x) for x in site.campus_loads], "storages": [int(x) for x in site.storages],
         "regulating_trafos": [int(x) for x in site.regulating_trafos], "campus_p_mw": float(site.campus_p_mw),
         "description": site.description, "strength": site.strength,
+        # the study area of a network site (None: every element); optional on reading
+        "contingencies": _branches(site.contingencies), "monitored_branches": _branches(site.monitored_branches),
+        "monitored_buses": None if site.monitored_buses is None else [int(b) for b in site.monitored_buses],
     }
     return json.dumps({"handles": handles, "battery": asdict(site.battery) if site.battery is not None else None,
                        "net": pp.to_json(site.net)})
@@ -66,7 +69,18 @@ def site_from_json(text: str, source: str = "site.json") -> Site:
                 source_impedance=h["source_impedance"], campus_loads=list(h["campus_loads"]),
                 storages=list(h["storages"]), regulating_trafos=list(h["regulating_trafos"]),
                 campus_p_mw=float(h["campus_p_mw"]), battery=BatteryPlant(**bat) if bat else None,
-                description=h.get("description") or "", strength=h.get("strength"))
+                description=h.get("description") or "", strength=h.get("strength"),
+                contingencies=_read_branches(h.get("contingencies")),
+                monitored_branches=_read_branches(h.get("monitored_branches")),
+                monitored_buses=None if h.get("monitored_buses") is None else [int(b) for b in h["monitored_buses"]])
+
+
+def _branches(items: list[tuple[str, int]] | None) -> list[list[Any]] | None:
+    return None if items is None else [[str(t), int(i)] for t, i in items]
+
+
+def _read_branches(items: Any) -> list[tuple[str, int]] | None:
+    return None if items is None else [(str(t), int(i)) for t, i in items]
 
 
 def read_site_json(path: str | Path) -> Site:

@@ -162,37 +162,75 @@ def exec_table(summary: dict[str, Any]) -> str:
     return f"<table class=\"exec\"><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+#: The most elements the ratings table lists; a larger network's table holds its study area. [rows]
+RATINGS_MAX_ROWS = 80
+
+
+def _study_area(site: Site) -> tuple[set[int], set[tuple[str, int]]] | None:
+    """The buses and branches the ratings table lists on a large network: the monitored ones
+    (``[network.monitor]``), the credible outages, and the POI's, campus's and plant's buses;
+    ``None`` where the site names no monitored set (every element is listed)."""
+    if site.monitored_buses is None and site.monitored_branches is None:
+        return None
+    net = site.net
+    buses = set(site.monitored_buses or []) | {site.poi_bus}
+    buses |= {int(net.load.at[i, "bus"]) for i in site.campus_loads}
+    buses |= {int(net.storage.at[i, "bus"]) for i in site.storages}
+    branches = set(site.monitored_branches or []) | set(site.contingencies or [])
+    return buses, branches
+
+
 def ratings_table(site: Site | None) -> str:
-    """The ratings of the site's source, lines, transformers, loads, battery and shunts (HTML); empty without a site."""
+    """The ratings of the site's source, lines, transformers, loads, battery and shunts (HTML); empty without a site.
+
+    A network of more than :data:`RATINGS_MAX_ROWS` elements that names its monitored buses and
+    branches lists its study area only (:func:`_study_area`), and says how many of its elements are
+    listed; the whole network is in ``site.json`` beside the report."""
     if site is None:
         return ""
+    rows = _ratings_rows(site)
+    area = _study_area(site) if len(rows) > RATINGS_MAX_ROWS else None
+    if area is None:
+        return html_table(pd.DataFrame([r[2:] for r in rows], columns=["element", "name", "voltage", "rating and parameters"]))
+    buses, branches = area
+    kept = [r for r in rows if (r[0] == "bus" and bool(set(r[1]) & buses)) or (r[0] != "bus" and r[1] in branches)]
+    note = (f'<p class="note">{len(kept)} of the network\'s {len(rows)} elements: its study area (the monitored '
+            "buses and branches, the credible outages, the POI, campus and plant). Every element is in site.json "
+            "beside this report.</p>")
+    return note + html_table(pd.DataFrame([r[2:] for r in kept],
+                                          columns=["element", "name", "voltage", "rating and parameters"]))
+
+
+def _ratings_rows(site: Site) -> list[list[Any]]:
+    """One row per in-service element: ``[kind, key, element, name, voltage, rating]``, where
+    ``kind`` is ``"bus"`` (``key``: the element's buses) or ``"branch"`` (``key``: ``(table, index)``)."""
     net = site.net
-    rows = []
+    rows: list[list[Any]] = []
     for _, r in net.ext_grid[net.ext_grid.in_service].iterrows():
         vn = net.bus.at[r.bus, "vn_kv"]
-        rows.append(["utility source", str(r["name"] or "ext_grid"), f"{vn:g} kV",
+        rows.append(["bus", (int(r.bus),), "utility source", str(r["name"] or "ext_grid"), f"{vn:g} kV",
                      f"fault level {r.get('s_sc_min_mva', float('nan')):g}–{r.get('s_sc_max_mva', float('nan')):g} MVA, "
                      f"R/X {r.get('rx_max', float('nan')):g}"])
-    for _, r in net.line[net.line.in_service].iterrows():
+    for i, r in net.line[net.line.in_service].iterrows():
         vn = net.bus.at[r.from_bus, "vn_kv"]
         mva = math.sqrt(3) * vn * r.max_i_ka * r.get("parallel", 1)
-        rows.append(["line", str(r["name"]), f"{vn:g} kV", f"{r.length_km:g} km, {r.max_i_ka * 1000:.0f} A ≈ {mva:.0f} MVA, "
+        rows.append(["branch", ("line", int(i)), "line", str(r["name"]), f"{vn:g} kV", f"{r.length_km:g} km, {r.max_i_ka * 1000:.0f} A ≈ {mva:.0f} MVA, "
                      f"r {r.r_ohm_per_km:g} / x {r.x_ohm_per_km:g} Ω/km"])
     for i, r in net.trafo[net.trafo.in_service].iterrows():
         tap = ""
         if pd.notna(r.get("tap_step_percent")) and pd.notna(r.get("tap_max")):
             tap = f", taps {r.tap_min:g}…{r.tap_max:g} × {r.tap_step_percent:g} %" + (" (OLTC)" if i in site.regulating_trafos else "")
-        rows.append(["transformer", str(r["name"]), f"{r.vn_hv_kv:g}/{r.vn_lv_kv:g} kV",
+        rows.append(["branch", ("trafo", int(i)), "transformer", str(r["name"]), f"{r.vn_hv_kv:g}/{r.vn_lv_kv:g} kV",
                      f"{r.sn_mva:g} MVA, vk {r.vk_percent:g} %, vkr {r.vkr_percent:g} %{tap}"])
     for i, r in net.load[net.load.in_service].iterrows():
         what = "campus load" if i in site.campus_loads else "other load"
-        rows.append([what, str(r["name"]), f"{net.bus.at[r.bus, 'vn_kv']:g} kV", f"{r.p_mw:g} MW, {r.q_mvar:g} Mvar (base case)"])
+        rows.append(["bus", (int(r.bus),), what, str(r["name"]), f"{net.bus.at[r.bus, 'vn_kv']:g} kV", f"{r.p_mw:g} MW, {r.q_mvar:g} Mvar (base case)"])
     for _, r in net.storage[net.storage.in_service].iterrows():
-        rows.append(["battery plant", str(r["name"]), f"{net.bus.at[r.bus, 'vn_kv']:g} kV",
+        rows.append(["bus", (int(r.bus),), "battery plant", str(r["name"]), f"{net.bus.at[r.bus, 'vn_kv']:g} kV",
                      f"{r.max_p_mw:.1f} MW, {r.max_e_mwh:.0f} MWh, {r.sn_mva:.1f} MVA"])
     for _, r in net.shunt[net.shunt.in_service].iterrows():
-        rows.append(["shunt", str(r["name"]), f"{net.bus.at[r.bus, 'vn_kv']:g} kV", f"{r.q_mvar:g} Mvar"])
-    return html_table(pd.DataFrame(rows, columns=["element", "name", "voltage", "rating and parameters"]))
+        rows.append(["bus", (int(r.bus),), "shunt", str(r["name"]), f"{net.bus.at[r.bus, 'vn_kv']:g} kV", f"{r.q_mvar:g} Mvar"])
+    return rows
 
 
 def strength_table(ss: dict[str, Any], summary: dict[str, Any]) -> str:

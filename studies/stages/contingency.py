@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from gridstudy.grid.basecase import internal_buses, short_circuit_mva_at
+from gridstudy.grid.basecase import has_fault_data, internal_buses, sensitivity_strength_mva_at, short_circuit_mva_at
 from gridstudy.grid.site import Site
 from gridstudy.grid.topology import Outage, site_outages
 from gridstudy.models.element_profiles import element_profiles
@@ -67,7 +67,7 @@ if TYPE_CHECKING:  # the optional extra [distributed]: imported where the stage 
     _OutageJob = tuple[Site, Outage, str, pd.DataFrame | ProfileStream, Controls, CriteriaPreset, str, str | None]
 
 
-__all__ = ["worst_window", "every_window", "window_start_site", "outage_site", "weakest_outage", "run_outage",
+__all__ = ["worst_window", "every_window", "window_start_site", "outage_site", "weakest_outage", "strength_method", "run_outage",
            "run_contingencies", "run_jobs"]
 
 
@@ -147,19 +147,29 @@ def outage_site(site: Site, outage: Outage) -> Site:
     return s
 
 
+def strength_method(site: Site) -> str:
+    """How :func:`weakest_outage` measures the POI's strength on ``site``: ``"iec60909"`` (the
+    three-phase short-circuit power) where the site has fault data, else ``"sensitivity"`` (the
+    power flow's ``dQ/dV`` at the POI, :func:`gridstudy.grid.basecase.sensitivity_strength_mva_at`)."""
+    return "iec60909" if has_fault_data(site) else "sensitivity"
+
+
 def weakest_outage(site: Site) -> tuple[Outage, float, float] | None:
     """The credible single outage that leaves the weakest POI: the lowest three-phase
     short-circuit power at the POI (:func:`gridstudy.grid.basecase.short_circuit_mva_at`, the
     battery left out), the strength that sets how far a change of load moves the POI voltage
-    (``ΔV ≈ ΔS / S_sc``). Returns ``(outage, S_sc with it out, S_sc intact)`` [MVA]; ``None``
-    without a credible outage (an outage whose fault calculation fails is skipped)."""
+    (``ΔV ≈ ΔS / S_sc``). A site without fault data (an imported planning case) is ranked on the
+    power flow's ``dQ/dV`` at the POI instead (:func:`strength_method`), the same measure for the
+    intact network and every outage. Returns ``(outage, strength with it out, strength intact)``
+    [MVA]; ``None`` without a credible outage (an outage whose calculation fails is skipped)."""
     credible, _ = site_outages(site)
-    intact = short_circuit_mva_at(site, site.poi_bus)
+    strength = short_circuit_mva_at if strength_method(site) == "iec60909" else sensitivity_strength_mva_at
+    intact = strength(site, site.poi_bus)
     best: tuple[Outage, float, float] | None = None
     for o in credible:
         try:
-            sk = short_circuit_mva_at(outage_site(site, o), site.poi_bus)
-        except Exception:  # an outage pandapower cannot fault is not the weakest state
+            sk = strength(outage_site(site, o), site.poi_bus)
+        except Exception:  # an outage pandapower cannot fault or solve is not the weakest state
             continue
         if math.isfinite(sk) and (best is None or sk < best[1]):
             best = (o, sk, intact)

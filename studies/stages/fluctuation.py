@@ -70,7 +70,7 @@ from gridstudy.studies.judge.findings import slug
 from gridstudy.studies.qsts.inputs import RecordSpec
 from gridstudy.studies.qsts.run import run_qsts
 from gridstudy.studies.spec.interconnection import fluctuation_window_end, fluctuation_window_problems
-from gridstudy.studies.stages.contingency import outage_site, weakest_outage, window_start_site
+from gridstudy.studies.stages.contingency import outage_site, strength_method, weakest_outage, window_start_site
 
 if TYPE_CHECKING:
     from gridstudy.grid.site import Site
@@ -634,10 +634,20 @@ class N1Assessment:
     sk_intact_mva: float
     runs: dict[str, list[WindowRun]]
     findings: dict[str, list[Finding]]
+    #: how the POI's strength was measured (:func:`~gridstudy.studies.stages.contingency.strength_method`)
+    strength_method: str = "iec60909"
+
+    @property
+    def strength_text(self) -> str:
+        """The strength figures in words, with the measure they come from."""
+        what = ("short-circuit power" if self.strength_method == "iec60909" else
+                "strength from the power flow's dQ/dV at the POI (the site has no fault data)")
+        return f"{what} {self.sk_mva:.0f} MVA against {self.sk_intact_mva:.0f} MVA intact"
 
     def summary(self) -> dict[str, Any]:
         """The ``fluctuation.n1`` block of ``summary.json``."""
         return {"outage": self.outage.label, "poi_sk_mva": self.sk_mva, "poi_sk_intact_mva": self.sk_intact_mva,
+                "strength_method": self.strength_method, "strength_text": self.strength_text,
                 "scenarios": {n: [r.window.label for r in rs] for n, rs in self.runs.items()}}
 
 
@@ -656,6 +666,8 @@ def n1_assessment(study: StudySetup, site: Site, results: dict[str, QSTSResult],
     if weak is None:
         return None
     outage, sk, sk0 = weak
+    method = strength_method(site)
+    strength = N1Assessment(outage, sk, sk0, {}, {}, method).strength_text
     out_site = outage_site(site, outage)
     settings, preset = study.fluctuation, study.preset
     cls = voltage_class(site.poi_vn_kv)
@@ -678,7 +690,7 @@ def n1_assessment(study: StudySetup, site: Site, results: dict[str, QSTSResult],
                       note=(f"IEC 61000-4-15 flickermeter ({preset.flicker_lamp} lamp) on the POI voltage at "
                             f"{settings.step_s * 1000:g} ms in the worst flicker window ({r.window.label}) with "
                             f"{outage.label} out of service: the weakest POI of the credible outages "
-                            f"(short-circuit power {sk:.0f} MVA against {sk0:.0f} MVA intact)."),
+                            f"({strength})."),
                       details={**dict(f.details), "method": "iec61000-4-15", "fluctuation_step_s": settings.step_s,
                                "outage": outage.label, "window": r.window.label},
                       id="flicker.n-1", group="flicker")]
@@ -687,7 +699,7 @@ def n1_assessment(study: StudySetup, site: Site, results: dict[str, QSTSResult],
             fs.append(replace(ev, id="rapid_voltage_change.n-1", group="rapid_voltage_change",
                               details={**ev.details, "outage": outage.label}))
         found[name] = fs
-    return N1Assessment(outage, sk, sk0, runs, found) if runs else None
+    return N1Assessment(outage, sk, sk0, runs, found, method) if runs else None
 
 
 def p2p_5s(p_mw: pd.Series, preset: CriteriaPreset) -> float:

@@ -116,3 +116,30 @@ def test_a_range_bar_figure_fits_a_page_with_its_caption():
     svg = loading_ranges({f"scenario {k}": frame for k in range(6)}, 100.0, "Branch loading range")
     height_pt = float(re.search(r'viewBox="0 0 [\d.]+ ([\d.]+)"', svg).group(1))
     assert height_pt / 72.0 <= 8.0
+
+
+def test_the_ratings_of_a_large_network_list_its_study_area_and_site_json_keeps_it():
+    # IEEE 118 (173 lines, 9 transformers, 99 loads: over the table's 80 rows) with a campus at bus 10
+    # and a monitored set of two lines: the table lists exactly what the study area holds, counted
+    # here from the network itself, and site.json carries the area to the report
+    import pandapower.networks as pn
+
+    from gridstudy.grid.importers import attach
+    from gridstudy.grid.site_io import site_from_json, site_to_json
+    from gridstudy.studies.report.tables import ratings_table
+
+    site = attach(pn.case118(), poi=10, campus_p_mw=50.0, battery_model="megapack2xl-2h", battery_units=8)
+    site.monitored_buses = [site.poi_bus]
+    site.monitored_branches = [("line", 0), ("line", 5)]
+    site.contingencies = [("line", 0)]
+    site = site_from_json(site_to_json(site))
+    assert site.monitored_branches == [("line", 0), ("line", 5)] and site.contingencies == [("line", 0)]
+    net = site.net
+    at_poi = sum(int(((net[t].bus == site.poi_bus) & net[t].in_service).sum())
+                 for t in ("ext_grid", "load", "storage", "shunt"))
+    expected = 2 + at_poi  # the two monitored lines and every one-bus element at the POI
+    total = (len(net.line) + len(net.trafo) + len(net.load) + len(net.storage) + len(net.shunt)
+             + len(net.ext_grid))  # every element in service in case118
+    html = ratings_table(site)
+    assert f"{expected} of the network's {total} elements" in html
+    assert html.count("<tr>") - 1 == expected  # one header row

@@ -99,3 +99,32 @@ def test_weakest_outage_has_the_lowest_fault_level_at_the_poi():
         levels[o.label] = float(net.res_bus_sc.at[site.poi_bus, "skss_mw"])
     assert outage.label == min(levels, key=levels.get)
     assert sk == pytest.approx(levels[outage.label], rel=1e-9) and sk < sk0
+
+
+def test_a_site_without_fault_data_is_ranked_on_its_power_flow_strength():
+    """A network without IEC 60909 data (an imported planning case: no ``s_sc_max_mva`` on its
+    source) is ranked on ``dQ/dV`` at the POI. The reference site's power flow holds the source
+    impedance sized for the minimum fault level (c_min = 1.0, grid/build.py), so that strength is
+    pandapower's IEC 60909 minimum fault level at the POI seen from the operating point: within 8 %
+    (``dQ/dV = V² / X`` at ~0.98 pu rather than ``Un² / |Z|``: 4 % for V², the rest the impedance's
+    resistance and the campus load). The weakest outage is the same one as by fault level."""
+    import copy
+
+    from gridstudy.grid.basecase import has_fault_data, sensitivity_strength_mva_at, short_circuit
+    from gridstudy.grid.reference import load_site
+    from gridstudy.studies.stages.contingency import strength_method, weakest_outage
+
+    site = load_site("memphis-161kv")
+    assert has_fault_data(site) and strength_method(site) == "iec60909"
+    by_fault, _, _ = weakest_outage(site)
+    s_k_min = short_circuit(site).skss_min_mva
+    assert sensitivity_strength_mva_at(site, site.poi_bus) == pytest.approx(s_k_min, rel=0.08)
+
+    bare = copy.copy(site)
+    bare.net = copy.deepcopy(site.net)
+    bare.net.ext_grid["s_sc_max_mva"] = np.nan  # as an imported case without fault data
+    assert not has_fault_data(bare) and strength_method(bare) == "sensitivity"
+    outage, strength, intact = weakest_outage(bare)
+    assert outage.label == by_fault.label
+    assert strength < intact
+    assert intact == pytest.approx(sensitivity_strength_mva_at(site, site.poi_bus), rel=1e-12)
