@@ -8,6 +8,7 @@ circle with a sine, the campus halls as arrows (loads) and the battery as a box.
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from typing import cast
 
@@ -22,11 +23,35 @@ import pandapower.topology as top
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
+from pandapower.toolbox import select_subnet
 
 from gridstudy.grid.site import Site
 from gridstudy.grid.topology import source_buses
 
-__all__ = ["draw_oneline"]
+__all__ = ["draw_oneline", "study_area_site", "ONELINE_MAX_BUSES"]
+
+#: The most buses a one-line diagram draws; a larger network is drawn as its study area. [buses]
+ONELINE_MAX_BUSES = 60
+
+
+def study_area_site(site: Site) -> Site | None:
+    """The part of a large network the one-line diagram draws: the buses of its study area (the
+    monitored buses, both ends of the monitored branches and credible outages, the POI's, campus's
+    and plant's buses) with the elements between them. ``None`` where the network has at most
+    :data:`ONELINE_MAX_BUSES` buses or names no monitored set (the whole network is drawn)."""
+    net = site.net
+    if len(net.bus) <= ONELINE_MAX_BUSES or (site.monitored_buses is None and site.monitored_branches is None):
+        return None
+    buses = set(site.monitored_buses or []) | {site.poi_bus}
+    buses |= {int(net.load.at[i, "bus"]) for i in site.campus_loads}
+    buses |= {int(net.storage.at[i, "bus"]) for i in site.storages}
+    ends = {"line": ("from_bus", "to_bus"), "trafo": ("hv_bus", "lv_bus")}
+    for table, idx in [*(site.monitored_branches or []), *(site.contingencies or [])]:
+        if table in ends:
+            buses |= {int(net[table].at[idx, c]) for c in ends[table]}
+    area = copy.copy(site)
+    area.net = select_subnet(net, sorted(buses), include_results=False)
+    return area
 
 
 def _layout(net: pp.pandapowerNet, root: int) -> dict[int, tuple[float, float]]:
@@ -51,7 +76,7 @@ def _bus_pair(a: int, b: int) -> tuple[int, int]:
 def draw_oneline(site: Site, ax: Axes | None = None, title: str | None = None) -> Figure:
     """Draw the one-line diagram of ``site``; return the matplotlib figure."""
     net = site.net
-    roots = sorted(source_buses(net))
+    roots = sorted(source_buses(net)) or [site.poi_bus]  # a study area without the network's source
     pos = _layout(net, roots[0])
     if ax is None:
         width = max(6.0, 2.2 * max(1, len({round(x, 3) for x, _ in pos.values()})))

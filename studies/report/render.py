@@ -44,7 +44,7 @@ from gridstudy.studies.io import atomic_write
 from gridstudy.studies.output.folder import REPORT_FILES, check_complete, locked, stop_on_signals, write_marker
 from gridstudy.studies.report import figures as F
 from gridstudy.studies.report.dynamics import dynamics_context
-from gridstudy.studies.report.oneline import draw_oneline
+from gridstudy.studies.report.oneline import draw_oneline, study_area_site
 from gridstudy.studies.report.schema import load_summary, read_table
 from gridstudy.studies.report.tables import (
     capability_tables,
@@ -272,8 +272,13 @@ def build_report(out_dir: str | Path) -> Report:
     site, site_note = _site(d)
     ctx["site_note"] = site_note
     if site is not None:
-        ctx["oneline"] = figs.add("oneline", F.to_svg(draw_oneline(site)),
-                                  "One-line diagram of the site as studied, drawn from the network model; the POI bus in red.")
+        area = study_area_site(site)
+        caption = ("One-line diagram of the site as studied, drawn from the network model; the POI bus in red."
+                   if area is None else
+                   f"One-line diagram of the study area ({len(area.net.bus)} of the network's {len(site.net.bus)} "
+                   "buses: the monitored buses and branches, the credible outages, the POI, campus and plant), "
+                   "drawn from the network model; the POI bus in red.")
+        ctx["oneline"] = figs.add("oneline", F.to_svg(draw_oneline(area or site)), caption)
     ctx["ratings"] = ratings_table(site)
     ctx["strength"] = strength_table(summary.get("site_summary") or {}, summary)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gridstudy.grid.importers import attach
 from gridstudy.studies.report.render import render_report
 from gridstudy.studies.study import Study
 
@@ -124,7 +125,6 @@ def test_the_ratings_of_a_large_network_list_its_study_area_and_site_json_keeps_
     # here from the network itself, and site.json carries the area to the report
     import pandapower.networks as pn
 
-    from gridstudy.grid.importers import attach
     from gridstudy.grid.site_io import site_from_json, site_to_json
     from gridstudy.studies.report.tables import ratings_table
 
@@ -143,3 +143,22 @@ def test_the_ratings_of_a_large_network_list_its_study_area_and_site_json_keeps_
     html = ratings_table(site)
     assert f"{expected} of the network's {total} elements" in html
     assert html.count("<tr>") - 1 == expected  # one header row
+
+
+def test_the_one_line_of_a_large_network_draws_its_study_area():
+    # IEEE 118 with a campus at bus 10 and one monitored line: the diagram's network holds the POI
+    # (where the campus and plant also connect) and both ends of the line, read here from the case
+    import pandapower.networks as pn
+
+    from gridstudy.studies.report.oneline import draw_oneline, study_area_site
+
+    site = attach(pn.case118(), poi=10, campus_p_mw=50.0, battery_model="megapack2xl-2h", battery_units=8)
+    assert study_area_site(site) is None  # no monitored set named: the whole network is drawn
+    site.monitored_buses = []
+    site.monitored_branches = [("line", 0)]
+    area = study_area_site(site)
+    line = site.net.line.loc[0]
+    assert area is not None
+    assert set(area.net.bus.index) == {site.poi_bus, int(line.from_bus), int(line.to_bus)}
+    assert list(area.net.line.index) == [0]  # the monitored line; no other line joins those buses
+    draw_oneline(area)  # drawn from the POI where the area holds none of the network's sources
