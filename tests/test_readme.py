@@ -24,8 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 BIN = Path(sys.executable).parent
 
-#: Smaller sizes for the benchmark scripts (same options, less work).
-BENCH_OPTIONS = {"--steps": "400", "--pp-steps": "20", "--days": "0.01"}
+#: Smaller sizes for the benchmark scripts (same options, less work): steps, days and hours of a day.
+BENCH_OPTIONS = {"--steps": "400", "--pp-steps": "20", "--days": "0.01", "--hours": "1"}
+#: Options added to a benchmark script's line: n1_scale.py on its smallest case only (every case
+#: runs the same stage; the PEGASE case's study is the README's own ``run`` of its example).
+BENCH_EXTRA = {"n1_scale.py": ["--cases", "memphis-161kv"]}
 
 
 def _blocks(lang: str) -> list[str]:
@@ -65,6 +68,8 @@ def _argv(line: str) -> list[str]:
     for k, v in BENCH_OPTIONS.items():
         if k in argv:
             argv[argv.index(k) + 1] = v
+    if len(argv) > 1:
+        argv += BENCH_EXTRA.get(Path(argv[1]).name, [])
     return argv
 
 
