@@ -10,7 +10,7 @@ its completion marker (:mod:`gridstudy.studies.output.folder`).
 from __future__ import annotations
 
 import math
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -44,27 +44,35 @@ def run_study(path: str | Path, out_dir: str | Path, engine: str = "fast", conti
     if sf.ic.dynamics.enabled:  # exit 3 naming the extra, before anything is written
         require_andes()
     say = None if quiet else (lambda line: print(line, flush=True))
+    on_dask = scheduler is not None or dask_local is not None
+    runs_n1 = contingencies and sf.ic.contingencies.enabled
+    if on_dask and not runs_n1 and say is not None:
+        say("N-1 is not run: no Dask client started")
     dask: AbstractContextManager[tuple[Any, str] | None] = (
-        dask_client(scheduler, dask_local) if scheduler is not None or dask_local is not None else nullcontext())
-    # the scheduler reached (or the cluster started) before the output folder is touched; locked
-    # before the computation; results and report staged, moved into place together
-    with dask as where, output_folder(out_dir, "run") as stage:
-        if where is not None and say is not None:
-            say(f"N-1 tasks on {where[1]}")
-        result = study.run(engine, contingencies=contingencies, sag=sag, quiet=quiet, say=say,
-                           client=where[0] if where is not None else None)
-        result.write(stage)
-        if ex.enabled:  # the case for another tool, beside the results ([export])
-            write_files(export_case(study, at=ex.at, scenario=ex.scenario, engine=engine, field="export.at"),
-                        stage / "export")
-        fault_point("results")
-        if report:
-            try:
-                from gridstudy.studies.report.render import render_report  # the optional report extra
-            except ModuleNotFoundError:  # the report extra is not installed
-                pass
-            else:
-                render_report(stage)
+        dask_client(scheduler, dask_local) if on_dask and runs_n1 else nullcontext())
+    # the scheduler reached (or the cluster started) before the output folder is touched, and let go
+    # once the study has run (not held through the writing and the report); the folder locked before
+    # the computation; results and report staged, moved into place together
+    with ExitStack() as on_cluster:
+        where = on_cluster.enter_context(dask)
+        with output_folder(out_dir, "run") as stage:
+            if where is not None and say is not None:
+                say(f"N-1 tasks on {where[1]}")
+            result = study.run(engine, contingencies=contingencies, sag=sag, quiet=quiet, say=say,
+                               client=where[0] if where is not None else None)
+            on_cluster.close()
+            result.write(stage)
+            if ex.enabled:  # the case for another tool, beside the results ([export])
+                write_files(export_case(study, at=ex.at, scenario=ex.scenario, engine=engine, field="export.at"),
+                            stage / "export")
+            fault_point("results")
+            if report:
+                try:
+                    from gridstudy.studies.report.render import render_report  # the optional report extra
+                except ModuleNotFoundError:  # the report extra is not installed
+                    pass
+                else:
+                    render_report(stage)
     summary: dict[str, Any] = to_jsonable(result.summary)  # a dict of Any matches every overload: Any
     return summary
 

@@ -60,3 +60,20 @@ def test_unreachable_scheduler_exits_3_naming_it_and_writes_nothing(tmp_path, cl
     assert address in err and "cannot reach the Dask scheduler" in err
     assert "Traceback" not in err
     assert not out.exists()
+
+
+def test_a_run_without_n1_starts_no_dask_client(tmp_path, cli, monkeypatch):
+    # --no-contingencies: nothing would go to Dask, so no cluster is started (one that would be is
+    # refused here) and the run says so
+    import gridstudy.studies.cli.run_study as run_study
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a Dask client was started for a run without N-1")
+
+    monkeypatch.setattr(run_study, "dask_client", refuse)
+    out = tmp_path / "out"
+    code, text, err = cli("run", _study(tmp_path), "--out", out, "--dask-local", 2, "--no-contingencies",
+                          "--no-report")
+    assert code in (0, 1), err  # 1: a failing verdict, written
+    assert "N-1 is not run: no Dask client started" in text
+    assert (out / "summary.json").is_file()
