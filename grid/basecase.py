@@ -260,14 +260,9 @@ def short_circuit(site: Site, battery_k: float = BATTERY_SC_K) -> ShortCircuitSu
 
     Raises ``ValueError`` if the source has no fault-level data (``s_sc_max_mva``/``s_sc_min_mva``).
     """
-    egs = site.net.ext_grid[site.net.ext_grid.in_service]
-    cols = ("s_sc_max_mva", "s_sc_min_mva", "rx_max", "rx_min")
-    missing = [c for c in cols if c not in egs or not np.isfinite(egs[c].astype(float)).all()]
+    missing, gen_missing = _missing_fault_data(site)
     if missing:
         raise ValueError(f"ext_grid lacks fault-level data: {', '.join(missing)}")
-    gens = site.net.gen[site.net.gen.in_service] if len(site.net.gen) else site.net.gen
-    gen_cols = ("vn_kv", "xdss_pu", "rdss_ohm", "cos_phi", "sn_mva")
-    gen_missing = [c for c in gen_cols if len(gens) and (c not in gens or not np.isfinite(gens[c].astype(float)).all())]
     if gen_missing:
         raise ValueError(f"generators lack short-circuit data: {', '.join(gen_missing)}")
     res: dict[str, tuple[float, float, float, float, float]] = {}  # case -> skss, rk, xk, ikss, ip
@@ -308,13 +303,20 @@ def has_fault_data(site: Site) -> bool:
     """Whether the site's sources and generators carry the data of an IEC 60909 calculation
     (``s_sc_max_mva``, ``s_sc_min_mva``, ``rx_max``, ``rx_min`` on every in-service ``ext_grid``;
     subtransient data on every in-service generator): an imported planning case often has none."""
+    missing, gen_missing = _missing_fault_data(site)
+    return not missing and not gen_missing
+
+
+def _missing_fault_data(site: Site) -> tuple[list[str], list[str]]:
+    """The IEC 60909 columns absent or not finite on the in-service ``ext_grid`` rows, and on the
+    in-service generators (none where there are no generators)."""
     egs = site.net.ext_grid[site.net.ext_grid.in_service]
-    for c in ("s_sc_max_mva", "s_sc_min_mva", "rx_max", "rx_min"):
-        if c not in egs or not np.isfinite(egs[c].astype(float)).all():
-            return False
+    missing = [c for c in ("s_sc_max_mva", "s_sc_min_mva", "rx_max", "rx_min")
+               if c not in egs or not np.isfinite(egs[c].astype(float)).all()]
     gens = site.net.gen[site.net.gen.in_service] if len(site.net.gen) else site.net.gen
-    return not len(gens) or all(c in gens and np.isfinite(gens[c].astype(float)).all()
-                                for c in ("vn_kv", "xdss_pu", "rdss_ohm", "cos_phi", "sn_mva"))
+    gen_missing = [c for c in ("vn_kv", "xdss_pu", "rdss_ohm", "cos_phi", "sn_mva")
+                   if len(gens) and (c not in gens or not np.isfinite(gens[c].astype(float)).all())]
+    return missing, gen_missing
 
 
 def sensitivity_strength_mva_at(site: Site, bus: int, dq_mvar: float = SENSITIVITY_DQ_MVAR) -> float:
