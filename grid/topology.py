@@ -22,7 +22,7 @@ from gridstudy.grid.errors import Problem, SiteError
 
 __all__ = [
     "Outage", "missing_bus_problems", "validate_topology", "source_buses", "source_paths",
-    "single_outages", "site_outages", "buses_within", "unsupplied_buses",
+    "single_outages", "site_outages", "study_area", "buses_within", "unsupplied_buses",
 ]
 
 #: Element tables and the columns that name a bus.
@@ -170,6 +170,21 @@ def single_outages(net: pp.pandapowerNet, poi_bus: int,
             o = Outage(element, int(idx), f"#{int(idx)}" if unnamed else str(name))
             (lost if poi_bus in unsupplied_buses(net, o) else credible).append(o)
     return credible, lost
+
+
+def study_area(site: Any) -> tuple[set[int], set[tuple[str, int]]] | None:
+    """The study area of a :class:`gridstudy.grid.site.Site` whose site file names what it
+    monitors: ``(buses, branches)``, the monitored buses with the POI's, campus's and plant's, and
+    the monitored branches with the credible outages; ``None`` where no monitored set is named (the
+    whole network is the study area)."""
+    if site.monitored_buses is None and site.monitored_branches is None:
+        return None
+    net = site.net
+    buses = set(site.monitored_buses or []) | {site.poi_bus}
+    buses |= {int(net.load.at[i, "bus"]) for i in site.campus_loads}
+    buses |= {int(net.storage.at[i, "bus"]) for i in site.storages}
+    branches = set(site.monitored_branches or []) | set(site.contingencies or [])
+    return buses, branches
 
 
 def site_outages(site: Any) -> tuple[list[Outage], list[Outage]]:

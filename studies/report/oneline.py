@@ -26,7 +26,7 @@ from matplotlib.patches import Circle, Rectangle
 from pandapower.toolbox import select_subnet
 
 from gridstudy.grid.site import Site
-from gridstudy.grid.topology import source_buses
+from gridstudy.grid.topology import source_buses, study_area
 
 __all__ = ["draw_oneline", "study_area_site", "ONELINE_MAX_BUSES"]
 
@@ -35,18 +35,17 @@ ONELINE_MAX_BUSES = 60
 
 
 def study_area_site(site: Site) -> Site | None:
-    """The part of a large network the one-line diagram draws: the buses of its study area (the
-    monitored buses, both ends of the monitored branches and credible outages, the POI's, campus's
-    and plant's buses) with the elements between them. ``None`` where the network has at most
-    :data:`ONELINE_MAX_BUSES` buses or names no monitored set (the whole network is drawn)."""
+    """The part of a large network the one-line diagram draws: the buses of its study area
+    (:func:`gridstudy.grid.topology.study_area`) and both ends of its branches, with the elements
+    between them. ``None`` where the network has at most :data:`ONELINE_MAX_BUSES` buses or names no
+    monitored set (the whole network is drawn)."""
     net = site.net
-    if len(net.bus) <= ONELINE_MAX_BUSES or (site.monitored_buses is None and site.monitored_branches is None):
+    found = study_area(site) if len(net.bus) > ONELINE_MAX_BUSES else None
+    if found is None:
         return None
-    buses = set(site.monitored_buses or []) | {site.poi_bus}
-    buses |= {int(net.load.at[i, "bus"]) for i in site.campus_loads}
-    buses |= {int(net.storage.at[i, "bus"]) for i in site.storages}
+    buses, branches = found
     ends = {"line": ("from_bus", "to_bus"), "trafo": ("hv_bus", "lv_bus")}
-    for table, idx in [*(site.monitored_branches or []), *(site.contingencies or [])]:
+    for table, idx in branches:
         if table in ends:
             buses |= {int(net[table].at[idx, c]) for c in ends[table]}
     area = copy.copy(site)

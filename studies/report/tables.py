@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from gridstudy.grid.site import Site
+from gridstudy.grid.topology import study_area
 from gridstudy.studies.report.text import (
     fmt_limits,
     fmt_num,
@@ -166,30 +167,16 @@ def exec_table(summary: dict[str, Any]) -> str:
 RATINGS_MAX_ROWS = 80
 
 
-def _study_area(site: Site) -> tuple[set[int], set[tuple[str, int]]] | None:
-    """The buses and branches the ratings table lists on a large network: the monitored ones
-    (``[network.monitor]``), the credible outages, and the POI's, campus's and plant's buses;
-    ``None`` where the site names no monitored set (every element is listed)."""
-    if site.monitored_buses is None and site.monitored_branches is None:
-        return None
-    net = site.net
-    buses = set(site.monitored_buses or []) | {site.poi_bus}
-    buses |= {int(net.load.at[i, "bus"]) for i in site.campus_loads}
-    buses |= {int(net.storage.at[i, "bus"]) for i in site.storages}
-    branches = set(site.monitored_branches or []) | set(site.contingencies or [])
-    return buses, branches
-
-
 def ratings_table(site: Site | None) -> str:
     """The ratings of the site's source, lines, transformers, loads, battery and shunts (HTML); empty without a site.
 
     A network of more than :data:`RATINGS_MAX_ROWS` elements that names its monitored buses and
-    branches lists its study area only (:func:`_study_area`), and says how many of its elements are
+    branches lists its study area only (:func:`gridstudy.grid.topology.study_area`), and says how many of its elements are
     listed; the whole network is in ``site.json`` beside the report."""
     if site is None:
         return ""
     rows = _ratings_rows(site)
-    area = _study_area(site) if len(rows) > RATINGS_MAX_ROWS else None
+    area = study_area(site) if len(rows) > RATINGS_MAX_ROWS else None
     if area is None:
         return html_table(pd.DataFrame([r[2:] for r in rows], columns=["element", "name", "voltage", "rating and parameters"]))
     buses, branches = area
