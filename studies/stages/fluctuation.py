@@ -640,15 +640,21 @@ class N1Assessment:
     @property
     def strength_text(self) -> str:
         """The strength figures in words, with the measure they come from."""
-        what = ("short-circuit power" if self.strength_method == "iec60909" else
-                "strength from the power flow's dQ/dV at the POI (the site has no fault data)")
-        return f"{what} {self.sk_mva:.0f} MVA against {self.sk_intact_mva:.0f} MVA intact"
+        return strength_text(self.strength_method, self.sk_mva, self.sk_intact_mva)
 
     def summary(self) -> dict[str, Any]:
         """The ``fluctuation.n1`` block of ``summary.json``."""
         return {"outage": self.outage.label, "poi_sk_mva": self.sk_mva, "poi_sk_intact_mva": self.sk_intact_mva,
                 "strength_method": self.strength_method, "strength_text": self.strength_text,
                 "scenarios": {n: [r.window.label for r in rs] for n, rs in self.runs.items()}}
+
+
+def strength_text(method: str, sk_mva: float, sk_intact_mva: float) -> str:
+    """The POI's strength with an outage and intact, in words, with the measure they come from
+    (``method``: :func:`~gridstudy.studies.stages.contingency.strength_method`). [MVA]"""
+    what = ("short-circuit power" if method == "iec60909" else
+            "strength from the power flow's dQ/dV at the POI (the site has no fault data)")
+    return f"{what} {sk_mva:.0f} MVA against {sk_intact_mva:.0f} MVA intact"
 
 
 def n1_assessment(study: StudySetup, site: Site, results: dict[str, QSTSResult], profiles: dict[str, pd.DataFrame],
@@ -667,7 +673,7 @@ def n1_assessment(study: StudySetup, site: Site, results: dict[str, QSTSResult],
         return None
     outage, sk, sk0 = weak
     method = strength_method(site)
-    strength = N1Assessment(outage, sk, sk0, {}, {}, method).strength_text
+    strength = strength_text(method, sk, sk0)
     out_site = outage_site(site, outage)
     settings, preset = study.fluctuation, study.preset
     cls = voltage_class(site.poi_vn_kv)
