@@ -19,10 +19,12 @@ R_KM, X_KM, LENGTH = 0.1, 0.4, 10.0
 CAMPUS_MW, PF, OTHER_MW = 20.0, 0.95, 5.0
 
 
-def radial_site():
-    """Source - line - POI, with the campus and another customer's 5 MW at the POI."""
+def radial_site(battery: dict | None = None):
+    """Source - line - POI, with the campus and another customer's 5 MW at the POI (and ``battery``,
+    a site file's ``[battery]``, at the POI where given)."""
     return load_site({
-        "name": "radial", "poi": "POI",
+        **({"battery": battery} if battery else {}),
+        "name": "radial with plant" if battery else "radial", "poi": "POI",
         "source": {"bus": "Source", "vm_pu": 1.0, "s_sc_max_mva": 400.0, "s_sc_min_mva": S_SC_MIN,
                    "rx_max": RX, "rx_min": RX},
         "buses": [{"name": "Source", "vn_kv": VN_KV}, {"name": "POI", "vn_kv": VN_KV}],
@@ -84,17 +86,7 @@ def test_largest_loss_is_the_loss_of_supply_and_the_rise_matches_hand_calculatio
 
 
 def test_plant_trips_join_the_load_losses_and_match_hand_calculations():
-    site = load_site({
-        "name": "radial with plant", "poi": "POI",
-        "source": {"bus": "Source", "vm_pu": 1.0, "s_sc_max_mva": 400.0, "s_sc_min_mva": S_SC_MIN,
-                   "rx_max": RX, "rx_min": RX},
-        "buses": [{"name": "Source", "vn_kv": VN_KV}, {"name": "POI", "vn_kv": VN_KV}],
-        "lines": [{"name": "L1", "from_bus": "Source", "to_bus": "POI", "length_km": LENGTH,
-                   "r_ohm_per_km": R_KM, "x_ohm_per_km": X_KM, "c_nf_per_km": 0.0, "max_i_ka": 0.6}],
-        "loads": [{"name": "Other", "bus": "POI", "p_mw": OTHER_MW, "pf": PF}],
-        "campus": {"halls": [{"name": "Hall", "bus": "POI", "p_mw": CAMPUS_MW, "pf": PF}]},
-        "battery": {"model": "megapack2xl-2h", "units": 5, "bus": "POI"},
-    })
+    site = radial_site(battery={"model": "megapack2xl-2h", "units": 5, "bus": "POI"})
     plant = MegapackPlant(units=5, model="megapack2xl-2h")
     rating = 5 * 1.927  # Megapack 2 XL 2-hour, 1.927 MW a unit (docs/sources/megapack.md §1)
     assert plant.p_max_mw == pytest.approx(rating)
