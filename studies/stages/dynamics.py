@@ -430,8 +430,8 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
         cut2 = np.isin(b2, list(poi_nums)) & np.isin(b1, list(fac_nums))
         uid = np.flatnonzero(cut1 | cut2)
         flow = _branch_flow(ss, uid, cut1[uid], va, aa).sum(axis=1) if len(uid) else np.zeros(rows)
-        drv_p = np.array([sample(case.campus_p_mw, tt) for tt in t])
-        drv_q = np.array([sample(case.campus_q_mvar, tt) for tt in t])
+        at = np.clip(drive_index(np.asarray(t, dtype=float), dt), 0, n - 1)  # the driving sample of each point
+        drv_p = np.asarray(case.campus_p_mw, dtype=float)[at]
         own = sum(sh[k] for k, i in enumerate(site.campus_loads) if int(site.net.load.at[i, "bus"]) in meter.poi_buses)
         poi_p = flow * base + own * drv_p
         if has_ree:
@@ -444,12 +444,11 @@ def run_case(case: RmsCase, grid: GridEquivalentSpec, step_s: float, plant: str 
             plant_p = _branch_flow(ss, vz, at1, va, aa).sum(axis=1) * base
             plant_q = _branch_flow(ss, vz, at1, va, aa, reactive=True).sum(axis=1) * base
         else:
-            plant_p = np.array([sample(case.plant_p_mw, tt) for tt in t])
-            plant_q = np.array([sample(case.plant_q_mvar, tt) for tt in t])
+            plant_p = np.asarray(case.plant_p_mw, dtype=float)[at]
+            plant_q = np.asarray(case.plant_q_mvar, dtype=float)[at]
         series = pd.DataFrame({"scenario": case.scenario, "case": case.case,
                                "time": case.start + pd.to_timedelta(t, unit="s"), "poi_vm_pu": va[:, poi],
                                "poi_p_mw": poi_p, "freq_hz": freq, "plant_p_mw": plant_p, "plant_q_mvar": plant_q})
-        del drv_q
     else:
         series = pd.DataFrame({c: [] for c in COLUMNS})
     rms_v = pd.Series(series["poi_vm_pu"].to_numpy(dtype=float), index=t) if rows else pd.Series(dtype=float)
