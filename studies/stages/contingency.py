@@ -373,10 +373,12 @@ def contingency_stage(setup: StudySetup, site: Site, results: Mapping[str, QSTSR
     names = [n for n in cs.scenarios if n in profiles]
     labels = len(slices) > 1  # rows name their window when there are several
     jobs: list[_OutageJob] = []
+    # one controls object per scenario, shared by its windows (and sent to Dask once)
+    controls = {n: setup.controls(n) for n in names}
     for sl in slices:
         whole = sl.start == 0 and sl.stop == len(poi0) and len(poi0) > FULL_SERIES_MAX_STEPS and engine == "fast"
         # the whole of a long horizon: each outage makes its own profiles part by part (streaming)
-        sel = {n: (setup.profile_stream(n) if whole else profiles[n][list(ENGINE_COLUMNS)].iloc[sl], setup.controls(n))
+        sel = {n: (setup.profile_stream(n) if whole else profiles[n][list(ENGINE_COLUMNS)].iloc[sl], controls[n])
                for n in names}
         starts = {n: window_start_site(site, results[n], sl.start, profiles[n]) for n in sel}
         when = str(poi0.index[sl.start]) if labels else None
