@@ -148,9 +148,11 @@ def aliased(study: StudySetup) -> bool:
     return p is not None and study.step_s > 0.5 * p
 
 
-def choose_windows(study: StudySetup, settings: FluctuationSection) -> list[Window]:
+def choose_windows(study: StudySetup, settings: FluctuationSection,
+                   changes: pd.DataFrame | None = None) -> list[Window]:
     """The windows of the sub-second assessment (see the module docstring); every problem of a
-    named window (outside the horizon) raised at once."""
+    named window (outside the horizon) raised at once. ``changes``: the horizon's discrete campus
+    changes (:func:`campus_changes`) where the caller has them already."""
 
     idx = study.horizon
     t0 = idx[0]
@@ -173,7 +175,7 @@ def choose_windows(study: StudySetup, settings: FluctuationSection) -> list[Wind
     if settings.events:
         # the worst occurrence of each kind of discrete event, centred on its span (or on its
         # largest change where the span is longer than the window)
-        for ev in worst_occurrences(campus_changes(idx, p)):
+        for ev in worst_occurrences(campus_changes(idx, p) if changes is None else changes):
             span = ev.stop_s - ev.start_s
             mid = 0.5 * (ev.start_s + ev.stop_s) if span <= w.total_seconds() else ev.worst_at_s
             start = clip(t0 + pd.Timedelta(seconds=mid) - w / 2)
@@ -517,7 +519,8 @@ def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profil
         return None
     say = say or (lambda line: None)
     preset = study.preset
-    windows = choose_windows(study, settings)
+    changes = campus_changes(study.horizon, study.campus)
+    windows = choose_windows(study, settings, changes)
     is_aliased = aliased(study)
     cls = voltage_class(site.poi_vn_kv)
     short = [r for r in preset.ramps if r.window_s < MIN_STEPS * study.step_s]
@@ -527,7 +530,6 @@ def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profil
     ramp_suffix = "" if is_aliased else ".sub-second"
     strategies = study.strategies()
     idx0 = study.horizon[0]
-    changes = campus_changes(study.horizon, study.campus)
     runs: dict[str, list[WindowRun]] = {}
     findings: dict[str, list[Finding]] = {}
     rating = study.campus_peak_mw
@@ -618,7 +620,7 @@ def assess(study: StudySetup, site: Site, results: dict[str, QSTSResult], profil
             if is_aliased else
             f"The study step ({study.step_s:g} s) resolves the campus's shortest modelled period; the sub-second "
             "windows are judged beside the study-step series.")
-    periods = swing_period_sensitivity(study, site, results, profiles, worst_by, settings, engine, say) \
+    periods = swing_period_sensitivity(study, site, results, profiles, worst_by, settings, engine, say, runs) \
         if windows and settings.periods_s else []
     return Assessment(windows, runs, findings, replaced, is_aliased, settings.step_s, sens, note, modes, shares,
                       n1.summary() if n1 is not None else None, periods, pw)
@@ -748,12 +750,14 @@ PERIOD_SCENARIOS = ("without_battery", "with_battery")
 
 def swing_period_sensitivity(study: StudySetup, site: Site, results: dict[str, QSTSResult],
                              profiles: dict[str, pd.DataFrame], worst_windows: dict[str, Window],
-                             settings: FluctuationSection, engine: str, say: Any) -> list[dict[str, Any]]:
+                             settings: FluctuationSection, engine: str, say: Any,
+                             runs: dict[str, list[WindowRun]] | None = None) -> list[dict[str, Any]]:
     """Pst, 5-s peak-to-peak and the oscillation screen's peak of the ``without_battery`` and
     ``with_battery`` scenarios on their worst flicker window, with the campus's training
     iteration period set to each of :data:`FluctuationSection.periods_s` (the same realization
     otherwise: the same jitter draws scaled to the period, the same checkpoints and
-    interruptions; the window starts from the study-step run's state)."""
+    interruptions; the window starts from the study-step run's state). ``runs``: the assessment's
+    own window runs, reused at the campus's own period (the same run)."""
     out: list[dict[str, Any]] = []
     strategies = study.strategies()
     osc = study.preset.oscillation
@@ -763,10 +767,15 @@ def swing_period_sensitivity(study: StudySetup, site: Site, results: dict[str, Q
             continue
         win = worst_windows[name]
         say(f"swing-period sensitivity {name}: {len(settings.periods_s)} periods on the worst window")
+        own = next((r for r in (runs or {}).get(name, []) if r.window == win), None)
         for period in settings.periods_s:
-            variant = copy.copy(study)  # the same study with this scenario's campus at another period
-            variant.scenario_campus = {**study.scenario_campus, name: campus.replace(period_s=float(period))}
-            r = run_window(variant, site, name, strategies[name], results[name], profiles[name], win, settings, engine)
+            if own is not None and float(period) == campus.period_s:
+                r = own  # the campus at its own period: the assessment ran this window already
+            else:
+                variant = copy.copy(study)  # the same study with this scenario's campus at another period
+                variant.scenario_campus = {**study.scenario_campus, name: campus.replace(period_s=float(period))}
+                r = run_window(variant, site, name, strategies[name], results[name], profiles[name], win, settings,
+                               engine)
             fm = flickermeter(r.poi_vm_pu, lamp=study.preset.flicker_lamp,
                               settle_s=settings.warmup_s if r.judged.start else 0.0, interval_s=settings.window_s)
             line, _ = worst_line(r.grid_p_mw.iloc[r.judged], osc.band_hz, osc.windows_s)
