@@ -441,7 +441,9 @@ def build_report(out_dir: str | Path) -> Report:
     rep.tables["findings"] = ctx["findings_detail"]
 
     # fluctuations at sub-second resolution
-    _fluctuation_section(d, summary, ctx, figs, rep)
+    # the sub-second windows, read once for their section and the RMS check's comparison
+    windows_df = _read_parquet(d / "fluctuation_windows.parquet")
+    _fluctuation_section(d, summary, ctx, figs, rep, windows_df)
 
     # 5 contingencies
     ctx["cont_table"], cont_df = cont_table(summary)
@@ -473,8 +475,9 @@ def build_report(out_dir: str | Path) -> Report:
     if len(llc_df):
         rep.tables["load_loss_cases"] = llc_df
     # the dynamic (RMS) check, when the study ran it
-    ctx["dyn"] = dynamics_context(summary, _read_parquet(d / "dynamics.parquet"),
-                                  _read_parquet(d / "fluctuation_windows.parquet"), figs.add)
+    ran_rms = bool((summary.get("dynamics") or {}).get("enabled"))  # else the section is empty: nothing to read
+    ctx["dyn"] = dynamics_context(summary, _read_parquet(d / "dynamics.parquet") if ran_rms else None,
+                                  windows_df, figs.add)
     rep.tables.update(ctx["dyn"].get("tables", {}))
     # 7 sizing
     sizing = None
@@ -502,7 +505,8 @@ def build_report(out_dir: str | Path) -> Report:
     return rep
 
 
-def _fluctuation_section(d: Path, summary: dict[str, Any], ctx: dict[str, Any], figs: _Figs, rep: Report) -> None:
+def _fluctuation_section(d: Path, summary: dict[str, Any], ctx: dict[str, Any], figs: _Figs, rep: Report,
+                         wdf: pd.DataFrame | None) -> None:
     """Context of the section "Fluctuations at sub-second resolution" (from saved files only)."""
     fl = summary.get("fluctuation") or {}
     sc = summary["scenarios"]
@@ -608,7 +612,6 @@ def _fluctuation_section(d: Path, summary: dict[str, Any], ctx: dict[str, Any], 
                           "parameters (to be confirmed by the vendor)": "; ".join(shown) or "–"})
     if mode_rows:
         ctx["plant_modes"] = html_table(pd.DataFrame(mode_rows), cls="small")
-    wdf = _read_parquet(d / "fluctuation_windows.parquet")
     if wdf is not None and len(wdf):
         for n in sc:
             s = sc[n]
