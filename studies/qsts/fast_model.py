@@ -187,17 +187,6 @@ class FactorSet:
         if need > self.cap:
             self._alloc(max(need, int(1.25 * self.cap)))
 
-    def add(self, lu: SuperLU, S: np.ndarray, key: np.ndarray, cooldown: int) -> int:
-        """Store the factors of ``lu`` (:func:`scipy.sparse.linalg.splu`), the sensitivities ``S``
-        (``kd x m``) and the key; return the slot. When the set is full the least used slot is
-        replaced and the kernel may not ask for another replacement for ``cooldown`` steps."""
-        f = self._slot(cooldown)
-        self._store(f, lu)
-        self.S[f] = S
-        self.key[f] = key
-        self.count += 1
-        return f
-
     def factorise(self, model: FastModel, Ybus: sp.csr_matrix, V: np.ndarray, dsd: np.ndarray | None,
                   B: np.ndarray, key: np.ndarray, cooldown: int) -> int:
         """Factorise the Jacobian at ``V`` (load derivative ``dsd``, see :meth:`FastModel.jacobian`)
@@ -212,20 +201,18 @@ class FactorSet:
         self._fit(nl)
         f = self._slot(cooldown)
         Lx, Ux, Ud = self.Lx[f], self.Ux[f], self.Ud[f]
-        if not lu_refactor(Jp, Jj, data, q, qinv, Lp, Li, Lx, Up, Ui, Ux, Ud, np.zeros(self.m), PIVOT_REL):
+        if lu_refactor(Jp, Jj, data, q, qinv, Lp, Li, Lx, Up, Ui, Ux, Ud, np.zeros(self.m), PIVOT_REL):
+            self.Lp[f] = Lp
+            self.Li[f, :nl] = Li
+            self.Up[f] = Up
+            self.Ui[f, :nl] = Ui
+            self.perm_r[f] = qinv
+            self.perm_c[f] = qinv
+            lu_solve_columns(self.Lp[f], self.Li[f], Lx, self.Up[f], self.Ui[f], Ux, Ud, qinv, qinv, B, self.S[f])
+        else:
             lu = model.factor(Ybus, V, dsd)
             self._store(f, lu)
             self.S[f] = lu.solve(B).T
-            self.key[f] = key
-            self.count += 1
-            return f
-        self.Lp[f] = Lp
-        self.Li[f, :nl] = Li
-        self.Up[f] = Up
-        self.Ui[f, :nl] = Ui
-        self.perm_r[f] = qinv
-        self.perm_c[f] = qinv
-        lu_solve_columns(self.Lp[f], self.Li[f], Lx, self.Up[f], self.Ui[f], Ux, Ud, qinv, qinv, B, self.S[f])
         self.key[f] = key
         self.count += 1
         return f
